@@ -1,0 +1,143 @@
+// Package ledger is the system of record: an append-only, hash-chained log of
+// events plus current-state tables for fast reads. Stores implement Store; the
+// Ledger type holds the business transitions (issue, expire, revoke, retire) on
+// top of any store.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Event types written to the log.
+const (
+	EventApprovalRecorded  = "approval.recorded"
+	EventApprovalWithdrawn = "approval.withdrawn"
+	EventGrantIssued       = "grant.issued"
+	EventGrantExpired      = "grant.expired"
+	EventGrantRevoked      = "grant.revoked"
+	EventGrantRetired      = "grant.retired"
+)
+
+// Grant statuses.
+const (
+	StatusActive  = "active"
+	StatusExpired = "expired"
+	StatusRevoked = "revoked"
+)
+
+// Approval statuses.
+const (
+	ApprovalActive    = "active"
+	ApprovalWithdrawn = "withdrawn"
+)
+
+// Revocation reasons.
+const (
+	ReasonExpired   = "expired"    // revoked by an apply after the expiry passed
+	ReasonOutOfBand = "out_of_band" // revoked outside Terraform (governed revoke, or in the target)
+	ReasonDestroyed = "destroyed"  // revoked because the resource was destroyed
+)
+
+var (
+	// ErrNotFound is returned when a grant or approval is not in the ledger.
+	ErrNotFound = errors.New("not found in the ledger")
+	// ErrConflict is returned by Store.Append when the record changed since it was read.
+	ErrConflict = errors.New("record changed concurrently")
+	// ErrExists is returned when a new record's id is already taken.
+	ErrExists = errors.New("already recorded in the ledger")
+)
+
+// Grant is the current state of one grant. Its JSON form is the payload of every
+// grant event, so replaying the log rebuilds the current-state table.
+type Grant struct {
+	ID            string   `json:"id"`
+	Principal     string   `json:"principal"`
+	Entitlement   string   `json:"entitlement"`
+	TicketID      string   `json:"ticket_id"`
+	Approvers     []string `json:"approvers"`
+	Requester     string   `json:"requester,omitempty"`
+	ApprovalID    string   `json:"approval_id,omitempty"`
+	Justification string   `json:"justification,omitempty"`
+	BreakGlass    bool     `json:"break_glass"`
+	Target        string   `json:"target"`
+	Role          string   `json:"role,omitempty"`
+	// TTL is the duration text as written, when the grant used ttl.
+	TTL string `json:"ttl,omitempty"`
+	// ExpiresAt is the expiry as written (or computed from TTL, in UTC), RFC 3339.
+	ExpiresAt        string    `json:"expires_at"`
+	GrantedAt        time.Time `json:"granted_at"`
+	Status           string    `json:"status"`
+	RevokedAt        time.Time `json:"revoked_at,omitzero"`
+	RevocationReason string    `json:"revocation_reason,omitempty"`
+	// RevocationNote is free text given with an out-of-band revocation.
+	RevocationNote string    `json:"revocation_note,omitempty"`
+	RetiredAt      time.Time `json:"retired_at,omitzero"`
+	// Seq is the sequence number of the last event about this grant. Not part of the payload.
+	Seq int64 `json:"-"`
+}
+
+// Approval is the current state of one approval record.
+type Approval struct {
+	ID            string    `json:"id"`
+	TicketID      string    `json:"ticket_id"`
+	Entitlement   string    `json:"entitlement"`
+	Principal     string    `json:"principal"`
+	Approvers     []string  `json:"approvers"`
+	Justification string    `json:"justification"`
+	Requester     string    `json:"requester,omitempty"`
+	ExpiresAt     string    `json:"expires_at"`
+	Statement     string    `json:"statement"`
+	Digest        string    `json:"digest"`
+	ApprovedAt    time.Time `json:"approved_at"`
+	Status        string    `json:"status"`
+	WithdrawnAt   time.Time `json:"withdrawn_at,omitzero"`
+	Seq           int64     `json:"-"`
+}
+
+// Event is one entry of the log.
+type Event struct {
+	Seq      int64
+	At       time.Time
+	Type     string
+	Subject  string // the grant or approval id
+	Data     []byte // canonical JSON of the subject's state after the event
+	PrevHash string // hex SHA-256 of the previous event, "" for the first
+	Hash     string // hex SHA-256 of this event
+}
+
+// Head is the last event of the chain.
+type Head struct {
+	Seq  int64
+	Hash string
+}
+
+// GrantFilter selects grants; zero fields match everything.
+type GrantFilter struct {
+	Principal      string
+	Entitlement    string
+	Status         string
+	ExpiringBefore time.Time
+}
+
+// Store persists the log and the current-state tables. Implementations must make
+// Append atomic and serialised: concurrent appends, from this process or others,
+// leave one chain.
+type Store interface {
+	// AppendGrant appends an event about g and stores g as the grant's current
+	// state, in one transaction. expectSeq is the Seq the caller read (0 for a new
+	// grant); when the stored row has moved on, it returns ErrConflict (ErrExists
+	// for a new grant whose id is taken). It returns the event with Seq and hashes set.
+	AppendGrant(ctx context.Context, eventType string, at time.Time, g Grant, expectSeq int64) (Event, error)
+	// AppendApproval is AppendGrant for approval records.
+	AppendApproval(ctx context.Context, eventType string, at time.Time, a Approval, expectSeq int64) (Event, error)
+	Grant(ctx context.Context, id string) (Grant, error)
+	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
+	Approval(ctx context.Context, id string) (Approval, error)
+	// Head returns the head the store recorded with its last append ({0, ""} when empty).
+	Head(ctx context.Context) (Head, error)
+	// Events calls fn for every event in sequence order.
+	Events(ctx context.Context, fn func(Event) error) error
+	Close() error
+}

@@ -1,0 +1,57 @@
+package policy
+
+// Rule names a policy check. Every refusal carries exactly one rule, so a user can
+// look it up in the policy guide and a reviewer can grep for it.
+type Rule struct {
+	// Name is the stable identifier shown in diagnostics, e.g. "ticket.pattern".
+	Name string
+	// Summary says what the rule demands, in one sentence.
+	Summary string
+	// Fix says how to comply, in one sentence.
+	Fix string
+}
+
+// The rules, in the order the guide lists them. Diagnostics and docs both draw
+// their text from this list.
+var (
+	RuleTicketMissing = Rule{"ticket.missing", "Every grant and approval carries a ticket.", "Set ticket_id to the ticket that carries the request."}
+	RuleTicketPattern = Rule{"ticket.pattern", "The ticket must match the entitlement's ticket_pattern (or the policy's default).", "Use a ticket from the tracker the policy names."}
+
+	RuleEntitlementUnknown = Rule{"entitlement.unknown", "The entitlement must be defined in the policy.", "Use one of the entitlements the policy defines, or add it to the policy first."}
+	RulePrincipalMissing   = Rule{"principal.missing", "Every grant and approval names the identity that receives access.", "Set principal."}
+	RulePrincipalAllowed   = Rule{"principal.not_allowed", "The principal must match one of the entitlement's principals patterns.", "Grant to a principal the entitlement allows, or widen its principals in the policy."}
+
+	RuleApproversMissing      = Rule{"approvers.missing", "Every grant and approval names who approved it.", "List the approvers in approvers."}
+	RuleApproversDuplicate    = Rule{"approvers.duplicate", "Each approver counts once; names that differ only by case, spacing or Unicode form are the same approver.", "List every approver once."}
+	RuleApproversUnauthorised = Rule{"approvers.unauthorised", "Every approver must be one of the entitlement's approvers (groups expanded).", "Ask someone with authority over this entitlement to approve."}
+	RuleApproversSeparation   = Rule{"approvers.separation", "The requester (the resource's or the provider's) may not approve their own request.", "Ask an approver other than the requester."}
+	RuleApproversMinimum      = Rule{"approvers.min_approvals", "The number of distinct authorised approvers must reach the entitlement's min_approvals.", "Collect more approvals from the entitlement's approvers."}
+
+	RuleExpiryMissing = Rule{"expiry.missing", "Every grant has exactly one of expires_at or ttl; every approval has expires_at.", "Set expires_at (RFC 3339 with offset) or ttl (a duration such as \"8h\" or \"7d\")."}
+	RuleExpiryFormat  = Rule{"expiry.format", "expires_at is an RFC 3339 timestamp with an explicit offset; ttl is a positive duration.", "Write expires_at like \"2026-12-01T17:00:00Z\" and ttl like \"36h\", \"7d\" or \"2w\"."}
+	RuleExpiryPast    = Rule{"expiry.past", "The expiry must be after now.", "Choose an expiry in the future."}
+	RuleExpiryMaxTTL  = Rule{"expiry.max_ttl", "The expiry may be at most the entitlement's max_ttl (break-glass: its own max_ttl) from now.", "Shorten the expiry, and renew later under a new approval if access is still needed."}
+
+	RuleApprovalRequired  = Rule{"approval.required", "The policy requires every grant to point at a governed_approval_record.", "Set approval_id to the id of an approval record for this grant."}
+	RuleApprovalNotFound  = Rule{"approval.not_found", "The approval record must exist in the ledger.", "Record the approval first, or fix approval_id."}
+	RuleApprovalWithdrawn = Rule{"approval.withdrawn", "A withdrawn approval authorises nothing.", "Record a new approval."}
+	RuleApprovalScope     = Rule{"approval.scope", "The grant must stay inside its approval: same ticket, principal and entitlement, approvers on the record, expiry no later than the record's.", "Align the grant with its approval record, or record a new approval that covers it."}
+	RuleApprovalMaxAge    = Rule{"approval.max_age", "An approval must be used within the policy's approval_max_age.", "Record a fresh approval."}
+
+	RuleBreakGlassNotAllowed    = Rule{"break_glass.not_allowed", "Break-glass grants need a break_glass block on the entitlement.", "Request a normal grant, or add break-glass rules to the entitlement in the policy."}
+	RuleBreakGlassJustification = Rule{"break_glass.justification", "A break-glass grant must say why.", "Set justification."}
+	RuleJustificationMissing    = Rule{"justification.missing", "Every approval record says why access is needed.", "Set justification."}
+
+	RuleValueUnknown = Rule{"value.unknown", "Every value a decision depends on must be known at plan time, so that the plan shows what will be granted.", "Use literal values or values known before apply, not another resource's computed output."}
+)
+
+// Rules lists every rule, in guide order.
+var Rules = []Rule{
+	RuleTicketMissing, RuleTicketPattern,
+	RuleEntitlementUnknown, RulePrincipalMissing, RulePrincipalAllowed,
+	RuleApproversMissing, RuleApproversDuplicate, RuleApproversUnauthorised, RuleApproversSeparation, RuleApproversMinimum,
+	RuleExpiryMissing, RuleExpiryFormat, RuleExpiryPast, RuleExpiryMaxTTL,
+	RuleApprovalRequired, RuleApprovalNotFound, RuleApprovalWithdrawn, RuleApprovalScope, RuleApprovalMaxAge,
+	RuleBreakGlassNotAllowed, RuleBreakGlassJustification, RuleJustificationMissing,
+	RuleValueUnknown,
+}

@@ -1,0 +1,128 @@
+package policy
+
+import (
+	"regexp"
+	"time"
+)
+
+// Attribute names used in violations. They match the Terraform attribute names so
+// the provider can attach a diagnostic to the right attribute without translation.
+const (
+	AttrTicketID      = "ticket_id"
+	AttrEntitlement   = "entitlement"
+	AttrPrincipal     = "principal"
+	AttrApprovers     = "approvers"
+	AttrRequester     = "requester"
+	AttrExpiresAt     = "expires_at"
+	AttrTTL           = "ttl"
+	AttrApprovalID    = "approval_id"
+	AttrJustification = "justification"
+	AttrBreakGlass    = "break_glass"
+)
+
+// TargetLedger is the built-in target: the grant is recorded in the ledger and
+// enforced nowhere else.
+const TargetLedger = "ledger"
+
+// Policy is a parsed, validated policy document.
+type Policy struct {
+	// TicketPattern is the default pattern for tickets; nil accepts any non-empty ticket.
+	TicketPattern *regexp.Regexp
+	// ApprovalMaxAge bounds how long after approval an approval record may be used; zero means no bound.
+	ApprovalMaxAge time.Duration
+	// RequireApprovalRecord makes approval_id mandatory on every grant.
+	RequireApprovalRecord bool
+	// Groups maps a group name to its normalised members.
+	Groups map[string][]string
+	// Entitlements by name.
+	Entitlements map[string]*Entitlement
+}
+
+// Entitlement is one grantable thing in the catalogue.
+type Entitlement struct {
+	Name        string
+	Description string
+	// Target is where grants are enforced: "ledger" or "postgres.NAME".
+	Target string
+	Role   string
+	MaxTTL time.Duration
+	// Approvers as written (identities and "group:NAME" references).
+	Approvers []string
+	// MinApprovals is the number of distinct authorised approvers required (default 1).
+	MinApprovals int
+	// Principals are normalised glob patterns ("*" any run of characters, "?" one character).
+	Principals []string
+	// TicketPattern overrides the policy default when set.
+	TicketPattern *regexp.Regexp
+	// BreakGlass is nil when the entitlement has no break-glass rules.
+	BreakGlass *BreakGlass
+}
+
+// BreakGlass holds the rules that replace the normal ones for an emergency grant.
+type BreakGlass struct {
+	MaxTTL       time.Duration
+	MinApprovals int
+}
+
+// GrantRequest is what a grant asks for, as written in configuration.
+type GrantRequest struct {
+	Principal   string
+	Entitlement string
+	TicketID    string
+	Approvers   []string
+	// ExpiresAt is the raw RFC 3339 text; empty when TTL is used.
+	ExpiresAt string
+	// TTL is the raw duration text; empty when ExpiresAt is used.
+	TTL               string
+	ApprovalID        string
+	Justification     string
+	Requester         string // the resource's own requester, may be empty
+	ProviderRequester string // the provider's requester, may be empty
+	BreakGlass        bool
+	// Unknown lists the attributes (Attr* names) whose values are not known yet (plan time).
+	Unknown []string
+}
+
+// ApprovalRequest is what an approval record states, as written in configuration.
+type ApprovalRequest struct {
+	TicketID          string
+	Entitlement       string
+	Principal         string
+	Approvers         []string
+	Justification     string
+	ExpiresAt         string
+	Requester         string
+	ProviderRequester string
+	Unknown           []string
+}
+
+// Approval is the evidence of a recorded approval, as the ledger holds it.
+type Approval struct {
+	ID          string
+	TicketID    string
+	Entitlement string
+	Principal   string
+	Approvers   []string
+	ExpiresAt   time.Time
+	ApprovedAt  time.Time
+	Withdrawn   bool
+}
+
+// Violation is one broken rule, tied to the attribute at fault.
+type Violation struct {
+	Rule      Rule
+	Attribute string
+	// Detail says what was found, e.g. `ticket "ABC-1" does not match "^SEC-[0-9]+$"`.
+	Detail string
+}
+
+// GrantDecision is the outcome of a grant evaluation that passed.
+type GrantDecision struct {
+	Entitlement *Entitlement
+	// Approvers are the normalised, sorted approvers.
+	Approvers []string
+	// ExpiresAt is the absolute expiry: parsed from ExpiresAt, or now+TTL.
+	ExpiresAt time.Time
+	// TTL is the parsed duration when TTL was used.
+	TTL time.Duration
+}

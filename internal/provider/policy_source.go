@@ -1,0 +1,35 @@
+package provider
+
+import (
+	"os"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// loadPolicy reads and parses the policy named by the provider configuration.
+func loadPolicy(cfg providerModel) (*policy.Policy, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	attr, name, src := "policy", "policy", []byte(cfg.Policy.ValueString())
+	if !cfg.PolicyFile.IsNull() {
+		attr, name = "policy_file", cfg.PolicyFile.ValueString()
+		b, err := os.ReadFile(name)
+		if err != nil {
+			diags.AddAttributeError(path.Root(attr), "Unable to read the policy file",
+				"The provider could not read the policy document "+name+": "+err.Error()+
+					". Set policy_file to an existing, readable file (relative paths start at the working directory).")
+			return nil, diags
+		}
+		src = b
+	}
+	pol, err := policy.Parse(name, src)
+	if err != nil {
+		diags.AddAttributeError(path.Root(attr), "Invalid policy document",
+			"The policy document does not parse or breaks a rule of its own format:\n\n"+err.Error()+
+				"\n\nFix the document; nothing is planned against an invalid policy.")
+		return nil, diags
+	}
+	return pol, diags
+}

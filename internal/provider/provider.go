@@ -1,0 +1,227 @@
+// Package provider is the Terraform layer of the governed provider: schemas,
+// plan and apply logic, and the mapping between Terraform values and the
+// domain packages (policy, ledger, target), which know nothing of Terraform.
+package provider
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/providervalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
+)
+
+// Environment variables read when the provider block leaves an argument out.
+const (
+	EnvLedger    = "GOVERNED_LEDGER"
+	EnvRequester = "GOVERNED_REQUESTER"
+)
+
+// DefaultLedger is where the embedded ledger lives when nothing else is said,
+// next to the configuration like the local state backend.
+const DefaultLedger = "governed.db"
+
+var (
+	_ provider.Provider                     = (*governedProvider)(nil)
+	_ provider.ProviderWithConfigValidators = (*governedProvider)(nil)
+)
+
+// Option changes how a provider instance is built. Options exist for tests;
+// the released binary uses none.
+type Option func(*governedProvider)
+
+// WithClock makes the provider read "now" from c instead of the system clock.
+func WithClock(c clock.Clock) Option {
+	return func(p *governedProvider) { p.clock = c }
+}
+
+// New returns a factory for provider instances.
+func New(version string, opts ...Option) func() provider.Provider {
+	return func() provider.Provider {
+		p := &governedProvider{version: version, clock: clock.System{}}
+		for _, o := range opts {
+			o(p)
+		}
+		return p
+	}
+}
+
+type governedProvider struct {
+	version string
+	clock   clock.Clock
+
+	// The ledger is opened once per provider instance, on first configure, and
+	// reused when Terraform configures the same instance again.
+	mu       sync.Mutex
+	ledger   *ledger.Ledger
+	location string
+}
+
+type providerModel struct {
+	Ledger     types.String `tfsdk:"ledger"`
+	Requester  types.String `tfsdk:"requester"`
+	PolicyFile types.String `tfsdk:"policy_file"`
+	Policy     types.String `tfsdk:"policy"`
+}
+
+// providerData is what every resource and data source receives from Configure.
+type providerData struct {
+	policy    *policy.Policy
+	ledger    *ledger.Ledger
+	targets   target.Registry
+	requester string
+	// now is the one instant at which this provider instance judges every grant.
+	now time.Time
+	// verification is the ledger's state when the provider was configured.
+	verification ledger.Report
+	location     string
+}
+
+func (p *governedProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "governed"
+	resp.Version = p.version
+}
+
+func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "The governed provider turns grants of access for non-human identities into code that carries " +
+			"a ticket, named approvers with authority over the entitlement, and an expiry. Every decision is recorded " +
+			"in an append-only, hash-chained ledger.",
+		Attributes: map[string]schema.Attribute{
+			"ledger": schema.StringAttribute{
+				MarkdownDescription: "Where the ledger lives. A file path or `sqlite:PATH` uses the embedded SQLite ledger. " +
+					"Defaults to the `" + EnvLedger + "` environment variable, then to `" + DefaultLedger + "` in the working directory.",
+				Optional: true,
+			},
+			"requester": schema.StringAttribute{
+				MarkdownDescription: "The identity proposing the change, such as a pull request's author. The requester can " +
+					"never approve their own request. Defaults to the `" + EnvRequester + "` environment variable.",
+				Optional: true,
+			},
+			"policy_file": schema.StringAttribute{
+				MarkdownDescription: "Path to the policy document (HCL, or its JSON form when the name ends in `.json`). " +
+					"Exactly one of `policy_file` and `policy` must be set.",
+				Optional: true,
+			},
+			"policy": schema.StringAttribute{
+				MarkdownDescription: "The policy document's text. Exactly one of `policy_file` and `policy` must be set.",
+				Optional:            true,
+			},
+		},
+	}
+}
+
+func (p *governedProvider) ConfigValidators(context.Context) []provider.ConfigValidator {
+	return []provider.ConfigValidator{
+		providervalidator.ExactlyOneOf(path.MatchRoot("policy_file"), path.MatchRoot("policy")),
+	}
+}
+
+func (p *governedProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	for name, v := range map[string]types.String{"ledger": cfg.Ledger, "requester": cfg.Requester, "policy_file": cfg.PolicyFile, "policy": cfg.Policy} {
+		if v.IsUnknown() {
+			resp.Diagnostics.AddAttributeError(path.Root(name), "Provider configuration is not known yet",
+				"The value of "+name+" depends on something that is only known after apply. The provider must know its "+
+					"ledger, requester and policy at plan time to judge grants; use values known before apply.")
+		}
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	pol, diags := loadPolicy(cfg)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	location := firstNonEmpty(cfg.Ledger.ValueString(), os.Getenv(EnvLedger), DefaultLedger)
+	l, err := p.openLedger(ctx, location)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("ledger"), "Unable to open the ledger",
+			"The provider could not open the ledger at "+location+": "+err.Error()+". Nothing was planned or changed. "+
+				"Check that the path's directory exists and is writable, or set ledger to a reachable ledger.")
+		return
+	}
+	report, err := l.Verify(ctx)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("ledger"), "Unable to verify the ledger",
+			"Reading the ledger at "+location+" failed: "+err.Error()+". Nothing was planned or changed.")
+		return
+	}
+	if !report.OK {
+		tflog.Warn(ctx, "ledger does not verify", map[string]any{"ledger": location, "first_bad_seq": report.FirstBad, "problem": report.Problem})
+	}
+
+	data := &providerData{
+		policy:       pol,
+		ledger:       l,
+		targets:      target.NewRegistry(),
+		requester:    firstNonEmpty(cfg.Requester.ValueString(), os.Getenv(EnvRequester)),
+		now:          p.clock.Now().UTC(),
+		verification: report,
+		location:     location,
+	}
+	tflog.Debug(ctx, "provider configured", map[string]any{"ledger": location, "now": data.now.Format(time.RFC3339Nano), "head_seq": report.Head.Seq})
+	resp.ResourceData = data
+	resp.DataSourceData = data
+}
+
+// openLedger opens the ledger at location once per provider instance.
+func (p *governedProvider) openLedger(ctx context.Context, location string) (*ledger.Ledger, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ledger != nil && p.location == location {
+		return p.ledger, nil
+	}
+	l, err := ledger.Open(ctx, location)
+	if err != nil {
+		return nil, err
+	}
+	if p.ledger != nil {
+		_ = p.ledger.Close()
+	}
+	p.ledger, p.location = l, location
+	return l, nil
+}
+
+func (p *governedProvider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{
+		NewGrantResource,
+		NewApprovalRecordResource,
+	}
+}
+
+func (p *governedProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{
+		NewGrantsDataSource,
+		NewLedgerDataSource,
+	}
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

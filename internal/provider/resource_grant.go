@@ -1,0 +1,598 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+var (
+	_ resource.Resource                = (*grantResource)(nil)
+	_ resource.ResourceWithConfigure   = (*grantResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*grantResource)(nil)
+	_ resource.ResourceWithImportState = (*grantResource)(nil)
+)
+
+// NewGrantResource returns the governed_grant resource.
+func NewGrantResource() resource.Resource {
+	return &grantResource{}
+}
+
+type grantResource struct {
+	data *providerData
+}
+
+type grantModel struct {
+	ID               types.String `tfsdk:"id"`
+	Principal        types.String `tfsdk:"principal"`
+	Entitlement      types.String `tfsdk:"entitlement"`
+	TicketID         types.String `tfsdk:"ticket_id"`
+	Approvers        types.Set    `tfsdk:"approvers"`
+	ExpiresAt        types.String `tfsdk:"expires_at"`
+	TTL              types.String `tfsdk:"ttl"`
+	ApprovalID       types.String `tfsdk:"approval_id"`
+	Justification    types.String `tfsdk:"justification"`
+	Requester        types.String `tfsdk:"requester"`
+	BreakGlass       types.Bool   `tfsdk:"break_glass"`
+	Status           types.String `tfsdk:"status"`
+	Active           types.Bool   `tfsdk:"active"`
+	GrantedAt        types.String `tfsdk:"granted_at"`
+	RevokedAt        types.String `tfsdk:"revoked_at"`
+	RevocationReason types.String `tfsdk:"revocation_reason"`
+}
+
+func (r *grantResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_grant"
+}
+
+func (r *grantResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = grantSchema()
+}
+
+func grantSchema() schema.Schema {
+	nonEmpty := []validator.String{stringvalidator.LengthAtLeast(1)}
+	return schema.Schema{
+		MarkdownDescription: "One entitlement for one principal until an expiry. The plan fails unless the grant carries a " +
+			"ticket, approvers with authority over the entitlement and an expiry inside policy. Once the expiry has " +
+			"passed, the next plan shows `status` going to `expired` and `active` to `false`, and the apply revokes it. " +
+			"Every argument forces a new grant: a renewal is a new grant under a new approval.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "The grant's id in the ledger.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"principal": schema.StringAttribute{
+				MarkdownDescription: "The identity that receives access, such as a service account. It must match one of the entitlement's `principals` patterns.",
+				Required:            true,
+			},
+			"entitlement": schema.StringAttribute{
+				MarkdownDescription: "The name of an entitlement defined in the policy document.",
+				Required:            true,
+			},
+			"ticket_id": schema.StringAttribute{
+				MarkdownDescription: "The ticket that carries the request. It must match the entitlement's `ticket_pattern`, or the policy's default.",
+				Required:            true,
+			},
+			"approvers": schema.SetAttribute{
+				MarkdownDescription: "Who approved this grant. Each must be one of the entitlement's approvers, none may be the requester, " +
+					"and there must be at least the entitlement's `min_approvals` of them. Names are compared after trimming, " +
+					"Unicode normalisation and case folding.",
+				ElementType: types.StringType,
+				Required:    true,
+			},
+			"expires_at": schema.StringAttribute{
+				MarkdownDescription: "When the grant expires, as an RFC 3339 timestamp with an offset (`2026-12-01T17:00:00Z`). " +
+					"Exactly one of `expires_at` and `ttl` must be set; with `ttl`, this is computed when the grant is issued.",
+				Optional:   true,
+				Computed:   true,
+				Validators: []validator.String{timestampValidator{}},
+			},
+			"ttl": schema.StringAttribute{
+				MarkdownDescription: "How long the grant lasts from the moment it is issued, such as `8h`, `36h`, `7d` or `2w`. " +
+					"Exactly one of `expires_at` and `ttl` must be set.",
+				Optional:   true,
+				Validators: []validator.String{durationValidator{}},
+			},
+			"approval_id": schema.StringAttribute{
+				MarkdownDescription: "The id of a `governed_approval_record` this grant is made under. The grant must stay inside the " +
+					"record's scope. Required when the policy sets `require_approval_record`.",
+				Optional:   true,
+				Validators: nonEmpty,
+			},
+			"justification": schema.StringAttribute{
+				MarkdownDescription: "Why the access is needed. Required for break-glass grants.",
+				Optional:            true,
+				Validators:          nonEmpty,
+			},
+			"requester": schema.StringAttribute{
+				MarkdownDescription: "Who asked for this grant. Defaults to the provider's `requester`. Neither may be among the approvers.",
+				Optional:            true,
+				Computed:            true,
+				Validators:          nonEmpty,
+			},
+			"break_glass": schema.BoolAttribute{
+				MarkdownDescription: "Use the entitlement's break-glass rules (shorter `max_ttl`, fewer approvals) for an emergency. " +
+					"Requires a `justification`; the grant is flagged for review in the ledger. Defaults to `false`.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+			},
+			"status": schema.StringAttribute{
+				MarkdownDescription: "One of " + statusList + ". Known at plan time.",
+				Computed:            true,
+			},
+			"active": schema.BoolAttribute{
+				MarkdownDescription: "Whether the grant is in force. Known at plan time, so other resources can be gated on it: " +
+					"`count = governed_grant.example.active ? 1 : 0`.",
+				Computed: true,
+			},
+			"granted_at": schema.StringAttribute{
+				MarkdownDescription: "When the grant was issued (RFC 3339, UTC).",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"revoked_at": schema.StringAttribute{
+				MarkdownDescription: "When the grant was revoked or expired (RFC 3339, UTC); null while active.",
+				Computed:            true,
+			},
+			"revocation_reason": schema.StringAttribute{
+				MarkdownDescription: "Why the grant is no longer active: " + reasonList + ".",
+				Computed:            true,
+			},
+		},
+	}
+}
+
+func (r *grantResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if d, ok := configured(req.ProviderData, &resp.Diagnostics); ok {
+		r.data = d
+	}
+}
+
+// ModifyPlan is where policy is enforced at plan time and where expiry becomes
+// visible: a grant past its expiry is planned as an in-place update to
+// status "expired", whether or not state was refreshed.
+func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if r.data == nil || req.Plan.Raw.IsNull() {
+		// Not configured yet (validate), or a destroy: removing access needs no approval.
+		return
+	}
+	var plan, config grantModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	if req.State.Raw.IsNull() {
+		r.planNewGrant(ctx, &plan, config, &resp.Diagnostics)
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
+
+	var state grantModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rec, err := r.data.ledger.Grant(ctx, state.ID.ValueString())
+	if errors.Is(err, ledger.ErrNotFound) {
+		resp.Diagnostics.AddAttributeError(path.Root("id"), "Grant not in the ledger", fmt.Sprintf(
+			"State holds grant %s, but the ledger at %s has no such grant. State is only a cache of the ledger, so "+
+				"nothing is planned for it. If the state belongs to another ledger, point the provider at that ledger; "+
+				"otherwise remove the resource from state (terraform state rm) and plan again.",
+			state.ID.ValueString(), r.data.location))
+		return
+	}
+	if err != nil {
+		addLedgerError(&resp.Diagnostics, "read grant "+state.ID.ValueString(), err)
+		return
+	}
+
+	if changed := changedArguments(plan, config, rec); len(changed) > 0 {
+		// Arguments never change in place: a different grant replaces this one,
+		// and the replacement is judged like any new grant.
+		resp.RequiresReplace = append(resp.RequiresReplace, changed...)
+		r.planNewGrant(ctx, &plan, config, &resp.Diagnostics)
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
+
+	// Same grant: the ledger's values win over whatever state says.
+	planned := grantModelFromLedger(rec)
+	if rec.Status == ledger.StatusActive && !r.data.now.Before(grantExpiry(rec)) {
+		planned.Status = types.StringValue(ledger.StatusExpired)
+		planned.Active = types.BoolValue(false)
+		planned.RevokedAt = types.StringUnknown()
+		planned.RevocationReason = types.StringValue(ledger.ReasonExpired)
+		resp.Diagnostics.AddWarning("Grant expired", fmt.Sprintf(
+			"Grant %s of %q to %q (ticket %s) expired at %s. This apply revokes it and records the revocation; "+
+				"resources gated on its active attribute are removed in the same apply. It will not be issued again: "+
+				"a renewal is a new grant under a new approval.",
+			rec.ID, rec.Entitlement, rec.Principal, rec.TicketID, rec.ExpiresAt))
+		tflog.Info(ctx, "grant expired", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
+	}
+	if drift := grantDrift(state, grantModelFromLedger(rec)); len(drift) > 0 {
+		resp.Diagnostics.AddWarning("State differs from the ledger", fmt.Sprintf(
+			"State for grant %s disagrees with the ledger on %v. The ledger is the system of record, so the plan "+
+				"restores the ledger's values.", rec.ID, drift))
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &planned)...)
+}
+
+// planNewGrant judges a grant that does not exist yet and fills in what is known
+// before apply: it will be active.
+func (r *grantResource) planNewGrant(ctx context.Context, plan *grantModel, config grantModel, diags *diag.Diagnostics) {
+	if plan.Requester.IsUnknown() && config.Requester.IsNull() {
+		plan.Requester = stringOrNull(r.data.requester)
+	}
+	if _, ok := r.evaluate(ctx, config, diags, false); !ok {
+		return
+	}
+	plan.ID = types.StringUnknown()
+	plan.GrantedAt = types.StringUnknown()
+	plan.Status = types.StringValue(ledger.StatusActive)
+	plan.Active = types.BoolValue(true)
+	plan.RevokedAt = types.StringNull()
+	plan.RevocationReason = types.StringNull()
+	if config.ExpiresAt.IsNull() {
+		plan.ExpiresAt = types.StringUnknown()
+	}
+}
+
+// evaluate runs every policy check for the configured grant. At apply time
+// (atApply) an approval record that is not in the ledger is a refusal; at plan
+// time it may still be created earlier in the same apply, so the check waits.
+func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *diag.Diagnostics, atApply bool) (policy.GrantDecision, bool) {
+	req := grantRequestFromModel(config, r.data.requester)
+	var approval *policy.Approval
+	if id := config.ApprovalID; !id.IsNull() && !id.IsUnknown() {
+		rec, err := r.data.ledger.Approval(ctx, id.ValueString())
+		switch {
+		case err == nil:
+			a := policyApprovalFromLedger(rec)
+			approval = &a
+		case errors.Is(err, ledger.ErrNotFound) && atApply:
+			diags.AddAttributeError(path.Root(policy.AttrApprovalID), summaryGrantRefused, violationDetail(policy.Violation{
+				Rule: policy.RuleApprovalNotFound, Attribute: policy.AttrApprovalID,
+				Detail: fmt.Sprintf("approval %q is not in the ledger.", id.ValueString()),
+			}))
+		case errors.Is(err, ledger.ErrNotFound):
+			diags.AddAttributeWarning(path.Root(policy.AttrApprovalID), "Approval record not recorded yet", fmt.Sprintf(
+				"Approval %s is not in the ledger yet. If it is created in this apply, the grant is checked against it "+
+					"before anything is granted; otherwise the apply refuses the grant (rule %s).",
+				id.ValueString(), policy.RuleApprovalNotFound.Name))
+		default:
+			addLedgerError(diags, "read approval "+id.ValueString(), err)
+		}
+	}
+	decision, violations := r.data.policy.EvaluateGrant(req, approval, r.data.now)
+	addViolations(diags, summaryGrantRefused, violations)
+	if len(violations) == 0 && decision.Entitlement != nil {
+		if _, err := r.data.targets.Lookup(decision.Entitlement.Target); err != nil {
+			diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryGrantRefused, fmt.Sprintf(
+				"Entitlement %q is enforced in a target this provider cannot reach: %s. Configure the target in the provider block.",
+				decision.Entitlement.Name, err))
+		}
+	}
+	if diags.HasError() {
+		tflog.Info(ctx, "grant refused", map[string]any{"ticket": req.TicketID, "entitlement": req.Entitlement, "principal": req.Principal, "violations": len(violations)})
+		return decision, false
+	}
+	return decision, requireVerifiedLedger(diags, r.data)
+}
+
+func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan, config grantModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// Every plan-time check runs again: a saved plan applied later must not grant
+	// what is no longer allowed.
+	decision, ok := r.evaluate(ctx, config, &resp.Diagnostics, true)
+	if !ok {
+		return
+	}
+	g := ledgerGrantFromModel(plan, decision)
+	g.ID = ledger.NewGrantID()
+	if config.ExpiresAt.IsNull() {
+		g.ExpiresAt = formatTime(decision.ExpiresAt)
+	}
+	tgt, err := r.data.targets.Lookup(g.Target)
+	if err != nil {
+		resp.Diagnostics.AddError(summaryTargetError, err.Error())
+		return
+	}
+	issued, err := r.data.ledger.IssueGrant(ctx, g, r.data.now)
+	if err != nil {
+		addLedgerError(&resp.Diagnostics, "record the grant", err)
+		return
+	}
+	if err := tgt.Grant(ctx, issued); err != nil {
+		// The grant is in the ledger but not in force: record that it was withdrawn
+		// so the evidence says what happened.
+		if _, rerr := r.data.ledger.RevokeGrant(ctx, issued.ID, r.data.now, "grant_failed", err.Error()); rerr != nil {
+			err = fmt.Errorf("%w (and recording the failure in the ledger failed too: %v)", err, rerr)
+		}
+		resp.Diagnostics.AddError(summaryTargetError, fmt.Sprintf("Granting %q to %q in target %s failed: %s", g.Entitlement, g.Principal, g.Target, err))
+		return
+	}
+	tflog.Info(ctx, "grant issued", map[string]any{"grant_id": issued.ID, "ticket": issued.TicketID, "principal": issued.Principal, "entitlement": issued.Entitlement, "expires_at": issued.ExpiresAt})
+	state := grantModelFromLedger(issued)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state grantModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rec, err := r.data.ledger.Grant(ctx, state.ID.ValueString())
+	if errors.Is(err, ledger.ErrNotFound) {
+		tflog.Warn(ctx, "grant not in the ledger; removing it from state", map[string]any{"grant_id": state.ID.ValueString()})
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		addLedgerError(&resp.Diagnostics, "read grant "+state.ID.ValueString(), err)
+		return
+	}
+	next := grantModelFromLedger(rec)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
+}
+
+// Update only ever changes computed attributes: arguments force replacement.
+// It carries out an expiry the plan showed, or writes the ledger's values over
+// a state that had drifted from them.
+func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan grantModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rec, err := r.data.ledger.Grant(ctx, plan.ID.ValueString())
+	if err != nil {
+		addLedgerError(&resp.Diagnostics, "read grant "+plan.ID.ValueString(), err)
+		return
+	}
+	if plan.Status.ValueString() == ledger.StatusExpired && rec.Status == ledger.StatusActive {
+		rec, err = r.revoke(ctx, rec, func(g ledger.Grant) (ledger.Grant, error) {
+			return r.data.ledger.ExpireGrant(ctx, g.ID, r.data.now)
+		})
+		if err != nil {
+			resp.Diagnostics.AddError("Unable to revoke expired grant", fmt.Sprintf(
+				"Grant %s (ticket %s) expired at %s but could not be revoked: %s. The grant stays in state as planned "+
+					"for expiry; the next apply tries again.", rec.ID, rec.TicketID, rec.ExpiresAt, err))
+			return
+		}
+		tflog.Info(ctx, "expired grant revoked", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
+	}
+	next := grantModelFromLedger(rec)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
+}
+
+// Delete revokes the grant if it is still in force and retires it in the
+// ledger. The evidence stays.
+func (r *grantResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state grantModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rec, err := r.data.ledger.Grant(ctx, state.ID.ValueString())
+	if errors.Is(err, ledger.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		addLedgerError(&resp.Diagnostics, "read grant "+state.ID.ValueString(), err)
+		return
+	}
+	_, err = r.revoke(ctx, rec, func(g ledger.Grant) (ledger.Grant, error) {
+		return r.data.ledger.RetireGrant(ctx, g.ID, r.data.now)
+	})
+	if err != nil {
+		resp.Diagnostics.AddError("Unable to revoke grant", fmt.Sprintf("Destroying grant %s failed: %s. It stays in state; the next apply tries again.", rec.ID, err))
+		return
+	}
+	tflog.Info(ctx, "grant retired", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID})
+}
+
+// revoke takes an active grant out of its target, then records the change with
+// record. A grant that is not active is only recorded.
+func (r *grantResource) revoke(ctx context.Context, rec ledger.Grant, record func(ledger.Grant) (ledger.Grant, error)) (ledger.Grant, error) {
+	if rec.Status == ledger.StatusActive {
+		tgt, err := r.data.targets.Lookup(rec.Target)
+		if err != nil {
+			return rec, err
+		}
+		if err := tgt.Revoke(ctx, rec); err != nil {
+			return rec, fmt.Errorf("revoking in target %s: %w", rec.Target, err)
+		}
+	}
+	return record(rec)
+}
+
+func (r *grantResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+}
+
+// grantExpiry parses a ledger grant's expiry. An expiry that cannot be read
+// counts as already passed: the grant fails closed.
+func grantExpiry(g ledger.Grant) time.Time {
+	t, err := policy.ParseTimestamp(g.ExpiresAt)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// changedArguments lists the arguments whose planned value differs from what
+// the ledger recorded for the grant. The ledger, not state, is the reference,
+// so a hand-edited state does not force a replacement. An unknown value counts
+// as a change. Planned values rather than configuration are compared, so that
+// ignore_changes is honoured; arguments that are also computed (requester,
+// expires_at) are compared only when configured, because the framework plans
+// them as unknown whenever anything else about the resource changes.
+func changedArguments(plan, config grantModel, rec ledger.Grant) []path.Path {
+	var changed []path.Path
+	str := func(name string, v types.String, recorded string) {
+		if v.IsUnknown() || v.ValueString() != recorded {
+			changed = append(changed, path.Root(name))
+		}
+	}
+	str("principal", plan.Principal, rec.Principal)
+	str("entitlement", plan.Entitlement, rec.Entitlement)
+	str("ticket_id", plan.TicketID, rec.TicketID)
+	str("ttl", plan.TTL, rec.TTL)
+	str("approval_id", plan.ApprovalID, rec.ApprovalID)
+	str("justification", plan.Justification, rec.Justification)
+	if !config.Requester.IsNull() {
+		str("requester", plan.Requester, rec.Requester)
+	}
+	if !config.ExpiresAt.IsNull() {
+		str("expires_at", plan.ExpiresAt, rec.ExpiresAt)
+	}
+	if plan.BreakGlass.IsUnknown() || plan.BreakGlass.ValueBool() != rec.BreakGlass {
+		changed = append(changed, path.Root("break_glass"))
+	}
+	approvers, known := setStrings(plan.Approvers)
+	if !known || !sameStrings(approvers, rec.Approvers) {
+		changed = append(changed, path.Root("approvers"))
+	}
+	return changed
+}
+
+// grantDrift names the attributes on which state and the ledger disagree.
+func grantDrift(state, ledgerView grantModel) []string {
+	var drift []string
+	pairs := []struct {
+		name string
+		a, b fmt.Stringer
+	}{
+		{"expires_at", state.ExpiresAt, ledgerView.ExpiresAt},
+		{"status", state.Status, ledgerView.Status},
+		{"active", state.Active, ledgerView.Active},
+		{"granted_at", state.GrantedAt, ledgerView.GrantedAt},
+		{"revoked_at", state.RevokedAt, ledgerView.RevokedAt},
+		{"revocation_reason", state.RevocationReason, ledgerView.RevocationReason},
+	}
+	for _, p := range pairs {
+		if p.a.String() != p.b.String() {
+			drift = append(drift, p.name)
+		}
+	}
+	return drift
+}
+
+// grantRequestFromModel maps configuration to the policy's view of a request.
+func grantRequestFromModel(m grantModel, providerRequester string) policy.GrantRequest {
+	req := policy.GrantRequest{ProviderRequester: providerRequester}
+	str := func(name string, v types.String, dst *string) {
+		if v.IsUnknown() {
+			req.Unknown = append(req.Unknown, name)
+			return
+		}
+		*dst = v.ValueString()
+	}
+	str(policy.AttrPrincipal, m.Principal, &req.Principal)
+	str(policy.AttrEntitlement, m.Entitlement, &req.Entitlement)
+	str(policy.AttrTicketID, m.TicketID, &req.TicketID)
+	str(policy.AttrExpiresAt, m.ExpiresAt, &req.ExpiresAt)
+	str(policy.AttrTTL, m.TTL, &req.TTL)
+	str(policy.AttrApprovalID, m.ApprovalID, &req.ApprovalID)
+	str(policy.AttrJustification, m.Justification, &req.Justification)
+	str(policy.AttrRequester, m.Requester, &req.Requester)
+	if m.BreakGlass.IsUnknown() {
+		req.Unknown = append(req.Unknown, policy.AttrBreakGlass)
+	} else {
+		req.BreakGlass = m.BreakGlass.ValueBool()
+	}
+	approvers, known := setStrings(m.Approvers)
+	if !known {
+		req.Unknown = append(req.Unknown, policy.AttrApprovers)
+	}
+	req.Approvers = approvers
+	return req
+}
+
+// ledgerGrantFromModel builds the ledger record for a planned grant that passed policy.
+func ledgerGrantFromModel(m grantModel, d policy.GrantDecision) ledger.Grant {
+	approvers, _ := setStrings(m.Approvers)
+	g := ledger.Grant{
+		Principal:     m.Principal.ValueString(),
+		Entitlement:   m.Entitlement.ValueString(),
+		TicketID:      m.TicketID.ValueString(),
+		Approvers:     approvers,
+		Requester:     m.Requester.ValueString(),
+		ApprovalID:    m.ApprovalID.ValueString(),
+		Justification: m.Justification.ValueString(),
+		BreakGlass:    m.BreakGlass.ValueBool(),
+		TTL:           m.TTL.ValueString(),
+		ExpiresAt:     m.ExpiresAt.ValueString(),
+	}
+	if d.Entitlement != nil {
+		g.Target, g.Role = d.Entitlement.Target, d.Entitlement.Role
+	}
+	return g
+}
+
+// grantModelFromLedger is the Terraform view of a ledger grant.
+func grantModelFromLedger(g ledger.Grant) grantModel {
+	return grantModel{
+		ID:               types.StringValue(g.ID),
+		Principal:        types.StringValue(g.Principal),
+		Entitlement:      types.StringValue(g.Entitlement),
+		TicketID:         types.StringValue(g.TicketID),
+		Approvers:        stringSet(g.Approvers),
+		ExpiresAt:        types.StringValue(g.ExpiresAt),
+		TTL:              stringOrNull(g.TTL),
+		ApprovalID:       stringOrNull(g.ApprovalID),
+		Justification:    stringOrNull(g.Justification),
+		Requester:        stringOrNull(g.Requester),
+		BreakGlass:       types.BoolValue(g.BreakGlass),
+		Status:           types.StringValue(g.Status),
+		Active:           types.BoolValue(g.Status == ledger.StatusActive),
+		GrantedAt:        timeOrNull(g.GrantedAt),
+		RevokedAt:        timeOrNull(g.RevokedAt),
+		RevocationReason: stringOrNull(g.RevocationReason),
+	}
+}
+
+// policyApprovalFromLedger is the policy's view of a recorded approval.
+func policyApprovalFromLedger(a ledger.Approval) policy.Approval {
+	expires, err := policy.ParseTimestamp(a.ExpiresAt)
+	if err != nil {
+		// An unreadable expiry authorises nothing.
+		expires = time.Time{}
+	}
+	return policy.Approval{
+		ID:          a.ID,
+		TicketID:    a.TicketID,
+		Entitlement: a.Entitlement,
+		Principal:   a.Principal,
+		Approvers:   a.Approvers,
+		ExpiresAt:   expires,
+		ApprovedAt:  a.ApprovedAt,
+		Withdrawn:   a.Status == ledger.ApprovalWithdrawn,
+	}
+}

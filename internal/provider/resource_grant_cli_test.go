@@ -1,0 +1,210 @@
+package provider
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+)
+
+// These tests drive the Terraform CLI step by step, for the flows that need
+// -refresh=false, a state file edited by hand, or a revocation made between
+// two commands.
+
+const expiringGrants = `
+resource "governed_grant" "g" {
+  principal   = "svc-payments-api"
+  entitlement = "payments-db-read"
+  ticket_id   = "SEC-201"
+  approvers   = ["bob@example.com"]
+  ttl         = "8h"
+}
+
+resource "governed_grant" "ignored" {
+  principal   = "svc-payments-worker"
+  entitlement = "payments-db-read"
+  ticket_id   = "SEC-202"
+  approvers   = ["carol@example.com"]
+  ttl         = "8h"
+
+  lifecycle {
+    ignore_changes = all
+  }
+}
+
+resource "terraform_data" "gated" {
+  count = governed_grant.g.active ? 1 : 0
+  input = governed_grant.g.id
+}
+`
+
+// skipUnlessAcc skips a CLI-driven test unless acceptance tests are enabled,
+// exactly as resource.Test does.
+func skipUnlessAcc(t *testing.T) {
+	t.Helper()
+	if os.Getenv(resource.EnvTfAcc) == "" {
+		t.Skipf("acceptance test: set %s=1 to run it against the Terraform CLI", resource.EnvTfAcc)
+	}
+}
+
+func TestAccGrant_expiryWithoutRefresh(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(expiringGrants))
+	h.mustRun("init", "-input=false")
+	h.mustRun("apply", "-input=false", "-auto-approve")
+
+	env.clock.Advance(8*time.Hour + time.Minute)
+	changes, out := h.plan("-refresh=false")
+	for _, addr := range []string{"governed_grant.g", "governed_grant.ignored"} {
+		c := changes[addr]
+		if actions(c) != "update" {
+			t.Fatalf("%s: planned %q, want an in-place update\n%s", addr, actions(c), out)
+		}
+		if c.Change.After["status"] != "expired" || c.Change.After["active"] != false {
+			t.Fatalf("%s: planned status %v active %v, want expired/false", addr, c.Change.After["status"], c.Change.After["active"])
+		}
+	}
+	if a := actions(changes["terraform_data.gated[0]"]); a != "delete" {
+		t.Fatalf("gated resource: planned %q, want delete\n%s", a, out)
+	}
+	for _, want := range []string{"Grant expired", "SEC-201", at(8 * time.Hour)} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+
+	h.mustRun("apply", "-input=false", "-refresh=false", "test.tfplan")
+	if got := h.stateAttr("governed_grant.g", "revocation_reason"); got != "expired" {
+		t.Fatalf("revocation_reason in state = %v, want expired", got)
+	}
+	l := env.openLedger()
+	grants, err := l.Grants(context.Background(), ledger.GrantFilter{Status: ledger.StatusExpired})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(grants) != 2 {
+		t.Fatalf("ledger holds %d expired grants, want 2", len(grants))
+	}
+
+	out = h.mustRun("plan", "-input=false", "-refresh=false", "-detailed-exitcode")
+	if !strings.Contains(out, "No changes.") {
+		t.Fatalf("plan after the expiry apply is not empty:\n%s", out)
+	}
+}
+
+// A state file edited by hand to push an expiry out does not extend the grant:
+// the ledger's value wins with or without refresh.
+func TestAccGrant_stateEditedByHand(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(`
+resource "governed_grant" "fixed" {
+  principal   = "svc-payments-api"
+  entitlement = "payments-db-read"
+  ticket_id   = "SEC-301"
+  approvers   = ["alice@example.com"]
+  expires_at  = "`+at(2*time.Hour)+`"
+}
+
+resource "governed_grant" "ttl" {
+  principal   = "svc-payments-api"
+  entitlement = "payments-db-read"
+  ticket_id   = "SEC-302"
+  approvers   = ["alice@example.com"]
+  ttl         = "2h"
+}
+`))
+	h.mustRun("init", "-input=false")
+	h.mustRun("apply", "-input=false", "-auto-approve")
+
+	pushOut := func() {
+		for _, addr := range []string{"governed_grant.fixed", "governed_grant.ttl"} {
+			h.editState(addr, func(a map[string]any) { a["expires_at"] = at(30 * 24 * time.Hour) })
+		}
+	}
+
+	// With refresh, the ledger's values replace the edited ones before planning.
+	pushOut()
+	out := h.mustRun("plan", "-input=false")
+	if !strings.Contains(out, "No changes.") {
+		t.Fatalf("refreshed plan should restore the ledger's expiry and change nothing:\n%s", out)
+	}
+
+	// Without refresh, the plan itself restores them, and says so.
+	changes, out := h.plan("-refresh=false")
+	for _, addr := range []string{"governed_grant.fixed", "governed_grant.ttl"} {
+		c := changes[addr]
+		if actions(c) != "update" || c.Change.After["expires_at"] != at(2*time.Hour) {
+			t.Fatalf("%s: planned %q with expires_at %v, want an update back to %s\n%s", addr, actions(c), c.Change.After["expires_at"], at(2*time.Hour), out)
+		}
+	}
+	if !strings.Contains(out, "State differs from the ledger") {
+		t.Fatalf("plan does not say that the ledger wins:\n%s", out)
+	}
+
+	// Past the real expiry the grants expire, whatever the edited state says.
+	env.clock.Advance(3 * time.Hour)
+	changes, out = h.plan("-refresh=false")
+	for _, addr := range []string{"governed_grant.fixed", "governed_grant.ttl"} {
+		if c := changes[addr]; actions(c) != "update" || c.Change.After["status"] != "expired" {
+			t.Fatalf("%s: planned %q status %v, want an update to expired\n%s", addr, actions(c), c.Change.After["status"], out)
+		}
+	}
+	h.mustRun("apply", "-input=false", "-refresh=false", "test.tfplan")
+	if got := h.stateAttr("governed_grant.ttl", "expires_at"); got != at(2*time.Hour) {
+		t.Fatalf("expires_at in state = %v after apply, want the ledger's %s", got, at(2*time.Hour))
+	}
+}
+
+// A grant revoked with `governed revoke` shows as revoked out of band and is
+// never issued again, with or without refresh.
+func TestAccGrant_revokedOutOfBand(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	for _, refresh := range []bool{true, false} {
+		env := newTestEnv(t)
+		h := newCLIHarness(t, env.clock)
+		h.write("main.tf", env.config(expiringGrants))
+		h.mustRun("init", "-input=false")
+		h.mustRun("apply", "-input=false", "-auto-approve")
+		id, _ := h.stateAttr("governed_grant.g", "id").(string)
+
+		l := env.openLedger()
+		if _, err := l.RevokeGrant(context.Background(), id, env.clock.Now(), ledger.ReasonOutOfBand, "incident INC-42"); err != nil {
+			t.Fatal(err)
+		}
+
+		args := []string{}
+		if !refresh {
+			args = append(args, "-refresh=false")
+		}
+		changes, out := h.plan(args...)
+		if a := actions(changes["terraform_data.gated[0]"]); a != "delete" {
+			t.Fatalf("refresh=%v: gated resource planned %q, want delete\n%s", refresh, a, out)
+		}
+		if a := actions(changes["governed_grant.g"]); strings.Contains(a, "create") {
+			t.Fatalf("refresh=%v: revoked grant planned %q; it must never be issued again\n%s", refresh, a, out)
+		}
+		h.mustRun(append([]string{"apply", "-input=false"}, append(args, "test.tfplan")...)...)
+		if got := h.stateAttr("governed_grant.g", "status"); got != "revoked" {
+			t.Fatalf("refresh=%v: status in state = %v, want revoked", refresh, got)
+		}
+		if got := h.stateAttr("governed_grant.g", "revocation_reason"); got != ledger.ReasonOutOfBand {
+			t.Fatalf("refresh=%v: revocation_reason in state = %v, want out_of_band", refresh, got)
+		}
+		out = h.mustRun("plan", "-input=false")
+		if !strings.Contains(out, "No changes.") {
+			t.Fatalf("refresh=%v: plan after the revocation is not empty:\n%s", refresh, out)
+		}
+	}
+}

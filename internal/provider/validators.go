@@ -1,0 +1,69 @@
+package provider
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// Allowed values and the words the docs use for them, from one list each.
+var (
+	grantStatuses = []string{ledger.StatusActive, ledger.StatusExpired, ledger.StatusRevoked}
+	statusList    = quotedList(grantStatuses)
+	reasonList    = quotedList([]string{ledger.ReasonExpired, ledger.ReasonOutOfBand, ledger.ReasonDestroyed})
+)
+
+func quotedList(values []string) string {
+	q := make([]string, len(values))
+	for i, v := range values {
+		q[i] = "`" + v + "`"
+	}
+	return strings.Join(q, ", ")
+}
+
+// timestampValidator checks RFC 3339 syntax when the configuration is validated,
+// before any plan, and names the rule the policy would apply.
+type timestampValidator struct{}
+
+func (timestampValidator) Description(context.Context) string {
+	return "must be an RFC 3339 timestamp with an offset"
+}
+
+func (v timestampValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (timestampValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := policy.ParseTimestamp(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid timestamp", violationDetail(policy.Violation{
+			Rule: policy.RuleExpiryFormat, Attribute: req.Path.String(), Detail: err.Error(),
+		}))
+	}
+}
+
+// durationValidator checks a duration's syntax when the configuration is validated.
+type durationValidator struct{}
+
+func (durationValidator) Description(context.Context) string {
+	return "must be a positive duration such as 8h, 7d or 2w"
+}
+
+func (v durationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (durationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := policy.ParseDuration(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration", violationDetail(policy.Violation{
+			Rule: policy.RuleExpiryFormat, Attribute: req.Path.String(), Detail: err.Error(),
+		}))
+	}
+}

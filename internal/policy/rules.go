@@ -21,7 +21,7 @@ var (
 	RulePrincipalMissing   = Rule{"principal.missing", "Every grant and approval names the identity that receives access.", "Set principal."}
 	RulePrincipalAllowed   = Rule{"principal.not_allowed", "The principal must match one of the entitlement's principals patterns.", "Grant to a principal the entitlement allows, or widen its principals in the policy."}
 
-	RuleApproversMissing      = Rule{"approvers.missing", "Every grant and approval names who approved it.", "List the approvers in approvers."}
+	RuleApproversMissing      = Rule{"approvers.missing", "Every grant and approval names who approved it; only a break-glass grant whose rules need no approval may name none.", "List the approvers in approvers."}
 	RuleApproversDuplicate    = Rule{"approvers.duplicate", "Each approver counts once; names that differ only by case, spacing or Unicode form are the same approver.", "List every approver once."}
 	RuleApproversUnauthorised = Rule{"approvers.unauthorised", "Every approver must be one of the entitlement's approvers (groups expanded).", "Ask someone with authority over this entitlement to approve."}
 	RuleApproversSeparation   = Rule{"approvers.separation", "The requester (the resource's or the provider's) may not approve their own request.", "Ask an approver other than the requester."}

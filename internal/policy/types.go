@@ -46,7 +46,8 @@ type Entitlement struct {
 	Target string
 	Role   string
 	MaxTTL time.Duration
-	// Approvers as written (identities and "group:NAME" references).
+	// Approvers as written in the policy: identities (normalised) and "group:NAME"
+	// references. ApproverSet expands the groups.
 	Approvers []string
 	// MinApprovals is the number of distinct authorised approvers required (default 1).
 	MinApprovals int
@@ -56,6 +57,10 @@ type Entitlement struct {
 	TicketPattern *regexp.Regexp
 	// BreakGlass is nil when the entitlement has no break-glass rules.
 	BreakGlass *BreakGlass
+
+	// approverSet is Approvers with groups expanded, computed once by Parse. It is
+	// nil for an Entitlement built by hand; the set is then computed on use.
+	approverSet map[string]bool
 }
 
 // BreakGlass holds the rules that replace the normal ones for an emergency grant.

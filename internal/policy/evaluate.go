@@ -1,0 +1,487 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ApprovalDecision is the outcome of an approval evaluation that passed.
+type ApprovalDecision struct {
+	Entitlement *Entitlement
+	// Approvers are the normalised, sorted, distinct approvers.
+	Approvers []string
+	// ExpiresAt is the parsed expires_at, in UTC.
+	ExpiresAt time.Time
+}
+
+// The attributes each kind of request is decided on, in the order their
+// violations are reported. Unknown values of other attributes do not matter.
+var (
+	grantAttrs = []string{
+		AttrTicketID, AttrEntitlement, AttrPrincipal, AttrApprovers, AttrRequester,
+		AttrExpiresAt, AttrTTL, AttrBreakGlass, AttrJustification, AttrApprovalID,
+	}
+	approvalAttrs = []string{
+		AttrTicketID, AttrEntitlement, AttrPrincipal, AttrApprovers, AttrRequester,
+		AttrExpiresAt, AttrJustification,
+	}
+)
+
+// EvaluateGrant judges a grant request against the policy at instant now, with
+// the approval record it points at (nil when it points at none, or when the
+// caller could not find it: the caller reports approval.not_found itself).
+//
+// It returns every violation found, one per problem, in a stable order. Checks
+// that depend on a value that is unknown, or on an entitlement that does not
+// exist, are skipped rather than reported again. The decision is filled in as
+// far as the request could be resolved even when there are violations, but is
+// only to be acted on when there are none.
+func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Time) (GrantDecision, []Violation) {
+	ev := newEvaluation(p, now, req.Unknown, grantAttrs)
+	s := subject{
+		ticket: req.TicketID, entitlement: req.Entitlement, principal: req.Principal,
+		approvers: req.Approvers, requester: req.Requester, providerRequester: req.ProviderRequester,
+	}
+
+	ent := ev.resolveEntitlement(s.entitlement)
+	ev.checkTicket(s.ticket, ent)
+	ev.checkEntitlement(s.entitlement, ent)
+	ev.checkPrincipal(s.principal, ent)
+
+	breakGlassKnown := ev.known(AttrBreakGlass)
+	var lim *limits
+	if ent != nil {
+		switch {
+		case ent.BreakGlass == nil || (breakGlassKnown && !req.BreakGlass):
+			lim = normalLimits(ent)
+		case breakGlassKnown: // requested and available
+			lim = breakGlassLimits(ent)
+		default: // unknown whether break-glass: hold to the more lenient of the two
+			lim = lenientLimits(ent)
+		}
+	}
+	approvers := ev.checkApprovers(s, ent, lim)
+
+	dec := GrantDecision{Entitlement: ent, Approvers: approvers}
+	expiryAttr := ""
+	if ev.known(AttrExpiresAt) && ev.known(AttrTTL) {
+		dec.ExpiresAt, dec.TTL, expiryAttr = ev.grantExpiry(req.ExpiresAt, req.TTL)
+		if expiryAttr != "" {
+			ev.checkExpiryBounds(expiryAttr, req.ExpiresAt, req.TTL, dec.ExpiresAt, lim)
+		}
+	}
+
+	if breakGlassKnown && req.BreakGlass {
+		if ent != nil && ent.BreakGlass == nil {
+			ev.add(RuleBreakGlassNotAllowed, AttrBreakGlass,
+				"entitlement %q has no break_glass rules, so break_glass cannot be true", ent.Name)
+		} else if ev.known(AttrJustification) && strings.TrimSpace(req.Justification) == "" {
+			ev.add(RuleBreakGlassJustification, AttrJustification, "break_glass is true but justification is empty")
+		}
+	}
+
+	if p.RequireApprovalRecord && ev.known(AttrApprovalID) && strings.TrimSpace(req.ApprovalID) == "" {
+		ev.add(RuleApprovalRequired, AttrApprovalID, "the policy sets require_approval_record, and approval_id is empty")
+	}
+	if approval != nil {
+		ev.checkApprovalRecord(req, approval, approvers, dec.ExpiresAt, expiryAttr)
+	}
+	return dec, ev.violations
+}
+
+// EvaluateApproval judges an approval request against the policy at instant now:
+// the checks of a normal (not break-glass) grant, plus a justification, and an
+// expires_at within the entitlement's max_ttl. Violations and the decision are
+// as for EvaluateGrant.
+func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalDecision, []Violation) {
+	ev := newEvaluation(p, now, req.Unknown, approvalAttrs)
+	s := subject{
+		ticket: req.TicketID, entitlement: req.Entitlement, principal: req.Principal,
+		approvers: req.Approvers, requester: req.Requester, providerRequester: req.ProviderRequester,
+	}
+	ent := ev.resolveEntitlement(s.entitlement)
+	ev.checkTicket(s.ticket, ent)
+	ev.checkEntitlement(s.entitlement, ent)
+	ev.checkPrincipal(s.principal, ent)
+	var lim *limits
+	if ent != nil {
+		lim = normalLimits(ent)
+	}
+	dec := ApprovalDecision{Entitlement: ent, Approvers: ev.checkApprovers(s, ent, lim)}
+
+	if ev.known(AttrExpiresAt) {
+		if strings.TrimSpace(req.ExpiresAt) == "" {
+			ev.add(RuleExpiryMissing, AttrExpiresAt, "expires_at is not set")
+		} else if t, err := ParseTimestamp(req.ExpiresAt); err != nil {
+			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", req.ExpiresAt, formatReason(err))
+		} else {
+			dec.ExpiresAt = t
+			ev.checkExpiryBounds(AttrExpiresAt, req.ExpiresAt, "", t, lim)
+		}
+	}
+
+	if ev.known(AttrJustification) && strings.TrimSpace(req.Justification) == "" {
+		ev.add(RuleJustificationMissing, AttrJustification, "justification is empty")
+	}
+	return dec, ev.violations
+}
+
+// subject is what grants and approvals have in common.
+type subject struct {
+	ticket, entitlement, principal string
+	approvers                      []string
+	requester, providerRequester   string
+}
+
+// limits are the rules a request is held to: the entitlement's, or its
+// break-glass ones.
+type limits struct {
+	maxTTL            time.Duration
+	minApprovals      int
+	approversOptional bool
+	// maxTTLName and requires name the rules in details, e.g.
+	// `entitlement "x"'s max_ttl` and `entitlement "x" requires`.
+	maxTTLName, requires string
+}
+
+func normalLimits(e *Entitlement) *limits {
+	return &limits{
+		maxTTL:       e.MaxTTL,
+		minApprovals: e.MinApprovals,
+		maxTTLName:   fmt.Sprintf("entitlement %q's max_ttl", e.Name),
+		requires:     fmt.Sprintf("entitlement %q requires", e.Name),
+	}
+}
+
+func breakGlassLimits(e *Entitlement) *limits {
+	return &limits{
+		maxTTL:            e.BreakGlass.MaxTTL,
+		minApprovals:      e.BreakGlass.MinApprovals,
+		approversOptional: e.BreakGlass.MinApprovals == 0,
+		maxTTLName:        fmt.Sprintf("entitlement %q's break-glass max_ttl", e.Name),
+		requires:          fmt.Sprintf("entitlement %q's break-glass rules require", e.Name),
+	}
+}
+
+// lenientLimits refuses only what both the normal and the break-glass rules of e
+// refuse; used while break_glass is unknown.
+func lenientLimits(e *Entitlement) *limits {
+	minApprovals := min(e.MinApprovals, e.BreakGlass.MinApprovals)
+	return &limits{
+		maxTTL:            max(e.MaxTTL, e.BreakGlass.MaxTTL),
+		minApprovals:      minApprovals,
+		approversOptional: minApprovals == 0,
+		maxTTLName:        fmt.Sprintf("entitlement %q's longer max_ttl (normal or break-glass)", e.Name),
+		requires:          fmt.Sprintf("even entitlement %q's break-glass rules require", e.Name),
+	}
+}
+
+// evaluation collects the violations of one request.
+type evaluation struct {
+	p          *Policy
+	now        time.Time
+	unknown    map[string]bool
+	violations []Violation
+}
+
+func newEvaluation(p *Policy, now time.Time, unknown, relevant []string) *evaluation {
+	ev := &evaluation{p: p, now: now}
+	if len(unknown) == 0 {
+		return ev
+	}
+	ev.unknown = make(map[string]bool, len(unknown))
+	for _, a := range unknown {
+		ev.unknown[a] = true
+	}
+	for _, a := range relevant {
+		if ev.unknown[a] {
+			ev.add(RuleValueUnknown, a, "the value of %s will only be known during apply", a)
+		}
+	}
+	return ev
+}
+
+func (ev *evaluation) known(attr string) bool { return !ev.unknown[attr] }
+
+func (ev *evaluation) add(rule Rule, attr, format string, args ...any) {
+	ev.violations = append(ev.violations, Violation{Rule: rule, Attribute: attr, Detail: fmt.Sprintf(format, args...)})
+}
+
+// resolveEntitlement returns the named entitlement, or nil when the name is
+// unknown or not in the policy.
+func (ev *evaluation) resolveEntitlement(name string) *Entitlement {
+	if !ev.known(AttrEntitlement) {
+		return nil
+	}
+	return ev.p.Entitlements[name]
+}
+
+func (ev *evaluation) checkEntitlement(name string, ent *Entitlement) {
+	if ent != nil || !ev.known(AttrEntitlement) {
+		return
+	}
+	names := ev.p.EntitlementNames()
+	if strings.TrimSpace(name) == "" {
+		ev.add(RuleEntitlementUnknown, AttrEntitlement, "entitlement is empty; the policy defines %s", quotedList(names, 5))
+		return
+	}
+	for _, n := range names {
+		if strings.EqualFold(strings.TrimSpace(name), n) {
+			ev.add(RuleEntitlementUnknown, AttrEntitlement,
+				"entitlement %q is not defined in the policy; names are exact, did you mean %q?", name, n)
+			return
+		}
+	}
+	ev.add(RuleEntitlementUnknown, AttrEntitlement,
+		"entitlement %q is not defined in the policy, which defines %s", name, quotedList(names, 5))
+}
+
+func (ev *evaluation) checkTicket(ticket string, ent *Entitlement) {
+	if !ev.known(AttrTicketID) {
+		return
+	}
+	if strings.TrimSpace(ticket) == "" {
+		ev.add(RuleTicketMissing, AttrTicketID, "ticket_id is empty")
+		return
+	}
+	if ent == nil {
+		return // which pattern applies depends on the entitlement
+	}
+	var re *regexp.Regexp
+	whose := fmt.Sprintf("entitlement %q's ticket_pattern", ent.Name)
+	switch {
+	case ent.TicketPattern != nil:
+		re = ent.TicketPattern
+	case ev.p.TicketPattern != nil:
+		re, whose = ev.p.TicketPattern, "the policy's default ticket_pattern"
+	default:
+		return
+	}
+	if !re.MatchString(ticket) {
+		ev.add(RuleTicketPattern, AttrTicketID, "ticket_id %q does not match %s %q", ticket, whose, re.String())
+	}
+}
+
+func (ev *evaluation) checkPrincipal(principal string, ent *Entitlement) {
+	if !ev.known(AttrPrincipal) {
+		return
+	}
+	if strings.TrimSpace(principal) == "" {
+		ev.add(RulePrincipalMissing, AttrPrincipal, "principal is empty")
+		return
+	}
+	if ent != nil && !ent.AllowsPrincipal(principal) {
+		ev.add(RulePrincipalAllowed, AttrPrincipal, "principal %q matches none of entitlement %q's principals (%s)",
+			principal, ent.Name, quotedList(ent.Principals, 5))
+	}
+}
+
+// checkApprovers checks the approvers list and returns the distinct normalised
+// approvers, sorted (nil when the list is unknown).
+func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) []string {
+	if !ev.known(AttrApprovers) {
+		return nil
+	}
+	// Group the entries by normalised form, keeping the order of first appearance.
+	var order []string
+	spellings := map[string][]string{}
+	empty := false
+	for _, a := range s.approvers {
+		n := NormalizeIdentity(a)
+		if n == "" {
+			empty = true
+			continue
+		}
+		if _, seen := spellings[n]; !seen {
+			order = append(order, n)
+		}
+		spellings[n] = append(spellings[n], a)
+	}
+	distinct := append([]string(nil), order...)
+	sort.Strings(distinct)
+
+	missing := false
+	switch {
+	case len(distinct) == 0 && (lim == nil || !lim.approversOptional):
+		missing = true
+		if empty {
+			ev.add(RuleApproversMissing, AttrApprovers, "approvers lists only empty names")
+		} else {
+			ev.add(RuleApproversMissing, AttrApprovers, "no approver is listed")
+		}
+	case empty:
+		ev.add(RuleApproversMissing, AttrApprovers, "approvers lists an empty name")
+	}
+
+	for _, n := range order {
+		if sp := spellings[n]; len(sp) > 1 {
+			ev.add(RuleApproversDuplicate, AttrApprovers, "approvers %s are the same approver (%q)", quotedAnd(sp), n)
+		}
+	}
+
+	var authorised map[string]bool
+	if ent != nil {
+		authorised = ent.authorised(ev.p)
+		for _, n := range distinct {
+			if !authorised[n] {
+				ev.add(RuleApproversUnauthorised, AttrApprovers, "approver %q is not one of entitlement %q's approvers",
+					spellings[n][0], ent.Name)
+			}
+		}
+	}
+
+	if !ev.known(AttrRequester) {
+		return distinct
+	}
+	own, provider := NormalizeIdentity(s.requester), NormalizeIdentity(s.providerRequester)
+	for _, n := range distinct {
+		var who string
+		switch {
+		case n == own && n == provider:
+			who = "both the resource's and the provider's requester"
+		case n == own:
+			who = "the resource's requester"
+		case n == provider:
+			who = "the provider's requester"
+		default:
+			continue
+		}
+		ev.add(RuleApproversSeparation, AttrApprovers, "approver %q is %s", spellings[n][0], who)
+	}
+
+	if lim != nil && !missing {
+		count := 0
+		for _, n := range distinct {
+			if authorised[n] && n != own && n != provider {
+				count++
+			}
+		}
+		if count < lim.minApprovals {
+			ev.add(RuleApproversMinimum, AttrApprovers,
+				"%s other than the requester, but %s %d",
+				plural(count, "distinct authorised approver is listed", "distinct authorised approvers are listed"),
+				lim.requires, lim.minApprovals)
+		}
+	}
+	return distinct
+}
+
+// grantExpiry resolves a grant's expiry from exactly one of expiresAt and ttl.
+// attr names the attribute the expiry came from, or is empty when there is none
+// (the problem has been reported).
+func (ev *evaluation) grantExpiry(expiresAt, ttl string) (at time.Time, d time.Duration, attr string) {
+	hasAt, hasTTL := strings.TrimSpace(expiresAt) != "", strings.TrimSpace(ttl) != ""
+	switch {
+	case !hasAt && !hasTTL:
+		ev.add(RuleExpiryMissing, AttrExpiresAt, "neither expires_at nor ttl is set")
+	case hasAt && hasTTL:
+		ev.add(RuleExpiryMissing, AttrExpiresAt, "both expires_at (%q) and ttl (%q) are set; only one may be", expiresAt, ttl)
+	case hasAt:
+		t, err := ParseTimestamp(expiresAt)
+		if err != nil {
+			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", expiresAt, formatReason(err))
+			return time.Time{}, 0, ""
+		}
+		return t, 0, AttrExpiresAt
+	default:
+		dur, err := ParseDuration(ttl)
+		if err != nil {
+			ev.add(RuleExpiryFormat, AttrTTL, "ttl %q %s", ttl, formatReason(err))
+			return time.Time{}, 0, ""
+		}
+		return ev.now.Add(dur).UTC(), dur, AttrTTL
+	}
+	return time.Time{}, 0, ""
+}
+
+// checkExpiryBounds refuses an expiry that is not after now, or later than the
+// limits allow.
+func (ev *evaluation) checkExpiryBounds(attr, expiresAt, ttl string, at time.Time, lim *limits) {
+	what := fmt.Sprintf("expires_at %q", expiresAt)
+	if attr == AttrTTL {
+		what = fmt.Sprintf("ttl %q (expiry %s)", ttl, stamp(at))
+	}
+	if !at.After(ev.now) {
+		ev.add(RuleExpiryPast, attr, "%s is not after now (%s)", what, stamp(ev.now))
+		return
+	}
+	if lim == nil {
+		return
+	}
+	if latest := ev.now.Add(lim.maxTTL); at.After(latest) {
+		ev.add(RuleExpiryMaxTTL, attr, "%s is later than %s, the latest allowed by %s of %s",
+			what, stamp(latest), lim.maxTTLName, formatDuration(lim.maxTTL))
+	}
+}
+
+// checkApprovalRecord holds a grant to the approval record it points at.
+func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approvers []string, expiry time.Time, expiryAttr string) {
+	if a.Withdrawn {
+		ev.add(RuleApprovalWithdrawn, AttrApprovalID, "approval %q has been withdrawn", a.ID)
+		return // nothing else about a withdrawn record matters
+	}
+	if ev.known(AttrTicketID) && req.TicketID != a.TicketID {
+		ev.add(RuleApprovalScope, AttrTicketID, "ticket_id %q differs from approval %q's ticket %q", req.TicketID, a.ID, a.TicketID)
+	}
+	if ev.known(AttrEntitlement) && req.Entitlement != a.Entitlement {
+		ev.add(RuleApprovalScope, AttrEntitlement, "entitlement %q differs from approval %q's entitlement %q", req.Entitlement, a.ID, a.Entitlement)
+	}
+	if ev.known(AttrPrincipal) && NormalizeIdentity(req.Principal) != NormalizeIdentity(a.Principal) {
+		ev.add(RuleApprovalScope, AttrPrincipal, "principal %q differs from approval %q's principal %q", req.Principal, a.ID, a.Principal)
+	}
+	if ev.known(AttrApprovers) {
+		onRecord := map[string]bool{}
+		for _, n := range normalizedSet(a.Approvers) {
+			onRecord[n] = true
+		}
+		var extra []string
+		for _, n := range approvers {
+			if !onRecord[n] {
+				extra = append(extra, n)
+			}
+		}
+		if len(extra) > 0 {
+			verb := "approver %s is"
+			if len(extra) > 1 {
+				verb = "approvers %s are"
+			}
+			ev.add(RuleApprovalScope, AttrApprovers, verb+" not on approval %q, which lists %s",
+				quotedAnd(extra), a.ID, quotedList(normalizedSet(a.Approvers), 10))
+		}
+	}
+	if expiryAttr != "" && expiry.After(a.ExpiresAt) {
+		ev.add(RuleApprovalScope, expiryAttr, "the grant would expire at %s, after approval %q's expires_at %s",
+			stamp(expiry), a.ID, stamp(a.ExpiresAt))
+	}
+	if maxAge := ev.p.ApprovalMaxAge; maxAge > 0 {
+		if age := ev.now.Sub(a.ApprovedAt); age > maxAge {
+			ev.add(RuleApprovalMaxAge, AttrApprovalID, "approval %q was recorded at %s, %s ago; the policy's approval_max_age is %s",
+				a.ID, stamp(a.ApprovedAt), formatDuration(age.Truncate(time.Second)), formatDuration(maxAge))
+		}
+	}
+}
+
+// stamp writes an instant as RFC 3339 in UTC, with as many fraction digits as it needs.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// quotedAnd writes items quoted, as in `"a", "b" and "c"`.
+func quotedAnd(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	if len(quoted) < 2 {
+		return strings.Join(quoted, "")
+	}
+	return strings.Join(quoted[:len(quoted)-1], ", ") + " and " + quoted[len(quoted)-1]
+}

@@ -1,0 +1,104 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// statementHeader opens every statement and names its format version. Any change
+// to the layout below must change the version, because digests already recorded
+// in the ledger were computed over the old layout.
+const statementHeader = "governed approval v1"
+
+// Statement returns the canonical text of an approval: what its approvers sign,
+// and what the ledger keeps. It is line-oriented, one "key: value" per line:
+//
+//	governed approval v1
+//	ticket: SEC-1234
+//	entitlement: payments-db-read
+//	principal: svc-payments-api
+//	approvers: alice@example.com, carol@example.com
+//	requester: dev@example.com
+//	expires_at: 2026-12-01T17:00:00Z
+//	justification: Quarterly reconciliation
+//
+// Identities (principal, approvers, requester) appear normalised, and approvers
+// distinct and sorted, so the statement does not depend on their order, case,
+// surrounding spaces or Unicode form. The requester is the resource's, else the
+// provider's. expires_at is the instant in UTC when it parses, else the text as
+// given. Ticket, entitlement and justification appear exactly as written.
+// Backslashes, control characters (such as line breaks) and, within the approver
+// list, commas are escaped, so no value can forge another line or approver.
+func Statement(req ApprovalRequest) string {
+	approvers := normalizedSet(req.Approvers)
+	escaped := make([]string, len(approvers))
+	for i, a := range approvers {
+		escaped[i] = strings.ReplaceAll(escapeValue(a), ",", `\,`)
+	}
+	requester := NormalizeIdentity(req.Requester)
+	if requester == "" {
+		requester = NormalizeIdentity(req.ProviderRequester)
+	}
+	expires := req.ExpiresAt
+	if t, err := ParseTimestamp(req.ExpiresAt); err == nil {
+		expires = stamp(t)
+	}
+
+	var b strings.Builder
+	line := func(key, value string) {
+		b.WriteString(key)
+		b.WriteString(": ")
+		b.WriteString(value)
+		b.WriteByte('\n')
+	}
+	b.WriteString(statementHeader)
+	b.WriteByte('\n')
+	line("ticket", escapeValue(req.TicketID))
+	line("entitlement", escapeValue(req.Entitlement))
+	line("principal", escapeValue(NormalizeIdentity(req.Principal)))
+	line("approvers", strings.Join(escaped, ", "))
+	line("requester", escapeValue(requester))
+	line("expires_at", escapeValue(expires))
+	line("justification", escapeValue(req.Justification))
+	return b.String()
+}
+
+// Digest returns the lowercase hexadecimal SHA-256 of a statement.
+func Digest(statement string) string {
+	sum := sha256.Sum256([]byte(statement))
+	return hex.EncodeToString(sum[:])
+}
+
+// escapeValue writes a value on one line: a backslash as `\\`, line breaks and
+// tabs as `\n`, `\r` and `\t`, and any other control character or Unicode line
+// or paragraph separator as `\uXXXX`.
+func escapeValue(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r == '\\' || needsEscape(r) }) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case needsEscape(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}

@@ -12,11 +12,11 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
-	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
@@ -170,7 +170,6 @@ func expectAttr(address, attr string, v knownvalue.Check) statecheck.StateCheck 
 func expectPlanned(address, attr string, v knownvalue.Check) plancheck.PlanCheck {
 	return plancheck.ExpectKnownValue(address, tfjsonpath.New(attr), v)
 }
-
 
 // TestAccProvider_badConfiguration covers provider settings that must stop a
 // plan before anything is judged or written, each with a clear message.

@@ -146,12 +146,13 @@ func (r *approvalRecordResource) ModifyPlan(ctx context.Context, req resource.Mo
 	if r.data == nil || req.Plan.Raw.IsNull() || !req.State.Raw.IsNull() {
 		return
 	}
-	var plan approvalRecordModel
+	var plan, config approvalRecordModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if plan.Requester.IsUnknown() {
+	if config.Requester.IsNull() {
 		plan.Requester = stringOrNull(r.data.requester)
 	}
 	areq, ok := r.evaluate(ctx, plan, &resp.Diagnostics)

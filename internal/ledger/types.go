@@ -35,9 +35,9 @@ const (
 
 // Revocation reasons.
 const (
-	ReasonExpired   = "expired"    // revoked by an apply after the expiry passed
+	ReasonExpired   = "expired"     // revoked by an apply after the expiry passed
 	ReasonOutOfBand = "out_of_band" // revoked outside Terraform (governed revoke, or in the target)
-	ReasonDestroyed = "destroyed"  // revoked because the resource was destroyed
+	ReasonDestroyed = "destroyed"   // revoked because the resource was destroyed
 )
 
 var (
@@ -47,6 +47,10 @@ var (
 	ErrConflict = errors.New("record changed concurrently")
 	// ErrExists is returned when a new record's id is already taken.
 	ErrExists = errors.New("already recorded in the ledger")
+	// ErrInconsistent is returned by an append when the recorded head does not
+	// match the last event of the log: the ledger was altered outside governed
+	// and nothing more is written to it until it verifies again.
+	ErrInconsistent = errors.New("the ledger's head does not match its last event; run governed verify")
 )
 
 // Grant is the current state of one grant. Its JSON form is the payload of every
@@ -113,7 +117,9 @@ type Head struct {
 	Hash string
 }
 
-// GrantFilter selects grants; zero fields match everything.
+// GrantFilter selects grants; zero fields match everything. Principal,
+// Entitlement and Status match the stored values exactly; ExpiringBefore
+// selects active grants whose expiry is strictly before it.
 type GrantFilter struct {
 	Principal      string
 	Entitlement    string
@@ -135,6 +141,8 @@ type Store interface {
 	Grant(ctx context.Context, id string) (Grant, error)
 	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
 	Approval(ctx context.Context, id string) (Approval, error)
+	// Approvals returns every approval record, sorted by id.
+	Approvals(ctx context.Context) ([]Approval, error)
 	// Head returns the head the store recorded with its last append ({0, ""} when empty).
 	Head(ctx context.Context) (Head, error)
 	// Events calls fn for every event in sequence order.

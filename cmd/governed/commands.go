@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// verify checks the whole ledger and prints its head.
+func (c *command) verify(ctx context.Context, args []string) int {
+	var location string
+	fs := c.flags("verify", "[--ledger L]", &location)
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	l, err := c.open(ctx, location)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	defer l.Close()
+	r, err := l.Verify(ctx)
+	if err != nil {
+		return c.fail(exitUsage, "reading the ledger: %v", err)
+	}
+	if !r.OK {
+		if r.FirstBad > 0 {
+			fmt.Fprintf(c.stderr, "ledger does NOT verify: first bad sequence number %d: %s\n", r.FirstBad, r.Problem)
+		} else {
+			fmt.Fprintf(c.stderr, "ledger does NOT verify: %s\n", r.Problem)
+		}
+		return exitProblem
+	}
+	fmt.Fprintf(c.stdout, "ledger verified: %d events, head seq %d hash %s\n", r.Events, r.Head.Seq, r.Head.Hash)
+	return exitOK
+}
+
+// revoke revokes one grant now, recording it as revoked out of band.
+func (c *command) revoke(ctx context.Context, args []string) int {
+	var location, id, reason string
+	fs := c.flags("revoke", "--grant ID --reason TEXT [--ledger L]", &location)
+	fs.StringVar(&id, "grant", "", "the id of the grant to revoke (required)")
+	fs.StringVar(&reason, "reason", "", "why, for the record: an incident or ticket and a sentence (required)")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	id, reason = strings.TrimSpace(id), strings.TrimSpace(reason)
+	if id == "" {
+		return c.usageError(fs, "--grant is required: name the grant to revoke")
+	}
+	if reason == "" {
+		return c.usageError(fs, "--reason is required: say why the grant is revoked, for the record")
+	}
+	l, err := c.open(ctx, location)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	defer l.Close()
+	g, err := l.RevokeGrant(ctx, id, c.now, ledger.ReasonOutOfBand, reason)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return c.fail(exitProblem, "grant %q is not in the ledger", id)
+	}
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	if g.Status == ledger.StatusRevoked && g.RevokedAt.Equal(c.now) && g.RevocationReason == ledger.ReasonOutOfBand && g.RevocationNote == reason {
+		fmt.Fprintf(c.stdout, "grant %s revoked at %s (%s: %s)\n", g.ID, g.RevokedAt.Format(time.RFC3339), g.RevocationReason, g.RevocationNote)
+		fmt.Fprintf(c.stdout, "  principal %s, entitlement %s, ticket %s, target %s\n", g.Principal, g.Entitlement, g.TicketID, g.Target)
+		fmt.Fprintf(c.stdout, "The next plan shows it as revoked (out_of_band); it is never issued again.\n")
+		return exitOK
+	}
+	fmt.Fprintf(c.stdout, "grant %s is already %s", g.ID, g.Status)
+	if !g.RevokedAt.IsZero() {
+		fmt.Fprintf(c.stdout, " since %s (%s)", g.RevokedAt.Format(time.RFC3339), g.RevocationReason)
+	}
+	fmt.Fprintln(c.stdout, "; nothing to do")
+	return exitOK
+}
+
+// grantStatuses are the values --status accepts.
+var grantStatuses = []string{ledger.StatusActive, ledger.StatusExpired, ledger.StatusRevoked}
+
+// grants lists grants from the ledger.
+func (c *command) grants(ctx context.Context, args []string) int {
+	var location, status, within, principal, entitlement string
+	var asJSON bool
+	fs := c.flags("grants", "[--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]", &location)
+	fs.StringVar(&status, "status", "", "only grants with this status: "+strings.Join(grantStatuses, ", "))
+	fs.StringVar(&within, "expiring-within", "", `only active grants that expire within this duration from now, e.g. "36h", "7d" or "2w"`)
+	fs.StringVar(&principal, "principal", "", "only grants to this principal (compared as the policy compares identities)")
+	fs.StringVar(&entitlement, "entitlement", "", "only grants of this entitlement")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object per grant instead of a table")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	f := ledger.GrantFilter{Entitlement: entitlement, Status: status}
+	if status != "" && !slices.Contains(grantStatuses, status) {
+		return c.usageError(fs, "--status %q is not one of %s", status, strings.Join(grantStatuses, ", "))
+	}
+	if within != "" {
+		d, err := policy.ParseDuration(within)
+		if err != nil {
+			return c.usageError(fs, "--expiring-within: %v", err)
+		}
+		f.ExpiringBefore = c.now.Add(d)
+	}
+	l, err := c.open(ctx, location)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	defer l.Close()
+	all, err := l.Grants(ctx, f)
+	if err != nil {
+		return c.fail(exitUsage, "reading grants: %v", err)
+	}
+	var grants []ledger.Grant
+	for _, g := range all {
+		// Principals are compared as the policy compares identities, so the
+		// filter finds a grant whatever case or Unicode form it was written in.
+		if principal == "" || policy.NormalizeIdentity(g.Principal) == policy.NormalizeIdentity(principal) {
+			grants = append(grants, g)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(c.stdout)
+		for _, g := range grants {
+			if err := enc.Encode(g); err != nil {
+				return c.fail(exitUsage, "%v", err)
+			}
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPRINCIPAL\tENTITLEMENT\tTICKET\tSTATUS\tEXPIRES_AT")
+	for _, g := range grants {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Principal, g.Entitlement, g.TicketID, g.Status, g.ExpiresAt)
+	}
+	if err := tw.Flush(); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	return exitOK
+}

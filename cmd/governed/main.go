@@ -1,0 +1,125 @@
+// Command governed serves the people around the pipeline: it verifies the
+// ledger, revokes a grant during an incident, and lists what is granted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitProblem  = 1 // the ledger does not verify, or the grant is unknown
+	exitUsage    = 2 // bad arguments, or the ledger cannot be read
+	envLedger    = "GOVERNED_LEDGER"
+	ledgerUsage  = "the ledger: a SQLite file path or sqlite:PATH (default $" + envLedger + ", then " + ledger.DefaultLocation + ")"
+	usageSummary = `Usage: governed <command> [flags]
+
+Commands:
+  verify   [--ledger L]                  verify the ledger's whole hash chain and print its head
+  revoke   --grant ID --reason TEXT [--ledger L]
+                                         revoke a grant now, outside Terraform (incident response)
+  grants   [--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]
+                                         list grants from the ledger
+  help                                   show this text
+
+Run "governed <command> -h" for a command's flags.
+`
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageSummary)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	c := &command{stdout: stdout, stderr: stderr, now: time.Now().UTC()}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageSummary)
+		return exitOK
+	case "verify":
+		return c.verify(ctx, args[1:])
+	case "revoke":
+		return c.revoke(ctx, args[1:])
+	case "grants":
+		return c.grants(ctx, args[1:])
+	}
+	fmt.Fprintf(stderr, "governed: unknown command %q\n\n%s", args[0], usageSummary)
+	return exitUsage
+}
+
+// command holds what every subcommand uses.
+type command struct {
+	stdout, stderr io.Writer
+	now            time.Time
+	name           string
+}
+
+// flags returns a flag set for the subcommand, with --ledger.
+func (c *command) flags(name, synopsis string, location *string) *flag.FlagSet {
+	c.name = "governed " + name
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s %s\n\nFlags:\n", c.name, synopsis)
+		fs.PrintDefaults()
+	}
+	def := os.Getenv(envLedger)
+	if def == "" {
+		def = ledger.DefaultLocation
+	}
+	fs.StringVar(location, "ledger", def, ledgerUsage)
+	return fs
+}
+
+// parse parses the subcommand's flags. It returns an exit code and false when
+// the command should stop: -h (exit 0) or bad flags (exit 2).
+func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		return c.usageError(fs, "unexpected argument %q", fs.Arg(0)), false
+	}
+	return 0, true
+}
+
+func (c *command) usageError(fs *flag.FlagSet, format string, a ...any) int {
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.name, fmt.Sprintf(format, a...))
+	fs.Usage()
+	return exitUsage
+}
+
+func (c *command) fail(code int, format string, a ...any) int {
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.name, fmt.Sprintf(format, a...))
+	return code
+}
+
+// open opens an existing ledger; a location that does not exist is an error,
+// not a new ledger.
+func (c *command) open(ctx context.Context, location string) (*ledger.Ledger, error) {
+	if strings.TrimSpace(location) == "" {
+		location = ledger.DefaultLocation
+	}
+	return ledger.OpenExisting(ctx, location)
+}

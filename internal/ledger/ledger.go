@@ -1,0 +1,284 @@
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// DefaultLocation is the ledger used when none is configured: a SQLite file in
+// the working directory, like Terraform's local state backend.
+const DefaultLocation = "governed.db"
+
+// maxAttempts bounds how often a transition re-reads and retries after another
+// writer changed the same record.
+const maxAttempts = 5
+
+// Ledger holds the transitions of grants and approvals on top of a Store. Every
+// transition reads the record, decides, and appends with the sequence number
+// it read, so that two writers cannot both act on the same state. It is safe
+// for concurrent use.
+type Ledger struct {
+	s Store
+}
+
+// New returns a Ledger over s.
+func New(s Store) *Ledger { return &Ledger{s: s} }
+
+// Open opens the ledger at location, creating an empty SQLite ledger when the
+// file does not exist yet:
+//
+//	""                          governed.db in the working directory
+//	"sqlite:PATH" or "PATH"     the SQLite file at PATH
+//	"postgres://…"              a PostgreSQL ledger (not available in this build)
+func Open(ctx context.Context, location string) (*Ledger, error) {
+	return open(ctx, location, true)
+}
+
+// OpenExisting is Open for tools that only inspect or amend a ledger: a
+// location that does not exist is an error instead of a new, empty ledger.
+func OpenExisting(ctx context.Context, location string) (*Ledger, error) {
+	return open(ctx, location, false)
+}
+
+// open is the one place that maps a location to a store.
+func open(ctx context.Context, location string, create bool) (*Ledger, error) {
+	switch {
+	case location == "":
+		location = DefaultLocation
+	case strings.HasPrefix(location, "postgres://"), strings.HasPrefix(location, "postgresql://"):
+		return nil, errors.New("PostgreSQL ledgers are not available in this build of governed yet; use a SQLite file path or sqlite:PATH")
+	case strings.HasPrefix(location, "sqlite:"):
+		location = strings.TrimPrefix(location, "sqlite:")
+		if location == "" {
+			return nil, errors.New(`the ledger location "sqlite:" names no file; write sqlite:PATH`)
+		}
+	case strings.Contains(location, "://"):
+		return nil, fmt.Errorf("unsupported ledger location %q: use a file path, sqlite:PATH or postgres://…", location)
+	}
+	s, err := openSQLite(ctx, location, create)
+	if err != nil {
+		return nil, err
+	}
+	return New(s), nil
+}
+
+// Close closes the store.
+func (l *Ledger) Close() error { return l.s.Close() }
+
+// Store returns the underlying store.
+func (l *Ledger) Store() Store { return l.s }
+
+// Grant returns the current state of a grant (ErrNotFound when unknown).
+func (l *Ledger) Grant(ctx context.Context, id string) (Grant, error) { return l.s.Grant(ctx, id) }
+
+// Grants returns the grants that match f, sorted by id.
+func (l *Ledger) Grants(ctx context.Context, f GrantFilter) ([]Grant, error) {
+	return l.s.Grants(ctx, f)
+}
+
+// Approval returns the current state of an approval record (ErrNotFound when unknown).
+func (l *Ledger) Approval(ctx context.Context, id string) (Approval, error) {
+	return l.s.Approval(ctx, id)
+}
+
+// Head returns the last event's sequence number and hash.
+func (l *Ledger) Head(ctx context.Context) (Head, error) { return l.s.Head(ctx) }
+
+// Verify checks the whole ledger; see Report.
+func (l *Ledger) Verify(ctx context.Context) (Report, error) {
+	if sv, ok := l.s.(SelfVerifier); ok {
+		return sv.Verify(ctx)
+	}
+	return verifyStore(ctx, l.s)
+}
+
+// IssueGrant records a new, active grant granted at at. An empty g.ID is
+// replaced by a new one. It returns ErrExists when the id is taken.
+func (l *Ledger) IssueGrant(ctx context.Context, g Grant, at time.Time) (Grant, error) {
+	if g.ID == "" {
+		g.ID = NewGrantID()
+	}
+	g.Status = StatusActive
+	g.GrantedAt = at.UTC().Round(0)
+	g.RevokedAt, g.RevocationReason, g.RevocationNote, g.RetiredAt = time.Time{}, "", "", time.Time{}
+	ev, err := l.s.AppendGrant(ctx, EventGrantIssued, at, g, 0)
+	if err != nil {
+		return Grant{}, err
+	}
+	g.Seq = ev.Seq
+	return g, nil
+}
+
+// ExpireGrant records that an active grant expired and was revoked at at. A
+// grant that is not active is returned as it is, with no event.
+func (l *Ledger) ExpireGrant(ctx context.Context, id string, at time.Time) (Grant, error) {
+	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
+		if g.Status != StatusActive {
+			return ""
+		}
+		g.Status = StatusExpired
+		g.RevokedAt = at.UTC().Round(0)
+		g.RevocationReason = ReasonExpired
+		return EventGrantExpired
+	})
+}
+
+// RevokeGrant records that an active grant was revoked at at, for reason (one
+// of the Reason constants) with an optional note. A grant that is not active is
+// returned as it is, with no event.
+func (l *Ledger) RevokeGrant(ctx context.Context, id string, at time.Time, reason, note string) (Grant, error) {
+	if reason == "" {
+		return Grant{}, errors.New("a revocation needs a reason")
+	}
+	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
+		if g.Status != StatusActive {
+			return ""
+		}
+		g.Status = StatusRevoked
+		g.RevokedAt = at.UTC().Round(0)
+		g.RevocationReason = reason
+		g.RevocationNote = note
+		return EventGrantRevoked
+	})
+}
+
+// RetireGrant records that the grant's resource was destroyed: an active grant
+// is revoked (reason "destroyed") and every grant is marked retired. A grant
+// already retired is returned as it is, with no event.
+func (l *Ledger) RetireGrant(ctx context.Context, id string, at time.Time) (Grant, error) {
+	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
+		if !g.RetiredAt.IsZero() {
+			return ""
+		}
+		if g.Status == StatusActive {
+			g.Status = StatusRevoked
+			g.RevokedAt = at.UTC().Round(0)
+			g.RevocationReason = ReasonDestroyed
+		}
+		g.RetiredAt = at.UTC().Round(0)
+		return EventGrantRetired
+	})
+}
+
+// transitionGrant reads the grant, lets change decide (it returns the event type,
+// or "" for no change) and appends; when another writer got there first it
+// decides again from the fresh state.
+func (l *Ledger) transitionGrant(ctx context.Context, id string, at time.Time, change func(*Grant) string) (Grant, error) {
+	for attempt := 1; ; attempt++ {
+		cur, err := l.s.Grant(ctx, id)
+		if err != nil {
+			return Grant{}, err
+		}
+		next := cur
+		eventType := change(&next)
+		if eventType == "" {
+			return cur, nil
+		}
+		ev, err := l.s.AppendGrant(ctx, eventType, at, next, cur.Seq)
+		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return Grant{}, err
+		}
+		next.Seq = ev.Seq
+		return next, nil
+	}
+}
+
+// RecordApproval records an active approval approved at at. An empty a.ID is
+// replaced by a new one. A withdrawn approval with the same id is recorded
+// again; an active one makes it return ErrExists.
+func (l *Ledger) RecordApproval(ctx context.Context, a Approval, at time.Time) (Approval, error) {
+	if a.ID == "" {
+		a.ID = NewApprovalID()
+	}
+	a.Status = ApprovalActive
+	a.ApprovedAt = at.UTC().Round(0)
+	a.WithdrawnAt = time.Time{}
+	for attempt := 1; ; attempt++ {
+		var expect int64
+		cur, err := l.s.Approval(ctx, a.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return Approval{}, err
+		case cur.Status == ApprovalActive:
+			return Approval{}, fmt.Errorf("approval %q: %w", a.ID, ErrExists)
+		default:
+			expect = cur.Seq
+		}
+		ev, err := l.s.AppendApproval(ctx, EventApprovalRecorded, at, a, expect)
+		if (errors.Is(err, ErrConflict) || (expect == 0 && errors.Is(err, ErrExists))) && attempt < maxAttempts {
+			continue // decide again: the record may now be active, or withdrawn
+		}
+		if err != nil {
+			return Approval{}, err
+		}
+		a.Seq = ev.Seq
+		return a, nil
+	}
+}
+
+// WithdrawApproval records that an active approval was withdrawn at at (its
+// resource was destroyed). Any other approval is returned as it is, with no event.
+func (l *Ledger) WithdrawApproval(ctx context.Context, id string, at time.Time) (Approval, error) {
+	for attempt := 1; ; attempt++ {
+		cur, err := l.s.Approval(ctx, id)
+		if err != nil {
+			return Approval{}, err
+		}
+		if cur.Status != ApprovalActive {
+			return cur, nil
+		}
+		next := cur
+		next.Status = ApprovalWithdrawn
+		next.WithdrawnAt = at.UTC().Round(0)
+		ev, err := l.s.AppendApproval(ctx, EventApprovalWithdrawn, at, next, cur.Seq)
+		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return Approval{}, err
+		}
+		next.Seq = ev.Seq
+		return next, nil
+	}
+}
+
+// Matches reports whether g passes the filter.
+func (f GrantFilter) Matches(g Grant) bool {
+	if f.Principal != "" && g.Principal != f.Principal {
+		return false
+	}
+	if f.Entitlement != "" && g.Entitlement != f.Entitlement {
+		return false
+	}
+	if f.Status != "" && g.Status != f.Status {
+		return false
+	}
+	if !f.ExpiringBefore.IsZero() {
+		exp, err := time.Parse(time.RFC3339, g.ExpiresAt)
+		if g.Status != StatusActive || err != nil || !exp.Before(f.ExpiringBefore) {
+			return false
+		}
+	}
+	return true
+}
+
+// NewGrantID returns a new random grant id: "grt_" and 20 lowercase hex digits.
+func NewGrantID() string { return "grt_" + randomHex(10) }
+
+// NewApprovalID returns a new random approval id: "apr_" and 20 lowercase hex digits.
+func NewApprovalID() string { return "apr_" + randomHex(10) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails: crypto/rand aborts the program instead
+	return hex.EncodeToString(b)
+}

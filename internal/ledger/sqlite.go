@@ -1,0 +1,790 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// sqliteBusyTimeout is how long a write waits for another process's write to
+// finish before giving up.
+const sqliteBusyTimeout = 30 * time.Second
+
+// Schema objects whose definitions Verify checks: the append-only triggers,
+// and the current-state tables, whose filter columns are generated from the
+// payload so that they cannot disagree with it. A migration that changes one of
+// them must update the definition here to what SQLite then stores.
+const (
+	sqliteTriggerNoUpdate = `CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+	SELECT RAISE(ABORT, 'ledger events are append-only');
+END`
+	sqliteTriggerNoDelete = `CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+	SELECT RAISE(ABORT, 'ledger events are append-only');
+END`
+	sqliteGrantsTable    = `CREATE TABLE grants (` + sqliteCurrentStateColumns + `) STRICT`
+	sqliteApprovalsTable = `CREATE TABLE approvals (` + sqliteCurrentStateColumns + `) STRICT`
+
+	// sqliteCurrentStateColumns: the payload of the record's last event, that
+	// event's sequence number, and columns derived from the payload for filtering.
+	sqliteCurrentStateColumns = `
+	id           TEXT PRIMARY KEY,
+	seq          INTEGER NOT NULL REFERENCES events (seq),
+	data         TEXT NOT NULL,
+	principal    TEXT NOT NULL GENERATED ALWAYS AS (json_extract(data, '$.principal')) STORED,
+	entitlement  TEXT NOT NULL GENERATED ALWAYS AS (json_extract(data, '$.entitlement')) STORED,
+	status       TEXT NOT NULL GENERATED ALWAYS AS (json_extract(data, '$.status')) STORED,
+	expires_unix INTEGER NOT NULL GENERATED ALWAYS AS (unixepoch(json_extract(data, '$.expires_at'))) STORED
+`
+)
+
+// sqliteCheckedSchema maps the names of the checked schema objects to their definitions.
+var sqliteCheckedSchema = map[string]string{
+	"events_no_update": sqliteTriggerNoUpdate,
+	"events_no_delete": sqliteTriggerNoDelete,
+	"grants":           sqliteGrantsTable,
+	"approvals":        sqliteApprovalsTable,
+}
+
+// sqliteMigrations are the schema versions, in order: step i brings the schema
+// to version i+1. Steps are only ever appended; a released step never changes.
+var sqliteMigrations = [][]string{
+	{
+		`CREATE TABLE events (
+	seq       INTEGER PRIMARY KEY,
+	at        TEXT NOT NULL,
+	type      TEXT NOT NULL,
+	subject   TEXT NOT NULL,
+	data      TEXT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash      TEXT NOT NULL
+) STRICT`,
+		sqliteTriggerNoUpdate,
+		sqliteTriggerNoDelete,
+		`CREATE TABLE ledger_head (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	seq  INTEGER NOT NULL,
+	hash TEXT NOT NULL
+) STRICT`,
+		`INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '')`,
+		sqliteGrantsTable,
+		`CREATE INDEX grants_principal ON grants (principal)`,
+		`CREATE INDEX grants_entitlement ON grants (entitlement)`,
+		`CREATE INDEX grants_status_expires ON grants (status, expires_unix)`,
+		sqliteApprovalsTable,
+	},
+}
+
+// SQLiteStore is a Store in one SQLite file, in WAL mode. Appends run in
+// BEGIN IMMEDIATE transactions, so writers in several processes take turns;
+// within a process a mutex orders them first.
+type SQLiteStore struct {
+	db   *sql.DB
+	path string     // as given, for messages
+	mu   sync.Mutex // serialises appends within the process
+}
+
+var _ interface {
+	Store
+	SelfVerifier
+} = (*SQLiteStore)(nil)
+
+// OpenSQLite opens the ledger in the SQLite file at path, creating the file when
+// it does not exist (but never its directory) and bringing its schema up to
+// date. It fails, without leaving a new file behind, when the file cannot be
+// written or is not a ledger.
+func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+	return openSQLite(ctx, path, true)
+}
+
+func openSQLite(ctx context.Context, path string, create bool) (*SQLiteStore, error) {
+	if path == "" {
+		return nil, errors.New("the ledger path is empty")
+	}
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("ledger path %q must not contain %q", path, "?")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger %q: %w", path, err)
+	}
+	created, err := prepareLedgerFile(path, abs, create)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(abs))
+	if err == nil {
+		s := &SQLiteStore{db: db, path: path}
+		if err = s.migrate(ctx); err == nil {
+			return s, nil
+		}
+		db.Close()
+	}
+	if created {
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			os.Remove(abs + suffix)
+		}
+	}
+	return nil, describeSQLiteError(path, err)
+}
+
+// sqliteDSN sets the pragmas on every connection the pool opens.
+func sqliteDSN(abs string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	return abs + "?" + q.Encode()
+}
+
+// prepareLedgerFile checks the ledger's file and directory and, when allowed,
+// creates the file, so that a bad path gets a plain message instead of SQLite's
+// "unable to open database file". It reports whether it created the file.
+func prepareLedgerFile(path, abs string, create bool) (created bool, err error) {
+	info, err := os.Stat(abs)
+	if err == nil {
+		if info.IsDir() {
+			return false, fmt.Errorf("ledger %q is a directory, not a file", path)
+		}
+		if !info.Mode().IsRegular() {
+			return false, fmt.Errorf("ledger %q is not a regular file", path)
+		}
+		return false, nil
+	}
+	dir := filepath.Dir(path)
+	dirInfo, dirErr := os.Stat(filepath.Dir(abs))
+	switch {
+	case dirErr == nil && !dirInfo.IsDir():
+		return false, fmt.Errorf("cannot write the ledger %q: %q is not a directory", path, dir)
+	case errors.Is(dirErr, fs.ErrNotExist):
+		return false, fmt.Errorf("ledger directory %q does not exist", dir)
+	case dirErr != nil:
+		return false, fmt.Errorf("cannot write the ledger %q: %v", path, pathErrorText(dirErr))
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, fmt.Errorf("cannot open the ledger %q: %v", path, pathErrorText(err))
+	case !create:
+		return false, fmt.Errorf("ledger %q does not exist", path)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil // created by another process meanwhile
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot write the ledger %q: %v", path, pathErrorText(err))
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(abs)
+		return false, fmt.Errorf("cannot write the ledger %q: %v", path, pathErrorText(err))
+	}
+	return true, nil
+}
+
+// pathErrorText is the operating system's reason without the repeated path.
+func pathErrorText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// errNotALedger marks a SQLite database that some other program owns.
+var errNotALedger = errors.New("not a governed ledger")
+
+// describeSQLiteError turns SQLite's result codes into messages about the ledger.
+func describeSQLiteError(path string, err error) error {
+	var se *sqlite.Error
+	if errors.Is(err, errNotALedger) {
+		return fmt.Errorf("%q is a SQLite database but not a governed ledger", path)
+	}
+	if !errors.As(err, &se) {
+		return fmt.Errorf("ledger %q: %w", path, err)
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("ledger %q is not a SQLite database", path)
+	case sqlite3.SQLITE_READONLY:
+		return fmt.Errorf("cannot write the ledger %q: it is read-only", path)
+	case sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
+		return fmt.Errorf("cannot write the ledger %q: permission denied", path)
+	case sqlite3.SQLITE_CANTOPEN:
+		return fmt.Errorf("cannot open the ledger %q: %w", path, err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("the ledger %q stayed locked by another writer for %s: %w", path, sqliteBusyTimeout, err)
+	case sqlite3.SQLITE_CORRUPT:
+		return fmt.Errorf("the ledger %q is corrupt: %w", path, err)
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("cannot write the ledger %q: the disk is full", path)
+	}
+	return fmt.Errorf("ledger %q: %w", path, err)
+}
+
+// migrate brings the schema to the latest version in one write transaction,
+// which also proves at open that the ledger can be written.
+func (s *SQLiteStore) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var tracked int
+	if err := tx.QueryRowContext(ctx,
+		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tracked); err != nil {
+		return err
+	}
+	if tracked == 0 {
+		var others int
+		if err := tx.QueryRowContext(ctx,
+			`SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\'`).Scan(&others); err != nil {
+			return err
+		}
+		if others > 0 {
+			return errNotALedger
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	applied_at TEXT NOT NULL
+) STRICT`); err != nil {
+			return err
+		}
+	}
+	var version int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		return err
+	}
+	if version > len(sqliteMigrations) {
+		return fmt.Errorf("its schema is version %d, newer than this build of governed knows (%d): upgrade governed", version, len(sqliteMigrations))
+	}
+	for v := version; v < len(sqliteMigrations); v++ {
+		for _, stmt := range sqliteMigrations[v] {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+			v+1, formatAt(time.Now())); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Path returns the ledger's file path as given to OpenSQLite.
+func (s *SQLiteStore) Path() string { return s.path }
+
+// Close closes the database.
+func (s *SQLiteStore) Close() error { return s.db.Close() }
+
+// currentRow names the current-state row an append replaces.
+type currentRow struct {
+	table string
+	kind  string
+	id    string
+}
+
+// AppendGrant implements Store.
+func (s *SQLiteStore) AppendGrant(ctx context.Context, eventType string, at time.Time, g Grant, expectSeq int64) (Event, error) {
+	if !slices.Contains(grantEventTypes, eventType) {
+		return Event{}, fmt.Errorf("event type %q is not about a grant", eventType)
+	}
+	if err := checkRecord("grant", g.ID, g.Status, g.ExpiresAt); err != nil {
+		return Event{}, err
+	}
+	data, err := json.Marshal(g)
+	if err != nil {
+		return Event{}, err
+	}
+	return s.append(ctx, eventType, at, currentRow{"grants", "grant", g.ID}, data, expectSeq)
+}
+
+// AppendApproval implements Store.
+func (s *SQLiteStore) AppendApproval(ctx context.Context, eventType string, at time.Time, a Approval, expectSeq int64) (Event, error) {
+	if !slices.Contains(approvalEventTypes, eventType) {
+		return Event{}, fmt.Errorf("event type %q is not about an approval", eventType)
+	}
+	if err := checkRecord("approval", a.ID, a.Status, a.ExpiresAt); err != nil {
+		return Event{}, err
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return Event{}, err
+	}
+	return s.append(ctx, eventType, at, currentRow{"approvals", "approval", a.ID}, data, expectSeq)
+}
+
+// The event types each append accepts.
+var (
+	grantEventTypes    = []string{EventGrantIssued, EventGrantExpired, EventGrantRevoked, EventGrantRetired}
+	approvalEventTypes = []string{EventApprovalRecorded, EventApprovalWithdrawn}
+)
+
+// checkRecord refuses a record the current-state tables cannot index.
+func checkRecord(kind, id, status, expiresAt string) error {
+	if id == "" {
+		return fmt.Errorf("a %s needs an id", kind)
+	}
+	if strings.IndexFunc(id, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%s id %q holds a control character", kind, id)
+	}
+	if status == "" {
+		return fmt.Errorf("%s %q has no status", kind, id)
+	}
+	// The same form SQLite's date functions read, so that the generated
+	// expires_unix column always has a value.
+	if _, err := time.Parse(time.RFC3339, expiresAt); err != nil || strings.ContainsAny(expiresAt, "tz") {
+		return fmt.Errorf("%s %q: expires_at %q is not an RFC 3339 time such as 2026-12-01T17:00:00Z", kind, id, expiresAt)
+	}
+	return nil
+}
+
+func (s *SQLiteStore) append(ctx context.Context, eventType string, at time.Time, row currentRow, data []byte, expectSeq int64) (Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev, err := s.appendTx(ctx, eventType, at, row, data, expectSeq)
+	if err != nil {
+		var se *sqlite.Error
+		if errors.As(err, &se) {
+			return Event{}, describeSQLiteError(s.path, err)
+		}
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Time, row currentRow, data []byte, expectSeq int64) (Event, error) {
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock now
+	if err != nil {
+		return Event{}, err
+	}
+	defer tx.Rollback()
+
+	var cur int64
+	err = tx.QueryRowContext(ctx, `SELECT seq FROM `+row.table+` WHERE id = ?`, row.id).Scan(&cur)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if expectSeq != 0 {
+			return Event{}, fmt.Errorf("%s %q: %w", row.kind, row.id, ErrNotFound)
+		}
+	case err != nil:
+		return Event{}, err
+	case expectSeq == 0:
+		return Event{}, fmt.Errorf("%s %q: %w", row.kind, row.id, ErrExists)
+	case cur != expectSeq:
+		return Event{}, fmt.Errorf("%s %q is at event %d, not %d: %w", row.kind, row.id, cur, expectSeq, ErrConflict)
+	}
+
+	var head, last Head
+	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash); err != nil {
+		return Event{}, fmt.Errorf("reading the ledger's head: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Event{}, err
+	}
+	if head != last {
+		return Event{}, ErrInconsistent
+	}
+
+	ev := Event{Seq: head.Seq + 1, At: at.UTC().Round(0), Type: eventType, Subject: row.id, Data: data, PrevHash: head.Hash}
+	ev.Hash = HashEvent(ev.PrevHash, ev)
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash); err != nil {
+		return Event{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+row.table+` (id, seq, data) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`,
+		row.id, ev.Seq, string(data)); err != nil {
+		return Event{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
+		return Event{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// Grant implements Store.
+func (s *SQLiteStore) Grant(ctx context.Context, id string) (Grant, error) {
+	var g Grant
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT seq, data FROM grants WHERE id = ?`, id).Scan(&g.Seq, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Grant{}, fmt.Errorf("grant %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Grant{}, describeSQLiteError(s.path, err)
+	}
+	seq := g.Seq
+	if err := json.Unmarshal(data, &g); err != nil {
+		return Grant{}, fmt.Errorf("grant %q: the stored state is not readable: %w", id, err)
+	}
+	g.Seq = seq
+	return g, nil
+}
+
+// Grants implements Store. The result is sorted by id. Rows are selected in SQL
+// and the filter is checked again against each stored payload.
+func (s *SQLiteStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error) {
+	var where []string
+	var args []any
+	if f.Principal != "" {
+		where, args = append(where, "principal = ?"), append(args, f.Principal)
+	}
+	if f.Entitlement != "" {
+		where, args = append(where, "entitlement = ?"), append(args, f.Entitlement)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if !f.ExpiringBefore.IsZero() {
+		// Whole seconds in SQL; the exact comparison is made on the payload below.
+		where, args = append(where, "status = ?", "expires_unix <= ?"), append(args, StatusActive, f.ExpiringBefore.Unix())
+	}
+	q := `SELECT seq, data FROM grants`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY id`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, describeSQLiteError(s.path, err)
+	}
+	defer rows.Close()
+	grants := []Grant{}
+	for rows.Next() {
+		var seq int64
+		var data []byte
+		if err := rows.Scan(&seq, &data); err != nil {
+			return nil, err
+		}
+		var g Grant
+		if err := json.Unmarshal(data, &g); err != nil {
+			return nil, fmt.Errorf("a stored grant is not readable: %w", err)
+		}
+		g.Seq = seq
+		if f.Matches(g) {
+			grants = append(grants, g)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, describeSQLiteError(s.path, err)
+	}
+	return grants, nil
+}
+
+// Approval implements Store.
+func (s *SQLiteStore) Approval(ctx context.Context, id string) (Approval, error) {
+	var a Approval
+	var data []byte
+	var seq int64
+	err := s.db.QueryRowContext(ctx, `SELECT seq, data FROM approvals WHERE id = ?`, id).Scan(&seq, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Approval{}, fmt.Errorf("approval %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Approval{}, describeSQLiteError(s.path, err)
+	}
+	if err := json.Unmarshal(data, &a); err != nil {
+		return Approval{}, fmt.Errorf("approval %q: the stored state is not readable: %w", id, err)
+	}
+	a.Seq = seq
+	return a, nil
+}
+
+// Approvals implements Store.
+func (s *SQLiteStore) Approvals(ctx context.Context) ([]Approval, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, data FROM approvals ORDER BY id`)
+	if err != nil {
+		return nil, describeSQLiteError(s.path, err)
+	}
+	defer rows.Close()
+	approvals := []Approval{}
+	for rows.Next() {
+		var seq int64
+		var data []byte
+		if err := rows.Scan(&seq, &data); err != nil {
+			return nil, err
+		}
+		var a Approval
+		if err := json.Unmarshal(data, &a); err != nil {
+			return nil, fmt.Errorf("a stored approval is not readable: %w", err)
+		}
+		a.Seq = seq
+		approvals = append(approvals, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, describeSQLiteError(s.path, err)
+	}
+	return approvals, nil
+}
+
+// Head implements Store.
+func (s *SQLiteStore) Head(ctx context.Context) (Head, error) {
+	var h Head
+	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Hash); err != nil {
+		return Head{}, describeSQLiteError(s.path, err)
+	}
+	return h, nil
+}
+
+// Events implements Store.
+func (s *SQLiteStore) Events(ctx context.Context, fn func(Event) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, type, subject, data, prev_hash, hash FROM events ORDER BY seq`)
+	if err != nil {
+		return describeSQLiteError(s.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Event
+		var at string
+		if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Subject, &e.Data, &e.PrevHash, &e.Hash); err != nil {
+			return err
+		}
+		if e.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
+			return fmt.Errorf("event %d: time %q is not RFC 3339", e.Seq, at)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Verify implements SelfVerifier: the chain, the recorded head, the replay of
+// the log against the current-state tables and the definitions of the
+// append-only triggers and current-state tables, all read in one snapshot while
+// appends go on.
+func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Report{}, describeSQLiteError(s.path, err)
+	}
+	defer tx.Rollback()
+
+	v := newVerification()
+	var grants, approvals int
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`).Scan(&grants, &approvals); err != nil {
+		return Report{}, describeSQLiteError(s.path, err)
+	}
+	v.expectSubjects(grants, approvals)
+	if err := s.verifyEvents(ctx, tx, v); err != nil {
+		return Report{}, describeSQLiteError(s.path, err)
+	}
+	var head Head
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		v.fail(v.chain.Head().Seq, "the recorded head is missing")
+	case err != nil:
+		return Report{}, describeSQLiteError(s.path, err)
+	}
+	v.head(head)
+	if !v.failed {
+		for _, k := range []int{kindGrant, kindApproval} {
+			if err := s.verifyRows(ctx, tx, v, k); err != nil {
+				return Report{}, describeSQLiteError(s.path, err)
+			}
+		}
+	}
+	if !v.failed {
+		problem, err := s.checkSchema(ctx, tx)
+		if err != nil {
+			return Report{}, describeSQLiteError(s.path, err)
+		}
+		if problem != "" {
+			v.fail(0, problem)
+		}
+	}
+	return v.report(head), nil
+}
+
+// walkBatch carries stored events from the reader to the verifier: each
+// event's fields joined by walkSeparator, in buf.
+type walkBatch struct {
+	buf    []byte
+	events []walkEvent
+}
+
+type walkEvent struct {
+	seq    int64
+	fields []byte
+}
+
+const (
+	walkBatchSize    = 256
+	walkBatchesInUse = 4
+	// walkSeparator joins an event's text fields into one column, which SQLite
+	// hands over much faster than six. No field can contain it: timestamps,
+	// types, ids and hashes are plain text, and JSON escapes every control
+	// character, so a stored event that holds more separators than the join
+	// adds was altered.
+	walkSeparator = 0x1f
+)
+
+// sqliteWalkQuery reads the events in sequence order, their text fields
+// joined in the order walkFields splits them.
+const sqliteWalkQuery = `SELECT seq, at || ?1 || type || ?1 || subject || ?1 || prev_hash || ?1 || hash || ?1 || data
+FROM events ORDER BY seq`
+
+// walkFields splits the joined fields of one event.
+func walkFields(joined []byte) (at, typ, subject, prevHash, hash, data []byte, ok bool) {
+	var f [5][]byte
+	rest := joined
+	for i := range f {
+		j := bytes.IndexByte(rest, walkSeparator)
+		if j < 0 {
+			return nil, nil, nil, nil, nil, nil, false
+		}
+		f[i], rest = rest[:j], rest[j+1:]
+	}
+	if bytes.IndexByte(rest, walkSeparator) >= 0 {
+		return nil, nil, nil, nil, nil, nil, false
+	}
+	return f[0], f[1], f[2], f[3], f[4], rest, true
+}
+
+// verifyEvents walks the log in sequence order. Reading rows and hashing take
+// about as long as each other, so one goroutine reads while another verifies,
+// with a few batches of events in flight between them.
+func (s *SQLiteStore) verifyEvents(ctx context.Context, tx *sql.Tx, v *verification) error {
+	rows, err := tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+
+	full := make(chan *walkBatch, walkBatchesInUse)
+	free := make(chan *walkBatch, walkBatchesInUse)
+	for range walkBatchesInUse {
+		free <- &walkBatch{events: make([]walkEvent, 0, walkBatchSize)}
+	}
+	var stopped atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			for _, e := range b.events {
+				if stopped.Load() {
+					break
+				}
+				if !v.joinedEvent(e.seq, e.fields) {
+					stopped.Store(true)
+				}
+			}
+			free <- b
+		}
+	}()
+
+	var seq int64
+	var joined sql.RawBytes
+	b := <-free
+	for !stopped.Load() && rows.Next() {
+		if err = rows.Scan(&seq, &joined); err != nil {
+			break
+		}
+		start := len(b.buf)
+		b.buf = append(b.buf, joined...)
+		b.events = append(b.events, walkEvent{seq: seq, fields: b.buf[start:len(b.buf):len(b.buf)]})
+		if len(b.events) == walkBatchSize {
+			full <- b
+			b = <-free
+			b.buf, b.events = b.buf[:0], b.events[:0]
+		}
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	full <- b
+	close(full)
+	<-done
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// verifyRows replays one current-state table against the log.
+func (s *SQLiteStore) verifyRows(ctx context.Context, tx *sql.Tx, v *verification, kind int) error {
+	table := map[int]string{kindGrant: "grants", kindApproval: "approvals"}[kind]
+	rows, err := tx.QueryContext(ctx, `SELECT id, seq, data FROM `+table)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var id string
+	var seq int64
+	var data sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&id, &seq, &data); err != nil {
+			return err
+		}
+		v.row(kind, id, seq, data)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	v.unseen(kind)
+	return nil
+}
+
+// checkSchema reports whether the append-only triggers and the current-state
+// tables are still defined as the migrations left them.
+func (s *SQLiteStore) checkSchema(ctx context.Context, tx *sql.Tx) (string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	found := map[string]string{}
+	for rows.Next() {
+		var name string
+		var text sql.NullString
+		if err := rows.Scan(&name, &text); err != nil {
+			return "", err
+		}
+		if _, ok := sqliteCheckedSchema[name]; ok {
+			found[name] = text.String
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	for _, trigger := range []string{"events_no_update", "events_no_delete"} {
+		if _, ok := found[trigger]; !ok {
+			return "append-only triggers are missing", nil
+		}
+	}
+	for _, trigger := range []string{"events_no_update", "events_no_delete"} {
+		if found[trigger] != sqliteCheckedSchema[trigger] {
+			return "append-only triggers were altered", nil
+		}
+	}
+	for _, table := range []string{"grants", "approvals"} {
+		if found[table] != sqliteCheckedSchema[table] {
+			return fmt.Sprintf("the definition of the %s table was altered", table), nil
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,267 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"time"
+)
+
+// Report is the outcome of verifying a ledger. Tampering is reported here, with
+// OK false; Verify's error is reserved for failures to read the ledger.
+type Report struct {
+	// Events is the number of events read, up to and including the first bad one.
+	Events int64
+	// Head is the head the store recorded with its last append.
+	Head Head
+	OK   bool
+	// FirstBad is the first sequence number at fault, or 0 when the fault is not
+	// tied to one event (the store's protections were removed).
+	FirstBad int64
+	// Problem says what is wrong, in one sentence; empty when OK.
+	Problem string
+}
+
+// SelfVerifier is implemented by stores that verify themselves: in one
+// consistent read, and including protections only the store knows about (the
+// SQLite store's append-only triggers). Ledger.Verify prefers it.
+type SelfVerifier interface {
+	Verify(ctx context.Context) (Report, error)
+}
+
+// Subject kinds, by event type prefix.
+const (
+	kindGrant = iota
+	kindApproval
+	kindOther
+)
+
+func eventKind(typ []byte) int {
+	switch {
+	case bytes.HasPrefix(typ, []byte("grant.")):
+		return kindGrant
+	case bytes.HasPrefix(typ, []byte("approval.")):
+		return kindApproval
+	}
+	return kindOther
+}
+
+var kindNames = [...]string{kindGrant: "grant", kindApproval: "approval"}
+
+// subjectIndex remembers, for every grant or approval, the last event about
+// it: its sequence number and a digest of its payload.
+type subjectIndex struct {
+	index map[string]int
+	last  []subjectState
+}
+
+type subjectState struct {
+	id     string
+	seq    int64
+	digest uint64
+	seen   bool // a current-state row was found for it
+}
+
+func (x *subjectIndex) record(subject []byte, seq int64, digest uint64) {
+	if i, ok := x.index[string(subject)]; ok {
+		x.last[i].seq, x.last[i].digest = seq, digest
+		return
+	}
+	id := string(subject)
+	x.index[id] = len(x.last)
+	x.last = append(x.last, subjectState{id: id, seq: seq, digest: digest})
+}
+
+// verification runs the checks every store shares: the chain, the recorded
+// head, and the replay of the log against the current-state tables. Stores feed
+// it what they read; the first problem found is the one reported, except that
+// among replay problems the lowest sequence number wins.
+//
+// The replay compares payloads through digests keyed with a seed chosen at
+// random for each verification, so that the log's payloads need not be kept in
+// memory. The digests are not cryptographic, but whoever edits the ledger
+// cannot know the seed, so a changed payload has a chance of 2^-64 of going
+// unnoticed.
+type verification struct {
+	chain    *ChainVerifier
+	seed     maphash.Seed
+	events   int64
+	subjects [2]subjectIndex
+	firstBad int64
+	problem  string
+	failed   bool
+	replay   bool // the recorded problem comes from the replay
+}
+
+func newVerification() *verification {
+	v := &verification{chain: NewChainVerifier(), seed: maphash.MakeSeed()}
+	for i := range v.subjects {
+		v.subjects[i].index = make(map[string]int)
+	}
+	return v
+}
+
+// expectSubjects sizes the subject indexes ahead of the walk.
+func (v *verification) expectSubjects(grants, approvals int) {
+	v.subjects[kindGrant].index = make(map[string]int, grants)
+	v.subjects[kindGrant].last = make([]subjectState, 0, grants)
+	v.subjects[kindApproval].index = make(map[string]int, approvals)
+	v.subjects[kindApproval].last = make([]subjectState, 0, approvals)
+}
+
+func (v *verification) fail(seq int64, problem string) {
+	if v.failed {
+		return
+	}
+	v.failed, v.firstBad, v.problem = true, seq, problem
+}
+
+// event checks the next stored event and reports whether to go on.
+func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash []byte) bool {
+	v.events++
+	if !v.chain.addRaw(seq, at, typ, subject, data, prevHash, hash) {
+		_, firstBad, problem := v.chain.Result()
+		v.fail(firstBad, problem)
+		return false
+	}
+	if k := eventKind(typ); k != kindOther {
+		v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
+	}
+	return true
+}
+
+// joinedEvent is event for a stored event whose text fields come joined, as
+// walkFields splits them.
+func (v *verification) joinedEvent(seq int64, joined []byte) bool {
+	at, typ, subject, prevHash, hash, data, ok := walkFields(joined)
+	if !ok {
+		v.events++
+		v.fail(seq, fmt.Sprintf("event %d was altered (a field holds a control character or is missing)", seq))
+		return false
+	}
+	return v.event(seq, at, typ, subject, data, prevHash, hash)
+}
+
+// head cross-checks the head the store recorded against the last event read.
+func (v *verification) head(recorded Head) {
+	last := v.chain.Head()
+	switch {
+	case recorded.Seq > last.Seq:
+		v.fail(last.Seq+1, fmt.Sprintf("the log ends at event %d but the recorded head is event %d: events %d to %d were removed",
+			last.Seq, recorded.Seq, last.Seq+1, recorded.Seq))
+	case recorded.Seq < last.Seq:
+		v.fail(recorded.Seq+1, fmt.Sprintf("the recorded head is event %d but the log goes on to event %d: events %d to %d were added outside governed",
+			recorded.Seq, last.Seq, recorded.Seq+1, last.Seq))
+	case recorded.Hash != last.Hash:
+		v.fail(last.Seq, fmt.Sprintf("the recorded head hash differs from the hash of event %d", last.Seq))
+	}
+}
+
+// row checks one current-state row: it must hold the payload of the last event
+// about its subject, at that event's sequence number.
+func (v *verification) row(kind int, id string, seq int64, data []byte) {
+	name := kindNames[kind]
+	x := &v.subjects[kind]
+	i, ok := x.index[id]
+	if !ok {
+		v.replayFail(seq, fmt.Sprintf("%s %q has a current-state row (event %d) but no events in the log", name, id, seq))
+		return
+	}
+	st := &x.last[i]
+	if st.seen {
+		v.replayFail(st.seq, fmt.Sprintf("%s %q has more than one current-state row", name, id))
+		return
+	}
+	st.seen = true
+	end := v.chain.Head().Seq
+	switch {
+	case seq > end:
+		v.replayFail(end+1, fmt.Sprintf("the current state of %s %q refers to event %d, beyond the end of the log (%d): events were removed",
+			name, id, seq, end))
+	case st.seq != seq:
+		v.replayFail(st.seq, fmt.Sprintf("the current state of %s %q says event %d but its last event is %d", name, id, seq, st.seq))
+	case maphash.Bytes(v.seed, data) != st.digest:
+		v.replayFail(seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d)", name, id, seq))
+	}
+}
+
+// unseen reports the subjects of kind that have events but no current-state row.
+func (v *verification) unseen(kind int) {
+	for _, st := range v.subjects[kind].last {
+		if !st.seen {
+			v.replayFail(st.seq, fmt.Sprintf("%s %q has events (the last is %d) but no current-state row", kindNames[kind], st.id, st.seq))
+		}
+	}
+}
+
+func (v *verification) replayFail(seq int64, problem string) {
+	if v.failed && !(v.replay && seq < v.firstBad) {
+		return
+	}
+	v.failed, v.replay, v.firstBad, v.problem = true, true, seq, problem
+}
+
+func (v *verification) report(recorded Head) Report {
+	return Report{Events: v.events, Head: recorded, OK: !v.failed, FirstBad: v.firstBad, Problem: v.problem}
+}
+
+// errStopWalk ends an Events walk early without being an error.
+var errStopWalk = errors.New("stop")
+
+// verifyStore verifies any Store through its interface. It reads the log, the
+// head and the current state one after another, so it is only exact when
+// nothing appends meanwhile; stores that can read a snapshot implement
+// SelfVerifier instead.
+func verifyStore(ctx context.Context, s Store) (Report, error) {
+	v := newVerification()
+	var at []byte
+	err := s.Events(ctx, func(e Event) error {
+		at = e.At.UTC().AppendFormat(at[:0], time.RFC3339Nano)
+		if !v.event(e.Seq, at, []byte(e.Type), []byte(e.Subject), e.Data, []byte(e.PrevHash), []byte(e.Hash)) {
+			return errStopWalk
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopWalk) {
+		return Report{}, fmt.Errorf("reading the ledger's events: %w", err)
+	}
+	head, err := s.Head(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("reading the ledger's head: %w", err)
+	}
+	if v.failed {
+		return v.report(head), nil
+	}
+	v.head(head)
+	if v.failed {
+		return v.report(head), nil
+	}
+	grants, err := s.Grants(ctx, GrantFilter{})
+	if err != nil {
+		return Report{}, fmt.Errorf("reading the current grants: %w", err)
+	}
+	for _, g := range grants {
+		data, err := json.Marshal(g)
+		if err != nil {
+			return Report{}, err
+		}
+		v.row(kindGrant, g.ID, g.Seq, data)
+	}
+	v.unseen(kindGrant)
+	approvals, err := s.Approvals(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("reading the current approvals: %w", err)
+	}
+	for _, a := range approvals {
+		data, err := json.Marshal(a)
+		if err != nil {
+			return Report{}, err
+		}
+		v.row(kindApproval, a.ID, a.Seq, data)
+	}
+	v.unseen(kindApproval)
+	return v.report(head), nil
+}

@@ -77,12 +77,7 @@ func TestAccExamples_quickstart(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "terraform-provider-governed"), ".")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the provider: %v\n%s", err, out)
-	}
+	bin := filepath.Dir(buildCommand(t, ".", "terraform-provider-governed"))
 	rc := filepath.Join(dir, "terraformrc")
 	if err := os.WriteFile(rc, []byte(`provider_installation {
   dev_overrides {

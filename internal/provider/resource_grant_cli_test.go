@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +173,7 @@ resource "governed_grant" "ttl" {
 func TestAccGrant_revokedOutOfBand(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
+	governed := buildCommand(t, "./cmd/governed", "governed")
 	for _, refresh := range []bool{true, false} {
 		env := newTestEnv(t)
 		h := newCLIHarness(t, env.clock)
@@ -179,9 +182,9 @@ func TestAccGrant_revokedOutOfBand(t *testing.T) {
 		h.mustRun("apply", "-input=false", "-auto-approve")
 		id, _ := h.stateAttr("governed_grant.g", "id").(string)
 
-		l := env.openLedger()
-		if _, err := l.RevokeGrant(context.Background(), id, env.clock.Now(), ledger.ReasonOutOfBand, "incident INC-42"); err != nil {
-			t.Fatal(err)
+		revoke := exec.Command(governed, "revoke", "--grant", id, "--reason", "incident INC-42", "--ledger", env.ledger)
+		if out, err := revoke.CombinedOutput(); err != nil {
+			t.Fatalf("governed revoke: %v\n%s", err, out)
 		}
 
 		args := []string{}
@@ -207,4 +210,16 @@ func TestAccGrant_revokedOutOfBand(t *testing.T) {
 			t.Fatalf("refresh=%v: plan after the revocation is not empty:\n%s", refresh, out)
 		}
 	}
+}
+
+// buildCommand builds a main package of this module into a temporary directory.
+func buildCommand(t *testing.T, pkg, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command("go", "build", "-o", bin, pkg)
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, out)
+	}
+	return bin
 }

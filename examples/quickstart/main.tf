@@ -49,13 +49,15 @@ resource "governed_grant" "deploy" {
   ttl         = "7d"
 }
 
-# Self-approval: the requester may not approve their own request.
+# Alice asks for access and lists herself among the approvers: refused, because
+# nobody may approve their own request (rule approvers.separation).
 resource "governed_grant" "refused" {
   count       = var.show_refusal ? 1 : 0
   principal   = "svc-payments-api"
   entitlement = "payments-db-read"
   ticket_id   = "SEC-1050"
-  approvers   = ["dev@example.com"]
+  requester   = "alice@example.com"
+  approvers   = ["alice@example.com", "bob@example.com"]
   ttl         = "1h"
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
@@ -38,9 +38,12 @@ func newCLIHarness(t *testing.T, clk clock.Clock) *cliHarness {
 	ctx, cancel := context.WithCancel(context.Background())
 	reattachCh := make(chan *plugin.ReattachConfig)
 	closeCh := make(chan struct{})
-	server := providerserver.NewProtocol6(New("test", WithClock(clk))())
+	server, err := NewProtocol6Server(New("test", WithClock(clk)))()
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		err := tf6server.Serve(providerAddress, server,
+		err := tf6server.Serve(providerAddress, func() tfprotov6.ProviderServer { return server },
 			tf6server.WithDebug(ctx, reattachCh, closeCh),
 			tf6server.WithGoPluginLogger(hclog.NewNullLogger()),
 			tf6server.WithLoggingSink(t),

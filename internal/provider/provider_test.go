@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -99,7 +98,7 @@ func (e *testEnv) writePolicy(text string) {
 
 func (e *testEnv) factories() map[string]func() (tfprotov6.ProviderServer, error) {
 	return map[string]func() (tfprotov6.ProviderServer, error){
-		"governed": providerserver.NewProtocol6WithError(New("test", WithClock(e.clock))()),
+		"governed": NewProtocol6Server(New("test", WithClock(e.clock))),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -217,7 +218,12 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 
 	// Same grant: the ledger's values win over whatever state says.
 	planned := grantModelFromLedger(rec)
-	if rec.Status == ledger.StatusActive && !r.data.now.Before(grantExpiry(rec)) {
+	expired := rec.Status == ledger.StatusActive && !r.data.now.Before(grantExpiry(rec))
+	drift := grantDrift(state, planned)
+	if !expired && len(drift) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
+		return // the plan Terraform proposed is already the ledger's view
+	}
+	if expired {
 		planned.Status = types.StringValue(ledger.StatusExpired)
 		planned.Active = types.BoolValue(false)
 		planned.RevokedAt = types.StringUnknown()
@@ -229,10 +235,10 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 			rec.ID, rec.Entitlement, rec.Principal, rec.TicketID, rec.ExpiresAt))
 		tflog.Info(ctx, "grant expired", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
 	}
-	if drift := grantDrift(state, grantModelFromLedger(rec)); len(drift) > 0 {
+	if len(drift) > 0 {
 		resp.Diagnostics.AddWarning("State differs from the ledger", fmt.Sprintf(
-			"State for grant %s disagrees with the ledger on %v. The ledger is the system of record, so the plan "+
-				"restores the ledger's values.", rec.ID, drift))
+			"State for grant %s disagrees with the ledger on %s. The ledger is the system of record, so the plan "+
+				"restores the ledger's values.", rec.ID, strings.Join(drift, ", ")))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &planned)...)
 }
@@ -245,6 +251,12 @@ func (r *grantResource) planNewGrant(ctx context.Context, plan *grantModel, conf
 	}
 	if _, ok := r.evaluate(ctx, config, diags, false); !ok {
 		return
+	}
+	if plan.BreakGlass.ValueBool() {
+		diags.AddAttributeWarning(path.Root(policy.AttrBreakGlass), "Break-glass grant", fmt.Sprintf(
+			"This grant of %s to %s uses the entitlement's break-glass rules. It is recorded as break-glass in the "+
+				"ledger, with its justification, for review after the emergency.",
+			plan.Entitlement.ValueString(), plan.Principal.ValueString()))
 	}
 	plan.ID = types.StringUnknown()
 	plan.GrantedAt = types.StringUnknown()

@@ -1,0 +1,87 @@
+package provider
+
+import (
+	"context"
+	"sync"
+
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+)
+
+// NewProtocol6Server returns a factory for the provider's protocol 6 server:
+// the framework's server, wrapped so that its memory stays flat over large plans.
+//
+// The framework keeps the context of every request it has served until
+// Terraform calls StopProvider, which Terraform does only when interrupted. Over
+// a plan of a thousand grants that holds some 60 MB of finished requests. The
+// wrapper calls the framework's StopProvider whenever no request is in flight:
+// it only cancels and forgets contexts, so with nothing in flight it releases
+// finished requests and affects nothing else.
+func NewProtocol6Server(p func() provider.Provider) func() (tfprotov6.ProviderServer, error) {
+	inner := providerserver.NewProtocol6WithError(p())
+	return func() (tfprotov6.ProviderServer, error) {
+		s, err := inner()
+		if err != nil {
+			return nil, err
+		}
+		return &releasingServer{ProviderServer: s}, nil
+	}
+}
+
+type releasingServer struct {
+	tfprotov6.ProviderServer
+	// Requests hold gate's read lock while they run; whoever finds it free
+	// afterwards releases the finished requests' contexts.
+	gate sync.RWMutex
+}
+
+// begin marks a request in flight; the returned function ends it.
+func (s *releasingServer) begin() func() {
+	s.gate.RLock()
+	return func() {
+		s.gate.RUnlock()
+		if s.gate.TryLock() {
+			_, _ = s.ProviderServer.StopProvider(context.Background(), &tfprotov6.StopProviderRequest{})
+			s.gate.Unlock()
+		}
+	}
+}
+
+// The requests Terraform sends once per resource instance, which are the ones
+// that add up.
+
+func (s *releasingServer) ValidateResourceConfig(ctx context.Context, req *tfprotov6.ValidateResourceConfigRequest) (*tfprotov6.ValidateResourceConfigResponse, error) {
+	defer s.begin()()
+	return s.ProviderServer.ValidateResourceConfig(ctx, req)
+}
+
+func (s *releasingServer) UpgradeResourceState(ctx context.Context, req *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, error) {
+	defer s.begin()()
+	return s.ProviderServer.UpgradeResourceState(ctx, req)
+}
+
+func (s *releasingServer) ReadResource(ctx context.Context, req *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, error) {
+	defer s.begin()()
+	return s.ProviderServer.ReadResource(ctx, req)
+}
+
+func (s *releasingServer) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, error) {
+	defer s.begin()()
+	return s.ProviderServer.PlanResourceChange(ctx, req)
+}
+
+func (s *releasingServer) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {
+	defer s.begin()()
+	return s.ProviderServer.ApplyResourceChange(ctx, req)
+}
+
+func (s *releasingServer) ImportResourceState(ctx context.Context, req *tfprotov6.ImportResourceStateRequest) (*tfprotov6.ImportResourceStateResponse, error) {
+	defer s.begin()()
+	return s.ProviderServer.ImportResourceState(ctx, req)
+}
+
+func (s *releasingServer) ReadDataSource(ctx context.Context, req *tfprotov6.ReadDataSourceRequest) (*tfprotov6.ReadDataSourceResponse, error) {
+	defer s.begin()()
+	return s.ProviderServer.ReadDataSource(ctx, req)
+}

@@ -9,11 +9,11 @@
 // cpu-PID.pprof (the whole life of the process), heap-PID.pprof (the heap at
 // exit, after a collection), goroutines-PID.txt (what is still running) and
 // memstats-PID.txt, into GOVERNED_PROFILE_DIR.
-// Without that variable it behaves like the released binary.
+// Without that variable it serves the provider as the released binary does,
+// except that it leaves log levels as the environment sets them.
 package main
 
 import (
-	"context"
 	"fmt"
 	"log"
 	"os"
@@ -21,7 +21,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/provider"
 )
@@ -35,9 +36,11 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	err := providerserver.Serve(context.Background(), provider.New("profile"), providerserver.ServeOpts{
-		Address: "registry.terraform.io/governed-entitlements/governed",
-	})
+	server, err := provider.NewProtocol6Server(provider.New("profile"))()
+	if err == nil {
+		err = tf6server.Serve("registry.terraform.io/governed-entitlements/governed",
+			func() tfprotov6.ProviderServer { return server })
+	}
 	if stop != nil {
 		stop()
 	}

@@ -100,7 +100,9 @@ func (c *command) grants(ctx context.Context, args []string) int {
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	f := ledger.GrantFilter{Entitlement: entitlement, Status: status}
+	// Status is judged at now, below: a grant past its expiry is expired even
+	// before an apply records it.
+	f := ledger.GrantFilter{Entitlement: entitlement}
 	if status != "" && !slices.Contains(grantStatuses, status) {
 		return c.usageError(fs, "--status %q is not one of %s", status, strings.Join(grantStatuses, ", "))
 	}
@@ -124,7 +126,10 @@ func (c *command) grants(ctx context.Context, args []string) int {
 	for _, g := range all {
 		// Principals are compared as the policy compares identities, so the
 		// filter finds a grant whatever case or Unicode form it was written in.
-		if principal == "" || policy.NormalizeIdentity(g.Principal) == policy.NormalizeIdentity(principal) {
+		if principal != "" && policy.NormalizeIdentity(g.Principal) != policy.NormalizeIdentity(principal) {
+			continue
+		}
+		if g.Status = g.StatusAt(c.now); status == "" || g.Status == status {
 			grants = append(grants, g)
 		}
 	}

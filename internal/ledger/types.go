@@ -149,3 +149,19 @@ type Store interface {
 	Events(ctx context.Context, fn func(Event) error) error
 	Close() error
 }
+
+// Expiry is the instant the grant expires.
+func (g Grant) Expiry() (time.Time, error) { return time.Parse(time.RFC3339, g.ExpiresAt) }
+
+// StatusAt is the grant's status at now: an active grant whose expiry has
+// passed is expired, even before an apply records it. A grant whose expiry
+// cannot be read counts as expired, so that it never passes for active.
+func (g Grant) StatusAt(now time.Time) string {
+	if g.Status != StatusActive {
+		return g.Status
+	}
+	if exp, err := g.Expiry(); err != nil || !now.Before(exp) {
+		return StatusExpired
+	}
+	return StatusActive
+}

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -144,7 +143,7 @@ func (d *grantsDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 	principal := policy.NormalizeIdentity(m.Principal.ValueString())
 	m.Grants = []grantItemModel{}
 	for _, g := range grants {
-		status := effectiveStatus(g, d.data.now)
+		status := g.StatusAt(d.data.now)
 		if !m.Principal.IsNull() && policy.NormalizeIdentity(g.Principal) != principal {
 			continue
 		}
@@ -154,15 +153,6 @@ func (d *grantsDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 		m.Grants = append(m.Grants, grantItemFromLedger(g, status))
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// effectiveStatus is the grant's status at now: an active grant past its expiry
-// is expired, even before the apply that records it.
-func effectiveStatus(g ledger.Grant, now time.Time) string {
-	if g.Status == ledger.StatusActive && !now.Before(grantExpiry(g)) {
-		return ledger.StatusExpired
-	}
-	return g.Status
 }
 
 func grantItemFromLedger(g ledger.Grant, status string) grantItemModel {

@@ -218,7 +218,7 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 
 	// Same grant: the ledger's values win over whatever state says.
 	planned := grantModelFromLedger(rec)
-	expired := rec.Status == ledger.StatusActive && !r.data.now.Before(grantExpiry(rec))
+	expired := rec.Status == ledger.StatusActive && rec.StatusAt(r.data.now) == ledger.StatusExpired
 	drift := grantDrift(state, planned)
 	if !expired && len(drift) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
 		return // the plan Terraform proposed is already the ledger's view
@@ -446,16 +446,6 @@ func (r *grantResource) revoke(ctx context.Context, rec ledger.Grant, record fun
 
 func (r *grantResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
-}
-
-// grantExpiry parses a ledger grant's expiry. An expiry that cannot be read
-// counts as already passed: the grant fails closed.
-func grantExpiry(g ledger.Grant) time.Time {
-	t, err := policy.ParseTimestamp(g.ExpiresAt)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }
 
 // changedArguments lists the arguments whose planned value differs from what

@@ -273,6 +273,11 @@ func (ev *evaluation) checkPrincipal(principal string, ent *Entitlement) {
 		ev.add(RulePrincipalMissing, AttrPrincipal, "principal is empty")
 		return
 	}
+	if strings.ContainsAny(principal, "*?") {
+		// Patterns belong in the policy; a grant names one identity.
+		ev.add(RulePrincipalAllowed, AttrPrincipal, "principal %q contains a wildcard; a grant names exactly one identity", principal)
+		return
+	}
 	if ent != nil && !ent.AllowsPrincipal(principal) {
 		ev.add(RulePrincipalAllowed, AttrPrincipal, "principal %q matches none of entitlement %q's principals (%s)",
 			principal, ent.Name, quotedList(ent.Principals, 5))

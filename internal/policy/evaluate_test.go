@@ -38,14 +38,14 @@ entitlement "payments-db-write" {
   principals    = ["svc-payments-api"]
 }
 
-# Break-glass that still needs one approval, and a longer break-glass max_ttl.
+# Break-glass that still needs one approval, with a shorter break-glass max_ttl.
 entitlement "reports" {
-  max_ttl       = "2h"
+  max_ttl       = "8h"
   approvers     = ["group:security"]
   min_approvals = 2
   principals    = ["svc-reports"]
   break_glass {
-    max_ttl       = "8h"
+    max_ttl       = "2h"
     min_approvals = 1
   }
 }
@@ -173,6 +173,10 @@ func TestEvaluateGrant(t *testing.T) {
 			name: "principal not allowed", edit: func(r *GrantRequest) { r.Principal = "svc-billing-api" },
 			want: []string{"principal.not_allowed@principal"}, detail: `principal "svc-billing-api" matches none of entitlement "payments-db-read"'s principals ("svc-payments-*")`,
 		},
+		{
+			name: "principal with a wildcard that its pattern would match", edit: func(r *GrantRequest) { r.Principal = "svc-payments-*" },
+			want: []string{"principal.not_allowed@principal"}, detail: "contains a wildcard",
+		},
 
 		// approvers
 		{name: "approvers missing", edit: func(r *GrantRequest) { r.Approvers = nil }, want: []string{"approvers.missing@approvers"}, detail: "no approver is listed"},
@@ -286,17 +290,17 @@ func TestEvaluateGrant(t *testing.T) {
 			want: []string{"expiry.max_ttl@ttl"}, detail: `the latest allowed by entitlement "payments-db-read"'s break-glass max_ttl of 4h`,
 		},
 		{
-			name: "break-glass max_ttl longer than the normal one",
+			name: "break-glass within its own max_ttl with fewer approvals",
 			edit: func(r *GrantRequest) {
 				r.Entitlement, r.Principal, r.Approvers = "reports", "svc-reports", []string{"alice@example.com"}
-				r.BreakGlass, r.Justification, r.ExpiresAt, r.TTL = true, "outage", "", "8h"
+				r.BreakGlass, r.Justification, r.ExpiresAt, r.TTL = true, "outage", "", "2h"
 			},
 		},
 		{
-			name: "normal grant over max_ttl where break-glass would allow it",
+			name: "break-glass over its own max_ttl where a normal grant would be allowed",
 			edit: func(r *GrantRequest) {
-				r.Entitlement, r.Principal, r.Approvers = "reports", "svc-reports", []string{"alice@example.com", "bob@example.com"}
-				r.ExpiresAt, r.TTL = "", "3h"
+				r.Entitlement, r.Principal, r.Approvers = "reports", "svc-reports", []string{"alice@example.com"}
+				r.BreakGlass, r.Justification, r.ExpiresAt, r.TTL = true, "outage", "", "3h"
 			},
 			want: []string{"expiry.max_ttl@ttl"},
 		},

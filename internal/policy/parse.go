@@ -378,7 +378,13 @@ func (d *decoder) breakGlass(e *Entitlement, b *hcl.Block, minOK bool) *BreakGla
 		return bg
 	}
 	if a := content.Attributes["max_ttl"]; a != nil {
-		bg.MaxTTL, _ = d.duration(a, true)
+		var ok bool
+		bg.MaxTTL, ok = d.duration(a, true)
+		if ok && e.MaxTTL > 0 && bg.MaxTTL > e.MaxTTL {
+			d.errorf(a.Expr.Range(), "Invalid break_glass max_ttl",
+				"Break-glass max_ttl (%s) is longer than entitlement %q's max_ttl (%s); break-glass rules may shorten access, not lengthen it.",
+				bg.MaxTTL, e.Name, e.MaxTTL)
+		}
 	}
 	if a := content.Attributes["min_approvals"]; a != nil {
 		n, ok := d.count(a)

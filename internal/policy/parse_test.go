@@ -429,6 +429,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"policy.hcl:7,21: Invalid break_glass min_approvals", "(2) is more than entitlement \"e\"'s min_approvals (1)"},
 		},
 		{
+			name: "break_glass max_ttl longer than the entitlement's",
+			src:  "entitlement \"e\" {\n  " + body + "\n  break_glass {\n    max_ttl = \"365d\"\n  }\n}\n",
+			want: []string{"policy.hcl:6,15: Invalid break_glass max_ttl", "is longer than entitlement \"e\"'s max_ttl"},
+		},
+		{
 			name: "variables are not available",
 			src:  "entitlement \"e\" {\n  max_ttl = var.ttl\n  approvers = [\"a\"]\n  principals = [\"p\"]\n}\n",
 			want: []string{"policy.hcl:2,13: Variables not allowed"},
@@ -525,10 +530,10 @@ approver_group "late" {
 	if e.ApproverSet(p)["mallory"] {
 		t.Errorf("ApproverSet exposes the entitlement's own set")
 	}
-	// A break-glass max_ttl longer than the normal one is allowed.
+	// A break-glass max_ttl equal to the normal one is allowed.
 	p = mustParse(t, `
 entitlement "e" {
-  max_ttl    = "1h"
+  max_ttl    = "1d"
   approvers  = ["a"]
   principals = ["p"]
   break_glass {

@@ -42,7 +42,7 @@ func requireVerifiedLedger(diags *diag.Diagnostics, d *providerData) bool {
 	diags.AddError(summaryLedgerUnverified, fmt.Sprintf(
 		"The ledger at %s failed verification at sequence number %d: %s. Nothing is granted or approved on a ledger "+
 			"whose evidence cannot be trusted. Run `governed verify --ledger %s`, investigate, and restore the ledger "+
-			"from a trusted copy. Revocations and destroys still proceed.",
+			"from a trusted copy. Revocations and destroys still proceed, unless the ledger's tail was cut.",
 		d.location, d.verification.FirstBad, d.verification.Problem, d.location))
 	return false
 }

@@ -5,6 +5,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -179,6 +180,17 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		now:          p.clock.Now().UTC(),
 		verification: report,
 		location:     location,
+	}
+	if data.requester == "" {
+		resp.Diagnostics.AddWarning("No requester configured", "Neither the provider's requester nor "+EnvRequester+
+			" is set, so separation of duties can only check a resource's own requester against its approvers. "+
+			"In CI, set "+EnvRequester+" to the author of the change.")
+	}
+	if !report.OK {
+		resp.Diagnostics.AddWarning(summaryLedgerUnverified, fmt.Sprintf(
+			"The ledger at %s failed verification (first bad sequence number %d): %s. Nothing new is granted or "+
+				"approved until it verifies; run `governed verify --ledger %s` and restore the ledger from a trusted copy.",
+			location, report.FirstBad, report.Problem, location))
 	}
 	tflog.Debug(ctx, "provider configured", map[string]any{"ledger": location, "now": data.now.Format(time.RFC3339Nano), "head_seq": report.Head.Seq})
 	resp.ResourceData = data

@@ -215,7 +215,14 @@ func (r *approvalRecordResource) Read(ctx context.Context, req resource.ReadRequ
 		return
 	}
 	rec, err := r.data.ledger.Approval(ctx, state.ID.ValueString())
-	if errors.Is(err, ledger.ErrNotFound) || (err == nil && rec.Status == ledger.ApprovalWithdrawn) {
+	if errors.Is(err, ledger.ErrNotFound) {
+		resp.Diagnostics.AddAttributeError(path.Root("id"), "Approval not in the ledger", fmt.Sprintf(
+			"State holds approval %s, but the ledger at %s has no such record. Point the provider at the ledger "+
+				"this state belongs to, or restore the ledger from a backup.", state.ID.ValueString(), r.data.location))
+		return
+	}
+	if err == nil && rec.Status == ledger.ApprovalWithdrawn {
+		// Withdrawn outside this configuration: plan to record it again, under policy.
 		resp.State.RemoveResource(ctx)
 		return
 	}

@@ -193,17 +193,8 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	rec, err := r.data.ledger.Grant(ctx, state.ID.ValueString())
-	if errors.Is(err, ledger.ErrNotFound) {
-		resp.Diagnostics.AddAttributeError(path.Root("id"), "Grant not in the ledger", fmt.Sprintf(
-			"State holds grant %s, but the ledger at %s has no such grant. State is only a cache of the ledger, so "+
-				"nothing is planned for it. If the state belongs to another ledger, point the provider at that ledger; "+
-				"otherwise remove the resource from state (terraform state rm) and plan again.",
-			state.ID.ValueString(), r.data.location))
-		return
-	}
-	if err != nil {
-		addLedgerError(&resp.Diagnostics, "read grant "+state.ID.ValueString(), err)
+	rec, ok := r.recorded(ctx, state.ID.ValueString(), &resp.Diagnostics)
+	if !ok {
 		return
 	}
 
@@ -300,8 +291,10 @@ func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *
 	if len(violations) == 0 && decision.Entitlement != nil {
 		if _, err := r.data.targets.Lookup(decision.Entitlement.Target); err != nil {
 			diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryGrantRefused, fmt.Sprintf(
-				"Entitlement %q is enforced in a target this provider cannot reach: %s. Configure the target in the provider block.",
-				decision.Entitlement.Name, err))
+				"Entitlement %q is enforced in target %q, which this provider cannot reach: %s. Nothing is granted "+
+					"where it cannot be enforced. Use an entitlement whose target is configured, or change the "+
+					"entitlement's target in the policy.",
+				decision.Entitlement.Name, decision.Entitlement.Target, err))
 		}
 	}
 	if diags.HasError() {
@@ -359,18 +352,39 @@ func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	rec, err := r.data.ledger.Grant(ctx, state.ID.ValueString())
-	if errors.Is(err, ledger.ErrNotFound) {
-		tflog.Warn(ctx, "grant not in the ledger; removing it from state", map[string]any{"grant_id": state.ID.ValueString()})
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if err != nil {
-		addLedgerError(&resp.Diagnostics, "read grant "+state.ID.ValueString(), err)
+	rec, ok := r.recorded(ctx, state.ID.ValueString(), &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	next := grantModelFromLedger(rec)
+	if drift := grantDrift(state, next); len(drift) > 0 {
+		resp.Diagnostics.AddWarning("State differs from the ledger", fmt.Sprintf(
+			"State for grant %s disagreed with the ledger on %s. The ledger is the system of record: its values "+
+				"replace the ones in state.", rec.ID, strings.Join(drift, ", ")))
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
+}
+
+// recorded reads a grant that state says exists. A grant missing from the
+// ledger is an error, never a reason to drop it from state: dropping it would
+// plan a fresh grant, and so re-issue access that had expired or been revoked
+// on a ledger that was lost or swapped.
+func (r *grantResource) recorded(ctx context.Context, id string, diags *diag.Diagnostics) (ledger.Grant, bool) {
+	rec, err := r.data.ledger.Grant(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		diags.AddAttributeError(path.Root("id"), "Grant not in the ledger", fmt.Sprintf(
+			"State holds grant %s, but the ledger at %s has no such grant. State is only a cache of the ledger, so "+
+				"nothing is planned for it. If the state belongs to another ledger, point the provider at that ledger; "+
+				"if the ledger was lost, restore it from a backup. To give up the grant's history on purpose, remove "+
+				"the resource from state (terraform state rm) and plan again.",
+			id, r.data.location))
+		return rec, false
+	}
+	if err != nil {
+		addLedgerError(diags, "read grant "+id, err)
+		return rec, false
+	}
+	return rec, true
 }
 
 // Update only ever changes computed attributes: arguments force replacement.
@@ -388,7 +402,7 @@ func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		return
 	}
 	if plan.Status.ValueString() == ledger.StatusExpired && rec.Status == ledger.StatusActive {
-		rec, err = r.revoke(ctx, rec, func(g ledger.Grant) (ledger.Grant, error) {
+		expired, err := r.revoke(ctx, rec, func(g ledger.Grant) (ledger.Grant, error) {
 			return r.data.ledger.ExpireGrant(ctx, g.ID, r.data.now)
 		})
 		if err != nil {
@@ -397,6 +411,7 @@ func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, 
 					"for expiry; the next apply tries again.", rec.ID, rec.TicketID, rec.ExpiresAt, err))
 			return
 		}
+		rec = expired
 		tflog.Info(ctx, "expired grant revoked", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
 	}
 	next := grantModelFromLedger(rec)
@@ -420,6 +435,12 @@ func (r *grantResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 		return
 	}
 	_, err = r.revoke(ctx, rec, func(g ledger.Grant) (ledger.Grant, error) {
+		if g.StatusAt(r.data.now) == ledger.StatusExpired {
+			// The grant ran out before it was destroyed: the evidence says so.
+			if _, err := r.data.ledger.ExpireGrant(ctx, g.ID, r.data.now); err != nil {
+				return g, err
+			}
+		}
 		return r.data.ledger.RetireGrant(ctx, g.ID, r.data.now)
 	})
 	if err != nil {

@@ -135,11 +135,12 @@ resource "governed_grant" "ttl" {
 		}
 	}
 
-	// With refresh, the ledger's values replace the edited ones before planning.
+	// With refresh, the ledger's values replace the edited ones before planning,
+	// and the plan says so.
 	pushOut()
 	out := h.mustRun("plan", "-input=false")
-	if !strings.Contains(out, "No changes.") {
-		t.Fatalf("refreshed plan should restore the ledger's expiry and change nothing:\n%s", out)
+	if !strings.Contains(out, "No changes.") || !strings.Contains(out, "State differs from the ledger") {
+		t.Fatalf("refreshed plan should restore the ledger's expiry, say so, and change nothing:\n%s", out)
 	}
 
 	// Without refresh, the plan itself restores them, and says so.
@@ -222,4 +223,53 @@ func buildCommand(t *testing.T, pkg, name string) string {
 		t.Fatalf("building %s: %v\n%s", pkg, err, out)
 	}
 	return bin
+}
+
+// A grant whose ledger is lost is an error, not a grant to issue afresh: that
+// would re-issue access that had expired.
+func TestAccGrant_ledgerLost(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(expiringGrants))
+	h.mustRun("init", "-input=false")
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	env.clock.Advance(9 * time.Hour)
+	// As when a pipeline does not keep its ledger between runs: the next run
+	// starts on a new, empty one.
+	env.ledger = filepath.Join(t.TempDir(), "governed.db")
+	h.write("main.tf", env.config(expiringGrants))
+	for _, args := range [][]string{{"plan", "-input=false"}, {"plan", "-input=false", "-refresh=false"}} {
+		out, err := h.run(args...)
+		if err == nil || !strings.Contains(out, "Grant not in the ledger") {
+			t.Fatalf("%v on a lost ledger: err=%v, want the error 'Grant not in the ledger'\n%s", args, err, out)
+		}
+		if strings.Contains(out, "will be created") {
+			t.Fatalf("%v planned to re-create a grant on a lost ledger:\n%s", args, out)
+		}
+	}
+}
+
+// Destroying a grant after its expiry, before any apply recorded the expiry,
+// still records that it expired.
+func TestAccGrant_destroyAfterExpiry(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	env := newTestEnv(t)
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(expiringGrants))
+	h.mustRun("init", "-input=false")
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	id, _ := h.stateAttr("governed_grant.g", "id").(string)
+	env.clock.Advance(9 * time.Hour)
+	h.mustRun("destroy", "-input=false", "-auto-approve")
+
+	g, err := env.openLedger().Grant(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Status != ledger.StatusExpired || g.RevocationReason != ledger.ReasonExpired || g.RetiredAt.IsZero() {
+		t.Fatalf("destroyed after expiry: status %s, reason %s, retired %v; want expired, expired, retired", g.Status, g.RevocationReason, g.RetiredAt)
+	}
 }

@@ -8,17 +8,26 @@
 #     same values. terraform_data is built into Terraform, so the baseline is
 #     Terraform's own cost for N resources, without a plugin process, policy or
 #     ledger;
-#   - the provider process's peak resident memory (VmHWM) during those runs;
+#   - the same two commands against the framework floor (bench/floor): a
+#     provider served like governed, with the same governed_grant schema, that
+#     does no policy and no ledger work, run on the same configuration text.
+#     floor/baseline is what any plugin-framework provider with this schema
+#     costs over a built-in resource (plugin process, gRPC, the framework's
+#     per-request work); governed/floor is what governed adds on top of that.
+#     These are context for the targets, which stay governed/baseline;
+#   - the provider process's peak resident memory (VmHWM) during those runs,
+#     for governed and for the floor;
 #   - the Go benchmarks of the policy and the ledger, including verification
 #     throughput.
 #
 # Absolute times depend on the machine and on whatever else it is doing, so the
-# figures that carry meaning are the ratios governed/baseline. Both sides are
-# measured in the same invocation, with the same flags, and interleaved run by
-# run (alternating which goes first) so that drift and noise hit both alike.
+# figures that carry meaning are the ratios governed/baseline (and, as context,
+# floor/baseline and governed/floor). All sides are measured in the same
+# invocation, with the same flags, and interleaved run by run (rotating which
+# goes first) so that drift and noise hit all sides alike.
 #
 # Usage: make bench, or   N=1000 RUNS=5 ./scripts/bench.sh
-# Settings (environment): N, RUNS, PARALLELISM (passed to both sides as
+# Settings (environment): N, RUNS, PARALLELISM (passed to every side as
 # -parallelism), KEEP_WORK=1 to keep the scratch directory, GO.
 # The report goes to stdout and to bench/results/latest.txt; progress to stderr.
 set -euo pipefail
@@ -36,7 +45,7 @@ PLAN_TARGET=1.25      # governed/baseline, median plan time
 RSS_TARGET_MIB=100    # provider peak RSS
 VERIFY_TARGET=500000  # ledger verification, events/s (BenchmarkVerify)
 
-# The same commands, with the same flags, for both sides.
+# The same commands, with the same flags, for every side.
 APPLY_CMD=(terraform apply -auto-approve -input=false -no-color "-parallelism=$PARALLELISM")
 PLAN_CMD=(terraform plan -input=false -detailed-exitcode -no-color "-parallelism=$PARALLELISM")
 
@@ -46,6 +55,9 @@ SAMPLE_INTERVAL=0.1   # seconds between RSS samples
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/governed-tfbench.XXXXXX")
 provider_bin=$work/bin/terraform-provider-governed
+# The floor goes in a directory of its own under the same file name, since
+# dev_overrides names a directory and Terraform looks for the provider's name in it.
+floor_bin=$work/floor/terraform-provider-governed
 times=$work/times.tsv # kind phase run seconds peak_kib provider_processes
 
 progress() { printf '==> %s\n' "$*" >&2; }
@@ -63,25 +75,51 @@ trap cleanup EXIT
 
 # --- setup ---------------------------------------------------------------
 
+# The commit the binaries are built from, read when they are built: the tree
+# may move on during a long run.
+source_commit=unknown
+
 build_provider() {
-  progress "Building the provider"
+  progress "Building the provider and the framework floor"
+  source_commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
   "$GO" build -C "$root" -o "$provider_bin" .
-  provider_bin=$(readlink -f "$provider_bin") # as /proc/PID/exe shows it
+  "$GO" build -C "$root" -o "$floor_bin" ./bench/floor
+  # As /proc/PID/exe shows them.
+  provider_bin=$(readlink -f "$provider_bin")
+  floor_bin=$(readlink -f "$floor_bin")
 }
 
-# A throwaway CLI configuration that makes Terraform use the fresh build, with
-# no `terraform init`.
-write_cli_config() {
-  cat >"$work/terraformrc" <<RC
+# cli_config BINARY: a throwaway CLI configuration, printed, that makes
+# Terraform use BINARY as the governed provider, with no `terraform init`.
+cli_config() {
+  cat <<RC
 provider_installation {
   dev_overrides {
-    "governed-entitlements/governed" = "$(dirname "$provider_bin")"
+    "governed-entitlements/governed" = "$(dirname "$1")"
   }
   direct {}
 }
 RC
+}
+
+# One CLI configuration per binary; measure picks one per side. The baseline
+# uses governed's (it starts no provider, so either would do).
+write_cli_config() {
+  cli_config "$provider_bin" >"$work/terraformrc"
+  cli_config "$floor_bin" >"$work/terraformrc-floor"
   export TF_CLI_CONFIG_FILE=$work/terraformrc TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
   unset TF_LOG TF_LOG_PROVIDER TF_LOG_CORE
+}
+
+# side_binary KIND: the provider binary that side runs (the baseline runs none,
+# but is watched for governed's, so that the watcher costs it the same).
+side_binary() {
+  if [[ $1 == floor ]]; then printf '%s\n' "$floor_bin"; else printf '%s\n' "$provider_bin"; fi
+}
+
+# side_cli_config KIND: the CLI configuration file for that side.
+side_cli_config() {
+  if [[ $1 == floor ]]; then printf '%s\n' "$work/terraformrc-floor"; else printf '%s\n' "$work/terraformrc"; fi
 }
 
 write_policy() {
@@ -139,14 +177,16 @@ gen_baseline() {
   done
 }
 
-# new_run_dir KIND NAME: a fresh directory (no state, no ledger) holding the
-# KIND configuration from $work/configs/KIND-SIZE; prints its path.
+# new_run_dir KIND NAME SIZE: a fresh directory (no state, no ledger) holding
+# the KIND configuration from $work/configs/KIND-SIZE.tf; prints its path. The
+# floor gets governed's configuration and provider block, unchanged.
 new_run_dir() {
-  local kind=$1 name=$2 size=$3 dir
+  local kind=$1 name=$2 size=$3 dir config=$1
+  [[ $kind == floor ]] && config=governed
   dir=$work/runs/$kind-$name
   mkdir -p "$dir"
-  cp "$work/configs/$kind-$size.tf" "$dir/main.tf"
-  if [[ $kind == governed ]]; then
+  cp "$work/configs/$config-$size.tf" "$dir/main.tf"
+  if [[ $config == governed ]]; then
     cat >"$dir/provider.tf" <<HCL
 provider "governed" {
   ledger      = "$dir/governed.db"
@@ -169,14 +209,14 @@ generate_configs() {
 
 # --- measuring -------------------------------------------------------------
 
-# watch_provider TFPID: until TFPID exits, every SAMPLE_INTERVAL finds its
-# children whose executable is the provider build and reads their VmHWM.
+# watch_provider TFPID BINARY: until TFPID exits, every SAMPLE_INTERVAL finds
+# its children whose executable is BINARY and reads their VmHWM.
 # Terraform starts the provider more than once per command (for the schema,
 # then for the walk), so every such child counts. Prints "PEAK_KIB PROCESSES".
 # Per sample only pgrep and sleep are started; the rest are builtins, to keep
-# its own cost small. It runs during the baseline too, so that cost hits both.
+# its own cost small. It runs during the baseline too, so that cost hits all sides.
 watch_provider() {
-  local tfpid=$1 peak=0 pid key value rest
+  local tfpid=$1 binary=$2 peak=0 pid key value rest
   local -A providers=()
   while kill -0 "$tfpid" 2>/dev/null; do
     for pid in $(pgrep -P "$tfpid" || true); do
@@ -184,7 +224,7 @@ watch_provider() {
       # seen between fork and exec is still terraform, so only a match is
       # remembered.
       if [[ -z ${providers[$pid]:-} ]]; then
-        [[ /proc/$pid/exe -ef $provider_bin ]] 2>/dev/null || continue
+        [[ /proc/$pid/exe -ef $binary ]] 2>/dev/null || continue
         providers[$pid]=1
       fi
       while read -r key value rest; do
@@ -212,11 +252,13 @@ measure() {
   local -a cmd=("${APPLY_CMD[@]}")
   [[ $phase == plan ]] && cmd=("${PLAN_CMD[@]}")
 
-  local start end rc=0 tfpid watcher sample
+  local start end rc=0 tfpid watcher sample binary rc_file
+  binary=$(side_binary "$kind")
+  rc_file=$(side_cli_config "$kind")
   start=${EPOCHREALTIME/./}
-  (cd "$dir" && exec "${cmd[@]}") >"$log" 2>&1 &
+  (cd "$dir" && TF_CLI_CONFIG_FILE=$rc_file exec "${cmd[@]}") >"$log" 2>&1 &
   tfpid=$!
-  watch_provider "$tfpid" >"$dir/$phase.rss" &
+  watch_provider "$tfpid" "$binary" >"$dir/$phase.rss" &
   watcher=$!
   wait "$tfpid" || rc=$?
   end=${EPOCHREALTIME/./}
@@ -242,25 +284,29 @@ run_pair() {
   measure "$kind" plan "$run" "$dir"
 }
 
+# The sides, in the order of the first run.
+SIDES=(governed floor baseline)
+
 # A small untimed round first: proves the setup works before the long runs and
-# brings both binaries into the page cache.
+# brings every binary into the page cache.
 warm_up() {
   progress "Warm-up (5 resources each, not counted)"
-  local saved=$times
+  local saved=$times kind
   times=$work/warmup.tsv
-  run_pair governed warmup 5
-  run_pair baseline warmup 5
+  for kind in "${SIDES[@]}"; do
+    run_pair "$kind" warmup 5
+  done
   times=$saved
 }
 
 run_all() {
-  local run kind order
+  local run i
   : >"$times"
   for ((run = 1; run <= RUNS; run++)); do
-    # Alternate which side goes first, so neither always runs on a warmer machine.
-    if ((run % 2)); then order="governed baseline"; else order="baseline governed"; fi
-    for kind in $order; do
-      run_pair "$kind" "$run" "$N"
+    # Rotate the order by one side per run, so that no side always runs first
+    # or always follows the same one on a warmer machine.
+    for ((i = 0; i < ${#SIDES[@]}; i++)); do
+      run_pair "${SIDES[(run - 1 + i) % ${#SIDES[@]}]}" "$run" "$N"
     done
     [[ $KEEP_WORK == 1 ]] || rm -rf "$work/runs/"*-"$run"
   done
@@ -292,15 +338,14 @@ verdict() {
 }
 
 report_header() {
-  local commit
-  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "governed provider benchmark"
   echo "  date          $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "  source        working tree at HEAD $commit (uncommitted changes included)"
+  echo "  source        working tree at HEAD $source_commit when built (uncommitted changes included)"
   echo "  terraform     $(terraform version | sed -n 1p)"
   echo "  go            $("$GO" env GOVERSION)"
   echo "  cpus          $(nproc)"
   echo "  resources     N=$N per configuration, RUNS=$RUNS runs of each"
+  echo "  floor         bench/floor: governed_grant's schema in a provider that does nothing, same configuration"
   echo "  apply         ${APPLY_CMD[*]}   (from an empty state and an empty ledger)"
   echo "  plan          ${PLAN_CMD[*]}   (must exit 0: no changes)"
   echo
@@ -309,10 +354,10 @@ report_header() {
 report_times() {
   local phase kind lo hi ratio target
   local -A median=()
-  echo "Wall time, seconds (governed_grant vs terraform_data, same values)"
+  echo "Wall time, seconds (governed_grant vs the framework floor vs terraform_data, same values)"
   printf '  %-6s %-9s %9s %9s %9s\n' phase side median min max
   for phase in apply plan; do
-    for kind in governed baseline; do
+    for kind in governed floor baseline; do
       read -r "median[$kind-$phase]" lo hi < <(seconds "$kind" "$phase" | summarise)
       printf '  %-6s %-9s %9s %9s %9s\n' "$phase" "$kind" "${median[$kind-$phase]}" "$lo" "$hi"
     done
@@ -326,24 +371,41 @@ report_times() {
     printf '  %-6s %5sx   target <= %sx   %s\n' "$phase" "$ratio" "$target" "$(verdict "$ratio" "$target")"
   done
   echo
+  echo "Against the framework floor (medians; context, no target)"
+  echo "  floor/baseline: the framework floor, what any framework provider with this schema costs"
+  echo "  governed/floor: governed's own cost, what governed adds to that floor"
+  for phase in apply plan; do
+    awk -v p="$phase" -v g="${median[governed-$phase]}" -v f="${median[floor-$phase]}" -v b="${median[baseline-$phase]}" 'BEGIN {
+      printf "  %-6s floor/baseline %5.2fx (%+.3fs)   framework floor\n", p, f / b, f - b
+      printf "  %-6s governed/floor %5.2fx (%+.3fs)   governed'"'"'s own cost\n", p, g / f, g - f
+    }'
+  done
+  echo
 }
 
 report_memory() {
-  local phase peak_kib peak_mib procs
+  local kind phase peak_kib peak_mib procs label sampled=0
   echo "Provider peak RSS (VmHWM of the provider processes, sampled every ${SAMPLE_INTERVAL}s)"
-  for phase in apply plan all; do
-    peak_kib=$(awk -v p="$phase" '$1 == "governed" && (p == "all" || $2 == p) { if ($5 > m) m = $5 } END { print m + 0 }' "$times")
-    peak_mib=$(awk -v k="$peak_kib" 'BEGIN { printf "%.1f", k / 1024 }')
-    if [[ $phase == all ]]; then
-      printf '  max over all governed runs   %6s MiB   target <= %s MiB   %s\n' \
-        "$peak_mib" "$RSS_TARGET_MIB" "$(verdict "$peak_mib" "$RSS_TARGET_MIB")"
-    else
-      procs=$(awk -v p="$phase" '$1 == "governed" && $2 == p { print $6 }' "$times" | sort -un | paste -sd, -)
-      printf '  max during %-5s             %6s MiB   (provider processes sampled per %s: %s)\n' \
-        "$phase" "$peak_mib" "$phase" "$procs"
-    fi
+  for kind in governed floor; do
+    label=
+    [[ $kind == floor ]] && label="floor "
+    for phase in apply plan all; do
+      peak_kib=$(awk -v k="$kind" -v p="$phase" '$1 == k && (p == "all" || $2 == p) { if ($5 > m) m = $5 } END { print m + 0 }' "$times")
+      peak_mib=$(awk -v k="$peak_kib" 'BEGIN { printf "%.1f", k / 1024 }')
+      ((peak_kib > 0)) && sampled=1
+      if [[ $phase == all && $kind == governed ]]; then
+        printf '  max over all governed runs   %6s MiB   target <= %s MiB   %s\n' \
+          "$peak_mib" "$RSS_TARGET_MIB" "$(verdict "$peak_mib" "$RSS_TARGET_MIB")"
+      elif [[ $phase == all ]]; then
+        printf '  max over all floor runs      %6s MiB   (framework floor; context, no target)\n' "$peak_mib"
+      else
+        procs=$(awk -v k="$kind" -v p="$phase" '$1 == k && $2 == p { print $6 }' "$times" | sort -un | paste -sd, -)
+        printf '  %-28s %6s MiB   (provider processes sampled per %s: %s)\n' \
+          "${label}max during $phase" "$peak_mib" "$phase" "$procs"
+      fi
+    done
   done
-  if [[ $peak_kib == 0 ]]; then
+  if ((!sampled)); then
     echo "  (no provider process was sampled: the runs were shorter than one sample, or"
     echo "   the provider is not started as a direct child of terraform)"
   fi
@@ -353,7 +415,7 @@ report_memory() {
 report_runs() {
   echo "Per run (in the order they ran)"
   printf '  %-4s %-9s %-6s %10s %12s\n' run side phase seconds "peak MiB"
-  awk '{ printf "  %-4s %-9s %-6s %10.3f %12s\n", $3, $1, $2, $4, $1 == "governed" ? sprintf("%.1f", $5 / 1024) : "-" }' "$times"
+  awk '{ printf "  %-4s %-9s %-6s %10.3f %12s\n", $3, $1, $2, $4, $1 != "baseline" ? sprintf("%.1f", $5 / 1024) : "-" }' "$times"
   echo
 }
 

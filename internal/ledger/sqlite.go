@@ -90,6 +90,11 @@ var sqliteMigrations = [][]string{
 		`CREATE INDEX grants_status_expires ON grants (status, expires_unix)`,
 		sqliteApprovalsTable,
 	},
+	{
+		// Reads of one grant or approval come from its last event, the chained
+		// record, rather than from the current-state tables.
+		`CREATE INDEX events_subject ON events (subject, seq)`,
+	},
 }
 
 // SQLiteStore is a Store in one SQLite file, in WAL mode. Appends run in
@@ -425,23 +430,34 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`,
 	return ev, nil
 }
 
-// Grant implements Store.
+// Grant implements Store. It reads the grant's last event, not its
+// current-state row: the events are hash-chained and verified, the row is only
+// an index, so an edited row can never change what a grant is.
 func (s *SQLiteStore) Grant(ctx context.Context, id string) (Grant, error) {
 	var g Grant
+	seq, err := s.lastEvent(ctx, "grant", id, &g)
+	g.Seq = seq
+	return g, err
+}
+
+// lastEvent decodes into v the data of the last event of the given kind
+// ("grant" or "approval") about id, and returns its sequence number.
+func (s *SQLiteStore) lastEvent(ctx context.Context, kind, id string, v any) (int64, error) {
+	var seq int64
 	var data []byte
-	err := s.db.QueryRowContext(ctx, `SELECT seq, data FROM grants WHERE id = ?`, id).Scan(&g.Seq, &data)
+	err := s.db.QueryRowContext(ctx,
+		`SELECT seq, data FROM events WHERE subject = ? AND type LIKE ? ORDER BY seq DESC LIMIT 1`,
+		id, kind+".%").Scan(&seq, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Grant{}, fmt.Errorf("grant %q: %w", id, ErrNotFound)
+		return 0, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
 	}
 	if err != nil {
-		return Grant{}, describeSQLiteError(s.path, err)
+		return 0, describeSQLiteError(s.path, err)
 	}
-	seq := g.Seq
-	if err := json.Unmarshal(data, &g); err != nil {
-		return Grant{}, fmt.Errorf("grant %q: the stored state is not readable: %w", id, err)
+	if err := json.Unmarshal(data, v); err != nil {
+		return 0, fmt.Errorf("%s %q: the stored event is not readable: %w", kind, id, err)
 	}
-	g.Seq = seq
-	return g, nil
+	return seq, nil
 }
 
 // Grants implements Store. The result is sorted by id. Rows are selected in SQL
@@ -494,23 +510,12 @@ func (s *SQLiteStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error
 	return grants, nil
 }
 
-// Approval implements Store.
+// Approval implements Store. Like Grant, it reads the approval's last event.
 func (s *SQLiteStore) Approval(ctx context.Context, id string) (Approval, error) {
 	var a Approval
-	var data []byte
-	var seq int64
-	err := s.db.QueryRowContext(ctx, `SELECT seq, data FROM approvals WHERE id = ?`, id).Scan(&seq, &data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Approval{}, fmt.Errorf("approval %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Approval{}, describeSQLiteError(s.path, err)
-	}
-	if err := json.Unmarshal(data, &a); err != nil {
-		return Approval{}, fmt.Errorf("approval %q: the stored state is not readable: %w", id, err)
-	}
+	seq, err := s.lastEvent(ctx, "approval", id, &a)
 	a.Seq = seq
-	return a, nil
+	return a, err
 }
 
 // Approvals implements Store.

@@ -76,8 +76,9 @@ func TestAccLedgerDataSource_verifiesAndRefusesOnTamper(t *testing.T) {
 				ExpectError: regexp.MustCompile(`(?s)Ledger does not verify.*sequence number 1`),
 			},
 			{
-				// The data source reports the break; the existing grant still reads.
-				Config: env.config(grantAndLedger),
+				// The data source reports the break, and removing the grant (which
+				// removes access) still goes through.
+				Config: env.config(`data "governed_ledger" "this" {}`),
 				ConfigStateChecks: []statecheck.StateCheck{
 					expectAttr("data.governed_ledger.this", "verified", knownvalue.Bool(false)),
 					expectAttr("data.governed_ledger.this", "first_bad_seq", knownvalue.Int64Exact(1)),

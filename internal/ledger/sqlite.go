@@ -155,7 +155,10 @@ func sqliteDSN(abs string) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// FULL: a commit reaches the disk before the append returns, so an apply
+	// never reports a grant or revocation whose evidence a power cut could
+	// still take away. It costs one fsync per append (about 0.2 ms here).
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
 	return abs + "?" + q.Encode()

@@ -225,6 +225,39 @@ func (l *Ledger) RecordApproval(ctx context.Context, a Approval, at time.Time) (
 	}
 }
 
+// UseApproval marks an active approval as the authority for grantID, before
+// the grant is issued: an approval authorises one grant, so a renewal or a
+// replacement needs a new one. Using it again for the same grant is a no-op.
+// It fails with ErrApprovalUsed when the approval authorised another grant or
+// was withdrawn.
+func (l *Ledger) UseApproval(ctx context.Context, id, grantID string, at time.Time) (Approval, error) {
+	for attempt := 1; ; attempt++ {
+		cur, err := l.s.Approval(ctx, id)
+		if err != nil {
+			return Approval{}, err
+		}
+		switch {
+		case cur.GrantID == grantID:
+			return cur, nil
+		case cur.GrantID != "":
+			return cur, fmt.Errorf("approval %q authorised grant %q: %w", id, cur.GrantID, ErrApprovalUsed)
+		case cur.Status != ApprovalActive:
+			return cur, fmt.Errorf("approval %q is %s: %w", id, cur.Status, ErrApprovalUsed)
+		}
+		next := cur
+		next.GrantID = grantID
+		ev, err := l.s.AppendApproval(ctx, EventApprovalUsed, at, next, cur.Seq)
+		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return Approval{}, err
+		}
+		next.Seq = ev.Seq
+		return next, nil
+	}
+}
+
 // WithdrawApproval records that an active approval was withdrawn at at (its
 // resource was destroyed). Any other approval is returned as it is, with no event.
 func (l *Ledger) WithdrawApproval(ctx context.Context, id string, at time.Time) (Approval, error) {

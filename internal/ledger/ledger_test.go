@@ -527,3 +527,37 @@ func TestIDs(t *testing.T) {
 		seen[g] = true
 	}
 }
+
+func TestUseApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, _ := openTestLedger(t)
+	if _, err := l.RecordApproval(ctx, testApproval("apr_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.UseApproval(ctx, "apr_1", "grt_a", t0)
+	if err != nil || a.GrantID != "grt_a" || a.Seq != 2 {
+		t.Fatalf("UseApproval = %+v, %v; want grant grt_a at event 2", a, err)
+	}
+	if a, err := l.UseApproval(ctx, "apr_1", "grt_a", t0); err != nil || a.Seq != 2 {
+		t.Fatalf("using it again for the same grant = %+v, %v; want no new event", a, err)
+	}
+	if _, err := l.UseApproval(ctx, "apr_1", "grt_b", t0); !errors.Is(err, ErrApprovalUsed) {
+		t.Fatalf("using it for another grant: err = %v, want ErrApprovalUsed", err)
+	}
+	if _, err := l.RecordApproval(ctx, testApproval("apr_2"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WithdrawApproval(ctx, "apr_2", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.UseApproval(ctx, "apr_2", "grt_c", t0); !errors.Is(err, ErrApprovalUsed) {
+		t.Fatalf("using a withdrawn approval: err = %v, want ErrApprovalUsed", err)
+	}
+	if _, err := l.UseApproval(ctx, "apr_none", "grt_d", t0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("using an unknown approval: err = %v, want ErrNotFound", err)
+	}
+	if r := mustVerify(t, l); r.Events != 4 {
+		t.Fatalf("events = %d, want 4 (two recorded, one used, one withdrawn)", r.Events)
+	}
+}

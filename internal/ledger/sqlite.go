@@ -342,7 +342,7 @@ func (s *SQLiteStore) AppendApproval(ctx context.Context, eventType string, at t
 // The event types each append accepts.
 var (
 	grantEventTypes    = []string{EventGrantIssued, EventGrantExpired, EventGrantRevoked, EventGrantRetired}
-	approvalEventTypes = []string{EventApprovalRecorded, EventApprovalWithdrawn}
+	approvalEventTypes = []string{EventApprovalRecorded, EventApprovalWithdrawn, EventApprovalUsed}
 )
 
 // checkRecord refuses a record the current-state tables cannot index.

@@ -14,6 +14,7 @@ import (
 const (
 	EventApprovalRecorded  = "approval.recorded"
 	EventApprovalWithdrawn = "approval.withdrawn"
+	EventApprovalUsed      = "approval.used"
 	EventGrantIssued       = "grant.issued"
 	EventGrantExpired      = "grant.expired"
 	EventGrantRevoked      = "grant.revoked"
@@ -45,6 +46,8 @@ var (
 	ErrNotFound = errors.New("not found in the ledger")
 	// ErrConflict is returned by Store.Append when the record changed since it was read.
 	ErrConflict = errors.New("record changed concurrently")
+	// ErrApprovalUsed is returned when an approval already authorised another grant.
+	ErrApprovalUsed = errors.New("approval already authorised another grant")
 	// ErrExists is returned when a new record's id is already taken.
 	ErrExists = errors.New("already recorded in the ledger")
 	// ErrInconsistent is returned by an append when the recorded head does not
@@ -96,8 +99,10 @@ type Approval struct {
 	Digest        string    `json:"digest"`
 	ApprovedAt    time.Time `json:"approved_at"`
 	Status        string    `json:"status"`
-	WithdrawnAt   time.Time `json:"withdrawn_at,omitzero"`
-	Seq           int64     `json:"-"`
+	// GrantID is the grant this approval authorised; an approval authorises one.
+	GrantID     string    `json:"grant_id,omitempty"`
+	WithdrawnAt time.Time `json:"withdrawn_at,omitzero"`
+	Seq         int64     `json:"-"`
 }
 
 // Event is one entry of the log.

@@ -428,6 +428,9 @@ func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approve
 		ev.add(RuleApprovalWithdrawn, AttrApprovalID, "approval %q has been withdrawn", a.ID)
 		return // nothing else about a withdrawn record matters
 	}
+	if a.UsedBy != "" {
+		ev.add(RuleApprovalUsed, AttrApprovalID, "approval %q already authorised grant %q", a.ID, a.UsedBy)
+	}
 	if ev.known(AttrTicketID) && req.TicketID != a.TicketID {
 		ev.add(RuleApprovalScope, AttrTicketID, "ticket_id %q differs from approval %q's ticket %q", req.TicketID, a.ID, a.TicketID)
 	}

@@ -344,6 +344,11 @@ func TestEvaluateGrant(t *testing.T) {
 			approval: func(a *Approval) { a.Approvers = []string{" Alice@example.com", "bob@EXAMPLE.com"} },
 		},
 		{
+			name: "approval already used", edit: func(r *GrantRequest) { r.ApprovalID = "apr-1" },
+			approval: func(a *Approval) { a.UsedBy = "grt_old" },
+			want:     []string{"approval.used@approval_id"}, detail: `approval "apr-1" already authorised grant "grt_old"`,
+		},
+		{
 			name: "approval withdrawn", edit: func(r *GrantRequest) { r.ApprovalID, r.TicketID = "apr-1", "SEC-9" },
 			approval: func(a *Approval) { a.Withdrawn = true },
 			want:     []string{"approval.withdrawn@approval_id"}, detail: `approval "apr-1" has been withdrawn`,

@@ -36,6 +36,7 @@ var (
 	RuleApprovalNotFound  = Rule{"approval.not_found", "The approval record must exist in the ledger.", "Record the approval first, or fix approval_id."}
 	RuleApprovalWithdrawn = Rule{"approval.withdrawn", "A withdrawn approval authorises nothing.", "Record a new approval."}
 	RuleApprovalScope     = Rule{"approval.scope", "The grant must stay inside its approval: same ticket, principal and entitlement, approvers on the record, expiry no later than the record's.", "Align the grant with its approval record, or record a new approval that covers it."}
+	RuleApprovalUsed      = Rule{"approval.used", "An approval record authorises one grant: a renewal or a replacement is a new grant under a new approval.", "Record a new approval for this grant and point approval_id at it."}
 	RuleApprovalMaxAge    = Rule{"approval.max_age", "An approval must be used within the policy's approval_max_age.", "Record a fresh approval."}
 
 	RuleBreakGlassNotAllowed    = Rule{"break_glass.not_allowed", "Break-glass grants need a break_glass block on the entitlement.", "Request a normal grant, or add break-glass rules to the entitlement in the policy."}
@@ -51,7 +52,7 @@ var Rules = []Rule{
 	RuleEntitlementUnknown, RulePrincipalMissing, RulePrincipalAllowed,
 	RuleApproversMissing, RuleApproversDuplicate, RuleApproversUnauthorised, RuleApproversSeparation, RuleApproversMinimum,
 	RuleExpiryMissing, RuleExpiryFormat, RuleExpiryPast, RuleExpiryMaxTTL,
-	RuleApprovalRequired, RuleApprovalNotFound, RuleApprovalWithdrawn, RuleApprovalScope, RuleApprovalMaxAge,
+	RuleApprovalRequired, RuleApprovalNotFound, RuleApprovalWithdrawn, RuleApprovalScope, RuleApprovalUsed, RuleApprovalMaxAge,
 	RuleBreakGlassNotAllowed, RuleBreakGlassJustification, RuleJustificationMissing,
 	RuleValueUnknown,
 }

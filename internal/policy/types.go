@@ -111,6 +111,8 @@ type Approval struct {
 	ExpiresAt   time.Time
 	ApprovedAt  time.Time
 	Withdrawn   bool
+	// UsedBy is the grant the approval already authorised, if any.
+	UsedBy string
 }
 
 // Violation is one broken rule, tied to the attribute at fault.

@@ -47,7 +47,7 @@ func TestAccExamples_resourcesAndDataSources(t *testing.T) {
 				Config: env.config(resources + "\n" + dataSources),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownOutputValue("ledger_head", knownvalue.ObjectPartial(map[string]knownvalue.Check{
-						"seq":      knownvalue.Int64Exact(3),
+						"seq":      knownvalue.Int64Exact(4), // approval recorded and used, two grants issued
 						"verified": knownvalue.Bool(true),
 					})),
 					statecheck.ExpectKnownOutputValue("expiring_grants", knownvalue.ListSizeExact(2)),

@@ -327,6 +327,21 @@ func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, 
 		resp.Diagnostics.AddError(summaryTargetError, err.Error())
 		return
 	}
+	if g.ApprovalID != "" {
+		// Claim the approval before issuing: if anything fails in between, the
+		// approval is spent and nothing is granted, never the other way round.
+		_, err := r.data.ledger.UseApproval(ctx, g.ApprovalID, g.ID, r.data.now)
+		if errors.Is(err, ledger.ErrApprovalUsed) {
+			resp.Diagnostics.AddAttributeError(path.Root(policy.AttrApprovalID), summaryGrantRefused, violationDetail(policy.Violation{
+				Rule: policy.RuleApprovalUsed, Attribute: policy.AttrApprovalID, Detail: err.Error() + ".",
+			}))
+			return
+		}
+		if err != nil {
+			addLedgerError(&resp.Diagnostics, "record the use of approval "+g.ApprovalID, err)
+			return
+		}
+	}
 	issued, err := r.data.ledger.IssueGrant(ctx, g, r.data.now)
 	if err != nil {
 		addLedgerError(&resp.Diagnostics, "record the grant", err)
@@ -617,5 +632,6 @@ func policyApprovalFromLedger(a ledger.Approval) policy.Approval {
 		ExpiresAt:   expires,
 		ApprovedAt:  a.ApprovedAt,
 		Withdrawn:   a.Status == ledger.ApprovalWithdrawn,
+		UsedBy:      a.GrantID,
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // grantWithApproval is an approval record, a grant under it, and a built-in
@@ -156,6 +157,38 @@ func TestAccGrant_lifecycle(t *testing.T) {
 				return fmt.Errorf("after destroy, approval %s is %s; want withdrawn", a.ID, a.Status)
 			}
 			return nil
+		},
+	})
+}
+
+// An approval authorises one grant: changing the grant (a replacement, as a
+// renewal is) under the same approval is refused, and a new approval lets it
+// through.
+func TestAccGrant_renewalNeedsNewApproval(t *testing.T) {
+	env := newTestEnv(t)
+	first := grantWithApproval()
+	renewed := strings.Replace(first, `ttl         = "2d"`, `ttl         = "1d"`, 1)
+	reapproved := strings.Replace(renewed, `justification = "Nightly reconciliation reads settled payments"`,
+		`justification = "Nightly reconciliation reads settled payments, renewed"`, 1)
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: env.factories(),
+		Steps: []resource.TestStep{
+			{Config: env.config(first)},
+			{
+				PreConfig:   func() { env.clock.Advance(49 * time.Hour) },
+				Config:      env.config(renewed),
+				ExpectError: regexp.MustCompile(`Rule ` + regexp.QuoteMeta(policy.RuleApprovalUsed.Name)),
+			},
+			{
+				Config: env.config(reapproved),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("governed_grant.read", plancheck.ResourceActionReplace),
+					plancheck.ExpectResourceAction("governed_approval_record.read", plancheck.ResourceActionReplace),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					expectAttr("governed_grant.read", "status", knownvalue.StringExact("active")),
+				},
+			},
 		},
 	})
 }

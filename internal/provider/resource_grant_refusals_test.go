@@ -57,8 +57,10 @@ func (g grantArgs) hcl(name string) string {
 
 func q(s string) string { return fmt.Sprintf("%q", s) }
 
-// TestAccGrant_refusals plans grants that break one rule each and expects the
-// plan to fail naming that rule.
+// TestAccGrant_refusals runs grants that break one rule each and expects the
+// run to fail naming that rule: at plan, or, where the grant's approval record
+// is created in the same run and so can only be checked once it exists, at
+// apply. Either way nothing is granted (assertNoGrants).
 func TestAccGrant_refusals(t *testing.T) {
 	cases := []struct {
 		name  string

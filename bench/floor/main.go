@@ -21,7 +21,6 @@ import (
 	"context"
 	"flag"
 	"log"
-	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -48,7 +47,7 @@ func main() {
 	flag.BoolVar(&debug, "debug", false, "run the provider with support for debuggers such as delve")
 	flag.Parse()
 
-	quietUnreadLogs()
+	governed.QuietUnreadLogs()
 	server, err := governed.NewProtocol6Server(newProvider)()
 	if err != nil {
 		log.Fatal(err)
@@ -59,21 +58,6 @@ func main() {
 	}
 	if err := tf6server.Serve(address, func() tfprotov6.ProviderServer { return server }, opts...); err != nil {
 		log.Fatal(err)
-	}
-}
-
-// quietUnreadLogs is a copy of the function of the same name in the released
-// binary's main.go, which cannot be imported from package main. Keep the two
-// alike: it turns provider-side logging off unless TF_LOG or TF_LOG_PROVIDER is
-// set, leaving any level set explicitly alone.
-func quietUnreadLogs() {
-	if os.Getenv("TF_LOG") != "" || os.Getenv("TF_LOG_PROVIDER") != "" {
-		return
-	}
-	for _, name := range []string{"TF_LOG_PROVIDER", "TF_LOG_SDK", "TF_LOG_SDK_PROTO", "TF_LOG_SDK_FRAMEWORK"} {
-		if os.Getenv(name) == "" {
-			_ = os.Setenv(name, "off")
-		}
 	}
 }
 

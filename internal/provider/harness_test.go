@@ -89,6 +89,18 @@ func newCLIHarness(t *testing.T, clk clock.Clock) *cliHarness {
 	return h
 }
 
+// appliedHarness starts a test world and a CLI harness and applies resources
+// in it, which is where most CLI-driven tests begin.
+func appliedHarness(t *testing.T, resources string) (*testEnv, *cliHarness) {
+	t.Helper()
+	env := newTestEnv(t)
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(resources))
+	h.mustRun("init", "-input=false")
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	return env, h
+}
+
 func (h *cliHarness) path(name string) string { return filepath.Join(h.dir, name) }
 
 func (h *cliHarness) write(name, content string) {

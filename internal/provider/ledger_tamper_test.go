@@ -88,11 +88,7 @@ func TestAccLedger_tamperRefusesNewGrants(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env := newTestEnv(t)
-			h := newCLIHarness(t, env.clock)
-			h.write("main.tf", env.config(twoGrants))
-			h.mustRun("init", "-input=false")
-			h.mustRun("apply", "-input=false", "-auto-approve")
+			env, h := appliedHarness(t, twoGrants)
 			execSQL(t, env.ledger, tc.tamper...)
 
 			h.write("main.tf", env.config(twoGrants+thirdGrant))
@@ -110,11 +106,7 @@ func TestAccLedger_tamperRefusesNewGrants(t *testing.T) {
 func TestAccLedger_editedStateRowDoesNotExtend(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
-	env := newTestEnv(t)
-	h := newCLIHarness(t, env.clock)
-	h.write("main.tf", env.config(twoGrants))
-	h.mustRun("init", "-input=false")
-	h.mustRun("apply", "-input=false", "-auto-approve")
+	env, h := appliedHarness(t, twoGrants)
 	execSQL(t, env.ledger,
 		`UPDATE grants SET data = json_set(data, '$.expires_at', '2027-06-01T00:00:00Z')`)
 

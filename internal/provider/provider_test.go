@@ -33,37 +33,15 @@ func TestMain(m *testing.M) {
 // testNow is where every test clock starts.
 var testNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-const testPolicy = `
-ticket_pattern   = "^(SEC|OPS)-[0-9]+$"
-approval_max_age = "7d"
-
-approver_group "security" {
-  members = ["alice@example.com", "bob@example.com"]
-}
-
-entitlement "payments-db-read" {
-  description    = "Read-only access to the payments database"
-  target         = "ledger"
-  role           = "payments_read"
-  max_ttl        = "7d"
-  approvers      = ["group:security", "carol@example.com"]
-  min_approvals  = 1
-  principals     = ["svc-payments-*"]
-  ticket_pattern = "^SEC-[0-9]+$"
-  break_glass {
-    max_ttl       = "4h"
-    min_approvals = 0
-  }
-}
-
-entitlement "ci-deploy" {
-  role          = "deployer"
-  max_ttl       = "30d"
-  approvers     = ["group:security"]
-  min_approvals = 2
-  principals    = ["ci-runner-*"]
-}
-`
+// testPolicy is the quickstart's policy, so that the example is exercised by
+// every test that uses it.
+var testPolicy = func() string {
+	b, err := os.ReadFile("../../examples/quickstart/access-policy.hcl")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // testEnv is one test's world: its clock, ledger file and policy file.
 type testEnv struct {

@@ -57,11 +57,7 @@ func skipUnlessAcc(t *testing.T) {
 func TestAccGrant_expiryWithoutRefresh(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
-	env := newTestEnv(t)
-	h := newCLIHarness(t, env.clock)
-	h.write("main.tf", env.config(expiringGrants))
-	h.mustRun("init", "-input=false")
-	h.mustRun("apply", "-input=false", "-auto-approve")
+	env, h := appliedHarness(t, expiringGrants)
 
 	env.clock.Advance(8*time.Hour + time.Minute)
 	changes, out := h.plan("-refresh=false")
@@ -176,11 +172,7 @@ func TestAccGrant_revokedOutOfBand(t *testing.T) {
 	t.Parallel()
 	governed := buildCommand(t, "./cmd/governed", "governed")
 	for _, refresh := range []bool{true, false} {
-		env := newTestEnv(t)
-		h := newCLIHarness(t, env.clock)
-		h.write("main.tf", env.config(expiringGrants))
-		h.mustRun("init", "-input=false")
-		h.mustRun("apply", "-input=false", "-auto-approve")
+		env, h := appliedHarness(t, expiringGrants)
 		id, _ := h.stateAttr("governed_grant.g", "id").(string)
 
 		revoke := exec.Command(governed, "revoke", "--grant", id, "--reason", "incident INC-42", "--ledger", env.ledger)
@@ -230,11 +222,7 @@ func buildCommand(t *testing.T, pkg, name string) string {
 func TestAccGrant_ledgerLost(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
-	env := newTestEnv(t)
-	h := newCLIHarness(t, env.clock)
-	h.write("main.tf", env.config(expiringGrants))
-	h.mustRun("init", "-input=false")
-	h.mustRun("apply", "-input=false", "-auto-approve")
+	env, h := appliedHarness(t, expiringGrants)
 	env.clock.Advance(9 * time.Hour)
 	// As when a pipeline does not keep its ledger between runs: the next run
 	// starts on a new, empty one.
@@ -256,11 +244,7 @@ func TestAccGrant_ledgerLost(t *testing.T) {
 func TestAccGrant_destroyAfterExpiry(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
-	env := newTestEnv(t)
-	h := newCLIHarness(t, env.clock)
-	h.write("main.tf", env.config(expiringGrants))
-	h.mustRun("init", "-input=false")
-	h.mustRun("apply", "-input=false", "-auto-approve")
+	env, h := appliedHarness(t, expiringGrants)
 	id, _ := h.stateAttr("governed_grant.g", "id").(string)
 	env.clock.Advance(9 * time.Hour)
 	h.mustRun("destroy", "-input=false", "-auto-approve")

@@ -94,9 +94,6 @@ type verification struct {
 	problem  string
 	failed   bool
 	replay   bool // the recorded problem comes from the replay
-	// storeCompares is set by stores that compare each current-state payload
-	// with its event themselves (rowMatched), so the walk need not digest them.
-	storeCompares bool
 }
 
 func newVerification() *verification {
@@ -131,11 +128,7 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 		return false
 	}
 	if k := eventKind(typ); k != kindOther {
-		var digest uint64
-		if !v.storeCompares {
-			digest = maphash.Bytes(v.seed, data)
-		}
-		v.subjects[k].record(subject, seq, digest)
+		v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
 	}
 	return true
 }
@@ -170,16 +163,6 @@ func (v *verification) head(recorded Head) {
 // row checks one current-state row: it must hold the payload of the last event
 // about its subject, at that event's sequence number.
 func (v *verification) row(kind int, id string, seq int64, data []byte) {
-	v.checkRow(kind, id, seq, func(st *subjectState) bool { return maphash.Bytes(v.seed, data) == st.digest })
-}
-
-// rowMatched is row for a store that has compared the row's payload with the
-// event at seq itself; same is the outcome.
-func (v *verification) rowMatched(kind int, id string, seq int64, same bool) {
-	v.checkRow(kind, id, seq, func(*subjectState) bool { return same })
-}
-
-func (v *verification) checkRow(kind int, id string, seq int64, same func(*subjectState) bool) {
 	name := kindNames[kind]
 	x := &v.subjects[kind]
 	i, ok := x.index[id]
@@ -200,7 +183,7 @@ func (v *verification) checkRow(kind int, id string, seq int64, same func(*subje
 			name, id, seq, end))
 	case st.seq != seq:
 		v.replayFail(st.seq, fmt.Sprintf("the current state of %s %q says event %d but its last event is %d", name, id, seq, st.seq))
-	case !same(st):
+	case maphash.Bytes(v.seed, data) != st.digest:
 		v.replayFail(seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d)", name, id, seq))
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 
-	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
@@ -63,5 +62,3 @@ func configured(data any, diags *diag.Diagnostics) (*providerData, bool) {
 	}
 	return d, true
 }
-
-var _ = ledger.ErrNotFound

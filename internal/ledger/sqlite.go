@@ -339,12 +339,6 @@ func (s *SQLiteStore) AppendApproval(ctx context.Context, eventType string, at t
 	return s.append(ctx, eventType, at, currentRow{"approvals", "approval", a.ID}, data, expectSeq)
 }
 
-// The event types each append accepts.
-var (
-	grantEventTypes    = []string{EventGrantIssued, EventGrantExpired, EventGrantRevoked, EventGrantRetired}
-	approvalEventTypes = []string{EventApprovalRecorded, EventApprovalWithdrawn, EventApprovalUsed}
-)
-
 // checkRecord refuses a record the current-state tables cannot index.
 func checkRecord(kind, id, status, expiresAt string) error {
 	if id == "" {

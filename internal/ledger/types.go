@@ -15,14 +15,29 @@ const (
 	EventApprovalRecorded  = "approval.recorded"
 	EventApprovalWithdrawn = "approval.withdrawn"
 	EventApprovalUsed      = "approval.used"
-	EventGrantIssued       = "grant.issued"
-	EventGrantExpired      = "grant.expired"
-	EventGrantRevoked      = "grant.revoked"
-	EventGrantRetired      = "grant.retired"
+	// EventGrantRequested records a grant that passed policy, before its
+	// target is asked to enforce it; grant.issued follows once it is in force.
+	EventGrantRequested = "grant.requested"
+	EventGrantIssued    = "grant.issued"
+	EventGrantExpired   = "grant.expired"
+	EventGrantRevoked   = "grant.revoked"
+	EventGrantRetired   = "grant.retired"
+	// EventGrantRevokeCompleted records that a revocation the target had
+	// refused earlier has now been carried out there.
+	EventGrantRevokeCompleted = "grant.revoke_completed"
+)
+
+// The event types each kind of append accepts. Stores check them.
+var (
+	grantEventTypes = []string{EventGrantRequested, EventGrantIssued, EventGrantExpired, EventGrantRevoked,
+		EventGrantRetired, EventGrantRevokeCompleted}
+	approvalEventTypes = []string{EventApprovalRecorded, EventApprovalWithdrawn, EventApprovalUsed}
 )
 
 // Grant statuses.
 const (
+	// StatusPending: recorded, not yet confirmed in force in the target.
+	StatusPending = "pending"
 	StatusActive  = "active"
 	StatusExpired = "expired"
 	StatusRevoked = "revoked"

@@ -1,0 +1,237 @@
+// Package pgtest runs a throwaway PostgreSQL server for tests and benchmarks,
+// from the server binaries installed on the machine: initdb into a temporary
+// directory, a free local port, stopped and removed afterwards. No containers.
+//
+// The binaries are looked up in GOVERNED_PG_BINDIR, then in the directory
+// pg_config reports, then under /usr/lib/postgresql/*/bin, then on PATH. On
+// Debian and Ubuntu, `apt-get install postgresql` installs them.
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvBinDir names the directory holding initdb, pg_ctl and postgres.
+const EnvBinDir = "GOVERNED_PG_BINDIR"
+
+// Server is a running PostgreSQL server owned by the test process.
+type Server struct {
+	dir    string // holds the data directory and the socket
+	bin    string
+	port   int
+	cred   *syscall.Credential // set when running as root: the server runs as an unprivileged user
+	nextDB atomic.Int64
+}
+
+// Options tune the server.
+type Options struct {
+	// Durable keeps fsync on, for benchmarks that must pay for durable commits.
+	// Tests leave it off: they never survive a power cut anyway.
+	Durable bool
+}
+
+// Start initialises and starts a server. Stop it with Stop.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin}
+	if os.Geteuid() == 0 {
+		// PostgreSQL refuses to run as root.
+		if s.cred, err = unprivileged(); err != nil {
+			return nil, err
+		}
+	}
+	if s.dir, err = os.MkdirTemp("", "governed-pg-"); err != nil {
+		return nil, err
+	}
+	if err := s.own(s.dir); err != nil {
+		s.remove()
+		return nil, err
+	}
+	data := filepath.Join(s.dir, "data")
+	if out, err := s.run(ctx, "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+		"--locale=C", "--no-sync"); err != nil {
+		s.remove()
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+	serverOpts := []string{
+		"-c listen_addresses=127.0.0.1",
+		"-c unix_socket_directories=" + s.dir,
+		"-c max_connections=200",
+		"-c shared_buffers=32MB",
+	}
+	if !opts.Durable {
+		serverOpts = append(serverOpts, "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
+	}
+	// A port can be taken between choosing and binding it; try a few.
+	for attempt := 0; ; attempt++ {
+		if s.port, err = freePort(); err != nil {
+			s.remove()
+			return nil, err
+		}
+		o := strings.Join(append(serverOpts, "-p "+strconv.Itoa(s.port)), " ")
+		out, err := s.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(s.dir, "server.log"), "-o", o)
+		if err == nil {
+			break
+		}
+		if attempt == 2 {
+			log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
+			s.remove()
+			return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
+		}
+	}
+	return s, nil
+}
+
+// URL is the connection URL of database db as the superuser "postgres".
+func (s *Server) URL(db string) string {
+	return s.URLAs("postgres", db)
+}
+
+// URLAs is the connection URL of database db as role user (trust
+// authentication: no password).
+func (s *Server) URLAs(user, db string) string {
+	u := url.URL{Scheme: "postgres", User: url.User(user), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), Path: "/" + db}
+	u.RawQuery = "sslmode=disable"
+	return u.String()
+}
+
+// Port is the TCP port the server listens on.
+func (s *Server) Port() int { return s.port }
+
+// CreateDatabase creates a new, empty database and returns its name.
+func (s *Server) CreateDatabase(ctx context.Context, prefix string) (string, error) {
+	name := fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), s.nextDB.Add(1))
+	if err := s.Exec(ctx, "postgres", "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// Exec runs SQL statements in database db as the superuser.
+func (s *Server) Exec(ctx context.Context, db string, statements ...string) error {
+	conn, err := pgx.Connect(ctx, s.URL(db))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, st := range statements {
+		if _, err := conn.Exec(ctx, st); err != nil {
+			return fmt.Errorf("%s: %w", st, err)
+		}
+	}
+	return nil
+}
+
+// Stop stops the server at once and removes its files.
+func (s *Server) Stop() {
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.run(ctx, "pg_ctl", "stop", "-m", "immediate", "-w", "-D", filepath.Join(s.dir, "data"))
+	s.remove()
+}
+
+func (s *Server) remove() { os.RemoveAll(s.dir) }
+
+func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, name), args...)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// own gives the server's user the directory.
+func (s *Server) own(dir string) error {
+	if s.cred == nil {
+		return nil
+	}
+	return os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid))
+}
+
+// unprivileged is the user a server started by root runs as.
+func unprivileged() (*syscall.Credential, error) {
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, err1 := strconv.Atoi(u.Uid)
+		gid, err2 := strconv.Atoi(u.Gid)
+		if err1 == nil && err2 == nil {
+			return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+		}
+	}
+	return nil, errors.New("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as")
+}
+
+// binDir finds the PostgreSQL server binaries.
+func binDir() (string, error) {
+	var candidates []string
+	if d := os.Getenv(EnvBinDir); d != "" {
+		candidates = append(candidates, d)
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		candidates = append(candidates, strings.TrimSpace(string(out)))
+	}
+	versions, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(versions, func(i, j int) bool { return pgVersion(versions[i]) > pgVersion(versions[j]) })
+	candidates = append(candidates, versions...)
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			candidates = append(candidates, filepath.Dir(real))
+		}
+	}
+	for _, d := range candidates {
+		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "pg_ctl")) && isExecutable(filepath.Join(d, "postgres")) {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found; install them (apt-get install postgresql) or set %s", EnvBinDir)
+}
+
+func pgVersion(dir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return v
+}
+
+func isExecutable(p string) bool {
+	info, err := os.Stat(p)
+	return err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
 
 // verify checks the whole ledger and prints its head.
@@ -45,9 +46,24 @@ func (c *command) verify(ctx context.Context, args []string) int {
 // revoke revokes one grant now, recording it as revoked out of band.
 func (c *command) revoke(ctx context.Context, args []string) int {
 	var location, id, reason string
-	fs := c.flags("revoke", "--grant ID --reason TEXT [--ledger L]", &location)
+	targets := target.NewRegistry()
+	fs := c.flags("revoke", "--grant ID --reason TEXT [--postgres-target NAME=URL]... [--ledger L]", &location)
 	fs.StringVar(&id, "grant", "", "the id of the grant to revoke (required)")
 	fs.StringVar(&reason, "reason", "", "why, for the record: an incident or ticket and a sentence (required)")
+	fs.Func("postgres-target", "a PostgreSQL target as the provider's postgres_targets names it, NAME=URL, so that the\n"+
+		"membership is revoked there now (repeatable); without it the ledger records the revocation as\n"+
+		"pending and the next terraform apply removes the access", func(v string) error {
+		name, u, ok := strings.Cut(v, "=")
+		if !ok || name == "" || u == "" {
+			return errors.New("write NAME=URL, such as payments=postgres://governor@db:5432/payments")
+		}
+		t, err := target.NewPostgres(name, u, target.PostgresOptions{})
+		if err != nil {
+			return err
+		}
+		targets[t.Name()] = t
+		return nil
+	})
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -63,17 +79,37 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "%v", err)
 	}
 	defer l.Close()
-	g, err := l.RevokeGrant(ctx, id, c.now, ledger.ReasonOutOfBand, reason)
+	g, err := l.Grant(ctx, id)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return c.fail(exitProblem, "grant %q is not in the ledger", id)
 	}
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
+	var targetErr error
+	if g.Status == ledger.StatusActive || g.Status == ledger.StatusPending {
+		if _, known := targets[g.Target]; known {
+			targetErr = targets.RevokeAccess(ctx, l, g, c.now)
+		} else {
+			targetErr = fmt.Errorf("governed revoke was not given target %s (--postgres-target)", g.Target)
+		}
+	}
+	g, err = l.RevokeGrant(ctx, id, c.now, ledger.ReasonOutOfBand, reason, targetErr)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
 	if g.Status == ledger.StatusRevoked && g.RevokedAt.Equal(c.now) && g.RevocationReason == ledger.ReasonOutOfBand && g.RevocationNote == reason {
 		fmt.Fprintf(c.stdout, "grant %s revoked at %s (%s: %s)\n", g.ID, g.RevokedAt.Format(time.RFC3339), g.RevocationReason, g.RevocationNote)
 		fmt.Fprintf(c.stdout, "  principal %s, entitlement %s, ticket %s, target %s\n", g.Principal, g.Entitlement, g.TicketID, g.Target)
+		if g.RevokePending {
+			fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
+			fmt.Fprintf(c.stdout, "The ledger records the revocation as pending; the next terraform apply removes the access,\n"+
+				"or run this again with --postgres-target to remove it now.\n")
+		}
 		fmt.Fprintf(c.stdout, "The next plan shows it as revoked (out_of_band); it is never issued again.\n")
+		if g.RevokePending {
+			return exitProblem
+		}
 		return exitOK
 	}
 	fmt.Fprintf(c.stdout, "grant %s is already %s", g.ID, g.Status)
@@ -85,7 +121,7 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 }
 
 // grantStatuses are the values --status accepts.
-var grantStatuses = []string{ledger.StatusActive, ledger.StatusExpired, ledger.StatusRevoked}
+var grantStatuses = []string{ledger.StatusActive, ledger.StatusExpired, ledger.StatusRevoked, ledger.StatusPending}
 
 // grants lists grants from the ledger.
 func (c *command) grants(ctx context.Context, args []string) int {
@@ -144,11 +180,20 @@ func (c *command) grants(ctx context.Context, args []string) int {
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPRINCIPAL\tENTITLEMENT\tTICKET\tSTATUS\tEXPIRES_AT")
+	pending := 0
 	for _, g := range grants {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Principal, g.Entitlement, g.TicketID, g.Status, g.ExpiresAt)
+		st := g.Status
+		if g.RevokePending {
+			st += " (revocation pending)"
+			pending++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Principal, g.Entitlement, g.TicketID, st, g.ExpiresAt)
 	}
 	if err := tw.Flush(); err != nil {
 		return c.fail(exitUsage, "%v", err)
+	}
+	if pending > 0 {
+		fmt.Fprintf(c.stdout, "\n%d grant(s) are no longer active but still in force in their target: the next terraform apply retries the revocation.\n", pending)
 	}
 	return exitOK
 }

@@ -22,12 +22,12 @@ const (
 	exitProblem  = 1 // the ledger does not verify, or the grant is unknown
 	exitUsage    = 2 // bad arguments, or the ledger cannot be read
 	envLedger    = "GOVERNED_LEDGER"
-	ledgerUsage  = "the ledger: a SQLite file path or sqlite:PATH (default $" + envLedger + ", then " + ledger.DefaultLocation + ")"
+	ledgerUsage  = "the ledger: a SQLite file path, sqlite:PATH or a postgres:// URL (default $" + envLedger + ", then " + ledger.DefaultLocation + ")"
 	usageSummary = `Usage: governed <command> [flags]
 
 Commands:
   verify   [--ledger L]                  verify the ledger's whole hash chain and print its head
-  revoke   --grant ID --reason TEXT [--ledger L]
+  revoke   --grant ID --reason TEXT [--postgres-target NAME=URL]... [--ledger L]
                                          revoke a grant now, outside Terraform (incident response)
   grants   [--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]
                                          list grants from the ledger

@@ -33,7 +33,7 @@ func fixture(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	if _, err := l.ExpireGrant(ctx, "grt_c", now); err != nil {
+	if _, err := l.ExpireGrant(ctx, "grt_c", now, nil); err != nil {
 		t.Fatal(err)
 	}
 	return path

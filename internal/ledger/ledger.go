@@ -114,9 +114,47 @@ func (l *Ledger) IssueGrant(ctx context.Context, g Grant, at time.Time) (Grant, 
 	return g, nil
 }
 
+// RequestGrant records a grant that passed policy and is about to be put in
+// force in its target (status pending). It is the intent written before the
+// target is touched: if the process dies after the target granted, the next
+// run finds the pending grant and completes it with IssueRequested, so that
+// nothing is in force that the ledger does not know of. An empty g.ID is
+// replaced by a new one; a taken id returns ErrExists.
+func (l *Ledger) RequestGrant(ctx context.Context, g Grant, at time.Time) (Grant, error) {
+	if g.ID == "" {
+		g.ID = NewGrantID()
+	}
+	g.Status = StatusPending
+	g.GrantedAt, g.RevokedAt, g.RetiredAt = time.Time{}, time.Time{}, time.Time{}
+	g.RevocationReason, g.RevocationNote = "", ""
+	g.RevokePending, g.RevokeError = false, ""
+	ev, err := l.s.AppendGrant(ctx, EventGrantRequested, at, g, 0)
+	if err != nil {
+		return Grant{}, err
+	}
+	g.Seq = ev.Seq
+	return g, nil
+}
+
+// IssueRequested records that a pending grant is now in force in its target.
+// A grant that is not pending is returned as it is, with no event.
+func (l *Ledger) IssueRequested(ctx context.Context, id string, at time.Time) (Grant, error) {
+	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
+		if g.Status != StatusPending {
+			return ""
+		}
+		g.Status = StatusActive
+		g.GrantedAt = at.UTC().Round(0)
+		return EventGrantIssued
+	})
+}
+
 // ExpireGrant records that an active grant expired and was revoked at at. A
-// grant that is not active is returned as it is, with no event.
-func (l *Ledger) ExpireGrant(ctx context.Context, id string, at time.Time) (Grant, error) {
+// grant that is not active is returned as it is, with no event. targetErr is
+// what the target said when asked to remove the access: when it is not nil,
+// the grant is recorded expired but pending revocation in its target, with the
+// error, until CompleteRevocation.
+func (l *Ledger) ExpireGrant(ctx context.Context, id string, at time.Time, targetErr error) (Grant, error) {
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if g.Status != StatusActive {
 			return ""
@@ -124,45 +162,70 @@ func (l *Ledger) ExpireGrant(ctx context.Context, id string, at time.Time) (Gran
 		g.Status = StatusExpired
 		g.RevokedAt = at.UTC().Round(0)
 		g.RevocationReason = ReasonExpired
+		g.setRevokeOutcome(targetErr)
 		return EventGrantExpired
 	})
 }
 
-// RevokeGrant records that an active grant was revoked at at, for reason (one
-// of the Reason constants) with an optional note. A grant that is not active is
-// returned as it is, with no event.
-func (l *Ledger) RevokeGrant(ctx context.Context, id string, at time.Time, reason, note string) (Grant, error) {
+// RevokeGrant records that an active or pending grant was revoked at at, for
+// reason (one of the Reason constants) with an optional note. Any other grant
+// is returned as it is, with no event. targetErr is as for ExpireGrant.
+func (l *Ledger) RevokeGrant(ctx context.Context, id string, at time.Time, reason, note string, targetErr error) (Grant, error) {
 	if reason == "" {
 		return Grant{}, errors.New("a revocation needs a reason")
 	}
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
-		if g.Status != StatusActive {
+		if g.Status != StatusActive && g.Status != StatusPending {
 			return ""
 		}
 		g.Status = StatusRevoked
 		g.RevokedAt = at.UTC().Round(0)
 		g.RevocationReason = reason
 		g.RevocationNote = note
+		g.setRevokeOutcome(targetErr)
 		return EventGrantRevoked
 	})
 }
 
-// RetireGrant records that the grant's resource was destroyed: an active grant
-// is revoked (reason "destroyed") and every grant is marked retired. A grant
-// already retired is returned as it is, with no event.
-func (l *Ledger) RetireGrant(ctx context.Context, id string, at time.Time) (Grant, error) {
+// RetireGrant records that the grant's resource was destroyed: an active or
+// pending grant is revoked (reason "destroyed") and every grant is marked
+// retired. A grant already retired is returned as it is, with no event.
+// targetErr is as for ExpireGrant.
+func (l *Ledger) RetireGrant(ctx context.Context, id string, at time.Time, targetErr error) (Grant, error) {
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if !g.RetiredAt.IsZero() {
 			return ""
 		}
-		if g.Status == StatusActive {
+		if g.Status == StatusActive || g.Status == StatusPending {
 			g.Status = StatusRevoked
 			g.RevokedAt = at.UTC().Round(0)
 			g.RevocationReason = ReasonDestroyed
+			g.setRevokeOutcome(targetErr)
 		}
 		g.RetiredAt = at.UTC().Round(0)
 		return EventGrantRetired
 	})
+}
+
+// CompleteRevocation records that a revocation its target had refused is now
+// carried out there. A grant with no revocation pending is returned as it is,
+// with no event.
+func (l *Ledger) CompleteRevocation(ctx context.Context, id string, at time.Time) (Grant, error) {
+	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
+		if !g.RevokePending {
+			return ""
+		}
+		g.RevokePending, g.RevokeError = false, ""
+		return EventGrantRevokeCompleted
+	})
+}
+
+// setRevokeOutcome records what the target said when asked to revoke.
+func (g *Grant) setRevokeOutcome(targetErr error) {
+	g.RevokePending, g.RevokeError = targetErr != nil, ""
+	if targetErr != nil {
+		g.RevokeError = targetErr.Error()
+	}
 }
 
 // transitionGrant reads the grant, lets change decide (it returns the event type,

@@ -109,7 +109,7 @@ func TestConcurrentAppendsTwoStores(t *testing.T) {
 			// Both "processes" race to revoke the same grant: exactly one wins,
 			// the others re-read and find it revoked.
 			wg.Go(func() {
-				_, err := l.RevokeGrant(ctx, "grt_contended", t0.Add(time.Minute), ReasonOutOfBand, fmt.Sprintf("store %d", i))
+				_, err := l.RevokeGrant(ctx, "grt_contended", t0.Add(time.Minute), ReasonOutOfBand, fmt.Sprintf("store %d", i), nil)
 				errs <- err
 			})
 		}
@@ -153,7 +153,7 @@ func TestGrantsFilter(t *testing.T) {
 	mk("grt_b", "svc-b", "db-read", t0.Add(48*time.Hour))
 	mk("grt_d", "svc-b", "db-read", t0.Add(30*time.Minute))
 	mk("grt_e", "svc-c", "db-read", t0.Add(time.Hour).In(time.FixedZone("X", -5*3600)))
-	l.RevokeGrant(ctx, "grt_d", t0, ReasonOutOfBand, "")
+	l.RevokeGrant(ctx, "grt_d", t0, ReasonOutOfBand, "", nil)
 
 	tests := []struct {
 		name string

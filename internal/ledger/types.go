@@ -51,9 +51,10 @@ const (
 
 // Revocation reasons.
 const (
-	ReasonExpired   = "expired"     // revoked by an apply after the expiry passed
-	ReasonOutOfBand = "out_of_band" // revoked outside Terraform (governed revoke, or in the target)
-	ReasonDestroyed = "destroyed"   // revoked because the resource was destroyed
+	ReasonExpired     = "expired"      // revoked by an apply after the expiry passed
+	ReasonOutOfBand   = "out_of_band"  // revoked outside Terraform (governed revoke, or in the target)
+	ReasonDestroyed   = "destroyed"    // revoked because the resource was destroyed
+	ReasonGrantFailed = "grant_failed" // the target refused to put the grant in force
 )
 
 var (
@@ -96,6 +97,11 @@ type Grant struct {
 	// RevocationNote is free text given with an out-of-band revocation.
 	RevocationNote string    `json:"revocation_note,omitempty"`
 	RetiredAt      time.Time `json:"retired_at,omitzero"`
+	// RevokePending is set when the grant is no longer in force by the ledger's
+	// account but its target has not yet removed the access (the target refused
+	// or could not be reached); RevokeError says why. The next apply retries.
+	RevokePending bool   `json:"revoke_pending,omitempty"`
+	RevokeError   string `json:"revoke_error,omitempty"`
 	// Seq is the sequence number of the last event about this grant. Not part of the payload.
 	Seq int64 `json:"-"`
 }

@@ -43,6 +43,12 @@ var (
 	RuleBreakGlassJustification = Rule{"break_glass.justification", "A break-glass grant must say why.", "Set justification."}
 	RuleJustificationMissing    = Rule{"justification.missing", "Every approval record says why access is needed.", "Set justification."}
 
+	RuleTargetName       = Rule{"target.name", "A principal or role enforced in a PostgreSQL target must be a name PostgreSQL keeps whole: at most 63 bytes, no NUL.", "Use the role's exact name in the database."}
+	RuleRoleUnknown      = Rule{"target.role_unknown", "The entitlement's role must exist in its PostgreSQL target.", "Create the role in the database first, or fix role in the policy."}
+	RulePrincipalUnknown = Rule{"target.principal_unknown", "The principal must be an existing role in the entitlement's PostgreSQL target.", "Create the principal's login role in the database first, or fix principal."}
+	RuleRolePrivileged   = Rule{"target.role_privileged", "A granted role may not carry SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, itself or through the roles it belongs to.", "Grant a role with only the privileges the workload needs; administrative roles are not handed out through grants."}
+	RuleRoleAdminOption  = Rule{"target.admin_option", "Roles are never granted WITH ADMIN OPTION, and a principal that already administers the role outside governed cannot receive it through a grant.", "Drop the admin option from the role in the policy, or revoke the principal's admin option in the database."}
+
 	RuleValueUnknown = Rule{"value.unknown", "Every value a decision depends on must be known at plan time, so that the plan shows what will be granted.", "Use literal values or values known before apply, not another resource's computed output."}
 )
 
@@ -54,5 +60,6 @@ var Rules = []Rule{
 	RuleExpiryMissing, RuleExpiryFormat, RuleExpiryPast, RuleExpiryMaxTTL,
 	RuleApprovalRequired, RuleApprovalNotFound, RuleApprovalWithdrawn, RuleApprovalScope, RuleApprovalUsed, RuleApprovalMaxAge,
 	RuleBreakGlassNotAllowed, RuleBreakGlassJustification, RuleJustificationMissing,
+	RuleTargetName, RuleRoleUnknown, RulePrincipalUnknown, RuleRolePrivileged, RuleRoleAdminOption,
 	RuleValueUnknown,
 }

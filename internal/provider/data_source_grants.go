@@ -36,18 +36,19 @@ type grantsDataSourceModel struct {
 }
 
 type grantItemModel struct {
-	ID               types.String `tfsdk:"id"`
-	Principal        types.String `tfsdk:"principal"`
-	Entitlement      types.String `tfsdk:"entitlement"`
-	TicketID         types.String `tfsdk:"ticket_id"`
-	Approvers        types.Set    `tfsdk:"approvers"`
-	BreakGlass       types.Bool   `tfsdk:"break_glass"`
-	Status           types.String `tfsdk:"status"`
-	Active           types.Bool   `tfsdk:"active"`
-	GrantedAt        types.String `tfsdk:"granted_at"`
-	ExpiresAt        types.String `tfsdk:"expires_at"`
-	RevokedAt        types.String `tfsdk:"revoked_at"`
-	RevocationReason types.String `tfsdk:"revocation_reason"`
+	ID                types.String `tfsdk:"id"`
+	Principal         types.String `tfsdk:"principal"`
+	Entitlement       types.String `tfsdk:"entitlement"`
+	TicketID          types.String `tfsdk:"ticket_id"`
+	Approvers         types.Set    `tfsdk:"approvers"`
+	BreakGlass        types.Bool   `tfsdk:"break_glass"`
+	Status            types.String `tfsdk:"status"`
+	Active            types.Bool   `tfsdk:"active"`
+	GrantedAt         types.String `tfsdk:"granted_at"`
+	ExpiresAt         types.String `tfsdk:"expires_at"`
+	RevokedAt         types.String `tfsdk:"revoked_at"`
+	RevocationReason  types.String `tfsdk:"revocation_reason"`
+	RevocationPending types.Bool   `tfsdk:"revocation_pending"`
 }
 
 func (d *grantsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -71,9 +72,10 @@ func (d *grantsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 				Optional:            true,
 			},
 			"status": schema.StringAttribute{
-				MarkdownDescription: "Only grants with this status: one of " + statusList + ".",
-				Optional:            true,
-				Validators:          []validator.String{stringvalidator.OneOf(grantStatuses...)},
+				MarkdownDescription: "Only grants with this status: one of " + ledgerStatusList + ". A grant is `pending` while its " +
+					"target has not confirmed it, or after an apply stopped between the target and the ledger.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf(ledgerStatuses...)},
 			},
 			"expiring_before": schema.StringAttribute{
 				MarkdownDescription: "Only active grants that expire before this RFC 3339 timestamp.",
@@ -98,7 +100,7 @@ func (d *grantsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 							MarkdownDescription: "Whether the grant was made under break-glass rules.",
 							Computed:            true,
 						},
-						"status": computed("One of " + statusList + "."),
+						"status": computed("One of " + ledgerStatusList + "."),
 						"active": schema.BoolAttribute{
 							MarkdownDescription: "Whether the grant is in force now.",
 							Computed:            true,
@@ -106,7 +108,11 @@ func (d *grantsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 						"granted_at":        computed("When the grant was issued."),
 						"expires_at":        computed("When the grant expires."),
 						"revoked_at":        computed("When the grant was revoked, if it was."),
-						"revocation_reason": computed("Why the grant was revoked, if it was: " + reasonList + "."),
+						"revocation_reason": computed("Why the grant was revoked, if it was: " + ledgerReasonsList + "."),
+						"revocation_pending": schema.BoolAttribute{
+							MarkdownDescription: "Whether the grant is no longer active but its target has not removed the access yet.",
+							Computed:            true,
+						},
 					},
 				},
 			},
@@ -157,17 +163,18 @@ func (d *grantsDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 
 func grantItemFromLedger(g ledger.Grant, status string) grantItemModel {
 	return grantItemModel{
-		ID:               types.StringValue(g.ID),
-		Principal:        types.StringValue(g.Principal),
-		Entitlement:      types.StringValue(g.Entitlement),
-		TicketID:         types.StringValue(g.TicketID),
-		Approvers:        stringSet(g.Approvers),
-		BreakGlass:       types.BoolValue(g.BreakGlass),
-		Status:           types.StringValue(status),
-		Active:           types.BoolValue(status == ledger.StatusActive),
-		GrantedAt:        timeOrNull(g.GrantedAt),
-		ExpiresAt:        types.StringValue(g.ExpiresAt),
-		RevokedAt:        timeOrNull(g.RevokedAt),
-		RevocationReason: stringOrNull(g.RevocationReason),
+		ID:                types.StringValue(g.ID),
+		Principal:         types.StringValue(g.Principal),
+		Entitlement:       types.StringValue(g.Entitlement),
+		TicketID:          types.StringValue(g.TicketID),
+		Approvers:         stringSet(g.Approvers),
+		BreakGlass:        types.BoolValue(g.BreakGlass),
+		Status:            types.StringValue(status),
+		Active:            types.BoolValue(status == ledger.StatusActive),
+		GrantedAt:         timeOrNull(g.GrantedAt),
+		ExpiresAt:         types.StringValue(g.ExpiresAt),
+		RevokedAt:         timeOrNull(g.RevokedAt),
+		RevocationReason:  stringOrNull(g.RevocationReason),
+		RevocationPending: types.BoolValue(g.RevokePending),
 	}
 }

@@ -7,15 +7,20 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/providervalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -36,6 +41,13 @@ const (
 const DefaultLedger = "governed.db"
 
 var (
+	// targetNamePattern is the form of a PostgreSQL target's name, as the
+	// policy's "postgres.NAME" accepts it.
+	targetNamePattern  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
+	postgresURLPattern = regexp.MustCompile(`^postgres(ql)?://`)
+)
+
+var (
 	_ provider.Provider                     = (*governedProvider)(nil)
 	_ provider.ProviderWithConfigValidators = (*governedProvider)(nil)
 )
@@ -43,6 +55,13 @@ var (
 // Option changes how a provider instance is built. Options exist for tests;
 // the released binary uses none.
 type Option func(*governedProvider)
+
+// WithFaultHook makes the provider call hook at named points of an apply
+// (see faultPoints); an error from hook stops the apply there, as a crash
+// would. Tests use it to prove that an interrupted apply is reconciled.
+func WithFaultHook(hook func(point string) error) Option {
+	return func(p *governedProvider) { p.fault = hook }
+}
 
 // WithClock makes the provider read "now" from c instead of the system clock.
 func WithClock(c clock.Clock) Option {
@@ -63,19 +82,34 @@ func New(version string, opts ...Option) func() provider.Provider {
 type governedProvider struct {
 	version string
 	clock   clock.Clock
+	fault   func(point string) error
 
 	// The ledger is opened once per provider instance, on first configure, and
 	// reused when Terraform configures the same instance again.
 	mu       sync.Mutex
 	ledger   *ledger.Ledger
 	location string
+	// PostgreSQL targets by name, kept for the instance like the ledger.
+	postgres map[string]*postgresTarget
+}
+
+// postgresTarget is a configured PostgreSQL target and the settings it was built from.
+type postgresTarget struct {
+	settings postgresTargetModel
+	target   *target.Postgres
 }
 
 type providerModel struct {
-	Ledger     types.String `tfsdk:"ledger"`
-	Requester  types.String `tfsdk:"requester"`
-	PolicyFile types.String `tfsdk:"policy_file"`
-	Policy     types.String `tfsdk:"policy"`
+	Ledger     types.String                   `tfsdk:"ledger"`
+	Requester  types.String                   `tfsdk:"requester"`
+	PolicyFile types.String                   `tfsdk:"policy_file"`
+	Policy     types.String                   `tfsdk:"policy"`
+	Postgres   map[string]postgresTargetModel `tfsdk:"postgres_targets"`
+}
+
+type postgresTargetModel struct {
+	URL               types.String `tfsdk:"url"`
+	TerminateSessions types.Bool   `tfsdk:"terminate_sessions_on_revoke"`
 }
 
 // providerData is what every resource and data source receives from Configure.
@@ -89,6 +123,11 @@ type providerData struct {
 	// verification is the ledger's state when the provider was configured.
 	verification ledger.Report
 	location     string
+	// fault is the test hook of WithFaultHook; nil in the released binary.
+	fault func(point string) error
+	// observed remembers, per grant id, whether Read found the grant's access
+	// in its target, so that the plan that follows judges the same observation.
+	observed sync.Map
 }
 
 func (p *governedProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -103,7 +142,9 @@ func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 			"in an append-only, hash-chained ledger.",
 		Attributes: map[string]schema.Attribute{
 			"ledger": schema.StringAttribute{
-				MarkdownDescription: "Where the ledger lives. A file path or `sqlite:PATH` uses the embedded SQLite ledger. " +
+				MarkdownDescription: "Where the ledger lives. A file path or `sqlite:PATH` uses the embedded SQLite ledger; a " +
+					"`postgres://` URL uses a PostgreSQL ledger shared by a team and its pipelines (see the guide \"Team setup " +
+					"with a PostgreSQL ledger\"). " +
 					"Defaults to the `" + EnvLedger + "` environment variable, then to `" + DefaultLedger + "` in the working directory.",
 				Optional: true,
 			},
@@ -120,6 +161,35 @@ func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 			"policy": schema.StringAttribute{
 				MarkdownDescription: "The policy document's text. Exactly one of `policy_file` and `policy` must be set.",
 				Optional:            true,
+			},
+			"postgres_targets": schema.MapNestedAttribute{
+				MarkdownDescription: "PostgreSQL databases where grants are enforced, by name. An entitlement with " +
+					"`target = \"postgres.NAME\"` and `role = \"ROLE\"` grants membership of `ROLE` in database `NAME` " +
+					"(`GRANT ROLE TO principal`) and revokes it with `REVOKE`. See the guide \"Granting PostgreSQL roles\" " +
+					"for the privileges the provider's database role needs.",
+				Optional: true,
+				Validators: []validator.Map{
+					mapvalidator.KeysAre(stringvalidator.RegexMatches(targetNamePattern,
+						"must be letters, digits, '_' or '-', starting with a letter, digit or '_'")),
+				},
+				NestedObject: schema.NestedAttributeObject{
+					Attributes: map[string]schema.Attribute{
+						"url": schema.StringAttribute{
+							MarkdownDescription: "Connection URL, such as `postgres://governor@db.example.com:5432/payments`. " +
+								"Pass the password the usual libpq ways (`PGPASSWORD`, a password file) rather than in the URL.",
+							Required:  true,
+							Sensitive: true,
+							Validators: []validator.String{stringvalidator.RegexMatches(postgresURLPattern,
+								"must be a postgres:// or postgresql:// URL")},
+						},
+						"terminate_sessions_on_revoke": schema.BoolAttribute{
+							MarkdownDescription: "End the principal's open sessions when a grant is revoked. `REVOKE` stops " +
+								"new use of the role but leaves sessions that are already open with the access they had; " +
+								"set this when that matters. Defaults to `false`.",
+							Optional: true,
+						},
+					},
+				},
 			},
 		},
 	}
@@ -154,6 +224,12 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		return
 	}
 
+	targets, diags := p.targets(cfg.Postgres)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
 	location := firstNonEmpty(cfg.Ledger.ValueString(), os.Getenv(EnvLedger), DefaultLedger)
 	l, err := p.openLedger(ctx, location)
 	if err != nil {
@@ -175,11 +251,12 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	data := &providerData{
 		policy:       pol,
 		ledger:       l,
-		targets:      target.NewRegistry(),
+		targets:      targets,
 		requester:    firstNonEmpty(cfg.Requester.ValueString(), os.Getenv(EnvRequester)),
 		now:          p.clock.Now().UTC(),
 		verification: report,
 		location:     location,
+		fault:        p.fault,
 	}
 	if data.requester == "" {
 		resp.Diagnostics.AddWarning("No requester configured", "Neither the provider's requester nor "+EnvRequester+
@@ -215,6 +292,46 @@ func (p *governedProvider) openLedger(ctx context.Context, location string) (*le
 	return l, nil
 }
 
+// targets builds the registry of targets, reusing the PostgreSQL targets of
+// an earlier configure whose settings did not change.
+func (p *governedProvider) targets(cfg map[string]postgresTargetModel) (target.Registry, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	reg := target.NewRegistry()
+	kept := map[string]*postgresTarget{}
+	for name, settings := range cfg {
+		at := path.Root("postgres_targets").AtMapKey(name)
+		if settings.URL.IsUnknown() || settings.TerminateSessions.IsUnknown() {
+			diags.AddAttributeError(at, "Provider configuration is not known yet",
+				"The settings of PostgreSQL target "+name+" depend on something only known after apply; the provider "+
+					"must know its targets at plan time.")
+			continue
+		}
+		if old, ok := p.postgres[name]; ok && old.settings == settings {
+			kept[name] = old
+			reg[target.PostgresPrefix+name] = old.target
+			continue
+		}
+		t, err := target.NewPostgres(name, settings.URL.ValueString(), target.PostgresOptions{
+			TerminateSessions: settings.TerminateSessions.ValueBool(),
+		})
+		if err != nil {
+			diags.AddAttributeError(at.AtName("url"), "Invalid PostgreSQL target", err.Error()+".")
+			continue
+		}
+		kept[name] = &postgresTarget{settings: settings, target: t}
+		reg[target.PostgresPrefix+name] = t
+	}
+	for name, old := range p.postgres {
+		if kept[name] != old {
+			old.target.Close()
+		}
+	}
+	p.postgres = kept
+	return reg, diags
+}
+
 func (p *governedProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		NewGrantResource,
@@ -226,6 +343,7 @@ func (p *governedProvider) DataSources(context.Context) []func() datasource.Data
 	return []func() datasource.DataSource{
 		NewGrantsDataSource,
 		NewLedgerDataSource,
+		NewUnmanagedMembershipsDataSource,
 	}
 }
 

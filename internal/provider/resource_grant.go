@@ -21,6 +21,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
 
 var (
@@ -40,22 +41,23 @@ type grantResource struct {
 }
 
 type grantModel struct {
-	ID               types.String `tfsdk:"id"`
-	Principal        types.String `tfsdk:"principal"`
-	Entitlement      types.String `tfsdk:"entitlement"`
-	TicketID         types.String `tfsdk:"ticket_id"`
-	Approvers        types.Set    `tfsdk:"approvers"`
-	ExpiresAt        types.String `tfsdk:"expires_at"`
-	TTL              types.String `tfsdk:"ttl"`
-	ApprovalID       types.String `tfsdk:"approval_id"`
-	Justification    types.String `tfsdk:"justification"`
-	Requester        types.String `tfsdk:"requester"`
-	BreakGlass       types.Bool   `tfsdk:"break_glass"`
-	Status           types.String `tfsdk:"status"`
-	Active           types.Bool   `tfsdk:"active"`
-	GrantedAt        types.String `tfsdk:"granted_at"`
-	RevokedAt        types.String `tfsdk:"revoked_at"`
-	RevocationReason types.String `tfsdk:"revocation_reason"`
+	ID                types.String `tfsdk:"id"`
+	Principal         types.String `tfsdk:"principal"`
+	Entitlement       types.String `tfsdk:"entitlement"`
+	TicketID          types.String `tfsdk:"ticket_id"`
+	Approvers         types.Set    `tfsdk:"approvers"`
+	ExpiresAt         types.String `tfsdk:"expires_at"`
+	TTL               types.String `tfsdk:"ttl"`
+	ApprovalID        types.String `tfsdk:"approval_id"`
+	Justification     types.String `tfsdk:"justification"`
+	Requester         types.String `tfsdk:"requester"`
+	BreakGlass        types.Bool   `tfsdk:"break_glass"`
+	Status            types.String `tfsdk:"status"`
+	Active            types.Bool   `tfsdk:"active"`
+	GrantedAt         types.String `tfsdk:"granted_at"`
+	RevokedAt         types.String `tfsdk:"revoked_at"`
+	RevocationReason  types.String `tfsdk:"revocation_reason"`
+	RevocationPending types.Bool   `tfsdk:"revocation_pending"`
 }
 
 func (r *grantResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -157,6 +159,12 @@ func grantSchema() schema.Schema {
 				MarkdownDescription: "Why the grant is no longer active: " + reasonList + ".",
 				Computed:            true,
 			},
+			"revocation_pending": schema.BoolAttribute{
+				MarkdownDescription: "Whether the grant is no longer active but its target has not yet removed the access, " +
+					"because the target refused or could not be reached. Every apply retries the revocation until it " +
+					"succeeds, with a warning meanwhile. Always `false` for grants recorded only in the ledger.",
+				Computed: true,
+			},
 		},
 	}
 }
@@ -207,18 +215,24 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		return
 	}
 
-	// Same grant: the ledger's values win over whatever state says.
-	planned := grantModelFromLedger(rec)
+	// Same grant: the ledger's values win over whatever state says, and what
+	// the target shows wins over the ledger when access was removed there.
+	view, outOfBand := r.observe(ctx, rec, true, &resp.Diagnostics)
+	planned := grantModelFromLedger(view)
 	expired := rec.Status == ledger.StatusActive && rec.StatusAt(r.data.now) == ledger.StatusExpired
 	drift := grantDrift(state, planned)
-	if !expired && len(drift) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
+	if !expired && !outOfBand && !rec.RevokePending && len(drift) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
 		return // the plan Terraform proposed is already the ledger's view
 	}
+	enforced := r.enforcedInTarget(rec)
 	if expired {
 		planned.Status = types.StringValue(ledger.StatusExpired)
 		planned.Active = types.BoolValue(false)
 		planned.RevokedAt = types.StringUnknown()
 		planned.RevocationReason = types.StringValue(ledger.ReasonExpired)
+		if enforced {
+			planned.RevocationPending = types.BoolUnknown() // known once the target answered
+		}
 		resp.Diagnostics.AddWarning("Grant expired", fmt.Sprintf(
 			"Grant %s of %q to %q (ticket %s) expired at %s. This apply revokes it and records the revocation; "+
 				"resources gated on its active attribute are removed in the same apply. It will not be issued again: "+
@@ -226,12 +240,81 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 			rec.ID, rec.Entitlement, rec.Principal, rec.TicketID, rec.ExpiresAt))
 		tflog.Info(ctx, "grant expired", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
 	}
+	if outOfBand {
+		planned.RevokedAt = types.StringUnknown()
+		planned.RevocationPending = types.BoolUnknown()
+		resp.Diagnostics.AddWarning("Access removed outside Terraform", fmt.Sprintf(
+			"Grant %s of %q to %q (ticket %s) is no longer in force in %s: the access was removed there outside "+
+				"governed. This apply records it as revoked (out_of_band) and makes sure the access stays removed. "+
+				"It will not be issued again: access that is still needed is a new grant under a new approval.",
+			rec.ID, rec.Entitlement, rec.Principal, rec.TicketID, rec.Target))
+	}
+	if rec.RevokePending {
+		planned.RevocationPending = types.BoolUnknown()
+		resp.Diagnostics.AddWarning("Revocation pending", revocationPendingDetail(rec)+" This apply tries again.")
+	}
 	if len(drift) > 0 {
 		resp.Diagnostics.AddWarning("State differs from the ledger", fmt.Sprintf(
 			"State for grant %s disagrees with the ledger on %s. The ledger is the system of record, so the plan "+
 				"restores the ledger's values.", rec.ID, strings.Join(drift, ", ")))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &planned)...)
+}
+
+// enforcedInTarget reports whether rec's access lives in a target other than
+// the ledger itself (or in one that is no longer configured).
+func (r *grantResource) enforcedInTarget(rec ledger.Grant) bool {
+	tgt, err := r.data.targets.Lookup(rec.Target)
+	return err != nil || !target.RecordOnly(tgt)
+}
+
+// observe checks, for a grant the ledger holds as active, that its access is
+// still in force in its target. When it is not, it returns the grant as it
+// now stands, revoked out of band, and true. Plans reuse what Read saw in the
+// same run (cached); a plan without refresh asks the target itself. A target
+// that cannot be asked gets a warning: taking access away must never wait on
+// a target that is down, so the plan goes on with the ledger's view.
+func (r *grantResource) observe(ctx context.Context, rec ledger.Grant, cached bool, diags *diag.Diagnostics) (ledger.Grant, bool) {
+	if rec.Status != ledger.StatusActive || rec.StatusAt(r.data.now) != ledger.StatusActive {
+		return rec, false
+	}
+	tgt, err := r.data.targets.Lookup(rec.Target)
+	if err != nil {
+		diags.AddWarning("Grant's target not configured", fmt.Sprintf(
+			"Grant %s is enforced in %s, which this provider configuration does not include (%s), so it could not "+
+				"check that the access is still in place.", rec.ID, rec.Target, err))
+		return rec, false
+	}
+	if target.RecordOnly(tgt) {
+		return rec, false
+	}
+	var present bool
+	if v, ok := r.data.observed.Load(rec.ID); ok && cached {
+		present = v.(bool)
+	} else {
+		present, err = tgt.Present(ctx, rec)
+		if err != nil {
+			diags.AddWarning("Unable to check the grant's target", fmt.Sprintf(
+				"Could not check that grant %s is still in force in %s: %s. The plan uses the ledger's view.",
+				rec.ID, rec.Target, err))
+			return rec, false
+		}
+		r.data.observed.Store(rec.ID, present)
+	}
+	if present {
+		return rec, false
+	}
+	rec.Status = ledger.StatusRevoked
+	rec.RevokedAt = r.data.now
+	rec.RevocationReason = ledger.ReasonOutOfBand
+	return rec, true
+}
+
+// revocationPendingDetail explains a grant whose revocation its target has
+// not carried out yet.
+func revocationPendingDetail(g ledger.Grant) string {
+	return fmt.Sprintf("Grant %s of %q to %q (ticket %s) is %s in the ledger, but %s has not removed the access yet: %s.",
+		g.ID, g.Entitlement, g.Principal, g.TicketID, g.Status, g.Target, g.RevokeError)
 }
 
 // planNewGrant judges a grant that does not exist yet and fills in what is known
@@ -289,19 +372,40 @@ func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *
 	decision, violations := r.data.policy.EvaluateGrant(req, approval, r.data.now)
 	addViolations(diags, summaryGrantRefused, violations)
 	if len(violations) == 0 && decision.Entitlement != nil {
-		if _, err := r.data.targets.Lookup(decision.Entitlement.Target); err != nil {
-			diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryGrantRefused, fmt.Sprintf(
-				"Entitlement %q is enforced in target %q, which this provider cannot reach: %s. Nothing is granted "+
-					"where it cannot be enforced. Use an entitlement whose target is configured, or change the "+
-					"entitlement's target in the policy.",
-				decision.Entitlement.Name, decision.Entitlement.Target, err))
-		}
+		r.checkTarget(ctx, req.Principal, decision.Entitlement, diags)
 	}
 	if diags.HasError() {
 		tflog.Info(ctx, "grant refused", map[string]any{"ticket": req.TicketID, "entitlement": req.Entitlement, "principal": req.Principal, "violations": len(violations)})
 		return decision, false
 	}
 	return decision, requireVerifiedLedger(diags, r.data)
+}
+
+// checkTarget refuses a grant its target cannot or must not enforce: a target
+// that is not configured or cannot be reached, or what the target itself
+// refuses (a privileged role, a principal it does not know).
+func (r *grantResource) checkTarget(ctx context.Context, principal string, e *policy.Entitlement, diags *diag.Diagnostics) {
+	tgt, err := r.data.targets.Lookup(e.Target)
+	if err != nil {
+		diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryGrantRefused, fmt.Sprintf(
+			"Entitlement %q is enforced in target %q, which this provider cannot reach: %s. Nothing is granted "+
+				"where it cannot be enforced. Use an entitlement whose target is configured, or change the "+
+				"entitlement's target in the policy.",
+			e.Name, e.Target, err))
+		return
+	}
+	checker, ok := tgt.(target.Checker)
+	if !ok {
+		return
+	}
+	violations, err := checker.Check(ctx, principal, e.Role)
+	if err != nil {
+		diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryTargetError, fmt.Sprintf(
+			"%s. Nothing was granted and nothing was recorded. Check that the database is up and that the "+
+				"provider's postgres_targets URL and credentials are right, then plan again.", err))
+		return
+	}
+	addViolations(diags, summaryGrantRefused, violations)
 }
 
 func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -318,47 +422,157 @@ func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, 
 		return
 	}
 	g := ledgerGrantFromModel(plan, decision)
-	g.ID = ledger.NewGrantID()
-	if config.ExpiresAt.IsNull() {
-		g.ExpiresAt = formatTime(decision.ExpiresAt)
-	}
 	tgt, err := r.data.targets.Lookup(g.Target)
 	if err != nil {
 		resp.Diagnostics.AddError(summaryTargetError, err.Error())
 		return
 	}
-	if g.ApprovalID != "" {
-		// Claim the approval before issuing: if anything fails in between, the
-		// approval is spent and nothing is granted, never the other way round.
-		_, err := r.data.ledger.UseApproval(ctx, g.ApprovalID, g.ID, r.data.now)
-		if errors.Is(err, ledger.ErrApprovalUsed) {
-			resp.Diagnostics.AddAttributeError(path.Root(policy.AttrApprovalID), summaryGrantRefused, violationDetail(policy.Violation{
-				Rule: policy.RuleApprovalUsed, Attribute: policy.AttrApprovalID, Detail: err.Error() + ".",
-			}))
-			return
-		}
-		if err != nil {
-			addLedgerError(&resp.Diagnostics, "record the use of approval "+g.ApprovalID, err)
-			return
-		}
+	var issued ledger.Grant
+	if target.RecordOnly(tgt) {
+		issued, ok = r.issueRecordOnly(ctx, g, config, decision, &resp.Diagnostics)
+	} else {
+		issued, ok = r.issueInTarget(ctx, tgt, g, config, decision, &resp.Diagnostics)
 	}
-	issued, err := r.data.ledger.IssueGrant(ctx, g, r.data.now)
-	if err != nil {
-		addLedgerError(&resp.Diagnostics, "record the grant", err)
-		return
-	}
-	if err := tgt.Grant(ctx, issued); err != nil {
-		// The grant is in the ledger but not in force: record that it was withdrawn
-		// so the evidence says what happened.
-		if _, rerr := r.data.ledger.RevokeGrant(ctx, issued.ID, r.data.now, "grant_failed", err.Error()); rerr != nil {
-			err = fmt.Errorf("%w (and recording the failure in the ledger failed too: %v)", err, rerr)
-		}
-		resp.Diagnostics.AddError(summaryTargetError, fmt.Sprintf("Granting %q to %q in target %s failed: %s", g.Entitlement, g.Principal, g.Target, err))
+	if !ok {
 		return
 	}
 	tflog.Info(ctx, "grant issued", map[string]any{"grant_id": issued.ID, "ticket": issued.TicketID, "principal": issued.Principal, "entitlement": issued.Entitlement, "expires_at": issued.ExpiresAt})
 	state := grantModelFromLedger(issued)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// newGrant gives a grant about to be recorded its id and, for a ttl, its expiry.
+func (r *grantResource) newGrant(g ledger.Grant, config grantModel, decision policy.GrantDecision) ledger.Grant {
+	g.ID = ledger.NewGrantID()
+	if config.ExpiresAt.IsNull() {
+		g.ExpiresAt = formatTime(decision.ExpiresAt)
+	}
+	return g
+}
+
+// useApproval claims the grant's approval record, before anything is issued:
+// if anything fails in between, the approval is spent and nothing is granted,
+// never the other way round.
+func (r *grantResource) useApproval(ctx context.Context, g ledger.Grant, diags *diag.Diagnostics) bool {
+	if g.ApprovalID == "" {
+		return true
+	}
+	_, err := r.data.ledger.UseApproval(ctx, g.ApprovalID, g.ID, r.data.now)
+	if errors.Is(err, ledger.ErrApprovalUsed) {
+		diags.AddAttributeError(path.Root(policy.AttrApprovalID), summaryGrantRefused, violationDetail(policy.Violation{
+			Rule: policy.RuleApprovalUsed, Attribute: policy.AttrApprovalID, Detail: err.Error() + ".",
+		}))
+		return false
+	}
+	if err != nil {
+		addLedgerError(diags, "record the use of approval "+g.ApprovalID, err)
+		return false
+	}
+	return true
+}
+
+// issueRecordOnly issues a grant whose target is the ledger itself: the
+// grant.issued event is the grant.
+func (r *grantResource) issueRecordOnly(ctx context.Context, g ledger.Grant, config grantModel, decision policy.GrantDecision, diags *diag.Diagnostics) (ledger.Grant, bool) {
+	g = r.newGrant(g, config, decision)
+	if !r.useApproval(ctx, g, diags) {
+		return g, false
+	}
+	issued, err := r.data.ledger.IssueGrant(ctx, g, r.data.now)
+	if err != nil {
+		addLedgerError(diags, "record the grant", err)
+		return g, false
+	}
+	return issued, true
+}
+
+// issueInTarget puts a grant in force in a real target. The ledger records the
+// intent (grant.requested) before the target is touched and the outcome after,
+// so that access is never in force without a record. An apply that stopped
+// between the two left a pending grant with the same arguments: this apply
+// resumes it, under the same id and approval, instead of starting another.
+func (r *grantResource) issueInTarget(ctx context.Context, tgt target.Target, g ledger.Grant, config grantModel, decision policy.GrantDecision, diags *diag.Diagnostics) (ledger.Grant, bool) {
+	pending, resumed, err := r.pendingGrant(ctx, g, config)
+	if err != nil {
+		addLedgerError(diags, "look for an interrupted grant", err)
+		return g, false
+	}
+	if resumed {
+		g = pending
+		tflog.Info(ctx, "resuming an interrupted grant", map[string]any{"grant_id": g.ID, "ticket": g.TicketID})
+	} else {
+		g = r.newGrant(g, config, decision)
+	}
+	if !r.useApproval(ctx, g, diags) {
+		return g, false
+	}
+	if !resumed {
+		if g, err = r.data.ledger.RequestGrant(ctx, g, r.data.now); err != nil {
+			addLedgerError(diags, "record the grant request", err)
+			return g, false
+		}
+	}
+	if !r.faultAt(faultAfterRequest, diags) {
+		return g, false
+	}
+	if err := tgt.Grant(ctx, g); err != nil {
+		// Nothing is in force: the request is closed as failed, so the evidence
+		// says what happened and the grant is never resumed.
+		if _, rerr := r.data.ledger.RevokeGrant(ctx, g.ID, r.data.now, ledger.ReasonGrantFailed, err.Error(), nil); rerr != nil {
+			err = fmt.Errorf("%w (and recording the failure in the ledger failed too: %v; the next apply resumes the request)", err, rerr)
+		}
+		diags.AddError(summaryTargetError, fmt.Sprintf("Granting %q to %q in target %s failed: %s. Nothing was granted.",
+			g.Entitlement, g.Principal, g.Target, err))
+		return g, false
+	}
+	if !r.faultAt(faultAfterTargetGrant, diags) {
+		return g, false
+	}
+	issued, err := r.data.ledger.IssueRequested(ctx, g.ID, r.data.now)
+	if err != nil {
+		diags.AddError(summaryLedgerError, fmt.Sprintf(
+			"Grant %s is in force in %s, but recording that in the ledger failed: %s. The ledger holds the grant as "+
+				"requested; the next apply of this configuration completes it under the same id.", g.ID, g.Target, err))
+		return g, false
+	}
+	return issued, true
+}
+
+// pendingGrant finds a grant left pending by an interrupted apply of the same
+// configuration: same principal, entitlement, ticket, approvers, approval,
+// requester, justification, break-glass and expiry as written.
+func (r *grantResource) pendingGrant(ctx context.Context, g ledger.Grant, config grantModel) (ledger.Grant, bool, error) {
+	pending, err := r.data.ledger.Grants(ctx, ledger.GrantFilter{Principal: g.Principal, Entitlement: g.Entitlement, Status: ledger.StatusPending})
+	if err != nil {
+		return g, false, err
+	}
+	for _, p := range pending {
+		same := p.TicketID == g.TicketID && sameStrings(p.Approvers, g.Approvers) && p.ApprovalID == g.ApprovalID &&
+			p.Requester == g.Requester && p.Justification == g.Justification && p.BreakGlass == g.BreakGlass &&
+			p.TTL == g.TTL && p.Target == g.Target && p.Role == g.Role &&
+			(config.ExpiresAt.IsNull() || p.ExpiresAt == g.ExpiresAt)
+		if same && p.StatusAt(r.data.now) != ledger.StatusExpired {
+			return p, true, nil
+		}
+	}
+	return g, false, nil
+}
+
+// Points at which WithFaultHook can stop an apply.
+const (
+	faultAfterRequest     = "after_request"      // the ledger holds the request; the target was not asked
+	faultAfterTargetGrant = "after_target_grant" // the target granted; the ledger still says requested
+)
+
+func (r *grantResource) faultAt(point string, diags *diag.Diagnostics) bool {
+	if r.data.fault == nil {
+		return true
+	}
+	if err := r.data.fault(point); err != nil {
+		diags.AddError("Apply interrupted", fmt.Sprintf("Stopped at %s: %s", point, err))
+		return false
+	}
+	return true
 }
 
 func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -371,8 +585,11 @@ func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if !ok {
 		return
 	}
-	next := grantModelFromLedger(rec)
-	if drift := grantDrift(state, next); len(drift) > 0 {
+	view, outOfBand := r.observe(ctx, rec, false, &resp.Diagnostics)
+	next := grantModelFromLedger(view)
+	if outOfBand {
+		tflog.Info(ctx, "grant removed outside Terraform", map[string]any{"grant_id": rec.ID, "target": rec.Target})
+	} else if drift := grantDrift(state, next); len(drift) > 0 {
 		resp.Diagnostics.AddWarning("State differs from the ledger", fmt.Sprintf(
 			"State for grant %s disagreed with the ledger on %s. The ledger is the system of record: its values "+
 				"replace the ones in state.", rec.ID, strings.Join(drift, ", ")))
@@ -416,21 +633,42 @@ func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		addLedgerError(&resp.Diagnostics, "read grant "+plan.ID.ValueString(), err)
 		return
 	}
-	if plan.Status.ValueString() == ledger.StatusExpired && rec.Status == ledger.StatusActive {
-		expired, err := r.revoke(ctx, rec, func(g ledger.Grant) (ledger.Grant, error) {
-			return r.data.ledger.ExpireGrant(ctx, g.ID, r.data.now)
-		})
-		if err != nil {
-			resp.Diagnostics.AddError("Unable to revoke expired grant", fmt.Sprintf(
-				"Grant %s (ticket %s) expired at %s but could not be revoked: %s. The grant stays in state as planned "+
-					"for expiry; the next apply tries again.", rec.ID, rec.TicketID, rec.ExpiresAt, err))
-			return
+	switch {
+	case plan.Status.ValueString() == ledger.StatusExpired && rec.Status == ledger.StatusActive:
+		rec, err = r.data.ledger.ExpireGrant(ctx, rec.ID, r.data.now, r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now))
+		if err == nil {
+			tflog.Info(ctx, "expired grant revoked", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
 		}
-		rec = expired
-		tflog.Info(ctx, "expired grant revoked", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
+	case plan.RevocationReason.ValueString() == ledger.ReasonOutOfBand && rec.Status == ledger.StatusActive:
+		// The access was found removed in the target. Revoking again is a no-op
+		// there unless someone put it back meanwhile, and then it must go.
+		rec, err = r.data.ledger.RevokeGrant(ctx, rec.ID, r.data.now, ledger.ReasonOutOfBand,
+			"the access was removed in "+rec.Target+" outside governed", r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now))
+	case rec.RevokePending:
+		rec, err = r.retryRevocation(ctx, rec)
+	}
+	if err != nil {
+		addLedgerError(&resp.Diagnostics, "record the revocation of grant "+plan.ID.ValueString(), err)
+		return
+	}
+	if rec.RevokePending {
+		// Not an error: the decision is recorded and everything gated on the
+		// grant goes on being removed in this apply; the warning and the
+		// revocation_pending attribute say what is left, and every apply retries.
+		resp.Diagnostics.AddWarning("Revocation pending", revocationPendingDetail(rec)+" The next apply tries again.")
 	}
 	next := grantModelFromLedger(rec)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
+}
+
+// retryRevocation asks the target again to remove access whose revocation is
+// already recorded, and records when it succeeds.
+func (r *grantResource) retryRevocation(ctx context.Context, rec ledger.Grant) (ledger.Grant, error) {
+	if err := r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now); err != nil {
+		tflog.Warn(ctx, "revocation still pending", map[string]any{"grant_id": rec.ID, "error": err.Error()})
+		return rec, nil
+	}
+	return r.data.ledger.CompleteRevocation(ctx, rec.ID, r.data.now)
 }
 
 // Delete revokes the grant if it is still in force and retires it in the
@@ -449,35 +687,29 @@ func (r *grantResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 		addLedgerError(&resp.Diagnostics, "read grant "+state.ID.ValueString(), err)
 		return
 	}
-	_, err = r.revoke(ctx, rec, func(g ledger.Grant) (ledger.Grant, error) {
-		if g.StatusAt(r.data.now) == ledger.StatusExpired {
-			// The grant ran out before it was destroyed: the evidence says so.
-			if _, err := r.data.ledger.ExpireGrant(ctx, g.ID, r.data.now); err != nil {
-				return g, err
-			}
-		}
-		return r.data.ledger.RetireGrant(ctx, g.ID, r.data.now)
-	})
+	switch {
+	case rec.StatusAt(r.data.now) == ledger.StatusExpired && rec.Status == ledger.StatusActive:
+		// The grant ran out before it was destroyed: the evidence says so.
+		rec, err = r.data.ledger.ExpireGrant(ctx, rec.ID, r.data.now, r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now))
+	case rec.Status == ledger.StatusActive || rec.Status == ledger.StatusPending:
+		rec, err = r.data.ledger.RetireGrant(ctx, rec.ID, r.data.now, r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now))
+	case rec.RevokePending:
+		rec, err = r.retryRevocation(ctx, rec)
+	}
+	if err == nil {
+		rec, err = r.data.ledger.RetireGrant(ctx, rec.ID, r.data.now, nil)
+	}
 	if err != nil {
-		resp.Diagnostics.AddError("Unable to revoke grant", fmt.Sprintf("Destroying grant %s failed: %s. It stays in state; the next apply tries again.", rec.ID, err))
+		resp.Diagnostics.AddError("Unable to retire grant", fmt.Sprintf("Destroying grant %s failed: %s. It stays in state; the next apply tries again.", rec.ID, err))
+		return
+	}
+	if rec.RevokePending {
+		// Keep the resource in state so that the next apply retries.
+		resp.Diagnostics.AddError("Revocation pending", revocationPendingDetail(rec)+
+			" The grant is retired in the ledger and stays in state until its target removes the access; the next apply tries again.")
 		return
 	}
 	tflog.Info(ctx, "grant retired", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID})
-}
-
-// revoke takes an active grant out of its target, then records the change with
-// record. A grant that is not active is only recorded.
-func (r *grantResource) revoke(ctx context.Context, rec ledger.Grant, record func(ledger.Grant) (ledger.Grant, error)) (ledger.Grant, error) {
-	if rec.Status == ledger.StatusActive {
-		tgt, err := r.data.targets.Lookup(rec.Target)
-		if err != nil {
-			return rec, err
-		}
-		if err := tgt.Revoke(ctx, rec); err != nil {
-			return rec, fmt.Errorf("revoking in target %s: %w", rec.Target, err)
-		}
-	}
-	return record(rec)
 }
 
 func (r *grantResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
@@ -533,6 +765,7 @@ func grantDrift(state, ledgerView grantModel) []string {
 		{"granted_at", state.GrantedAt, ledgerView.GrantedAt},
 		{"revoked_at", state.RevokedAt, ledgerView.RevokedAt},
 		{"revocation_reason", state.RevocationReason, ledgerView.RevocationReason},
+		{"revocation_pending", state.RevocationPending, ledgerView.RevocationPending},
 	}
 	for _, p := range pairs {
 		if p.a.String() != p.b.String() {
@@ -597,22 +830,23 @@ func ledgerGrantFromModel(m grantModel, d policy.GrantDecision) ledger.Grant {
 // grantModelFromLedger is the Terraform view of a ledger grant.
 func grantModelFromLedger(g ledger.Grant) grantModel {
 	return grantModel{
-		ID:               types.StringValue(g.ID),
-		Principal:        types.StringValue(g.Principal),
-		Entitlement:      types.StringValue(g.Entitlement),
-		TicketID:         types.StringValue(g.TicketID),
-		Approvers:        stringSet(g.Approvers),
-		ExpiresAt:        types.StringValue(g.ExpiresAt),
-		TTL:              stringOrNull(g.TTL),
-		ApprovalID:       stringOrNull(g.ApprovalID),
-		Justification:    stringOrNull(g.Justification),
-		Requester:        stringOrNull(g.Requester),
-		BreakGlass:       types.BoolValue(g.BreakGlass),
-		Status:           types.StringValue(g.Status),
-		Active:           types.BoolValue(g.Status == ledger.StatusActive),
-		GrantedAt:        timeOrNull(g.GrantedAt),
-		RevokedAt:        timeOrNull(g.RevokedAt),
-		RevocationReason: stringOrNull(g.RevocationReason),
+		ID:                types.StringValue(g.ID),
+		Principal:         types.StringValue(g.Principal),
+		Entitlement:       types.StringValue(g.Entitlement),
+		TicketID:          types.StringValue(g.TicketID),
+		Approvers:         stringSet(g.Approvers),
+		ExpiresAt:         types.StringValue(g.ExpiresAt),
+		TTL:               stringOrNull(g.TTL),
+		ApprovalID:        stringOrNull(g.ApprovalID),
+		Justification:     stringOrNull(g.Justification),
+		Requester:         stringOrNull(g.Requester),
+		BreakGlass:        types.BoolValue(g.BreakGlass),
+		Status:            types.StringValue(g.Status),
+		Active:            types.BoolValue(g.Status == ledger.StatusActive),
+		GrantedAt:         timeOrNull(g.GrantedAt),
+		RevokedAt:         timeOrNull(g.RevokedAt),
+		RevocationReason:  stringOrNull(g.RevocationReason),
+		RevocationPending: types.BoolValue(g.RevokePending),
 	}
 }
 

@@ -14,7 +14,12 @@ import (
 var (
 	grantStatuses = []string{ledger.StatusActive, ledger.StatusExpired, ledger.StatusRevoked}
 	statusList    = quotedList(grantStatuses)
-	reasonList    = quotedList([]string{ledger.ReasonExpired, ledger.ReasonOutOfBand, ledger.ReasonDestroyed})
+	// ledgerStatuses adds the status of a grant whose target has not confirmed
+	// it yet, which the ledger can hold but a resource never does.
+	ledgerStatuses    = append(grantStatuses[:len(grantStatuses):len(grantStatuses)], ledger.StatusPending)
+	ledgerStatusList  = quotedList(ledgerStatuses)
+	reasonList        = quotedList([]string{ledger.ReasonExpired, ledger.ReasonOutOfBand, ledger.ReasonDestroyed})
+	ledgerReasonsList = quotedList([]string{ledger.ReasonExpired, ledger.ReasonOutOfBand, ledger.ReasonDestroyed, ledger.ReasonGrantFailed})
 )
 
 func quotedList(values []string) string {

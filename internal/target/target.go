@@ -1,6 +1,6 @@
 // Package target enforces grants in the systems they govern. The built-in
-// "ledger" target records the grant and enforces nothing else; real targets
-// (databases, clouds) implement the same interface.
+// "ledger" target records the grant and enforces nothing else; PostgreSQL
+// targets grant role memberships. Both implement Target.
 package target
 
 import (
@@ -8,20 +8,43 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // Target makes grants real in one system.
 type Target interface {
 	// Grant gives g.Principal the entitlement's role. It must be idempotent.
 	Grant(ctx context.Context, g ledger.Grant) error
-	// Revoke takes the access away. It must be idempotent and must not remove
-	// access that another active grant still covers.
+	// Revoke takes the access away. It must be idempotent. It removes the
+	// access whatever else covers it: RevokeAccess decides whether to call it.
 	Revoke(ctx context.Context, g ledger.Grant) error
 	// Present reports whether the access is still in force in the target; false
-	// means it was removed outside Terraform.
+	// means it was removed outside governed.
 	Present(ctx context.Context, g ledger.Grant) (bool, error)
+}
+
+// Checker is implemented by targets that refuse some grants at plan time,
+// such as a role that would hand over administrative powers. The error is
+// for a target that cannot be asked.
+type Checker interface {
+	Check(ctx context.Context, principal, role string) ([]policy.Violation, error)
+}
+
+// Membership is one holder of a role in a target.
+type Membership struct {
+	Target      string
+	Role        string
+	Principal   string
+	AdminOption bool
+}
+
+// Lister is implemented by targets that can list who holds a role, so that
+// access granted outside governed can be found.
+type Lister interface {
+	Members(ctx context.Context, role string) ([]Membership, error)
 }
 
 // Ledger is the record-only target: the ledger entry is the grant.
@@ -31,12 +54,18 @@ func (Ledger) Grant(context.Context, ledger.Grant) error           { return nil 
 func (Ledger) Revoke(context.Context, ledger.Grant) error          { return nil }
 func (Ledger) Present(context.Context, ledger.Grant) (bool, error) { return true, nil }
 
+// RecordOnly reports whether t enforces nothing outside the ledger.
+func RecordOnly(t Target) bool {
+	_, ok := t.(Ledger)
+	return ok
+}
+
 // Registry maps target names, as entitlements spell them, to targets.
 type Registry map[string]Target
 
 // NewRegistry returns a registry holding the built-in ledger target.
 func NewRegistry() Registry {
-	return Registry{"ledger": Ledger{}}
+	return Registry{policy.TargetLedger: Ledger{}}
 }
 
 // Lookup returns the named target or an error listing the configured ones.
@@ -50,4 +79,42 @@ func (r Registry) Lookup(name string) (Target, error) {
 	}
 	sort.Strings(names)
 	return nil, fmt.Errorf("target %q is not configured in this provider (configured: %s)", name, strings.Join(names, ", "))
+}
+
+// RevokeAccess removes g's access from its target, unless another grant that
+// is active in the ledger at now covers the same access (same target, role and
+// principal): two tickets for one membership, or a renewal created before the
+// grant it replaces is destroyed, must not take each other's access away.
+func (r Registry) RevokeAccess(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time) error {
+	t, err := r.Lookup(g.Target)
+	if err != nil {
+		return err
+	}
+	if RecordOnly(t) {
+		return nil
+	}
+	covering, err := CoveringGrants(ctx, l, g, now)
+	if err != nil {
+		return err
+	}
+	if len(covering) > 0 {
+		return nil
+	}
+	return t.Revoke(ctx, g)
+}
+
+// CoveringGrants lists the grants other than g that are active at now and
+// give the same access as g.
+func CoveringGrants(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time) ([]ledger.Grant, error) {
+	active, err := l.Grants(ctx, ledger.GrantFilter{Principal: g.Principal, Status: ledger.StatusActive})
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger for other grants of %s to %s: %w", g.Role, g.Principal, err)
+	}
+	var out []ledger.Grant
+	for _, o := range active {
+		if o.ID != g.ID && o.Target == g.Target && o.Role == g.Role && o.StatusAt(now) == ledger.StatusActive {
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }

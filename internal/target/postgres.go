@@ -1,0 +1,301 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// PostgresPrefix opens the name of every PostgreSQL target: "postgres.NAME".
+const PostgresPrefix = "postgres."
+
+// maxIdentifierBytes is PostgreSQL's limit on a name (NAMEDATALEN - 1). The
+// server silently truncates longer names, so a longer principal could name a
+// different role than the one approved; such names are refused instead.
+const maxIdentifierBytes = 63
+
+// adminOptionPattern spots a role written with the grant option it asks for.
+var adminOptionPattern = regexp.MustCompile(`(?i)\s+with\s+admin(\s+option)?\s*$`)
+
+// Postgres grants PostgreSQL roles: a grant is the role membership
+// `GRANT role TO principal`, revoked with `REVOKE role FROM principal`. The
+// connection is opened on first use, so a provider whose plan touches no
+// PostgreSQL grant never connects.
+type Postgres struct {
+	name              string // "postgres.NAME", as entitlements spell it
+	url               string
+	terminateSessions bool
+
+	mu   sync.Mutex
+	pool *pgxpool.Pool
+}
+
+// PostgresOptions configure a PostgreSQL target.
+type PostgresOptions struct {
+	// TerminateSessions ends the principal's open sessions after a revocation:
+	// REVOKE stops new use of the role but does not end a session already open.
+	TerminateSessions bool
+}
+
+// NewPostgres returns the target "postgres."+name for the database at url.
+// The URL is checked here; the connection is made on first use.
+func NewPostgres(name, rawURL string, opts PostgresOptions) (*Postgres, error) {
+	if _, err := pgxpool.ParseConfig(rawURL); err != nil {
+		return nil, fmt.Errorf("the URL of PostgreSQL target %q is not valid: %s", name, RedactURLError(err, rawURL))
+	}
+	return &Postgres{name: PostgresPrefix + name, url: rawURL, terminateSessions: opts.TerminateSessions}, nil
+}
+
+// Name is the target's name as entitlements spell it.
+func (p *Postgres) Name() string { return p.name }
+
+// Close closes the target's connections.
+func (p *Postgres) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pool != nil {
+		p.pool.Close()
+		p.pool = nil
+	}
+}
+
+func (p *Postgres) connect(ctx context.Context) (*pgxpool.Pool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pool != nil {
+		return p.pool, nil
+	}
+	cfg, err := pgxpool.ParseConfig(p.url)
+	if err != nil {
+		return nil, p.unreachable(err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	cfg.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, p.unreachable(err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, p.unreachable(err)
+	}
+	p.pool = pool
+	return pool, nil
+}
+
+// unreachable describes a connection failure, naming the target and its
+// database without the password.
+func (p *Postgres) unreachable(err error) error {
+	return fmt.Errorf("cannot reach PostgreSQL target %s (%s): %s", p.name, RedactURL(p.url), RedactURLError(err, p.url))
+}
+
+// Check implements Checker: what the plan must refuse before anything is granted.
+func (p *Postgres) Check(ctx context.Context, principal, role string) ([]policy.Violation, error) {
+	var out []policy.Violation
+	for _, v := range []struct {
+		attr, kind, value string
+	}{{policy.AttrPrincipal, "principal", principal}, {policy.AttrEntitlement, "role", role}} {
+		if problem := identifierProblem(v.value); problem != "" {
+			out = append(out, policy.Violation{Rule: policy.RuleTargetName, Attribute: v.attr,
+				Detail: fmt.Sprintf("the %s %q cannot be a PostgreSQL role name: %s.", v.kind, v.value, problem)})
+		}
+	}
+	if adminOptionPattern.MatchString(role) {
+		out = append(out, policy.Violation{Rule: policy.RuleRoleAdminOption, Attribute: policy.AttrEntitlement,
+			Detail: fmt.Sprintf("the entitlement's role %q asks for the admin option.", role)})
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	pool, err := p.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// One round trip: the role's own attributes and those of every role it
+	// belongs to, directly or not, since a member can use what those hold; and
+	// whether the principal exists and already administers the role.
+	const q = `
+WITH RECURSIVE granted(oid) AS (
+	SELECT oid FROM pg_roles WHERE rolname = $1
+	UNION
+	SELECT m.roleid FROM pg_auth_members m JOIN granted g ON m.member = g.oid
+)
+SELECT
+	EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+	EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2),
+	coalesce((SELECT string_agg(r.rolname || ':' || concat_ws(',',
+		CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+		CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+		CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+		CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+		CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END), '; ' ORDER BY r.rolname)
+	FROM pg_roles r JOIN granted g ON r.oid = g.oid
+	WHERE r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls), ''),
+	EXISTS (SELECT 1 FROM pg_auth_members m
+		JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+		WHERE r.rolname = $1 AND u.rolname = $2 AND m.admin_option)`
+	var roleExists, principalExists, admin bool
+	var privileged string
+	if err := pool.QueryRow(ctx, q, role, principal).Scan(&roleExists, &principalExists, &privileged, &admin); err != nil {
+		return nil, p.queryError("checking role "+role, err)
+	}
+	if !roleExists {
+		out = append(out, policy.Violation{Rule: policy.RuleRoleUnknown, Attribute: policy.AttrEntitlement,
+			Detail: fmt.Sprintf("role %q does not exist in %s.", role, p.name)})
+	}
+	if privileged != "" {
+		out = append(out, policy.Violation{Rule: policy.RuleRolePrivileged, Attribute: policy.AttrEntitlement,
+			Detail: fmt.Sprintf("role %q in %s carries privileged attributes (%s).", role, p.name, privileged)})
+	}
+	if !principalExists {
+		out = append(out, policy.Violation{Rule: policy.RulePrincipalUnknown, Attribute: policy.AttrPrincipal,
+			Detail: fmt.Sprintf("no role named %q exists in %s.", principal, p.name)})
+	}
+	if admin {
+		out = append(out, policy.Violation{Rule: policy.RuleRoleAdminOption, Attribute: policy.AttrPrincipal,
+			Detail: fmt.Sprintf("%q already holds role %q WITH ADMIN OPTION in %s, granted outside governed.", principal, role, p.name)})
+	}
+	return out, nil
+}
+
+// identifierProblem says why s cannot name a PostgreSQL role, or "".
+func identifierProblem(s string) string {
+	switch {
+	case s == "":
+		return "it is empty"
+	case len(s) > maxIdentifierBytes:
+		return fmt.Sprintf("it is %d bytes long and PostgreSQL would cut it to %d, naming another role", len(s), maxIdentifierBytes)
+	case strings.ContainsRune(s, 0):
+		return "it holds a NUL character"
+	}
+	return ""
+}
+
+// Grant implements Target. The role and principal are quoted identifiers,
+// never SQL text: a name such as `x"; DROP ROLE y;--` is one (odd) role name.
+func (p *Postgres) Grant(ctx context.Context, g ledger.Grant) error {
+	return p.exec(ctx, "granting "+g.Role+" to "+g.Principal,
+		"GRANT "+quote(g.Role)+" TO "+quote(g.Principal))
+}
+
+// Revoke implements Target. The caller decides whether another grant still
+// covers the membership (see RevokeAccess).
+func (p *Postgres) Revoke(ctx context.Context, g ledger.Grant) error {
+	if err := p.exec(ctx, "revoking "+g.Role+" from "+g.Principal,
+		"REVOKE "+quote(g.Role)+" FROM "+quote(g.Principal)); err != nil {
+		return err
+	}
+	if !p.terminateSessions {
+		return nil
+	}
+	pool, err := p.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx,
+		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`,
+		g.Principal); err != nil {
+		return p.queryError("ending the sessions of "+g.Principal, err)
+	}
+	return nil
+}
+
+// Present implements Target: whether the principal is still a direct member
+// of the role.
+func (p *Postgres) Present(ctx context.Context, g ledger.Grant) (bool, error) {
+	pool, err := p.connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	var present bool
+	err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_auth_members m
+	JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+	WHERE r.rolname = $1 AND u.rolname = $2)`, g.Role, g.Principal).Scan(&present)
+	if err != nil {
+		return false, p.queryError("reading the members of "+g.Role, err)
+	}
+	return present, nil
+}
+
+// Members implements Lister: the direct members of role, other than the
+// provider's own login role, which holds governed roles in order to grant them.
+func (p *Postgres) Members(ctx context.Context, role string) ([]Membership, error) {
+	pool, err := p.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := pool.Query(ctx, `SELECT u.rolname, m.admin_option FROM pg_auth_members m
+	JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+	WHERE r.rolname = $1 AND u.rolname <> current_user ORDER BY u.rolname`, role)
+	if err != nil {
+		return nil, p.queryError("reading the members of "+role, err)
+	}
+	members, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Membership, error) {
+		m := Membership{Target: p.name, Role: role}
+		return m, row.Scan(&m.Principal, &m.AdminOption)
+	})
+	if err != nil {
+		return nil, p.queryError("reading the members of "+role, err)
+	}
+	return members, nil
+}
+
+func (p *Postgres) exec(ctx context.Context, what, sql string) error {
+	pool, err := p.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, sql); err != nil {
+		return p.queryError(what, err)
+	}
+	return nil
+}
+
+// queryError describes a failed statement: the server's own message when it
+// answered, or that the target could not be reached.
+func (p *Postgres) queryError(what string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return fmt.Errorf("%s in %s: %s (SQLSTATE %s)", what, p.name, pgErr.Message, pgErr.Code)
+	}
+	return fmt.Errorf("%s: %w", what, p.unreachable(err))
+}
+
+func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// RedactURL returns a PostgreSQL URL with its password replaced, for messages.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// RedactURLError is err's text with any password in raw removed.
+func RedactURLError(err error, raw string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+		if pw, has := u.User.Password(); has && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}

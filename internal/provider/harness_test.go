@@ -29,7 +29,7 @@ type cliHarness struct {
 	tf  string
 }
 
-func newCLIHarness(t *testing.T, clk clock.Clock) *cliHarness {
+func newCLIHarness(t *testing.T, clk clock.Clock, opts ...Option) *cliHarness {
 	t.Helper()
 	tf, err := exec.LookPath("terraform")
 	if err != nil {
@@ -38,7 +38,7 @@ func newCLIHarness(t *testing.T, clk clock.Clock) *cliHarness {
 	ctx, cancel := context.WithCancel(context.Background())
 	reattachCh := make(chan *plugin.ReattachConfig)
 	closeCh := make(chan struct{})
-	server, err := NewProtocol6Server(New("test", WithClock(clk)))()
+	server, err := NewProtocol6Server(New("test", append([]Option{WithClock(clk)}, opts...)...))()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +94,17 @@ func newCLIHarness(t *testing.T, clk clock.Clock) *cliHarness {
 func appliedHarness(t *testing.T, resources string) (*testEnv, *cliHarness) {
 	t.Helper()
 	env := newTestEnv(t)
-	h := newCLIHarness(t, env.clock)
+	return env, applyInHarness(t, env, resources)
+}
+
+// applyInHarness starts a CLI harness for env and applies resources in it.
+func applyInHarness(t *testing.T, env *testEnv, resources string) *cliHarness {
+	t.Helper()
+	h := newCLIHarness(t, env.clock, env.options...)
 	h.write("main.tf", env.config(resources))
 	h.mustRun("init", "-input=false")
 	h.mustRun("apply", "-input=false", "-auto-approve")
-	return env, h
+	return h
 }
 
 func (h *cliHarness) path(name string) string { return filepath.Join(h.dir, name) }

@@ -232,10 +232,13 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 
 	location := firstNonEmpty(cfg.Ledger.ValueString(), os.Getenv(EnvLedger), DefaultLedger)
 	l, err := p.openLedger(ctx, location)
+	// From here on, the location is only shown: never with a password.
+	location = target.RedactURL(location)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("ledger"), "Unable to open the ledger",
 			"The provider could not open the ledger at "+location+": "+err.Error()+". Nothing was planned or changed. "+
-				"Check that the path's directory exists and is writable, or set ledger to a reachable ledger.")
+				"For a file, check that its directory exists and is writable; for PostgreSQL, that the server is up "+
+				"and the URL and credentials are right.")
 		return
 	}
 	report, err := l.Verify(ctx)

@@ -27,7 +27,9 @@ func TestMain(m *testing.M) {
 	// Serve the provider in tests under its real source address, so that test
 	// configurations and examples both use `governed-entitlements/governed`.
 	os.Setenv("TF_ACC_PROVIDER_NAMESPACE", "governed-entitlements")
-	os.Exit(m.Run())
+	code := m.Run()
+	stopTestPostgres()
+	os.Exit(code)
 }
 
 // testNow is where every test clock starts.
@@ -50,6 +52,10 @@ type testEnv struct {
 	ledger    string
 	policy    string
 	requester string
+	// providerExtra is added to the provider block, e.g. postgres_targets.
+	providerExtra string
+	// options are added to the provider's (WithClock is always there).
+	options []Option
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -76,7 +82,7 @@ func (e *testEnv) writePolicy(text string) {
 
 func (e *testEnv) factories() map[string]func() (tfprotov6.ProviderServer, error) {
 	return map[string]func() (tfprotov6.ProviderServer, error){
-		"governed": NewProtocol6Server(New("test", WithClock(e.clock))),
+		"governed": NewProtocol6Server(New("test", append([]Option{WithClock(e.clock)}, e.options...)...)),
 	}
 }
 
@@ -93,9 +99,10 @@ provider "governed" {
   ledger      = %q
   policy_file = %q
   requester   = %q
+%s
 }
 %s
-`, e.ledger, e.policy, e.requester, resources)
+`, e.ledger, e.policy, e.requester, e.providerExtra, resources)
 }
 
 // openLedger opens the test's ledger directly, as an auditor or the governed

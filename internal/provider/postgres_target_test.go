@@ -1,0 +1,510 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+)
+
+// These tests grant real role memberships in a PostgreSQL server the tests
+// started, and drive the Terraform CLI step by step.
+
+// A grant is a membership: GRANT at create, REVOKE at expiry, with the
+// intent recorded before the GRANT.
+func TestAccPostgres_grantAndExpiry(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", "")+`
+resource "terraform_data" "gated" {
+  count = governed_grant.g.active ? 1 : 0
+}
+`)
+	if !w.isMember(api, w.role) {
+		t.Fatalf("after apply, %s is not a member of %s", api, w.role)
+	}
+	id, _ := h.stateAttr("governed_grant.g", "id").(string)
+	if got := eventTypes(t, env, id); got != "grant.requested grant.issued" {
+		t.Fatalf("events for %s: %q, want the request recorded before the issue", id, got)
+	}
+	if out := h.mustRun("plan", "-input=false", "-detailed-exitcode"); !strings.Contains(out, "No changes.") {
+		t.Fatalf("second plan is not empty:\n%s", out)
+	}
+
+	env.clock.Advance(8*time.Hour + time.Minute)
+	changes, out := h.plan()
+	c := changes["governed_grant.g"]
+	if actions(c) != "update" || c.Change.After["status"] != "expired" || c.Change.After["active"] != false {
+		t.Fatalf("expiry plan: %s %v\n%s", actions(c), c.Change.After, out)
+	}
+	h.mustRun("apply", "-input=false", "test.tfplan")
+	if w.isMember(api, w.role) {
+		t.Fatalf("after the expiry apply, %s is still a member of %s", api, w.role)
+	}
+	if got := h.stateAttr("governed_grant.g", "revocation_pending"); got != false {
+		t.Fatalf("revocation_pending = %v after a revocation that succeeded", got)
+	}
+	if out := h.mustRun("plan", "-input=false"); !strings.Contains(out, "No changes.") {
+		t.Fatalf("plan after expiry is not empty:\n%s", out)
+	}
+}
+
+// Destroying a grant revokes the membership and retires the grant.
+func TestAccPostgres_destroyRevokes(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+	id, _ := h.stateAttr("governed_grant.g", "id").(string)
+	h.mustRun("destroy", "-input=false", "-auto-approve")
+	if w.isMember(api, w.role) {
+		t.Fatalf("after destroy, %s is still a member of %s", api, w.role)
+	}
+	g, err := env.openLedger().Grant(context.Background(), id)
+	if err != nil || g.RetiredAt.IsZero() || g.RevocationReason != ledger.ReasonDestroyed {
+		t.Fatalf("ledger after destroy: %+v, %v", g, err)
+	}
+}
+
+// Two grants of one membership, and a renewal made with create_before_destroy,
+// never take each other's access away: the membership goes only with the last
+// grant that covers it.
+func TestAccPostgres_overlappingGrants(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	renewable := `
+  lifecycle {
+    create_before_destroy = true
+  }
+`
+	h := applyInHarness(t, env, pgGrant("one", api, "SEC-1", renewable)+pgGrant("two", api, "SEC-2", ""))
+
+	// A renewal: a new ticket replaces grant "one", created before the old is destroyed.
+	h.write("main.tf", env.config(pgGrant("one", api, "SEC-3", renewable)+pgGrant("two", api, "SEC-2", "")))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if !w.isMember(api, w.role) {
+		t.Fatal("renewing one grant revoked the membership that the renewal and another grant cover")
+	}
+	// Drop grant "two": "one" still covers the membership.
+	h.write("main.tf", env.config(pgGrant("one", api, "SEC-3", renewable)))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if !w.isMember(api, w.role) {
+		t.Fatal("destroying one of two grants revoked the membership the other still covers")
+	}
+	// Drop the last one.
+	h.write("main.tf", env.config(""))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if w.isMember(api, w.role) {
+		t.Fatal("the membership outlived the last grant that covered it")
+	}
+}
+
+// A membership revoked in the database outside Terraform shows as revoked
+// (out_of_band) and is never granted again, with or without refresh.
+func TestAccPostgres_revokedInDatabase(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	for _, refresh := range []bool{true, false} {
+		w := newPGWorld(t)
+		env := w.env("")
+		api := w.principal("api")
+		h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+		id, _ := h.stateAttr("governed_grant.g", "id").(string)
+
+		w.exec(fmt.Sprintf("REVOKE %s FROM %s", w.role, quoteIdent(api)))
+		args := []string{}
+		if !refresh {
+			args = append(args, "-refresh=false")
+		}
+		changes, out := h.plan(args...)
+		c := changes["governed_grant.g"]
+		if actions(c) != "update" || c.Change.After["status"] != "revoked" || c.Change.After["revocation_reason"] != "out_of_band" {
+			t.Fatalf("refresh=%v: planned %s %v, want an update to revoked/out_of_band\n%s", refresh, actions(c), c.Change.After, out)
+		}
+		if !strings.Contains(out, "Access removed outside Terraform") {
+			t.Fatalf("refresh=%v: plan has no warning about the removed access:\n%s", refresh, out)
+		}
+		h.mustRun(append([]string{"apply", "-input=false"}, append(args, "test.tfplan")...)...)
+		g, err := env.openLedger().Grant(context.Background(), id)
+		if err != nil || g.Status != ledger.StatusRevoked || g.RevocationReason != ledger.ReasonOutOfBand {
+			t.Fatalf("refresh=%v: ledger after apply: %+v, %v", refresh, g, err)
+		}
+		if out := h.mustRun("plan", "-input=false"); !strings.Contains(out, "No changes.") {
+			t.Fatalf("refresh=%v: plan after recording the revocation is not empty:\n%s", refresh, out)
+		}
+		if w.isMember(api, w.role) {
+			t.Fatalf("refresh=%v: the membership was granted again", refresh)
+		}
+	}
+}
+
+// `governed revoke` with the target revokes the membership at once; without
+// it, the revocation is recorded as pending and the next apply carries it out.
+func TestAccPostgres_governedRevoke(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	governed := buildCommand(t, "./cmd/governed", "governed")
+	for _, withTarget := range []bool{true, false} {
+		w := newPGWorld(t)
+		env := w.env("")
+		api := w.principal("api")
+		h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+		id, _ := h.stateAttr("governed_grant.g", "id").(string)
+
+		args := []string{"revoke", "--grant", id, "--reason", "incident INC-9", "--ledger", env.ledger}
+		if withTarget {
+			args = append(args, "--postgres-target", "app="+w.url())
+		}
+		out, err := exec.Command(governed, args...).CombinedOutput()
+		if withTarget && err != nil {
+			t.Fatalf("governed revoke: %v\n%s", err, out)
+		}
+		if !withTarget && (err == nil || !strings.Contains(string(out), "still in place")) {
+			t.Fatalf("governed revoke without the target must warn and exit non-zero: %v\n%s", err, out)
+		}
+		if member := w.isMember(api, w.role); member != !withTarget {
+			t.Fatalf("withTarget=%v: member after governed revoke = %v", withTarget, member)
+		}
+
+		// Refresh reads the revocation from the ledger; a pending one is an
+		// update that carries it out.
+		changes, planOut := h.plan()
+		c := changes["governed_grant.g"]
+		wantAction := map[bool]string{true: "no-op", false: "update"}[withTarget]
+		if actions(c) != wantAction || c.Change.After["status"] != "revoked" || c.Change.After["revocation_reason"] != "out_of_band" {
+			t.Fatalf("withTarget=%v: planned %s %v, want %s to revoked/out_of_band\n%s", withTarget, actions(c), c.Change.After, wantAction, planOut)
+		}
+		if !withTarget && !strings.Contains(planOut, "Revocation pending") {
+			t.Fatalf("plan does not warn about the pending revocation:\n%s", planOut)
+		}
+		h.mustRun("apply", "-input=false", "test.tfplan")
+		if w.isMember(api, w.role) {
+			t.Fatalf("withTarget=%v: still a member after the apply", withTarget)
+		}
+		if got := h.stateAttr("governed_grant.g", "revocation_pending"); got != false {
+			t.Fatalf("withTarget=%v: revocation_pending = %v after the apply", withTarget, got)
+		}
+		if out := h.mustRun("plan", "-input=false"); !strings.Contains(out, "No changes.") {
+			t.Fatalf("withTarget=%v: plan after the revocation is not empty:\n%s", withTarget, out)
+		}
+	}
+}
+
+// Names are quoted identifiers, never SQL: a principal that carries SQL is
+// refused at plan when no such role exists, and granted as the one odd role
+// it names when it does, with nothing else run.
+func TestAccPostgres_identifiersAreNeverSQL(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	victim := w.tag + "_victim"
+	w.exec("CREATE ROLE " + victim)
+	env := w.env("")
+	evil := w.principal(`x"; DROP ROLE ` + victim + `;--`)
+
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(pgGrant("g", evil, "SEC-1", "")))
+	h.mustRun("init", "-input=false")
+	out, err := h.run("plan", "-input=false")
+	if err == nil || !strings.Contains(out, "target.principal_unknown") {
+		t.Fatalf("plan for a principal that is not a role: %v\n%s", err, out)
+	}
+
+	w.exec("CREATE ROLE " + quoteIdent(evil))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if !w.isMember(evil, w.role) {
+		t.Fatalf("the role named %q did not receive %s", evil, w.role)
+	}
+	if !w.roleExists(victim) {
+		t.Fatal("a principal's name was run as SQL: the victim role was dropped")
+	}
+	h.mustRun("destroy", "-input=false", "-auto-approve")
+	if w.isMember(evil, w.role) || !w.roleExists(victim) {
+		t.Fatal("destroy did not revoke exactly the odd role's membership")
+	}
+}
+
+// Roles that hand over administrative powers, and the admin option, are
+// refused at plan with the rule's name.
+func TestAccPostgres_privilegedRolesRefused(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	api := w.principal("api")
+	var extra strings.Builder
+	cases := map[string]string{} // entitlement -> rule
+	for _, attr := range []string{"SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS"} {
+		role := w.tag + "_" + strings.ToLower(attr)
+		w.exec("CREATE ROLE " + role + " NOLOGIN " + attr)
+		cases["priv-"+strings.ToLower(attr)] = "target.role_privileged"
+		fmt.Fprintf(&extra, "entitlement %q {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", "priv-"+strings.ToLower(attr), role)
+	}
+	// A plain role that belongs to a CREATEROLE role passes the power on.
+	inherits := w.tag + "_inherits"
+	w.exec("CREATE ROLE "+inherits+" NOLOGIN", "GRANT "+w.tag+"_createrole TO "+inherits)
+	cases["inherits"] = "target.role_privileged"
+	fmt.Fprintf(&extra, "entitlement \"inherits\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", inherits)
+	cases["admin"] = "target.admin_option"
+	fmt.Fprintf(&extra, "entitlement \"admin\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", w.role+" WITH ADMIN OPTION")
+	cases["ghost"] = "target.role_unknown"
+	fmt.Fprintf(&extra, "entitlement \"ghost\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", w.tag+"_ghost")
+
+	env := w.env(extra.String())
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(""))
+	h.mustRun("init", "-input=false")
+	for entitlement, rule := range cases {
+		h.write("main.tf", env.config(strings.Replace(pgGrant("g", api, "SEC-1", ""), `"app-read"`, q(entitlement), 1)))
+		out, err := h.run("plan", "-input=false")
+		if err == nil || !strings.Contains(out, rule) {
+			t.Errorf("%s: plan did not fail with %s: %v\n%s", entitlement, rule, err, out)
+		}
+	}
+
+	// A principal that already administers the role outside governed.
+	w.exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.role, quoteIdent(api)))
+	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	out, err := h.run("plan", "-input=false")
+	if err == nil || !strings.Contains(out, "target.admin_option") {
+		t.Fatalf("a principal holding the admin option: %v\n%s", err, out)
+	}
+}
+
+// With terminate_sessions_on_revoke, the principal's open sessions end when
+// its access is revoked; without it, an open session survives the REVOKE.
+func TestAccPostgres_terminateSessions(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	for _, terminate := range []bool{true, false} {
+		w := newPGWorld(t)
+		env := w.env("")
+		env.providerExtra = w.targets(terminate)
+		api := w.principal("api")
+		h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+
+		ctx := context.Background()
+		session, err := pgx.Connect(ctx, w.srv.URLAs(api, w.db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer session.Close(ctx)
+
+		env.clock.Advance(9 * time.Hour)
+		h.mustRun("apply", "-input=false", "-auto-approve")
+		err = session.Ping(ctx)
+		if terminate && err == nil {
+			t.Fatal("terminate_sessions_on_revoke: the principal's session survived the revocation")
+		}
+		if !terminate && err != nil {
+			t.Fatalf("without terminate_sessions_on_revoke the session ended: %v", err)
+		}
+	}
+}
+
+// Memberships of governed roles that no grant covers are listed.
+func TestAccPostgres_unmanagedMemberships(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api, worker := w.principal("api"), w.principal("worker")
+	w.exec(fmt.Sprintf("GRANT %s TO %s", w.role, quoteIdent(worker))) // outside governance
+	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", "")+`
+data "governed_unmanaged_memberships" "all" {
+  depends_on = [governed_grant.g]
+}
+output "unmanaged" {
+  value = [for m in data.governed_unmanaged_memberships.all.memberships : "${m.target}/${m.role}/${m.principal}"]
+}
+`)
+	out := h.mustRun("output", "-json", "unmanaged")
+	want := fmt.Sprintf(`["postgres.app/%s/%s"]`, w.role, worker)
+	if strings.Join(strings.Fields(out), "") != want {
+		t.Fatalf("unmanaged memberships = %s, want %s", out, want)
+	}
+}
+
+// An unreachable target or ledger stops the plan with an error naming it,
+// before anything is recorded.
+func TestAccPostgres_unreachable(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	api := w.principal("api")
+
+	env := w.env("")
+	env.providerExtra = fmt.Sprintf("  postgres_targets = { app = { url = %q } }\n", "postgres://governor@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=5")
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.mustRun("init", "-input=false")
+	out, err := h.run("apply", "-input=false", "-auto-approve")
+	if err == nil || !strings.Contains(out, "cannot reach PostgreSQL target postgres.app") {
+		t.Fatalf("apply with an unreachable target: %v\n%s", err, out)
+	}
+	if head, _ := env.openLedger().Head(context.Background()); head.Seq != 0 {
+		t.Fatalf("the ledger has %d events after a refused plan", head.Seq)
+	}
+
+	env2 := w.env("")
+	env2.ledger = "postgres://governor:s3cret@127.0.0.1:1/ledger?sslmode=disable&connect_timeout=5"
+	h2 := newCLIHarness(t, env2.clock)
+	h2.write("main.tf", env2.config(pgGrant("g", api, "SEC-1", "")))
+	h2.mustRun("init", "-input=false")
+	out, err = h2.run("plan", "-input=false")
+	// Terraform quotes the configuration line, password included; the
+	// provider's own message must not repeat it.
+	if err == nil || !strings.Contains(out, "Unable to open the ledger") || strings.Count(out, "s3cret") > 1 {
+		t.Fatalf("plan with an unreachable ledger must fail naming it, without the password: %v\n%s", err, out)
+	}
+	if w.isMember(api, w.role) {
+		t.Fatal("granted with no ledger")
+	}
+}
+
+// The target going away between plan and apply stops the apply before
+// anything is granted or recorded.
+func TestAccPostgres_targetLostBeforeApply(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.mustRun("init", "-input=false")
+	h.plan()
+	w.exec("ALTER ROLE "+w.governor+" NOLOGIN",
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+w.governor+"'")
+	out, err := h.run("apply", "-input=false", "test.tfplan")
+	if err == nil || !strings.Contains(out, "postgres.app") {
+		t.Fatalf("apply with the target gone: %v\n%s", err, out)
+	}
+	if w.isMember(api, w.role) {
+		t.Fatal("granted although the apply failed")
+	}
+	if out, _ := h.run("state", "list"); strings.Contains(out, "governed_grant.g") {
+		t.Fatalf("state holds the grant after a failed apply:\n%s", out)
+	}
+	grants, err := env.openLedger().Grants(context.Background(), ledger.GrantFilter{Status: ledger.StatusActive})
+	if err != nil || len(grants) != 0 {
+		t.Fatalf("active grants in the ledger after a failed apply: %v %v", grants, err)
+	}
+}
+
+// An apply that stops after the GRANT and before the ledger records it
+// leaves a pending grant; the next apply completes that grant, under the same
+// id, instead of granting again.
+func TestAccPostgres_interruptedGrantIsReconciled(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	var crash atomic.Bool
+	crash.Store(true)
+	env.options = []Option{WithFaultHook(func(point string) error {
+		if point == faultAfterTargetGrant && crash.Load() {
+			return errors.New("simulated crash")
+		}
+		return nil
+	})}
+	h := newCLIHarness(t, env.clock, env.options...)
+	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.mustRun("init", "-input=false")
+	if out, err := h.run("apply", "-input=false", "-auto-approve"); err == nil {
+		t.Fatalf("the interrupted apply succeeded:\n%s", out)
+	}
+	if !w.isMember(api, w.role) {
+		t.Fatal("the fault hook did not run after the GRANT")
+	}
+	pending, err := env.openLedger().Grants(context.Background(), ledger.GrantFilter{Status: ledger.StatusPending})
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending grants after the crash: %v %v; the intent must be recorded before the GRANT", pending, err)
+	}
+
+	crash.Store(false)
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	id, _ := h.stateAttr("governed_grant.g", "id").(string)
+	if id != pending[0].ID {
+		t.Fatalf("the next apply issued %s instead of completing the pending grant %s", id, pending[0].ID)
+	}
+	if got := eventTypes(t, env, id); got != "grant.requested grant.issued" {
+		t.Fatalf("events for %s: %q", id, got)
+	}
+	mustVerifyLedger(t, env)
+}
+
+// A revocation the target refuses is recorded, shown as pending with a
+// warning, and retried by the next apply.
+func TestAccPostgres_failedRevokeIsRetried(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+	id, _ := h.stateAttr("governed_grant.g", "id").(string)
+
+	// The governor loses the right to revoke.
+	w.exec(fmt.Sprintf("REVOKE ADMIN OPTION FOR %s FROM %s", w.role, w.governor))
+	env.clock.Advance(9 * time.Hour)
+	out := h.mustRun("apply", "-input=false", "-auto-approve")
+	if !strings.Contains(out, "Revocation pending") {
+		t.Fatalf("apply does not warn that the revocation is pending:\n%s", out)
+	}
+	if h.stateAttr("governed_grant.g", "status") != "expired" || h.stateAttr("governed_grant.g", "revocation_pending") != true {
+		t.Fatalf("state after a refused revocation: status %v, revocation_pending %v",
+			h.stateAttr("governed_grant.g", "status"), h.stateAttr("governed_grant.g", "revocation_pending"))
+	}
+	if !w.isMember(api, w.role) {
+		t.Fatal("the membership is gone although the target refused the REVOKE")
+	}
+	g, err := env.openLedger().Grant(context.Background(), id)
+	if err != nil || g.Status != ledger.StatusExpired || !g.RevokePending || g.RevokeError == "" {
+		t.Fatalf("ledger after a refused revocation: %+v %v", g, err)
+	}
+
+	// Still refused: the next plan retries, and the warning stays.
+	changes, out := h.plan()
+	if actions(changes["governed_grant.g"]) != "update" || !strings.Contains(out, "Revocation pending") {
+		t.Fatalf("plan with a pending revocation: %s\n%s", actions(changes["governed_grant.g"]), out)
+	}
+	w.exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.role, w.governor))
+	h.mustRun("apply", "-input=false", "test.tfplan")
+	if w.isMember(api, w.role) {
+		t.Fatal("the retried revocation did not remove the membership")
+	}
+	if h.stateAttr("governed_grant.g", "revocation_pending") != false {
+		t.Fatal("revocation_pending still set after the revocation succeeded")
+	}
+	if got := eventTypes(t, env, id); got != "grant.requested grant.issued grant.expired grant.revoke_completed" {
+		t.Fatalf("events for %s: %q", id, got)
+	}
+	if out := h.mustRun("plan", "-input=false"); !strings.Contains(out, "No changes.") {
+		t.Fatalf("plan after the retried revocation is not empty:\n%s", out)
+	}
+}
+
+func mustVerifyLedger(t *testing.T, env *testEnv) {
+	t.Helper()
+	r, err := env.openLedger().Verify(context.Background())
+	if err != nil || !r.OK {
+		t.Fatalf("ledger does not verify: %+v %v", r, err)
+	}
+}

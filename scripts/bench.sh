@@ -15,6 +15,10 @@
 #     costs over a built-in resource (plugin process, gRPC, the framework's
 #     per-request work); governed/floor is what governed adds on top of that.
 #     These are context for the targets, which stay governed/baseline;
+#   - the same two commands for N grants on a PostgreSQL target with a
+#     PostgreSQL ledger (side "pg"): every grant is a real GRANT in a
+#     PostgreSQL server that the script starts (bench/pgserver, fsync on), and
+#     every event a durable commit. PG=0 leaves this side out;
 #   - the provider process's peak resident memory (VmHWM) during those runs,
 #     for governed and for the floor;
 #   - the Go benchmarks of the policy and the ledger, including verification
@@ -28,7 +32,8 @@
 #
 # Usage: make bench, or   N=1000 RUNS=5 ./scripts/bench.sh
 # Settings (environment): N, RUNS, PARALLELISM (passed to every side as
-# -parallelism), KEEP_WORK=1 to keep the scratch directory, GO.
+# -parallelism), PG=0 to skip the PostgreSQL side, KEEP_WORK=1 to keep the
+# scratch directory, GO.
 # The report goes to stdout and to bench/results/latest.txt; progress to stderr.
 set -euo pipefail
 export LC_ALL=C
@@ -37,11 +42,13 @@ N=${N:-1000}
 RUNS=${RUNS:-5}
 PARALLELISM=${PARALLELISM:-10}
 KEEP_WORK=${KEEP_WORK:-0}
+PG=${PG:-1}
 GO=${GO:-go}
 
 # Targets. A miss is reported, not treated as a failure: this is a measurement.
 APPLY_TARGET=1.50     # governed/baseline, median apply time
 PLAN_TARGET=1.25      # governed/baseline, median plan time
+PG_TARGET=1.50        # pg/baseline, median apply and plan time
 RSS_TARGET_MIB=100    # provider peak RSS
 VERIFY_TARGET=500000  # ledger verification, events/s (BenchmarkVerify)
 
@@ -65,6 +72,7 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 cleanup() {
   local rc=$?
+  stop_postgres
   if [[ $rc -ne 0 || $KEEP_WORK == 1 ]]; then
     printf 'bench: scratch files kept in %s\n' "$work" >&2
   else
@@ -84,6 +92,7 @@ build_provider() {
   source_commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
   "$GO" build -C "$root" -o "$provider_bin" .
   "$GO" build -C "$root" -o "$floor_bin" ./bench/floor
+  [[ $PG == 1 ]] && "$GO" build -C "$root" -o "$work/pgserver" ./bench/pgserver
   # As /proc/PID/exe shows them.
   provider_bin=$(readlink -f "$provider_bin")
   floor_bin=$(readlink -f "$floor_bin")
@@ -109,6 +118,34 @@ write_cli_config() {
   cli_config "$floor_bin" >"$work/terraformrc-floor"
   export TF_CLI_CONFIG_FILE=$work/terraformrc TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
   unset TF_LOG TF_LOG_PROVIDER TF_LOG_CORE
+}
+
+# start_postgres: starts bench/pgserver with a database pair per run and reads
+# the URLs it prints into PG_TARGET_URL_<run> and PG_LEDGER_URL_<run>. The
+# server lives while file descriptor 9 (its standard input) is open.
+pg_pid=
+start_postgres() {
+  [[ $PG == 1 ]] || return 0
+  progress "Starting PostgreSQL (bench/pgserver, $N principals)"
+  local runs=warmup i
+  for ((i = 1; i <= RUNS; i++)); do runs+=",$i"; done
+  mkfifo "$work/pg.in"
+  "$work/pgserver" -n "$N" -runs "$runs" <"$work/pg.in" >"$work/pg.env" 2>"$work/pg.log" &
+  pg_pid=$!
+  exec 9>"$work/pg.in"
+  until grep -q '^READY$' "$work/pg.env" 2>/dev/null; do
+    kill -0 "$pg_pid" 2>/dev/null || { cat "$work/pg.log" >&2; die "bench/pgserver failed to start"; }
+    sleep 0.2
+  done
+  # shellcheck disable=SC1090
+  source <(grep '^PG_' "$work/pg.env")
+}
+
+stop_postgres() {
+  [[ -n $pg_pid ]] || return 0
+  exec 9>&-
+  wait "$pg_pid" 2>/dev/null || true
+  pg_pid=
 }
 
 # side_binary KIND: the provider binary that side runs (the baseline runs none,
@@ -179,14 +216,36 @@ gen_baseline() {
 
 # new_run_dir KIND NAME SIZE: a fresh directory (no state, no ledger) holding
 # the KIND configuration from $work/configs/KIND-SIZE.tf; prints its path. The
-# floor gets governed's configuration and provider block, unchanged.
+# floor gets governed's configuration and provider block, unchanged; pg gets
+# governed's configuration with a provider block and policy of its own.
 new_run_dir() {
   local kind=$1 name=$2 size=$3 dir config=$1
-  [[ $kind == floor ]] && config=governed
+  [[ $kind == floor || $kind == pg ]] && config=governed
   dir=$work/runs/$kind-$name
   mkdir -p "$dir"
   cp "$work/configs/$config-$size.tf" "$dir/main.tf"
-  if [[ $config == governed ]]; then
+  if [[ $kind == pg ]]; then
+    local target_url ledger_url
+    target_url=PG_TARGET_URL_$name ledger_url=PG_LEDGER_URL_$name
+    cat >"$dir/policy.hcl" <<HCL
+entitlement "$ENTITLEMENT" {
+  target         = "postgres.bench"
+  role           = "bench_read_$name"
+  max_ttl        = "7d"
+  approvers      = ["alice@example.com", "bob@example.com"]
+  principals     = ["svc-*"]
+  ticket_pattern = "^SEC-[0-9]+\$"
+}
+HCL
+    cat >"$dir/provider.tf" <<HCL
+provider "governed" {
+  ledger           = "${!ledger_url}"
+  policy_file      = "$dir/policy.hcl"
+  requester        = "dev@example.com"
+  postgres_targets = { bench = { url = "${!target_url}" } }
+}
+HCL
+  elif [[ $config == governed ]]; then
     cat >"$dir/provider.tf" <<HCL
 provider "governed" {
   ledger      = "$dir/governed.db"
@@ -286,6 +345,7 @@ run_pair() {
 
 # The sides, in the order of the first run.
 SIDES=(governed floor baseline)
+[[ $PG == 1 ]] && SIDES+=(pg)
 
 # A small untimed round first: proves the setup works before the long runs and
 # brings every binary into the page cache.
@@ -346,6 +406,7 @@ report_header() {
   echo "  cpus          $(nproc)"
   echo "  resources     N=$N per configuration, RUNS=$RUNS runs of each"
   echo "  floor         bench/floor: governed_grant's schema in a provider that does nothing, same configuration"
+  [[ $PG == 1 ]] && echo "  pg            the same grants on a PostgreSQL target (GRANT per grant) with a PostgreSQL ledger; fsync on"
   echo "  apply         ${APPLY_CMD[*]}   (from an empty state and an empty ledger)"
   echo "  plan          ${PLAN_CMD[*]}   (must exit 0: no changes)"
   echo
@@ -357,7 +418,7 @@ report_times() {
   echo "Wall time, seconds (governed_grant vs the framework floor vs terraform_data, same values)"
   printf '  %-6s %-9s %9s %9s %9s\n' phase side median min max
   for phase in apply plan; do
-    for kind in governed floor baseline; do
+    for kind in "${SIDES[@]}"; do
       read -r "median[$kind-$phase]" lo hi < <(seconds "$kind" "$phase" | summarise)
       printf '  %-6s %-9s %9s %9s %9s\n' "$phase" "$kind" "${median[$kind-$phase]}" "$lo" "$hi"
     done
@@ -370,6 +431,15 @@ report_times() {
     ratio=$(awk -v g="${median[governed-$phase]}" -v b="${median[baseline-$phase]}" 'BEGIN { printf "%.2f", g / b }')
     printf '  %-6s %5sx   target <= %sx   %s\n' "$phase" "$ratio" "$target" "$(verdict "$ratio" "$target")"
   done
+  if [[ $PG == 1 ]]; then
+    echo
+    echo "Ratio pg/baseline (medians): grants on a PostgreSQL target with a PostgreSQL ledger"
+    for phase in apply plan; do
+      ratio=$(awk -v g="${median[pg-$phase]}" -v b="${median[baseline-$phase]}" 'BEGIN { printf "%.2f", g / b }')
+      printf '  %-6s %5sx   target <= %sx   %s
+' "$phase" "$ratio" "$PG_TARGET" "$(verdict "$ratio" "$PG_TARGET")"
+    done
+  fi
   echo
   echo "Against the framework floor (medians; context, no target)"
   echo "  floor/baseline: the framework floor, what any framework provider with this schema costs"
@@ -457,8 +527,10 @@ main() {
   write_policy
   progress "Generating configurations (N=$N)"
   generate_configs 5 "$N"
+  start_postgres
   warm_up
   run_all
+  stop_postgres
 
   report_header
   report_times

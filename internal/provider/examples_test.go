@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
 )
 
 const examplesDir = "../../examples"
@@ -30,7 +34,8 @@ func TestAccExamples_resourcesAndDataSources(t *testing.T) {
 	resources := readExample(t, "resources/governed_approval_record/resource.tf") + "\n" +
 		readExample(t, "resources/governed_grant/resource.tf")
 	dataSources := readExample(t, "data-sources/governed_grants/data-source.tf") + "\n" +
-		readExample(t, "data-sources/governed_ledger/data-source.tf")
+		readExample(t, "data-sources/governed_ledger/data-source.tf") + "\n" +
+		readExample(t, "data-sources/governed_unmanaged_memberships/data-source.tf")
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: env.factories(),
 		Steps: []resource.TestStep{
@@ -111,5 +116,62 @@ func TestAccExamples_quickstart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(work, "governed.db")); err != nil {
 		t.Fatalf("the default ledger was not created in the working directory: %v", err)
+	}
+}
+
+// TestAccExamples_postgres applies examples/postgres with a PostgreSQL ledger
+// and a PostgreSQL target in a server the test started, with the provider's
+// login role holding only what the guide asks for.
+func TestAccExamples_postgres(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	srv := testPostgres(t)
+	ctx := context.Background()
+	payments, err := srv.CreateDatabase(ctx, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgerDB, err := srv.CreateDatabase(ctx, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Exec(ctx, "postgres",
+		"CREATE ROLE governor LOGIN",
+		"CREATE ROLE payments_read NOLOGIN",
+		`CREATE ROLE "svc-payments-api" LOGIN`,
+		"GRANT payments_read TO governor WITH ADMIN OPTION",
+		"GRANT pg_signal_backend TO governor",
+		"GRANT CREATE ON DATABASE "+ledgerDB+" TO governor",
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Exec(ctx, ledgerDB, "GRANT CREATE ON SCHEMA public TO governor"); err != nil {
+		t.Fatal(err)
+	}
+
+	h := newCLIHarness(t, clock.NewManual(testNow))
+	h.write("main.tf", readExample(t, "postgres/main.tf"))
+	h.write("access-policy.hcl", readExample(t, "postgres/access-policy.hcl"))
+	vars := []string{"-var", "ledger_url=" + srv.URLAs("governor", ledgerDB), "-var", "payments_url=" + srv.URLAs("governor", payments)}
+	h.mustRun("init", "-input=false")
+	h.mustRun(append([]string{"apply", "-input=false", "-auto-approve"}, vars...)...)
+	var member bool
+	conn, err := pgx.Connect(ctx, srv.URL(payments))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `SELECT pg_has_role('svc-payments-api', 'payments_read', 'MEMBER')`).Scan(&member); err != nil || !member {
+		t.Fatalf("svc-payments-api is not a member of payments_read after apply: %v", err)
+	}
+	if out := h.mustRun(append([]string{"output", "-json", "unmanaged_memberships"}, vars...)...); strings.Join(strings.Fields(out), "") != "[]" {
+		t.Fatalf("unmanaged memberships after the example's apply: %s", out)
+	}
+	if out := h.mustRun(append([]string{"plan", "-input=false"}, vars...)...); !strings.Contains(out, "No changes.") {
+		t.Fatalf("second plan is not empty:\n%s", out)
+	}
+	h.mustRun(append([]string{"destroy", "-input=false", "-auto-approve"}, vars...)...)
+	if err := conn.QueryRow(ctx, `SELECT pg_has_role('svc-payments-api', 'payments_read', 'MEMBER')`).Scan(&member); err != nil || member {
+		t.Fatalf("svc-payments-api is still a member of payments_read after destroy: %v", err)
 	}
 }

@@ -4,11 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 // benchEvents is the size of the verification fixture.
@@ -43,7 +50,29 @@ func TestMain(m *testing.M) {
 	if benchFixture.path != "" {
 		os.RemoveAll(filepath.Dir(benchFixture.path))
 	}
+	stopPostgresServers()
 	os.Exit(code)
+}
+
+// fixtureEvent is event seq of the verification fixture, chained to prev, and
+// the state of the grant it records: odd events issue a grant, even ones
+// revoke it.
+func fixtureEvent(seq int64, prev string) (Event, Grant, error) {
+	i := (seq - 1) / 2
+	g := testGrant(fmt.Sprintf("grt_%020d", i))
+	g.Principal = fmt.Sprintf("svc-%d", i%100)
+	g.Status, g.GrantedAt = StatusActive, t0.Add(time.Duration(i)*time.Second)
+	typ := EventGrantIssued
+	if seq%2 == 0 {
+		g.Status, g.RevokedAt, g.RevocationReason, typ = StatusRevoked, g.GrantedAt.Add(time.Minute), ReasonOutOfBand, EventGrantRevoked
+	}
+	data, err := json.Marshal(g)
+	if err != nil {
+		return Event{}, Grant{}, err
+	}
+	e := Event{Seq: seq, At: g.GrantedAt, Type: typ, Subject: g.ID, Data: data, PrevHash: prev}
+	e.Hash = HashEvent(prev, e)
+	return e, g, nil
 }
 
 // writeFixture writes n events in one transaction, the way appends would write
@@ -71,24 +100,14 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`)
 	}
 	prev := ""
 	for seq := int64(1); seq <= int64(n); seq++ {
-		i := (seq - 1) / 2
-		g := testGrant(fmt.Sprintf("grt_%020d", i))
-		g.Principal = fmt.Sprintf("svc-%d", i%100)
-		g.Status, g.GrantedAt = StatusActive, t0.Add(time.Duration(i)*time.Second)
-		typ := EventGrantIssued
-		if seq%2 == 0 {
-			g.Status, g.RevokedAt, g.RevocationReason, typ = StatusRevoked, g.GrantedAt.Add(time.Minute), ReasonOutOfBand, EventGrantRevoked
-		}
-		data, err := json.Marshal(g)
+		e, g, err := fixtureEvent(seq, prev)
 		if err != nil {
 			return err
 		}
-		e := Event{Seq: seq, At: g.GrantedAt, Type: typ, Subject: g.ID, Data: data, PrevHash: prev}
-		e.Hash = HashEvent(prev, e)
 		if _, err := insertEvent.ExecContext(ctx, e.Seq, formatAt(e.At), e.Type, e.Subject, string(e.Data), e.PrevHash, e.Hash); err != nil {
 			return err
 		}
-		if _, err := upsertGrant.ExecContext(ctx, g.ID, seq, string(data)); err != nil {
+		if _, err := upsertGrant.ExecContext(ctx, g.ID, seq, string(e.Data)); err != nil {
 			return err
 		}
 		prev = e.Hash
@@ -171,4 +190,173 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// The PostgreSQL server benchmarks share, started on first use and stopped by
+// TestMain. Unlike the tests' server it keeps fsync on: an append pays for a
+// durable commit, as the SQLite store's synchronous=FULL does.
+var pgBenchServer struct {
+	once sync.Once
+	s    *pgtest.Server
+	err  error
+
+	fixtureOnce sync.Once
+	fixture     string // URL of a ledger holding benchEvents events
+	fixtureErr  error
+}
+
+func benchPostgresServer(b *testing.B) *pgtest.Server {
+	b.Helper()
+	pgBenchServer.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		pgBenchServer.s, pgBenchServer.err = pgtest.Start(ctx, pgtest.Options{Durable: true})
+	})
+	if pgBenchServer.err != nil {
+		b.Fatalf("starting a PostgreSQL server for the benchmarks: %v", pgBenchServer.err)
+	}
+	return pgBenchServer.s
+}
+
+// benchPostgresLedger opens a new PostgreSQL ledger on the benchmarks' server;
+// query is added to its URL.
+func benchPostgresLedger(b *testing.B, query string) *Ledger {
+	b.Helper()
+	srv := benchPostgresServer(b)
+	db, err := srv.CreateDatabase(context.Background(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := Open(context.Background(), srv.URL(db)+query)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
+}
+
+// BenchmarkAppendPostgres: one writer, one append at a time.
+func BenchmarkAppendPostgres(b *testing.B) {
+	l := benchPostgresLedger(b, "")
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := l.IssueGrant(ctx, testGrant(fmt.Sprintf("grt_%d", i)), t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// BenchmarkAppendPostgresConcurrent: 16 writers append at once through one
+// store of 16 connections; appends take turns on the head row.
+func BenchmarkAppendPostgresConcurrent(b *testing.B) {
+	const writers = 16
+	l := benchPostgresLedger(b, fmt.Sprintf("&pool_max_conns=%d", writers))
+	ctx := context.Background()
+	var n atomic.Int64
+	b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.IssueGrant(ctx, testGrant(fmt.Sprintf("grt_%d", n.Add(1))), t0); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+	if r, err := l.Verify(ctx); err != nil || !r.OK || r.Events != int64(b.N) {
+		b.Fatalf("Verify = %+v, %v; want %d events", r, err, b.N)
+	}
+}
+
+// postgresVerifyFixture returns the URL of a ledger with the events of
+// writeFixture, loaded once per test binary with COPY.
+func postgresVerifyFixture(b *testing.B) string {
+	srv := benchPostgresServer(b)
+	pgBenchServer.fixtureOnce.Do(func() {
+		pgBenchServer.fixture, pgBenchServer.fixtureErr = writePostgresFixture(srv, benchEvents)
+	})
+	if pgBenchServer.fixtureErr != nil {
+		b.Fatal(pgBenchServer.fixtureErr)
+	}
+	return pgBenchServer.fixture
+}
+
+func writePostgresFixture(srv *pgtest.Server, n int) (string, error) {
+	ctx := context.Background()
+	db, err := srv.CreateDatabase(ctx, "fixture")
+	if err != nil {
+		return "", err
+	}
+	location := srv.URL(db)
+	s, err := OpenPostgres(ctx, location, true)
+	if err != nil {
+		return "", err
+	}
+	s.Close()
+	conn, err := pgx.Connect(ctx, location)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback(ctx)
+	events := make([][]any, 0, n)
+	last := map[string][]any{} // the current state of each grant
+	prev := ""
+	for seq := int64(1); seq <= int64(n); seq++ {
+		e, g, err := fixtureEvent(seq, prev)
+		if err != nil {
+			return "", err
+		}
+		exp, err := g.Expiry()
+		if err != nil {
+			return "", err
+		}
+		events = append(events, []any{e.Seq, formatAt(e.At), e.Type, e.Subject, string(e.Data), e.PrevHash, e.Hash})
+		last[g.ID] = []any{g.ID, e.Seq, string(e.Data), exp}
+		prev = e.Hash
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "at", "type", "subject", "data", "prev_hash", "hash"},
+		pgx.CopyFromRows(events)); err != nil {
+		return "", err
+	}
+	grants := slices.Collect(maps.Values(last))
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"grants"}, []string{"id", "seq", "data", "expires_at"}, pgx.CopyFromRows(grants)); err != nil {
+		return "", err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, n, prev); err != nil {
+		return "", err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return "", err
+	}
+	// As autovacuum would in time: statistics for the planner.
+	if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		return "", err
+	}
+	return location, nil
+}
+
+func BenchmarkVerifyPostgres(b *testing.B) {
+	location := postgresVerifyFixture(b)
+	l, err := OpenExisting(context.Background(), location)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := l.Verify(context.Background())
+		if err != nil || !r.OK || r.Events != benchEvents {
+			b.Fatalf("Verify = %+v, %v", r, err)
+		}
+	}
+	b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

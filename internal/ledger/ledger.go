@@ -29,12 +29,13 @@ type Ledger struct {
 // New returns a Ledger over s.
 func New(s Store) *Ledger { return &Ledger{s: s} }
 
-// Open opens the ledger at location, creating an empty SQLite ledger when the
-// file does not exist yet:
+// Open opens the ledger at location, creating an empty ledger when there is
+// none yet (a new SQLite file, or the schema in an empty PostgreSQL database):
 //
-//	""                          governed.db in the working directory
-//	"sqlite:PATH" or "PATH"     the SQLite file at PATH
-//	"postgres://…"              a PostgreSQL ledger (not available in this build)
+//	""                            governed.db in the working directory
+//	"sqlite:PATH" or "PATH"       the SQLite file at PATH
+//	"postgres://…", "postgresql://…"
+//	                              the PostgreSQL database at that URL (see OpenPostgres)
 func Open(ctx context.Context, location string) (*Ledger, error) {
 	return open(ctx, location, true)
 }
@@ -51,7 +52,11 @@ func open(ctx context.Context, location string, create bool) (*Ledger, error) {
 	case location == "":
 		location = DefaultLocation
 	case strings.HasPrefix(location, "postgres://"), strings.HasPrefix(location, "postgresql://"):
-		return nil, errors.New("PostgreSQL ledgers are not available in this build of governed yet; use a SQLite file path or sqlite:PATH")
+		s, err := openPostgres(ctx, location, create)
+		if err != nil {
+			return nil, err
+		}
+		return New(s), nil
 	case strings.HasPrefix(location, "sqlite:"):
 		location = strings.TrimPrefix(location, "sqlite:")
 		if location == "" {

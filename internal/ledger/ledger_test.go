@@ -406,8 +406,6 @@ func TestOpenLocations(t *testing.T) {
 		location string
 		want     string
 	}{
-		{"postgres://governor@db/ledger", "PostgreSQL ledgers are not available in this build"},
-		{"postgresql://db/ledger", "PostgreSQL ledgers are not available in this build"},
 		{"mysql://db/ledger", "unsupported ledger location"},
 		{"sqlite:", "names no file"},
 		{filepath.Join(dir, "nope", "ledger.db"), `ledger directory "` + filepath.Join(dir, "nope") + `" does not exist`},

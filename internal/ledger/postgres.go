@@ -1,0 +1,989 @@
+package ledger
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgMigrationLock is the key of the transaction-level advisory lock that the
+// migration takes first, so that processes opening a new ledger at the same
+// time create its schema once: the others wait, then find it made. Advisory
+// locks are per database; the key is "governed" in ASCII.
+const pgMigrationLock int64 = 0x676f7665726e6564
+
+// pgAppendAttempts bounds how often an append is retried after PostgreSQL
+// aborted it for a serialization failure or a deadlock, which leave nothing
+// behind and succeed when tried again.
+const pgAppendAttempts = 5
+
+// pgConnectTimeout bounds a connection attempt when the URL sets no
+// connect_timeout, so that an unreachable server fails an apply in seconds
+// rather than after the operating system's TCP timeout.
+const pgConnectTimeout = 10 * time.Second
+
+// Schema objects whose definitions Verify checks: the function and triggers
+// that make the log append-only, and the current-state tables, whose filter
+// columns are tied to the payload so that they cannot disagree with it. The
+// expected definitions are what PostgreSQL renders (pg_get_triggerdef,
+// pg_get_functiondef, pg_get_expr, pg_get_constraintdef); a migration that
+// changes one of these objects must update its rendering here.
+const (
+	// pgAppendOnlyBody is the body of the function the append-only triggers
+	// call: whatever the statement, it is refused.
+	pgAppendOnlyBody = `
+BEGIN
+	RAISE EXCEPTION 'ledger events are append-only';
+END
+`
+	pgAppendOnlyFunction = `CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $function$` +
+		pgAppendOnlyBody + `$function$`
+	// pgAppendOnlyFunctionDef is pg_get_functiondef of the function, with %s
+	// for the quoted name of its schema, which PostgreSQL always writes.
+	pgAppendOnlyFunctionDef = "CREATE OR REPLACE FUNCTION %s.events_append_only()\n RETURNS trigger\n LANGUAGE plpgsql\nAS $function$" +
+		pgAppendOnlyBody + "$function$\n"
+
+	// The triggers, written as pg_get_triggerdef(oid, true) renders them for a
+	// table and function on the search_path. TRUNCATE fires no row triggers,
+	// so it has a statement trigger of its own.
+	pgTriggerNoUpdate   = `CREATE TRIGGER events_no_update BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION events_append_only()`
+	pgTriggerNoDelete   = `CREATE TRIGGER events_no_delete BEFORE DELETE ON events FOR EACH ROW EXECUTE FUNCTION events_append_only()`
+	pgTriggerNoTruncate = `CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()`
+
+	// pgCurrentStateTable creates a current-state table (%[1]s is its name):
+	// the payload of the record's last event, that event's sequence number, and
+	// columns derived from the payload for filtering. principal, entitlement
+	// and status are generated from the payload. The expiry cannot be: turning
+	// text into a time depends on session settings in general, so PostgreSQL
+	// refuses it in a generated column. The append writes it instead and a
+	// CHECK ties it to the payload; the payload always carries an explicit UTC
+	// offset (checkRecord), which makes the conversion independent of them.
+	// Ids are compared and sorted byte by byte, as SQLite does, whatever the
+	// database's collation.
+	pgCurrentStateTable = `CREATE TABLE %[1]s (
+	id          text COLLATE "C" PRIMARY KEY,
+	seq         bigint NOT NULL REFERENCES events (seq),
+	data        text NOT NULL,
+	principal   text NOT NULL GENERATED ALWAYS AS (data::json ->> 'principal') STORED,
+	entitlement text NOT NULL GENERATED ALWAYS AS (data::json ->> 'entitlement') STORED,
+	status      text NOT NULL GENERATED ALWAYS AS (data::json ->> 'status') STORED,
+	expires_at  timestamptz NOT NULL,
+	CONSTRAINT %[1]s_expires_at_payload CHECK (expires_at = (data::json ->> 'expires_at')::timestamptz)
+)`
+	// pgCurrentStateTableDef is how checkSchema describes such a table: its
+	// columns in order, then its constraints by name.
+	pgCurrentStateTableDef = `id text NOT NULL
+seq bigint NOT NULL
+data text NOT NULL
+principal text NOT NULL GENERATED ALWAYS AS ((data)::json ->> 'principal'::text) STORED
+entitlement text NOT NULL GENERATED ALWAYS AS ((data)::json ->> 'entitlement'::text) STORED
+status text NOT NULL GENERATED ALWAYS AS ((data)::json ->> 'status'::text) STORED
+expires_at timestamp with time zone NOT NULL
+CONSTRAINT %[1]s_expires_at_payload CHECK ((expires_at = (((data)::json ->> 'expires_at'::text))::timestamp with time zone))
+CONSTRAINT %[1]s_pkey PRIMARY KEY (id)
+CONSTRAINT %[1]s_seq_fkey FOREIGN KEY (seq) REFERENCES events(seq)
+`
+)
+
+// pgTriggers maps the append-only triggers to their definitions.
+var pgTriggers = map[string]string{
+	"events_no_update":   pgTriggerNoUpdate,
+	"events_no_delete":   pgTriggerNoDelete,
+	"events_no_truncate": pgTriggerNoTruncate,
+}
+
+// pgMigrations are the schema versions, in order: step i brings the schema to
+// version i+1. Steps are only ever appended; a released step never changes.
+// Names are unqualified: the ledger lives in the connection's current schema,
+// public unless the URL's search_path says otherwise.
+var pgMigrations = [][]string{
+	{
+		// The events' text is stored as written and hashed: data is TEXT, not
+		// jsonb, which would reorder keys and break the hashes. A second event
+		// linking to the same predecessor would fork the chain; UNIQUE refuses
+		// it (the first event, alone, links to "").
+		`CREATE TABLE events (
+	seq       bigint PRIMARY KEY CHECK (seq > 0),
+	at        text NOT NULL,
+	type      text NOT NULL,
+	subject   text COLLATE "C" NOT NULL,
+	data      text NOT NULL,
+	prev_hash text NOT NULL UNIQUE,
+	hash      text NOT NULL
+)`,
+		// Reads of one grant or approval come from its last event, the chained
+		// record, rather than from the current-state tables.
+		`CREATE INDEX events_subject ON events (subject, seq)`,
+		pgAppendOnlyFunction,
+		pgTriggerNoUpdate,
+		pgTriggerNoDelete,
+		pgTriggerNoTruncate,
+		`CREATE TABLE ledger_head (
+	id   integer PRIMARY KEY CHECK (id = 1),
+	seq  bigint NOT NULL,
+	hash text NOT NULL
+)`,
+		`INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '')`,
+		fmt.Sprintf(pgCurrentStateTable, "grants"),
+		`CREATE INDEX grants_principal ON grants (principal)`,
+		`CREATE INDEX grants_entitlement ON grants (entitlement)`,
+		`CREATE INDEX grants_status_expires ON grants (status, expires_at)`,
+		fmt.Sprintf(pgCurrentStateTable, "approvals"),
+	},
+}
+
+// PostgresStore is a Store in a PostgreSQL database. Every append is one
+// transaction that first locks the ledger's head row, so writers in any number
+// of processes take turns; Verify reads one snapshot while appends go on.
+type PostgresStore struct {
+	pool   pgPool
+	ledger string // the URL without its password, for messages
+}
+
+var _ interface {
+	Store
+	SelfVerifier
+} = (*PostgresStore)(nil)
+
+var (
+	// errNoPostgresLedger marks a database without a ledger, opened with create false.
+	errNoPostgresLedger = errors.New("no governed ledger")
+	// errNoSchema marks a connection whose search_path names no existing schema.
+	errNoSchema = errors.New("its search_path names no schema that exists, so there is nowhere to keep the ledger")
+)
+
+// OpenPostgres opens the ledger in the PostgreSQL database at rawURL
+// (postgres://user:password@host:port/database?…) and brings its schema up to
+// date. With create, an empty database becomes an empty ledger; without, it is
+// an error. It fails when the server cannot be reached or the database holds
+// tables of the ledger's names that are not a ledger. The URL may set
+// pgxpool's settings, such as pool_max_conns (default: the number of CPUs, at
+// least 4).
+func OpenPostgres(ctx context.Context, rawURL string, create bool) (*PostgresStore, error) {
+	return openPostgres(ctx, rawURL, create)
+}
+
+func openPostgres(ctx context.Context, rawURL string, create bool) (*PostgresStore, error) {
+	ledger := redactPostgresURL(rawURL)
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		// pgx's message shows the location with the password masked.
+		return nil, fmt.Errorf("invalid PostgreSQL ledger location %s: %v", ledger, err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = pgConnectTimeout
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "governed"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg) // connects on first use
+	if err != nil {
+		return nil, fmt.Errorf("invalid PostgreSQL ledger location %s: %v", ledger, err)
+	}
+	s := &PostgresStore{pool: pgPool{pool}, ledger: ledger}
+	if err := s.migrate(ctx, create); err != nil {
+		s.pool.close()
+		return nil, s.describeAll(err)
+	}
+	return s, nil
+}
+
+// redactPostgresURL is the URL as messages show it: scheme, user, host and
+// database, without the password or the query (which may hold one too).
+func redactPostgresURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" && u.Path == "" {
+		scheme, _, _ := strings.Cut(rawURL, "://")
+		return scheme + "://… (not a valid URL)"
+	}
+	shown := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil {
+		shown.User = url.User(u.User.Username())
+	}
+	return shown.String()
+}
+
+// describe turns a failure to talk to PostgreSQL into a message that names the
+// ledger; any other error (ErrConflict and the like) is returned as it is.
+func (s *PostgresStore) describe(err error) error {
+	if d, ok := s.explain(err); ok {
+		return d
+	}
+	return err
+}
+
+// describeAll is describe for reads, where every error concerns the ledger.
+func (s *PostgresStore) describeAll(err error) error {
+	if d, ok := s.explain(err); ok {
+		return d
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("PostgreSQL ledger %s: %w", s.ledger, err)
+}
+
+// explain says what err means for the ledger, when it comes from PostgreSQL,
+// the network or the store's own checks at open.
+func (s *PostgresStore) explain(err error) (error, bool) {
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return nil, false
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// Before net.Error, which DeadlineExceeded satisfies.
+		if errors.As(err, &ce) {
+			return fmt.Errorf("cannot reach the PostgreSQL ledger %s: %w", s.ledger, err), true
+		}
+		return nil, false
+	case errors.Is(err, errNotALedger):
+		return fmt.Errorf("%s is a PostgreSQL database but not a governed ledger", s.ledger), true
+	case errors.Is(err, errNoPostgresLedger):
+		return fmt.Errorf("no governed ledger at %s", s.ledger), true
+	case errors.Is(err, errNoSchema):
+		return fmt.Errorf("cannot open the PostgreSQL ledger %s: %w", s.ledger, err), true
+	case errors.As(err, &pe):
+		switch {
+		case pe.Code == "42P01": // undefined_table
+			return fmt.Errorf("no governed ledger at %s: %s", s.ledger, pe.Message), true
+		case pe.Code == "3D000": // invalid_catalog_name
+			return fmt.Errorf("cannot open the PostgreSQL ledger %s: %s", s.ledger, pe.Message), true
+		case pe.Code == "28P01" || pe.Code == "28000": // invalid_password, invalid_authorization_specification
+			return fmt.Errorf("cannot log in to the PostgreSQL ledger %s: %s", s.ledger, pe.Message), true
+		case pe.Code == "42501": // insufficient_privilege
+			return fmt.Errorf("permission denied on the PostgreSQL ledger %s: %s", s.ledger, pe.Message), true
+		case pe.Code == "53300": // too_many_connections
+			return fmt.Errorf("the PostgreSQL server of the ledger %s has no connection free: %s", s.ledger, pe.Message), true
+		case pe.Code == "25006": // read_only_sql_transaction
+			return fmt.Errorf("cannot write the PostgreSQL ledger %s: %s", s.ledger, pe.Message), true
+		case strings.HasPrefix(pe.Code, "57P"): // operator_intervention: shutdown, crash
+			return fmt.Errorf("the PostgreSQL server of the ledger %s went away: %s", s.ledger, pe.Message), true
+		}
+		return fmt.Errorf("PostgreSQL ledger %s: %w", s.ledger, err), true
+	case errors.As(err, &ce):
+		// The innermost network error says it best; pgx's own message
+		// repeats the user and database.
+		var oe *net.OpError
+		var de *net.DNSError
+		switch {
+		case errors.As(err, &oe):
+			return fmt.Errorf("cannot reach the PostgreSQL ledger %s: %w", s.ledger, oe), true
+		case errors.As(err, &de):
+			return fmt.Errorf("cannot reach the PostgreSQL ledger %s: %w", s.ledger, de), true
+		}
+		return fmt.Errorf("cannot reach the PostgreSQL ledger %s: %w", s.ledger, err), true
+	case errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return fmt.Errorf("lost the connection to the PostgreSQL ledger %s: %w", s.ledger, err), true
+	}
+	return nil, false
+}
+
+// migrate brings the schema to the latest version in one transaction, under
+// the migration lock.
+func (s *PostgresStore) migrate(ctx context.Context, create bool) error {
+	return s.pool.with(ctx, func(c *pgx.Conn) error {
+		// READ COMMITTED: each statement after the lock sees what a process
+		// that held it before committed, whatever the server's default.
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgMigrationLock); err != nil {
+			return err
+		}
+		var schema *string
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return err
+		}
+		if schema == nil {
+			return errNoSchema
+		}
+		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = ANY ($1)`,
+			[]string{"schema_migrations", "events", "grants", "approvals", "ledger_head"})
+		if err != nil {
+			return err
+		}
+		present, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(present, "schema_migrations") {
+			switch {
+			case len(present) > 0:
+				return errNotALedger
+			case !create:
+				return errNoPostgresLedger
+			}
+			if _, err := tx.Exec(ctx, `CREATE TABLE schema_migrations (
+	version    integer PRIMARY KEY,
+	applied_at text NOT NULL
+)`); err != nil {
+				return err
+			}
+		} else {
+			// schema_migrations is a common name: make sure it is ours.
+			var ours bool
+			if err := tx.QueryRow(ctx, `SELECT count(*) = 2 FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = 'schema_migrations' AND a.attnum > 0 AND NOT a.attisdropped
+	AND (a.attname, a.atttypid) IN (('version', 'integer'::regtype), ('applied_at', 'text'::regtype))`).Scan(&ours); err != nil {
+				return err
+			}
+			if !ours {
+				return errNotALedger
+			}
+		}
+		var version int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+			return err
+		}
+		if version > len(pgMigrations) {
+			return fmt.Errorf("its schema is version %d, newer than this build of governed knows (%d): upgrade governed", version, len(pgMigrations))
+		}
+		for v := version; v < len(pgMigrations); v++ {
+			for _, stmt := range pgMigrations[v] {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
+				}
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
+				v+1, formatAt(time.Now())); err != nil {
+				return err
+			}
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+// Location returns the ledger's URL without its password.
+func (s *PostgresStore) Location() string { return s.ledger }
+
+// Close closes the store's connections.
+func (s *PostgresStore) Close() error {
+	s.pool.close()
+	return nil
+}
+
+// AppendGrant implements Store.
+func (s *PostgresStore) AppendGrant(ctx context.Context, eventType string, at time.Time, g Grant, expectSeq int64) (Event, error) {
+	if !slices.Contains(grantEventTypes, eventType) {
+		return Event{}, fmt.Errorf("event type %q is not about a grant", eventType)
+	}
+	if err := checkRecord("grant", g.ID, g.Status, g.ExpiresAt); err != nil {
+		return Event{}, err
+	}
+	data, err := json.Marshal(g)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := checkPostgresRecord("grant", g.ID, g.ExpiresAt, data); err != nil {
+		return Event{}, err
+	}
+	return s.append(ctx, eventType, at, currentRow{"grants", "grant", g.ID}, data, g.ExpiresAt, expectSeq)
+}
+
+// AppendApproval implements Store.
+func (s *PostgresStore) AppendApproval(ctx context.Context, eventType string, at time.Time, a Approval, expectSeq int64) (Event, error) {
+	if !slices.Contains(approvalEventTypes, eventType) {
+		return Event{}, fmt.Errorf("event type %q is not about an approval", eventType)
+	}
+	if err := checkRecord("approval", a.ID, a.Status, a.ExpiresAt); err != nil {
+		return Event{}, err
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := checkPostgresRecord("approval", a.ID, a.ExpiresAt, data); err != nil {
+		return Event{}, err
+	}
+	return s.append(ctx, eventType, at, currentRow{"approvals", "approval", a.ID}, data, a.ExpiresAt, expectSeq)
+}
+
+// checkPostgresRecord refuses, with a plain message, the records that pass
+// checkRecord but that PostgreSQL cannot store or index: text that is not
+// UTF-8, the character U+0000, which its JSON functions reject, and years
+// before 1 (RFC 3339 allows year 0000; PostgreSQL has no year 0).
+func checkPostgresRecord(kind, id, expiresAt string, data []byte) error {
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%s id %q is not UTF-8 text", kind, id)
+	}
+	if hasEscapedNUL(data) {
+		return fmt.Errorf("%s %q holds the character U+0000, which a PostgreSQL ledger cannot index", kind, id)
+	}
+	if exp, err := time.Parse(time.RFC3339, expiresAt); err == nil && exp.UTC().Year() < 1 {
+		return fmt.Errorf("%s %q: expires_at %q is before year 1, which PostgreSQL cannot store", kind, id, expiresAt)
+	}
+	return nil
+}
+
+// hasEscapedNUL reports whether JSON text holds the escape \u0000 (and not an
+// escaped backslash followed by "u0000").
+func hasEscapedNUL(data []byte) bool {
+	for i := 0; i+5 < len(data); i++ {
+		if data[i] == '\\' {
+			if data[i+1] == 'u' && string(data[i+2:i+6]) == "0000" {
+				return true
+			}
+			i++ // skip the escaped character
+		}
+	}
+	return false
+}
+
+// Statements of an append, by current-state table.
+var (
+	// pgStateQuery reads, once the head is locked, the current-state row's
+	// sequence number and the last event of the log.
+	pgStateQuery = map[string]string{}
+	// pgUpsert stores the record's new current state.
+	pgUpsert = map[string]string{}
+)
+
+func init() {
+	for _, table := range []string{"grants", "approvals"} {
+		pgStateQuery[table] = `SELECT (SELECT seq FROM ` + table + ` WHERE id = $1),
+	(SELECT seq FROM events ORDER BY seq DESC LIMIT 1), (SELECT hash FROM events ORDER BY seq DESC LIMIT 1)`
+		pgUpsert[table] = `INSERT INTO ` + table + ` (id, seq, data, expires_at) VALUES ($1, $2, $3, $4::text::timestamptz)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data, expires_at = excluded.expires_at`
+	}
+}
+
+func (s *PostgresStore) append(ctx context.Context, eventType string, at time.Time, row currentRow, data []byte, expiresAt string, expectSeq int64) (Event, error) {
+	for attempt := 1; ; attempt++ {
+		var ev Event
+		err := s.pool.with(ctx, func(c *pgx.Conn) error {
+			var err error
+			ev, err = s.appendTx(ctx, c, eventType, at, row, data, expiresAt, expectSeq)
+			return err
+		})
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") && attempt < pgAppendAttempts {
+			continue // serialization_failure, deadlock_detected: nothing was written
+		}
+		if err != nil {
+			return Event{}, s.describe(err)
+		}
+		return ev, nil
+	}
+}
+
+// appendTx is one append, in three round trips: begin, lock the head and read
+// the state; write the event, the current state and the head; commit.
+func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType string, at time.Time, row currentRow, data []byte, expiresAt string, expectSeq int64) (Event, error) {
+	// Locking the head row serialises appends from every process. The state is
+	// read by the next statement, which in READ COMMITTED takes its snapshot
+	// once the lock is held, and so sees the append that held it before.
+	var head Head
+	var cur, lastSeq *int64
+	var lastHash *string
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	b.Queue(`SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE`).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&head.Seq, &head.Hash); err != nil {
+			return fmt.Errorf("reading the ledger's head: %w", err)
+		}
+		return nil
+	})
+	b.Queue(pgStateQuery[row.table], row.id).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&cur, &lastSeq, &lastHash)
+	})
+	br := c.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(ctx)
+	if err := br.Close(); err != nil {
+		return Event{}, err
+	}
+
+	switch {
+	case cur == nil:
+		if expectSeq != 0 {
+			return Event{}, fmt.Errorf("%s %q: %w", row.kind, row.id, ErrNotFound)
+		}
+	case expectSeq == 0:
+		return Event{}, fmt.Errorf("%s %q: %w", row.kind, row.id, ErrExists)
+	case *cur != expectSeq:
+		return Event{}, fmt.Errorf("%s %q is at event %d, not %d: %w", row.kind, row.id, *cur, expectSeq, ErrConflict)
+	}
+	var last Head
+	if lastSeq != nil && lastHash != nil {
+		last = Head{Seq: *lastSeq, Hash: *lastHash}
+	}
+	if head != last {
+		return Event{}, ErrInconsistent
+	}
+
+	ev := Event{Seq: head.Seq + 1, At: at.UTC().Round(0), Type: eventType, Subject: row.id, Data: data, PrevHash: head.Hash}
+	ev.Hash = HashEvent(ev.PrevHash, ev)
+	b = &pgx.Batch{}
+	b.Queue(`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash)
+	b.Queue(pgUpsert[row.table], row.id, ev.Seq, string(data), expiresAt)
+	b.Queue(`UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, ev.Seq, ev.Hash)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Event{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// Grant implements Store. Like SQLiteStore.Grant, it reads the grant's last
+// event, not its current-state row.
+func (s *PostgresStore) Grant(ctx context.Context, id string) (Grant, error) {
+	var g Grant
+	seq, err := s.lastEvent(ctx, "grant", id, &g)
+	g.Seq = seq
+	return g, err
+}
+
+// lastEvent decodes into v the data of the last event of the given kind
+// ("grant" or "approval") about id, and returns its sequence number.
+func (s *PostgresStore) lastEvent(ctx context.Context, kind, id string, v any) (int64, error) {
+	var seq int64
+	var data []byte
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT seq, data FROM events WHERE subject = $1 AND type LIKE $2 ORDER BY seq DESC LIMIT 1`,
+			id, kind+".%").Scan(&seq, &data)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, s.describeAll(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return 0, fmt.Errorf("%s %q: the stored event is not readable: %w", kind, id, err)
+	}
+	return seq, nil
+}
+
+// Grants implements Store. The result is sorted by id. Rows are selected in SQL
+// and the filter is checked again against each stored payload, as
+// SQLiteStore.Grants does.
+func (s *PostgresStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Principal != "" {
+		add("principal = $%d", f.Principal)
+	}
+	if f.Entitlement != "" {
+		add("entitlement = $%d", f.Entitlement)
+	}
+	if f.Status != "" {
+		add("status = $%d", f.Status)
+	}
+	if !f.ExpiringBefore.IsZero() {
+		// PostgreSQL keeps microseconds, rounding the expiry to the nearest: a
+		// millisecond to spare keeps every expiry before the bound, and the
+		// exact comparison is made on the payload below.
+		add("status = $%d", StatusActive)
+		add("expires_at < $%d", f.ExpiringBefore.Add(time.Millisecond))
+	}
+	q := `SELECT seq, data FROM grants`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY id`
+	grants := []Grant{}
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var seq int64
+		var data []byte
+		for rows.Next() {
+			if err := rows.Scan(&seq, &data); err != nil {
+				return err
+			}
+			var g Grant
+			if err := json.Unmarshal(data, &g); err != nil {
+				return fmt.Errorf("a stored grant is not readable: %w", err)
+			}
+			g.Seq = seq
+			if f.Matches(g) {
+				grants = append(grants, g)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.describeAll(err)
+	}
+	return grants, nil
+}
+
+// Approval implements Store. Like Grant, it reads the approval's last event.
+func (s *PostgresStore) Approval(ctx context.Context, id string) (Approval, error) {
+	var a Approval
+	seq, err := s.lastEvent(ctx, "approval", id, &a)
+	a.Seq = seq
+	return a, err
+}
+
+// Approvals implements Store.
+func (s *PostgresStore) Approvals(ctx context.Context) ([]Approval, error) {
+	approvals := []Approval{}
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT seq, data FROM approvals ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var seq int64
+		var data []byte
+		for rows.Next() {
+			if err := rows.Scan(&seq, &data); err != nil {
+				return err
+			}
+			var a Approval
+			if err := json.Unmarshal(data, &a); err != nil {
+				return fmt.Errorf("a stored approval is not readable: %w", err)
+			}
+			a.Seq = seq
+			approvals = append(approvals, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.describeAll(err)
+	}
+	return approvals, nil
+}
+
+// Head implements Store.
+func (s *PostgresStore) Head(ctx context.Context) (Head, error) {
+	var h Head
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
+	})
+	if err != nil {
+		return Head{}, s.describeAll(err)
+	}
+	return h, nil
+}
+
+// Events implements Store. It holds one of the store's connections while it
+// runs: fn may use the store, but only while the pool has connections to spare.
+func (s *PostgresStore) Events(ctx context.Context, fn func(Event) error) error {
+	var fnErr error // fn's own error, returned as it is
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT seq, at, type, subject, data, prev_hash, hash FROM events ORDER BY seq`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e Event
+			var at string
+			if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Subject, &e.Data, &e.PrevHash, &e.Hash); err != nil {
+				return err
+			}
+			if e.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
+				fnErr = fmt.Errorf("event %d: time %q is not RFC 3339", e.Seq, at)
+				return nil
+			}
+			if fnErr = fn(e); fnErr != nil {
+				return nil
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return s.describeAll(err)
+	}
+	return fnErr
+}
+
+// Verify implements SelfVerifier: the chain, the recorded head, the replay of
+// the log against the current-state tables and the definitions of the
+// append-only triggers and current-state tables, all read in one REPEATABLE
+// READ snapshot while appends go on.
+//
+// What it cannot see: a superuser can skip triggers for a session
+// (session_replication_role = replica) without changing any definition. The
+// chain and the head still show what such a session changed.
+func (s *PostgresStore) Verify(ctx context.Context) (Report, error) {
+	var report Report
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+
+		v := newVerification()
+		var grants, approvals int
+		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`).Scan(&grants, &approvals); err != nil {
+			return err
+		}
+		v.expectSubjects(grants, approvals)
+		if err := verifyPostgresEvents(ctx, tx, v); err != nil {
+			return err
+		}
+		var head Head
+		err = tx.QueryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			v.fail(v.chain.Head().Seq, "the recorded head is missing")
+		case err != nil:
+			return err
+		}
+		v.head(head)
+		if !v.failed {
+			for _, k := range []int{kindGrant, kindApproval} {
+				if err := verifyPostgresRows(ctx, tx, v, k); err != nil {
+					return err
+				}
+			}
+		}
+		if !v.failed {
+			problem, err := checkPostgresSchema(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if problem != "" {
+				v.fail(0, problem)
+			}
+		}
+		report = v.report(head)
+		return nil
+	})
+	if err != nil {
+		return Report{}, s.describeAll(err)
+	}
+	return report, nil
+}
+
+// pgWalkQuery reads the events in sequence order, in the binary format: the
+// text columns arrive as stored, seq as 8 bytes.
+const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, data FROM events ORDER BY seq`
+
+// verifyPostgresEvents walks the log in sequence order. Like the SQLite store,
+// it reads in one goroutine while another verifies, with a few batches of
+// events in flight between them; each event's text fields travel joined by
+// walkSeparator, which no stored field holds unless it was altered.
+func verifyPostgresEvents(ctx context.Context, tx pgx.Tx, v *verification) error {
+	rows, err := tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode})
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+
+	full := make(chan *walkBatch, walkBatchesInUse)
+	free := make(chan *walkBatch, walkBatchesInUse)
+	for range walkBatchesInUse {
+		free <- &walkBatch{events: make([]walkEvent, 0, walkBatchSize)}
+	}
+	var stopped atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			for _, e := range b.events {
+				if stopped.Load() {
+					break
+				}
+				if !v.joinedEvent(e.seq, e.fields) {
+					stopped.Store(true)
+				}
+			}
+			free <- b
+		}
+	}()
+
+	b := <-free
+	for !stopped.Load() && rows.Next() {
+		vals := rows.RawValues()
+		if len(vals) != 7 || len(vals[0]) != 8 {
+			err = errors.New("reading the events: unexpected row format")
+			break
+		}
+		seq := int64(binary.BigEndian.Uint64(vals[0]))
+		start := len(b.buf)
+		for i, f := range vals[1:] {
+			if i > 0 {
+				b.buf = append(b.buf, walkSeparator)
+			}
+			b.buf = append(b.buf, f...)
+		}
+		b.events = append(b.events, walkEvent{seq: seq, fields: b.buf[start:len(b.buf):len(b.buf)]})
+		if len(b.events) == walkBatchSize {
+			full <- b
+			b = <-free
+			b.buf, b.events = b.buf[:0], b.events[:0]
+		}
+	}
+	full <- b
+	close(full)
+	<-done
+	// Stopping early leaves rows unread; Close reads past them.
+	rows.Close()
+	if err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// verifyPostgresRows replays one current-state table against the log.
+func verifyPostgresRows(ctx context.Context, tx pgx.Tx, v *verification, kind int) error {
+	table := map[int]string{kindGrant: "grants", kindApproval: "approvals"}[kind]
+	rows, err := tx.Query(ctx, `SELECT id, seq, data FROM `+table, pgx.QueryResultFormats{pgx.BinaryFormatCode})
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals := rows.RawValues()
+		if len(vals) != 3 || len(vals[1]) != 8 {
+			return fmt.Errorf("reading the %s: unexpected row format", table)
+		}
+		v.row(kind, string(vals[0]), int64(binary.BigEndian.Uint64(vals[1])), vals[2])
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	v.unseen(kind)
+	return nil
+}
+
+// checkPostgresSchema reports whether the append-only triggers and their
+// function, and the current-state tables, are still defined and enabled as the
+// migrations left them, in the ledger's schema.
+func checkPostgresSchema(ctx context.Context, tx pgx.Tx) (string, error) {
+	type trigger struct {
+		def     string
+		enabled string
+	}
+	triggers := map[string]trigger{}
+	rows, err := tx.Query(ctx, `SELECT t.tgname, pg_get_triggerdef(t.oid, true), t.tgenabled::text
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = 'events' AND NOT t.tgisinternal`)
+	if err != nil {
+		return "", err
+	}
+	var name string
+	var tr trigger
+	if _, err := pgx.ForEachRow(rows, []any{&name, &tr.def, &tr.enabled}, func() error {
+		triggers[name] = tr
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	var function, schema string
+	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = current_schema() AND p.proname = 'events_append_only' AND p.pronargs = 0), ''), quote_ident(current_schema())`).Scan(&function, &schema)
+	if err != nil {
+		return "", err
+	}
+	names := slices.Sorted(maps.Keys(pgTriggers))
+	for _, n := range names {
+		if _, ok := triggers[n]; !ok || function == "" {
+			return "append-only triggers are missing", nil
+		}
+	}
+	for _, n := range names {
+		if triggers[n].def != pgTriggers[n] || function != fmt.Sprintf(pgAppendOnlyFunctionDef, schema) {
+			return "append-only triggers were altered", nil
+		}
+	}
+	for _, n := range names {
+		// 'O' fires in normal sessions; 'D' is disabled; 'R' fires only in
+		// replicas, which is disabled too for governed's sessions.
+		if triggers[n].enabled != "O" && triggers[n].enabled != "A" {
+			return "append-only triggers are disabled", nil
+		}
+	}
+
+	tables, err := describePostgresTables(ctx, tx, "grants", "approvals")
+	if err != nil {
+		return "", err
+	}
+	for _, table := range []string{"grants", "approvals"} {
+		if tables[table] != fmt.Sprintf(pgCurrentStateTableDef, table) {
+			return fmt.Sprintf("the definition of the %s table was altered", table), nil
+		}
+	}
+	return "", nil
+}
+
+// describePostgresTables describes tables as pgCurrentStateTableDef does: a
+// line per column (name, type, NOT NULL, generation or default) in order, then
+// a line per constraint, by name.
+func describePostgresTables(ctx context.Context, tx pgx.Tx, tables ...string) (map[string]string, error) {
+	desc := map[string]*strings.Builder{}
+	for _, t := range tables {
+		desc[t] = &strings.Builder{}
+	}
+	rows, err := tx.Query(ctx, `SELECT c.relname, 0 AS part, a.attnum::int AS pos,
+	a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+	|| CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+	|| CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS ' || pg_get_expr(d.adbin, d.adrelid) || ' STORED'
+		WHEN d.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) ELSE '' END
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = current_schema() AND c.relname = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT c.relname, 1, 0, 'CONSTRAINT ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid)
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = ANY ($1)
+ORDER BY 1, 2, 3, 4`, tables)
+	if err != nil {
+		return nil, err
+	}
+	var table, line string
+	var part, pos int
+	if _, err := pgx.ForEachRow(rows, []any{&table, &part, &pos, &line}, func() error {
+		if b, ok := desc[table]; ok {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for t, b := range desc {
+		out[t] = b.String()
+	}
+	return out, nil
+}
+
+// pgPool is the store's view of a pgx connection pool.
+type pgPool struct{ *pgxpool.Pool }
+
+// with runs fn on a connection of the pool. A connection fn leaves inside a
+// transaction is closed rather than reused.
+func (p pgPool) with(ctx context.Context, fn func(*pgx.Conn) error) error {
+	return p.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return fn(c.Conn()) })
+}
+
+func (p pgPool) close() { p.Close() }

@@ -75,15 +75,13 @@ func TestAccExamples_providerBlock(t *testing.T) {
 	h.mustRun("validate")
 }
 
-// TestAccExamples_quickstart runs the quickstart exactly as `make demo` does:
-// a built provider binary found through dev_overrides, the real clock, and
-// the example's own policy and default ledger in the working directory.
-func TestAccExamples_quickstart(t *testing.T) {
-	skipUnlessAcc(t)
-	t.Parallel()
-	dir := t.TempDir()
+// builtProviderCLIConfig builds the provider binary and returns a Terraform
+// CLI configuration whose dev_overrides make Terraform run it, each command in
+// a process of its own, as in production.
+func builtProviderCLIConfig(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Dir(buildCommand(t, ".", "terraform-provider-governed"))
-	rc := filepath.Join(dir, "terraformrc")
+	rc := filepath.Join(t.TempDir(), "terraformrc")
 	if err := os.WriteFile(rc, []byte(`provider_installation {
   dev_overrides {
     "governed-entitlements/governed" = "`+bin+`"
@@ -93,6 +91,17 @@ func TestAccExamples_quickstart(t *testing.T) {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return rc
+}
+
+// TestAccExamples_quickstart runs the quickstart exactly as `make demo` does:
+// a built provider binary found through dev_overrides, the real clock, and
+// the example's own policy and default ledger in the working directory.
+func TestAccExamples_quickstart(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	dir := t.TempDir()
+	rc := builtProviderCLIConfig(t)
 	work := filepath.Join(dir, "quickstart")
 	if err := os.CopyFS(work, os.DirFS(filepath.Join(examplesDir, "quickstart"))); err != nil {
 		t.Fatal(err)

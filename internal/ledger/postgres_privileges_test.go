@@ -1,0 +1,77 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var privilegeRoles atomic.Int64
+
+// The team setup the guide documents: an owner creates the ledger's schema,
+// and the role pipelines log in as gets only what appending and verifying
+// need. That role can then run the ledger but cannot change or remove what it
+// wrote, even by switching the append-only triggers off.
+func TestPostgresLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, db, ownerURL := newPostgresDatabase(t)
+	owner, err := Open(ctx, ownerURL) // creates the schema
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner.Close()
+
+	pipeline := fmt.Sprintf("pipeline_%d", privilegeRoles.Add(1))
+	if err := srv.Exec(ctx, db,
+		"CREATE ROLE "+pipeline+" LOGIN",
+		"GRANT CONNECT ON DATABASE "+pgx.Identifier{db}.Sanitize()+" TO "+pipeline,
+		"GRANT USAGE ON SCHEMA public TO "+pipeline,
+		"GRANT SELECT ON schema_migrations TO "+pipeline,
+		"GRANT SELECT, INSERT ON events TO "+pipeline,
+		"GRANT SELECT, UPDATE ON ledger_head TO "+pipeline,
+		"GRANT SELECT, INSERT, UPDATE ON grants, approvals TO "+pipeline,
+	); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err := Open(ctx, srv.URLAs(pipeline, db))
+	if err != nil {
+		t.Fatalf("opening the ledger as %s: %v", pipeline, err)
+	}
+	defer l.Close()
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatalf("issuing as %s: %v", pipeline, err)
+	}
+	if _, err := l.ExpireGrant(ctx, "grt_1", t0.Add(8*24*time.Hour), nil); err != nil {
+		t.Fatalf("expiring as %s: %v", pipeline, err)
+	}
+	if r := mustVerify(t, l); r.Events != 2 {
+		t.Fatalf("verified %d events, want 2", r.Events)
+	}
+
+	conn, err := pgx.Connect(ctx, srv.URLAs(pipeline, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{
+		`UPDATE events SET data = '{}' WHERE seq = 1`,
+		`DELETE FROM events WHERE seq = 2`,
+		`TRUNCATE events`,
+		`ALTER TABLE events DISABLE TRIGGER USER`,
+		`DROP TRIGGER events_no_update ON events`,
+		`DELETE FROM grants`,
+	} {
+		_, err := conn.Exec(ctx, stmt)
+		if err == nil || !strings.Contains(err.Error(), "SQLSTATE 42501") && !strings.Contains(err.Error(), "must be owner") {
+			t.Errorf("%s as %s: %v, want permission denied", stmt, pipeline, err)
+		}
+	}
+	mustVerify(t, l)
+}

@@ -105,22 +105,23 @@ type floorGrant struct{}
 // the plan into it fails if the real schema gains or loses an attribute, so the
 // floor cannot drift from the real schema unnoticed.
 type grantModel struct {
-	ID               types.String `tfsdk:"id"`
-	Principal        types.String `tfsdk:"principal"`
-	Entitlement      types.String `tfsdk:"entitlement"`
-	TicketID         types.String `tfsdk:"ticket_id"`
-	Approvers        types.Set    `tfsdk:"approvers"`
-	ExpiresAt        types.String `tfsdk:"expires_at"`
-	TTL              types.String `tfsdk:"ttl"`
-	ApprovalID       types.String `tfsdk:"approval_id"`
-	Justification    types.String `tfsdk:"justification"`
-	Requester        types.String `tfsdk:"requester"`
-	BreakGlass       types.Bool   `tfsdk:"break_glass"`
-	Status           types.String `tfsdk:"status"`
-	Active           types.Bool   `tfsdk:"active"`
-	GrantedAt        types.String `tfsdk:"granted_at"`
-	RevokedAt        types.String `tfsdk:"revoked_at"`
-	RevocationReason types.String `tfsdk:"revocation_reason"`
+	ID                types.String `tfsdk:"id"`
+	Principal         types.String `tfsdk:"principal"`
+	Entitlement       types.String `tfsdk:"entitlement"`
+	TicketID          types.String `tfsdk:"ticket_id"`
+	Approvers         types.Set    `tfsdk:"approvers"`
+	ExpiresAt         types.String `tfsdk:"expires_at"`
+	TTL               types.String `tfsdk:"ttl"`
+	ApprovalID        types.String `tfsdk:"approval_id"`
+	Justification     types.String `tfsdk:"justification"`
+	Requester         types.String `tfsdk:"requester"`
+	BreakGlass        types.Bool   `tfsdk:"break_glass"`
+	Status            types.String `tfsdk:"status"`
+	Active            types.Bool   `tfsdk:"active"`
+	GrantedAt         types.String `tfsdk:"granted_at"`
+	RevokedAt         types.String `tfsdk:"revoked_at"`
+	RevocationReason  types.String `tfsdk:"revocation_reason"`
+	RevocationPending types.Bool   `tfsdk:"revocation_pending"`
 }
 
 func (r *floorGrant) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -182,6 +183,7 @@ func planToState(ctx context.Context, plan tfsdk.Plan, state *tfsdk.State, diags
 	}
 	m.RevokedAt = types.StringNull()
 	m.RevocationReason = types.StringNull()
+	m.RevocationPending = types.BoolValue(false)
 	if m.Requester.IsUnknown() {
 		m.Requester = types.StringNull()
 	}

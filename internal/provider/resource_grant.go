@@ -338,6 +338,7 @@ func (r *grantResource) planNewGrant(ctx context.Context, plan *grantModel, conf
 	plan.Active = types.BoolValue(true)
 	plan.RevokedAt = types.StringNull()
 	plan.RevocationReason = types.StringNull()
+	plan.RevocationPending = types.BoolValue(false)
 	if config.ExpiresAt.IsNull() {
 		plan.ExpiresAt = types.StringUnknown()
 	}

@@ -102,3 +102,41 @@ provider "governed" {
 		}
 	}
 }
+
+// A PostgreSQL ledger that goes away between plan and apply stops the apply
+// before anything is granted, with an error that names the ledger.
+func TestAccPostgresLedger_lostBeforeApply(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	ctx := context.Background()
+	ledgerDB, err := w.srv.CreateDatabase(ctx, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keeper := "keeper_" + w.tag
+	w.exec("CREATE ROLE " + keeper + " LOGIN")
+	if err := w.srv.Exec(ctx, ledgerDB, "GRANT CREATE ON SCHEMA public TO "+keeper); err != nil {
+		t.Fatal(err)
+	}
+	env := w.env("")
+	env.ledger = w.srv.URLAs(keeper, ledgerDB)
+	api := w.principal("api")
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.mustRun("init", "-input=false")
+	h.plan()
+
+	w.exec("ALTER ROLE "+keeper+" NOLOGIN",
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+keeper+"'")
+	out, err := h.run("apply", "-input=false", "test.tfplan")
+	if err == nil || !strings.Contains(out, "ledger") || !strings.Contains(out, ledgerDB) {
+		t.Fatalf("apply with the ledger gone: %v\n%s", err, out)
+	}
+	if w.isMember(api, w.role) {
+		t.Fatal("granted although the ledger could not record it")
+	}
+	if out, _ := h.run("state", "list"); strings.Contains(out, "governed_grant.g") {
+		t.Fatalf("state holds the grant after a failed apply:\n%s", out)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -46,27 +47,26 @@ func (c *command) verify(ctx context.Context, args []string) int {
 // revoke revokes one grant now, recording it as revoked out of band.
 func (c *command) revoke(ctx context.Context, args []string) int {
 	var location, id, reason string
-	targets := target.NewRegistry()
+	var targetValues []string
 	fs := c.flags("revoke", "--grant ID --reason TEXT [--postgres-target NAME=URL]... [--ledger L]", &location)
 	fs.StringVar(&id, "grant", "", "the id of the grant to revoke (required)")
 	fs.StringVar(&reason, "reason", "", "why, for the record: an incident or ticket and a sentence (required)")
 	fs.Func("postgres-target", "a PostgreSQL target as the provider's postgres_targets names it, NAME=URL, so that the\n"+
 		"membership is revoked there now (repeatable); without it the ledger records the revocation as\n"+
 		"pending and the next terraform apply removes the access", func(v string) error {
-		name, u, ok := strings.Cut(v, "=")
-		if !ok || name == "" || u == "" {
-			return errors.New("write NAME=URL, such as payments=postgres://governor@db:5432/payments")
-		}
-		t, err := target.NewPostgres(name, u, target.PostgresOptions{})
-		if err != nil {
-			return err
-		}
-		targets[t.Name()] = t
+		// Checked after parsing: the flag package's message would repeat
+		// the value, password included.
+		targetValues = append(targetValues, v)
 		return nil
 	})
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
+	targets, err := postgresTargets(targetValues)
+	if err != nil {
+		return c.usageError(fs, "--postgres-target: %v", err)
+	}
+	defer closeTargets(targets)
 	id, reason = strings.TrimSpace(id), strings.TrimSpace(reason)
 	if id == "" {
 		return c.usageError(fs, "--grant is required: name the grant to revoke")
@@ -85,6 +85,9 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 	}
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
+	}
+	if g.RevokePending {
+		return c.completeRevocation(ctx, l, targets, g)
 	}
 	var targetErr error
 	if g.Status == ledger.StatusActive || g.Status == ledger.StatusPending {
@@ -118,6 +121,65 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintln(c.stdout, "; nothing to do")
 	return exitOK
+}
+
+// completeRevocation carries out a revocation that the ledger records as
+// pending in the grant's target, as the warning of an earlier revoke suggests.
+func (c *command) completeRevocation(ctx context.Context, l *ledger.Ledger, targets target.Registry, g ledger.Grant) int {
+	fmt.Fprintf(c.stdout, "grant %s is already %s since %s (%s), but the access is still in place in %s: %s.\n",
+		g.ID, g.Status, g.RevokedAt.Format(time.RFC3339), g.RevocationReason, g.Target, g.RevokeError)
+	if _, known := targets[g.Target]; !known {
+		fmt.Fprintf(c.stdout, "WARNING: governed revoke was not given target %s (--postgres-target): the access is still in place.\n"+
+			"The next terraform apply removes it, or run this again with --postgres-target to remove it now.\n", g.Target)
+		return exitProblem
+	}
+	if err := targets.RevokeAccess(ctx, l, g, c.now); err != nil {
+		fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %v.\n", g.Target, err)
+		return exitProblem
+	}
+	if _, err := l.CompleteRevocation(ctx, g.ID, c.now); err != nil {
+		return c.fail(exitUsage, "the access was removed from %s, but the ledger could not record it: %v", g.Target, err)
+	}
+	fmt.Fprintf(c.stdout, "The access is now removed from %s; the ledger records the revocation as completed.\n", g.Target)
+	return exitOK
+}
+
+// targetNamePattern is what a PostgreSQL target may be called, as the
+// provider's postgres_targets accepts it.
+var targetNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
+
+// postgresTargets builds the registry of targets from --postgres-target
+// values. Messages never repeat a URL, which may hold a password. Nothing
+// connects yet: a target connects on first use.
+func postgresTargets(values []string) (target.Registry, error) {
+	targets := target.NewRegistry()
+	for _, v := range values {
+		name, u, ok := strings.Cut(v, "=")
+		if !ok || !targetNamePattern.MatchString(name) || u == "" {
+			return nil, errors.New("write NAME=URL, such as payments=postgres://governor@db:5432/payments")
+		}
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			return nil, fmt.Errorf("the URL of PostgreSQL target %q must be a postgres:// or postgresql:// URL", name)
+		}
+		if _, dup := targets[target.PostgresPrefix+name]; dup {
+			return nil, fmt.Errorf("target %q is given twice", name)
+		}
+		t, err := target.NewPostgres(name, u, target.PostgresOptions{})
+		if err != nil {
+			return nil, err
+		}
+		targets[t.Name()] = t
+	}
+	return targets, nil
+}
+
+// closeTargets closes the connections of the PostgreSQL targets.
+func closeTargets(targets target.Registry) {
+	for _, t := range targets {
+		if p, ok := t.(*target.Postgres); ok {
+			p.Close()
+		}
+	}
 }
 
 // grantStatuses are the values --status accepts.

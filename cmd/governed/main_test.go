@@ -13,12 +13,21 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
 
-// fixture writes a ledger with three grants and returns its path.
+// fixture writes a SQLite ledger with three grants and returns its path.
 func fixture(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, err := ledger.Open(ctx, path)
+	populate(t, path)
+	return path
+}
+
+// populate creates the ledger at location (a SQLite path or a PostgreSQL URL)
+// and records three grants in four events: grt_a and grt_b active, grt_c
+// expired.
+func populate(t *testing.T, location string) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := ledger.Open(ctx, location)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +45,6 @@ func fixture(t *testing.T) string {
 	if _, err := l.ExpireGrant(ctx, "grt_c", now, nil); err != nil {
 		t.Fatal(err)
 	}
-	return path
 }
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -93,7 +101,8 @@ func TestVerifyLedgerErrors(t *testing.T) {
 	}{
 		{filepath.Join(dir, "missing.db"), "does not exist"},
 		{filepath.Join(dir, "nope", "ledger.db"), "does not exist"},
-		{"postgres://db/ledger", "PostgreSQL ledgers are not available"},
+		{"sqlite:", "names no file"},
+		{"mysql://db/ledger", "unsupported ledger location"},
 	} {
 		code, out, errOut := runCLI("verify", "--ledger", tt.location)
 		if code != 2 || out != "" || !strings.Contains(errOut, tt.want) {
@@ -232,6 +241,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"verify", "-h"}, 0, "", "Usage: governed verify"},
 		{[]string{"grants", "-h"}, 0, "", "--expiring-within"},
+		{[]string{"revoke", "-h"}, 0, "", "--postgres-target"},
 	} {
 		code, out, errOut := runCLI(tt.args...)
 		if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(errOut, tt.stderr) ||

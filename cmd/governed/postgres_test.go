@@ -1,0 +1,575 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+)
+
+// One PostgreSQL server serves every test of the package, started on first
+// use and stopped by TestMain. Each test gets databases of its own, and role
+// names of its own, since roles belong to the whole server.
+var (
+	pgOnce   sync.Once
+	pgServer *pgtest.Server
+	pgErr    error
+	pgTags   atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pgServer != nil {
+		pgServer.Stop()
+	}
+	os.Exit(code)
+}
+
+// testPostgres returns the package's PostgreSQL server. A machine without
+// PostgreSQL fails the test: it is never skipped.
+func testPostgres(t *testing.T) *pgtest.Server {
+	t.Helper()
+	pgOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		pgServer, pgErr = pgtest.Start(ctx, pgtest.Options{})
+	})
+	if pgErr != nil {
+		t.Fatalf("starting PostgreSQL for the tests: %v", pgErr)
+	}
+	return pgServer
+}
+
+// newDatabase creates an empty database and returns its name.
+func newDatabase(t *testing.T, srv *pgtest.Server, prefix string) string {
+	t.Helper()
+	db, err := srv.CreateDatabase(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// pgFixture is populate's ledger in a new PostgreSQL database; it returns the
+// database's name and the ledger's URL.
+func pgFixture(t *testing.T) (srv *pgtest.Server, db, location string) {
+	t.Helper()
+	srv = testPostgres(t)
+	db = newDatabase(t, srv, "ledger")
+	location = srv.URL(db)
+	populate(t, location)
+	return srv, db, location
+}
+
+// openLedger opens the existing ledger at location for the test's checks.
+func openLedger(t *testing.T, location string) *ledger.Ledger {
+	t.Helper()
+	l, err := ledger.OpenExisting(context.Background(), location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func execSQL(t *testing.T, srv *pgtest.Server, db string, statements ...string) {
+	t.Helper()
+	if err := srv.Exec(context.Background(), db, statements...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// query scans the one row sql returns into dst, as the superuser.
+func query(t *testing.T, srv *pgtest.Server, db string, sql string, args []any, dst ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, srv.URL(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, sql, args...).Scan(dst...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// closedPortURL is the URL of a PostgreSQL server that is not there: a local
+// port nothing listens on, with user and password.
+func closedPortURL(t *testing.T, password string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return fmt.Sprintf("postgres://auditor:%s@127.0.0.1:%d/ledger?sslmode=disable&connect_timeout=5", password, port)
+}
+
+func TestPostgresVerify(t *testing.T) {
+	t.Parallel()
+	srv, db, location := pgFixture(t)
+	head, err := openLedger(t, location).Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("verify", "--ledger", location)
+	if want := fmt.Sprintf("ledger verified: 4 events, head seq 4 hash %s\n", head.Hash); code != 0 || out != want || errOut != "" {
+		t.Fatalf("verify = %d, %q, %q; want 0, %q", code, out, errOut, want)
+	}
+	// The postgresql:// spelling names the same ledger.
+	if code, out, errOut := runCLI("verify", "--ledger", "postgresql"+strings.TrimPrefix(location, "postgres")); code != 0 || !strings.Contains(out, head.Hash) {
+		t.Fatalf("verify postgresql:// = %d, %q, %q", code, out, errOut)
+	}
+
+	// Triggers off alone: the chain is intact but the log is no longer protected.
+	execSQL(t, srv, db, `ALTER TABLE events DISABLE TRIGGER USER`)
+	code, out, errOut = runCLI("verify", "--ledger", location)
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "ledger does NOT verify: ") ||
+		!strings.Contains(errOut, "append-only triggers are disabled") || strings.Contains(errOut, "sequence number") {
+		t.Fatalf("verify with triggers off = %d, %q, %q", code, out, errOut)
+	}
+
+	// With the triggers off a superuser can rewrite history: verify names the event.
+	execSQL(t, srv, db, `UPDATE events SET data = replace(data, 'SEC-2', 'SEC-9') WHERE seq = 2`)
+	code, out, errOut = runCLI("verify", "--ledger", location)
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "ledger does NOT verify: first bad sequence number 2: ") {
+		t.Fatalf("tampered verify = %d, %q, %q", code, out, errOut)
+	}
+}
+
+func TestPostgresVerifyLedgerFromEnvironment(t *testing.T) {
+	_, _, location := pgFixture(t)
+	t.Setenv(envLedger, location)
+	if code, out, errOut := runCLI("verify"); code != 0 || !strings.HasPrefix(out, "ledger verified: 4 events, head seq 4 hash ") {
+		t.Fatalf("verify with $%s = %d, %q, %q", envLedger, code, out, errOut)
+	}
+	if code, out, errOut := runCLI("grants", "--status", "expired"); code != 0 || !strings.Contains(out, "grt_c") || strings.Contains(out, "grt_a") {
+		t.Fatalf("grants with $%s = %d, %q, %q", envLedger, code, out, errOut)
+	}
+	// --ledger wins over the environment.
+	if code, out, errOut := runCLI("verify", "--ledger", fixture(t)); code != 0 || !strings.Contains(out, "4 events") {
+		t.Fatalf("verify --ledger with $%s set = %d, %q, %q", envLedger, code, out, errOut)
+	}
+}
+
+func TestPostgresLedgerUnreachable(t *testing.T) {
+	t.Parallel()
+	const password = "s3cr3t-pw"
+	location := closedPortURL(t, password)
+	shown := strings.TrimSuffix(strings.Replace(location, ":"+password, "", 1), "?sslmode=disable&connect_timeout=5")
+	for _, args := range [][]string{
+		{"verify", "--ledger", location},
+		{"grants", "--ledger", location},
+		{"revoke", "--ledger", location, "--grant", "grt_a", "--reason", "INC-1"},
+	} {
+		start := time.Now()
+		code, out, errOut := runCLI(args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, "cannot reach the PostgreSQL ledger "+shown+":") ||
+			strings.Contains(errOut, password) {
+			t.Errorf("%s = %d, %q, %q; want exit 2 naming %s without the password", args[0], code, out, errOut, shown)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s took %v to give up on a closed port", args[0], d)
+		}
+	}
+
+	// A password given as a query parameter is not shown either.
+	location = strings.Replace(location, ":"+password+"@", "@", 1) + "&password=" + password
+	if code, _, errOut := runCLI("verify", "--ledger", location); code != 2 || !strings.Contains(errOut, shown) || strings.Contains(errOut, password) {
+		t.Errorf("verify with ?password= = %d, %q", code, errOut)
+	}
+}
+
+func TestPostgresLedgerMissing(t *testing.T) {
+	t.Parallel()
+	srv := testPostgres(t)
+	empty := newDatabase(t, srv, "empty")
+	for _, tt := range []struct {
+		location, want string
+	}{
+		// The tools never create a ledger: an empty database stays empty.
+		{srv.URL(empty), "no governed ledger at " + strings.TrimSuffix(srv.URL(empty), "?sslmode=disable")},
+		{srv.URL(empty + "_nope"), "cannot open the PostgreSQL ledger "},
+	} {
+		for _, args := range [][]string{
+			{"verify", "--ledger", tt.location},
+			{"grants", "--ledger", tt.location},
+			{"revoke", "--ledger", tt.location, "--grant", "grt_a", "--reason", "INC-1"},
+		} {
+			if code, out, errOut := runCLI(args...); code != 2 || out != "" || !strings.Contains(errOut, tt.want) {
+				t.Errorf("%s --ledger %s = %d, %q, %q; want exit 2 and %q", args[0], tt.location, code, out, errOut, tt.want)
+			}
+		}
+	}
+	var tables int
+	query(t, srv, empty, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`, nil, &tables)
+	if tables != 0 {
+		t.Fatalf("the commands created %d tables in an empty database", tables)
+	}
+}
+
+func TestPostgresGrants(t *testing.T) {
+	t.Parallel()
+	_, _, location := pgFixture(t)
+	ctx, now := context.Background(), time.Now().UTC()
+	l := openLedger(t, location)
+	expires := now.Add(4 * time.Hour).Format(time.RFC3339)
+	if _, err := l.RequestGrant(ctx, ledger.Grant{ID: "grt_d", Principal: "svc-batch", Entitlement: "payments-db-read",
+		TicketID: "SEC-4", Target: "postgres.app", Role: "payments_read", ExpiresAt: expires}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.IssueGrant(ctx, ledger.Grant{ID: "grt_e", Principal: "svc-batch", Entitlement: "payments-db-write",
+		TicketID: "SEC-5", Target: "postgres.app", Role: "payments_write", ExpiresAt: expires}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RevokeGrant(ctx, "grt_e", now, ledger.ReasonOutOfBand, "INC-7", errors.New("connection refused")); err != nil {
+		t.Fatal(err)
+	}
+
+	grants := func(args ...string) []ledger.Grant {
+		t.Helper()
+		code, out, errOut := runCLI(append([]string{"grants", "--ledger", location, "--json"}, args...)...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("grants %v = %d, %q", args, code, errOut)
+		}
+		var got []ledger.Grant
+		dec := json.NewDecoder(strings.NewReader(out))
+		for dec.More() {
+			var g ledger.Grant
+			if err := dec.Decode(&g); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, g)
+		}
+		return got
+	}
+	ids := func(gs []ledger.Grant) string {
+		var s []string
+		for _, g := range gs {
+			s = append(s, g.ID)
+		}
+		return strings.Join(s, " ")
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "grt_a grt_b grt_c grt_d grt_e"},
+		{[]string{"--status", "active"}, "grt_a grt_b"},
+		{[]string{"--status", "expired"}, "grt_c"},
+		{[]string{"--status", "pending"}, "grt_d"},
+		{[]string{"--status", "revoked"}, "grt_e"},
+		{[]string{"--principal", "SVC-Batch"}, "grt_d grt_e"},
+		{[]string{"--entitlement", "payments-db-read"}, "grt_a grt_c grt_d"},
+		{[]string{"--expiring-within", "1d"}, "grt_a"},
+		{[]string{"--principal", "svc-batch", "--status", "pending"}, "grt_d"},
+	} {
+		if got := ids(grants(tt.args...)); got != tt.want {
+			t.Errorf("grants %v = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+	if gs := grants("--status", "pending"); len(gs) != 1 || gs[0].Status != ledger.StatusPending ||
+		gs[0].Target != "postgres.app" || gs[0].Role != "payments_read" || gs[0].ExpiresAt != expires {
+		t.Errorf("pending grant as JSON = %+v", gs)
+	}
+	if gs := grants("--status", "revoked"); len(gs) != 1 || !gs[0].RevokePending || gs[0].RevokeError != "connection refused" ||
+		gs[0].RevocationReason != ledger.ReasonOutOfBand {
+		t.Errorf("grant pending revocation as JSON = %+v", gs)
+	}
+
+	code, out, errOut := runCLI("grants", "--ledger", location, "--status", "pending")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || errOut != "" || len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") ||
+		!strings.HasPrefix(lines[1], "grt_d ") || !strings.Contains(lines[1], "SEC-4") || !strings.Contains(lines[1], " pending ") ||
+		strings.Contains(out, "revocation pending") {
+		t.Fatalf("pending table = %d, %q, %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI("grants", "--ledger", location)
+	if code != 0 || errOut != "" || strings.Count(out, "(revocation pending)") != 1 ||
+		!strings.Contains(out, "revoked (revocation pending)") ||
+		!strings.Contains(out, "\n1 grant(s) are no longer active but still in force in their target") {
+		t.Fatalf("table = %d, %q, %q", code, out, errOut)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "(revocation pending)") && !strings.HasPrefix(line, "grt_e ") {
+			t.Errorf("marked pending revocation: %q", line)
+		}
+	}
+}
+
+// pgTarget is one test's PostgreSQL target database "postgres.app": a
+// governed role, a login role for governed that holds it WITH ADMIN OPTION,
+// and login roles for principals.
+type pgTarget struct {
+	t        *testing.T
+	srv      *pgtest.Server
+	db       string
+	tag      string
+	governor string
+	role     string
+}
+
+func newPGTarget(t *testing.T) *pgTarget {
+	t.Helper()
+	srv := testPostgres(t)
+	tag := "t" + strconv.FormatInt(pgTags.Add(1), 10)
+	w := &pgTarget{t: t, srv: srv, db: newDatabase(t, srv, "target"), tag: tag,
+		governor: "governor_" + tag, role: tag + "_read"}
+	execSQL(t, srv, w.db,
+		"CREATE ROLE "+quoteIdent(w.governor)+" LOGIN",
+		"CREATE ROLE "+quoteIdent(w.role)+" NOLOGIN",
+		"GRANT "+quoteIdent(w.role)+" TO "+quoteIdent(w.governor)+" WITH ADMIN OPTION",
+	)
+	return w
+}
+
+// principal creates a login role "svc-<tag>-<name>" and grants it the
+// governed role, as governed's login role does when it applies a grant.
+func (w *pgTarget) principal(name string) string {
+	w.t.Helper()
+	p := "svc-" + w.tag + "-" + name
+	execSQL(w.t, w.srv, w.db,
+		"CREATE ROLE "+quoteIdent(p)+" LOGIN",
+		"SET ROLE "+quoteIdent(w.governor),
+		"GRANT "+quoteIdent(w.role)+" TO "+quoteIdent(p),
+	)
+	return p
+}
+
+// flag is the --postgres-target value naming this database as app, reached
+// as governed's login role.
+func (w *pgTarget) flag() string { return "app=" + w.srv.URLAs(w.governor, w.db) }
+
+// isMember reports whether principal is a direct member of the role (pg_auth_members).
+func (w *pgTarget) isMember(principal string) bool {
+	w.t.Helper()
+	var member bool
+	query(w.t, w.srv, w.db, `SELECT EXISTS (SELECT 1 FROM pg_auth_members m
+	JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+	WHERE r.rolname = $1 AND u.rolname = $2)`, []any{w.role, principal}, &member)
+	return member
+}
+
+// issue records an active grant of the role to principal in l.
+func (w *pgTarget) issue(l *ledger.Ledger, id, principal string) {
+	w.t.Helper()
+	now := time.Now().UTC()
+	if _, err := l.IssueGrant(context.Background(), ledger.Grant{ID: id, Principal: principal, Entitlement: "app-read",
+		TicketID: "SEC-1", Approvers: []string{"alice@example.com"}, Target: "postgres.app", Role: w.role,
+		ExpiresAt: now.Add(8 * time.Hour).Format(time.RFC3339)}, now.Add(-time.Minute)); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// pgRevokeWorld is a target with one principal holding the role under grant
+// grt_app, and a PostgreSQL ledger recording it next to populate's grants.
+func pgRevokeWorld(t *testing.T) (w *pgTarget, l *ledger.Ledger, location, principal string) {
+	t.Helper()
+	w = newPGTarget(t)
+	_, _, location = pgFixture(t)
+	l = openLedger(t, location)
+	principal = w.principal("api")
+	w.issue(l, "grt_app", principal)
+	if !w.isMember(principal) {
+		t.Fatalf("setup: %s is not a member of %s", principal, w.role)
+	}
+	return w, l, location, principal
+}
+
+func TestPostgresRevokeInTarget(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-42 key leaked",
+		"--postgres-target", w.flag())
+	if code != 0 || errOut != "" || !strings.HasPrefix(out, "grant grt_app revoked at ") ||
+		!strings.Contains(out, "(out_of_band: INC-42 key leaked)") || !strings.Contains(out, "target postgres.app") ||
+		strings.Contains(out, "WARNING") {
+		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
+	}
+	if w.isMember(principal) {
+		t.Fatalf("%s is still a member of %s after governed revoke", principal, w.role)
+	}
+	g, err := l.Grant(context.Background(), "grt_app")
+	if err != nil || g.Status != ledger.StatusRevoked || g.RevocationReason != ledger.ReasonOutOfBand ||
+		g.RevocationNote != "INC-42 key leaked" || g.RevokePending || g.RevokeError != "" {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+	if code, out, errOut := runCLI("verify", "--ledger", location); code != 0 || !strings.Contains(out, "6 events") {
+		t.Fatalf("verify after revoke = %d, %q, %q", code, out, errOut)
+	}
+	// Again: nothing to do.
+	code, out, _ = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "again", "--postgres-target", w.flag())
+	if code != 0 || !strings.Contains(out, "grant grt_app is already revoked since ") || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("revoke twice = %d, %q", code, out)
+	}
+}
+
+func TestPostgresRevokeWithoutTarget(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-43")
+	if code != 1 || errOut != "" || !strings.HasPrefix(out, "grant grt_app revoked at ") ||
+		!strings.Contains(out, "WARNING: the access is still in place in postgres.app: ") ||
+		!strings.Contains(out, "--postgres-target") {
+		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
+	}
+	if !w.isMember(principal) {
+		t.Fatalf("%s lost %s though governed revoke was given no target", principal, w.role)
+	}
+	g, err := l.Grant(context.Background(), "grt_app")
+	if err != nil || g.Status != ledger.StatusRevoked || g.RevocationReason != ledger.ReasonOutOfBand ||
+		!g.RevokePending || !strings.Contains(g.RevokeError, "postgres.app") {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+	code, out, _ = runCLI("grants", "--ledger", location, "--principal", principal)
+	if code != 0 || !strings.Contains(out, "revoked (revocation pending)") {
+		t.Fatalf("grants = %d, %q", code, out)
+	}
+
+	// A target given for another database does not count as this one.
+	other := newPGTarget(t)
+	code, out, _ = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-43",
+		"--postgres-target", strings.Replace(other.flag(), "app=", "other=", 1))
+	if code != 1 || !strings.Contains(out, "still in place") || !w.isMember(principal) {
+		t.Fatalf("revoke with another target = %d, %q", code, out)
+	}
+
+	// As the warning says: run it again with the target to remove the access now.
+	code, out, errOut = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-43",
+		"--postgres-target", w.flag())
+	if code != 0 || errOut != "" || w.isMember(principal) ||
+		!strings.HasPrefix(out, "grant grt_app is already revoked since ") ||
+		!strings.Contains(out, "The access is now removed from postgres.app") {
+		t.Fatalf("revoke again with the target = %d, %q, %q; member still: %t", code, out, errOut, w.isMember(principal))
+	}
+	g, err = l.Grant(context.Background(), "grt_app")
+	if err != nil || g.Status != ledger.StatusRevoked || g.RevocationNote != "INC-43" || g.RevokePending || g.RevokeError != "" {
+		t.Fatalf("after completing the revocation: %+v, %v", g, err)
+	}
+	if code, out, _ := runCLI("grants", "--ledger", location, "--principal", principal); code != 0 || strings.Contains(out, "pending") {
+		t.Fatalf("grants after completing = %d, %q", code, out)
+	}
+	if code, out, errOut := runCLI("verify", "--ledger", location); code != 0 {
+		t.Fatalf("verify = %d, %q, %q", code, out, errOut)
+	}
+}
+
+func TestPostgresRevokeCoveredByAnotherGrant(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	w.issue(l, "grt_app2", principal) // a second ticket for the same membership
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-44",
+		"--postgres-target", w.flag())
+	if code != 0 || errOut != "" || !strings.HasPrefix(out, "grant grt_app revoked at ") || strings.Contains(out, "WARNING") {
+		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
+	}
+	if !w.isMember(principal) {
+		t.Fatalf("revoking grt_app took away the membership grt_app2 still grants")
+	}
+	ctx := context.Background()
+	if g, err := l.Grant(ctx, "grt_app"); err != nil || g.Status != ledger.StatusRevoked || g.RevokePending {
+		t.Fatalf("grt_app after revoke: %+v, %v", g, err)
+	}
+	if g, err := l.Grant(ctx, "grt_app2"); err != nil || g.Status != ledger.StatusActive {
+		t.Fatalf("grt_app2 after revoking grt_app: %+v, %v", g, err)
+	}
+
+	// The last grant's revocation removes the membership.
+	code, out, errOut = runCLI("revoke", "--ledger", location, "--grant", "grt_app2", "--reason", "INC-44",
+		"--postgres-target", w.flag())
+	if code != 0 || errOut != "" || w.isMember(principal) {
+		t.Fatalf("revoke the last grant = %d, %q, %q; member still: %t", code, out, errOut, w.isMember(principal))
+	}
+}
+
+func TestPostgresRevokeTargetUnreachable(t *testing.T) {
+	t.Parallel()
+	const password = "t4rget-pw"
+	w, l, location, principal := pgRevokeWorld(t)
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-45",
+		"--postgres-target", "app="+closedPortURL(t, password))
+	if code != 1 || errOut != "" || !strings.Contains(out, "WARNING: the access is still in place in postgres.app: ") ||
+		!strings.Contains(out, "cannot reach PostgreSQL target postgres.app") || strings.Contains(out, password) {
+		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
+	}
+	if !w.isMember(principal) {
+		t.Fatalf("membership gone though the target was unreachable")
+	}
+	g, err := l.Grant(context.Background(), "grt_app")
+	if err != nil || g.Status != ledger.StatusRevoked || !g.RevokePending ||
+		!strings.Contains(g.RevokeError, "cannot reach") || strings.Contains(g.RevokeError, password) {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+
+	// Once the target answers, running it again completes the revocation.
+	code, out, errOut = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-45",
+		"--postgres-target", w.flag())
+	if code != 0 || errOut != "" || w.isMember(principal) || !strings.Contains(out, "now removed from postgres.app") {
+		t.Fatalf("revoke again = %d, %q, %q; member still: %t", code, out, errOut, w.isMember(principal))
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.RevokePending || g.RevokeError != "" {
+		t.Fatalf("after completing: %+v, %v", g, err)
+	}
+}
+
+func TestPostgresRevokeBadTargetFlag(t *testing.T) {
+	t.Parallel()
+	const password = "fl4g-pw"
+	w, l, location, principal := pgRevokeWorld(t)
+	ctx := context.Background()
+	before, err := l.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, value := range []string{
+		"app",
+		"postgres://governor@db/app",
+		"=" + w.srv.URLAs(w.governor, w.db),
+		"app=",
+		"app=not a url",
+		"app=postgres://governor:" + password + "@db:port/app",
+		"app=postgres://governor:" + password + "@db:99999999/app",
+		// NAME= forgotten, and the URL's query holds a '='.
+		"postgres://governor:" + password + "@db/app?sslmode=disable",
+		"app.x=" + w.srv.URLAs(w.governor, w.db),
+		// Only URLs: a keyword/value string's password would not be hidden.
+		"app=host=db user=governor password=" + password,
+		"app=mysql://governor:" + password + "@db/app",
+	} {
+		code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-46",
+			"--postgres-target", value)
+		if code != 2 || out != "" || !strings.Contains(errOut, "postgres-target") || !strings.Contains(errOut, "Usage: governed revoke") {
+			t.Errorf("--postgres-target %q = %d, %q, %q; want a usage error", value, code, out, errOut)
+		}
+		if strings.Contains(errOut, password) {
+			t.Errorf("--postgres-target %q: the password is in the message: %q", value, errOut)
+		}
+	}
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-46",
+		"--postgres-target", w.flag(), "--postgres-target", w.flag())
+	if code != 2 || out != "" || !strings.Contains(errOut, `--postgres-target: target "app" is given twice`) {
+		t.Errorf("--postgres-target twice = %d, %q, %q; want a usage error", code, out, errOut)
+	}
+	if h, err := l.Head(ctx); err != nil || h != before {
+		t.Fatalf("head after refused revokes = %+v, %v; want %+v", h, err, before)
+	}
+	if !w.isMember(principal) {
+		t.Fatalf("a refused revoke removed the membership")
+	}
+}

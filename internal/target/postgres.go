@@ -199,6 +199,15 @@ func (p *Postgres) Revoke(ctx context.Context, g ledger.Grant) error {
 		"REVOKE "+quote(g.Role)+" FROM "+quote(g.Principal)); err != nil {
 		return err
 	}
+	// REVOKE only warns when it leaves a membership in place, for instance one
+	// that another role granted (PostgreSQL 16 and later revoke only the
+	// grantor's own grants). Access is gone only when the catalogue says so.
+	if present, err := p.Present(ctx, g); err != nil {
+		return err
+	} else if present {
+		return fmt.Errorf("REVOKE %s FROM %s in %s left the membership in place: it was granted by another role, "+
+			"which must revoke it", g.Role, g.Principal, p.name)
+	}
 	if !p.terminateSessions {
 		return nil
 	}

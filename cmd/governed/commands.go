@@ -89,15 +89,15 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 	if g.RevokePending {
 		return c.completeRevocation(ctx, l, targets, g)
 	}
-	var targetErr error
-	if g.Status == ledger.StatusActive || g.Status == ledger.StatusPending {
-		if _, known := targets[g.Target]; known {
-			targetErr = targets.RevokeAccess(ctx, l, g, c.now)
-		} else {
-			targetErr = fmt.Errorf("governed revoke was not given target %s (--postgres-target)", g.Target)
-		}
+	record := func(targetErr error) (ledger.Grant, error) {
+		return l.RevokeGrant(ctx, id, c.now, ledger.ReasonOutOfBand, reason, targetErr)
 	}
-	g, err = l.RevokeGrant(ctx, id, c.now, ledger.ReasonOutOfBand, reason, targetErr)
+	if _, known := targets[g.Target]; known {
+		// The decision is recorded first, then the access removed.
+		g, err = targets.End(ctx, l, g, c.now, record)
+	} else {
+		g, err = record(fmt.Errorf("governed revoke was not given target %s (--postgres-target)", g.Target))
+	}
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
@@ -113,7 +113,7 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 		if g.RevokePending {
 			return exitProblem
 		}
-		return exitOK
+		return c.reportCovering(ctx, l, g)
 	}
 	fmt.Fprintf(c.stdout, "grant %s is already %s", g.ID, g.Status)
 	if !g.RevokedAt.IsZero() {
@@ -133,15 +133,39 @@ func (c *command) completeRevocation(ctx context.Context, l *ledger.Ledger, targ
 			"The next terraform apply removes it, or run this again with --postgres-target to remove it now.\n", g.Target)
 		return exitProblem
 	}
-	if err := targets.RevokeAccess(ctx, l, g, c.now); err != nil {
-		fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %v.\n", g.Target, err)
+	g, err := targets.Retry(ctx, l, g, c.now)
+	if err != nil {
+		return c.fail(exitUsage, "recording the outcome in the ledger failed: %v", err)
+	}
+	if g.RevokePending {
+		fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
 		return exitProblem
 	}
-	if _, err := l.CompleteRevocation(ctx, g.ID, c.now); err != nil {
-		return c.fail(exitUsage, "the access was removed from %s, but the ledger could not record it: %v", g.Target, err)
-	}
 	fmt.Fprintf(c.stdout, "The access is now removed from %s; the ledger records the revocation as completed.\n", g.Target)
-	return exitOK
+	return c.reportCovering(ctx, l, g)
+}
+
+// reportCovering warns when other grants still give the access a revoked
+// grant gave, which therefore stays in place: a responder must not believe it
+// gone. It exits 1 then.
+func (c *command) reportCovering(ctx context.Context, l *ledger.Ledger, g ledger.Grant) int {
+	if g.Target == policy.TargetLedger {
+		return exitOK // a record-only grant shares no access with another
+	}
+	covering, err := target.CoveringGrants(ctx, l, g, c.now)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	if len(covering) == 0 {
+		return exitOK
+	}
+	ids := make([]string, len(covering))
+	for i, o := range covering {
+		ids[i] = o.ID + " (ticket " + o.TicketID + ")"
+	}
+	fmt.Fprintf(c.stdout, "WARNING: %s keeps %s in %s through other grants: %s. Revoke those too to remove the access.\n",
+		g.Principal, g.Role, g.Target, strings.Join(ids, ", "))
+	return exitProblem
 }
 
 // targetNamePattern is what a PostgreSQL target may be called, as the

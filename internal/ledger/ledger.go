@@ -142,9 +142,10 @@ func (l *Ledger) RequestGrant(ctx context.Context, g Grant, at time.Time) (Grant
 }
 
 // IssueRequested records that a pending grant is now in force in its target.
-// A grant that is not pending is returned as it is, with no event.
+// A grant that is no longer pending (revoked meanwhile) is returned as it is,
+// with ErrNotPending: the caller must take the access away again.
 func (l *Ledger) IssueRequested(ctx context.Context, id string, at time.Time) (Grant, error) {
-	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
+	g, err := l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if g.Status != StatusPending {
 			return ""
 		}
@@ -152,16 +153,21 @@ func (l *Ledger) IssueRequested(ctx context.Context, id string, at time.Time) (G
 		g.GrantedAt = at.UTC().Round(0)
 		return EventGrantIssued
 	})
+	if err == nil && g.Status != StatusActive {
+		return g, fmt.Errorf("grant %s is %s: %w", id, g.Status, ErrNotPending)
+	}
+	return g, err
 }
 
-// ExpireGrant records that an active grant expired and was revoked at at. A
-// grant that is not active is returned as it is, with no event. targetErr is
-// what the target said when asked to remove the access: when it is not nil,
+// ExpireGrant records that an active (or pending) grant expired and was
+// revoked at at. Any other grant is returned as it is, with no event.
+// targetErr is what the target said when asked to remove the access, or
+// ErrRevocationUnconfirmed when it has not been asked yet: when it is not nil,
 // the grant is recorded expired but pending revocation in its target, with the
 // error, until CompleteRevocation.
 func (l *Ledger) ExpireGrant(ctx context.Context, id string, at time.Time, targetErr error) (Grant, error) {
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
-		if g.Status != StatusActive {
+		if g.Status != StatusActive && g.Status != StatusPending {
 			return ""
 		}
 		g.Status = StatusExpired
@@ -222,6 +228,22 @@ func (l *Ledger) CompleteRevocation(ctx context.Context, id string, at time.Time
 		}
 		g.RevokePending, g.RevokeError = false, ""
 		return EventGrantRevokeCompleted
+	})
+}
+
+// FailRevocation records that the target refused, or could not be asked, to
+// carry out a revocation that is pending; it stays pending. A grant with no
+// revocation pending is returned as it is, with no event.
+func (l *Ledger) FailRevocation(ctx context.Context, id string, at time.Time, targetErr error) (Grant, error) {
+	if targetErr == nil {
+		return Grant{}, errors.New("a failed revocation needs the target's error")
+	}
+	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
+		if !g.RevokePending {
+			return ""
+		}
+		g.RevokeError = targetErr.Error()
+		return EventGrantRevokeFailed
 	})
 }
 

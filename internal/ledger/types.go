@@ -25,12 +25,15 @@ const (
 	// EventGrantRevokeCompleted records that a revocation the target had
 	// refused earlier has now been carried out there.
 	EventGrantRevokeCompleted = "grant.revoke_completed"
+	// EventGrantRevokeFailed records that the target refused a revocation or
+	// could not be reached; the revocation stays pending.
+	EventGrantRevokeFailed = "grant.revoke_failed"
 )
 
 // The event types each kind of append accepts. Stores check them.
 var (
 	grantEventTypes = []string{EventGrantRequested, EventGrantIssued, EventGrantExpired, EventGrantRevoked,
-		EventGrantRetired, EventGrantRevokeCompleted}
+		EventGrantRetired, EventGrantRevokeCompleted, EventGrantRevokeFailed}
 	approvalEventTypes = []string{EventApprovalRecorded, EventApprovalWithdrawn, EventApprovalUsed}
 )
 
@@ -66,6 +69,13 @@ var (
 	ErrApprovalUsed = errors.New("approval already authorised another grant")
 	// ErrExists is returned when a new record's id is already taken.
 	ErrExists = errors.New("already recorded in the ledger")
+	// ErrRevocationUnconfirmed is what a revocation records before its target
+	// is asked: the decision is written first, so that a crash between the
+	// two leaves the revocation pending, never forgotten.
+	ErrRevocationUnconfirmed = errors.New("the target has not confirmed the revocation yet")
+	// ErrNotPending is returned by IssueRequested for a grant that is no
+	// longer pending (it was revoked meanwhile).
+	ErrNotPending = errors.New("the grant is no longer pending")
 	// ErrInconsistent is returned by an append when the recorded head does not
 	// match the last event of the log: the ledger was altered outside governed
 	// and nothing more is written to it until it verifies again.
@@ -179,15 +189,15 @@ type Store interface {
 // Expiry is the instant the grant expires.
 func (g Grant) Expiry() (time.Time, error) { return time.Parse(time.RFC3339, g.ExpiresAt) }
 
-// StatusAt is the grant's status at now: an active grant whose expiry has
-// passed is expired, even before an apply records it. A grant whose expiry
+// StatusAt is the grant's status at now: an active (or pending) grant whose
+// expiry has passed is expired, even before an apply records it. A grant whose expiry
 // cannot be read counts as expired, so that it never passes for active.
 func (g Grant) StatusAt(now time.Time) string {
-	if g.Status != StatusActive {
+	if g.Status != StatusActive && g.Status != StatusPending {
 		return g.Status
 	}
 	if exp, err := g.Expiry(); err != nil || !now.Before(exp) {
 		return StatusExpired
 	}
-	return StatusActive
+	return g.Status
 }

@@ -493,7 +493,7 @@ func TestAccPostgres_failedRevokeIsRetried(t *testing.T) {
 	if h.stateAttr("governed_grant.g", "revocation_pending") != false {
 		t.Fatal("revocation_pending still set after the revocation succeeded")
 	}
-	if got := eventTypes(t, env, id); got != "grant.requested grant.issued grant.expired grant.revoke_completed" {
+	if got := eventTypes(t, env, id); got != "grant.requested grant.issued grant.expired grant.revoke_failed grant.revoke_completed" {
 		t.Fatalf("events for %s: %q", id, got)
 	}
 	if out := h.mustRun("plan", "-input=false"); !strings.Contains(out, "No changes.") {

@@ -125,9 +125,11 @@ type providerData struct {
 	location     string
 	// fault is the test hook of WithFaultHook; nil in the released binary.
 	fault func(point string) error
-	// observed remembers, per grant id, whether Read found the grant's access
-	// in its target, so that the plan that follows judges the same observation.
-	observed sync.Map
+	// view is what this instance saw in its targets.
+	view targetView
+	// resumed holds the ids of pending grants a resource of this run has
+	// taken up, so that no two resources resume the same one.
+	resumed sync.Map
 }
 
 func (p *governedProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {

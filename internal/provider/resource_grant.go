@@ -217,7 +217,7 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 
 	// Same grant: the ledger's values win over whatever state says, and what
 	// the target shows wins over the ledger when access was removed there.
-	view, outOfBand := r.observe(ctx, rec, true, &resp.Diagnostics)
+	view, outOfBand := r.observe(ctx, rec, &resp.Diagnostics)
 	planned := grantModelFromLedger(view)
 	expired := rec.Status == ledger.StatusActive && rec.StatusAt(r.data.now) == ledger.StatusExpired
 	drift := grantDrift(state, planned)
@@ -270,11 +270,11 @@ func (r *grantResource) enforcedInTarget(rec ledger.Grant) bool {
 
 // observe checks, for a grant the ledger holds as active, that its access is
 // still in force in its target. When it is not, it returns the grant as it
-// now stands, revoked out of band, and true. Plans reuse what Read saw in the
-// same run (cached); a plan without refresh asks the target itself. A target
+// now stands, revoked out of band, and true. Read and the plan judge the same
+// reading of the target (see targetView), with or without refresh. A target
 // that cannot be asked gets a warning: taking access away must never wait on
 // a target that is down, so the plan goes on with the ledger's view.
-func (r *grantResource) observe(ctx context.Context, rec ledger.Grant, cached bool, diags *diag.Diagnostics) (ledger.Grant, bool) {
+func (r *grantResource) observe(ctx context.Context, rec ledger.Grant, diags *diag.Diagnostics) (ledger.Grant, bool) {
 	if rec.Status != ledger.StatusActive || rec.StatusAt(r.data.now) != ledger.StatusActive {
 		return rec, false
 	}
@@ -288,18 +288,12 @@ func (r *grantResource) observe(ctx context.Context, rec ledger.Grant, cached bo
 	if target.RecordOnly(tgt) {
 		return rec, false
 	}
-	var present bool
-	if v, ok := r.data.observed.Load(rec.ID); ok && cached {
-		present = v.(bool)
-	} else {
-		present, err = tgt.Present(ctx, rec)
-		if err != nil {
-			diags.AddWarning("Unable to check the grant's target", fmt.Sprintf(
-				"Could not check that grant %s is still in force in %s: %s. The plan uses the ledger's view.",
-				rec.ID, rec.Target, err))
-			return rec, false
-		}
-		r.data.observed.Store(rec.ID, present)
+	present, err := r.data.view.present(ctx, tgt, rec)
+	if err != nil {
+		diags.AddWarning("Unable to check the grant's target", fmt.Sprintf(
+			"Could not check that grant %s is still in force in %s: %s. The plan uses the ledger's view.",
+			rec.ID, rec.Target, err))
+		return rec, false
 	}
 	if present {
 		return rec, false
@@ -355,6 +349,9 @@ func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *
 		switch {
 		case err == nil:
 			a := policyApprovalFromLedger(rec)
+			if r.resumable(ctx, rec, req) {
+				a.UsedBy = "" // spent on this very grant, by an apply that stopped: it resumes
+			}
 			approval = &a
 		case errors.Is(err, ledger.ErrNotFound) && atApply:
 			diags.AddAttributeError(path.Root(policy.AttrApprovalID), summaryGrantRefused, violationDetail(policy.Violation{
@@ -382,6 +379,17 @@ func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *
 	return decision, requireVerifiedLedger(diags, r.data)
 }
 
+// resumable reports whether approval a was spent on a grant that an
+// interrupted apply left pending and that req would resume.
+func (r *grantResource) resumable(ctx context.Context, a ledger.Approval, req policy.GrantRequest) bool {
+	if a.GrantID == "" {
+		return false
+	}
+	g, err := r.data.ledger.Grant(ctx, a.GrantID)
+	return err == nil && g.StatusAt(r.data.now) == ledger.StatusPending && g.Principal == req.Principal &&
+		g.Entitlement == req.Entitlement && g.TicketID == req.TicketID && g.ApprovalID == a.ID
+}
+
 // checkTarget refuses a grant its target cannot or must not enforce: a target
 // that is not configured or cannot be reached, or what the target itself
 // refuses (a privileged role, a principal it does not know).
@@ -399,7 +407,7 @@ func (r *grantResource) checkTarget(ctx context.Context, principal string, e *po
 	if !ok {
 		return
 	}
-	violations, err := checker.Check(ctx, principal, e.Role)
+	violations, err := r.data.view.check(ctx, checker, e.Target, principal, e.Role)
 	if err != nil {
 		diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryTargetError, fmt.Sprintf(
 			"%s. Nothing was granted and nothing was recorded. Check that the database is up and that the "+
@@ -517,19 +525,35 @@ func (r *grantResource) issueInTarget(ctx context.Context, tgt target.Target, g 
 		return g, false
 	}
 	if err := tgt.Grant(ctx, g); err != nil {
-		// Nothing is in force: the request is closed as failed, so the evidence
-		// says what happened and the grant is never resumed.
-		if _, rerr := r.data.ledger.RevokeGrant(ctx, g.ID, r.data.now, ledger.ReasonGrantFailed, err.Error(), nil); rerr != nil {
-			err = fmt.Errorf("%w (and recording the failure in the ledger failed too: %v; the next apply resumes the request)", err, rerr)
+		// The request is closed as failed, so that it is never resumed, and the
+		// access is revoked in case the GRANT took effect after all (a
+		// connection lost after the server committed it).
+		closed, rerr := r.data.targets.End(ctx, r.data.ledger, g, r.data.now, func(targetErr error) (ledger.Grant, error) {
+			return r.data.ledger.RevokeGrant(ctx, g.ID, r.data.now, ledger.ReasonGrantFailed, err.Error(), targetErr)
+		})
+		outcome := "Nothing is in force."
+		switch {
+		case rerr != nil:
+			outcome = fmt.Sprintf("Recording the failure in the ledger failed too (%v); the next apply resumes the request.", rerr)
+		case closed.RevokePending:
+			outcome = revocationPendingDetail(closed) + " The next apply tries again."
 		}
-		diags.AddError(summaryTargetError, fmt.Sprintf("Granting %q to %q in target %s failed: %s. Nothing was granted.",
-			g.Entitlement, g.Principal, g.Target, err))
+		diags.AddError(summaryTargetError, fmt.Sprintf("Granting %q to %q in target %s failed: %s. %s",
+			g.Entitlement, g.Principal, g.Target, err, outcome))
 		return g, false
 	}
 	if !r.faultAt(faultAfterTargetGrant, diags) {
 		return g, false
 	}
 	issued, err := r.data.ledger.IssueRequested(ctx, g.ID, r.data.now)
+	if errors.Is(err, ledger.ErrNotPending) {
+		// Revoked while the target granted it: the access must go again.
+		if rerr := r.data.targets.RevokeAccess(ctx, r.data.ledger, issued, r.data.now); rerr != nil {
+			err = fmt.Errorf("%w; removing the access again failed: %v", err, rerr)
+		}
+		diags.AddError(summaryGrantRefused, fmt.Sprintf("Grant %s was revoked while it was being issued: %s.", g.ID, err))
+		return g, false
+	}
 	if err != nil {
 		diags.AddError(summaryLedgerError, fmt.Sprintf(
 			"Grant %s is in force in %s, but recording that in the ledger failed: %s. The ledger holds the grant as "+
@@ -548,15 +572,32 @@ func (r *grantResource) pendingGrant(ctx context.Context, g ledger.Grant, config
 		return g, false, err
 	}
 	for _, p := range pending {
-		same := p.TicketID == g.TicketID && sameStrings(p.Approvers, g.Approvers) && p.ApprovalID == g.ApprovalID &&
-			p.Requester == g.Requester && p.Justification == g.Justification && p.BreakGlass == g.BreakGlass &&
-			p.TTL == g.TTL && p.Target == g.Target && p.Role == g.Role &&
-			(config.ExpiresAt.IsNull() || p.ExpiresAt == g.ExpiresAt)
-		if same && p.StatusAt(r.data.now) != ledger.StatusExpired {
-			return p, true, nil
+		if !samePendingGrant(p, g, config) {
+			continue
+		}
+		if p.StatusAt(r.data.now) == ledger.StatusExpired {
+			// Too late to resume: close it, and take away whatever its GRANT did.
+			if _, err := r.data.targets.End(ctx, r.data.ledger, p, r.data.now, func(targetErr error) (ledger.Grant, error) {
+				return r.data.ledger.ExpireGrant(ctx, p.ID, r.data.now, targetErr)
+			}); err != nil {
+				return g, false, err
+			}
+			continue
+		}
+		if _, taken := r.data.resumed.LoadOrStore(p.ID, true); !taken {
+			return p, true, nil // another resource of this run did not resume it first
 		}
 	}
 	return g, false, nil
+}
+
+// samePendingGrant reports whether a pending grant was requested with the
+// arguments of g (its expiry as written, when configured).
+func samePendingGrant(p, g ledger.Grant, config grantModel) bool {
+	return p.Principal == g.Principal && p.Entitlement == g.Entitlement && p.TicketID == g.TicketID &&
+		sameStrings(p.Approvers, g.Approvers) && p.ApprovalID == g.ApprovalID && p.Requester == g.Requester &&
+		p.Justification == g.Justification && p.BreakGlass == g.BreakGlass && p.TTL == g.TTL &&
+		p.Target == g.Target && p.Role == g.Role && (config.ExpiresAt.IsNull() || p.ExpiresAt == g.ExpiresAt)
 }
 
 // Points at which WithFaultHook can stop an apply.
@@ -586,7 +627,7 @@ func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if !ok {
 		return
 	}
-	view, outOfBand := r.observe(ctx, rec, false, &resp.Diagnostics)
+	view, outOfBand := r.observe(ctx, rec, &resp.Diagnostics)
 	next := grantModelFromLedger(view)
 	if outOfBand {
 		tflog.Info(ctx, "grant removed outside Terraform", map[string]any{"grant_id": rec.ID, "target": rec.Target})
@@ -636,17 +677,21 @@ func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	}
 	switch {
 	case plan.Status.ValueString() == ledger.StatusExpired && rec.Status == ledger.StatusActive:
-		rec, err = r.data.ledger.ExpireGrant(ctx, rec.ID, r.data.now, r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now))
+		rec, err = r.data.targets.End(ctx, r.data.ledger, rec, r.data.now, func(targetErr error) (ledger.Grant, error) {
+			return r.data.ledger.ExpireGrant(ctx, rec.ID, r.data.now, targetErr)
+		})
 		if err == nil {
 			tflog.Info(ctx, "expired grant revoked", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
 		}
 	case plan.RevocationReason.ValueString() == ledger.ReasonOutOfBand && rec.Status == ledger.StatusActive:
 		// The access was found removed in the target. Revoking again is a no-op
 		// there unless someone put it back meanwhile, and then it must go.
-		rec, err = r.data.ledger.RevokeGrant(ctx, rec.ID, r.data.now, ledger.ReasonOutOfBand,
-			"the access was removed in "+rec.Target+" outside governed", r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now))
+		rec, err = r.data.targets.End(ctx, r.data.ledger, rec, r.data.now, func(targetErr error) (ledger.Grant, error) {
+			return r.data.ledger.RevokeGrant(ctx, rec.ID, r.data.now, ledger.ReasonOutOfBand,
+				"the access was removed in "+rec.Target+" outside governed", targetErr)
+		})
 	case rec.RevokePending:
-		rec, err = r.retryRevocation(ctx, rec)
+		rec, err = r.data.targets.Retry(ctx, r.data.ledger, rec, r.data.now)
 	}
 	if err != nil {
 		addLedgerError(&resp.Diagnostics, "record the revocation of grant "+plan.ID.ValueString(), err)
@@ -662,16 +707,6 @@ func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
 }
 
-// retryRevocation asks the target again to remove access whose revocation is
-// already recorded, and records when it succeeds.
-func (r *grantResource) retryRevocation(ctx context.Context, rec ledger.Grant) (ledger.Grant, error) {
-	if err := r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now); err != nil {
-		tflog.Warn(ctx, "revocation still pending", map[string]any{"grant_id": rec.ID, "error": err.Error()})
-		return rec, nil
-	}
-	return r.data.ledger.CompleteRevocation(ctx, rec.ID, r.data.now)
-}
-
 // Delete revokes the grant if it is still in force and retires it in the
 // ledger. The evidence stays.
 func (r *grantResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -680,22 +715,25 @@ func (r *grantResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	rec, err := r.data.ledger.Grant(ctx, state.ID.ValueString())
-	if errors.Is(err, ledger.ErrNotFound) {
+	// A grant missing from the ledger is an error here too (see recorded):
+	// destroying it quietly would leave its access in place unrecorded.
+	rec, ok := r.recorded(ctx, state.ID.ValueString(), &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	if err != nil {
-		addLedgerError(&resp.Diagnostics, "read grant "+state.ID.ValueString(), err)
-		return
-	}
+	var err error
 	switch {
 	case rec.StatusAt(r.data.now) == ledger.StatusExpired && rec.Status == ledger.StatusActive:
 		// The grant ran out before it was destroyed: the evidence says so.
-		rec, err = r.data.ledger.ExpireGrant(ctx, rec.ID, r.data.now, r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now))
+		rec, err = r.data.targets.End(ctx, r.data.ledger, rec, r.data.now, func(targetErr error) (ledger.Grant, error) {
+			return r.data.ledger.ExpireGrant(ctx, rec.ID, r.data.now, targetErr)
+		})
 	case rec.Status == ledger.StatusActive || rec.Status == ledger.StatusPending:
-		rec, err = r.data.ledger.RetireGrant(ctx, rec.ID, r.data.now, r.data.targets.RevokeAccess(ctx, r.data.ledger, rec, r.data.now))
+		rec, err = r.data.targets.End(ctx, r.data.ledger, rec, r.data.now, func(targetErr error) (ledger.Grant, error) {
+			return r.data.ledger.RetireGrant(ctx, rec.ID, r.data.now, targetErr)
+		})
 	case rec.RevokePending:
-		rec, err = r.retryRevocation(ctx, rec)
+		rec, err = r.data.targets.Retry(ctx, r.data.ledger, rec, r.data.now)
 	}
 	if err == nil {
 		rec, err = r.data.ledger.RetireGrant(ctx, rec.ID, r.data.now, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"regexp"
 	"strings"
@@ -188,28 +189,41 @@ func identifierProblem(s string) string {
 // Grant implements Target. The role and principal are quoted identifiers,
 // never SQL text: a name such as `x"; DROP ROLE y;--` is one (odd) role name.
 func (p *Postgres) Grant(ctx context.Context, g ledger.Grant) error {
-	return p.exec(ctx, "granting "+g.Role+" to "+g.Principal,
-		"GRANT "+quote(g.Role)+" TO "+quote(g.Principal))
+	return p.locked(ctx, g, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "GRANT "+quote(g.Role)+" TO "+quote(g.Principal)); err != nil {
+			return p.queryError("granting "+g.Role+" to "+g.Principal, err)
+		}
+		return nil
+	})
 }
 
-// Revoke implements Target. The caller decides whether another grant still
-// covers the membership (see RevokeAccess).
-func (p *Postgres) Revoke(ctx context.Context, g ledger.Grant) error {
-	if err := p.exec(ctx, "revoking "+g.Role+" from "+g.Principal,
-		"REVOKE "+quote(g.Role)+" FROM "+quote(g.Principal)); err != nil {
-		return err
-	}
-	// REVOKE only warns when it leaves a membership in place, for instance one
-	// that another role granted (PostgreSQL 16 and later revoke only the
-	// grantor's own grants). Access is gone only when the catalogue says so.
-	if present, err := p.Present(ctx, g); err != nil {
-		return err
-	} else if present {
-		return fmt.Errorf("REVOKE %s FROM %s in %s left the membership in place: it was granted by another role, "+
-			"which must revoke it", g.Role, g.Principal, p.name)
-	}
-	if !p.terminateSessions {
+// Revoke implements Target.
+func (p *Postgres) Revoke(ctx context.Context, g ledger.Grant, covered func(context.Context) (bool, error)) error {
+	removed := false
+	err := p.locked(ctx, g, func(tx pgx.Tx) error {
+		if still, err := covered(ctx); err != nil || still {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "REVOKE "+quote(g.Role)+" FROM "+quote(g.Principal)); err != nil {
+			return p.queryError("revoking "+g.Role+" from "+g.Principal, err)
+		}
+		// REVOKE only warns when it leaves a membership in place, for instance
+		// one that another role granted (PostgreSQL 16 and later revoke only
+		// the grantor's own grants). Access is gone only when the catalogue
+		// says so.
+		var present bool
+		if err := tx.QueryRow(ctx, membershipQuery, g.Role, g.Principal).Scan(&present); err != nil {
+			return p.queryError("reading the members of "+g.Role, err)
+		}
+		if present {
+			return fmt.Errorf("REVOKE %s FROM %s in %s left the membership in place: it was granted by another "+
+				"role, which must revoke it", g.Role, g.Principal, p.name)
+		}
+		removed = true
 		return nil
+	})
+	if err != nil || !removed || !p.terminateSessions {
+		return err
 	}
 	pool, err := p.connect(ctx)
 	if err != nil {
@@ -223,6 +237,44 @@ func (p *Postgres) Revoke(ctx context.Context, g ledger.Grant) error {
 	return nil
 }
 
+// locked runs fn in a transaction that holds an advisory lock on g's
+// membership (its role and principal), which every Grant and Revoke of that
+// membership takes, from this process or any other.
+func (p *Postgres) locked(ctx context.Context, g ledger.Grant, fn func(pgx.Tx) error) error {
+	pool, err := p.connect(ctx)
+	if err != nil {
+		return err
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return p.unreachable(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, membershipLockKey(g.Role, g.Principal)); err != nil {
+		return p.queryError("locking the membership of "+g.Principal+" in "+g.Role, err)
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return p.queryError("committing the change to "+g.Role, err)
+	}
+	return nil
+}
+
+// membershipLockKey is the advisory lock key of one membership. Two
+// memberships that share a key only wait for each other.
+func membershipLockKey(role, principal string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("governed.membership\x00" + role + "\x00" + principal))
+	return int64(h.Sum64())
+}
+
+// membershipQuery reports whether $2 is a direct member of $1.
+const membershipQuery = `SELECT EXISTS (SELECT 1 FROM pg_auth_members m
+	JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+	WHERE r.rolname = $1 AND u.rolname = $2)`
+
 // Present implements Target: whether the principal is still a direct member
 // of the role.
 func (p *Postgres) Present(ctx context.Context, g ledger.Grant) (bool, error) {
@@ -231,9 +283,7 @@ func (p *Postgres) Present(ctx context.Context, g ledger.Grant) (bool, error) {
 		return false, err
 	}
 	var present bool
-	err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_auth_members m
-	JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-	WHERE r.rolname = $1 AND u.rolname = $2)`, g.Role, g.Principal).Scan(&present)
+	err = pool.QueryRow(ctx, membershipQuery, g.Role, g.Principal).Scan(&present)
 	if err != nil {
 		return false, p.queryError("reading the members of "+g.Role, err)
 	}
@@ -261,17 +311,6 @@ func (p *Postgres) Members(ctx context.Context, role string) ([]Membership, erro
 		return nil, p.queryError("reading the members of "+role, err)
 	}
 	return members, nil
-}
-
-func (p *Postgres) exec(ctx context.Context, what, sql string) error {
-	pool, err := p.connect(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := pool.Exec(ctx, sql); err != nil {
-		return p.queryError(what, err)
-	}
-	return nil
 }
 
 // queryError describes a failed statement: the server's own message when it

@@ -18,9 +18,12 @@ import (
 type Target interface {
 	// Grant gives g.Principal the entitlement's role. It must be idempotent.
 	Grant(ctx context.Context, g ledger.Grant) error
-	// Revoke takes the access away. It must be idempotent. It removes the
-	// access whatever else covers it: RevokeAccess decides whether to call it.
-	Revoke(ctx context.Context, g ledger.Grant) error
+	// Revoke takes the access away, unless covered reports that another grant
+	// still gives the same access. Targets that can serialise changes to one
+	// access ask covered while holding a lock that Grant takes too, so that
+	// issuing one grant and revoking another of the same access cannot
+	// interleave. It must be idempotent.
+	Revoke(ctx context.Context, g ledger.Grant, covered func(context.Context) (bool, error)) error
 	// Present reports whether the access is still in force in the target; false
 	// means it was removed outside governed.
 	Present(ctx context.Context, g ledger.Grant) (bool, error)
@@ -50,8 +53,10 @@ type Lister interface {
 // Ledger is the record-only target: the ledger entry is the grant.
 type Ledger struct{}
 
-func (Ledger) Grant(context.Context, ledger.Grant) error           { return nil }
-func (Ledger) Revoke(context.Context, ledger.Grant) error          { return nil }
+func (Ledger) Grant(context.Context, ledger.Grant) error { return nil }
+func (Ledger) Revoke(context.Context, ledger.Grant, func(context.Context) (bool, error)) error {
+	return nil
+}
 func (Ledger) Present(context.Context, ledger.Grant) (bool, error) { return true, nil }
 
 // RecordOnly reports whether t enforces nothing outside the ledger.
@@ -82,9 +87,12 @@ func (r Registry) Lookup(name string) (Target, error) {
 }
 
 // RevokeAccess removes g's access from its target, unless another grant that
-// is active in the ledger at now covers the same access (same target, role and
-// principal): two tickets for one membership, or a renewal created before the
-// grant it replaces is destroyed, must not take each other's access away.
+// is active or pending in the ledger at now covers the same access (same
+// target, role and principal): two tickets for one membership, or a renewal
+// created before the grant it replaces is destroyed, must not take each
+// other's access away. Callers record in the ledger that g has ended before
+// calling it (see End), so that of several grants of one access ended at the
+// same time, the last to be recorded always finds none left and revokes.
 func (r Registry) RevokeAccess(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time) error {
 	t, err := r.Lookup(g.Target)
 	if err != nil {
@@ -93,26 +101,51 @@ func (r Registry) RevokeAccess(ctx context.Context, l *ledger.Ledger, g ledger.G
 	if RecordOnly(t) {
 		return nil
 	}
-	covering, err := CoveringGrants(ctx, l, g, now)
-	if err != nil {
-		return err
-	}
-	if len(covering) > 0 {
-		return nil
-	}
-	return t.Revoke(ctx, g)
+	return t.Revoke(ctx, g, func(ctx context.Context) (bool, error) {
+		covering, err := CoveringGrants(ctx, l, g, now)
+		return len(covering) > 0, err
+	})
 }
 
-// CoveringGrants lists the grants other than g that are active at now and
-// give the same access as g.
+// End ends g: record writes the decision to the ledger first (with
+// ErrRevocationUnconfirmed as the target's answer when g's access lives in a
+// real target), then the target removes the access and the ledger records the
+// outcome. A crash in between leaves the revocation pending in the ledger,
+// where every later apply retries it.
+func (r Registry) End(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time, record func(targetErr error) (ledger.Grant, error)) (ledger.Grant, error) {
+	if t, err := r.Lookup(g.Target); err == nil && RecordOnly(t) {
+		return record(nil)
+	}
+	ended, err := record(ledger.ErrRevocationUnconfirmed)
+	if err != nil || !ended.RevokePending {
+		return ended, err
+	}
+	return r.Retry(ctx, l, ended, now)
+}
+
+// Retry carries out a revocation the ledger holds as pending and records the
+// outcome: completed, or failed again with the target's error.
+func (r Registry) Retry(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time) (ledger.Grant, error) {
+	if err := r.RevokeAccess(ctx, l, g, now); err != nil {
+		return l.FailRevocation(ctx, g.ID, now, err)
+	}
+	return l.CompleteRevocation(ctx, g.ID, now)
+}
+
+// CoveringGrants lists the grants other than g that give the same access as g
+// and are active at now, or pending (about to be put in force) and not yet
+// expired.
 func CoveringGrants(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time) ([]ledger.Grant, error) {
-	active, err := l.Grants(ctx, ledger.GrantFilter{Principal: g.Principal, Status: ledger.StatusActive})
+	candidates, err := l.Grants(ctx, ledger.GrantFilter{Principal: g.Principal})
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledger for other grants of %s to %s: %w", g.Role, g.Principal, err)
 	}
 	var out []ledger.Grant
-	for _, o := range active {
-		if o.ID != g.ID && o.Target == g.Target && o.Role == g.Role && o.StatusAt(now) == ledger.StatusActive {
+	for _, o := range candidates {
+		if o.ID == g.ID || o.Target != g.Target || o.Role != g.Role {
+			continue
+		}
+		if st := o.StatusAt(now); st == ledger.StatusActive || st == ledger.StatusPending {
 			out = append(out, o)
 		}
 	}

@@ -47,7 +47,7 @@ func (d *unmanagedMembershipsDataSource) Metadata(_ context.Context, req datasou
 func (d *unmanagedMembershipsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Access that bypassed governance: members of governed PostgreSQL roles (the roles of the " +
-			"policy's entitlements, in the provider's `postgres_targets`) that no active grant in the ledger covers. " +
+			"policy's entitlements, in the provider's `postgres_targets`) that no active grant in the ledger covers, and every membership that carries the admin option (which no grant gives). " +
 			"The provider's own login role is left out, since it holds the roles in order to grant them. A membership " +
 			"whose revocation is still pending shows here too, until its target removes it.",
 		Attributes: map[string]schema.Attribute{
@@ -129,7 +129,9 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 				return
 			}
 			for _, m := range members {
-				if covered[target.Membership{Target: m.Target, Role: m.Role, Principal: m.Principal}] {
+				// A grant never gives the admin option, so a membership that
+				// carries it is not covered, whatever grant exists.
+				if !m.AdminOption && covered[target.Membership{Target: m.Target, Role: m.Role, Principal: m.Principal}] {
 					continue
 				}
 				cfg.Memberships = append(cfg.Memberships, membershipModel{

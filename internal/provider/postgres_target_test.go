@@ -260,6 +260,11 @@ func TestAccPostgres_privilegedRolesRefused(t *testing.T) {
 	w.exec("CREATE ROLE "+inherits+" NOLOGIN", "GRANT "+w.tag+"_createrole TO "+inherits)
 	cases["inherits"] = "target.role_privileged"
 	fmt.Fprintf(&extra, "entitlement \"inherits\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", inherits)
+	// A role that belongs to a built-in role reaching the server's programs.
+	builtin := w.tag + "_builtin"
+	w.exec("CREATE ROLE "+builtin+" NOLOGIN", "GRANT pg_execute_server_program TO "+builtin)
+	cases["builtin"] = "target.role_privileged"
+	fmt.Fprintf(&extra, "entitlement \"builtin\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", builtin)
 	cases["admin"] = "target.admin_option"
 	fmt.Fprintf(&extra, "entitlement \"admin\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", w.role+" WITH ADMIN OPTION")
 	cases["ghost"] = "target.role_unknown"
@@ -338,6 +343,15 @@ output "unmanaged" {
 	if strings.Join(strings.Fields(out), "") != want {
 		t.Fatalf("unmanaged memberships = %s, want %s", out, want)
 	}
+	// The admin option, given outside governed to a governed member, is
+	// access no grant covers.
+	w.exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.role, quoteIdent(api)))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	out = h.mustRun("output", "-json", "unmanaged")
+	want = fmt.Sprintf(`["postgres.app/%s/%s","postgres.app/%s/%s"]`, w.role, api, w.role, worker)
+	if strings.Join(strings.Fields(out), "") != want {
+		t.Fatalf("unmanaged memberships with an admin option = %s, want %s", out, want)
+	}
 }
 
 // An unreachable target or ledger stops the plan with an error naming it,
@@ -349,12 +363,12 @@ func TestAccPostgres_unreachable(t *testing.T) {
 	api := w.principal("api")
 
 	env := w.env("")
-	env.providerExtra = fmt.Sprintf("  postgres_targets = { app = { url = %q } }\n", "postgres://governor@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=5")
+	env.providerExtra = fmt.Sprintf("  postgres_targets = { app = { url = %q } }\n", "postgres://governor@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=5&password=qs3cret")
 	h := newCLIHarness(t, env.clock)
 	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
 	h.mustRun("init", "-input=false")
 	out, err := h.run("apply", "-input=false", "-auto-approve")
-	if err == nil || !strings.Contains(out, "cannot reach PostgreSQL target postgres.app") {
+	if err == nil || !strings.Contains(out, "cannot reach PostgreSQL target postgres.app") || strings.Contains(out, "qs3cret") {
 		t.Fatalf("apply with an unreachable target: %v\n%s", err, out)
 	}
 	if head, _ := env.openLedger().Head(context.Background()); head.Seq != 0 {
@@ -507,4 +521,115 @@ func mustVerifyLedger(t *testing.T, env *testEnv) {
 	if err != nil || !r.OK {
 		t.Fatalf("ledger does not verify: %+v %v", r, err)
 	}
+}
+
+// Two grants of one membership destroyed in the same apply, in parallel:
+// each records its end before looking for the other, so the last one to be
+// recorded always revokes.
+func TestAccPostgres_overlappingGrantsDestroyedTogether(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	for round := range 3 {
+		h := applyInHarness(t, env, pgGrant("one", api, fmt.Sprintf("SEC-%d1", round), "")+pgGrant("two", api, fmt.Sprintf("SEC-%d2", round), ""))
+		if !w.isMember(api, w.role) {
+			t.Fatalf("round %d: not a member after apply", round)
+		}
+		h.mustRun("destroy", "-input=false", "-auto-approve")
+		if w.isMember(api, w.role) {
+			t.Fatalf("round %d: destroying both grants at once left the membership in place", round)
+		}
+	}
+	mustVerifyLedger(t, env)
+}
+
+// A grant left pending by an interrupted apply is not resumed once its
+// expiry has passed: it is closed, its access taken away, and a new grant is
+// issued in its place.
+func TestAccPostgres_expiredPendingGrantIsNotResumed(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	var crash atomic.Bool
+	crash.Store(true)
+	env.options = []Option{WithFaultHook(func(point string) error {
+		if point == faultAfterTargetGrant && crash.Load() {
+			return errors.New("simulated crash")
+		}
+		return nil
+	})}
+	h := newCLIHarness(t, env.clock, env.options...)
+	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.mustRun("init", "-input=false")
+	if _, err := h.run("apply", "-input=false", "-auto-approve"); err == nil {
+		t.Fatal("the interrupted apply succeeded")
+	}
+	pending, err := env.openLedger().Grants(context.Background(), ledger.GrantFilter{Status: ledger.StatusPending})
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending grants: %v %v", pending, err)
+	}
+	out, _ := h.run("plan", "-input=false")
+	if !strings.Contains(out, "Grants pending in the ledger") || !strings.Contains(out, pending[0].ID) {
+		t.Fatalf("the plan does not warn about the pending grant:\n%s", out)
+	}
+
+	crash.Store(false)
+	env.clock.Advance(9 * time.Hour) // past the pending grant's 8h expiry
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	id, _ := h.stateAttr("governed_grant.g", "id").(string)
+	if id == pending[0].ID {
+		t.Fatal("an expired pending grant was resumed")
+	}
+	old, err := env.openLedger().Grant(context.Background(), pending[0].ID)
+	if err != nil || old.Status != ledger.StatusExpired || old.RevokePending {
+		t.Fatalf("the expired pending grant was not closed: %+v %v", old, err)
+	}
+	if !w.isMember(api, w.role) {
+		t.Fatal("the new grant is not in force")
+	}
+	mustVerifyLedger(t, env)
+}
+
+// A grant made under an approval record resumes after an interrupted apply:
+// the approval it spent is its own.
+func TestAccPostgres_interruptedGrantUnderApprovalResumes(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	var crash atomic.Bool
+	crash.Store(true)
+	env.options = []Option{WithFaultHook(func(point string) error {
+		if point == faultAfterTargetGrant && crash.Load() {
+			return errors.New("simulated crash")
+		}
+		return nil
+	})}
+	config := env.config(fmt.Sprintf(`
+resource "governed_approval_record" "a" {
+  ticket_id     = "SEC-1"
+  entitlement   = "app-read"
+  principal     = %q
+  approvers     = ["alice@example.com"]
+  justification = "nightly job"
+  expires_at    = %q
+}
+`, api, at(24*time.Hour)) + pgGrant("g", api, "SEC-1", "  approval_id = governed_approval_record.a.id\n"))
+	h := newCLIHarness(t, env.clock, env.options...)
+	h.write("main.tf", config)
+	h.mustRun("init", "-input=false")
+	if _, err := h.run("apply", "-input=false", "-auto-approve"); err == nil {
+		t.Fatal("the interrupted apply succeeded")
+	}
+	crash.Store(false)
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if h.stateAttr("governed_grant.g", "status") != "active" || !w.isMember(api, w.role) {
+		t.Fatal("the grant under an approval record was not resumed")
+	}
+	mustVerifyLedger(t, env)
 }

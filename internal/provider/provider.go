@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,7 +105,7 @@ type providerModel struct {
 	Requester  types.String                   `tfsdk:"requester"`
 	PolicyFile types.String                   `tfsdk:"policy_file"`
 	Policy     types.String                   `tfsdk:"policy"`
-	Postgres   map[string]postgresTargetModel `tfsdk:"postgres_targets"`
+	Postgres   types.Map    `tfsdk:"postgres_targets"`
 }
 
 type postgresTargetModel struct {
@@ -226,7 +227,17 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		return
 	}
 
-	targets, diags := p.targets(cfg.Postgres)
+	if cfg.Postgres.IsUnknown() {
+		resp.Diagnostics.AddAttributeError(path.Root("postgres_targets"), "Provider configuration is not known yet",
+			"postgres_targets depends on something only known after apply; the provider must know its targets at plan time.")
+		return
+	}
+	var postgresTargets map[string]postgresTargetModel
+	resp.Diagnostics.Append(cfg.Postgres.ElementsAs(ctx, &postgresTargets, false)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	targets, diags := p.targets(postgresTargets)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -268,6 +279,7 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 			" is set, so separation of duties can only check a resource's own requester against its approvers. "+
 			"In CI, set "+EnvRequester+" to the author of the change.")
 	}
+	addPendingGrantsWarning(ctx, l, &resp.Diagnostics)
 	if !report.OK {
 		resp.Diagnostics.AddWarning(summaryLedgerUnverified, fmt.Sprintf(
 			"The ledger at %s failed verification (first bad sequence number %d): %s. Nothing new is granted or "+
@@ -277,6 +289,30 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	tflog.Debug(ctx, "provider configured", map[string]any{"ledger": location, "now": data.now.Format(time.RFC3339Nano), "head_seq": report.Head.Seq})
 	resp.ResourceData = data
 	resp.DataSourceData = data
+}
+
+// addPendingGrantsWarning names the grants the ledger holds as pending: being
+// issued by a run right now, or left by a run that stopped between the target
+// and the ledger. The next apply of the same configuration completes such a
+// grant; one whose configuration is gone keeps its access until revoked.
+func addPendingGrantsWarning(ctx context.Context, l *ledger.Ledger, diags *diag.Diagnostics) {
+	pending, err := l.Grants(ctx, ledger.GrantFilter{Status: ledger.StatusPending})
+	if err != nil || len(pending) == 0 {
+		return // an unreadable ledger is reported by the operation that needs it
+	}
+	ids := make([]string, 0, 5)
+	for _, g := range pending[:min(len(pending), 5)] {
+		ids = append(ids, fmt.Sprintf("%s (%s to %s, ticket %s)", g.ID, g.Entitlement, g.Principal, g.TicketID))
+	}
+	more := ""
+	if len(pending) > len(ids) {
+		more = fmt.Sprintf(" and %d more", len(pending)-len(ids))
+	}
+	diags.AddWarning("Grants pending in the ledger", fmt.Sprintf(
+		"The ledger holds %d grant(s) requested but not confirmed in force: %s%s. Either a run is issuing them now, "+
+			"or a run stopped between the target and the ledger. Applying the configuration that requested one "+
+			"completes it; if that configuration is gone, revoke it with `governed revoke --grant ID` and its target.",
+		len(pending), strings.Join(ids, ", "), more))
 }
 
 // openLedger opens the ledger at location once per provider instance.

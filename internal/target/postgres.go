@@ -138,20 +138,25 @@ WITH RECURSIVE granted(oid) AS (
 SELECT
 	EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
 	EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2),
-	coalesce((SELECT string_agg(r.rolname || ':' || concat_ws(',',
+	coalesce((SELECT string_agg(r.rolname || ': ' || concat_ws(', ',
 		CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
 		CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
 		CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
 		CASE WHEN r.rolreplication THEN 'REPLICATION' END,
-		CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END), '; ' ORDER BY r.rolname)
+		CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END,
+		CASE WHEN r.rolname = ANY ($3) THEN 'built-in administrative role' END,
+		CASE WHEN EXISTS (SELECT 1 FROM pg_auth_members a WHERE a.member = r.oid AND a.admin_option)
+			THEN 'admin option on other roles' END), '; ' ORDER BY r.rolname)
 	FROM pg_roles r JOIN granted g ON r.oid = g.oid
-	WHERE r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls), ''),
+	WHERE r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls
+		OR r.rolname = ANY ($3)
+		OR EXISTS (SELECT 1 FROM pg_auth_members a WHERE a.member = r.oid AND a.admin_option)), ''),
 	EXISTS (SELECT 1 FROM pg_auth_members m
 		JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
 		WHERE r.rolname = $1 AND u.rolname = $2 AND m.admin_option)`
 	var roleExists, principalExists, admin bool
 	var privileged string
-	if err := pool.QueryRow(ctx, q, role, principal).Scan(&roleExists, &principalExists, &privileged, &admin); err != nil {
+	if err := pool.QueryRow(ctx, q, role, principal, privilegedBuiltinRoles).Scan(&roleExists, &principalExists, &privileged, &admin); err != nil {
 		return nil, p.queryError("checking role "+role, err)
 	}
 	if !roleExists {
@@ -171,6 +176,14 @@ SELECT
 			Detail: fmt.Sprintf("%q already holds role %q WITH ADMIN OPTION in %s, granted outside governed.", principal, role, p.name)})
 	}
 	return out, nil
+}
+
+// privilegedBuiltinRoles are PostgreSQL's predefined roles that reach past
+// the database's own privileges: the server's files and programs, every
+// table's data, other sessions.
+var privilegedBuiltinRoles = []string{
+	"pg_execute_server_program", "pg_read_server_files", "pg_write_server_files",
+	"pg_read_all_data", "pg_write_all_data", "pg_signal_backend",
 }
 
 // identifierProblem says why s cannot name a PostgreSQL role, or "".
@@ -325,24 +338,46 @@ func (p *Postgres) queryError(what string, err error) error {
 
 func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
-// RedactURL returns a PostgreSQL URL with its password replaced, for messages.
+// secretParams are the URL query parameters that carry secrets.
+var secretParams = []string{"password", "sslpassword"}
+
+// RedactURL returns a URL with its passwords (in the user information or the
+// query) replaced, for messages. Other text is returned as it is.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil || u.Scheme == "" {
 		return raw
 	}
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
+	q := u.Query()
+	for _, p := range secretParams {
+		if q.Has(p) {
+			q.Set(p, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
 // RedactURLError is err's text with any password in raw removed.
 func RedactURLError(err error, raw string) string {
 	msg := err.Error()
-	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
-		if pw, has := u.User.Password(); has && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	u, perr := url.Parse(raw)
+	if perr != nil {
+		return msg
+	}
+	secrets := []string{}
+	if pw, has := u.User.Password(); has {
+		secrets = append(secrets, pw)
+	}
+	for _, p := range secretParams {
+		secrets = append(secrets, u.Query()[p]...)
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
 		}
 	}
 	return msg

@@ -101,10 +101,10 @@ type postgresTarget struct {
 }
 
 type providerModel struct {
-	Ledger     types.String                   `tfsdk:"ledger"`
-	Requester  types.String                   `tfsdk:"requester"`
-	PolicyFile types.String                   `tfsdk:"policy_file"`
-	Policy     types.String                   `tfsdk:"policy"`
+	Ledger     types.String `tfsdk:"ledger"`
+	Requester  types.String `tfsdk:"requester"`
+	PolicyFile types.String `tfsdk:"policy_file"`
+	Policy     types.String `tfsdk:"policy"`
 	Postgres   types.Map    `tfsdk:"postgres_targets"`
 }
 

@@ -804,7 +804,13 @@ func grantDrift(state, ledgerView grantModel) []string {
 		{"granted_at", state.GrantedAt, ledgerView.GrantedAt},
 		{"revoked_at", state.RevokedAt, ledgerView.RevokedAt},
 		{"revocation_reason", state.RevocationReason, ledgerView.RevocationReason},
-		{"revocation_pending", state.RevocationPending, ledgerView.RevocationPending},
+	}
+	// revocation_pending is newer than some states: null there is no disagreement.
+	if !state.RevocationPending.IsNull() {
+		pairs = append(pairs, struct {
+			name string
+			a, b fmt.Stringer
+		}{"revocation_pending", state.RevocationPending, ledgerView.RevocationPending})
 	}
 	for _, p := range pairs {
 		if p.a.String() != p.b.String() {

@@ -257,3 +257,18 @@ func TestAccGrant_destroyAfterExpiry(t *testing.T) {
 		t.Fatalf("destroyed after expiry: status %s, reason %s, retired %v; want expired, expired, retired", g.Status, g.RevocationReason, g.RetiredAt)
 	}
 }
+
+// A state written before revocation_pending existed holds null for it: the
+// plan is empty, with no warning, and a refresh fills it in quietly.
+func TestAccGrant_stateWithoutRevocationPending(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	_, h := appliedHarness(t, validGrant().hcl("g"))
+	h.editState("governed_grant.g", func(a map[string]any) { delete(a, "revocation_pending") })
+	for _, args := range [][]string{{"-refresh=false"}, {}} {
+		out := h.mustRun(append([]string{"plan", "-input=false"}, args...)...)
+		if !strings.Contains(out, "No changes.") || strings.Contains(out, "State differs") {
+			t.Fatalf("plan %v over a state without revocation_pending:\n%s", args, out)
+		}
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -785,9 +784,8 @@ func (s *PostgresStore) Verify(ctx context.Context) (Report, error) {
 // text columns arrive as stored, seq as 8 bytes.
 const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, data FROM events ORDER BY seq`
 
-// verifyPostgresEvents walks the log in sequence order. Like the SQLite store,
-// it reads in one goroutine while another verifies, with a few batches of
-// events in flight between them; each event's text fields travel joined by
+// verifyPostgresEvents walks the log in sequence order (see
+// verification.walk); each event's text fields travel joined by
 // walkSeparator, which no stored field holds unless it was altered.
 func verifyPostgresEvents(ctx context.Context, tx pgx.Tx, v *verification) error {
 	rows, err := tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode})
@@ -796,53 +794,22 @@ func verifyPostgresEvents(ctx context.Context, tx pgx.Tx, v *verification) error
 	}
 	defer rows.Close()
 
-	full := make(chan *walkBatch, walkBatchesInUse)
-	free := make(chan *walkBatch, walkBatchesInUse)
-	for range walkBatchesInUse {
-		free <- &walkBatch{events: make([]walkEvent, 0, walkBatchSize)}
-	}
-	var stopped atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for b := range full {
-			for _, e := range b.events {
-				if stopped.Load() {
-					break
-				}
-				if !v.joinedEvent(e.seq, e.fields) {
-					stopped.Store(true)
-				}
-			}
-			free <- b
+	err = v.walk(func(buf []byte) (int64, []byte, bool, error) {
+		if !rows.Next() {
+			return 0, buf, false, nil
 		}
-	}()
-
-	b := <-free
-	for !stopped.Load() && rows.Next() {
 		vals := rows.RawValues()
 		if len(vals) != 7 || len(vals[0]) != 8 {
-			err = errors.New("reading the events: unexpected row format")
-			break
+			return 0, buf, false, errors.New("reading the events: unexpected row format")
 		}
-		seq := int64(binary.BigEndian.Uint64(vals[0]))
-		start := len(b.buf)
 		for i, f := range vals[1:] {
 			if i > 0 {
-				b.buf = append(b.buf, walkSeparator)
+				buf = append(buf, walkSeparator)
 			}
-			b.buf = append(b.buf, f...)
+			buf = append(buf, f...)
 		}
-		b.events = append(b.events, walkEvent{seq: seq, fields: b.buf[start:len(b.buf):len(b.buf)]})
-		if len(b.events) == walkBatchSize {
-			full <- b
-			b = <-free
-			b.buf, b.events = b.buf[:0], b.events[:0]
-		}
-	}
-	full <- b
-	close(full)
-	<-done
+		return int64(binary.BigEndian.Uint64(vals[0])), buf, true, nil
+	})
 	// Stopping early leaves rows unread; Close reads past them.
 	rows.Close()
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -622,21 +621,7 @@ func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) {
 	return v.report(head), nil
 }
 
-// walkBatch carries stored events from the reader to the verifier: each
-// event's fields joined by walkSeparator, in buf.
-type walkBatch struct {
-	buf    []byte
-	events []walkEvent
-}
-
-type walkEvent struct {
-	seq    int64
-	fields []byte
-}
-
 const (
-	walkBatchSize    = 256
-	walkBatchesInUse = 4
 	// walkSeparator joins an event's text fields into one column, which SQLite
 	// hands over much faster than six. No field can contain it: timestamps,
 	// types, ids and hashes are plain text, and JSON escapes every control
@@ -667,9 +652,7 @@ func walkFields(joined []byte) (at, typ, subject, prevHash, hash, data []byte, o
 	return f[0], f[1], f[2], f[3], f[4], rest, true
 }
 
-// verifyEvents walks the log in sequence order. Reading rows and hashing take
-// about as long as each other, so one goroutine reads while another verifies,
-// with a few batches of events in flight between them.
+// verifyEvents walks the log in sequence order (see verification.walk).
 func (s *SQLiteStore) verifyEvents(ctx context.Context, tx *sql.Tx, v *verification) error {
 	rows, err := tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)))
 	if err != nil {
@@ -677,50 +660,20 @@ func (s *SQLiteStore) verifyEvents(ctx context.Context, tx *sql.Tx, v *verificat
 	}
 	defer rows.Close()
 
-	full := make(chan *walkBatch, walkBatchesInUse)
-	free := make(chan *walkBatch, walkBatchesInUse)
-	for range walkBatchesInUse {
-		free <- &walkBatch{events: make([]walkEvent, 0, walkBatchSize)}
-	}
-	var stopped atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for b := range full {
-			for _, e := range b.events {
-				if stopped.Load() {
-					break
-				}
-				if !v.joinedEvent(e.seq, e.fields) {
-					stopped.Store(true)
-				}
-			}
-			free <- b
-		}
-	}()
-
 	var seq int64
 	var joined sql.RawBytes
-	b := <-free
-	for !stopped.Load() && rows.Next() {
-		if err = rows.Scan(&seq, &joined); err != nil {
-			break
+	err = v.walk(func(buf []byte) (int64, []byte, bool, error) {
+		if !rows.Next() {
+			return 0, buf, false, nil
 		}
-		start := len(b.buf)
-		b.buf = append(b.buf, joined...)
-		b.events = append(b.events, walkEvent{seq: seq, fields: b.buf[start:len(b.buf):len(b.buf)]})
-		if len(b.events) == walkBatchSize {
-			full <- b
-			b = <-free
-			b.buf, b.events = b.buf[:0], b.events[:0]
+		if err := rows.Scan(&seq, &joined); err != nil {
+			return 0, buf, false, err
 		}
-	}
+		return seq, append(buf, joined...), true, nil
+	})
 	if err == nil {
 		err = rows.Err()
 	}
-	full <- b
-	close(full)
-	<-done
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"sync/atomic"
 	"time"
 )
 
@@ -206,6 +207,74 @@ func (v *verification) replayFail(seq int64, problem string) {
 
 func (v *verification) report(recorded Head) Report {
 	return Report{Events: v.events, Head: recorded, OK: !v.failed, FirstBad: v.firstBad, Problem: v.problem}
+}
+
+// walkBatch carries stored events from the reader to the verifier: each
+// event's fields joined by walkSeparator, in buf.
+type walkBatch struct {
+	buf    []byte
+	events []walkEvent
+}
+
+type walkEvent struct {
+	seq    int64
+	fields []byte
+}
+
+const (
+	walkBatchSize    = 256
+	walkBatchesInUse = 4
+)
+
+// walk verifies the events that read returns, in sequence order. read appends
+// the next event's fields, joined by walkSeparator, to buf and returns its
+// sequence number and the grown buffer, or false at the end of the log.
+// Reading rows and hashing take about as long as each other, so read runs in
+// the caller's goroutine while another verifies, with a few batches of events
+// in flight between them. The walk stops at the first bad event.
+func (v *verification) walk(read func(buf []byte) (seq int64, grown []byte, more bool, err error)) error {
+	full := make(chan *walkBatch, walkBatchesInUse)
+	free := make(chan *walkBatch, walkBatchesInUse)
+	for range walkBatchesInUse {
+		free <- &walkBatch{events: make([]walkEvent, 0, walkBatchSize)}
+	}
+	var stopped atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			for _, e := range b.events {
+				if stopped.Load() {
+					break
+				}
+				if !v.joinedEvent(e.seq, e.fields) {
+					stopped.Store(true)
+				}
+			}
+			free <- b
+		}
+	}()
+
+	var err error
+	b := <-free
+	for !stopped.Load() {
+		start := len(b.buf)
+		var seq int64
+		var more bool
+		if seq, b.buf, more, err = read(b.buf); err != nil || !more {
+			break
+		}
+		b.events = append(b.events, walkEvent{seq: seq, fields: b.buf[start:len(b.buf):len(b.buf)]})
+		if len(b.events) == walkBatchSize {
+			full <- b
+			b = <-free
+			b.buf, b.events = b.buf[:0], b.events[:0]
+		}
+	}
+	full <- b
+	close(full)
+	<-done
+	return err
 }
 
 // errStopWalk ends an Events walk early without being an error.

@@ -351,44 +351,6 @@ func TestTransitionRetriesOnConflict(t *testing.T) {
 	mustVerify(t, base)
 }
 
-func TestStoreAppendExpectations(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	l, _ := openTestLedger(t)
-	s := l.Store()
-	g := testGrant("grt_1")
-	g.Status = StatusActive
-	if _, err := s.AppendGrant(ctx, EventGrantIssued, t0, g, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.AppendGrant(ctx, EventGrantIssued, t0, g, 0); !errors.Is(err, ErrExists) {
-		t.Errorf("new record with a taken id: %v, want ErrExists", err)
-	}
-	if _, err := s.AppendGrant(ctx, EventGrantRevoked, t0, g, 7); !errors.Is(err, ErrConflict) {
-		t.Errorf("stale seq: %v, want ErrConflict", err)
-	}
-	g2 := testGrant("grt_2")
-	g2.Status = StatusActive
-	if _, err := s.AppendGrant(ctx, EventGrantRevoked, t0, g2, 1); !errors.Is(err, ErrNotFound) {
-		t.Errorf("expected seq for an unknown record: %v, want ErrNotFound", err)
-	}
-	if _, err := s.AppendGrant(ctx, EventApprovalRecorded, t0, g2, 0); err == nil {
-		t.Error("a grant appended with an approval event type")
-	}
-	if _, err := s.AppendGrant(ctx, "grant.renamed", t0, g2, 0); err == nil {
-		t.Error("a grant appended with an unknown event type")
-	}
-	g3 := testGrant("grt_\x1f3")
-	g3.Status = StatusActive
-	if _, err := s.AppendGrant(ctx, EventGrantIssued, t0, g3, 0); err == nil || !strings.Contains(err.Error(), "control character") {
-		t.Errorf("an id with a control character: %v", err)
-	}
-	ev, err := s.AppendGrant(ctx, EventGrantRevoked, t0, g, 1)
-	if err != nil || ev.Seq != 2 || ev.PrevHash == "" || ev.Hash != HashEvent(ev.PrevHash, ev) {
-		t.Fatalf("append = %+v, %v", ev, err)
-	}
-}
-
 func TestOpenLocations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

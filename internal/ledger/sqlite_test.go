@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,58 +133,6 @@ func TestConcurrentAppendsTwoStores(t *testing.T) {
 	})
 	if revocations != 1 {
 		t.Fatalf("%d revocation events for one grant, want 1", revocations)
-	}
-}
-
-func TestGrantsFilter(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	l, _ := openTestLedger(t)
-	mk := func(id, principal, entitlement string, expires time.Time) {
-		g := testGrant(id)
-		g.Principal, g.Entitlement, g.ExpiresAt = principal, entitlement, expires.Format(time.RFC3339Nano)
-		if _, err := l.IssueGrant(ctx, g, t0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mk("grt_c", "svc-a", "db-read", t0.Add(2*time.Hour))
-	mk("grt_a", "svc-a", "db-write", t0.Add(time.Hour+500*time.Millisecond))
-	mk("grt_b", "svc-b", "db-read", t0.Add(48*time.Hour))
-	mk("grt_d", "svc-b", "db-read", t0.Add(30*time.Minute))
-	mk("grt_e", "svc-c", "db-read", t0.Add(time.Hour).In(time.FixedZone("X", -5*3600)))
-	l.RevokeGrant(ctx, "grt_d", t0, ReasonOutOfBand, "", nil)
-
-	tests := []struct {
-		name string
-		f    GrantFilter
-		want []string
-	}{
-		{"all, sorted by id", GrantFilter{}, []string{"grt_a", "grt_b", "grt_c", "grt_d", "grt_e"}},
-		{"principal", GrantFilter{Principal: "svc-a"}, []string{"grt_a", "grt_c"}},
-		{"entitlement", GrantFilter{Entitlement: "db-read"}, []string{"grt_b", "grt_c", "grt_d", "grt_e"}},
-		{"status", GrantFilter{Status: StatusRevoked}, []string{"grt_d"}},
-		{"principal and entitlement", GrantFilter{Principal: "svc-b", Entitlement: "db-read", Status: StatusActive}, []string{"grt_b"}},
-		// grt_d expires first but is no longer active; grt_a expires half a second
-		// after the bound, in the same second.
-		{"expiring before, exact to the nanosecond", GrantFilter{ExpiringBefore: t0.Add(time.Hour + 500*time.Millisecond)}, []string{"grt_e"}},
-		{"expiring before, just after", GrantFilter{ExpiringBefore: t0.Add(time.Hour + 500*time.Millisecond + 1)}, []string{"grt_a", "grt_e"}},
-		{"nothing", GrantFilter{Principal: "svc-z"}, []string{}},
-	}
-	for _, tt := range tests {
-		got, err := l.Grants(ctx, tt.f)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		ids := []string{}
-		for _, g := range got {
-			ids = append(ids, g.ID)
-			if g.Seq == 0 {
-				t.Errorf("%s: %s has no seq", tt.name, g.ID)
-			}
-		}
-		if !slices.Equal(ids, tt.want) {
-			t.Errorf("%s: got %v, want %v", tt.name, ids, tt.want)
-		}
 	}
 }
 

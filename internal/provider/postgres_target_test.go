@@ -430,14 +430,7 @@ func TestAccPostgres_interruptedGrantIsReconciled(t *testing.T) {
 	w := newPGWorld(t)
 	env := w.env("")
 	api := w.principal("api")
-	var crash atomic.Bool
-	crash.Store(true)
-	env.options = []Option{WithFaultHook(func(point string) error {
-		if point == faultAfterTargetGrant && crash.Load() {
-			return errors.New("simulated crash")
-		}
-		return nil
-	})}
+	crash := crashAfterTargetGrant(env)
 	h := newCLIHarness(t, env.clock, env.options...)
 	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
 	h.mustRun("init", "-input=false")
@@ -554,14 +547,7 @@ func TestAccPostgres_expiredPendingGrantIsNotResumed(t *testing.T) {
 	w := newPGWorld(t)
 	env := w.env("")
 	api := w.principal("api")
-	var crash atomic.Bool
-	crash.Store(true)
-	env.options = []Option{WithFaultHook(func(point string) error {
-		if point == faultAfterTargetGrant && crash.Load() {
-			return errors.New("simulated crash")
-		}
-		return nil
-	})}
+	crash := crashAfterTargetGrant(env)
 	h := newCLIHarness(t, env.clock, env.options...)
 	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
 	h.mustRun("init", "-input=false")
@@ -602,14 +588,7 @@ func TestAccPostgres_interruptedGrantUnderApprovalResumes(t *testing.T) {
 	w := newPGWorld(t)
 	env := w.env("")
 	api := w.principal("api")
-	var crash atomic.Bool
-	crash.Store(true)
-	env.options = []Option{WithFaultHook(func(point string) error {
-		if point == faultAfterTargetGrant && crash.Load() {
-			return errors.New("simulated crash")
-		}
-		return nil
-	})}
+	crash := crashAfterTargetGrant(env)
 	config := env.config(fmt.Sprintf(`
 resource "governed_approval_record" "a" {
   ticket_id     = "SEC-1"
@@ -632,4 +611,18 @@ resource "governed_approval_record" "a" {
 		t.Fatal("the grant under an approval record was not resumed")
 	}
 	mustVerifyLedger(t, env)
+}
+
+// crashAfterTargetGrant makes env's provider stop every Create right after
+// the target granted, as a crash would, until the returned flag is cleared.
+func crashAfterTargetGrant(env *testEnv) *atomic.Bool {
+	var crash atomic.Bool
+	crash.Store(true)
+	env.options = []Option{WithFaultHook(func(point string) error {
+		if point == faultAfterTargetGrant && crash.Load() {
+			return errors.New("simulated crash")
+		}
+		return nil
+	})}
+	return &crash
 }

@@ -626,3 +626,60 @@ func crashAfterTargetGrant(env *testEnv) *atomic.Bool {
 	})}
 	return &crash
 }
+
+// A grant issued in the same apply in which another grant of the same
+// membership expires keeps its access: the expiring grant's revocation finds
+// the new grant pending or active, under the membership's lock.
+func TestAccPostgres_renewalWhileExpiring(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	for round := range 3 {
+		old := fmt.Sprintf("SEC-%d1", round)
+		h := applyInHarness(t, env, pgGrant("old", api, old, ""))
+		env.clock.Advance(9 * time.Hour)
+		h.write("main.tf", env.config(pgGrant("old", api, old, "")+pgGrant("new", api, fmt.Sprintf("SEC-%d2", round), "")))
+		h.mustRun("apply", "-input=false", "-auto-approve")
+		if h.stateAttr("governed_grant.old", "status") != "expired" || h.stateAttr("governed_grant.new", "status") != "active" {
+			t.Fatalf("round %d: old %v, new %v", round, h.stateAttr("governed_grant.old", "status"), h.stateAttr("governed_grant.new", "status"))
+		}
+		if !w.isMember(api, w.role) {
+			t.Fatalf("round %d: the old grant's expiry took away the access the new grant gives", round)
+		}
+		h.mustRun("destroy", "-input=false", "-auto-approve")
+	}
+}
+
+// A target that is down never holds up taking access away: the plan warns
+// that it could not look, the expiry is recorded with the revocation pending,
+// and the apply after the target is back carries it out.
+func TestAccPostgres_targetDownDuringExpiry(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+
+	down := func() {
+		w.exec("ALTER ROLE "+w.governor+" NOLOGIN",
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+w.governor+"'")
+	}
+	down()
+	out := h.mustRun("plan", "-input=false")
+	if !strings.Contains(out, "Unable to check the grant's target") || !strings.Contains(out, "No changes.") {
+		t.Fatalf("plan with the target down:\n%s", out)
+	}
+	env.clock.Advance(9 * time.Hour)
+	out = h.mustRun("apply", "-input=false", "-auto-approve")
+	if !strings.Contains(out, "Revocation pending") || h.stateAttr("governed_grant.g", "revocation_pending") != true {
+		t.Fatalf("expiry with the target down:\n%s", out)
+	}
+	w.exec("ALTER ROLE " + w.governor + " LOGIN")
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if w.isMember(api, w.role) || h.stateAttr("governed_grant.g", "revocation_pending") != false {
+		t.Fatal("the revocation was not completed once the target was back")
+	}
+}

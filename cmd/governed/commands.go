@@ -48,21 +48,24 @@ func (c *command) verify(ctx context.Context, args []string) int {
 func (c *command) revoke(ctx context.Context, args []string) int {
 	var location, id, reason string
 	var targetValues []string
-	fs := c.flags("revoke", "--grant ID --reason TEXT [--postgres-target NAME=URL]... [--ledger L]", &location)
+	var terminate bool
+	fs := c.flags("revoke", "--grant ID --reason TEXT [--postgres-target NAME=URL]... [--terminate-sessions] [--ledger L]", &location)
 	fs.StringVar(&id, "grant", "", "the id of the grant to revoke (required)")
 	fs.StringVar(&reason, "reason", "", "why, for the record: an incident or ticket and a sentence (required)")
 	fs.Func("postgres-target", "a PostgreSQL target as the provider's postgres_targets names it, NAME=URL, so that the\n"+
 		"membership is revoked there now (repeatable); without it the ledger records the revocation as\n"+
-		"pending and the next terraform apply removes the access", func(v string) error {
+		"pending and the next terraform apply that manages the grant removes the access", func(v string) error {
 		// Checked after parsing: the flag package's message would repeat
 		// the value, password included.
 		targetValues = append(targetValues, v)
 		return nil
 	})
+	fs.BoolVar(&terminate, "terminate-sessions", false, "also end the principal's open sessions in the target once the membership is revoked\n"+
+		"(as the provider's terminate_sessions_on_revoke does)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	targets, err := postgresTargets(targetValues)
+	targets, err := postgresTargets(targetValues, terminate)
 	if err != nil {
 		return c.usageError(fs, "--postgres-target: %v", err)
 	}
@@ -106,7 +109,8 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stdout, "  principal %s, entitlement %s, ticket %s, target %s\n", g.Principal, g.Entitlement, g.TicketID, g.Target)
 		if g.RevokePending {
 			fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
-			fmt.Fprintf(c.stdout, "The ledger records the revocation as pending; the next terraform apply removes the access,\n"+
+			fmt.Fprintf(c.stdout, "The ledger records the revocation as pending; the next terraform apply of a configuration\n"+
+				"that manages this grant removes the access,\n"+
 				"or run this again with --postgres-target to remove it now.\n")
 		}
 		fmt.Fprintf(c.stdout, "The next plan shows it as revoked (out_of_band); it is never issued again.\n")
@@ -130,7 +134,8 @@ func (c *command) completeRevocation(ctx context.Context, l *ledger.Ledger, targ
 		g.ID, g.Status, g.RevokedAt.Format(time.RFC3339), g.RevocationReason, g.Target, g.RevokeError)
 	if _, known := targets[g.Target]; !known {
 		fmt.Fprintf(c.stdout, "WARNING: governed revoke was not given target %s (--postgres-target): the access is still in place.\n"+
-			"The next terraform apply removes it, or run this again with --postgres-target to remove it now.\n", g.Target)
+			"The next terraform apply of a configuration that manages this grant removes it, or run this again\n"+
+			"with --postgres-target to remove it now.\n", g.Target)
 		return exitProblem
 	}
 	g, err := targets.Retry(ctx, l, g, c.now)
@@ -175,7 +180,7 @@ var targetNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
 // postgresTargets builds the registry of targets from --postgres-target
 // values. Messages never repeat a URL, which may hold a password. Nothing
 // connects yet: a target connects on first use.
-func postgresTargets(values []string) (target.Registry, error) {
+func postgresTargets(values []string, terminateSessions bool) (target.Registry, error) {
 	targets := target.NewRegistry()
 	for _, v := range values {
 		name, u, ok := strings.Cut(v, "=")
@@ -188,7 +193,7 @@ func postgresTargets(values []string) (target.Registry, error) {
 		if _, dup := targets[target.PostgresPrefix+name]; dup {
 			return nil, fmt.Errorf("target %q is given twice", name)
 		}
-		t, err := target.NewPostgres(name, u, target.PostgresOptions{})
+		t, err := target.NewPostgres(name, u, target.PostgresOptions{TerminateSessions: terminateSessions})
 		if err != nil {
 			return nil, err
 		}
@@ -279,7 +284,8 @@ func (c *command) grants(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "%v", err)
 	}
 	if pending > 0 {
-		fmt.Fprintf(c.stdout, "\n%d grant(s) are no longer active but still in force in their target: the next terraform apply retries the revocation.\n", pending)
+		fmt.Fprintf(c.stdout, "\n%d grant(s) are no longer active but still in force in their target: the next terraform apply that manages them retries the revocation,\n"+
+			"or run governed revoke --grant ID with --postgres-target.\n", pending)
 	}
 	return exitOK
 }

@@ -576,3 +576,25 @@ func TestPostgresRevokeBadTargetFlag(t *testing.T) {
 		t.Fatalf("a refused revoke removed the membership")
 	}
 }
+
+// --terminate-sessions ends the principal's open sessions once its
+// membership is revoked.
+func TestPostgresRevokeTerminatesSessions(t *testing.T) {
+	t.Parallel()
+	w, _, location, principal := pgRevokeWorld(t)
+	execSQL(t, w.srv, w.db, "GRANT pg_signal_backend TO "+quoteIdent(w.governor))
+	ctx := context.Background()
+	session, err := pgx.Connect(ctx, w.srv.URLAs(principal, w.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close(ctx)
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-50",
+		"--postgres-target", w.flag(), "--terminate-sessions")
+	if code != 0 || errOut != "" {
+		t.Fatalf("revoke --terminate-sessions = %d, %q, %q", code, out, errOut)
+	}
+	if err := session.Ping(ctx); err == nil {
+		t.Fatal("the principal's session survived governed revoke --terminate-sessions")
+	}
+}

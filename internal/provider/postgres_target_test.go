@@ -683,3 +683,42 @@ func TestAccPostgres_targetDownDuringExpiry(t *testing.T) {
 		t.Fatal("the revocation was not completed once the target was back")
 	}
 }
+
+// A grant revoked while it is pending, between the ledger's request and the
+// target's GRANT, is not granted: the GRANT checks the ledger under the
+// membership's lock.
+func TestAccPostgres_revokedWhilePending(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	api := w.principal("api")
+	env.options = []Option{WithFaultHook(func(point string) error {
+		if point != faultAfterRequest {
+			return nil
+		}
+		// An incident responder revokes the grant the apply has just requested.
+		l, err := ledger.OpenExisting(context.Background(), env.ledger)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		pending, err := l.Grants(context.Background(), ledger.GrantFilter{Status: ledger.StatusPending})
+		if err != nil || len(pending) != 1 {
+			return fmt.Errorf("pending grants: %v %v", pending, err)
+		}
+		_, err = l.RevokeGrant(context.Background(), pending[0].ID, testNow, ledger.ReasonOutOfBand, "INC-1", nil)
+		return err
+	})}
+	h := newCLIHarness(t, env.clock, env.options...)
+	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.mustRun("init", "-input=false")
+	out, err := h.run("apply", "-input=false", "-auto-approve")
+	if err == nil || !strings.Contains(out, "revoked while it was being issued") {
+		t.Fatalf("apply of a grant revoked while pending: %v\n%s", err, out)
+	}
+	if w.isMember(api, w.role) {
+		t.Fatal("a grant revoked while pending was granted in the target")
+	}
+	mustVerifyLedger(t, env)
+}

@@ -524,7 +524,13 @@ func (r *grantResource) issueInTarget(ctx context.Context, tgt target.Target, g 
 	if !r.faultAt(faultAfterRequest, diags) {
 		return g, false
 	}
-	if err := tgt.Grant(ctx, g); err != nil {
+	// Read the role's members before changing them, so that this run's view
+	// of out-of-band changes is what it was before its own GRANTs.
+	_, _ = r.data.view.present(ctx, tgt, g)
+	if err := r.data.targets.GrantAccess(ctx, r.data.ledger, g); errors.Is(err, target.ErrNoLongerWanted) {
+		diags.AddError(summaryGrantRefused, fmt.Sprintf("Grant %s was revoked while it was being issued; nothing was granted.", g.ID))
+		return g, false
+	} else if err != nil {
 		// The request is closed as failed, so that it is never resumed, and the
 		// access is revoked in case the GRANT took effect after all (a
 		// connection lost after the server committed it).

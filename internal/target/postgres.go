@@ -184,6 +184,7 @@ SELECT
 var privilegedBuiltinRoles = []string{
 	"pg_execute_server_program", "pg_read_server_files", "pg_write_server_files",
 	"pg_read_all_data", "pg_write_all_data", "pg_signal_backend",
+	"pg_maintain", "pg_create_subscription", // PostgreSQL 16 and 17
 }
 
 // identifierProblem says why s cannot name a PostgreSQL role, or "".
@@ -201,8 +202,11 @@ func identifierProblem(s string) string {
 
 // Grant implements Target. The role and principal are quoted identifiers,
 // never SQL text: a name such as `x"; DROP ROLE y;--` is one (odd) role name.
-func (p *Postgres) Grant(ctx context.Context, g ledger.Grant) error {
+func (p *Postgres) Grant(ctx context.Context, g ledger.Grant, wanted func(context.Context) (bool, error)) error {
 	return p.locked(ctx, g, func(tx pgx.Tx) error {
+		if ok, err := wanted(ctx); err != nil || !ok {
+			return err
+		}
 		if _, err := tx.Exec(ctx, "GRANT "+quote(g.Role)+" TO "+quote(g.Principal)); err != nil {
 			return p.queryError("granting "+g.Role+" to "+g.Principal, err)
 		}
@@ -263,6 +267,10 @@ func (p *Postgres) locked(ctx context.Context, g ledger.Grant, fn func(pgx.Tx) e
 		return p.unreachable(err)
 	}
 	defer tx.Rollback(ctx)
+	// A holder that hangs must not hang every apply behind it.
+	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '60s'`); err != nil {
+		return p.queryError("setting a lock timeout", err)
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, membershipLockKey(g.Role, g.Principal)); err != nil {
 		return p.queryError("locking the membership of "+g.Principal+" in "+g.Role, err)
 	}

@@ -5,6 +5,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,8 +17,11 @@ import (
 
 // Target makes grants real in one system.
 type Target interface {
-	// Grant gives g.Principal the entitlement's role. It must be idempotent.
-	Grant(ctx context.Context, g ledger.Grant) error
+	// Grant gives g.Principal the entitlement's role, if wanted still reports
+	// that the grant is to be put in force (it was not revoked meanwhile).
+	// Targets that serialise changes to one access ask wanted under the same
+	// lock as Revoke asks covered. It must be idempotent.
+	Grant(ctx context.Context, g ledger.Grant, wanted func(context.Context) (bool, error)) error
 	// Revoke takes the access away, unless covered reports that another grant
 	// still gives the same access. Targets that can serialise changes to one
 	// access ask covered while holding a lock that Grant takes too, so that
@@ -53,7 +57,9 @@ type Lister interface {
 // Ledger is the record-only target: the ledger entry is the grant.
 type Ledger struct{}
 
-func (Ledger) Grant(context.Context, ledger.Grant) error { return nil }
+func (Ledger) Grant(context.Context, ledger.Grant, func(context.Context) (bool, error)) error {
+	return nil
+}
 func (Ledger) Revoke(context.Context, ledger.Grant, func(context.Context) (bool, error)) error {
 	return nil
 }
@@ -105,6 +111,34 @@ func (r Registry) RevokeAccess(ctx context.Context, l *ledger.Ledger, g ledger.G
 		covering, err := CoveringGrants(ctx, l, g, now)
 		return len(covering) > 0, err
 	})
+}
+
+// ErrNoLongerWanted is returned by GrantAccess when the grant was revoked
+// before its target put it in force: nothing was granted.
+var ErrNoLongerWanted = errors.New("the grant was revoked before it was put in force")
+
+// GrantAccess puts a pending grant in force in its target, unless the ledger
+// no longer holds it as pending when the target's lock is taken: a
+// revocation recorded before that point finds nothing to revoke, and one
+// recorded after waits for the lock and revokes what this granted.
+func (r Registry) GrantAccess(ctx context.Context, l *ledger.Ledger, g ledger.Grant) error {
+	t, err := r.Lookup(g.Target)
+	if err != nil {
+		return err
+	}
+	wanted := true
+	err = t.Grant(ctx, g, func(ctx context.Context) (bool, error) {
+		cur, err := l.Grant(ctx, g.ID)
+		if err != nil {
+			return false, fmt.Errorf("reading grant %s from the ledger: %w", g.ID, err)
+		}
+		wanted = cur.Status == ledger.StatusPending
+		return wanted, nil
+	})
+	if err == nil && !wanted {
+		return ErrNoLongerWanted
+	}
+	return err
 }
 
 // End ends g: record writes the decision to the ledger first (with

@@ -240,3 +240,28 @@ resource "governed_grant" "g" {
 		}},
 	})
 }
+
+// postgres_targets known only after apply stops the plan with a clear
+// message, whole or in part.
+func TestAccProvider_postgresTargetsUnknown(t *testing.T) {
+	for name, tc := range map[string]struct{ input, value string }{
+		"whole map": {`{ app = { url = "postgres://governor@db/app" } }`, `terraform_data.later.output`},
+		"one url":   {`"postgres://governor@db/app"`, `{ app = { url = terraform_data.later.output } }`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := newTestEnv(t)
+			env.providerExtra = "  postgres_targets = " + tc.value + "\n"
+			resource.ParallelTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: env.factories(),
+				Steps: []resource.TestStep{{
+					Config: env.config(`
+resource "terraform_data" "later" {
+  input = ` + tc.input + `
+}
+` + validGrant().hcl("g")),
+					ExpectError: regexp.MustCompile(`not known yet`),
+				}},
+			})
+		})
+	}
+}

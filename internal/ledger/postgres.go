@@ -384,38 +384,27 @@ func (s *PostgresStore) Close() error {
 
 // AppendGrant implements Store.
 func (s *PostgresStore) AppendGrant(ctx context.Context, eventType string, at time.Time, g Grant, expectSeq int64) (Event, error) {
-	if !slices.Contains(grantEventTypes, eventType) {
-		return Event{}, fmt.Errorf("event type %q is not about a grant", eventType)
-	}
-	if err := checkRecord("grant", g.ID, g.Status, g.ExpiresAt); err != nil {
-		return Event{}, err
-	}
-	data, err := json.Marshal(g)
+	r, err := grantRecord(eventType, g)
 	if err != nil {
 		return Event{}, err
 	}
-	if err := checkPostgresRecord("grant", g.ID, g.ExpiresAt, data); err != nil {
-		return Event{}, err
-	}
-	return s.append(ctx, eventType, at, currentRow{"grants", "grant", g.ID}, data, g.ExpiresAt, expectSeq)
+	return s.appendRecord(ctx, eventType, at, r, expectSeq)
 }
 
 // AppendApproval implements Store.
 func (s *PostgresStore) AppendApproval(ctx context.Context, eventType string, at time.Time, a Approval, expectSeq int64) (Event, error) {
-	if !slices.Contains(approvalEventTypes, eventType) {
-		return Event{}, fmt.Errorf("event type %q is not about an approval", eventType)
-	}
-	if err := checkRecord("approval", a.ID, a.Status, a.ExpiresAt); err != nil {
-		return Event{}, err
-	}
-	data, err := json.Marshal(a)
+	r, err := approvalRecord(eventType, a)
 	if err != nil {
 		return Event{}, err
 	}
-	if err := checkPostgresRecord("approval", a.ID, a.ExpiresAt, data); err != nil {
+	return s.appendRecord(ctx, eventType, at, r, expectSeq)
+}
+
+func (s *PostgresStore) appendRecord(ctx context.Context, eventType string, at time.Time, r appendRecord, expectSeq int64) (Event, error) {
+	if err := checkPostgresRecord(r.row.kind, r.row.id, r.expiresAt, r.data); err != nil {
 		return Event{}, err
 	}
-	return s.append(ctx, eventType, at, currentRow{"approvals", "approval", a.ID}, data, a.ExpiresAt, expectSeq)
+	return s.append(ctx, eventType, at, r.row, r.data, r.expiresAt, expectSeq)
 }
 
 // checkPostgresRecord refuses, with a plain message, the records that pass

@@ -11,11 +11,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -301,60 +299,22 @@ func (s *SQLiteStore) Path() string { return s.path }
 // Close closes the database.
 func (s *SQLiteStore) Close() error { return s.db.Close() }
 
-// currentRow names the current-state row an append replaces.
-type currentRow struct {
-	table string
-	kind  string
-	id    string
-}
-
 // AppendGrant implements Store.
 func (s *SQLiteStore) AppendGrant(ctx context.Context, eventType string, at time.Time, g Grant, expectSeq int64) (Event, error) {
-	if !slices.Contains(grantEventTypes, eventType) {
-		return Event{}, fmt.Errorf("event type %q is not about a grant", eventType)
-	}
-	if err := checkRecord("grant", g.ID, g.Status, g.ExpiresAt); err != nil {
-		return Event{}, err
-	}
-	data, err := json.Marshal(g)
+	r, err := grantRecord(eventType, g)
 	if err != nil {
 		return Event{}, err
 	}
-	return s.append(ctx, eventType, at, currentRow{"grants", "grant", g.ID}, data, expectSeq)
+	return s.append(ctx, eventType, at, r.row, r.data, expectSeq)
 }
 
 // AppendApproval implements Store.
 func (s *SQLiteStore) AppendApproval(ctx context.Context, eventType string, at time.Time, a Approval, expectSeq int64) (Event, error) {
-	if !slices.Contains(approvalEventTypes, eventType) {
-		return Event{}, fmt.Errorf("event type %q is not about an approval", eventType)
-	}
-	if err := checkRecord("approval", a.ID, a.Status, a.ExpiresAt); err != nil {
-		return Event{}, err
-	}
-	data, err := json.Marshal(a)
+	r, err := approvalRecord(eventType, a)
 	if err != nil {
 		return Event{}, err
 	}
-	return s.append(ctx, eventType, at, currentRow{"approvals", "approval", a.ID}, data, expectSeq)
-}
-
-// checkRecord refuses a record the current-state tables cannot index.
-func checkRecord(kind, id, status, expiresAt string) error {
-	if id == "" {
-		return fmt.Errorf("a %s needs an id", kind)
-	}
-	if strings.IndexFunc(id, unicode.IsControl) >= 0 {
-		return fmt.Errorf("%s id %q holds a control character", kind, id)
-	}
-	if status == "" {
-		return fmt.Errorf("%s %q has no status", kind, id)
-	}
-	// The same form SQLite's date functions read, so that the generated
-	// expires_unix column always has a value.
-	if _, err := time.Parse(time.RFC3339, expiresAt); err != nil || strings.ContainsAny(expiresAt, "tz") {
-		return fmt.Errorf("%s %q: expires_at %q is not an RFC 3339 time such as 2026-12-01T17:00:00Z", kind, id, expiresAt)
-	}
-	return nil
+	return s.append(ctx, eventType, at, r.row, r.data, expectSeq)
 }
 
 func (s *SQLiteStore) append(ctx context.Context, eventType string, at time.Time, row currentRow, data []byte, expectSeq int64) (Event, error) {

@@ -321,48 +321,47 @@ func (l *Ledger) RecordApproval(ctx context.Context, a Approval, at time.Time) (
 // It fails with ErrApprovalUsed when the approval authorised another grant or
 // was withdrawn.
 func (l *Ledger) UseApproval(ctx context.Context, id, grantID string, at time.Time) (Approval, error) {
-	for attempt := 1; ; attempt++ {
-		cur, err := l.s.Approval(ctx, id)
-		if err != nil {
-			return Approval{}, err
-		}
+	return l.transitionApproval(ctx, id, at, func(a *Approval) (string, error) {
 		switch {
-		case cur.GrantID == grantID:
-			return cur, nil
-		case cur.GrantID != "":
-			return cur, fmt.Errorf("approval %q authorised grant %q: %w", id, cur.GrantID, ErrApprovalUsed)
-		case cur.Status != ApprovalActive:
-			return cur, fmt.Errorf("approval %q is %s: %w", id, cur.Status, ErrApprovalUsed)
+		case a.GrantID == grantID:
+			return "", nil
+		case a.GrantID != "":
+			return "", fmt.Errorf("approval %q authorised grant %q: %w", id, a.GrantID, ErrApprovalUsed)
+		case a.Status != ApprovalActive:
+			return "", fmt.Errorf("approval %q is %s: %w", id, a.Status, ErrApprovalUsed)
 		}
-		next := cur
-		next.GrantID = grantID
-		ev, err := l.s.AppendApproval(ctx, EventApprovalUsed, at, next, cur.Seq)
-		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
-			continue
-		}
-		if err != nil {
-			return Approval{}, err
-		}
-		next.Seq = ev.Seq
-		return next, nil
-	}
+		a.GrantID = grantID
+		return EventApprovalUsed, nil
+	})
 }
 
 // WithdrawApproval records that an active approval was withdrawn at at (its
 // resource was destroyed). Any other approval is returned as it is, with no event.
 func (l *Ledger) WithdrawApproval(ctx context.Context, id string, at time.Time) (Approval, error) {
+	return l.transitionApproval(ctx, id, at, func(a *Approval) (string, error) {
+		if a.Status != ApprovalActive {
+			return "", nil
+		}
+		a.Status = ApprovalWithdrawn
+		a.WithdrawnAt = at.UTC().Round(0)
+		return EventApprovalWithdrawn, nil
+	})
+}
+
+// transitionApproval is transitionGrant for approvals; change may also refuse
+// the transition, and the approval is then returned as read, with the error.
+func (l *Ledger) transitionApproval(ctx context.Context, id string, at time.Time, change func(*Approval) (string, error)) (Approval, error) {
 	for attempt := 1; ; attempt++ {
 		cur, err := l.s.Approval(ctx, id)
 		if err != nil {
 			return Approval{}, err
 		}
-		if cur.Status != ApprovalActive {
-			return cur, nil
-		}
 		next := cur
-		next.Status = ApprovalWithdrawn
-		next.WithdrawnAt = at.UTC().Round(0)
-		ev, err := l.s.AppendApproval(ctx, EventApprovalWithdrawn, at, next, cur.Seq)
+		eventType, err := change(&next)
+		if err != nil || eventType == "" {
+			return cur, err
+		}
+		ev, err := l.s.AppendApproval(ctx, eventType, at, next, cur.Seq)
 		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
 			continue
 		}

@@ -226,7 +226,15 @@ func TestAccPostgres_identifiersAreNeverSQL(t *testing.T) {
 		t.Fatalf("plan for a principal that is not a role: %v\n%s", err, out)
 	}
 
+	// A name PostgreSQL would cut at 63 bytes could name another role.
+	long := w.principal(strings.Repeat("x", 70))
+	h.write("main.tf", env.config(pgGrant("g", long, "SEC-1", "")))
+	if out, err := h.run("plan", "-input=false"); err == nil || !strings.Contains(out, "target.name") {
+		t.Fatalf("plan for a principal longer than PostgreSQL keeps: %v\n%s", err, out)
+	}
+
 	w.exec("CREATE ROLE " + quoteIdent(evil))
+	h.write("main.tf", env.config(pgGrant("g", evil, "SEC-1", "")))
 	h.mustRun("apply", "-input=false", "-auto-approve")
 	if !w.isMember(evil, w.role) {
 		t.Fatalf("the role named %q did not receive %s", evil, w.role)

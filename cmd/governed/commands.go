@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
@@ -89,75 +90,71 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
+	run := lifecycle.NewRun(l, targets, c.now, lifecycle.WithUnconfiguredTarget(func(name string) error {
+		return fmt.Errorf("governed revoke was not given target %s (--postgres-target)", name)
+	}))
 	if g.RevokePending {
-		return c.completeRevocation(ctx, l, targets, g)
+		return c.completeRevocation(ctx, run, targets, g)
 	}
-	record := func(targetErr error) (ledger.Grant, error) {
-		return l.RevokeGrant(ctx, id, c.now, ledger.ReasonOutOfBand, reason, targetErr)
-	}
-	if _, known := targets[g.Target]; known {
-		// The decision is recorded first, then the access removed.
-		g, err = targets.End(ctx, l, g, c.now, record)
-	} else {
-		g, err = record(fmt.Errorf("governed revoke was not given target %s (--postgres-target)", g.Target))
-	}
+	res, err := run.Revoke(ctx, g, ledger.ReasonOutOfBand, reason)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
-	if g.Status == ledger.StatusRevoked && g.RevokedAt.Equal(c.now) && g.RevocationReason == ledger.ReasonOutOfBand && g.RevocationNote == reason {
-		fmt.Fprintf(c.stdout, "grant %s revoked at %s (%s: %s)\n", g.ID, g.RevokedAt.Format(time.RFC3339), g.RevocationReason, g.RevocationNote)
-		fmt.Fprintf(c.stdout, "  principal %s, entitlement %s, ticket %s, target %s\n", g.Principal, g.Entitlement, g.TicketID, g.Target)
-		if g.RevokePending {
-			fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
-			fmt.Fprintf(c.stdout, "The ledger records the revocation as pending; the next terraform apply of a configuration\n"+
-				"that manages this grant removes the access,\n"+
-				"or run this again with --postgres-target to remove it now.\n")
+	g = res.Grant
+	if !res.Appended {
+		fmt.Fprintf(c.stdout, "grant %s is already %s", g.ID, g.Status)
+		if !g.RevokedAt.IsZero() {
+			fmt.Fprintf(c.stdout, " since %s (%s)", g.RevokedAt.Format(time.RFC3339), g.RevocationReason)
 		}
-		fmt.Fprintf(c.stdout, "The next plan shows it as revoked (out_of_band); it is never issued again.\n")
-		if g.RevokePending {
-			return exitProblem
-		}
-		return c.reportCovering(ctx, l, g)
+		fmt.Fprintln(c.stdout, "; nothing to do")
+		return exitOK
 	}
-	fmt.Fprintf(c.stdout, "grant %s is already %s", g.ID, g.Status)
-	if !g.RevokedAt.IsZero() {
-		fmt.Fprintf(c.stdout, " since %s (%s)", g.RevokedAt.Format(time.RFC3339), g.RevocationReason)
+	fmt.Fprintf(c.stdout, "grant %s revoked at %s (%s: %s)\n", g.ID, g.RevokedAt.Format(time.RFC3339), g.RevocationReason, g.RevocationNote)
+	fmt.Fprintf(c.stdout, "  principal %s, entitlement %s, ticket %s, target %s\n", g.Principal, g.Entitlement, g.TicketID, g.Target)
+	if g.RevokePending {
+		fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
+		fmt.Fprintf(c.stdout, "The ledger records the revocation as pending; the next terraform apply of a configuration\n"+
+			"that manages this grant removes the access,\n"+
+			"or run this again with --postgres-target to remove it now.\n")
 	}
-	fmt.Fprintln(c.stdout, "; nothing to do")
-	return exitOK
+	fmt.Fprintf(c.stdout, "The next plan shows it as revoked (out_of_band); it is never issued again.\n")
+	if g.RevokePending {
+		return exitProblem
+	}
+	return c.reportCovering(ctx, run, g)
 }
 
 // completeRevocation carries out a revocation that the ledger records as
 // pending in the grant's target, as the warning of an earlier revoke suggests.
-func (c *command) completeRevocation(ctx context.Context, l *ledger.Ledger, targets target.Registry, g ledger.Grant) int {
+func (c *command) completeRevocation(ctx context.Context, run *lifecycle.Run, targets target.Registry, g ledger.Grant) int {
 	fmt.Fprintf(c.stdout, "grant %s is already %s since %s (%s), but the access is still in place in %s: %s.\n",
 		g.ID, g.Status, g.RevokedAt.Format(time.RFC3339), g.RevocationReason, g.Target, g.RevokeError)
-	if _, known := targets[g.Target]; !known {
+	if _, err := targets.Lookup(g.Target); err != nil {
 		fmt.Fprintf(c.stdout, "WARNING: governed revoke was not given target %s (--postgres-target): the access is still in place.\n"+
 			"The next terraform apply of a configuration that manages this grant removes it, or run this again\n"+
 			"with --postgres-target to remove it now.\n", g.Target)
 		return exitProblem
 	}
-	g, err := targets.Retry(ctx, l, g, c.now)
+	res, err := run.RetryRevocation(ctx, g)
 	if err != nil {
-		return c.fail(exitUsage, "recording the outcome in the ledger failed: %v", err)
+		return c.fail(exitUsage, "%v", err)
 	}
-	if g.RevokePending {
+	if g = res.Grant; g.RevokePending {
 		fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
 		return exitProblem
 	}
 	fmt.Fprintf(c.stdout, "The access is now removed from %s; the ledger records the revocation as completed.\n", g.Target)
-	return c.reportCovering(ctx, l, g)
+	return c.reportCovering(ctx, run, g)
 }
 
 // reportCovering warns when other grants still give the access a revoked
 // grant gave, which therefore stays in place: a responder must not believe it
 // gone. It exits 1 then.
-func (c *command) reportCovering(ctx context.Context, l *ledger.Ledger, g ledger.Grant) int {
-	if g.Target == policy.TargetLedger {
+func (c *command) reportCovering(ctx context.Context, run *lifecycle.Run, g ledger.Grant) int {
+	if !run.Enforced(g) {
 		return exitOK // a record-only grant shares no access with another
 	}
-	covering, err := target.CoveringGrants(ctx, l, g, c.now)
+	covering, err := run.Covering(ctx, g)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}

@@ -42,7 +42,7 @@ func populate(t *testing.T, location string) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := l.ExpireGrant(ctx, "grt_c", now, nil); err != nil {
+	if _, _, err := l.ExpireGrant(ctx, "grt_c", now, nil); err != nil {
 		t.Fatal(err)
 	}
 }

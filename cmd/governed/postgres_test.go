@@ -236,7 +236,7 @@ func TestPostgresGrants(t *testing.T) {
 		TicketID: "SEC-5", Target: "postgres.app", Role: "payments_write", ExpiresAt: expires}, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.RevokeGrant(ctx, "grt_e", now, ledger.ReasonOutOfBand, "INC-7", errors.New("connection refused")); err != nil {
+	if _, _, err := l.RevokeGrant(ctx, "grt_e", now, ledger.ReasonOutOfBand, "INC-7", errors.New("connection refused")); err != nil {
 		t.Fatal(err)
 	}
 

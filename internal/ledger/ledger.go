@@ -144,8 +144,8 @@ func (l *Ledger) RequestGrant(ctx context.Context, g Grant, at time.Time) (Grant
 // IssueRequested records that a pending grant is now in force in its target.
 // A grant that is no longer pending (revoked meanwhile) is returned as it is,
 // with ErrNotPending: the caller must take the access away again.
-func (l *Ledger) IssueRequested(ctx context.Context, id string, at time.Time) (Grant, error) {
-	g, err := l.transitionGrant(ctx, id, at, func(g *Grant) string {
+func (l *Ledger) IssueRequested(ctx context.Context, id string, at time.Time) (Grant, bool, error) {
+	g, appended, err := l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if g.Status != StatusPending {
 			return ""
 		}
@@ -154,9 +154,9 @@ func (l *Ledger) IssueRequested(ctx context.Context, id string, at time.Time) (G
 		return EventGrantIssued
 	})
 	if err == nil && g.Status != StatusActive {
-		return g, fmt.Errorf("grant %s is %s: %w", id, g.Status, ErrNotPending)
+		return g, false, fmt.Errorf("grant %s is %s: %w", id, g.Status, ErrNotPending)
 	}
-	return g, err
+	return g, appended, err
 }
 
 // ExpireGrant records that an active (or pending) grant expired and was
@@ -165,7 +165,7 @@ func (l *Ledger) IssueRequested(ctx context.Context, id string, at time.Time) (G
 // ErrRevocationUnconfirmed when it has not been asked yet: when it is not nil,
 // the grant is recorded expired but pending revocation in its target, with the
 // error, until CompleteRevocation.
-func (l *Ledger) ExpireGrant(ctx context.Context, id string, at time.Time, targetErr error) (Grant, error) {
+func (l *Ledger) ExpireGrant(ctx context.Context, id string, at time.Time, targetErr error) (Grant, bool, error) {
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if g.Status != StatusActive && g.Status != StatusPending {
 			return ""
@@ -181,9 +181,9 @@ func (l *Ledger) ExpireGrant(ctx context.Context, id string, at time.Time, targe
 // RevokeGrant records that an active or pending grant was revoked at at, for
 // reason (one of the Reason constants) with an optional note. Any other grant
 // is returned as it is, with no event. targetErr is as for ExpireGrant.
-func (l *Ledger) RevokeGrant(ctx context.Context, id string, at time.Time, reason, note string, targetErr error) (Grant, error) {
+func (l *Ledger) RevokeGrant(ctx context.Context, id string, at time.Time, reason, note string, targetErr error) (Grant, bool, error) {
 	if reason == "" {
-		return Grant{}, errors.New("a revocation needs a reason")
+		return Grant{}, false, errors.New("a revocation needs a reason")
 	}
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if g.Status != StatusActive && g.Status != StatusPending {
@@ -202,7 +202,7 @@ func (l *Ledger) RevokeGrant(ctx context.Context, id string, at time.Time, reaso
 // pending grant is revoked (reason "destroyed") and every grant is marked
 // retired. A grant already retired is returned as it is, with no event.
 // targetErr is as for ExpireGrant.
-func (l *Ledger) RetireGrant(ctx context.Context, id string, at time.Time, targetErr error) (Grant, error) {
+func (l *Ledger) RetireGrant(ctx context.Context, id string, at time.Time, targetErr error) (Grant, bool, error) {
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if !g.RetiredAt.IsZero() {
 			return ""
@@ -221,7 +221,7 @@ func (l *Ledger) RetireGrant(ctx context.Context, id string, at time.Time, targe
 // CompleteRevocation records that a revocation its target had refused is now
 // carried out there. A grant with no revocation pending is returned as it is,
 // with no event.
-func (l *Ledger) CompleteRevocation(ctx context.Context, id string, at time.Time) (Grant, error) {
+func (l *Ledger) CompleteRevocation(ctx context.Context, id string, at time.Time) (Grant, bool, error) {
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if !g.RevokePending {
 			return ""
@@ -234,9 +234,9 @@ func (l *Ledger) CompleteRevocation(ctx context.Context, id string, at time.Time
 // FailRevocation records that the target refused, or could not be asked, to
 // carry out a revocation that is pending; it stays pending. A grant with no
 // revocation pending is returned as it is, with no event.
-func (l *Ledger) FailRevocation(ctx context.Context, id string, at time.Time, targetErr error) (Grant, error) {
+func (l *Ledger) FailRevocation(ctx context.Context, id string, at time.Time, targetErr error) (Grant, bool, error) {
 	if targetErr == nil {
-		return Grant{}, errors.New("a failed revocation needs the target's error")
+		return Grant{}, false, errors.New("a failed revocation needs the target's error")
 	}
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if !g.RevokePending {
@@ -257,27 +257,29 @@ func (g *Grant) setRevokeOutcome(targetErr error) {
 
 // transitionGrant reads the grant, lets change decide (it returns the event type,
 // or "" for no change) and appends; when another writer got there first it
-// decides again from the fresh state.
-func (l *Ledger) transitionGrant(ctx context.Context, id string, at time.Time, change func(*Grant) string) (Grant, error) {
+// decides again from the fresh state. It reports whether it appended an event:
+// every grant transition returns the grant as it now stands and that report,
+// so that a caller never has to compare fields to learn what was recorded.
+func (l *Ledger) transitionGrant(ctx context.Context, id string, at time.Time, change func(*Grant) string) (Grant, bool, error) {
 	for attempt := 1; ; attempt++ {
 		cur, err := l.s.Grant(ctx, id)
 		if err != nil {
-			return Grant{}, err
+			return Grant{}, false, err
 		}
 		next := cur
 		eventType := change(&next)
 		if eventType == "" {
-			return cur, nil
+			return cur, false, nil
 		}
 		ev, err := l.s.AppendGrant(ctx, eventType, at, next, cur.Seq)
 		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
 			continue
 		}
 		if err != nil {
-			return Grant{}, err
+			return Grant{}, false, err
 		}
 		next.Seq = ev.Seq
-		return next, nil
+		return next, true, nil
 	}
 }
 

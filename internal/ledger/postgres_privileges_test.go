@@ -48,7 +48,7 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
 		t.Fatalf("issuing as %s: %v", pipeline, err)
 	}
-	if _, err := l.ExpireGrant(ctx, "grt_1", t0.Add(8*24*time.Hour), nil); err != nil {
+	if _, _, err := l.ExpireGrant(ctx, "grt_1", t0.Add(8*24*time.Hour), nil); err != nil {
 		t.Fatalf("expiring as %s: %v", pipeline, err)
 	}
 	if r := mustVerify(t, l); r.Events != 2 {

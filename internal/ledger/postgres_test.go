@@ -174,13 +174,17 @@ func TestStoresGrantTransitions(t *testing.T) {
 			wantRetire bool
 			wantEvent  string // "" when the act must not append
 		}{
-			{"expire", func() (Grant, error) { return l.ExpireGrant(ctx, "grt_expire", at, nil) }, StatusExpired, ReasonExpired, false, EventGrantExpired},
-			{"revoke", func() (Grant, error) { return l.RevokeGrant(ctx, "grt_revoke", at, ReasonOutOfBand, "INC-7", nil) }, StatusRevoked, ReasonOutOfBand, false, EventGrantRevoked},
-			{"retire", func() (Grant, error) { return l.RetireGrant(ctx, "grt_retire", at, nil) }, StatusRevoked, ReasonDestroyed, true, EventGrantRetired},
-			{"revoke expired is a no-op", func() (Grant, error) { return l.RevokeGrant(ctx, "grt_expire", at, ReasonOutOfBand, "", nil) }, StatusExpired, ReasonExpired, false, ""},
-			{"retire expired keeps the expiry", func() (Grant, error) { return l.RetireGrant(ctx, "grt_expire", at, nil) }, StatusExpired, ReasonExpired, true, EventGrantRetired},
-			{"retire retired is a no-op", func() (Grant, error) { return l.RetireGrant(ctx, "grt_retire", at, nil) }, StatusRevoked, ReasonDestroyed, true, ""},
-			{"expire revoked is a no-op", func() (Grant, error) { return l.ExpireGrant(ctx, "grt_revoke", at, nil) }, StatusRevoked, ReasonOutOfBand, false, ""},
+			{"expire", func() (Grant, error) { return dropAppended(l.ExpireGrant(ctx, "grt_expire", at, nil)) }, StatusExpired, ReasonExpired, false, EventGrantExpired},
+			{"revoke", func() (Grant, error) {
+				return dropAppended(l.RevokeGrant(ctx, "grt_revoke", at, ReasonOutOfBand, "INC-7", nil))
+			}, StatusRevoked, ReasonOutOfBand, false, EventGrantRevoked},
+			{"retire", func() (Grant, error) { return dropAppended(l.RetireGrant(ctx, "grt_retire", at, nil)) }, StatusRevoked, ReasonDestroyed, true, EventGrantRetired},
+			{"revoke expired is a no-op", func() (Grant, error) {
+				return dropAppended(l.RevokeGrant(ctx, "grt_expire", at, ReasonOutOfBand, "", nil))
+			}, StatusExpired, ReasonExpired, false, ""},
+			{"retire expired keeps the expiry", func() (Grant, error) { return dropAppended(l.RetireGrant(ctx, "grt_expire", at, nil)) }, StatusExpired, ReasonExpired, true, EventGrantRetired},
+			{"retire retired is a no-op", func() (Grant, error) { return dropAppended(l.RetireGrant(ctx, "grt_retire", at, nil)) }, StatusRevoked, ReasonDestroyed, true, ""},
+			{"expire revoked is a no-op", func() (Grant, error) { return dropAppended(l.ExpireGrant(ctx, "grt_revoke", at, nil)) }, StatusRevoked, ReasonOutOfBand, false, ""},
 		}
 		for _, step := range steps {
 			before, _ := l.Head(ctx)
@@ -209,9 +213,11 @@ func TestStoresGrantTransitions(t *testing.T) {
 			}
 		}
 		for name, act := range map[string]func() (Grant, error){
-			"expire": func() (Grant, error) { return l.ExpireGrant(ctx, "grt_none", t0, nil) },
-			"revoke": func() (Grant, error) { return l.RevokeGrant(ctx, "grt_none", t0, ReasonOutOfBand, "", nil) },
-			"retire": func() (Grant, error) { return l.RetireGrant(ctx, "grt_none", t0, nil) },
+			"expire": func() (Grant, error) { return dropAppended(l.ExpireGrant(ctx, "grt_none", t0, nil)) },
+			"revoke": func() (Grant, error) {
+				return dropAppended(l.RevokeGrant(ctx, "grt_none", t0, ReasonOutOfBand, "", nil))
+			},
+			"retire": func() (Grant, error) { return dropAppended(l.RetireGrant(ctx, "grt_none", t0, nil)) },
 		} {
 			if _, err := act(); !errors.Is(err, ErrNotFound) {
 				t.Errorf("%s unknown: err = %v, want ErrNotFound", name, err)
@@ -449,11 +455,11 @@ func TestStoresTransitionRetriesOnConflict(t *testing.T) {
 		ctx, base := context.Background(), st.l
 		base.IssueGrant(ctx, testGrant("grt_1"), t0)
 		rs := &racingStore{Store: base.Store(), race: func() {
-			if _, err := base.RevokeGrant(ctx, "grt_1", t0, ReasonOutOfBand, "incident", nil); err != nil {
+			if _, _, err := base.RevokeGrant(ctx, "grt_1", t0, ReasonOutOfBand, "incident", nil); err != nil {
 				t.Errorf("racing revoke: %v", err)
 			}
 		}}
-		g, err := New(rs).ExpireGrant(ctx, "grt_1", t0.Add(time.Hour), nil)
+		g, _, err := New(rs).ExpireGrant(ctx, "grt_1", t0.Add(time.Hour), nil)
 		if err != nil || g.Status != StatusRevoked || g.RevocationReason != ReasonOutOfBand || rs.appends != 1 {
 			t.Fatalf("after the race: %+v, %v, %d appends", g, err, rs.appends)
 		}
@@ -493,7 +499,7 @@ func TestStoresConcurrentAppends(t *testing.T) {
 					errs <- err
 				})
 				wg.Go(func() {
-					_, err := l.RevokeGrant(ctx, "grt_contended", t0.Add(time.Minute), ReasonOutOfBand, fmt.Sprintf("store %d", i), nil)
+					_, _, err := l.RevokeGrant(ctx, "grt_contended", t0.Add(time.Minute), ReasonOutOfBand, fmt.Sprintf("store %d", i), nil)
 					errs <- err
 				})
 			}
@@ -568,14 +574,14 @@ func buildPostgresTamperFixture(t testing.TB) (*Ledger, *pgtest.Server, string) 
 		func() error { _, err := l.RecordApproval(ctx, testApproval("apr_1"), t0); return err },
 		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_3"), t0); return err },
 		func() error {
-			_, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil)
+			_, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil)
 			return err
 		},
 		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_4"), t0.Add(time.Hour)); return err },
 		func() error { _, err := l.WithdrawApproval(ctx, "apr_1", t0.Add(2*time.Hour)); return err },
-		func() error { _, err := l.ExpireGrant(ctx, "grt_2", t0.Add(8*24*time.Hour), nil); return err },
+		func() error { _, _, err := l.ExpireGrant(ctx, "grt_2", t0.Add(8*24*time.Hour), nil); return err },
 		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_5"), t0.Add(8*24*time.Hour)); return err },
-		func() error { _, err := l.RetireGrant(ctx, "grt_3", t0.Add(9*24*time.Hour), nil); return err },
+		func() error { _, _, err := l.RetireGrant(ctx, "grt_3", t0.Add(9*24*time.Hour), nil); return err },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
@@ -1098,17 +1104,17 @@ func TestHelperPostgresWriter(t *testing.T) {
 		var err error
 		switch i % 3 {
 		case 0:
-			_, err = l.ExpireGrant(ctx, id, at, nil)
+			_, _, err = l.ExpireGrant(ctx, id, at, nil)
 		case 1:
-			_, err = l.RevokeGrant(ctx, id, at, ReasonOutOfBand, "writer "+writer, nil)
+			_, _, err = l.RevokeGrant(ctx, id, at, ReasonOutOfBand, "writer "+writer, nil)
 		case 2:
-			_, err = l.RetireGrant(ctx, id, at, nil)
+			_, _, err = l.RetireGrant(ctx, id, at, nil)
 		}
 		if err != nil {
 			t.Fatalf("writer %s: transition %d: %v", writer, i, err)
 		}
 		if i == pgWriterGrants/2 {
-			if _, err := l.RevokeGrant(ctx, "grt_contended", at, ReasonOutOfBand, "writer "+writer, nil); err != nil {
+			if _, _, err := l.RevokeGrant(ctx, "grt_contended", at, ReasonOutOfBand, "writer "+writer, nil); err != nil {
 				t.Fatalf("writer %s: revoking the shared grant: %v", writer, err)
 			}
 		}

@@ -108,7 +108,7 @@ func TestConcurrentAppendsTwoStores(t *testing.T) {
 			// Both "processes" race to revoke the same grant: exactly one wins,
 			// the others re-read and find it revoked.
 			wg.Go(func() {
-				_, err := l.RevokeGrant(ctx, "grt_contended", t0.Add(time.Minute), ReasonOutOfBand, fmt.Sprintf("store %d", i), nil)
+				_, _, err := l.RevokeGrant(ctx, "grt_contended", t0.Add(time.Minute), ReasonOutOfBand, fmt.Sprintf("store %d", i), nil)
 				errs <- err
 			})
 		}

@@ -137,14 +137,14 @@ func buildTamperFixture(t testing.TB) (*Ledger, string) {
 		func() error { _, err := l.RecordApproval(ctx, testApproval("apr_1"), t0); return err },
 		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_3"), t0); return err },
 		func() error {
-			_, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil)
+			_, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil)
 			return err
 		},
 		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_4"), t0.Add(time.Hour)); return err },
 		func() error { _, err := l.WithdrawApproval(ctx, "apr_1", t0.Add(2*time.Hour)); return err },
-		func() error { _, err := l.ExpireGrant(ctx, "grt_2", t0.Add(8*24*time.Hour), nil); return err },
+		func() error { _, _, err := l.ExpireGrant(ctx, "grt_2", t0.Add(8*24*time.Hour), nil); return err },
 		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_5"), t0.Add(8*24*time.Hour)); return err },
-		func() error { _, err := l.RetireGrant(ctx, "grt_3", t0.Add(9*24*time.Hour), nil); return err },
+		func() error { _, _, err := l.RetireGrant(ctx, "grt_3", t0.Add(9*24*time.Hour), nil); return err },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {

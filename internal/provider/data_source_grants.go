@@ -143,7 +143,7 @@ func (d *grantsDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 	}
 	grants, err := d.data.ledger.Grants(ctx, filter)
 	if err != nil {
-		addLedgerError(&resp.Diagnostics, "list grants", err)
+		addReadError(&resp.Diagnostics, summaryListGrants, "the grants", err)
 		return
 	}
 	principal := policy.NormalizeIdentity(m.Principal.ValueString())

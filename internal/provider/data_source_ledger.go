@@ -81,7 +81,7 @@ func (d *ledgerDataSource) Configure(_ context.Context, req datasource.Configure
 func (d *ledgerDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
 	report, err := d.data.ledger.Verify(ctx)
 	if err != nil {
-		addLedgerError(&resp.Diagnostics, "verify the ledger", err)
+		addReadError(&resp.Diagnostics, summaryVerifyLedger, "the whole ledger", err)
 		return
 	}
 	m := ledgerDataSourceModel{

@@ -103,7 +103,7 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 	}
 	active, err := d.data.ledger.Grants(ctx, ledger.GrantFilter{Status: ledger.StatusActive})
 	if err != nil {
-		addLedgerError(&resp.Diagnostics, "read the active grants", err)
+		addReadError(&resp.Diagnostics, summaryListMemberships, "the active grants", err)
 		return
 	}
 	covered := map[target.Membership]bool{}
@@ -125,7 +125,7 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 		for role := range governed {
 			members, err := lister.Members(ctx, role)
 			if err != nil {
-				resp.Diagnostics.AddError(summaryTargetError, fmt.Sprintf("Unable to list the members of %s in %s: %s.", role, name, err))
+				resp.Diagnostics.AddError(summaryListMemberships, fmt.Sprintf("Reading the members of %s in %s failed: %s.", role, name, err))
 				return
 			}
 			for _, m := range members {

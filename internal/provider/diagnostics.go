@@ -1,23 +1,43 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
 
-// Diagnostic summaries, kept in one place so that every resource words the same
-// failure the same way.
+// The diagnostics catalogue. Every summary the provider shows is here, named
+// for the operation that failed, and so is every detail that more than one
+// place words, so that a failure reads the same wherever it happens.
 const (
-	summaryGrantRefused     = "Grant refused"
-	summaryApprovalRefused  = "Approval refused"
-	summaryLedgerUnverified = "Ledger does not verify"
-	summaryLedgerError      = "Ledger error"
-	summaryNotConfigured    = "Provider not configured"
-	summaryTargetError      = "Target error"
+	summaryGrantRefused      = "Grant refused"
+	summaryApprovalRefused   = "Approval refused"
+	summaryIssueGrant        = "Unable to issue grant"
+	summaryReadGrant         = "Unable to read grant"
+	summaryRevokeGrant       = "Unable to revoke grant"
+	summaryRetireGrant       = "Unable to retire grant"
+	summaryListGrants        = "Unable to list grants"
+	summaryRecordApproval    = "Unable to record approval"
+	summaryReadApproval      = "Unable to read approval"
+	summaryWithdrawApproval  = "Unable to withdraw approval"
+	summaryVerifyLedger      = "Unable to verify the ledger"
+	summaryOpenLedger        = "Unable to open the ledger"
+	summaryListMemberships   = "Unable to list memberships"
+	summaryLedgerUnverified  = "Ledger does not verify"
+	summaryApplyInterrupted  = "Apply interrupted"
+	summaryRevocationPending = "Revocation pending"
+	summaryNotConfigured     = "Provider not configured"
+	summaryConfigUnknown     = "Provider configuration is not known yet"
 )
 
 // addViolations turns policy violations into attribute errors that name the rule
@@ -46,8 +66,142 @@ func requireVerifiedLedger(diags *diag.Diagnostics, d *providerData) bool {
 	return false
 }
 
-func addLedgerError(diags *diag.Diagnostics, action string, err error) {
-	diags.AddError(summaryLedgerError, fmt.Sprintf("Unable to %s: %s. Nothing was changed by this step.", action, err))
+// addReadError reports a failure to read what from the ledger; a read changes
+// nothing.
+func addReadError(diags *diag.Diagnostics, summary, what string, err error) {
+	diags.AddError(summary, fmt.Sprintf("Reading %s from the ledger failed: %s. Nothing was changed.", what, err))
+}
+
+// addWriteError reports a single append to the ledger that failed, which
+// leaves the ledger as it was.
+func addWriteError(diags *diag.Diagnostics, summary, action string, err error) {
+	diags.AddError(summary, fmt.Sprintf("Unable to %s: %s. Nothing was changed.", action, err))
+}
+
+// addLifecycleError reports a failed step of a grant's life. Its detail says
+// what had already taken effect (lifecycle.Error), then the sentences of
+// next, if any.
+func addLifecycleError(diags *diag.Diagnostics, summary string, err error, next ...string) {
+	if errors.Is(err, lifecycle.ErrInterrupted) {
+		diags.AddError(summaryApplyInterrupted, sentence(err.Error()))
+		return
+	}
+	diags.AddError(summary, strings.Join(append([]string{sentence(err.Error())}, next...), " "))
+}
+
+// addIssueError reports why lifecycle.Run.Issue did not issue a grant.
+func addIssueError(diags *diag.Diagnostics, err error) {
+	switch {
+	case errors.Is(err, ledger.ErrApprovalUsed):
+		addViolations(diags, summaryGrantRefused, []policy.Violation{{
+			Rule: policy.RuleApprovalUsed, Attribute: policy.AttrApprovalID, Detail: sentence(err.Error()),
+		}})
+	case errors.Is(err, lifecycle.ErrRevokedWhileIssuing):
+		diags.AddError(summaryGrantRefused, sentence(err.Error()))
+	default:
+		addLifecycleError(diags, summaryIssueGrant, err)
+	}
+}
+
+// addTargetCheckError reports that the entitlement's target could not judge a
+// new grant: nothing is granted where it cannot be enforced.
+func addTargetCheckError(diags *diag.Diagnostics, e *policy.Entitlement, err error) {
+	if errors.Is(err, target.ErrNotConfigured) {
+		diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryGrantRefused, fmt.Sprintf(
+			"Entitlement %q is enforced in target %q, which this provider cannot reach: %s. Nothing is granted "+
+				"where it cannot be enforced. Use an entitlement whose target is configured, or change the "+
+				"entitlement's target in the policy.",
+			e.Name, e.Target, err))
+		return
+	}
+	diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryIssueGrant, fmt.Sprintf(
+		"%s. Nothing was granted and nothing was recorded. Check that the database is up and that the "+
+			"provider's postgres_targets URL and credentials are right, then plan again.", err))
+}
+
+// addUncheckedTargetWarning says that a grant's target could not be asked
+// whether its access is still in place.
+func addUncheckedTargetWarning(diags *diag.Diagnostics, g ledger.Grant, err error) {
+	if errors.Is(err, target.ErrNotConfigured) {
+		diags.AddWarning("Grant's target not configured", fmt.Sprintf(
+			"Grant %s is enforced in %s, which this provider configuration does not include (%s), so it could not "+
+				"check that the access is still in place.", g.ID, g.Target, err))
+		return
+	}
+	diags.AddWarning("Unable to check the grant's target", fmt.Sprintf(
+		"Could not check that grant %s is still in force in %s: %s. The plan uses the ledger's view.",
+		g.ID, g.Target, err))
+}
+
+func addGrantExpiredWarning(diags *diag.Diagnostics, g ledger.Grant) {
+	diags.AddWarning("Grant expired", fmt.Sprintf(
+		"Grant %s of %q to %q (ticket %s) expired at %s. This apply revokes it and records the revocation; "+
+			"resources gated on its active attribute are removed in the same apply. It will not be issued again: "+
+			"a renewal is a new grant under a new approval.",
+		g.ID, g.Entitlement, g.Principal, g.TicketID, g.ExpiresAt))
+}
+
+func addOutOfBandWarning(diags *diag.Diagnostics, g ledger.Grant) {
+	diags.AddWarning("Access removed outside Terraform", fmt.Sprintf(
+		"Grant %s of %q to %q (ticket %s) is no longer in force in %s: the access was removed there outside "+
+			"governed. This apply records it as revoked (out_of_band) and makes sure the access stays removed. "+
+			"It will not be issued again: access that is still needed is a new grant under a new approval.",
+		g.ID, g.Entitlement, g.Principal, g.TicketID, g.Target))
+}
+
+func addRevocationPendingWarning(diags *diag.Diagnostics, g ledger.Grant, next string) {
+	diags.AddWarning(summaryRevocationPending, lifecycle.DescribePending(g)+" "+next)
+}
+
+// addStateDriftWarning names the attributes on which state and the ledger
+// disagree; outcome says what the operation does about it.
+func addStateDriftWarning(diags *diag.Diagnostics, id string, drift []string, outcome string) {
+	diags.AddWarning("State differs from the ledger", fmt.Sprintf(
+		"State for grant %s disagrees with the ledger on %s. The ledger is the system of record, %s.",
+		id, strings.Join(drift, ", "), outcome))
+}
+
+func addBreakGlassWarning(diags *diag.Diagnostics, entitlement, principal string) {
+	diags.AddAttributeWarning(path.Root(policy.AttrBreakGlass), "Break-glass grant", fmt.Sprintf(
+		"This grant of %s to %s uses the entitlement's break-glass rules. It is recorded as break-glass in the "+
+			"ledger, with its justification, for review after the emergency.", entitlement, principal))
+}
+
+func addApprovalNotRecordedWarning(diags *diag.Diagnostics, id string) {
+	diags.AddAttributeWarning(path.Root(policy.AttrApprovalID), "Approval record not recorded yet", fmt.Sprintf(
+		"Approval %s is not in the ledger yet. If it is created in this apply, the grant is checked against it "+
+			"before anything is granted; otherwise the apply refuses the grant (rule %s).",
+		id, policy.RuleApprovalNotFound.Name))
+}
+
+// addGrantNotInLedgerError: state holds a grant the ledger does not know.
+func addGrantNotInLedgerError(diags *diag.Diagnostics, id, location string) {
+	diags.AddAttributeError(path.Root("id"), "Grant not in the ledger", fmt.Sprintf(
+		"State holds grant %s, but the ledger at %s has no such grant. State is only a cache of the ledger, so "+
+			"nothing is planned for it. If the state belongs to another ledger, point the provider at that ledger; "+
+			"if the ledger was lost, restore it from a backup. To give up the grant's history on purpose, remove "+
+			"the resource from state (terraform state rm) and plan again.",
+		id, location))
+}
+
+// addConfigUnknownError: a provider argument is only known after apply.
+func addConfigUnknownError(diags *diag.Diagnostics, at path.Path, what string) {
+	diags.AddAttributeError(at, summaryConfigUnknown, what+" depends on something that is only known after apply. "+
+		"The provider must know its ledger, requester, policy and targets at plan time to judge grants; use values "+
+		"known before apply.")
+}
+
+// sentence makes an error's text a sentence: a capital first letter and a
+// full stop at the end.
+func sentence(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n > 0 {
+		s = string(unicode.ToUpper(r)) + s[n:]
+	}
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }
 
 // Checks that Configure ran; resources may be called before (validate) or without it.

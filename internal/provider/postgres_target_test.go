@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
 )
 
 // These tests grant real role memberships in a PostgreSQL server the tests
@@ -627,7 +628,7 @@ func crashAfterTargetGrant(env *testEnv) *atomic.Bool {
 	var crash atomic.Bool
 	crash.Store(true)
 	env.options = []Option{WithFaultHook(func(point string) error {
-		if point == faultAfterTargetGrant && crash.Load() {
+		if point == lifecycle.FaultAfterTargetGrant && crash.Load() {
 			return errors.New("simulated crash")
 		}
 		return nil
@@ -702,7 +703,7 @@ func TestAccPostgres_revokedWhilePending(t *testing.T) {
 	env := w.env("")
 	api := w.principal("api")
 	env.options = []Option{WithFaultHook(func(point string) error {
-		if point != faultAfterRequest {
+		if point != lifecycle.FaultAfterRequest {
 			return nil
 		}
 		// An incident responder revokes the grant the apply has just requested.
@@ -715,7 +716,7 @@ func TestAccPostgres_revokedWhilePending(t *testing.T) {
 		if err != nil || len(pending) != 1 {
 			return fmt.Errorf("pending grants: %v %v", pending, err)
 		}
-		_, err = l.RevokeGrant(context.Background(), pending[0].ID, testNow, ledger.ReasonOutOfBand, "INC-1", nil)
+		_, _, err = l.RevokeGrant(context.Background(), pending[0].ID, testNow, ledger.ReasonOutOfBand, "INC-1", nil)
 		return err
 	})}
 	h := newCLIHarness(t, env.clock, env.options...)

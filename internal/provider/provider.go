@@ -27,6 +27,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
@@ -58,8 +59,9 @@ var (
 type Option func(*governedProvider)
 
 // WithFaultHook makes the provider call hook at named points of an apply
-// (see faultPoints); an error from hook stops the apply there, as a crash
-// would. Tests use it to prove that an interrupted apply is reconciled.
+// (lifecycle.FaultAfterRequest, lifecycle.FaultAfterTargetGrant); an error
+// from hook stops the apply there, as a crash would. Tests use it to prove
+// that an interrupted apply is reconciled.
 func WithFaultHook(hook func(point string) error) Option {
 	return func(p *governedProvider) { p.fault = hook }
 }
@@ -124,13 +126,9 @@ type providerData struct {
 	// verification is the ledger's state when the provider was configured.
 	verification ledger.Report
 	location     string
-	// fault is the test hook of WithFaultHook; nil in the released binary.
-	fault func(point string) error
-	// view is what this instance saw in its targets.
-	view targetView
-	// resumed holds the ids of pending grants a resource of this run has
-	// taken up, so that no two resources resume the same one.
-	resumed sync.Map
+	// run carries grants through their lives on this instance's ledger and
+	// targets, at now.
+	run *lifecycle.Run
 }
 
 func (p *governedProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -212,9 +210,7 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	}
 	for name, v := range map[string]types.String{"ledger": cfg.Ledger, "requester": cfg.Requester, "policy_file": cfg.PolicyFile, "policy": cfg.Policy} {
 		if v.IsUnknown() {
-			resp.Diagnostics.AddAttributeError(path.Root(name), "Provider configuration is not known yet",
-				"The value of "+name+" depends on something that is only known after apply. The provider must know its "+
-					"ledger, requester and policy at plan time to judge grants; use values known before apply.")
+			addConfigUnknownError(&resp.Diagnostics, path.Root(name), "The value of "+name)
 		}
 	}
 	if resp.Diagnostics.HasError() {
@@ -228,8 +224,7 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	}
 
 	if cfg.Postgres.IsUnknown() {
-		resp.Diagnostics.AddAttributeError(path.Root("postgres_targets"), "Provider configuration is not known yet",
-			"postgres_targets depends on something only known after apply; the provider must know its targets at plan time.")
+		addConfigUnknownError(&resp.Diagnostics, path.Root("postgres_targets"), "postgres_targets")
 		return
 	}
 	var postgresTargets map[string]postgresTargetModel
@@ -248,7 +243,7 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	// From here on, the location is only shown: never with a password.
 	location = target.RedactURL(location)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("ledger"), "Unable to open the ledger",
+		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryOpenLedger,
 			"The provider could not open the ledger at "+location+": "+err.Error()+". Nothing was planned or changed. "+
 				"For a file, check that its directory exists and is writable; for PostgreSQL, that the server is up "+
 				"and the URL and credentials are right.")
@@ -256,7 +251,7 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	}
 	report, err := l.Verify(ctx)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("ledger"), "Unable to verify the ledger",
+		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryVerifyLedger,
 			"Reading the ledger at "+location+" failed: "+err.Error()+". Nothing was planned or changed.")
 		return
 	}
@@ -264,15 +259,20 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		tflog.Warn(ctx, "ledger does not verify", map[string]any{"ledger": location, "first_bad_seq": report.FirstBad, "problem": report.Problem})
 	}
 
+	now := p.clock.Now().UTC()
+	var runOpts []lifecycle.Option
+	if p.fault != nil {
+		runOpts = append(runOpts, lifecycle.WithFaultHook(p.fault))
+	}
 	data := &providerData{
 		policy:       pol,
 		ledger:       l,
 		targets:      targets,
 		requester:    firstNonEmpty(cfg.Requester.ValueString(), os.Getenv(EnvRequester)),
-		now:          p.clock.Now().UTC(),
+		now:          now,
 		verification: report,
 		location:     location,
-		fault:        p.fault,
+		run:          lifecycle.NewRun(l, targets, now, runOpts...),
 	}
 	if data.requester == "" {
 		resp.Diagnostics.AddWarning("No requester configured", "Neither the provider's requester nor "+EnvRequester+
@@ -344,9 +344,7 @@ func (p *governedProvider) targets(cfg map[string]postgresTargetModel) (target.R
 	for name, settings := range cfg {
 		at := path.Root("postgres_targets").AtMapKey(name)
 		if settings.URL.IsUnknown() || settings.TerminateSessions.IsUnknown() {
-			diags.AddAttributeError(at, "Provider configuration is not known yet",
-				"The settings of PostgreSQL target "+name+" depend on something only known after apply; the provider "+
-					"must know its targets at plan time.")
+			addConfigUnknownError(&diags, at, "The settings of PostgreSQL target "+name)
 			continue
 		}
 		if old, ok := p.postgres[name]; ok && old.settings == settings {

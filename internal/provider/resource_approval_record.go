@@ -200,7 +200,7 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 		return
 	}
 	if err != nil {
-		addLedgerError(&resp.Diagnostics, "record the approval", err)
+		addWriteError(&resp.Diagnostics, summaryRecordApproval, "record the approval", err)
 		return
 	}
 	tflog.Info(ctx, "approval recorded", map[string]any{"approval_id": recorded.ID, "ticket": recorded.TicketID, "digest": recorded.Digest})
@@ -227,7 +227,7 @@ func (r *approvalRecordResource) Read(ctx context.Context, req resource.ReadRequ
 		return
 	}
 	if err != nil {
-		addLedgerError(&resp.Diagnostics, "read approval "+state.ID.ValueString(), err)
+		addReadError(&resp.Diagnostics, summaryReadApproval, "approval "+state.ID.ValueString(), err)
 		return
 	}
 	next := approvalRecordModelFromLedger(rec)
@@ -250,7 +250,7 @@ func (r *approvalRecordResource) Delete(ctx context.Context, req resource.Delete
 	}
 	_, err := r.data.ledger.WithdrawApproval(ctx, state.ID.ValueString(), r.data.now)
 	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-		addLedgerError(&resp.Diagnostics, "withdraw approval "+state.ID.ValueString(), err)
+		addWriteError(&resp.Diagnostics, summaryWithdrawApproval, "withdraw approval "+state.ID.ValueString(), err)
 		return
 	}
 	tflog.Info(ctx, "approval withdrawn", map[string]any{"approval_id": state.ID.ValueString()})

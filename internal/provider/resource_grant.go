@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -20,8 +19,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
-	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
 
 var (
@@ -224,7 +223,7 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if !expired && !outOfBand && !rec.RevokePending && len(drift) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
 		return // the plan Terraform proposed is already the ledger's view
 	}
-	enforced := r.enforcedInTarget(rec)
+	enforced := r.data.run.Enforced(rec)
 	if expired {
 		planned.Status = types.StringValue(ledger.StatusExpired)
 		planned.Active = types.BoolValue(false)
@@ -233,82 +232,22 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		if enforced {
 			planned.RevocationPending = types.BoolUnknown() // known once the target answered
 		}
-		resp.Diagnostics.AddWarning("Grant expired", fmt.Sprintf(
-			"Grant %s of %q to %q (ticket %s) expired at %s. This apply revokes it and records the revocation; "+
-				"resources gated on its active attribute are removed in the same apply. It will not be issued again: "+
-				"a renewal is a new grant under a new approval.",
-			rec.ID, rec.Entitlement, rec.Principal, rec.TicketID, rec.ExpiresAt))
+		addGrantExpiredWarning(&resp.Diagnostics, rec)
 		tflog.Info(ctx, "grant expired", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
 	}
 	if outOfBand {
 		planned.RevokedAt = types.StringUnknown()
 		planned.RevocationPending = types.BoolUnknown()
-		resp.Diagnostics.AddWarning("Access removed outside Terraform", fmt.Sprintf(
-			"Grant %s of %q to %q (ticket %s) is no longer in force in %s: the access was removed there outside "+
-				"governed. This apply records it as revoked (out_of_band) and makes sure the access stays removed. "+
-				"It will not be issued again: access that is still needed is a new grant under a new approval.",
-			rec.ID, rec.Entitlement, rec.Principal, rec.TicketID, rec.Target))
+		addOutOfBandWarning(&resp.Diagnostics, rec)
 	}
 	if rec.RevokePending {
 		planned.RevocationPending = types.BoolUnknown()
-		resp.Diagnostics.AddWarning("Revocation pending", revocationPendingDetail(rec)+" This apply tries again.")
+		addRevocationPendingWarning(&resp.Diagnostics, rec, "This apply tries again.")
 	}
 	if len(drift) > 0 {
-		resp.Diagnostics.AddWarning("State differs from the ledger", fmt.Sprintf(
-			"State for grant %s disagrees with the ledger on %s. The ledger is the system of record, so the plan "+
-				"restores the ledger's values.", rec.ID, strings.Join(drift, ", ")))
+		addStateDriftWarning(&resp.Diagnostics, rec.ID, drift, "so the plan restores the ledger's values")
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &planned)...)
-}
-
-// enforcedInTarget reports whether rec's access lives in a target other than
-// the ledger itself (or in one that is no longer configured).
-func (r *grantResource) enforcedInTarget(rec ledger.Grant) bool {
-	tgt, err := r.data.targets.Lookup(rec.Target)
-	return err != nil || !target.RecordOnly(tgt)
-}
-
-// observe checks, for a grant the ledger holds as active, that its access is
-// still in force in its target. When it is not, it returns the grant as it
-// now stands, revoked out of band, and true. Read and the plan judge the same
-// reading of the target (see targetView), with or without refresh. A target
-// that cannot be asked gets a warning: taking access away must never wait on
-// a target that is down, so the plan goes on with the ledger's view.
-func (r *grantResource) observe(ctx context.Context, rec ledger.Grant, diags *diag.Diagnostics) (ledger.Grant, bool) {
-	if rec.Status != ledger.StatusActive || rec.StatusAt(r.data.now) != ledger.StatusActive {
-		return rec, false
-	}
-	tgt, err := r.data.targets.Lookup(rec.Target)
-	if err != nil {
-		diags.AddWarning("Grant's target not configured", fmt.Sprintf(
-			"Grant %s is enforced in %s, which this provider configuration does not include (%s), so it could not "+
-				"check that the access is still in place.", rec.ID, rec.Target, err))
-		return rec, false
-	}
-	if target.RecordOnly(tgt) {
-		return rec, false
-	}
-	present, err := r.data.view.present(ctx, tgt, rec)
-	if err != nil {
-		diags.AddWarning("Unable to check the grant's target", fmt.Sprintf(
-			"Could not check that grant %s is still in force in %s: %s. The plan uses the ledger's view.",
-			rec.ID, rec.Target, err))
-		return rec, false
-	}
-	if present {
-		return rec, false
-	}
-	rec.Status = ledger.StatusRevoked
-	rec.RevokedAt = r.data.now
-	rec.RevocationReason = ledger.ReasonOutOfBand
-	return rec, true
-}
-
-// revocationPendingDetail explains a grant whose revocation its target has
-// not carried out yet.
-func revocationPendingDetail(g ledger.Grant) string {
-	return fmt.Sprintf("Grant %s of %q to %q (ticket %s) is %s in the ledger, but %s has not removed the access yet: %s.",
-		g.ID, g.Entitlement, g.Principal, g.TicketID, g.Status, g.Target, g.RevokeError)
 }
 
 // planNewGrant judges a grant that does not exist yet and fills in what is known
@@ -321,10 +260,7 @@ func (r *grantResource) planNewGrant(ctx context.Context, plan *grantModel, conf
 		return
 	}
 	if plan.BreakGlass.ValueBool() {
-		diags.AddAttributeWarning(path.Root(policy.AttrBreakGlass), "Break-glass grant", fmt.Sprintf(
-			"This grant of %s to %s uses the entitlement's break-glass rules. It is recorded as break-glass in the "+
-				"ledger, with its justification, for review after the emergency.",
-			plan.Entitlement.ValueString(), plan.Principal.ValueString()))
+		addBreakGlassWarning(diags, plan.Entitlement.ValueString(), plan.Principal.ValueString())
 	}
 	plan.ID = types.StringUnknown()
 	plan.GrantedAt = types.StringUnknown()
@@ -338,6 +274,17 @@ func (r *grantResource) planNewGrant(ctx context.Context, plan *grantModel, conf
 	}
 }
 
+// observe is the run's reading of rec's target (lifecycle.Run.Observe), with
+// a warning when the target could not be asked: taking access away must never
+// wait on a target that is down, so the plan goes on with the ledger's view.
+func (r *grantResource) observe(ctx context.Context, rec ledger.Grant, diags *diag.Diagnostics) (ledger.Grant, bool) {
+	view, outOfBand, err := r.data.run.Observe(ctx, rec)
+	if err != nil {
+		addUncheckedTargetWarning(diags, rec, err)
+	}
+	return view, outOfBand
+}
+
 // evaluate runs every policy check for the configured grant. At apply time
 // (atApply) an approval record that is not in the ledger is a refusal; at plan
 // time it may still be created earlier in the same apply, so the check waits.
@@ -349,72 +296,35 @@ func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *
 		switch {
 		case err == nil:
 			a := policyApprovalFromLedger(rec)
-			if r.resumable(ctx, rec, req) {
+			if r.data.run.Resumable(ctx, rec, req.Principal, req.Entitlement, req.TicketID) {
 				a.UsedBy = "" // spent on this very grant, by an apply that stopped: it resumes
 			}
 			approval = &a
 		case errors.Is(err, ledger.ErrNotFound) && atApply:
-			diags.AddAttributeError(path.Root(policy.AttrApprovalID), summaryGrantRefused, violationDetail(policy.Violation{
+			addViolations(diags, summaryGrantRefused, []policy.Violation{{
 				Rule: policy.RuleApprovalNotFound, Attribute: policy.AttrApprovalID,
 				Detail: fmt.Sprintf("approval %q is not in the ledger.", id.ValueString()),
-			}))
+			}})
 		case errors.Is(err, ledger.ErrNotFound):
-			diags.AddAttributeWarning(path.Root(policy.AttrApprovalID), "Approval record not recorded yet", fmt.Sprintf(
-				"Approval %s is not in the ledger yet. If it is created in this apply, the grant is checked against it "+
-					"before anything is granted; otherwise the apply refuses the grant (rule %s).",
-				id.ValueString(), policy.RuleApprovalNotFound.Name))
+			addApprovalNotRecordedWarning(diags, id.ValueString())
 		default:
-			addLedgerError(diags, "read approval "+id.ValueString(), err)
+			addReadError(diags, summaryReadApproval, "approval "+id.ValueString(), err)
 		}
 	}
 	decision, violations := r.data.policy.EvaluateGrant(req, approval, r.data.now)
 	addViolations(diags, summaryGrantRefused, violations)
 	if len(violations) == 0 && decision.Entitlement != nil {
-		r.checkTarget(ctx, req.Principal, decision.Entitlement, diags)
+		violations, err := r.data.run.CheckTarget(ctx, req.Principal, decision.Entitlement)
+		if err != nil {
+			addTargetCheckError(diags, decision.Entitlement, err)
+		}
+		addViolations(diags, summaryGrantRefused, violations)
 	}
 	if diags.HasError() {
 		tflog.Info(ctx, "grant refused", map[string]any{"ticket": req.TicketID, "entitlement": req.Entitlement, "principal": req.Principal, "violations": len(violations)})
 		return decision, false
 	}
 	return decision, requireVerifiedLedger(diags, r.data)
-}
-
-// resumable reports whether approval a was spent on a grant that an
-// interrupted apply left pending and that req would resume.
-func (r *grantResource) resumable(ctx context.Context, a ledger.Approval, req policy.GrantRequest) bool {
-	if a.GrantID == "" {
-		return false
-	}
-	g, err := r.data.ledger.Grant(ctx, a.GrantID)
-	return err == nil && g.StatusAt(r.data.now) == ledger.StatusPending && g.Principal == req.Principal &&
-		g.Entitlement == req.Entitlement && g.TicketID == req.TicketID && g.ApprovalID == a.ID
-}
-
-// checkTarget refuses a grant its target cannot or must not enforce: a target
-// that is not configured or cannot be reached, or what the target itself
-// refuses (a privileged role, a principal it does not know).
-func (r *grantResource) checkTarget(ctx context.Context, principal string, e *policy.Entitlement, diags *diag.Diagnostics) {
-	tgt, err := r.data.targets.Lookup(e.Target)
-	if err != nil {
-		diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryGrantRefused, fmt.Sprintf(
-			"Entitlement %q is enforced in target %q, which this provider cannot reach: %s. Nothing is granted "+
-				"where it cannot be enforced. Use an entitlement whose target is configured, or change the "+
-				"entitlement's target in the policy.",
-			e.Name, e.Target, err))
-		return
-	}
-	checker, ok := tgt.(target.Checker)
-	if !ok {
-		return
-	}
-	violations, err := r.data.view.check(ctx, checker, e.Target, principal, e.Role)
-	if err != nil {
-		diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryTargetError, fmt.Sprintf(
-			"%s. Nothing was granted and nothing was recorded. Check that the database is up and that the "+
-				"provider's postgres_targets URL and credentials are right, then plan again.", err))
-		return
-	}
-	addViolations(diags, summaryGrantRefused, violations)
 }
 
 func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -430,197 +340,14 @@ func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, 
 	if !ok {
 		return
 	}
-	g := ledgerGrantFromModel(plan, decision)
-	tgt, err := r.data.targets.Lookup(g.Target)
+	issued, err := r.data.run.Issue(ctx, ledgerGrantFromModel(plan, decision))
 	if err != nil {
-		resp.Diagnostics.AddError(summaryTargetError, err.Error())
-		return
-	}
-	var issued ledger.Grant
-	if target.RecordOnly(tgt) {
-		issued, ok = r.issueRecordOnly(ctx, g, config, decision, &resp.Diagnostics)
-	} else {
-		issued, ok = r.issueInTarget(ctx, tgt, g, config, decision, &resp.Diagnostics)
-	}
-	if !ok {
+		addIssueError(&resp.Diagnostics, err)
 		return
 	}
 	tflog.Info(ctx, "grant issued", map[string]any{"grant_id": issued.ID, "ticket": issued.TicketID, "principal": issued.Principal, "entitlement": issued.Entitlement, "expires_at": issued.ExpiresAt})
 	state := grantModelFromLedger(issued)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
-}
-
-// newGrant gives a grant about to be recorded its id and, for a ttl, its expiry.
-func (r *grantResource) newGrant(g ledger.Grant, config grantModel, decision policy.GrantDecision) ledger.Grant {
-	g.ID = ledger.NewGrantID()
-	if config.ExpiresAt.IsNull() {
-		g.ExpiresAt = formatTime(decision.ExpiresAt)
-	}
-	return g
-}
-
-// useApproval claims the grant's approval record, before anything is issued:
-// if anything fails in between, the approval is spent and nothing is granted,
-// never the other way round.
-func (r *grantResource) useApproval(ctx context.Context, g ledger.Grant, diags *diag.Diagnostics) bool {
-	if g.ApprovalID == "" {
-		return true
-	}
-	_, err := r.data.ledger.UseApproval(ctx, g.ApprovalID, g.ID, r.data.now)
-	if errors.Is(err, ledger.ErrApprovalUsed) {
-		diags.AddAttributeError(path.Root(policy.AttrApprovalID), summaryGrantRefused, violationDetail(policy.Violation{
-			Rule: policy.RuleApprovalUsed, Attribute: policy.AttrApprovalID, Detail: err.Error() + ".",
-		}))
-		return false
-	}
-	if err != nil {
-		addLedgerError(diags, "record the use of approval "+g.ApprovalID, err)
-		return false
-	}
-	return true
-}
-
-// issueRecordOnly issues a grant whose target is the ledger itself: the
-// grant.issued event is the grant.
-func (r *grantResource) issueRecordOnly(ctx context.Context, g ledger.Grant, config grantModel, decision policy.GrantDecision, diags *diag.Diagnostics) (ledger.Grant, bool) {
-	g = r.newGrant(g, config, decision)
-	if !r.useApproval(ctx, g, diags) {
-		return g, false
-	}
-	issued, err := r.data.ledger.IssueGrant(ctx, g, r.data.now)
-	if err != nil {
-		addLedgerError(diags, "record the grant", err)
-		return g, false
-	}
-	return issued, true
-}
-
-// issueInTarget puts a grant in force in a real target. The ledger records the
-// intent (grant.requested) before the target is touched and the outcome after,
-// so that access is never in force without a record. An apply that stopped
-// between the two left a pending grant with the same arguments: this apply
-// resumes it, under the same id and approval, instead of starting another.
-func (r *grantResource) issueInTarget(ctx context.Context, tgt target.Target, g ledger.Grant, config grantModel, decision policy.GrantDecision, diags *diag.Diagnostics) (ledger.Grant, bool) {
-	pending, resumed, err := r.pendingGrant(ctx, g, config)
-	if err != nil {
-		addLedgerError(diags, "look for an interrupted grant", err)
-		return g, false
-	}
-	if resumed {
-		g = pending
-		tflog.Info(ctx, "resuming an interrupted grant", map[string]any{"grant_id": g.ID, "ticket": g.TicketID})
-	} else {
-		g = r.newGrant(g, config, decision)
-	}
-	if !r.useApproval(ctx, g, diags) {
-		return g, false
-	}
-	if !resumed {
-		if g, err = r.data.ledger.RequestGrant(ctx, g, r.data.now); err != nil {
-			addLedgerError(diags, "record the grant request", err)
-			return g, false
-		}
-	}
-	if !r.faultAt(faultAfterRequest, diags) {
-		return g, false
-	}
-	// Read the role's members before changing them, so that this run's view
-	// of out-of-band changes is what it was before its own GRANTs.
-	_, _ = r.data.view.present(ctx, tgt, g)
-	if err := r.data.targets.GrantAccess(ctx, r.data.ledger, g); errors.Is(err, target.ErrNoLongerWanted) {
-		diags.AddError(summaryGrantRefused, fmt.Sprintf("Grant %s was revoked while it was being issued; nothing was granted.", g.ID))
-		return g, false
-	} else if err != nil {
-		// The request is closed as failed, so that it is never resumed, and the
-		// access is revoked in case the GRANT took effect after all (a
-		// connection lost after the server committed it).
-		closed, rerr := r.data.targets.End(ctx, r.data.ledger, g, r.data.now, func(targetErr error) (ledger.Grant, error) {
-			return r.data.ledger.RevokeGrant(ctx, g.ID, r.data.now, ledger.ReasonGrantFailed, err.Error(), targetErr)
-		})
-		outcome := "Nothing is in force."
-		switch {
-		case rerr != nil:
-			outcome = fmt.Sprintf("Recording the failure in the ledger failed too (%v); the next apply resumes the request.", rerr)
-		case closed.RevokePending:
-			outcome = revocationPendingDetail(closed) + " The next apply tries again."
-		}
-		diags.AddError(summaryTargetError, fmt.Sprintf("Granting %q to %q in target %s failed: %s. %s",
-			g.Entitlement, g.Principal, g.Target, err, outcome))
-		return g, false
-	}
-	if !r.faultAt(faultAfterTargetGrant, diags) {
-		return g, false
-	}
-	issued, err := r.data.ledger.IssueRequested(ctx, g.ID, r.data.now)
-	if errors.Is(err, ledger.ErrNotPending) {
-		// Revoked while the target granted it: the access must go again.
-		if rerr := r.data.targets.RevokeAccess(ctx, r.data.ledger, issued, r.data.now); rerr != nil {
-			err = fmt.Errorf("%w; removing the access again failed: %v", err, rerr)
-		}
-		diags.AddError(summaryGrantRefused, fmt.Sprintf("Grant %s was revoked while it was being issued: %s.", g.ID, err))
-		return g, false
-	}
-	if err != nil {
-		diags.AddError(summaryLedgerError, fmt.Sprintf(
-			"Grant %s is in force in %s, but recording that in the ledger failed: %s. The ledger holds the grant as "+
-				"requested; the next apply of this configuration completes it under the same id.", g.ID, g.Target, err))
-		return g, false
-	}
-	return issued, true
-}
-
-// pendingGrant finds a grant left pending by an interrupted apply of the same
-// configuration: same principal, entitlement, ticket, approvers, approval,
-// requester, justification, break-glass and expiry as written.
-func (r *grantResource) pendingGrant(ctx context.Context, g ledger.Grant, config grantModel) (ledger.Grant, bool, error) {
-	pending, err := r.data.ledger.Grants(ctx, ledger.GrantFilter{Principal: g.Principal, Entitlement: g.Entitlement, Status: ledger.StatusPending})
-	if err != nil {
-		return g, false, err
-	}
-	for _, p := range pending {
-		if !samePendingGrant(p, g, config) {
-			continue
-		}
-		if p.StatusAt(r.data.now) == ledger.StatusExpired {
-			// Too late to resume: close it, and take away whatever its GRANT did.
-			if _, err := r.data.targets.End(ctx, r.data.ledger, p, r.data.now, func(targetErr error) (ledger.Grant, error) {
-				return r.data.ledger.ExpireGrant(ctx, p.ID, r.data.now, targetErr)
-			}); err != nil {
-				return g, false, err
-			}
-			continue
-		}
-		if _, taken := r.data.resumed.LoadOrStore(p.ID, true); !taken {
-			return p, true, nil // another resource of this run did not resume it first
-		}
-	}
-	return g, false, nil
-}
-
-// samePendingGrant reports whether a pending grant was requested with the
-// arguments of g (its expiry as written, when configured).
-func samePendingGrant(p, g ledger.Grant, config grantModel) bool {
-	return p.Principal == g.Principal && p.Entitlement == g.Entitlement && p.TicketID == g.TicketID &&
-		sameStrings(p.Approvers, g.Approvers) && p.ApprovalID == g.ApprovalID && p.Requester == g.Requester &&
-		p.Justification == g.Justification && p.BreakGlass == g.BreakGlass && p.TTL == g.TTL &&
-		p.Target == g.Target && p.Role == g.Role && (config.ExpiresAt.IsNull() || p.ExpiresAt == g.ExpiresAt)
-}
-
-// Points at which WithFaultHook can stop an apply.
-const (
-	faultAfterRequest     = "after_request"      // the ledger holds the request; the target was not asked
-	faultAfterTargetGrant = "after_target_grant" // the target granted; the ledger still says requested
-)
-
-func (r *grantResource) faultAt(point string, diags *diag.Diagnostics) bool {
-	if r.data.fault == nil {
-		return true
-	}
-	if err := r.data.fault(point); err != nil {
-		diags.AddError("Apply interrupted", fmt.Sprintf("Stopped at %s: %s", point, err))
-		return false
-	}
-	return true
 }
 
 func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -638,9 +365,7 @@ func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if outOfBand {
 		tflog.Info(ctx, "grant removed outside Terraform", map[string]any{"grant_id": rec.ID, "target": rec.Target})
 	} else if drift := grantDrift(state, next); len(drift) > 0 {
-		resp.Diagnostics.AddWarning("State differs from the ledger", fmt.Sprintf(
-			"State for grant %s disagreed with the ledger on %s. The ledger is the system of record: its values "+
-				"replace the ones in state.", rec.ID, strings.Join(drift, ", ")))
+		addStateDriftWarning(&resp.Diagnostics, rec.ID, drift, "so its values replace the ones in state")
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
 }
@@ -652,24 +377,20 @@ func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp
 func (r *grantResource) recorded(ctx context.Context, id string, diags *diag.Diagnostics) (ledger.Grant, bool) {
 	rec, err := r.data.ledger.Grant(ctx, id)
 	if errors.Is(err, ledger.ErrNotFound) {
-		diags.AddAttributeError(path.Root("id"), "Grant not in the ledger", fmt.Sprintf(
-			"State holds grant %s, but the ledger at %s has no such grant. State is only a cache of the ledger, so "+
-				"nothing is planned for it. If the state belongs to another ledger, point the provider at that ledger; "+
-				"if the ledger was lost, restore it from a backup. To give up the grant's history on purpose, remove "+
-				"the resource from state (terraform state rm) and plan again.",
-			id, r.data.location))
+		addGrantNotInLedgerError(diags, id, r.data.location)
 		return rec, false
 	}
 	if err != nil {
-		addLedgerError(diags, "read grant "+id, err)
+		addReadError(diags, summaryReadGrant, "grant "+id, err)
 		return rec, false
 	}
 	return rec, true
 }
 
 // Update only ever changes computed attributes: arguments force replacement.
-// It carries out an expiry the plan showed, or writes the ledger's values over
-// a state that had drifted from them.
+// It carries out an expiry or out-of-band revocation the plan showed, retries
+// a pending revocation, or writes the ledger's values over a state that had
+// drifted from them.
 func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan grantModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -678,38 +399,24 @@ func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	}
 	rec, err := r.data.ledger.Grant(ctx, plan.ID.ValueString())
 	if err != nil {
-		addLedgerError(&resp.Diagnostics, "read grant "+plan.ID.ValueString(), err)
+		addReadError(&resp.Diagnostics, summaryReadGrant, "grant "+plan.ID.ValueString(), err)
 		return
 	}
-	switch {
-	case plan.Status.ValueString() == ledger.StatusExpired && rec.Status == ledger.StatusActive:
-		rec, err = r.data.targets.End(ctx, r.data.ledger, rec, r.data.now, func(targetErr error) (ledger.Grant, error) {
-			return r.data.ledger.ExpireGrant(ctx, rec.ID, r.data.now, targetErr)
-		})
-		if err == nil {
-			tflog.Info(ctx, "expired grant revoked", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
-		}
-	case plan.RevocationReason.ValueString() == ledger.ReasonOutOfBand && rec.Status == ledger.StatusActive:
-		// The access was found removed in the target. Revoking again is a no-op
-		// there unless someone put it back meanwhile, and then it must go.
-		rec, err = r.data.targets.End(ctx, r.data.ledger, rec, r.data.now, func(targetErr error) (ledger.Grant, error) {
-			return r.data.ledger.RevokeGrant(ctx, rec.ID, r.data.now, ledger.ReasonOutOfBand,
-				"the access was removed in "+rec.Target+" outside governed", targetErr)
-		})
-	case rec.RevokePending:
-		rec, err = r.data.targets.Retry(ctx, r.data.ledger, rec, r.data.now)
-	}
+	res, err := r.data.run.Settle(ctx, rec, plan.RevocationReason.ValueString())
 	if err != nil {
-		addLedgerError(&resp.Diagnostics, "record the revocation of grant "+plan.ID.ValueString(), err)
+		addLifecycleError(&resp.Diagnostics, summaryRevokeGrant, err)
 		return
 	}
-	if rec.RevokePending {
+	if res.Appended && res.Grant.Status == ledger.StatusExpired {
+		tflog.Info(ctx, "expired grant revoked", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "expires_at": rec.ExpiresAt})
+	}
+	if res.Grant.RevokePending {
 		// Not an error: the decision is recorded and everything gated on the
 		// grant goes on being removed in this apply; the warning and the
 		// revocation_pending attribute say what is left, and every apply retries.
-		resp.Diagnostics.AddWarning("Revocation pending", revocationPendingDetail(rec)+" The next apply tries again.")
+		addRevocationPendingWarning(&resp.Diagnostics, res.Grant, "The next apply tries again.")
 	}
-	next := grantModelFromLedger(rec)
+	next := grantModelFromLedger(res.Grant)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
 }
 
@@ -727,30 +434,14 @@ func (r *grantResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 	if !ok {
 		return
 	}
-	var err error
-	switch {
-	case rec.StatusAt(r.data.now) == ledger.StatusExpired && rec.Status == ledger.StatusActive:
-		// The grant ran out before it was destroyed: the evidence says so.
-		rec, err = r.data.targets.End(ctx, r.data.ledger, rec, r.data.now, func(targetErr error) (ledger.Grant, error) {
-			return r.data.ledger.ExpireGrant(ctx, rec.ID, r.data.now, targetErr)
-		})
-	case rec.Status == ledger.StatusActive || rec.Status == ledger.StatusPending:
-		rec, err = r.data.targets.End(ctx, r.data.ledger, rec, r.data.now, func(targetErr error) (ledger.Grant, error) {
-			return r.data.ledger.RetireGrant(ctx, rec.ID, r.data.now, targetErr)
-		})
-	case rec.RevokePending:
-		rec, err = r.data.targets.Retry(ctx, r.data.ledger, rec, r.data.now)
-	}
-	if err == nil {
-		rec, err = r.data.ledger.RetireGrant(ctx, rec.ID, r.data.now, nil)
-	}
+	res, err := r.data.run.Retire(ctx, rec)
 	if err != nil {
-		resp.Diagnostics.AddError("Unable to retire grant", fmt.Sprintf("Destroying grant %s failed: %s. It stays in state; the next apply tries again.", rec.ID, err))
+		addLifecycleError(&resp.Diagnostics, summaryRetireGrant, err, "The grant stays in state; the next apply tries again.")
 		return
 	}
-	if rec.RevokePending {
+	if res.Grant.RevokePending {
 		// Keep the resource in state so that the next apply retries.
-		resp.Diagnostics.AddError("Revocation pending", revocationPendingDetail(rec)+
+		resp.Diagnostics.AddError(summaryRevocationPending, lifecycle.DescribePending(res.Grant)+
 			" The grant is retired in the ledger and stays in state until its target removes the access; the next apply tries again.")
 		return
 	}
@@ -857,7 +548,9 @@ func grantRequestFromModel(m grantModel, providerRequester string) policy.GrantR
 	return req
 }
 
-// ledgerGrantFromModel builds the ledger record for a planned grant that passed policy.
+// ledgerGrantFromModel builds the ledger record for a planned grant that
+// passed policy: its arguments, the entitlement's target and role, and its
+// expiry (with a ttl, the one the decision counted from now).
 func ledgerGrantFromModel(m grantModel, d policy.GrantDecision) ledger.Grant {
 	approvers, _ := setStrings(m.Approvers)
 	g := ledger.Grant{
@@ -874,6 +567,9 @@ func ledgerGrantFromModel(m grantModel, d policy.GrantDecision) ledger.Grant {
 	}
 	if d.Entitlement != nil {
 		g.Target, g.Role = d.Entitlement.Target, d.Entitlement.Role
+	}
+	if m.ExpiresAt.IsUnknown() || m.ExpiresAt.IsNull() {
+		g.ExpiresAt = formatTime(d.ExpiresAt)
 	}
 	return g
 }

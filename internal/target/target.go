@@ -1,6 +1,9 @@
-// Package target enforces grants in the systems they govern. The built-in
-// "ledger" target records the grant and enforces nothing else; PostgreSQL
-// targets grant role memberships. Both implement Target.
+// Package target holds the adapters of the systems grants are enforced in. The
+// built-in "ledger" target records the grant and enforces nothing else;
+// PostgreSQL targets grant role memberships. Both implement Target. What is
+// recorded in the ledger, and when a target is asked, is decided by package
+// lifecycle; a target only carries out GRANT and REVOKE, reads memberships and
+// runs the checks that must hold under its own lock.
 package target
 
 import (
@@ -9,7 +12,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
@@ -71,6 +73,10 @@ func RecordOnly(t Target) bool {
 	return ok
 }
 
+// ErrNotConfigured is returned by Lookup for a target name the registry does
+// not hold.
+var ErrNotConfigured = errors.New("not configured in this provider")
+
 // Registry maps target names, as entitlements spell them, to targets.
 type Registry map[string]Target
 
@@ -89,99 +95,5 @@ func (r Registry) Lookup(name string) (Target, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return nil, fmt.Errorf("target %q is not configured in this provider (configured: %s)", name, strings.Join(names, ", "))
-}
-
-// RevokeAccess removes g's access from its target, unless another grant that
-// is active or pending in the ledger at now covers the same access (same
-// target, role and principal): two tickets for one membership, or a renewal
-// created before the grant it replaces is destroyed, must not take each
-// other's access away. Callers record in the ledger that g has ended before
-// calling it (see End), so that of several grants of one access ended at the
-// same time, the last to be recorded always finds none left and revokes.
-func (r Registry) RevokeAccess(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time) error {
-	t, err := r.Lookup(g.Target)
-	if err != nil {
-		return err
-	}
-	if RecordOnly(t) {
-		return nil
-	}
-	return t.Revoke(ctx, g, func(ctx context.Context) (bool, error) {
-		covering, err := CoveringGrants(ctx, l, g, now)
-		return len(covering) > 0, err
-	})
-}
-
-// ErrNoLongerWanted is returned by GrantAccess when the grant was revoked
-// before its target put it in force: nothing was granted.
-var ErrNoLongerWanted = errors.New("the grant was revoked before it was put in force")
-
-// GrantAccess puts a pending grant in force in its target, unless the ledger
-// no longer holds it as pending when the target's lock is taken: a
-// revocation recorded before that point finds nothing to revoke, and one
-// recorded after waits for the lock and revokes what this granted.
-func (r Registry) GrantAccess(ctx context.Context, l *ledger.Ledger, g ledger.Grant) error {
-	t, err := r.Lookup(g.Target)
-	if err != nil {
-		return err
-	}
-	wanted := true
-	err = t.Grant(ctx, g, func(ctx context.Context) (bool, error) {
-		cur, err := l.Grant(ctx, g.ID)
-		if err != nil {
-			return false, fmt.Errorf("reading grant %s from the ledger: %w", g.ID, err)
-		}
-		wanted = cur.Status == ledger.StatusPending
-		return wanted, nil
-	})
-	if err == nil && !wanted {
-		return ErrNoLongerWanted
-	}
-	return err
-}
-
-// End ends g: record writes the decision to the ledger first (with
-// ErrRevocationUnconfirmed as the target's answer when g's access lives in a
-// real target), then the target removes the access and the ledger records the
-// outcome. A crash in between leaves the revocation pending in the ledger,
-// where every later apply retries it.
-func (r Registry) End(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time, record func(targetErr error) (ledger.Grant, error)) (ledger.Grant, error) {
-	if t, err := r.Lookup(g.Target); err == nil && RecordOnly(t) {
-		return record(nil)
-	}
-	ended, err := record(ledger.ErrRevocationUnconfirmed)
-	if err != nil || !ended.RevokePending {
-		return ended, err
-	}
-	return r.Retry(ctx, l, ended, now)
-}
-
-// Retry carries out a revocation the ledger holds as pending and records the
-// outcome: completed, or failed again with the target's error.
-func (r Registry) Retry(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time) (ledger.Grant, error) {
-	if err := r.RevokeAccess(ctx, l, g, now); err != nil {
-		return l.FailRevocation(ctx, g.ID, now, err)
-	}
-	return l.CompleteRevocation(ctx, g.ID, now)
-}
-
-// CoveringGrants lists the grants other than g that give the same access as g
-// and are active at now, or pending (about to be put in force) and not yet
-// expired.
-func CoveringGrants(ctx context.Context, l *ledger.Ledger, g ledger.Grant, now time.Time) ([]ledger.Grant, error) {
-	candidates, err := l.Grants(ctx, ledger.GrantFilter{Principal: g.Principal})
-	if err != nil {
-		return nil, fmt.Errorf("reading the ledger for other grants of %s to %s: %w", g.Role, g.Principal, err)
-	}
-	var out []ledger.Grant
-	for _, o := range candidates {
-		if o.ID == g.ID || o.Target != g.Target || o.Role != g.Role {
-			continue
-		}
-		if st := o.StatusAt(now); st == ledger.StatusActive || st == ledger.StatusPending {
-			out = append(out, o)
-		}
-	}
-	return out, nil
+	return nil, fmt.Errorf("target %q is %w (configured: %s)", name, ErrNotConfigured, strings.Join(names, ", "))
 }

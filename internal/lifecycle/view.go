@@ -1,4 +1,4 @@
-package provider
+package lifecycle
 
 import (
 	"context"
@@ -9,13 +9,13 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
 
-// targetView is what one provider instance sees in its targets. As with the
-// clock, a run judges every grant against one reading: the members of each
-// governed role are read once, by whichever grant asks first, and each
-// target check is made once per principal and role. One query per role
-// instead of one per grant is also what keeps a plan of many grants fast, and
-// an unreachable target costs one timeout, not one per grant.
-type targetView struct {
+// view is what one run sees in its targets. As with the clock, a run judges
+// every grant against one reading: the members of each governed role are read
+// once, by whichever grant asks first, and each target check is made once per
+// principal and role. One query per role instead of one per grant is also
+// what keeps a plan of many grants fast, and an unreachable target costs one
+// timeout, not one per grant.
+type view struct {
 	mu      sync.Mutex
 	members map[roleKey]*once[map[string]bool]
 	checks  map[checkKey]*once[[]policy.Violation]
@@ -51,7 +51,7 @@ func entry[K comparable, T any](mu *sync.Mutex, m *map[K]*once[T], k K) *once[T]
 
 // present reports whether g's access is in force in its target t, from the
 // run's reading of the role's members when t can list them.
-func (v *targetView) present(ctx context.Context, t target.Target, g ledger.Grant) (bool, error) {
+func (v *view) present(ctx context.Context, t target.Target, g ledger.Grant) (bool, error) {
 	lister, ok := t.(target.Lister)
 	if !ok {
 		return t.Present(ctx, g)
@@ -72,7 +72,7 @@ func (v *targetView) present(ctx context.Context, t target.Target, g ledger.Gran
 
 // check runs the target's own checks of a grant of role to principal, once
 // per run.
-func (v *targetView) check(ctx context.Context, c target.Checker, name, principal, role string) ([]policy.Violation, error) {
+func (v *view) check(ctx context.Context, c target.Checker, name, principal, role string) ([]policy.Violation, error) {
 	return entry(&v.mu, &v.checks, checkKey{name, principal, role}).get(func() ([]policy.Violation, error) {
 		return c.Check(ctx, principal, role)
 	})

@@ -1,0 +1,572 @@
+// Package lifecycle carries a grant through its life: issued (recorded only,
+// or put in force in a target with the intent recorded first), expired,
+// revoked, retired, and revocations retried until the target carries them out.
+// It is the one place that decides what is written to the ledger and what is
+// asked of a target, and in which order, so that access is never in force
+// without a record and a decision to remove access is never forgotten. It
+// knows nothing of Terraform: the provider's resources and the governed
+// command each read a grant, make one call here and report the outcome.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
+)
+
+// Points at which a fault hook (WithFaultHook) can stop the issue of a grant,
+// as a crash there would.
+const (
+	// FaultAfterRequest: the ledger holds the request; the target was not asked.
+	FaultAfterRequest = "after_request"
+	// FaultAfterTargetGrant: the target granted; the ledger still says requested.
+	FaultAfterTargetGrant = "after_target_grant"
+)
+
+// Run is one run's view of a ledger and its targets: one provider instance
+// between configure and exit, or one governed command. It judges every grant
+// at one instant, reads each governed role's members at most once, and
+// resumes each interrupted grant at most once. It is safe for concurrent use.
+type Run struct {
+	ledger  *ledger.Ledger
+	targets target.Registry
+	now     time.Time
+	fault   func(point string) error
+	// unconfigured says why a grant's access cannot be removed from a target
+	// this run was not given.
+	unconfigured func(name string, lookupErr error) error
+	view         view
+	// resumed holds the ids of pending grants this run has taken up, so that
+	// no two resources resume the same one.
+	resumed sync.Map
+}
+
+// Option changes how a Run is built.
+type Option func(*Run)
+
+// WithFaultHook makes Issue call hook at the Fault points; an error from hook
+// stops the issue there, as a crash would. Tests use it to prove that an
+// interrupted issue is completed or undone later.
+func WithFaultHook(hook func(point string) error) Option {
+	return func(r *Run) { r.fault = hook }
+}
+
+// WithUnconfiguredTarget sets the error recorded as the target's answer when a
+// grant ends whose target this run was not given. By default it is the
+// registry's own "not configured" error.
+func WithUnconfiguredTarget(explain func(name string) error) Option {
+	return func(r *Run) { r.unconfigured = func(name string, _ error) error { return explain(name) } }
+}
+
+// NewRun returns a run over l and targets that judges every grant at now.
+func NewRun(l *ledger.Ledger, targets target.Registry, now time.Time, opts ...Option) *Run {
+	r := &Run{
+		ledger:       l,
+		targets:      targets,
+		now:          now,
+		unconfigured: func(_ string, lookupErr error) error { return lookupErr },
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Now is the instant at which the run judges every grant.
+func (r *Run) Now() time.Time { return r.now }
+
+// Result is a grant as a transition left it, and whether the transition
+// recorded anything in the ledger.
+type Result struct {
+	Grant    ledger.Grant
+	Appended bool
+}
+
+var (
+	// ErrRevokedWhileIssuing is returned by Issue when the grant was revoked
+	// in the ledger while its target was putting it in force.
+	ErrRevokedWhileIssuing = errors.New("was revoked while it was being issued")
+	// ErrInterrupted is returned by Issue when the fault hook stopped it.
+	ErrInterrupted = errors.New("interrupted")
+)
+
+// Error is a step of a grant's life that failed: what was attempted, why it
+// failed, and what had already taken effect, in the ledger or in a target,
+// when it failed.
+type Error struct {
+	// Step is what was attempted, as "record the grant request".
+	Step string
+	// Err is the cause.
+	Err error
+	// Done says, in one or more sentences, what had already taken effect and
+	// what happens next; empty when the failed step changed nothing.
+	Done string
+}
+
+func (e *Error) Error() string {
+	done := e.Done
+	if done == "" {
+		done = "Nothing was changed by this step."
+	}
+	return fmt.Sprintf("unable to %s: %s. %s", e.Step, e.Err, done)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Issue records a grant that passed policy and puts it in force. g carries
+// the grant's arguments, its entitlement's target and role, and its expiry
+// (for a ttl, counted from now); Issue gives it its id.
+//
+// A grant recorded only in the ledger is one grant.issued event. A grant in a
+// real target is recorded as requested before the target is asked and as
+// issued after, so that access is never in force without a record. A request
+// left pending by an interrupted run with the same arguments is resumed under
+// its id and approval instead of starting another; one past its expiry is
+// closed and whatever its GRANT did is undone.
+//
+// Errors: ledger.ErrApprovalUsed (wrapped) when the approval authorised
+// another grant, ErrRevokedWhileIssuing, ErrInterrupted, and *Error for a
+// ledger or target that failed.
+func (r *Run) Issue(ctx context.Context, g ledger.Grant) (ledger.Grant, error) {
+	tgt, err := r.targets.Lookup(g.Target)
+	if err != nil {
+		return g, &Error{Step: fmt.Sprintf("grant %q to %q", g.Entitlement, g.Principal), Err: err}
+	}
+	if target.RecordOnly(tgt) {
+		g.ID = ledger.NewGrantID()
+		if err := r.useApproval(ctx, g); err != nil {
+			return g, err
+		}
+		issued, err := r.ledger.IssueGrant(ctx, g, r.now)
+		if err != nil {
+			return g, &Error{Step: "record the grant", Err: err, Done: approvalSpent(g)}
+		}
+		return issued, nil
+	}
+	return r.issueInTarget(ctx, tgt, g)
+}
+
+// issueInTarget is Issue for a grant whose access lives in a real target.
+func (r *Run) issueInTarget(ctx context.Context, tgt target.Target, g ledger.Grant) (ledger.Grant, error) {
+	pending, resumed, err := r.pendingGrant(ctx, g)
+	if err != nil {
+		return g, &Error{Step: "look for an interrupted grant", Err: err}
+	}
+	if resumed {
+		g = pending
+	} else {
+		g.ID = ledger.NewGrantID()
+	}
+	if err := r.useApproval(ctx, g); err != nil {
+		return g, err
+	}
+	if !resumed {
+		requested, err := r.ledger.RequestGrant(ctx, g, r.now)
+		if err != nil {
+			return g, &Error{Step: "record the grant request", Err: err, Done: approvalSpent(g)}
+		}
+		g = requested
+	}
+	if err := r.faultAt(FaultAfterRequest); err != nil {
+		return g, err
+	}
+	// Read the role's members before changing them, so that this run's view
+	// of out-of-band changes is what it was before its own GRANTs.
+	_, _ = r.view.present(ctx, tgt, g)
+	if err := r.grantAccess(ctx, tgt, g); errors.Is(err, errNoLongerWanted) {
+		return g, fmt.Errorf("grant %s %w; nothing was granted", g.ID, ErrRevokedWhileIssuing)
+	} else if err != nil {
+		// The request is closed as failed, so that it is never resumed, and the
+		// access is revoked in case the GRANT took effect after all (a
+		// connection lost after the server committed it).
+		closed, cerr := r.end(ctx, g, func(targetErr error) (ledger.Grant, bool, error) {
+			return r.ledger.RevokeGrant(ctx, g.ID, r.now, ledger.ReasonGrantFailed, err.Error(), targetErr)
+		})
+		done := "The request is recorded as failed; nothing is in force."
+		switch {
+		case cerr != nil:
+			done = fmt.Sprintf("Recording the failure in the ledger failed too (%v); the next apply resumes the request.", cerr)
+		case closed.Grant.RevokePending:
+			done = DescribePending(closed.Grant) + " The next apply tries again."
+		}
+		return g, &Error{Step: fmt.Sprintf("grant %q to %q in target %s", g.Entitlement, g.Principal, g.Target), Err: err, Done: done}
+	}
+	if err := r.faultAt(FaultAfterTargetGrant); err != nil {
+		return g, err
+	}
+	issued, _, err := r.ledger.IssueRequested(ctx, g.ID, r.now)
+	if errors.Is(err, ledger.ErrNotPending) {
+		// Revoked while the target granted it: the access must go again.
+		if rerr := r.revokeAccess(ctx, issued); rerr != nil {
+			err = fmt.Errorf("%w; removing the access again failed: %v", err, rerr)
+		}
+		return g, fmt.Errorf("grant %s %w: %w", g.ID, ErrRevokedWhileIssuing, err)
+	}
+	if err != nil {
+		return g, &Error{Step: "record that grant " + g.ID + " is in force", Err: err, Done: fmt.Sprintf(
+			"Grant %s is in force in %s and the ledger holds it as requested; the next apply of this "+
+				"configuration completes it under the same id.", g.ID, g.Target)}
+	}
+	return issued, nil
+}
+
+// approvalSpent says what a failed issue leaves behind when the grant's
+// approval was already recorded as used.
+func approvalSpent(g ledger.Grant) string {
+	if g.ApprovalID == "" {
+		return ""
+	}
+	return fmt.Sprintf("Approval %s is recorded as used by grant %s and authorises no other grant; nothing was granted.",
+		g.ApprovalID, g.ID)
+}
+
+// useApproval claims the grant's approval record before anything is issued:
+// if anything fails in between, the approval is spent and nothing is granted,
+// never the other way round.
+func (r *Run) useApproval(ctx context.Context, g ledger.Grant) error {
+	if g.ApprovalID == "" {
+		return nil
+	}
+	_, err := r.ledger.UseApproval(ctx, g.ApprovalID, g.ID, r.now)
+	if err != nil && !errors.Is(err, ledger.ErrApprovalUsed) {
+		return &Error{Step: "record the use of approval " + g.ApprovalID, Err: err}
+	}
+	return err
+}
+
+// pendingGrant finds a grant left pending by an interrupted run with the
+// arguments of g, that no other caller of this run has taken up. Pending
+// grants of those arguments that are past their expiry are closed on the way.
+func (r *Run) pendingGrant(ctx context.Context, g ledger.Grant) (ledger.Grant, bool, error) {
+	pending, err := r.ledger.Grants(ctx, ledger.GrantFilter{Principal: g.Principal, Entitlement: g.Entitlement, Status: ledger.StatusPending})
+	if err != nil {
+		return g, false, err
+	}
+	for _, p := range pending {
+		if !samePendingGrant(p, g) {
+			continue
+		}
+		if p.StatusAt(r.now) == ledger.StatusExpired {
+			// Too late to resume: close it, and take away whatever its GRANT did.
+			if _, err := r.Expire(ctx, p); err != nil {
+				return g, false, err
+			}
+			continue
+		}
+		if _, taken := r.resumed.LoadOrStore(p.ID, true); !taken {
+			return p, true, nil
+		}
+	}
+	return g, false, nil
+}
+
+// samePendingGrant reports whether a pending grant was requested with the
+// arguments of g. With a ttl the expiry is counted from each request, so it
+// is compared only when it was written as a time.
+func samePendingGrant(p, g ledger.Grant) bool {
+	return p.Principal == g.Principal && p.Entitlement == g.Entitlement && p.TicketID == g.TicketID &&
+		sameStrings(p.Approvers, g.Approvers) && p.ApprovalID == g.ApprovalID && p.Requester == g.Requester &&
+		p.Justification == g.Justification && p.BreakGlass == g.BreakGlass && p.TTL == g.TTL &&
+		p.Target == g.Target && p.Role == g.Role && (g.TTL != "" || p.ExpiresAt == g.ExpiresAt)
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := make(map[string]int, len(a))
+	for _, s := range a {
+		seen[s]++
+	}
+	for _, s := range b {
+		if seen[s] == 0 {
+			return false
+		}
+		seen[s]--
+	}
+	return true
+}
+
+// Resumable reports whether approval a was spent on a grant that an
+// interrupted run left pending and that a request of entitlement to principal
+// under ticket would resume: such an approval still authorises that request.
+func (r *Run) Resumable(ctx context.Context, a ledger.Approval, principal, entitlement, ticket string) bool {
+	if a.GrantID == "" {
+		return false
+	}
+	g, err := r.ledger.Grant(ctx, a.GrantID)
+	return err == nil && g.StatusAt(r.now) == ledger.StatusPending && g.Principal == principal &&
+		g.Entitlement == entitlement && g.TicketID == ticket && g.ApprovalID == a.ID
+}
+
+func (r *Run) faultAt(point string) error {
+	if r.fault == nil {
+		return nil
+	}
+	if err := r.fault(point); err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrInterrupted, point, err)
+	}
+	return nil
+}
+
+// errNoLongerWanted is returned by grantAccess when the grant was revoked
+// before its target put it in force: nothing was granted.
+var errNoLongerWanted = errors.New("the grant was revoked before it was put in force")
+
+// grantAccess puts a pending grant in force in its target t, unless the ledger
+// no longer holds it as pending when the target's lock is taken: a revocation
+// recorded before that point finds nothing to revoke, and one recorded after
+// waits for the lock and revokes what this granted.
+func (r *Run) grantAccess(ctx context.Context, t target.Target, g ledger.Grant) error {
+	wanted := true
+	err := t.Grant(ctx, g, func(ctx context.Context) (bool, error) {
+		cur, err := r.ledger.Grant(ctx, g.ID)
+		if err != nil {
+			return false, fmt.Errorf("reading grant %s from the ledger: %w", g.ID, err)
+		}
+		wanted = cur.Status == ledger.StatusPending
+		return wanted, nil
+	})
+	if err == nil && !wanted {
+		return errNoLongerWanted
+	}
+	return err
+}
+
+// Expire records that g ran out and removes its access from its target. A
+// grant that is no longer active or pending keeps its status; a revocation of
+// it still pending in its target is retried.
+func (r *Run) Expire(ctx context.Context, g ledger.Grant) (Result, error) {
+	res, err := r.end(ctx, g, func(targetErr error) (ledger.Grant, bool, error) {
+		return r.ledger.ExpireGrant(ctx, g.ID, r.now, targetErr)
+	})
+	return res, stepError(err, "record the expiry of grant "+g.ID)
+}
+
+// Revoke records that g was revoked for reason (one of the ledger's Reason
+// values), with an optional note, and removes its access from its target. A
+// grant that is no longer active or pending keeps its status; a revocation of
+// it still pending in its target is retried.
+func (r *Run) Revoke(ctx context.Context, g ledger.Grant, reason, note string) (Result, error) {
+	res, err := r.end(ctx, g, func(targetErr error) (ledger.Grant, bool, error) {
+		return r.ledger.RevokeGrant(ctx, g.ID, r.now, reason, note, targetErr)
+	})
+	return res, stepError(err, "record the revocation of grant "+g.ID)
+}
+
+// Settle carries out what a plan showed for a grant: ending is the revocation
+// reason the plan showed (ledger.ReasonExpired when it expired,
+// ledger.ReasonOutOfBand when its access was found removed in its target), or
+// "" when the plan showed it unchanged. A revocation still pending in the
+// target is retried whatever the plan showed.
+func (r *Run) Settle(ctx context.Context, g ledger.Grant, ending string) (Result, error) {
+	switch {
+	case g.Status == ledger.StatusActive && ending == ledger.ReasonExpired:
+		return r.Expire(ctx, g)
+	case g.Status == ledger.StatusActive && ending == ledger.ReasonOutOfBand:
+		// Revoking again is a no-op in the target unless someone put the
+		// access back meanwhile, and then it must go.
+		return r.Revoke(ctx, g, ledger.ReasonOutOfBand, "the access was removed in "+g.Target+" outside governed")
+	case g.RevokePending:
+		return r.RetryRevocation(ctx, g)
+	}
+	return Result{Grant: g}, nil
+}
+
+// Retire ends g because its resource was destroyed: an active grant past its
+// expiry is recorded as expired, any other active or pending grant as revoked
+// (destroyed), its access is removed, a revocation still pending is retried,
+// and the grant is marked retired. The evidence stays in the ledger.
+func (r *Run) Retire(ctx context.Context, g ledger.Grant) (Result, error) {
+	res := Result{Grant: g}
+	var err error
+	switch {
+	case g.Status == ledger.StatusActive && g.StatusAt(r.now) == ledger.StatusExpired:
+		res, err = r.Expire(ctx, g)
+	case g.Status == ledger.StatusActive || g.Status == ledger.StatusPending:
+		res, err = r.end(ctx, g, func(targetErr error) (ledger.Grant, bool, error) {
+			return r.ledger.RetireGrant(ctx, g.ID, r.now, targetErr)
+		})
+		err = stepError(err, "record the retirement of grant "+g.ID)
+	case g.RevokePending:
+		res, err = r.RetryRevocation(ctx, g)
+	}
+	if err != nil {
+		return res, err
+	}
+	retired, appended, err := r.ledger.RetireGrant(ctx, g.ID, r.now, nil)
+	if err != nil {
+		done := ""
+		if res.Appended {
+			done = fmt.Sprintf("The ledger records grant %s as %s; only its retirement is missing, and the next apply records it.",
+				g.ID, res.Grant.Status)
+		}
+		return res, &Error{Step: "record the retirement of grant " + g.ID, Err: err, Done: done}
+	}
+	return Result{Grant: retired, Appended: res.Appended || appended}, nil
+}
+
+// RetryRevocation carries out a revocation the ledger holds as pending and
+// records the outcome: completed, or failed again with the target's error.
+// A grant with no revocation pending is returned as it is.
+func (r *Run) RetryRevocation(ctx context.Context, g ledger.Grant) (Result, error) {
+	if !g.RevokePending {
+		return Result{Grant: g}, nil
+	}
+	if terr := r.revokeAccess(ctx, g); terr != nil {
+		failed, appended, err := r.ledger.FailRevocation(ctx, g.ID, r.now, terr)
+		if err != nil {
+			return Result{Grant: g}, &Error{Step: "record that " + g.Target + " did not remove the access of grant " + g.ID,
+				Err: err, Done: fmt.Sprintf("The ledger still holds the revocation as pending (%s); the next apply tries again.", terr)}
+		}
+		return Result{Grant: failed, Appended: appended}, nil
+	}
+	done, appended, err := r.ledger.CompleteRevocation(ctx, g.ID, r.now)
+	if err != nil {
+		return Result{Grant: g}, &Error{Step: "record that the access of grant " + g.ID + " was removed", Err: err,
+			Done: fmt.Sprintf("The access was removed from %s, but the ledger still holds the revocation as pending; "+
+				"the next apply records it.", g.Target)}
+	}
+	return Result{Grant: done, Appended: appended}, nil
+}
+
+// end ends g: record writes the decision to the ledger first, with
+// ledger.ErrRevocationUnconfirmed as the target's answer when g's access lives
+// in a real target; then the target removes the access and the ledger records
+// the outcome. A crash in between leaves the revocation pending in the ledger,
+// where every later run retries it. A grant whose target this run was not
+// given is recorded with the revocation pending and the reason.
+func (r *Run) end(ctx context.Context, g ledger.Grant, record func(targetErr error) (ledger.Grant, bool, error)) (Result, error) {
+	tgt, err := r.targets.Lookup(g.Target)
+	var targetErr error
+	switch {
+	case err != nil:
+		targetErr = r.unconfigured(g.Target, err)
+	case !target.RecordOnly(tgt):
+		targetErr = ledger.ErrRevocationUnconfirmed
+	}
+	ended, appended, err := record(targetErr)
+	if err != nil {
+		return Result{Grant: g}, err
+	}
+	if !ended.RevokePending || !errors.Is(targetErr, ledger.ErrRevocationUnconfirmed) {
+		return Result{Grant: ended, Appended: appended}, nil
+	}
+	res, err := r.RetryRevocation(ctx, ended)
+	res.Appended = res.Appended || appended
+	return res, err
+}
+
+// stepError turns a failure to record a decision into an Error; an Error
+// from a later step is returned as it is.
+func stepError(err error, step string) error {
+	var e *Error
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	return &Error{Step: step, Err: err}
+}
+
+// revokeAccess removes g's access from its target, unless another grant that
+// is active or pending in the ledger covers the same access (same target,
+// role and principal): two tickets for one membership, or a renewal created
+// before the grant it replaces is destroyed, must not take each other's
+// access away. The decision that g ended is recorded before this is called
+// (see end), so that of several grants of one access ended at the same time,
+// the last to be recorded always finds none left and revokes.
+func (r *Run) revokeAccess(ctx context.Context, g ledger.Grant) error {
+	t, err := r.targets.Lookup(g.Target)
+	if err != nil {
+		return r.unconfigured(g.Target, err)
+	}
+	if target.RecordOnly(t) {
+		return nil
+	}
+	return t.Revoke(ctx, g, func(ctx context.Context) (bool, error) {
+		covering, err := r.Covering(ctx, g)
+		return len(covering) > 0, err
+	})
+}
+
+// Covering lists the grants other than g that give the same access as g (same
+// target, role and principal) and are active at the run's now, or pending
+// (about to be put in force) and not yet expired.
+func (r *Run) Covering(ctx context.Context, g ledger.Grant) ([]ledger.Grant, error) {
+	candidates, err := r.ledger.Grants(ctx, ledger.GrantFilter{Principal: g.Principal})
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger for other grants of %s to %s: %w", g.Role, g.Principal, err)
+	}
+	var out []ledger.Grant
+	for _, o := range candidates {
+		if o.ID == g.ID || o.Target != g.Target || o.Role != g.Role {
+			continue
+		}
+		if st := o.StatusAt(r.now); st == ledger.StatusActive || st == ledger.StatusPending {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// Enforced reports whether g's access lives in a target other than the ledger
+// itself, or in one this run was not given.
+func (r *Run) Enforced(g ledger.Grant) bool {
+	t, err := r.targets.Lookup(g.Target)
+	return err != nil || !target.RecordOnly(t)
+}
+
+// Observe checks, for a grant the ledger holds as active, that its access is
+// still in force in its target. When it is not, it returns the grant as it
+// now stands, revoked out of band at the run's now, and true. Every grant of
+// a run is judged against the same reading of each role's members. The error
+// is for a target that could not be asked (target.ErrNotConfigured when this
+// run was not given it); the grant is then returned as the ledger holds it.
+func (r *Run) Observe(ctx context.Context, g ledger.Grant) (ledger.Grant, bool, error) {
+	if g.Status != ledger.StatusActive || g.StatusAt(r.now) != ledger.StatusActive {
+		return g, false, nil
+	}
+	t, err := r.targets.Lookup(g.Target)
+	if err != nil {
+		return g, false, err
+	}
+	if target.RecordOnly(t) {
+		return g, false, nil
+	}
+	present, err := r.view.present(ctx, t, g)
+	if err != nil || present {
+		return g, false, err
+	}
+	g.Status = ledger.StatusRevoked
+	g.RevokedAt = r.now
+	g.RevocationReason = ledger.ReasonOutOfBand
+	return g, true, nil
+}
+
+// CheckTarget runs the checks of the entitlement's target on a grant of it to
+// principal (a privileged role, a principal the target does not know), once
+// per run. The error is for a target that is not configured
+// (target.ErrNotConfigured) or cannot be asked.
+func (r *Run) CheckTarget(ctx context.Context, principal string, e *policy.Entitlement) ([]policy.Violation, error) {
+	t, err := r.targets.Lookup(e.Target)
+	if err != nil {
+		return nil, err
+	}
+	checker, ok := t.(target.Checker)
+	if !ok {
+		return nil, nil
+	}
+	return r.view.check(ctx, checker, e.Target, principal, e.Role)
+}
+
+// DescribePending explains, in one sentence, a grant whose revocation its
+// target has not carried out yet.
+func DescribePending(g ledger.Grant) string {
+	return fmt.Sprintf("Grant %s of %q to %q (ticket %s) is %s in the ledger, but %s has not removed the access yet: %s.",
+		g.ID, g.Entitlement, g.Principal, g.TicketID, g.Status, g.Target, g.RevokeError)
+}

@@ -1,0 +1,461 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
+)
+
+var t0 = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+
+var (
+	server *pgtest.Server
+	worlds atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		srv, err := pgtest.Start(context.Background(), pgtest.Options{})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "starting PostgreSQL for the tests: %v\n", err)
+			return 1
+		}
+		defer srv.Stop()
+		server = srv
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// world is one test's ledger (SQLite, in a temporary directory) and
+// PostgreSQL target "postgres.app": a database with a governed role and a
+// login role for governed that holds it WITH ADMIN OPTION.
+type world struct {
+	t      *testing.T
+	ledger *ledger.Ledger
+	db     string
+	role   string
+	url    string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	l, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "governed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	db, err := server.CreateDatabase(ctx, "lifecycle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := fmt.Sprintf("lc%d", worlds.Add(1))
+	w := &world{t: t, ledger: l, db: db, role: tag + "_read"}
+	governor := "governor_" + tag
+	w.exec("CREATE ROLE "+governor+" LOGIN", "CREATE ROLE "+w.role+" NOLOGIN",
+		"GRANT "+w.role+" TO "+governor+" WITH ADMIN OPTION",
+		`CREATE ROLE "svc-`+tag+`" LOGIN`)
+	w.url = server.URLAs(governor, db)
+	return w
+}
+
+func (w *world) principal() string { return "svc-" + strings.TrimSuffix(w.role, "_read") }
+
+func (w *world) exec(statements ...string) {
+	w.t.Helper()
+	if err := server.Exec(context.Background(), w.db, statements...); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// member reports whether the world's principal is a member of its role.
+func (w *world) member() bool {
+	w.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, server.URL(w.db))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_has_role($1, $2, 'MEMBER')`, w.principal(), w.role).Scan(&ok); err != nil {
+		w.t.Fatal(err)
+	}
+	return ok
+}
+
+// targets is a registry holding postgres.app at url.
+func (w *world) targets(url string) target.Registry {
+	w.t.Helper()
+	reg := target.NewRegistry()
+	p, err := target.NewPostgres("app", url, target.PostgresOptions{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(p.Close)
+	reg[p.Name()] = p
+	return reg
+}
+
+// run is a run at now against the world's target.
+func (w *world) run(now time.Time, opts ...Option) *Run {
+	return NewRun(w.ledger, w.targets(w.url), now, opts...)
+}
+
+// grant is a grant of the world's role, in its target, until t0+24h.
+func (w *world) grant(ticket string) ledger.Grant {
+	return ledger.Grant{Principal: w.principal(), Entitlement: "app-read", TicketID: ticket,
+		Approvers: []string{"alice@example.com"}, Target: "postgres.app", Role: w.role,
+		ExpiresAt: t0.Add(24 * time.Hour).Format(time.RFC3339)}
+}
+
+// events lists the types of the events about subject, in order.
+func (w *world) events(subject string) string {
+	w.t.Helper()
+	var types []string
+	err := w.ledger.Store().Events(context.Background(), func(e ledger.Event) error {
+		if e.Subject == subject {
+			types = append(types, e.Type)
+		}
+		return nil
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return strings.Join(types, " ")
+}
+
+func (w *world) stored(id string) ledger.Grant {
+	w.t.Helper()
+	g, err := w.ledger.Grant(context.Background(), id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return g
+}
+
+// closedPortURL is a URL of the world's database on a port nothing listens on.
+func (w *world) closedPortURL() string {
+	return fmt.Sprintf("postgres://nobody@127.0.0.1:1/%s?connect_timeout=2", w.db)
+}
+
+func TestIssueRecordOnly(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	g := w.grant("SEC-1")
+	g.Target, g.Role = policy.TargetLedger, ""
+	issued, err := w.run(t0).Issue(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issued.Status != ledger.StatusActive || !issued.GrantedAt.Equal(t0) || issued.ID == "" {
+		t.Fatalf("issued = %+v", issued)
+	}
+	if got := w.events(issued.ID); got != "grant.issued" {
+		t.Fatalf("events = %q, want one grant.issued", got)
+	}
+	res, err := w.run(t0.Add(25*time.Hour)).Expire(ctx, issued)
+	if err != nil || !res.Appended || res.Grant.Status != ledger.StatusExpired || res.Grant.RevokePending {
+		t.Fatalf("Expire = %+v, %v", res, err)
+	}
+	again, err := w.run(t0.Add(26*time.Hour)).Expire(ctx, res.Grant)
+	if err != nil || again.Appended || again.Grant.Status != ledger.StatusExpired {
+		t.Fatalf("second Expire = %+v, %v: want no event", again, err)
+	}
+}
+
+func TestIssueInTargetAndExpire(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.member() || issued.Status != ledger.StatusActive {
+		t.Fatalf("after Issue: member %v, grant %+v", w.member(), issued)
+	}
+	if got := w.events(issued.ID); got != "grant.requested grant.issued" {
+		t.Fatalf("events = %q", got)
+	}
+	res, err := w.run(t0.Add(25*time.Hour)).Expire(ctx, issued)
+	if err != nil || !res.Appended || res.Grant.RevokePending || w.member() {
+		t.Fatalf("Expire = %+v, %v; member %v", res, err, w.member())
+	}
+	if got := w.events(issued.ID); got != "grant.requested grant.issued grant.expired grant.revoke_completed" {
+		t.Fatalf("events = %q", got)
+	}
+}
+
+// Each crash point of an issue leaves a pending grant that the next run with
+// the same arguments completes under the same id, granting once.
+func TestIssueResumesAfterEachCrashPoint(t *testing.T) {
+	for _, point := range []string{FaultAfterRequest, FaultAfterTargetGrant} {
+		t.Run(point, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			crash := WithFaultHook(func(p string) error {
+				if p == point {
+					return errors.New("killed")
+				}
+				return nil
+			})
+			_, err := w.run(t0, crash).Issue(ctx, w.grant("SEC-1"))
+			if !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("Issue with a crash at %s: %v, want ErrInterrupted", point, err)
+			}
+			pending, err := w.ledger.Grants(ctx, ledger.GrantFilter{Status: ledger.StatusPending})
+			if err != nil || len(pending) != 1 {
+				t.Fatalf("pending grants = %v, %v", pending, err)
+			}
+			if want := point == FaultAfterTargetGrant; w.member() != want {
+				t.Fatalf("member after the crash = %v, want %v", w.member(), want)
+			}
+			issued, err := w.run(t0.Add(time.Minute)).Issue(ctx, w.grant("SEC-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if issued.ID != pending[0].ID || issued.Status != ledger.StatusActive || !w.member() {
+				t.Fatalf("resumed %+v, want %s active and in force", issued, pending[0].ID)
+			}
+			if got := w.events(issued.ID); got != "grant.requested grant.issued" {
+				t.Fatalf("events = %q", got)
+			}
+		})
+	}
+}
+
+// Two resources of one run with the same arguments resume one pending grant
+// and issue one new grant, never the same one twice.
+func TestIssueResumesOncePerRun(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	crash := WithFaultHook(func(string) error { return errors.New("killed") })
+	first, _ := w.run(t0, crash).Issue(ctx, w.grant("SEC-1"))
+	run := w.run(t0.Add(time.Minute))
+	a, err := run.Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := run.Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != first.ID || b.ID == first.ID {
+		t.Fatalf("resumed %s and %s, want %s once", a.ID, b.ID, first.ID)
+	}
+}
+
+// A pending grant found past its expiry is closed and its access taken away,
+// not resumed.
+func TestIssueClosesExpiredPendingGrant(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	g := w.grant("SEC-1")
+	g.TTL, g.ExpiresAt = "1h", t0.Add(time.Hour).Format(time.RFC3339)
+	crash := WithFaultHook(func(p string) error {
+		if p == FaultAfterTargetGrant {
+			return errors.New("killed")
+		}
+		return nil
+	})
+	stale, _ := w.run(t0, crash).Issue(ctx, g)
+	later := t0.Add(2 * time.Hour)
+	g.ExpiresAt = later.Add(time.Hour).Format(time.RFC3339)
+	issued, err := w.run(later).Issue(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issued.ID == stale.ID || !w.member() {
+		t.Fatalf("issued %s (stale %s), member %v: want a new grant in force", issued.ID, stale.ID, w.member())
+	}
+	if closed := w.stored(stale.ID); closed.Status != ledger.StatusExpired || closed.RevokePending {
+		t.Fatalf("stale pending grant = %+v, want expired", closed)
+	}
+}
+
+// A grant revoked in the ledger while it was being issued is not put in force,
+// whichever side of the GRANT the revocation lands.
+func TestIssueRevokedWhilePending(t *testing.T) {
+	for _, point := range []string{FaultAfterRequest, FaultAfterTargetGrant} {
+		t.Run(point, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			revoke := WithFaultHook(func(p string) error {
+				if p != point {
+					return nil
+				}
+				pending, err := w.ledger.Grants(ctx, ledger.GrantFilter{Status: ledger.StatusPending})
+				if err != nil || len(pending) != 1 {
+					return fmt.Errorf("pending grants %v: %v", pending, err)
+				}
+				_, _, err = w.ledger.RevokeGrant(ctx, pending[0].ID, t0, ledger.ReasonOutOfBand, "INC-1", nil)
+				return err
+			})
+			g, err := w.run(t0, revoke).Issue(ctx, w.grant("SEC-1"))
+			if !errors.Is(err, ErrRevokedWhileIssuing) {
+				t.Fatalf("Issue = %v, want ErrRevokedWhileIssuing", err)
+			}
+			if w.member() {
+				t.Fatal("the access is in force after a revocation recorded while it was issued")
+			}
+			if st := w.stored(g.ID); st.Status != ledger.StatusRevoked {
+				t.Fatalf("grant = %+v, want revoked", st)
+			}
+		})
+	}
+}
+
+// A GRANT the target refuses closes the request as failed, so that it is
+// never resumed.
+func TestIssueTargetRefusesGrant(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	g := w.grant("SEC-1")
+	g.Role = "no_such_role"
+	_, err := w.run(t0).Issue(ctx, g)
+	var le *Error
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "no_such_role") || strings.Contains(err.Error(), "Nothing was changed") {
+		t.Fatalf("Issue = %v, want an Error naming the role that says what was recorded", err)
+	}
+	all, _ := w.ledger.Grants(ctx, ledger.GrantFilter{})
+	if len(all) != 1 || all[0].Status != ledger.StatusRevoked || all[0].RevocationReason != ledger.ReasonGrantFailed {
+		t.Fatalf("grants = %+v, want one revoked (grant_failed)", all)
+	}
+}
+
+// A target that cannot be reached leaves the revocation pending; a later run
+// completes it.
+func TestRevocationPendingThenRetried(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := NewRun(w.ledger, w.targets(w.closedPortURL()), t0.Add(time.Hour))
+	res, err := down.Revoke(ctx, issued, ledger.ReasonOutOfBand, "INC-2")
+	if err != nil || !res.Appended || !res.Grant.RevokePending || res.Grant.Status != ledger.StatusRevoked || !w.member() {
+		t.Fatalf("Revoke with the target down = %+v, %v (member %v)", res, err, w.member())
+	}
+	// While the target stays down, every retry records that it failed again.
+	again, err := down.Settle(ctx, res.Grant, "")
+	if err != nil || !again.Appended || !again.Grant.RevokePending || !w.member() {
+		t.Fatalf("Settle with the target down = %+v, %v", again, err)
+	}
+	done, err := w.run(t0.Add(3*time.Hour)).Settle(ctx, again.Grant, "")
+	if err != nil || !done.Appended || done.Grant.RevokePending || w.member() {
+		t.Fatalf("Settle of a pending revocation = %+v, %v (member %v)", done, err, w.member())
+	}
+	if got := w.events(issued.ID); got != "grant.requested grant.issued grant.revoked grant.revoke_failed grant.revoke_failed grant.revoke_completed" {
+		t.Fatalf("events = %q", got)
+	}
+}
+
+// Two grants of one membership: ending one keeps the access; ending the last
+// removes it.
+func TestOverlappingGrants(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	run := w.run(t0)
+	a, err := run.Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := run.Issue(ctx, w.grant("SEC-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	covering, err := run.Covering(ctx, a)
+	if err != nil || len(covering) != 1 || covering[0].ID != b.ID {
+		t.Fatalf("Covering(a) = %v, %v; want b", covering, err)
+	}
+	if _, err := w.run(t0.Add(time.Hour)).Retire(ctx, a); err != nil || !w.member() {
+		t.Fatalf("Retire(a) = %v; member %v, want the access kept by b", err, w.member())
+	}
+	res, err := w.run(t0.Add(2*time.Hour)).Retire(ctx, b)
+	if err != nil || !res.Appended || w.member() || res.Grant.RetiredAt.IsZero() || res.Grant.RevocationReason != ledger.ReasonDestroyed {
+		t.Fatalf("Retire(b) = %+v, %v; member %v", res, err, w.member())
+	}
+}
+
+// Access removed in the target is observed; settling it records the
+// revocation and makes sure the access stays removed.
+func TestObserveAndSettleOutOfBand(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.exec(fmt.Sprintf(`REVOKE %s FROM "%s"`, w.role, w.principal()))
+	run := w.run(t0.Add(time.Hour))
+	seen, outOfBand, err := run.Observe(ctx, issued)
+	if err != nil || !outOfBand || seen.Status != ledger.StatusRevoked || seen.RevocationReason != ledger.ReasonOutOfBand {
+		t.Fatalf("Observe = %+v, %v, %v", seen, outOfBand, err)
+	}
+	w.exec(fmt.Sprintf(`GRANT %s TO "%s"`, w.role, w.principal())) // put back by hand meanwhile
+	res, err := run.Settle(ctx, issued, seen.RevocationReason)
+	if err != nil || !res.Appended || res.Grant.Status != ledger.StatusRevoked || w.member() {
+		t.Fatalf("Settle = %+v, %v; member %v", res, err, w.member())
+	}
+}
+
+// A run that was not given the grant's target records the revocation as
+// pending, with the reason the run gives, in one event.
+func TestRevokeWithoutTheTarget(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := NewRun(w.ledger, target.NewRegistry(), t0.Add(time.Hour), WithUnconfiguredTarget(func(name string) error {
+		return fmt.Errorf("not given %s", name)
+	}))
+	if run.Enforced(issued) != true {
+		t.Fatal("a grant in a target the run lacks must count as enforced there")
+	}
+	res, err := run.Revoke(ctx, issued, ledger.ReasonOutOfBand, "INC-1")
+	if err != nil || !res.Appended || !res.Grant.RevokePending || res.Grant.RevokeError != "not given postgres.app" || !w.member() {
+		t.Fatalf("Revoke = %+v, %v", res, err)
+	}
+	if got := w.events(issued.ID); got != "grant.requested grant.issued grant.revoked" {
+		t.Fatalf("events = %q", got)
+	}
+}
+
+// Settle and Retire of grants that need nothing record nothing.
+func TestNoOpTransitions(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.run(t0.Add(time.Hour)).Settle(ctx, issued, "")
+	if err != nil || res.Appended || res.Grant.Seq != issued.Seq {
+		t.Fatalf("Settle with nothing planned = %+v, %v", res, err)
+	}
+	retired, err := w.run(t0.Add(time.Hour)).Retire(ctx, issued)
+	if err != nil || !retired.Appended {
+		t.Fatalf("Retire = %+v, %v", retired, err)
+	}
+	again, err := w.run(t0.Add(2*time.Hour)).Retire(ctx, retired.Grant)
+	if err != nil || again.Appended {
+		t.Fatalf("second Retire = %+v, %v: want no event", again, err)
+	}
+}

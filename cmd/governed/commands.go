@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
@@ -170,10 +170,6 @@ func (c *command) reportCovering(ctx context.Context, run *lifecycle.Run, g ledg
 	return exitProblem
 }
 
-// targetNamePattern is what a PostgreSQL target may be called, as the
-// provider's postgres_targets accepts it.
-var targetNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
-
 // postgresTargets builds the registry of targets from --postgres-target
 // values. Messages never repeat a URL, which may hold a password. Nothing
 // connects yet: a target connects on first use.
@@ -181,13 +177,13 @@ func postgresTargets(values []string, terminateSessions bool) (target.Registry, 
 	targets := target.NewRegistry()
 	for _, v := range values {
 		name, u, ok := strings.Cut(v, "=")
-		if !ok || !targetNamePattern.MatchString(name) || u == "" {
+		if !ok || !policy.TargetNamePattern.MatchString(name) || u == "" {
 			return nil, errors.New("write NAME=URL, such as payments=postgres://governor@db:5432/payments")
 		}
-		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		if !pgurl.Is(u) {
 			return nil, fmt.Errorf("the URL of PostgreSQL target %q must be a postgres:// or postgresql:// URL", name)
 		}
-		if _, dup := targets[target.PostgresPrefix+name]; dup {
+		if _, dup := targets[policy.PostgresTarget(name)]; dup {
 			return nil, fmt.Errorf("target %q is given twice", name)
 		}
 		t, err := target.NewPostgres(name, u, target.PostgresOptions{TerminateSessions: terminateSessions})

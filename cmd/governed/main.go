@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
@@ -21,8 +20,7 @@ const (
 	exitOK       = 0
 	exitProblem  = 1 // the ledger does not verify, or the grant is unknown
 	exitUsage    = 2 // bad arguments, or the ledger cannot be read
-	envLedger    = "GOVERNED_LEDGER"
-	ledgerUsage  = "the ledger: a SQLite file path, sqlite:PATH or a postgres:// URL (default $" + envLedger + ", then " + ledger.DefaultLocation + ")"
+	ledgerUsage  = "the ledger: a SQLite file path, sqlite:PATH or a postgres:// URL (default $" + ledger.EnvLocation + ", then " + ledger.DefaultLocation + ")"
 	usageSummary = `Usage: governed <command> [flags]
 
 Commands:
@@ -81,11 +79,7 @@ func (c *command) flags(name, synopsis string, location *string) *flag.FlagSet {
 		fmt.Fprintf(fs.Output(), "Usage: %s %s\n\nFlags:\n", c.name, synopsis)
 		fs.PrintDefaults()
 	}
-	def := os.Getenv(envLedger)
-	if def == "" {
-		def = ledger.DefaultLocation
-	}
-	fs.StringVar(location, "ledger", def, ledgerUsage)
+	fs.StringVar(location, "ledger", ledger.Resolve(""), ledgerUsage)
 	return fs
 }
 
@@ -118,8 +112,5 @@ func (c *command) fail(code int, format string, a ...any) int {
 // open opens an existing ledger; a location that does not exist is an error,
 // not a new ledger.
 func (c *command) open(ctx context.Context, location string) (*ledger.Ledger, error) {
-	if strings.TrimSpace(location) == "" {
-		location = ledger.DefaultLocation
-	}
-	return ledger.OpenExisting(ctx, location)
+	return ledger.OpenExisting(ctx, ledger.Resolve(location))
 }

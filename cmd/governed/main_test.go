@@ -113,9 +113,9 @@ func TestVerifyLedgerErrors(t *testing.T) {
 
 func TestVerifyLedgerFromEnvironment(t *testing.T) {
 	path := fixture(t)
-	t.Setenv(envLedger, path)
+	t.Setenv(ledger.EnvLocation, path)
 	if code, out, errOut := runCLI("verify"); code != 0 || !strings.Contains(out, "4 events") {
-		t.Fatalf("verify with $%s = %d, %q, %q", envLedger, code, out, errOut)
+		t.Fatalf("verify with $%s = %d, %q, %q", ledger.EnvLocation, code, out, errOut)
 	}
 }
 

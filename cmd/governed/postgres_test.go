@@ -153,16 +153,16 @@ func TestPostgresVerify(t *testing.T) {
 
 func TestPostgresVerifyLedgerFromEnvironment(t *testing.T) {
 	_, _, location := pgFixture(t)
-	t.Setenv(envLedger, location)
+	t.Setenv(ledger.EnvLocation, location)
 	if code, out, errOut := runCLI("verify"); code != 0 || !strings.HasPrefix(out, "ledger verified: 4 events, head seq 4 hash ") {
-		t.Fatalf("verify with $%s = %d, %q, %q", envLedger, code, out, errOut)
+		t.Fatalf("verify with $%s = %d, %q, %q", ledger.EnvLocation, code, out, errOut)
 	}
 	if code, out, errOut := runCLI("grants", "--status", "expired"); code != 0 || !strings.Contains(out, "grt_c") || strings.Contains(out, "grt_a") {
-		t.Fatalf("grants with $%s = %d, %q, %q", envLedger, code, out, errOut)
+		t.Fatalf("grants with $%s = %d, %q, %q", ledger.EnvLocation, code, out, errOut)
 	}
 	// --ledger wins over the environment.
 	if code, out, errOut := runCLI("verify", "--ledger", fixture(t)); code != 0 || !strings.Contains(out, "4 events") {
-		t.Fatalf("verify --ledger with $%s set = %d, %q, %q", envLedger, code, out, errOut)
+		t.Fatalf("verify --ledger with $%s set = %d, %q, %q", ledger.EnvLocation, code, out, errOut)
 	}
 }
 

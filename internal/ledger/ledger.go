@@ -6,13 +6,31 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
 )
 
 // DefaultLocation is the ledger used when none is configured: a SQLite file in
 // the working directory, like Terraform's local state backend.
 const DefaultLocation = "governed.db"
+
+// EnvLocation is the environment variable that names the ledger when neither
+// the provider configuration nor the command line does.
+const EnvLocation = "GOVERNED_LEDGER"
+
+// Resolve returns the ledger location to use: configured when it is not blank,
+// else the value of EnvLocation, else DefaultLocation.
+func Resolve(configured string) string {
+	for _, l := range []string{configured, os.Getenv(EnvLocation)} {
+		if strings.TrimSpace(l) != "" {
+			return l
+		}
+	}
+	return DefaultLocation
+}
 
 // maxAttempts bounds how often a transition re-reads and retries after another
 // writer changed the same record.
@@ -51,7 +69,7 @@ func open(ctx context.Context, location string, create bool) (*Ledger, error) {
 	switch {
 	case location == "":
 		location = DefaultLocation
-	case strings.HasPrefix(location, "postgres://"), strings.HasPrefix(location, "postgresql://"):
+	case pgurl.Is(location):
 		s, err := openPostgres(ctx, location, create)
 		if err != nil {
 			return nil, err

@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"net"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
 )
 
 // pgMigrationLock is the key of the transaction-level advisory lock that the
@@ -30,11 +31,6 @@ const pgMigrationLock int64 = 0x676f7665726e6564
 // aborted it for a serialization failure or a deadlock, which leave nothing
 // behind and succeed when tried again.
 const pgAppendAttempts = 5
-
-// pgConnectTimeout bounds a connection attempt when the URL sets no
-// connect_timeout, so that an unreachable server fails an apply in seconds
-// rather than after the operating system's TCP timeout.
-const pgConnectTimeout = 10 * time.Second
 
 // Schema objects whose definitions Verify checks: the function and triggers
 // that make the log append-only, and the current-state tables, whose filter
@@ -178,17 +174,10 @@ func OpenPostgres(ctx context.Context, rawURL string, create bool) (*PostgresSto
 }
 
 func openPostgres(ctx context.Context, rawURL string, create bool) (*PostgresStore, error) {
-	ledger := redactPostgresURL(rawURL)
-	cfg, err := pgxpool.ParseConfig(rawURL)
+	ledger := pgurl.Redact(rawURL)
+	cfg, err := pgurl.Config(rawURL)
 	if err != nil {
-		// pgx's message shows the location with the password masked.
-		return nil, fmt.Errorf("invalid PostgreSQL ledger location %s: %v", ledger, err)
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = pgConnectTimeout
-	}
-	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
-		cfg.ConnConfig.RuntimeParams["application_name"] = "governed"
+		return nil, fmt.Errorf("invalid PostgreSQL ledger location: %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg) // connects on first use
 	if err != nil {
@@ -200,21 +189,6 @@ func openPostgres(ctx context.Context, rawURL string, create bool) (*PostgresSto
 		return nil, s.describeAll(err)
 	}
 	return s, nil
-}
-
-// redactPostgresURL is the URL as messages show it: scheme, user, host and
-// database, without the password or the query (which may hold one too).
-func redactPostgresURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" && u.Path == "" {
-		scheme, _, _ := strings.Cut(rawURL, "://")
-		return scheme + "://… (not a valid URL)"
-	}
-	shown := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
-	if u.User != nil {
-		shown.User = url.User(u.User.Username())
-	}
-	return shown.String()
 }
 
 // describe turns a failure to talk to PostgreSQL into a message that names the

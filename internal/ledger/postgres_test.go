@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -803,7 +804,7 @@ func TestPostgresMigrations(t *testing.T) {
 	srv, db, location := newPostgresDatabase(t)
 
 	// OpenExisting on an empty database: no ledger, and nothing created.
-	if _, err := OpenExisting(ctx, location); err == nil || err.Error() != "no governed ledger at "+redactPostgresURL(location) {
+	if _, err := OpenExisting(ctx, location); err == nil || err.Error() != "no governed ledger at "+pgurl.Redact(location) {
 		t.Fatalf("OpenExisting on an empty database: %v", err)
 	}
 	tables := func() []string {

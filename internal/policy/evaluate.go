@@ -65,10 +65,10 @@ func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Ti
 	}
 	approvers := ev.checkApprovers(s, ent, lim)
 
-	dec := GrantDecision{Entitlement: ent, Approvers: approvers}
+	dec := GrantDecision{Entitlement: ent}
 	expiryAttr := ""
 	if ev.known(AttrExpiresAt) && ev.known(AttrTTL) {
-		dec.ExpiresAt, dec.TTL, expiryAttr = ev.grantExpiry(req.ExpiresAt, req.TTL)
+		dec.ExpiresAt, expiryAttr = ev.grantExpiry(req.ExpiresAt, req.TTL)
 		if expiryAttr != "" {
 			ev.checkExpiryBounds(expiryAttr, req.ExpiresAt, req.TTL, dec.ExpiresAt, lim)
 		}
@@ -377,7 +377,7 @@ func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) [
 // grantExpiry resolves a grant's expiry from exactly one of expiresAt and ttl.
 // attr names the attribute the expiry came from, or is empty when there is none
 // (the problem has been reported).
-func (ev *evaluation) grantExpiry(expiresAt, ttl string) (at time.Time, d time.Duration, attr string) {
+func (ev *evaluation) grantExpiry(expiresAt, ttl string) (at time.Time, attr string) {
 	hasAt, hasTTL := strings.TrimSpace(expiresAt) != "", strings.TrimSpace(ttl) != ""
 	switch {
 	case !hasAt && !hasTTL:
@@ -388,18 +388,18 @@ func (ev *evaluation) grantExpiry(expiresAt, ttl string) (at time.Time, d time.D
 		t, err := ParseTimestamp(expiresAt)
 		if err != nil {
 			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", expiresAt, formatReason(err))
-			return time.Time{}, 0, ""
+			return time.Time{}, ""
 		}
-		return t, 0, AttrExpiresAt
+		return t, AttrExpiresAt
 	default:
 		dur, err := ParseDuration(ttl)
 		if err != nil {
 			ev.add(RuleExpiryFormat, AttrTTL, "ttl %q %s", ttl, formatReason(err))
-			return time.Time{}, 0, ""
+			return time.Time{}, ""
 		}
-		return ev.now.Add(dur).UTC(), dur, AttrTTL
+		return ev.now.Add(dur).UTC(), AttrTTL
 	}
-	return time.Time{}, 0, ""
+	return time.Time{}, ""
 }
 
 // checkExpiryBounds refuses an expiry that is not after now, or later than the

@@ -158,7 +158,10 @@ var (
 const groupPrefix = "group:"
 
 // targetPattern is the form of every target other than "ledger".
-var targetPattern = regexp.MustCompile(`^postgres\.[A-Za-z0-9_][A-Za-z0-9_-]*$`)
+func validTarget(t string) bool {
+	name, ok := strings.CutPrefix(t, PostgresTargetPrefix)
+	return ok && TargetNamePattern.MatchString(name)
+}
 
 // decoder turns a parsed body into a Policy, collecting every problem.
 type decoder struct {
@@ -311,7 +314,7 @@ func (d *decoder) entitlement(p *Policy, b *hcl.Block, groups map[string]*groupD
 	if a := attrs["target"]; a != nil {
 		if t, ok := d.str(a); ok {
 			e.Target = t
-			if t != TargetLedger && !targetPattern.MatchString(t) {
+			if t != TargetLedger && !validTarget(t) {
 				d.errorf(a.Expr.Range(), "Invalid target",
 					"Target %q is not valid; use \"ledger\" (record only) or \"postgres.NAME\" for a database configured in the provider's postgres_targets.", t)
 			} else if t != TargetLedger && strings.TrimSpace(e.Role) == "" {

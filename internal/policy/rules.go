@@ -1,5 +1,7 @@
 package policy
 
+import "strings"
+
 // Rule names a policy check. Every refusal carries exactly one rule, so a user can
 // look it up in the policy guide and a reviewer can grep for it.
 type Rule struct {
@@ -46,7 +48,7 @@ var (
 	RuleTargetName       = Rule{"target.name", "A principal or role enforced in a PostgreSQL target must be a name PostgreSQL keeps whole: at most 63 bytes, no NUL.", "Use the role's exact name in the database."}
 	RuleRoleUnknown      = Rule{"target.role_unknown", "The entitlement's role must exist in its PostgreSQL target.", "Create the role in the database first, or fix role in the policy."}
 	RulePrincipalUnknown = Rule{"target.principal_unknown", "The principal must be an existing role in the entitlement's PostgreSQL target.", "Create the principal's login role in the database first, or fix principal."}
-	RuleRolePrivileged   = Rule{"target.role_privileged", "A granted role may not carry SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, belong to a built-in role that reaches past the database (pg_execute_server_program, pg_read_server_files, pg_write_server_files, pg_read_all_data, pg_write_all_data, pg_signal_backend) or hold the admin option on other roles, itself or through the roles it belongs to.", "Grant a role with only the privileges the workload needs; administrative roles are not handed out through grants."}
+	RuleRolePrivileged   = Rule{"target.role_privileged", "A granted role may not carry SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, belong to a built-in role that reaches past the database (" + strings.Join(PrivilegedBuiltinRoles, ", ") + ") or hold the admin option on other roles, itself or through the roles it belongs to.", "Grant a role with only the privileges the workload needs; administrative roles are not handed out through grants."}
 	RuleRoleAdminOption  = Rule{"target.admin_option", "Roles are never granted WITH ADMIN OPTION, and a principal that already administers the role outside governed cannot receive it through a grant.", "Drop the admin option from the role in the policy, or revoke the principal's admin option in the database."}
 
 	RuleValueUnknown = Rule{"value.unknown", "Every value a decision depends on must be known at plan time, so that the plan shows what will be granted.", "Use literal values or values known before apply, not another resource's computed output."}

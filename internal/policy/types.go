@@ -24,6 +24,29 @@ const (
 // enforced nowhere else.
 const TargetLedger = "ledger"
 
+// PostgresTargetPrefix opens the name of every PostgreSQL target, as
+// entitlements spell it: "postgres.NAME".
+const PostgresTargetPrefix = "postgres."
+
+// TargetNamePattern is the form of NAME in "postgres.NAME": the keys of the
+// provider's postgres_targets and the names governed revoke --postgres-target
+// takes.
+var TargetNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
+
+// PostgresTarget is the target name entitlements use for the PostgreSQL
+// target the provider configures as name.
+func PostgresTarget(name string) string { return PostgresTargetPrefix + name }
+
+// PrivilegedBuiltinRoles are PostgreSQL's predefined roles that reach past the
+// database's own privileges (the server's files and programs, every table's
+// data, other sessions): a role that is or belongs to one of them is never
+// granted (rule target.role_privileged).
+var PrivilegedBuiltinRoles = []string{
+	"pg_execute_server_program", "pg_read_server_files", "pg_write_server_files",
+	"pg_read_all_data", "pg_write_all_data", "pg_signal_backend",
+	"pg_maintain", "pg_create_subscription", // PostgreSQL 16 and 17
+}
+
 // Policy is a parsed, validated policy document.
 type Policy struct {
 	// TicketPattern is the default pattern for tickets; nil accepts any non-empty ticket.
@@ -126,10 +149,6 @@ type Violation struct {
 // GrantDecision is the outcome of a grant evaluation that passed.
 type GrantDecision struct {
 	Entitlement *Entitlement
-	// Approvers are the normalised, sorted approvers.
-	Approvers []string
-	// ExpiresAt is the absolute expiry: parsed from ExpiresAt, or now+TTL.
+	// ExpiresAt is the absolute expiry: parsed from ExpiresAt, or now+TTL, in UTC.
 	ExpiresAt time.Time
-	// TTL is the parsed duration when TTL was used.
-	TTL time.Duration
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -28,26 +27,14 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
 
-// Environment variables read when the provider block leaves an argument out.
-const (
-	EnvLedger    = "GOVERNED_LEDGER"
-	EnvRequester = "GOVERNED_REQUESTER"
-)
-
-// DefaultLedger is where the embedded ledger lives when nothing else is said,
-// next to the configuration like the local state backend.
-const DefaultLedger = "governed.db"
-
-var (
-	// targetNamePattern is the form of a PostgreSQL target's name, as the
-	// policy's "postgres.NAME" accepts it.
-	targetNamePattern  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
-	postgresURLPattern = regexp.MustCompile(`^postgres(ql)?://`)
-)
+// EnvRequester is the environment variable read when the provider block
+// leaves requester out.
+const EnvRequester = "GOVERNED_REQUESTER"
 
 var (
 	_ provider.Provider                     = (*governedProvider)(nil)
@@ -146,7 +133,7 @@ func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 				MarkdownDescription: "Where the ledger lives. A file path or `sqlite:PATH` uses the embedded SQLite ledger; a " +
 					"`postgres://` URL uses a PostgreSQL ledger shared by a team and its pipelines (see the guide \"Team setup " +
 					"with a PostgreSQL ledger\"). " +
-					"Defaults to the `" + EnvLedger + "` environment variable, then to `" + DefaultLedger + "` in the working directory.",
+					"Defaults to the `" + ledger.EnvLocation + "` environment variable, then to `" + ledger.DefaultLocation + "` in the working directory.",
 				Optional: true,
 			},
 			"requester": schema.StringAttribute{
@@ -170,7 +157,7 @@ func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 					"for the privileges the provider's database role needs.",
 				Optional: true,
 				Validators: []validator.Map{
-					mapvalidator.KeysAre(stringvalidator.RegexMatches(targetNamePattern,
+					mapvalidator.KeysAre(stringvalidator.RegexMatches(policy.TargetNamePattern,
 						"must be letters, digits, '_' or '-', starting with a letter, digit or '_'")),
 				},
 				NestedObject: schema.NestedAttributeObject{
@@ -180,7 +167,7 @@ func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 								"Pass the password the usual libpq ways (`PGPASSWORD`, a password file) rather than in the URL.",
 							Required:  true,
 							Sensitive: true,
-							Validators: []validator.String{stringvalidator.RegexMatches(postgresURLPattern,
+							Validators: []validator.String{stringvalidator.RegexMatches(pgurl.Pattern,
 								"must be a postgres:// or postgresql:// URL")},
 						},
 						"terminate_sessions_on_revoke": schema.BoolAttribute{
@@ -238,10 +225,10 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		return
 	}
 
-	location := firstNonEmpty(cfg.Ledger.ValueString(), os.Getenv(EnvLedger), DefaultLedger)
+	location := ledger.Resolve(cfg.Ledger.ValueString())
 	l, err := p.openLedger(ctx, location)
 	// From here on, the location is only shown: never with a password.
-	location = target.RedactURL(location)
+	location = pgurl.Redact(location)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryOpenLedger,
 			"The provider could not open the ledger at "+location+": "+err.Error()+". Nothing was planned or changed. "+
@@ -349,7 +336,7 @@ func (p *governedProvider) targets(cfg map[string]postgresTargetModel) (target.R
 		}
 		if old, ok := p.postgres[name]; ok && old.settings == settings {
 			kept[name] = old
-			reg[target.PostgresPrefix+name] = old.target
+			reg[policy.PostgresTarget(name)] = old.target
 			continue
 		}
 		t, err := target.NewPostgres(name, settings.URL.ValueString(), target.PostgresOptions{
@@ -360,7 +347,7 @@ func (p *governedProvider) targets(cfg map[string]postgresTargetModel) (target.R
 			continue
 		}
 		kept[name] = &postgresTarget{settings: settings, target: t}
-		reg[target.PostgresPrefix+name] = t
+		reg[policy.PostgresTarget(name)] = t
 	}
 	for name, old := range p.postgres {
 		if kept[name] != old {

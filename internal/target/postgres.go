@@ -5,22 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
-
-// PostgresPrefix opens the name of every PostgreSQL target: "postgres.NAME".
-const PostgresPrefix = "postgres."
 
 // maxIdentifierBytes is PostgreSQL's limit on a name (NAMEDATALEN - 1). The
 // server silently truncates longer names, so a longer principal could name a
@@ -53,10 +49,10 @@ type PostgresOptions struct {
 // NewPostgres returns the target "postgres."+name for the database at url.
 // The URL is checked here; the connection is made on first use.
 func NewPostgres(name, rawURL string, opts PostgresOptions) (*Postgres, error) {
-	if _, err := pgxpool.ParseConfig(rawURL); err != nil {
-		return nil, fmt.Errorf("the URL of PostgreSQL target %q is not valid: %s", name, RedactURLError(err, rawURL))
+	if _, err := pgurl.Config(rawURL); err != nil {
+		return nil, fmt.Errorf("the URL of PostgreSQL target %q: %w", name, err)
 	}
-	return &Postgres{name: PostgresPrefix + name, url: rawURL, terminateSessions: opts.TerminateSessions}, nil
+	return &Postgres{name: policy.PostgresTarget(name), url: rawURL, terminateSessions: opts.TerminateSessions}, nil
 }
 
 // Name is the target's name as entitlements spell it.
@@ -78,12 +74,9 @@ func (p *Postgres) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	if p.pool != nil {
 		return p.pool, nil
 	}
-	cfg, err := pgxpool.ParseConfig(p.url)
+	cfg, err := pgurl.Config(p.url)
 	if err != nil {
-		return nil, p.unreachable(err)
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+		return nil, err
 	}
 	cfg.MaxConns = 4
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -101,7 +94,7 @@ func (p *Postgres) connect(ctx context.Context) (*pgxpool.Pool, error) {
 // unreachable describes a connection failure, naming the target and its
 // database without the password.
 func (p *Postgres) unreachable(err error) error {
-	return fmt.Errorf("cannot reach PostgreSQL target %s (%s): %s", p.name, RedactURL(p.url), RedactURLError(err, p.url))
+	return fmt.Errorf("cannot reach PostgreSQL target %s (%s): %s", p.name, pgurl.Redact(p.url), pgurl.RedactError(err, p.url))
 }
 
 // Check implements Checker: what the plan must refuse before anything is granted.
@@ -156,7 +149,7 @@ SELECT
 		WHERE r.rolname = $1 AND u.rolname = $2 AND m.admin_option)`
 	var roleExists, principalExists, admin bool
 	var privileged string
-	if err := pool.QueryRow(ctx, q, role, principal, privilegedBuiltinRoles).Scan(&roleExists, &principalExists, &privileged, &admin); err != nil {
+	if err := pool.QueryRow(ctx, q, role, principal, policy.PrivilegedBuiltinRoles).Scan(&roleExists, &principalExists, &privileged, &admin); err != nil {
 		return nil, p.queryError("checking role "+role, err)
 	}
 	if !roleExists {
@@ -176,15 +169,6 @@ SELECT
 			Detail: fmt.Sprintf("%q already holds role %q WITH ADMIN OPTION in %s, granted outside governed.", principal, role, p.name)})
 	}
 	return out, nil
-}
-
-// privilegedBuiltinRoles are PostgreSQL's predefined roles that reach past
-// the database's own privileges: the server's files and programs, every
-// table's data, other sessions.
-var privilegedBuiltinRoles = []string{
-	"pg_execute_server_program", "pg_read_server_files", "pg_write_server_files",
-	"pg_read_all_data", "pg_write_all_data", "pg_signal_backend",
-	"pg_maintain", "pg_create_subscription", // PostgreSQL 16 and 17
 }
 
 // identifierProblem says why s cannot name a PostgreSQL role, or "".
@@ -345,48 +329,3 @@ func (p *Postgres) queryError(what string, err error) error {
 }
 
 func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
-
-// secretParams are the URL query parameters that carry secrets.
-var secretParams = []string{"password", "sslpassword"}
-
-// RedactURL returns a URL with its passwords (in the user information or the
-// query) replaced, for messages. Other text is returned as it is.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	q := u.Query()
-	for _, p := range secretParams {
-		if q.Has(p) {
-			q.Set(p, "xxxxx")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// RedactURLError is err's text with any password in raw removed.
-func RedactURLError(err error, raw string) string {
-	msg := err.Error()
-	u, perr := url.Parse(raw)
-	if perr != nil {
-		return msg
-	}
-	secrets := []string{}
-	if pw, has := u.User.Password(); has {
-		secrets = append(secrets, pw)
-	}
-	for _, p := range secretParams {
-		secrets = append(secrets, u.Query()[p]...)
-	}
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-		}
-	}
-	return msg
-}

@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 )
 
 const examplesDir = "../../examples"
@@ -158,7 +158,7 @@ func TestAccExamples_postgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	h := newCLIHarness(t, clock.NewManual(testNow))
+	h := newCLIHarness(t, clocktest.NewManual(testNow))
 	// The provider runs in this test process, whose working directory is not
 	// Terraform's: the policy's path is made absolute.
 	h.write("main.tf", strings.Replace(readExample(t, "postgres/main.tf"), "${path.module}/access-policy.hcl", h.path("access-policy.hcl"), 1))

@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
-	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
 
@@ -48,7 +48,7 @@ var testPolicy = func() string {
 // testEnv is one test's world: its clock, ledger file and policy file.
 type testEnv struct {
 	t         *testing.T
-	clock     *clock.Manual
+	clock     *clocktest.Manual
 	ledger    string
 	policy    string
 	requester string
@@ -63,7 +63,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	dir := t.TempDir()
 	env := &testEnv{
 		t:         t,
-		clock:     clock.NewManual(testNow),
+		clock:     clocktest.NewManual(testNow),
 		ledger:    filepath.Join(dir, "governed.db"),
 		policy:    filepath.Join(dir, "access-policy.hcl"),
 		requester: "dev@example.com",
@@ -139,7 +139,7 @@ func (c captureID) CheckState(_ context.Context, req statecheck.CheckStateReques
 // advanceClock is a plan check that moves the clock after the plan is made and
 // before it is applied, as when a saved plan is applied later.
 type advanceClock struct {
-	clock *clock.Manual
+	clock *clocktest.Manual
 	by    time.Duration
 }
 

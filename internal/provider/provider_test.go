@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
 const providerAddress = "registry.terraform.io/governed-entitlements/governed"
@@ -27,9 +27,7 @@ func TestMain(m *testing.M) {
 	// Serve the provider in tests under its real source address, so that test
 	// configurations and examples both use `governed-entitlements/governed`.
 	os.Setenv("TF_ACC_PROVIDER_NAMESPACE", "governed-entitlements")
-	code := m.Run()
-	stopTestPostgres()
-	os.Exit(code)
+	pgtest.Main(m)
 }
 
 // testNow is where every test clock starts.
@@ -195,7 +193,8 @@ func TestAccProvider_badConfiguration(t *testing.T) {
 
 func TestAccProvider_policyAndPolicyFileConflict(t *testing.T) {
 	env := newTestEnv(t)
-	config := strings.Replace(env.config(validGrant().hcl("g")), "  requester", "  policy = \"\"\n  requester", 1)
+	env.providerExtra = "  policy = \"\"\n"
+	config := env.config(validGrant().hcl("g"))
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: env.factories(),
 		Steps: []resource.TestStep{{

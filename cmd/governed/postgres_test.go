@@ -6,11 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,56 +16,17 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
-// One PostgreSQL server serves every test of the package, started on first
-// use and stopped by TestMain. Each test gets databases of its own, and role
+// Every test of the package shares one PostgreSQL server (pgtest.Shared),
+// which pgtest.Main stops. Each test gets databases of its own, and role
 // names of its own, since roles belong to the whole server.
-var (
-	pgOnce   sync.Once
-	pgServer *pgtest.Server
-	pgErr    error
-	pgTags   atomic.Int64
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if pgServer != nil {
-		pgServer.Stop()
-	}
-	os.Exit(code)
-}
-
-// testPostgres returns the package's PostgreSQL server. A machine without
-// PostgreSQL fails the test: it is never skipped.
-func testPostgres(t *testing.T) *pgtest.Server {
-	t.Helper()
-	pgOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		pgServer, pgErr = pgtest.Start(ctx, pgtest.Options{})
-	})
-	if pgErr != nil {
-		t.Fatalf("starting PostgreSQL for the tests: %v", pgErr)
-	}
-	return pgServer
-}
-
-// newDatabase creates an empty database and returns its name.
-func newDatabase(t *testing.T, srv *pgtest.Server, prefix string) string {
-	t.Helper()
-	db, err := srv.CreateDatabase(context.Background(), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // pgFixture is populate's ledger in a new PostgreSQL database; it returns the
 // database's name and the ledger's URL.
 func pgFixture(t *testing.T) (srv *pgtest.Server, db, location string) {
 	t.Helper()
-	srv = testPostgres(t)
-	db = newDatabase(t, srv, "ledger")
-	location = srv.URL(db)
+	srv = pgtest.Shared(t)
+	db, location = srv.NewDatabase(t, "ledger")
 	populate(t, location)
 	return srv, db, location
 }
@@ -83,27 +40,6 @@ func openLedger(t *testing.T, location string) *ledger.Ledger {
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
-}
-
-func execSQL(t *testing.T, srv *pgtest.Server, db string, statements ...string) {
-	t.Helper()
-	if err := srv.Exec(context.Background(), db, statements...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// query scans the one row sql returns into dst, as the superuser.
-func query(t *testing.T, srv *pgtest.Server, db string, sql string, args []any, dst ...any) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, srv.URL(db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, sql, args...).Scan(dst...); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // closedPortURL is the URL of a PostgreSQL server that is not there: a local
@@ -136,7 +72,7 @@ func TestPostgresVerify(t *testing.T) {
 	}
 
 	// Triggers off alone: the chain is intact but the log is no longer protected.
-	execSQL(t, srv, db, `ALTER TABLE events DISABLE TRIGGER USER`)
+	srv.MustExec(t, db, `ALTER TABLE events DISABLE TRIGGER USER`)
 	code, out, errOut = runCLI("verify", "--ledger", location)
 	if code != 1 || out != "" || !strings.HasPrefix(errOut, "ledger does NOT verify: ") ||
 		!strings.Contains(errOut, "append-only triggers are disabled") || strings.Contains(errOut, "sequence number") {
@@ -144,7 +80,7 @@ func TestPostgresVerify(t *testing.T) {
 	}
 
 	// With the triggers off a superuser can rewrite history: verify names the event.
-	execSQL(t, srv, db, `UPDATE events SET data = replace(data, 'SEC-2', 'SEC-9') WHERE seq = 2`)
+	srv.MustExec(t, db, `UPDATE events SET data = replace(data, 'SEC-2', 'SEC-9') WHERE seq = 2`)
 	code, out, errOut = runCLI("verify", "--ledger", location)
 	if code != 1 || out != "" || !strings.HasPrefix(errOut, "ledger does NOT verify: first bad sequence number 2: ") {
 		t.Fatalf("tampered verify = %d, %q, %q", code, out, errOut)
@@ -196,8 +132,8 @@ func TestPostgresLedgerUnreachable(t *testing.T) {
 
 func TestPostgresLedgerMissing(t *testing.T) {
 	t.Parallel()
-	srv := testPostgres(t)
-	empty := newDatabase(t, srv, "empty")
+	srv := pgtest.Shared(t)
+	empty, _ := srv.NewDatabase(t, "empty")
 	for _, tt := range []struct {
 		location, want string
 	}{
@@ -216,7 +152,7 @@ func TestPostgresLedgerMissing(t *testing.T) {
 		}
 	}
 	var tables int
-	query(t, srv, empty, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`, nil, &tables)
+	srv.MustQueryRow(t, empty, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`, nil, &tables)
 	if tables != 0 {
 		t.Fatalf("the commands created %d tables in an empty database", tables)
 	}
@@ -311,83 +247,42 @@ func TestPostgresGrants(t *testing.T) {
 	}
 }
 
-// pgTarget is one test's PostgreSQL target database "postgres.app": a
-// governed role, a login role for governed that holds it WITH ADMIN OPTION,
-// and login roles for principals.
-type pgTarget struct {
-	t        *testing.T
-	srv      *pgtest.Server
-	db       string
-	tag      string
-	governor string
-	role     string
-}
-
-func newPGTarget(t *testing.T) *pgTarget {
+// newPGTarget is one test's PostgreSQL target database, which the tests name
+// "postgres.app": a governed role, and a login role for governed that holds
+// it WITH ADMIN OPTION.
+func newPGTarget(t *testing.T) *pgtest.Target {
 	t.Helper()
-	srv := testPostgres(t)
-	tag := "t" + strconv.FormatInt(pgTags.Add(1), 10)
-	w := &pgTarget{t: t, srv: srv, db: newDatabase(t, srv, "target"), tag: tag,
-		governor: "governor_" + tag, role: tag + "_read"}
-	execSQL(t, srv, w.db,
-		"CREATE ROLE "+quoteIdent(w.governor)+" LOGIN",
-		"CREATE ROLE "+quoteIdent(w.role)+" NOLOGIN",
-		"GRANT "+quoteIdent(w.role)+" TO "+quoteIdent(w.governor)+" WITH ADMIN OPTION",
-	)
-	return w
+	return pgtest.Shared(t).NewTarget(t, pgtest.TargetOptions{})
 }
 
-// principal creates a login role "svc-<tag>-<name>" and grants it the
-// governed role, as governed's login role does when it applies a grant.
-func (w *pgTarget) principal(name string) string {
-	w.t.Helper()
-	p := "svc-" + w.tag + "-" + name
-	execSQL(w.t, w.srv, w.db,
-		"CREATE ROLE "+quoteIdent(p)+" LOGIN",
-		"SET ROLE "+quoteIdent(w.governor),
-		"GRANT "+quoteIdent(w.role)+" TO "+quoteIdent(p),
-	)
-	return p
-}
+// targetFlag is the --postgres-target value naming w's database as app,
+// reached as governed's login role.
+func targetFlag(w *pgtest.Target) string { return "app=" + w.URL() }
 
-// flag is the --postgres-target value naming this database as app, reached
-// as governed's login role.
-func (w *pgTarget) flag() string { return "app=" + w.srv.URLAs(w.governor, w.db) }
-
-// isMember reports whether principal is a direct member of the role (pg_auth_members).
-func (w *pgTarget) isMember(principal string) bool {
-	w.t.Helper()
-	var member bool
-	query(w.t, w.srv, w.db, `SELECT EXISTS (SELECT 1 FROM pg_auth_members m
-	JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-	WHERE r.rolname = $1 AND u.rolname = $2)`, []any{w.role, principal}, &member)
-	return member
-}
-
-// issue records an active grant of the role to principal in l.
-func (w *pgTarget) issue(l *ledger.Ledger, id, principal string) {
-	w.t.Helper()
+// issue records in l an active grant of w's role to principal.
+func issue(t *testing.T, w *pgtest.Target, l *ledger.Ledger, id, principal string) {
+	t.Helper()
 	now := time.Now().UTC()
 	if _, err := l.IssueGrant(context.Background(), ledger.Grant{ID: id, Principal: principal, Entitlement: "app-read",
-		TicketID: "SEC-1", Approvers: []string{"alice@example.com"}, Target: "postgres.app", Role: w.role,
+		TicketID: "SEC-1", Approvers: []string{"alice@example.com"}, Target: "postgres.app", Role: w.Role,
 		ExpiresAt: now.Add(8 * time.Hour).Format(time.RFC3339)}, now.Add(-time.Minute)); err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
 }
 
-func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
-
 // pgRevokeWorld is a target with one principal holding the role under grant
 // grt_app, and a PostgreSQL ledger recording it next to populate's grants.
-func pgRevokeWorld(t *testing.T) (w *pgTarget, l *ledger.Ledger, location, principal string) {
+func pgRevokeWorld(t *testing.T) (w *pgtest.Target, l *ledger.Ledger, location, principal string) {
 	t.Helper()
 	w = newPGTarget(t)
 	_, _, location = pgFixture(t)
 	l = openLedger(t, location)
-	principal = w.principal("api")
-	w.issue(l, "grt_app", principal)
-	if !w.isMember(principal) {
-		t.Fatalf("setup: %s is not a member of %s", principal, w.role)
+	// The principal holds the role as governed's login role grants it.
+	principal = w.CreatePrincipal("api")
+	w.GrantAsGovernor(w.Role, principal)
+	issue(t, w, l, "grt_app", principal)
+	if !w.IsMember(principal, w.Role) {
+		t.Fatalf("setup: %s is not a member of %s", principal, w.Role)
 	}
 	return w, l, location, principal
 }
@@ -396,14 +291,14 @@ func TestPostgresRevokeInTarget(t *testing.T) {
 	t.Parallel()
 	w, l, location, principal := pgRevokeWorld(t)
 	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-42 key leaked",
-		"--postgres-target", w.flag())
+		"--postgres-target", targetFlag(w))
 	if code != 0 || errOut != "" || !strings.HasPrefix(out, "grant grt_app revoked at ") ||
 		!strings.Contains(out, "(out_of_band: INC-42 key leaked)") || !strings.Contains(out, "target postgres.app") ||
 		strings.Contains(out, "WARNING") {
 		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
 	}
-	if w.isMember(principal) {
-		t.Fatalf("%s is still a member of %s after governed revoke", principal, w.role)
+	if w.IsMember(principal, w.Role) {
+		t.Fatalf("%s is still a member of %s after governed revoke", principal, w.Role)
 	}
 	g, err := l.Grant(context.Background(), "grt_app")
 	if err != nil || g.Status != ledger.StatusRevoked || g.RevocationReason != ledger.ReasonOutOfBand ||
@@ -415,7 +310,7 @@ func TestPostgresRevokeInTarget(t *testing.T) {
 		t.Fatalf("verify after revoke = %d, %q, %q", code, out, errOut)
 	}
 	// Again: nothing to do.
-	code, out, _ = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "again", "--postgres-target", w.flag())
+	code, out, _ = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "again", "--postgres-target", targetFlag(w))
 	if code != 0 || !strings.Contains(out, "grant grt_app is already revoked since ") || !strings.Contains(out, "nothing to do") {
 		t.Fatalf("revoke twice = %d, %q", code, out)
 	}
@@ -430,8 +325,8 @@ func TestPostgresRevokeWithoutTarget(t *testing.T) {
 		!strings.Contains(out, "--postgres-target") {
 		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
 	}
-	if !w.isMember(principal) {
-		t.Fatalf("%s lost %s though governed revoke was given no target", principal, w.role)
+	if !w.IsMember(principal, w.Role) {
+		t.Fatalf("%s lost %s though governed revoke was given no target", principal, w.Role)
 	}
 	g, err := l.Grant(context.Background(), "grt_app")
 	if err != nil || g.Status != ledger.StatusRevoked || g.RevocationReason != ledger.ReasonOutOfBand ||
@@ -446,18 +341,18 @@ func TestPostgresRevokeWithoutTarget(t *testing.T) {
 	// A target given for another database does not count as this one.
 	other := newPGTarget(t)
 	code, out, _ = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-43",
-		"--postgres-target", strings.Replace(other.flag(), "app=", "other=", 1))
-	if code != 1 || !strings.Contains(out, "still in place") || !w.isMember(principal) {
+		"--postgres-target", "other="+other.URL())
+	if code != 1 || !strings.Contains(out, "still in place") || !w.IsMember(principal, w.Role) {
 		t.Fatalf("revoke with another target = %d, %q", code, out)
 	}
 
 	// As the warning says: run it again with the target to remove the access now.
 	code, out, errOut = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-43",
-		"--postgres-target", w.flag())
-	if code != 0 || errOut != "" || w.isMember(principal) ||
+		"--postgres-target", targetFlag(w))
+	if code != 0 || errOut != "" || w.IsMember(principal, w.Role) ||
 		!strings.HasPrefix(out, "grant grt_app is already revoked since ") ||
 		!strings.Contains(out, "The access is now removed from postgres.app") {
-		t.Fatalf("revoke again with the target = %d, %q, %q; member still: %t", code, out, errOut, w.isMember(principal))
+		t.Fatalf("revoke again with the target = %d, %q, %q; member still: %t", code, out, errOut, w.IsMember(principal, w.Role))
 	}
 	g, err = l.Grant(context.Background(), "grt_app")
 	if err != nil || g.Status != ledger.StatusRevoked || g.RevocationNote != "INC-43" || g.RevokePending || g.RevokeError != "" {
@@ -474,15 +369,15 @@ func TestPostgresRevokeWithoutTarget(t *testing.T) {
 func TestPostgresRevokeCoveredByAnotherGrant(t *testing.T) {
 	t.Parallel()
 	w, l, location, principal := pgRevokeWorld(t)
-	w.issue(l, "grt_app2", principal) // a second ticket for the same membership
+	issue(t, w, l, "grt_app2", principal) // a second ticket for the same membership
 	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-44",
-		"--postgres-target", w.flag())
+		"--postgres-target", targetFlag(w))
 	// The revocation is recorded, and the command warns and exits 1: the
 	// access stays through the other grant.
 	if code != 1 || errOut != "" || !strings.HasPrefix(out, "grant grt_app revoked at ") || !strings.Contains(out, "WARNING") || !strings.Contains(out, "grt_app2") {
 		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
 	}
-	if !w.isMember(principal) {
+	if !w.IsMember(principal, w.Role) {
 		t.Fatalf("revoking grt_app took away the membership grt_app2 still grants")
 	}
 	ctx := context.Background()
@@ -495,9 +390,9 @@ func TestPostgresRevokeCoveredByAnotherGrant(t *testing.T) {
 
 	// The last grant's revocation removes the membership.
 	code, out, errOut = runCLI("revoke", "--ledger", location, "--grant", "grt_app2", "--reason", "INC-44",
-		"--postgres-target", w.flag())
-	if code != 0 || errOut != "" || w.isMember(principal) {
-		t.Fatalf("revoke the last grant = %d, %q, %q; member still: %t", code, out, errOut, w.isMember(principal))
+		"--postgres-target", targetFlag(w))
+	if code != 0 || errOut != "" || w.IsMember(principal, w.Role) {
+		t.Fatalf("revoke the last grant = %d, %q, %q; member still: %t", code, out, errOut, w.IsMember(principal, w.Role))
 	}
 }
 
@@ -511,7 +406,7 @@ func TestPostgresRevokeTargetUnreachable(t *testing.T) {
 		!strings.Contains(out, "cannot reach PostgreSQL target postgres.app") || strings.Contains(out, password) {
 		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
 	}
-	if !w.isMember(principal) {
+	if !w.IsMember(principal, w.Role) {
 		t.Fatalf("membership gone though the target was unreachable")
 	}
 	g, err := l.Grant(context.Background(), "grt_app")
@@ -522,9 +417,9 @@ func TestPostgresRevokeTargetUnreachable(t *testing.T) {
 
 	// Once the target answers, running it again completes the revocation.
 	code, out, errOut = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-45",
-		"--postgres-target", w.flag())
-	if code != 0 || errOut != "" || w.isMember(principal) || !strings.Contains(out, "now removed from postgres.app") {
-		t.Fatalf("revoke again = %d, %q, %q; member still: %t", code, out, errOut, w.isMember(principal))
+		"--postgres-target", targetFlag(w))
+	if code != 0 || errOut != "" || w.IsMember(principal, w.Role) || !strings.Contains(out, "now removed from postgres.app") {
+		t.Fatalf("revoke again = %d, %q, %q; member still: %t", code, out, errOut, w.IsMember(principal, w.Role))
 	}
 	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.RevokePending || g.RevokeError != "" {
 		t.Fatalf("after completing: %+v, %v", g, err)
@@ -543,14 +438,14 @@ func TestPostgresRevokeBadTargetFlag(t *testing.T) {
 	for _, value := range []string{
 		"app",
 		"postgres://governor@db/app",
-		"=" + w.srv.URLAs(w.governor, w.db),
+		"=" + w.URL(),
 		"app=",
 		"app=not a url",
 		"app=postgres://governor:" + password + "@db:port/app",
 		"app=postgres://governor:" + password + "@db:99999999/app",
 		// NAME= forgotten, and the URL's query holds a '='.
 		"postgres://governor:" + password + "@db/app?sslmode=disable",
-		"app.x=" + w.srv.URLAs(w.governor, w.db),
+		"app.x=" + w.URL(),
 		// Only URLs: a keyword/value string's password would not be hidden.
 		"app=host=db user=governor password=" + password,
 		"app=mysql://governor:" + password + "@db/app",
@@ -565,14 +460,14 @@ func TestPostgresRevokeBadTargetFlag(t *testing.T) {
 		}
 	}
 	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-46",
-		"--postgres-target", w.flag(), "--postgres-target", w.flag())
+		"--postgres-target", targetFlag(w), "--postgres-target", targetFlag(w))
 	if code != 2 || out != "" || !strings.Contains(errOut, `--postgres-target: target "app" is given twice`) {
 		t.Errorf("--postgres-target twice = %d, %q, %q; want a usage error", code, out, errOut)
 	}
 	if h, err := l.Head(ctx); err != nil || h != before {
 		t.Fatalf("head after refused revokes = %+v, %v; want %+v", h, err, before)
 	}
-	if !w.isMember(principal) {
+	if !w.IsMember(principal, w.Role) {
 		t.Fatalf("a refused revoke removed the membership")
 	}
 }
@@ -582,15 +477,15 @@ func TestPostgresRevokeBadTargetFlag(t *testing.T) {
 func TestPostgresRevokeTerminatesSessions(t *testing.T) {
 	t.Parallel()
 	w, _, location, principal := pgRevokeWorld(t)
-	execSQL(t, w.srv, w.db, "GRANT pg_signal_backend TO "+quoteIdent(w.governor))
+	w.Exec("GRANT pg_signal_backend TO " + pgtest.QuoteIdent(w.Governor))
 	ctx := context.Background()
-	session, err := pgx.Connect(ctx, w.srv.URLAs(principal, w.db))
+	session, err := pgx.Connect(ctx, w.URLAs(principal))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer session.Close(ctx)
 	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-50",
-		"--postgres-target", w.flag(), "--terminate-sessions")
+		"--postgres-target", targetFlag(w), "--terminate-sessions")
 	if code != 0 || errOut != "" {
 		t.Fatalf("revoke --terminate-sessions = %d, %q, %q", code, out, errOut)
 	}

@@ -7,11 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
@@ -21,82 +18,33 @@ import (
 
 var t0 = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 
-var (
-	server *pgtest.Server
-	worlds atomic.Int64
-)
-
-func TestMain(m *testing.M) {
-	code := func() int {
-		srv, err := pgtest.Start(context.Background(), pgtest.Options{})
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "starting PostgreSQL for the tests: %v\n", err)
-			return 1
-		}
-		defer srv.Stop()
-		server = srv
-		return m.Run()
-	}()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // world is one test's ledger (SQLite, in a temporary directory) and
-// PostgreSQL target "postgres.app": a database with a governed role and a
-// login role for governed that holds it WITH ADMIN OPTION.
+// PostgreSQL target "postgres.app" (pgtest.Target): a governed role, a login
+// role for governed that holds it WITH ADMIN OPTION, and one principal.
 type world struct {
 	t      *testing.T
 	ledger *ledger.Ledger
-	db     string
-	role   string
+	target *pgtest.Target
 	url    string
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx := context.Background()
-	l, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "governed.db"))
+	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "governed.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	db, err := server.CreateDatabase(ctx, "lifecycle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag := fmt.Sprintf("lc%d", worlds.Add(1))
-	w := &world{t: t, ledger: l, db: db, role: tag + "_read"}
-	governor := "governor_" + tag
-	w.exec("CREATE ROLE "+governor+" LOGIN", "CREATE ROLE "+w.role+" NOLOGIN",
-		"GRANT "+w.role+" TO "+governor+" WITH ADMIN OPTION",
-		`CREATE ROLE "svc-`+tag+`" LOGIN`)
-	w.url = server.URLAs(governor, db)
-	return w
+	x := pgtest.Shared(t).NewTarget(t, pgtest.TargetOptions{Principals: []string{"api"}})
+	return &world{t: t, ledger: l, target: x, url: x.URL()}
 }
 
-func (w *world) principal() string { return "svc-" + strings.TrimSuffix(w.role, "_read") }
+func (w *world) principal() string { return w.target.Principal("api") }
 
-func (w *world) exec(statements ...string) {
-	w.t.Helper()
-	if err := server.Exec(context.Background(), w.db, statements...); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// member reports whether the world's principal is a member of its role.
-func (w *world) member() bool {
-	w.t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, server.URL(w.db))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_has_role($1, $2, 'MEMBER')`, w.principal(), w.role).Scan(&ok); err != nil {
-		w.t.Fatal(err)
-	}
-	return ok
-}
+// member reports whether the world's principal is a direct member of its role.
+func (w *world) member() bool { return w.target.IsMember(w.principal(), w.target.Role) }
 
 // targets is a registry holding postgres.app at url.
 func (w *world) targets(url string) target.Registry {
@@ -119,7 +67,7 @@ func (w *world) run(now time.Time, opts ...Option) *Run {
 // grant is a grant of the world's role, in its target, until t0+24h.
 func (w *world) grant(ticket string) ledger.Grant {
 	return ledger.Grant{Principal: w.principal(), Entitlement: "app-read", TicketID: ticket,
-		Approvers: []string{"alice@example.com"}, Target: "postgres.app", Role: w.role,
+		Approvers: []string{"alice@example.com"}, Target: "postgres.app", Role: w.target.Role,
 		ExpiresAt: t0.Add(24 * time.Hour).Format(time.RFC3339)}
 }
 
@@ -150,7 +98,7 @@ func (w *world) stored(id string) ledger.Grant {
 
 // closedPortURL is a URL of the world's database on a port nothing listens on.
 func (w *world) closedPortURL() string {
-	return fmt.Sprintf("postgres://nobody@127.0.0.1:1/%s?connect_timeout=2", w.db)
+	return fmt.Sprintf("postgres://nobody@127.0.0.1:1/%s?connect_timeout=2", w.target.DB)
 }
 
 func TestIssueRecordOnly(t *testing.T) {
@@ -401,13 +349,13 @@ func TestObserveAndSettleOutOfBand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.exec(fmt.Sprintf(`REVOKE %s FROM "%s"`, w.role, w.principal()))
+	w.target.Revoke(w.target.Role, w.principal())
 	run := w.run(t0.Add(time.Hour))
 	seen, outOfBand, err := run.Observe(ctx, issued)
 	if err != nil || !outOfBand || seen.Status != ledger.StatusRevoked || seen.RevocationReason != ledger.ReasonOutOfBand {
 		t.Fatalf("Observe = %+v, %v, %v", seen, outOfBand, err)
 	}
-	w.exec(fmt.Sprintf(`GRANT %s TO "%s"`, w.role, w.principal())) // put back by hand meanwhile
+	w.target.Grant(w.target.Role, w.principal()) // put back by hand meanwhile
 	res, err := run.Settle(ctx, issued, seen.RevocationReason)
 	if err != nil || !res.Appended || res.Grant.Status != ledger.StatusRevoked || w.member() {
 		t.Fatalf("Settle = %+v, %v; member %v", res, err, w.member())

@@ -5,6 +5,10 @@
 // The binaries are looked up in GOVERNED_PG_BINDIR, then in the directory
 // pg_config reports, then under /usr/lib/postgresql/*/bin, then on PATH. On
 // Debian and Ubuntu, `apt-get install postgresql` installs them.
+//
+// Tests share one server per process: a package's TestMain calls Main, and
+// its tests call Shared, then NewDatabase for a database of their own or
+// NewTarget for a database prepared as a governed PostgreSQL target.
 package pgtest
 
 import (

@@ -190,6 +190,10 @@ func TestEvaluateGrant(t *testing.T) {
 			want: []string{"approvers.duplicate@approvers"}, detail: `approvers "alice@example.com" and "Alice@Example.com " are the same approver ("alice@example.com")`,
 		},
 		{
+			name: "approvers duplicate by case and space", edit: func(r *GrantRequest) { r.Approvers = []string{"alice@example.com", " ALICE@Example.com "} },
+			want: []string{"approvers.duplicate@approvers"},
+		},
+		{
 			name: "approvers duplicate by Unicode form", edit: func(r *GrantRequest) { r.Approvers = []string{"ren\u00e9@example.com", "rene\u0301@example.com"} },
 			want: []string{"approvers.duplicate@approvers"},
 		},
@@ -250,9 +254,21 @@ func TestEvaluateGrant(t *testing.T) {
 			name: "expires_at without offset", edit: func(r *GrantRequest) { r.ExpiresAt = "2026-06-02T12:00:00" },
 			want: []string{"expiry.format@expires_at"}, detail: "has no offset",
 		},
+		{
+			name: "expires_at at hour 24", edit: func(r *GrantRequest) { r.ExpiresAt = "2026-06-01T24:00:00Z" },
+			want: []string{"expiry.format@expires_at"}, detail: "hour 24",
+		},
+		{
+			name: "expires_at on a leap second", edit: func(r *GrantRequest) { r.ExpiresAt = "2026-06-30T23:59:60Z" },
+			want: []string{"expiry.format@expires_at"}, detail: "leap second",
+		},
 		{name: "ttl zero", edit: func(r *GrantRequest) { r.ExpiresAt, r.TTL = "", "0s" }, want: []string{"expiry.format@ttl"}, detail: `ttl "0s" is zero`},
 		{name: "ttl negative", edit: func(r *GrantRequest) { r.ExpiresAt, r.TTL = "", "-1h" }, want: []string{"expiry.format@ttl"}},
 		{name: "ttl malformed", edit: func(r *GrantRequest) { r.ExpiresAt, r.TTL = "", "a week" }, want: []string{"expiry.format@ttl"}},
+		{
+			name: "ttl longer than any duration", edit: func(r *GrantRequest) { r.ExpiresAt, r.TTL = "", "100000w" },
+			want: []string{"expiry.format@ttl"}, detail: "longer than the longest",
+		},
 		{
 			name: "expires exactly now", edit: func(r *GrantRequest) { r.ExpiresAt = stampAt(0) },
 			want: []string{"expiry.past@expires_at"}, detail: "is not after now (2026-06-01T12:00:00Z)",

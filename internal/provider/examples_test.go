@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,9 +10,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
 const examplesDir = "../../examples"
@@ -134,31 +133,20 @@ func TestAccExamples_quickstart(t *testing.T) {
 func TestAccExamples_postgres(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
-	srv := testPostgres(t)
-	ctx := context.Background()
-	payments, err := srv.CreateDatabase(ctx, "payments")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ledgerDB, err := srv.CreateDatabase(ctx, "ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Exec(ctx, "postgres",
+	srv := pgtest.Shared(t)
+	payments, _ := srv.NewDatabase(t, "payments")
+	ledgerDB, _ := srv.NewDatabase(t, "ledger")
+	srv.MustExec(t, "postgres",
 		"CREATE ROLE governor LOGIN",
 		"CREATE ROLE payments_read NOLOGIN",
 		`CREATE ROLE "svc-payments-api" LOGIN`,
 		"GRANT payments_read TO governor WITH ADMIN OPTION",
 		"GRANT pg_signal_backend TO governor",
 		"GRANT CREATE ON DATABASE "+ledgerDB+" TO governor",
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Exec(ctx, ledgerDB, "GRANT CREATE ON SCHEMA public TO governor"); err != nil {
-		t.Fatal(err)
-	}
+	)
+	srv.MustExec(t, ledgerDB, "GRANT CREATE ON SCHEMA public TO governor")
 
-	h := newCLIHarness(t, clock.NewManual(testNow))
+	h := newCLIHarness(t, clocktest.NewManual(testNow))
 	// The provider runs in this test process, whose working directory is not
 	// Terraform's: the policy's path is made absolute.
 	h.write("main.tf", strings.Replace(readExample(t, "postgres/main.tf"), "${path.module}/access-policy.hcl", h.path("access-policy.hcl"), 1))
@@ -166,14 +154,14 @@ func TestAccExamples_postgres(t *testing.T) {
 	vars := []string{"-var", "ledger_url=" + srv.URLAs("governor", ledgerDB), "-var", "payments_url=" + srv.URLAs("governor", payments)}
 	h.mustRun("init", "-input=false")
 	h.mustRun(append([]string{"apply", "-input=false", "-auto-approve"}, vars...)...)
-	var member bool
-	conn, err := pgx.Connect(ctx, srv.URL(payments))
-	if err != nil {
-		t.Fatal(err)
+	isMember := func() bool {
+		t.Helper()
+		var member bool
+		srv.MustQueryRow(t, payments, `SELECT pg_has_role('svc-payments-api', 'payments_read', 'MEMBER')`, nil, &member)
+		return member
 	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, `SELECT pg_has_role('svc-payments-api', 'payments_read', 'MEMBER')`).Scan(&member); err != nil || !member {
-		t.Fatalf("svc-payments-api is not a member of payments_read after apply: %v", err)
+	if !isMember() {
+		t.Fatal("svc-payments-api is not a member of payments_read after apply")
 	}
 	if out := h.mustRun("output", "-json", "unmanaged_memberships"); strings.Join(strings.Fields(out), "") != "[]" {
 		t.Fatalf("unmanaged memberships after the example's apply: %s", out)
@@ -182,7 +170,7 @@ func TestAccExamples_postgres(t *testing.T) {
 		t.Fatalf("second plan is not empty:\n%s", out)
 	}
 	h.mustRun(append([]string{"destroy", "-input=false", "-auto-approve"}, vars...)...)
-	if err := conn.QueryRow(ctx, `SELECT pg_has_role('svc-payments-api', 'payments_read', 'MEMBER')`).Scan(&member); err != nil || member {
-		t.Fatalf("svc-payments-api is still a member of payments_read after destroy: %v", err)
+	if isMember() {
+		t.Fatal("svc-payments-api is still a member of payments_read after destroy")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
 // Several Terraform runs, each in its own processes with its own state, write
@@ -20,13 +21,8 @@ func TestAccPostgresLedger_concurrentRuns(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
 	const runs, grantsPerRun = 4, 25
-	srv := testPostgres(t)
 	ctx := context.Background()
-	db, err := srv.CreateDatabase(ctx, "shared_ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	location := srv.URL(db)
+	_, location := pgtest.Shared(t).NewDatabase(t, "shared_ledger")
 	rc := builtProviderCLIConfig(t)
 	policy := filepath.Join(t.TempDir(), "access-policy.hcl")
 	if err := os.WriteFile(policy, []byte(testPolicy), 0o600); err != nil {
@@ -109,31 +105,25 @@ func TestAccPostgresLedger_lostBeforeApply(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
 	w := newPGWorld(t)
-	ctx := context.Background()
-	ledgerDB, err := w.srv.CreateDatabase(ctx, "ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keeper := "keeper_" + w.tag
-	w.exec("CREATE ROLE " + keeper + " LOGIN")
-	if err := w.srv.Exec(ctx, ledgerDB, "GRANT CREATE ON SCHEMA public TO "+keeper); err != nil {
-		t.Fatal(err)
-	}
+	ledgerDB, _ := w.Server.NewDatabase(t, "ledger")
+	keeper := "keeper_" + w.Tag
+	w.Exec("CREATE ROLE " + keeper + " LOGIN")
+	w.Server.MustExec(t, ledgerDB, "GRANT CREATE ON SCHEMA public TO "+keeper)
 	env := w.env("")
-	env.ledger = w.srv.URLAs(keeper, ledgerDB)
-	api := w.principal("api")
+	env.ledger = w.Server.URLAs(keeper, ledgerDB)
+	api := w.Principal("api")
 	h := newCLIHarness(t, env.clock)
-	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.write("main.tf", env.config(appGrant(api, "SEC-1").hcl("g")))
 	h.mustRun("init", "-input=false")
 	h.plan()
 
-	w.exec("ALTER ROLE "+keeper+" NOLOGIN",
+	w.Exec("ALTER ROLE "+keeper+" NOLOGIN",
 		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+keeper+"'")
 	out, err := h.run("apply", "-input=false", "test.tfplan")
 	if err == nil || !strings.Contains(out, "ledger") || !strings.Contains(out, ledgerDB) {
 		t.Fatalf("apply with the ledger gone: %v\n%s", err, out)
 	}
-	if w.isMember(api, w.role) {
+	if w.IsMember(api, w.Role) {
 		t.Fatal("granted although the ledger could not record it")
 	}
 	if out, _ := h.run("state", "list"); strings.Contains(out, "governed_grant.g") {

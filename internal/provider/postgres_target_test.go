@@ -14,6 +14,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
 // These tests grant real role memberships in a PostgreSQL server the tests
@@ -26,14 +27,14 @@ func TestAccPostgres_grantAndExpiry(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
-	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", "")+`
+	api := w.Principal("api")
+	h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g")+`
 resource "terraform_data" "gated" {
   count = governed_grant.g.active ? 1 : 0
 }
 `)
-	if !w.isMember(api, w.role) {
-		t.Fatalf("after apply, %s is not a member of %s", api, w.role)
+	if !w.IsMember(api, w.Role) {
+		t.Fatalf("after apply, %s is not a member of %s", api, w.Role)
 	}
 	id, _ := h.stateAttr("governed_grant.g", "id").(string)
 	if got := eventTypes(t, env, id); got != "grant.requested grant.issued" {
@@ -50,8 +51,8 @@ resource "terraform_data" "gated" {
 		t.Fatalf("expiry plan: %s %v\n%s", actions(c), c.Change.After, out)
 	}
 	h.mustRun("apply", "-input=false", "test.tfplan")
-	if w.isMember(api, w.role) {
-		t.Fatalf("after the expiry apply, %s is still a member of %s", api, w.role)
+	if w.IsMember(api, w.Role) {
+		t.Fatalf("after the expiry apply, %s is still a member of %s", api, w.Role)
 	}
 	if got := h.stateAttr("governed_grant.g", "revocation_pending"); got != false {
 		t.Fatalf("revocation_pending = %v after a revocation that succeeded", got)
@@ -67,12 +68,12 @@ func TestAccPostgres_destroyRevokes(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
-	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+	api := w.Principal("api")
+	h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g"))
 	id, _ := h.stateAttr("governed_grant.g", "id").(string)
 	h.mustRun("destroy", "-input=false", "-auto-approve")
-	if w.isMember(api, w.role) {
-		t.Fatalf("after destroy, %s is still a member of %s", api, w.role)
+	if w.IsMember(api, w.Role) {
+		t.Fatalf("after destroy, %s is still a member of %s", api, w.Role)
 	}
 	g, err := env.openLedger().Grant(context.Background(), id)
 	if err != nil || g.RetiredAt.IsZero() || g.RevocationReason != ledger.ReasonDestroyed {
@@ -88,30 +89,30 @@ func TestAccPostgres_overlappingGrants(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
-	renewable := `
-  lifecycle {
-    create_before_destroy = true
-  }
-`
-	h := applyInHarness(t, env, pgGrant("one", api, "SEC-1", renewable)+pgGrant("two", api, "SEC-2", ""))
+	api := w.Principal("api")
+	// Grant "one" is renewable: replaced, its successor is created first.
+	one := func(ticket string) string {
+		return appGrant(api, ticket).with("create_before_destroy", "true").hcl("one")
+	}
+	two := appGrant(api, "SEC-2").hcl("two")
+	h := applyInHarness(t, env, one("SEC-1")+two)
 
 	// A renewal: a new ticket replaces grant "one", created before the old is destroyed.
-	h.write("main.tf", env.config(pgGrant("one", api, "SEC-3", renewable)+pgGrant("two", api, "SEC-2", "")))
+	h.write("main.tf", env.config(one("SEC-3")+two))
 	h.mustRun("apply", "-input=false", "-auto-approve")
-	if !w.isMember(api, w.role) {
+	if !w.IsMember(api, w.Role) {
 		t.Fatal("renewing one grant revoked the membership that the renewal and another grant cover")
 	}
 	// Drop grant "two": "one" still covers the membership.
-	h.write("main.tf", env.config(pgGrant("one", api, "SEC-3", renewable)))
+	h.write("main.tf", env.config(one("SEC-3")))
 	h.mustRun("apply", "-input=false", "-auto-approve")
-	if !w.isMember(api, w.role) {
+	if !w.IsMember(api, w.Role) {
 		t.Fatal("destroying one of two grants revoked the membership the other still covers")
 	}
 	// Drop the last one.
 	h.write("main.tf", env.config(""))
 	h.mustRun("apply", "-input=false", "-auto-approve")
-	if w.isMember(api, w.role) {
+	if w.IsMember(api, w.Role) {
 		t.Fatal("the membership outlived the last grant that covered it")
 	}
 }
@@ -124,11 +125,11 @@ func TestAccPostgres_revokedInDatabase(t *testing.T) {
 	for _, refresh := range []bool{true, false} {
 		w := newPGWorld(t)
 		env := w.env("")
-		api := w.principal("api")
-		h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+		api := w.Principal("api")
+		h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g"))
 		id, _ := h.stateAttr("governed_grant.g", "id").(string)
 
-		w.exec(fmt.Sprintf("REVOKE %s FROM %s", w.role, quoteIdent(api)))
+		w.Revoke(w.Role, api)
 		args := []string{}
 		if !refresh {
 			args = append(args, "-refresh=false")
@@ -149,7 +150,7 @@ func TestAccPostgres_revokedInDatabase(t *testing.T) {
 		if out := h.mustRun("plan", "-input=false"); !strings.Contains(out, "No changes.") {
 			t.Fatalf("refresh=%v: plan after recording the revocation is not empty:\n%s", refresh, out)
 		}
-		if w.isMember(api, w.role) {
+		if w.IsMember(api, w.Role) {
 			t.Fatalf("refresh=%v: the membership was granted again", refresh)
 		}
 	}
@@ -164,13 +165,13 @@ func TestAccPostgres_governedRevoke(t *testing.T) {
 	for _, withTarget := range []bool{true, false} {
 		w := newPGWorld(t)
 		env := w.env("")
-		api := w.principal("api")
-		h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+		api := w.Principal("api")
+		h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g"))
 		id, _ := h.stateAttr("governed_grant.g", "id").(string)
 
 		args := []string{"revoke", "--grant", id, "--reason", "incident INC-9", "--ledger", env.ledger}
 		if withTarget {
-			args = append(args, "--postgres-target", "app="+w.url())
+			args = append(args, "--postgres-target", "app="+w.URL())
 		}
 		out, err := exec.Command(governed, args...).CombinedOutput()
 		if withTarget && err != nil {
@@ -179,7 +180,7 @@ func TestAccPostgres_governedRevoke(t *testing.T) {
 		if !withTarget && (err == nil || !strings.Contains(string(out), "still in place")) {
 			t.Fatalf("governed revoke without the target must warn and exit non-zero: %v\n%s", err, out)
 		}
-		if member := w.isMember(api, w.role); member != !withTarget {
+		if member := w.IsMember(api, w.Role); member != !withTarget {
 			t.Fatalf("withTarget=%v: member after governed revoke = %v", withTarget, member)
 		}
 
@@ -195,7 +196,7 @@ func TestAccPostgres_governedRevoke(t *testing.T) {
 			t.Fatalf("plan does not warn about the pending revocation:\n%s", planOut)
 		}
 		h.mustRun("apply", "-input=false", "test.tfplan")
-		if w.isMember(api, w.role) {
+		if w.IsMember(api, w.Role) {
 			t.Fatalf("withTarget=%v: still a member after the apply", withTarget)
 		}
 		if got := h.stateAttr("governed_grant.g", "revocation_pending"); got != false {
@@ -214,13 +215,13 @@ func TestAccPostgres_identifiersAreNeverSQL(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
 	w := newPGWorld(t)
-	victim := w.tag + "_victim"
-	w.exec("CREATE ROLE " + victim)
+	victim := w.Tag + "_victim"
+	w.Exec("CREATE ROLE " + victim)
 	env := w.env("")
-	evil := w.principal(`x"; DROP ROLE ` + victim + `;--`)
+	evil := w.Principal(`x"; DROP ROLE ` + victim + `;--`)
 
 	h := newCLIHarness(t, env.clock)
-	h.write("main.tf", env.config(pgGrant("g", evil, "SEC-1", "")))
+	h.write("main.tf", env.config(appGrant(evil, "SEC-1").hcl("g")))
 	h.mustRun("init", "-input=false")
 	out, err := h.run("plan", "-input=false")
 	if err == nil || !strings.Contains(out, "target.principal_unknown") {
@@ -228,23 +229,23 @@ func TestAccPostgres_identifiersAreNeverSQL(t *testing.T) {
 	}
 
 	// A name PostgreSQL would cut at 63 bytes could name another role.
-	long := w.principal(strings.Repeat("x", 70))
-	h.write("main.tf", env.config(pgGrant("g", long, "SEC-1", "")))
+	long := w.Principal(strings.Repeat("x", 70))
+	h.write("main.tf", env.config(appGrant(long, "SEC-1").hcl("g")))
 	if out, err := h.run("plan", "-input=false"); err == nil || !strings.Contains(out, "target.name") {
 		t.Fatalf("plan for a principal longer than PostgreSQL keeps: %v\n%s", err, out)
 	}
 
-	w.exec("CREATE ROLE " + quoteIdent(evil))
-	h.write("main.tf", env.config(pgGrant("g", evil, "SEC-1", "")))
+	w.Exec("CREATE ROLE " + pgtest.QuoteIdent(evil))
+	h.write("main.tf", env.config(appGrant(evil, "SEC-1").hcl("g")))
 	h.mustRun("apply", "-input=false", "-auto-approve")
-	if !w.isMember(evil, w.role) {
-		t.Fatalf("the role named %q did not receive %s", evil, w.role)
+	if !w.IsMember(evil, w.Role) {
+		t.Fatalf("the role named %q did not receive %s", evil, w.Role)
 	}
-	if !w.roleExists(victim) {
+	if !w.RoleExists(victim) {
 		t.Fatal("a principal's name was run as SQL: the victim role was dropped")
 	}
 	h.mustRun("destroy", "-input=false", "-auto-approve")
-	if w.isMember(evil, w.role) || !w.roleExists(victim) {
+	if w.IsMember(evil, w.Role) || !w.RoleExists(victim) {
 		t.Fatal("destroy did not revoke exactly the odd role's membership")
 	}
 }
@@ -255,36 +256,35 @@ func TestAccPostgres_privilegedRolesRefused(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
 	w := newPGWorld(t)
-	api := w.principal("api")
+	api := w.Principal("api")
 	var extra strings.Builder
 	cases := map[string]string{} // entitlement -> rule
+	entitle := func(entitlement, role, rule string) {
+		cases[entitlement] = rule
+		extra.WriteString(targetEntitlement(entitlement, role))
+	}
 	for _, attr := range []string{"SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS"} {
-		role := w.tag + "_" + strings.ToLower(attr)
-		w.exec("CREATE ROLE " + role + " NOLOGIN " + attr)
-		cases["priv-"+strings.ToLower(attr)] = "target.role_privileged"
-		fmt.Fprintf(&extra, "entitlement %q {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", "priv-"+strings.ToLower(attr), role)
+		role := w.Tag + "_" + strings.ToLower(attr)
+		w.Exec("CREATE ROLE " + role + " NOLOGIN " + attr)
+		entitle("priv-"+strings.ToLower(attr), role, "target.role_privileged")
 	}
 	// A plain role that belongs to a CREATEROLE role passes the power on.
-	inherits := w.tag + "_inherits"
-	w.exec("CREATE ROLE "+inherits+" NOLOGIN", "GRANT "+w.tag+"_createrole TO "+inherits)
-	cases["inherits"] = "target.role_privileged"
-	fmt.Fprintf(&extra, "entitlement \"inherits\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", inherits)
+	inherits := w.Tag + "_inherits"
+	w.Exec("CREATE ROLE "+inherits+" NOLOGIN", "GRANT "+w.Tag+"_createrole TO "+inherits)
+	entitle("inherits", inherits, "target.role_privileged")
 	// A role that belongs to a built-in role reaching the server's programs.
-	builtin := w.tag + "_builtin"
-	w.exec("CREATE ROLE "+builtin+" NOLOGIN", "GRANT pg_execute_server_program TO "+builtin)
-	cases["builtin"] = "target.role_privileged"
-	fmt.Fprintf(&extra, "entitlement \"builtin\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", builtin)
-	cases["admin"] = "target.admin_option"
-	fmt.Fprintf(&extra, "entitlement \"admin\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", w.role+" WITH ADMIN OPTION")
-	cases["ghost"] = "target.role_unknown"
-	fmt.Fprintf(&extra, "entitlement \"ghost\" {\n  target = \"postgres.app\"\n  role = %q\n  max_ttl = \"1d\"\n  approvers = [\"alice@example.com\"]\n  principals = [\"svc-*\"]\n}\n", w.tag+"_ghost")
+	builtin := w.Tag + "_builtin"
+	w.Exec("CREATE ROLE "+builtin+" NOLOGIN", "GRANT pg_execute_server_program TO "+builtin)
+	entitle("builtin", builtin, "target.role_privileged")
+	entitle("admin", w.Role+" WITH ADMIN OPTION", "target.admin_option")
+	entitle("ghost", w.Tag+"_ghost", "target.role_unknown")
 
 	env := w.env(extra.String())
 	h := newCLIHarness(t, env.clock)
 	h.write("main.tf", env.config(""))
 	h.mustRun("init", "-input=false")
 	for entitlement, rule := range cases {
-		h.write("main.tf", env.config(strings.Replace(pgGrant("g", api, "SEC-1", ""), `"app-read"`, q(entitlement), 1)))
+		h.write("main.tf", env.config(appGrant(api, "SEC-1").with("entitlement", q(entitlement)).hcl("g")))
 		out, err := h.run("plan", "-input=false")
 		if err == nil || !strings.Contains(out, rule) {
 			t.Errorf("%s: plan did not fail with %s: %v\n%s", entitlement, rule, err, out)
@@ -292,8 +292,8 @@ func TestAccPostgres_privilegedRolesRefused(t *testing.T) {
 	}
 
 	// A principal that already administers the role outside governed.
-	w.exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.role, quoteIdent(api)))
-	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	w.Exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.Role, pgtest.QuoteIdent(api)))
+	h.write("main.tf", env.config(appGrant(api, "SEC-1").hcl("g")))
 	out, err := h.run("plan", "-input=false")
 	if err == nil || !strings.Contains(out, "target.admin_option") {
 		t.Fatalf("a principal holding the admin option: %v\n%s", err, out)
@@ -309,11 +309,11 @@ func TestAccPostgres_terminateSessions(t *testing.T) {
 		w := newPGWorld(t)
 		env := w.env("")
 		env.providerExtra = w.targets(terminate)
-		api := w.principal("api")
-		h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+		api := w.Principal("api")
+		h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g"))
 
 		ctx := context.Background()
-		session, err := pgx.Connect(ctx, w.srv.URLAs(api, w.db))
+		session, err := pgx.Connect(ctx, w.URLAs(api))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,9 +337,9 @@ func TestAccPostgres_unmanagedMemberships(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api, worker := w.principal("api"), w.principal("worker")
-	w.exec(fmt.Sprintf("GRANT %s TO %s", w.role, quoteIdent(worker))) // outside governance
-	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", "")+`
+	api, worker := w.Principal("api"), w.Principal("worker")
+	w.Grant(w.Role, worker) // outside governance
+	h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g")+`
 data "governed_unmanaged_memberships" "all" {
   depends_on = [governed_grant.g]
 }
@@ -348,16 +348,16 @@ output "unmanaged" {
 }
 `)
 	out := h.mustRun("output", "-json", "unmanaged")
-	want := fmt.Sprintf(`["postgres.app/%s/%s"]`, w.role, worker)
+	want := fmt.Sprintf(`["postgres.app/%s/%s"]`, w.Role, worker)
 	if strings.Join(strings.Fields(out), "") != want {
 		t.Fatalf("unmanaged memberships = %s, want %s", out, want)
 	}
 	// The admin option, given outside governed to a governed member, is
 	// access no grant covers.
-	w.exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.role, quoteIdent(api)))
+	w.Exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.Role, pgtest.QuoteIdent(api)))
 	h.mustRun("apply", "-input=false", "-auto-approve")
 	out = h.mustRun("output", "-json", "unmanaged")
-	want = fmt.Sprintf(`["postgres.app/%s/%s","postgres.app/%s/%s"]`, w.role, api, w.role, worker)
+	want = fmt.Sprintf(`["postgres.app/%s/%s","postgres.app/%s/%s"]`, w.Role, api, w.Role, worker)
 	if strings.Join(strings.Fields(out), "") != want {
 		t.Fatalf("unmanaged memberships with an admin option = %s, want %s", out, want)
 	}
@@ -369,12 +369,12 @@ func TestAccPostgres_unreachable(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
 	w := newPGWorld(t)
-	api := w.principal("api")
+	api := w.Principal("api")
 
 	env := w.env("")
 	env.providerExtra = fmt.Sprintf("  postgres_targets = { app = { url = %q } }\n", "postgres://governor@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=5&password=qs3cret")
 	h := newCLIHarness(t, env.clock)
-	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.write("main.tf", env.config(appGrant(api, "SEC-1").hcl("g")))
 	h.mustRun("init", "-input=false")
 	out, err := h.run("apply", "-input=false", "-auto-approve")
 	if err == nil || !strings.Contains(out, "cannot reach PostgreSQL target postgres.app") || strings.Contains(out, "qs3cret") {
@@ -387,7 +387,7 @@ func TestAccPostgres_unreachable(t *testing.T) {
 	env2 := w.env("")
 	env2.ledger = "postgres://governor:s3cret@127.0.0.1:1/ledger?sslmode=disable&connect_timeout=5"
 	h2 := newCLIHarness(t, env2.clock)
-	h2.write("main.tf", env2.config(pgGrant("g", api, "SEC-1", "")))
+	h2.write("main.tf", env2.config(appGrant(api, "SEC-1").hcl("g")))
 	h2.mustRun("init", "-input=false")
 	out, err = h2.run("plan", "-input=false")
 	// Terraform quotes the configuration line, password included; the
@@ -395,7 +395,7 @@ func TestAccPostgres_unreachable(t *testing.T) {
 	if err == nil || !strings.Contains(out, "Unable to open the ledger") || strings.Count(out, "s3cret") > 1 {
 		t.Fatalf("plan with an unreachable ledger must fail naming it, without the password: %v\n%s", err, out)
 	}
-	if w.isMember(api, w.role) {
+	if w.IsMember(api, w.Role) {
 		t.Fatal("granted with no ledger")
 	}
 }
@@ -407,18 +407,18 @@ func TestAccPostgres_targetLostBeforeApply(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
+	api := w.Principal("api")
 	h := newCLIHarness(t, env.clock)
-	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.write("main.tf", env.config(appGrant(api, "SEC-1").hcl("g")))
 	h.mustRun("init", "-input=false")
 	h.plan()
-	w.exec("ALTER ROLE "+w.governor+" NOLOGIN",
-		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+w.governor+"'")
+	w.Exec("ALTER ROLE "+w.Governor+" NOLOGIN",
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+w.Governor+"'")
 	out, err := h.run("apply", "-input=false", "test.tfplan")
 	if err == nil || !strings.Contains(out, "postgres.app") {
 		t.Fatalf("apply with the target gone: %v\n%s", err, out)
 	}
-	if w.isMember(api, w.role) {
+	if w.IsMember(api, w.Role) {
 		t.Fatal("granted although the apply failed")
 	}
 	if out, _ := h.run("state", "list"); strings.Contains(out, "governed_grant.g") {
@@ -438,15 +438,15 @@ func TestAccPostgres_interruptedGrantIsReconciled(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
+	api := w.Principal("api")
 	crash := crashAfterTargetGrant(env)
 	h := newCLIHarness(t, env.clock, env.options...)
-	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.write("main.tf", env.config(appGrant(api, "SEC-1").hcl("g")))
 	h.mustRun("init", "-input=false")
 	if out, err := h.run("apply", "-input=false", "-auto-approve"); err == nil {
 		t.Fatalf("the interrupted apply succeeded:\n%s", out)
 	}
-	if !w.isMember(api, w.role) {
+	if !w.IsMember(api, w.Role) {
 		t.Fatal("the fault hook did not run after the GRANT")
 	}
 	pending, err := env.openLedger().Grants(context.Background(), ledger.GrantFilter{Status: ledger.StatusPending})
@@ -473,12 +473,12 @@ func TestAccPostgres_failedRevokeIsRetried(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
-	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+	api := w.Principal("api")
+	h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g"))
 	id, _ := h.stateAttr("governed_grant.g", "id").(string)
 
 	// The governor loses the right to revoke.
-	w.exec(fmt.Sprintf("REVOKE ADMIN OPTION FOR %s FROM %s", w.role, w.governor))
+	w.Exec(fmt.Sprintf("REVOKE ADMIN OPTION FOR %s FROM %s", w.Role, w.Governor))
 	env.clock.Advance(9 * time.Hour)
 	out := h.mustRun("apply", "-input=false", "-auto-approve")
 	if !strings.Contains(out, "Revocation pending") {
@@ -488,7 +488,7 @@ func TestAccPostgres_failedRevokeIsRetried(t *testing.T) {
 		t.Fatalf("state after a refused revocation: status %v, revocation_pending %v",
 			h.stateAttr("governed_grant.g", "status"), h.stateAttr("governed_grant.g", "revocation_pending"))
 	}
-	if !w.isMember(api, w.role) {
+	if !w.IsMember(api, w.Role) {
 		t.Fatal("the membership is gone although the target refused the REVOKE")
 	}
 	g, err := env.openLedger().Grant(context.Background(), id)
@@ -501,9 +501,9 @@ func TestAccPostgres_failedRevokeIsRetried(t *testing.T) {
 	if actions(changes["governed_grant.g"]) != "update" || !strings.Contains(out, "Revocation pending") {
 		t.Fatalf("plan with a pending revocation: %s\n%s", actions(changes["governed_grant.g"]), out)
 	}
-	w.exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.role, w.governor))
+	w.Exec(fmt.Sprintf("GRANT %s TO %s WITH ADMIN OPTION", w.Role, w.Governor))
 	h.mustRun("apply", "-input=false", "test.tfplan")
-	if w.isMember(api, w.role) {
+	if w.IsMember(api, w.Role) {
 		t.Fatal("the retried revocation did not remove the membership")
 	}
 	if h.stateAttr("governed_grant.g", "revocation_pending") != false {
@@ -533,14 +533,14 @@ func TestAccPostgres_overlappingGrantsDestroyedTogether(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
+	api := w.Principal("api")
 	for round := range 3 {
-		h := applyInHarness(t, env, pgGrant("one", api, fmt.Sprintf("SEC-%d1", round), "")+pgGrant("two", api, fmt.Sprintf("SEC-%d2", round), ""))
-		if !w.isMember(api, w.role) {
+		h := applyInHarness(t, env, appGrant(api, fmt.Sprintf("SEC-%d1", round)).hcl("one")+appGrant(api, fmt.Sprintf("SEC-%d2", round)).hcl("two"))
+		if !w.IsMember(api, w.Role) {
 			t.Fatalf("round %d: not a member after apply", round)
 		}
 		h.mustRun("destroy", "-input=false", "-auto-approve")
-		if w.isMember(api, w.role) {
+		if w.IsMember(api, w.Role) {
 			t.Fatalf("round %d: destroying both grants at once left the membership in place", round)
 		}
 	}
@@ -555,10 +555,10 @@ func TestAccPostgres_expiredPendingGrantIsNotResumed(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
+	api := w.Principal("api")
 	crash := crashAfterTargetGrant(env)
 	h := newCLIHarness(t, env.clock, env.options...)
-	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.write("main.tf", env.config(appGrant(api, "SEC-1").hcl("g")))
 	h.mustRun("init", "-input=false")
 	if _, err := h.run("apply", "-input=false", "-auto-approve"); err == nil {
 		t.Fatal("the interrupted apply succeeded")
@@ -583,7 +583,7 @@ func TestAccPostgres_expiredPendingGrantIsNotResumed(t *testing.T) {
 	if err != nil || old.Status != ledger.StatusExpired || old.RevokePending {
 		t.Fatalf("the expired pending grant was not closed: %+v %v", old, err)
 	}
-	if !w.isMember(api, w.role) {
+	if !w.IsMember(api, w.Role) {
 		t.Fatal("the new grant is not in force")
 	}
 	mustVerifyLedger(t, env)
@@ -596,7 +596,7 @@ func TestAccPostgres_interruptedGrantUnderApprovalResumes(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
+	api := w.Principal("api")
 	crash := crashAfterTargetGrant(env)
 	config := env.config(fmt.Sprintf(`
 resource "governed_approval_record" "a" {
@@ -607,7 +607,7 @@ resource "governed_approval_record" "a" {
   justification = "nightly job"
   expires_at    = %q
 }
-`, api, at(24*time.Hour)) + pgGrant("g", api, "SEC-1", "  approval_id = governed_approval_record.a.id\n"))
+`, api, at(24*time.Hour)) + appGrant(api, "SEC-1").with("approval_id", "governed_approval_record.a.id").hcl("g"))
 	h := newCLIHarness(t, env.clock, env.options...)
 	h.write("main.tf", config)
 	h.mustRun("init", "-input=false")
@@ -616,7 +616,7 @@ resource "governed_approval_record" "a" {
 	}
 	crash.Store(false)
 	h.mustRun("apply", "-input=false", "-auto-approve")
-	if h.stateAttr("governed_grant.g", "status") != "active" || !w.isMember(api, w.role) {
+	if h.stateAttr("governed_grant.g", "status") != "active" || !w.IsMember(api, w.Role) {
 		t.Fatal("the grant under an approval record was not resumed")
 	}
 	mustVerifyLedger(t, env)
@@ -644,17 +644,17 @@ func TestAccPostgres_renewalWhileExpiring(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
+	api := w.Principal("api")
 	for round := range 3 {
 		old := fmt.Sprintf("SEC-%d1", round)
-		h := applyInHarness(t, env, pgGrant("old", api, old, ""))
+		h := applyInHarness(t, env, appGrant(api, old).hcl("old"))
 		env.clock.Advance(9 * time.Hour)
-		h.write("main.tf", env.config(pgGrant("old", api, old, "")+pgGrant("new", api, fmt.Sprintf("SEC-%d2", round), "")))
+		h.write("main.tf", env.config(appGrant(api, old).hcl("old")+appGrant(api, fmt.Sprintf("SEC-%d2", round)).hcl("new")))
 		h.mustRun("apply", "-input=false", "-auto-approve")
 		if h.stateAttr("governed_grant.old", "status") != "expired" || h.stateAttr("governed_grant.new", "status") != "active" {
 			t.Fatalf("round %d: old %v, new %v", round, h.stateAttr("governed_grant.old", "status"), h.stateAttr("governed_grant.new", "status"))
 		}
-		if !w.isMember(api, w.role) {
+		if !w.IsMember(api, w.Role) {
 			t.Fatalf("round %d: the old grant's expiry took away the access the new grant gives", round)
 		}
 		h.mustRun("destroy", "-input=false", "-auto-approve")
@@ -669,12 +669,12 @@ func TestAccPostgres_targetDownDuringExpiry(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
-	h := applyInHarness(t, env, pgGrant("g", api, "SEC-1", ""))
+	api := w.Principal("api")
+	h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g"))
 
 	down := func() {
-		w.exec("ALTER ROLE "+w.governor+" NOLOGIN",
-			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+w.governor+"'")
+		w.Exec("ALTER ROLE "+w.Governor+" NOLOGIN",
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+w.Governor+"'")
 	}
 	down()
 	out := h.mustRun("plan", "-input=false")
@@ -686,9 +686,9 @@ func TestAccPostgres_targetDownDuringExpiry(t *testing.T) {
 	if !strings.Contains(out, "Revocation pending") || h.stateAttr("governed_grant.g", "revocation_pending") != true {
 		t.Fatalf("expiry with the target down:\n%s", out)
 	}
-	w.exec("ALTER ROLE " + w.governor + " LOGIN")
+	w.Exec("ALTER ROLE " + w.Governor + " LOGIN")
 	h.mustRun("apply", "-input=false", "-auto-approve")
-	if w.isMember(api, w.role) || h.stateAttr("governed_grant.g", "revocation_pending") != false {
+	if w.IsMember(api, w.Role) || h.stateAttr("governed_grant.g", "revocation_pending") != false {
 		t.Fatal("the revocation was not completed once the target was back")
 	}
 }
@@ -701,7 +701,7 @@ func TestAccPostgres_revokedWhilePending(t *testing.T) {
 	t.Parallel()
 	w := newPGWorld(t)
 	env := w.env("")
-	api := w.principal("api")
+	api := w.Principal("api")
 	env.options = []Option{WithFaultHook(func(point string) error {
 		if point != lifecycle.FaultAfterRequest {
 			return nil
@@ -720,13 +720,13 @@ func TestAccPostgres_revokedWhilePending(t *testing.T) {
 		return err
 	})}
 	h := newCLIHarness(t, env.clock, env.options...)
-	h.write("main.tf", env.config(pgGrant("g", api, "SEC-1", "")))
+	h.write("main.tf", env.config(appGrant(api, "SEC-1").hcl("g")))
 	h.mustRun("init", "-input=false")
 	out, err := h.run("apply", "-input=false", "-auto-approve")
 	if err == nil || !strings.Contains(out, "revoked while it was being issued") {
 		t.Fatalf("apply of a grant revoked while pending: %v\n%s", err, out)
 	}
-	if w.isMember(api, w.role) {
+	if w.IsMember(api, w.Role) {
 		t.Fatal("a grant revoked while pending was granted in the target")
 	}
 	mustVerifyLedger(t, env)

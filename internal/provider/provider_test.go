@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,8 +16,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
-	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
 const providerAddress = "registry.terraform.io/governed-entitlements/governed"
@@ -27,9 +27,7 @@ func TestMain(m *testing.M) {
 	// Serve the provider in tests under its real source address, so that test
 	// configurations and examples both use `governed-entitlements/governed`.
 	os.Setenv("TF_ACC_PROVIDER_NAMESPACE", "governed-entitlements")
-	code := m.Run()
-	stopTestPostgres()
-	os.Exit(code)
+	pgtest.Main(m)
 }
 
 // testNow is where every test clock starts.
@@ -48,7 +46,7 @@ var testPolicy = func() string {
 // testEnv is one test's world: its clock, ledger file and policy file.
 type testEnv struct {
 	t         *testing.T
-	clock     *clock.Manual
+	clock     *clocktest.Manual
 	ledger    string
 	policy    string
 	requester string
@@ -63,7 +61,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	dir := t.TempDir()
 	env := &testEnv{
 		t:         t,
-		clock:     clock.NewManual(testNow),
+		clock:     clocktest.NewManual(testNow),
 		ledger:    filepath.Join(dir, "governed.db"),
 		policy:    filepath.Join(dir, "access-policy.hcl"),
 		requester: "dev@example.com",
@@ -139,7 +137,7 @@ func (c captureID) CheckState(_ context.Context, req statecheck.CheckStateReques
 // advanceClock is a plan check that moves the clock after the plan is made and
 // before it is applied, as when a saved plan is applied later.
 type advanceClock struct {
-	clock *clock.Manual
+	clock *clocktest.Manual
 	by    time.Duration
 }
 
@@ -195,7 +193,8 @@ func TestAccProvider_badConfiguration(t *testing.T) {
 
 func TestAccProvider_policyAndPolicyFileConflict(t *testing.T) {
 	env := newTestEnv(t)
-	config := strings.Replace(env.config(validGrant().hcl("g")), "  requester", "  policy = \"\"\n  requester", 1)
+	env.providerExtra = "  policy = \"\"\n"
+	config := env.config(validGrant().hcl("g"))
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: env.factories(),
 		Steps: []resource.TestStep{{

@@ -2,9 +2,7 @@ package provider
 
 import (
 	"context"
-	"fmt"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,91 +13,53 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
-// grantArgs is a valid grant of payments-db-read; cases override what they test.
-type grantArgs map[string]string
-
-func validGrant() grantArgs {
-	return grantArgs{
-		"principal":   `"svc-payments-api"`,
-		"entitlement": `"payments-db-read"`,
-		"ticket_id":   `"SEC-101"`,
-		"approvers":   `["alice@example.com"]`,
-		"ttl":         `"8h"`,
-	}
-}
-
-func (g grantArgs) with(kv ...string) grantArgs {
-	out := grantArgs{}
-	for k, v := range g {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			delete(out, kv[i])
-		} else {
-			out[kv[i]] = kv[i+1]
-		}
-	}
-	return out
-}
-
-func (g grantArgs) hcl(name string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "resource \"governed_grant\" %q {\n", name)
-	for _, k := range []string{"principal", "entitlement", "ticket_id", "approvers", "expires_at", "ttl", "approval_id", "justification", "requester", "break_glass"} {
-		if v, ok := g[k]; ok {
-			fmt.Fprintf(&b, "  %s = %s\n", k, v)
-		}
-	}
-	b.WriteString("}\n")
-	return b.String()
-}
-
-func q(s string) string { return fmt.Sprintf("%q", s) }
-
 // TestAccGrant_refusals runs grants that break one rule each and expects the
-// run to fail naming that rule: at plan, or, where the grant's approval record
-// is created in the same run and so can only be checked once it exists, at
-// apply. Either way nothing is granted (assertNoGrants).
+// run to fail naming that rule, on the configuration line of the attribute at
+// fault: at plan, or, where the grant's approval record is created in the same
+// run and so can only be checked once it exists, at apply. Either way nothing
+// is granted (assertNoGrants).
+//
+// The cases test the provider's part: that each argument reaches the policy
+// and each refusal comes back on the right attribute, that the format
+// validators are attached, that the provider judges by its own clock, that
+// unknown values stop the plan, and that apply checks again against an
+// approval record made in the same run. Which values each rule refuses is the
+// policy's, tested in internal/policy (TestEvaluateGrant and the parser
+// tests), fast and without Terraform.
 func TestAccGrant_refusals(t *testing.T) {
+	approval := approvalHCL("other", "SEC-101", "alice@example.com", "Reconciliation", at(24*time.Hour))
 	cases := []struct {
 		name  string
 		grant grantArgs
 		extra string // other resources in the configuration
 		rule  string // expected in the error
+		attr  string // the attribute the error is on, when the configuration sets it
 	}{
-		{"ticket missing", validGrant().with("ticket_id", `""`), "", policy.RuleTicketMissing.Name},
-		{"ticket pattern", validGrant().with("ticket_id", `"OPS-7"`), "", policy.RuleTicketPattern.Name},
-		{"entitlement unknown", validGrant().with("entitlement", `"payments-db-write"`), "", policy.RuleEntitlementUnknown.Name},
-		{"principal not allowed", validGrant().with("principal", `"svc-billing"`), "", policy.RulePrincipalAllowed.Name},
-		{"approvers missing", validGrant().with("approvers", `[]`), "", policy.RuleApproversMissing.Name},
-		{"approvers duplicate by case and space", validGrant().with("approvers", `["alice@example.com", " ALICE@Example.com "]`), "", policy.RuleApproversDuplicate.Name},
+		// Each argument reaches the policy, and its refusal comes back on it.
+		{"ticket pattern", validGrant().with("ticket_id", `"OPS-7"`), "", policy.RuleTicketPattern.Name, "ticket_id"},
+		{"entitlement unknown", validGrant().with("entitlement", `"payments-db-write"`), "", policy.RuleEntitlementUnknown.Name, "entitlement"},
+		{"principal not allowed", validGrant().with("principal", `"svc-billing"`), "", policy.RulePrincipalAllowed.Name, "principal"},
 		// Names differing only by Unicode form never reach the provider: Terraform
 		// normalises every string to NFC itself. The policy tests cover that case.
-		{"approver outside the entitlement", validGrant().with("approvers", `["mallory@example.com"]`), "", policy.RuleApproversUnauthorised.Name},
-		{"resource requester approves", validGrant().with("requester", `"alice@example.com"`), "", policy.RuleApproversSeparation.Name},
-		{"too few approvals", grantArgs{"principal": `"ci-runner-7"`, "entitlement": `"ci-deploy"`, "ticket_id": `"OPS-1"`, "approvers": `["alice@example.com"]`, "ttl": `"1d"`}, "", policy.RuleApproversMinimum.Name},
-		{"no expiry", validGrant().with("ttl", ""), "", policy.RuleExpiryMissing.Name},
-		{"both expiries", validGrant().with("expires_at", q(at(time.Hour))), "", policy.RuleExpiryMissing.Name},
-		{"expiry in the past", validGrant().with("ttl", "", "expires_at", q(at(-time.Minute))), "", policy.RuleExpiryPast.Name},
-		{"expiry exactly now", validGrant().with("ttl", "", "expires_at", q(at(0))), "", policy.RuleExpiryPast.Name},
-		{"expiry beyond max_ttl", validGrant().with("ttl", "", "expires_at", q(at(7*24*time.Hour+time.Second))), "", policy.RuleExpiryMaxTTL.Name},
-		{"ttl beyond max_ttl in weeks", validGrant().with("ttl", `"2w"`), "", policy.RuleExpiryMaxTTL.Name},
-		{"offset-less timestamp", validGrant().with("ttl", "", "expires_at", `"2026-11-29T12:00:00"`), "", policy.RuleExpiryFormat.Name},
-		{"hour 24", validGrant().with("ttl", "", "expires_at", `"2026-11-28T24:00:00Z"`), "", policy.RuleExpiryFormat.Name},
-		{"leap second", validGrant().with("ttl", "", "expires_at", `"2026-12-31T23:59:60Z"`), "", policy.RuleExpiryFormat.Name},
-		{"zero ttl", validGrant().with("ttl", `"0s"`), "", policy.RuleExpiryFormat.Name},
-		{"negative ttl", validGrant().with("ttl", `"-1h"`), "", policy.RuleExpiryFormat.Name},
-		{"huge ttl", validGrant().with("ttl", `"100000w"`), "", policy.RuleExpiryFormat.Name},
-		{"garbage ttl", validGrant().with("ttl", `"soon"`), "", policy.RuleExpiryFormat.Name},
-		{"break-glass without justification", validGrant().with("break_glass", "true", "ttl", `"1h"`), "", policy.RuleBreakGlassJustification.Name},
-		{"break-glass beyond its max_ttl", validGrant().with("break_glass", "true", "ttl", `"5h"`, "justification", `"incident INC-9"`), "", policy.RuleExpiryMaxTTL.Name},
-		{"break-glass not offered", grantArgs{"principal": `"ci-runner-7"`, "entitlement": `"ci-deploy"`, "ticket_id": `"OPS-1"`, "approvers": `["alice@example.com", "bob@example.com"]`, "ttl": `"1d"`, "break_glass": "true", "justification": `"hotfix"`}, "", policy.RuleBreakGlassNotAllowed.Name},
-		{"approver unknown at plan", validGrant().with("approvers", `[terraform_data.approver.output]`), `resource "terraform_data" "approver" { input = "alice@example.com" }`, policy.RuleValueUnknown.Name},
-		{"ticket unknown at plan", validGrant().with("ticket_id", `terraform_data.ticket.output`), `resource "terraform_data" "ticket" { input = "SEC-1" }`, policy.RuleValueUnknown.Name},
-		{"approval for another ticket", validGrant().with("approval_id", "governed_approval_record.other.id", "ticket_id", `"SEC-102"`), approvalHCL("other", "SEC-101", "alice@example.com", at(24*time.Hour)), policy.RuleApprovalScope.Name},
-		{"approver not on the approval", validGrant().with("approval_id", "governed_approval_record.other.id", "approvers", `["bob@example.com"]`), approvalHCL("other", "SEC-101", "alice@example.com", at(24*time.Hour)), policy.RuleApprovalScope.Name},
-		{"expiry after the approval's", validGrant().with("approval_id", "governed_approval_record.other.id", "ttl", `"2d"`), approvalHCL("other", "SEC-101", "alice@example.com", at(24*time.Hour)), policy.RuleApprovalScope.Name},
+		{"approver outside the entitlement", validGrant().with("approvers", `["mallory@example.com"]`), "", policy.RuleApproversUnauthorised.Name, "approvers"},
+		{"resource requester approves", validGrant().with("requester", `"alice@example.com"`), "", policy.RuleApproversSeparation.Name, "approvers"},
+		// Against the provider's clock, which is the test's.
+		{"expiry in the past", validGrant().with("ttl", "", "expires_at", q(at(-time.Minute))), "", policy.RuleExpiryPast.Name, "expires_at"},
+		{"ttl beyond max_ttl in weeks", validGrant().with("ttl", `"2w"`), "", policy.RuleExpiryMaxTTL.Name, "ttl"},
+		// The validators of expires_at and ttl.
+		{"offset-less timestamp", validGrant().with("ttl", "", "expires_at", `"2026-11-29T12:00:00"`), "", policy.RuleExpiryFormat.Name, "expires_at"},
+		{"garbage ttl", validGrant().with("ttl", `"soon"`), "", policy.RuleExpiryFormat.Name, "ttl"},
+		// break_glass reaches the policy; the justification it lacks is not in
+		// the configuration, so the error is on the resource.
+		{"break-glass without justification", validGrant().with("break_glass", "true", "ttl", `"1h"`), "", policy.RuleBreakGlassJustification.Name, ""},
+		// Values known only after apply, a set's element and a string.
+		{"approver unknown at plan", validGrant().with("approvers", `[terraform_data.approver.output]`), `resource "terraform_data" "approver" { input = "alice@example.com" }`, policy.RuleValueUnknown.Name, "approvers"},
+		{"ticket unknown at plan", validGrant().with("ticket_id", `terraform_data.ticket.output`), `resource "terraform_data" "ticket" { input = "SEC-1" }`, policy.RuleValueUnknown.Name, "ticket_id"},
+		// Checked again at apply, once the approval record exists: its ticket,
+		// approvers and expiry each reach the policy.
+		{"approval for another ticket", validGrant().with("approval_id", "governed_approval_record.other.id", "ticket_id", `"SEC-102"`), approval, policy.RuleApprovalScope.Name, "ticket_id"},
+		{"approver not on the approval", validGrant().with("approval_id", "governed_approval_record.other.id", "approvers", `["bob@example.com"]`), approval, policy.RuleApprovalScope.Name, "approvers"},
+		{"expiry after the approval's", validGrant().with("approval_id", "governed_approval_record.other.id", "ttl", `"2d"`), approval, policy.RuleApprovalScope.Name, "ttl"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,7 +69,7 @@ func TestAccGrant_refusals(t *testing.T) {
 				ProtoV6ProviderFactories: env.factories(),
 				Steps: []resource.TestStep{{
 					Config:      config,
-					ExpectError: regexp.MustCompile(`Rule ` + regexp.QuoteMeta(tc.rule)),
+					ExpectError: refusedOn(tc.rule, tc.attr),
 				}},
 			})
 			assertNoGrants(t, env)
@@ -117,18 +77,14 @@ func TestAccGrant_refusals(t *testing.T) {
 	}
 }
 
-// approvalHCL is an approval record of payments-db-read for svc-payments-api.
-func approvalHCL(name, ticket, approver, expires string) string {
-	return fmt.Sprintf(`
-resource "governed_approval_record" %q {
-  ticket_id     = %q
-  entitlement   = "payments-db-read"
-  principal     = "svc-payments-api"
-  approvers     = [%q]
-  justification = "Reconciliation"
-  expires_at    = %q
-}
-`, name, ticket, approver, expires)
+// refusedOn matches Terraform's report of an error under rule whose source
+// line is the one that sets attribute attr; with attr empty, any error under
+// rule.
+func refusedOn(rule, attr string) *regexp.Regexp {
+	if attr == "" {
+		return regexp.MustCompile(`Rule ` + regexp.QuoteMeta(rule))
+	}
+	return regexp.MustCompile(`\d+:\s+` + regexp.QuoteMeta(attr) + `\s+=[^\n]*\n[\s│]*Rule ` + regexp.QuoteMeta(rule))
 }
 
 // assertNoGrants checks that a refused plan left nothing behind in the ledger.

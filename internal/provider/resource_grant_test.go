@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,42 +19,13 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
-// grantWithApproval is an approval record, a grant under it, and a built-in
-// resource gated on the grant being active.
-func grantWithApproval() string {
-	return fmt.Sprintf(`
-resource "governed_approval_record" "read" {
-  ticket_id     = "SEC-101"
-  entitlement   = "payments-db-read"
-  principal     = "svc-payments-api"
-  approvers     = ["alice@example.com"]
-  justification = "Nightly reconciliation reads settled payments"
-  expires_at    = %q
-}
-
-resource "governed_grant" "read" {
-  principal   = "svc-payments-api"
-  entitlement = "payments-db-read"
-  ticket_id   = "SEC-101"
-  approvers   = ["alice@example.com"]
-  approval_id = governed_approval_record.read.id
-  ttl         = "2d"
-}
-
-resource "terraform_data" "gated" {
-  count = governed_grant.read.active ? 1 : 0
-  input = governed_grant.read.id
-}
-`, at(5*24*time.Hour))
-}
-
-// ungated drops the gated terraform_data from a configuration.
-func ungated(config string) string {
-	return config[:strings.Index(config, `resource "terraform_data" "gated"`)]
-}
-
 func TestAccGrant_lifecycle(t *testing.T) {
 	env := newTestEnv(t)
+	approved := nightlyRead()
+	// Imports run in a fresh state, where a count on the grant's active
+	// attribute could not be known: they leave the gated resource out.
+	ungated := approved
+	ungated.gated = false
 	var grantID, approvalID string
 	// The grant keeps one id through expiry: it is never re-created.
 	sameID := statecheck.CompareValue(compare.ValuesSame())
@@ -63,7 +33,7 @@ func TestAccGrant_lifecycle(t *testing.T) {
 		ProtoV6ProviderFactories: env.factories(),
 		Steps: []resource.TestStep{
 			{
-				Config: env.config(grantWithApproval()),
+				Config: env.config(approved.hcl()),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("governed_grant.read", plancheck.ResourceActionCreate),
 					expectPlanned("governed_grant.read", "status", knownvalue.StringExact("active")),
@@ -87,15 +57,13 @@ func TestAccGrant_lifecycle(t *testing.T) {
 				},
 			},
 			{
-				// Imports run in a fresh state, where a count on the grant's
-				// active attribute could not be known: leave the gated resource out.
-				Config:            env.config(ungated(grantWithApproval())),
+				Config:            env.config(ungated.hcl()),
 				ResourceName:      "governed_grant.read",
 				ImportState:       true,
 				ImportStateVerify: true,
 			},
 			{
-				Config:            env.config(ungated(grantWithApproval())),
+				Config:            env.config(ungated.hcl()),
 				ResourceName:      "governed_approval_record.read",
 				ImportState:       true,
 				ImportStateVerify: true,
@@ -103,7 +71,7 @@ func TestAccGrant_lifecycle(t *testing.T) {
 			{
 				// One second before expiry nothing changes.
 				PreConfig: func() { env.clock.Advance(48*time.Hour - time.Second) },
-				Config:    env.config(grantWithApproval()),
+				Config:    env.config(approved.hcl()),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectEmptyPlan(),
 				}},
@@ -112,7 +80,7 @@ func TestAccGrant_lifecycle(t *testing.T) {
 				// At the expiry instant the grant is expired: an in-place update,
 				// and the gated resource goes in the same apply.
 				PreConfig: func() { env.clock.Advance(time.Second) },
-				Config:    env.config(grantWithApproval()),
+				Config:    env.config(approved.hcl()),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("governed_grant.read", plancheck.ResourceActionUpdate),
 					expectPlanned("governed_grant.read", "status", knownvalue.StringExact("expired")),
@@ -130,7 +98,7 @@ func TestAccGrant_lifecycle(t *testing.T) {
 			{
 				// Later applies change nothing: the grant is never issued again.
 				PreConfig: func() { env.clock.Advance(24 * time.Hour) },
-				Config:    env.config(grantWithApproval()),
+				Config:    env.config(approved.hcl()),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectEmptyPlan(),
 				}},
@@ -166,21 +134,22 @@ func TestAccGrant_lifecycle(t *testing.T) {
 // through.
 func TestAccGrant_renewalNeedsNewApproval(t *testing.T) {
 	env := newTestEnv(t)
-	first := grantWithApproval()
-	renewed := strings.Replace(first, `ttl         = "2d"`, `ttl         = "1d"`, 1)
-	reapproved := strings.Replace(renewed, `justification = "Nightly reconciliation reads settled payments"`,
-		`justification = "Nightly reconciliation reads settled payments, renewed"`, 1)
+	first := nightlyRead()
+	renewed := first
+	renewed.ttl = "1d"
+	reapproved := renewed
+	reapproved.justification += ", renewed"
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: env.factories(),
 		Steps: []resource.TestStep{
-			{Config: env.config(first)},
+			{Config: env.config(first.hcl())},
 			{
 				PreConfig:   func() { env.clock.Advance(49 * time.Hour) },
-				Config:      env.config(renewed),
+				Config:      env.config(renewed.hcl()),
 				ExpectError: regexp.MustCompile(`Rule ` + regexp.QuoteMeta(policy.RuleApprovalUsed.Name)),
 			},
 			{
-				Config: env.config(reapproved),
+				Config: env.config(reapproved.hcl()),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("governed_grant.read", plancheck.ResourceActionReplace),
 					plancheck.ExpectResourceAction("governed_approval_record.read", plancheck.ResourceActionReplace),

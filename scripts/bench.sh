@@ -503,8 +503,9 @@ report_go_benchmarks() {
     : >"$work/go-failed"
     return 0
   fi
-  # benchstat labels its column with the file name it is given, hence the cd.
-  if ! (cd "$work" && timeout 300 "$GO" run golang.org/x/perf/cmd/benchstat@latest "$(basename "$raw")") 2>/dev/null | sed 's/^/  /'; then
+  # benchstat is the version go.mod's tool block pins; the label keeps the
+  # column's heading to the file's name rather than its path.
+  if ! timeout 300 "$GO" -C "$root" tool benchstat "$(basename "$raw")=$raw" 2>/dev/null | sed 's/^/  /'; then
     echo "  (benchstat unavailable; raw results)"
     grep -E '^(goos|goarch|pkg|cpu|Benchmark)' "$raw" | sed 's/^/  /'
   fi

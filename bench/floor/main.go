@@ -28,13 +28,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
 	governed "github.com/governed-entitlements/terraform-provider-governed/internal/provider"
 )
-
-const address = "registry.terraform.io/governed-entitlements/governed"
 
 // Fixed values for the computed attributes.
 const (
@@ -47,16 +43,7 @@ func main() {
 	flag.BoolVar(&debug, "debug", false, "run the provider with support for debuggers such as delve")
 	flag.Parse()
 
-	governed.QuietUnreadLogs()
-	server, err := governed.NewProtocol6Server(newProvider)()
-	if err != nil {
-		log.Fatal(err)
-	}
-	var opts []tf6server.ServeOpt
-	if debug {
-		opts = append(opts, tf6server.WithManagedDebug())
-	}
-	if err := tf6server.Serve(address, func() tfprotov6.ProviderServer { return server }, opts...); err != nil {
+	if err := governed.Serve(governed.Address, newProvider, debug); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -47,7 +47,11 @@ func main() {
 	fmt.Println("READY")
 
 	done := make(chan struct{})
-	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
+	go func() {
+		// Any end of standard input, closed or failed, means stop.
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(done)
+	}()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	select {

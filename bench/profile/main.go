@@ -9,40 +9,35 @@
 // cpu-PID.pprof (the whole life of the process), heap-PID.pprof (the heap at
 // exit, after a collection), goroutines-PID.txt (what is still running) and
 // memstats-PID.txt, into GOVERNED_PROFILE_DIR.
-// Without that variable it serves the provider as the released binary does,
-// except that it leaves log levels as the environment sets them.
+// Without that variable it serves the provider as the released binary does.
+// A profile it cannot write makes it exit with an error, on standard error.
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
-
 	"github.com/governed-entitlements/terraform-provider-governed/internal/provider"
 )
 
 func main() {
 	dir := os.Getenv("GOVERNED_PROFILE_DIR")
-	var stop func()
+	var stop func() error
 	if dir != "" {
 		var err error
 		if stop, err = startProfiles(dir); err != nil {
 			log.Fatal(err)
 		}
 	}
-	server, err := provider.NewProtocol6Server(provider.New("profile"))()
-	if err == nil {
-		err = tf6server.Serve("registry.terraform.io/governed-entitlements/governed",
-			func() tfprotov6.ProviderServer { return server })
-	}
+	err := provider.Serve(provider.Address, provider.New("profile"), false)
 	if stop != nil {
-		stop()
+		err = errors.Join(err, stop())
 	}
 	if err != nil {
 		log.Fatal(err.Error())
@@ -50,8 +45,8 @@ func main() {
 }
 
 // startProfiles starts the CPU profile and returns the function that ends it
-// and writes the heap profile and memory statistics.
-func startProfiles(dir string) (func(), error) {
+// and writes the heap profile, the goroutines and the memory statistics.
+func startProfiles(dir string) (func() error, error) {
 	name := func(kind, ext string) string {
 		return filepath.Join(dir, fmt.Sprintf("%s-%d.%s", kind, os.Getpid(), ext))
 	}
@@ -60,28 +55,33 @@ func startProfiles(dir string) (func(), error) {
 		return nil, err
 	}
 	if err := pprof.StartCPUProfile(cpu); err != nil {
-		return nil, err
+		return nil, errors.Join(err, cpu.Close())
 	}
-	return func() {
+	return func() error {
 		pprof.StopCPUProfile()
-		cpu.Close()
+		errs := []error{cpu.Close()}
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		runtime.GC()
-		if heap, err := os.Create(name("heap", "pprof")); err == nil {
-			pprof.WriteHeapProfile(heap)
-			heap.Close()
-		}
-		if g, err := os.Create(name("goroutines", "txt")); err == nil {
-			pprof.Lookup("goroutine").WriteTo(g, 1)
-			g.Close()
-		}
+		errs = append(errs,
+			writeFile(name("heap", "pprof"), pprof.WriteHeapProfile),
+			writeFile(name("goroutines", "txt"), func(w io.Writer) error { return pprof.Lookup("goroutine").WriteTo(w, 1) }))
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		stats := fmt.Sprintf("before GC: HeapAlloc=%d HeapInuse=%d HeapSys=%d Sys=%d NumGC=%d TotalAlloc=%d\n"+
 			"after GC:  HeapAlloc=%d HeapInuse=%d HeapSys=%d Sys=%d\n",
 			before.HeapAlloc, before.HeapInuse, before.HeapSys, before.Sys, before.NumGC, before.TotalAlloc,
 			after.HeapAlloc, after.HeapInuse, after.HeapSys, after.Sys)
-		os.WriteFile(name("memstats", "txt"), []byte(stats), 0o644)
+		errs = append(errs, os.WriteFile(name("memstats", "txt"), []byte(stats), 0o644))
+		return errors.Join(errs...)
 	}, nil
+}
+
+// writeFile creates path and writes it with write.
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(write(f), f.Close())
 }

@@ -29,11 +29,15 @@ Commands:
                                          revoke a grant now, outside Terraform (incident response)
   grants   [--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]
                                          list grants from the ledger
+  version                                print governed's version
   help                                   show this text
 
 Run "governed <command> -h" for a command's flags.
 `
 )
+
+// version is set by the release build and by make build.
+var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -58,6 +62,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return c.revoke(ctx, args[1:])
 	case "grants":
 		return c.grants(ctx, args[1:])
+	case "version":
+		if _, err := fmt.Fprintf(stdout, "governed %s\n", version); err != nil {
+			return exitProblem
+		}
+		return exitOK
 	}
 	fmt.Fprintf(stderr, "governed: unknown command %q\n\n%s", args[0], usageSummary)
 	return exitUsage

@@ -4,11 +4,14 @@
 //
 // The binaries are looked up in GOVERNED_PG_BINDIR, then in the directory
 // pg_config reports, then under /usr/lib/postgresql/*/bin, then on PATH. On
-// Debian and Ubuntu, `apt-get install postgresql` installs them.
+// Debian and Ubuntu, `make postgres` (apt-get install postgresql) installs them.
 //
 // Tests share one server per process: a package's TestMain calls Main, and
 // its tests call Shared, then NewDatabase for a database of their own or
-// NewTarget for a database prepared as a governed PostgreSQL target.
+// NewTarget for a database prepared as a governed PostgreSQL target. Shared
+// calls Require first: on a machine without the binaries it skips the test,
+// unless GOVERNED_REQUIRE_POSTGRES is set (as `make test` and CI set it), when
+// it fails the test instead.
 package pgtest
 
 import (
@@ -27,6 +30,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +38,38 @@ import (
 
 // EnvBinDir names the directory holding initdb, pg_ctl and postgres.
 const EnvBinDir = "GOVERNED_PG_BINDIR"
+
+// EnvRequire, when set to anything but the empty string, makes Require fail a
+// test on a machine without the server binaries instead of skipping it.
+const EnvRequire = "GOVERNED_REQUIRE_POSTGRES"
+
+// ErrNoServerBinaries is returned, wrapped, by Start when the server binaries
+// are not installed.
+var ErrNoServerBinaries = errors.New("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found")
+
+// Require returns the directory holding the server binaries. Without them it
+// skips the test, naming what is missing and how to install it; with
+// GOVERNED_REQUIRE_POSTGRES set it fails the test instead, so that a run that
+// must test PostgreSQL never passes by skipping. Call it in the test (or its
+// helper) before Start, also where a sync.Once starts one server for many tests:
+// a skip must happen in each test, not in the Once.
+func Require(t testing.TB) string {
+	t.Helper()
+	return require(t, binDir)
+}
+
+func require(t testing.TB, find func() (string, error)) string {
+	t.Helper()
+	dir, err := find()
+	if err == nil {
+		return dir
+	}
+	if os.Getenv(EnvRequire) != "" {
+		t.Fatalf("%v (%s is set, so this is a failure, not a skip)", err, EnvRequire)
+	}
+	t.Skipf("skipped: %v (set %s=1 to make this a failure)", err, EnvRequire)
+	return ""
+}
 
 // Server is a running PostgreSQL server owned by the test process.
 type Server struct {
@@ -137,13 +173,14 @@ func (s *Server) Exec(ctx context.Context, db string, statements ...string) erro
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
 	for _, st := range statements {
 		if _, err := conn.Exec(ctx, st); err != nil {
+			// The statement's error is the one that matters.
+			_ = conn.Close(ctx)
 			return fmt.Errorf("%s: %w", st, err)
 		}
 	}
-	return nil
+	return conn.Close(ctx)
 }
 
 // Stop stops the server at once and removes its files.
@@ -153,11 +190,21 @@ func (s *Server) Stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s.run(ctx, "pg_ctl", "stop", "-m", "immediate", "-w", "-D", filepath.Join(s.dir, "data"))
+	if out, err := s.run(ctx, "pg_ctl", "stop", "-m", "immediate", "-w", "-D", filepath.Join(s.dir, "data")); err != nil {
+		// Stop has no caller to return this to, and the server may outlive the
+		// process that started it: say so where a person will see it.
+		fmt.Fprintf(os.Stderr, "pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
 	s.remove()
 }
 
-func (s *Server) remove() { os.RemoveAll(s.dir) }
+// remove removes the server's files; what it cannot remove it reports, since
+// its callers are already failing or stopping.
+func (s *Server) remove() {
+	if err := os.RemoveAll(s.dir); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: removing the server's files: %v\n", err)
+	}
+}
 
 func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, name), args...)
@@ -209,16 +256,23 @@ func binDir() (string, error) {
 	sort.Slice(versions, func(i, j int) bool { return pgVersion(versions[i]) > pgVersion(versions[j]) })
 	candidates = append(candidates, versions...)
 	if p, err := exec.LookPath("initdb"); err == nil {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			candidates = append(candidates, filepath.Dir(real))
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			candidates = append(candidates, filepath.Dir(resolved))
 		}
 	}
-	for _, d := range candidates {
+	return firstWithServer(candidates)
+}
+
+// firstWithServer returns the first of dirs that holds the server binaries.
+func firstWithServer(dirs []string) (string, error) {
+	for _, d := range dirs {
 		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "pg_ctl")) && isExecutable(filepath.Join(d, "postgres")) {
 			return d, nil
 		}
 	}
-	return "", fmt.Errorf("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found; install them (apt-get install postgresql) or set %s", EnvBinDir)
+	return "", fmt.Errorf("%w in $%s, pg_config --bindir, /usr/lib/postgresql/*/bin or PATH; "+
+		"install them with `make postgres` (Debian's postgresql package) or set %s to their directory",
+		ErrNoServerBinaries, EnvBinDir, EnvBinDir)
 }
 
 func pgVersion(dir string) int {
@@ -236,6 +290,14 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		_ = l.Close()
+		return 0, fmt.Errorf("listening on 127.0.0.1: unexpected address %v", l.Addr())
+	}
+	// The port must be free again before the server binds it.
+	if err := l.Close(); err != nil {
+		return 0, err
+	}
+	return addr.Port, nil
 }

@@ -43,8 +43,9 @@ func Main(m *testing.M) int {
 }
 
 // Shared returns the PostgreSQL server every test of the process shares,
-// started on first use with the default options. A machine without
-// PostgreSQL fails the test: it is never skipped.
+// started on first use with the default options. On a machine without the
+// server binaries it skips the test, or fails it where
+// GOVERNED_REQUIRE_POSTGRES is set (see Require).
 func Shared(t testing.TB) *Server {
 	t.Helper()
 	return SharedWith(t, Options{})
@@ -54,6 +55,7 @@ func Shared(t testing.TB) *Server {
 // for benchmarks. Each distinct Options value has a server of its own.
 func SharedWith(t testing.TB, opts Options) *Server {
 	t.Helper()
+	Require(t)
 	if !mainRunning.Load() {
 		t.Fatal("pgtest: the package's TestMain must call pgtest.Main, which stops the shared PostgreSQL servers when the tests end")
 	}

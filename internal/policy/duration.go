@@ -162,7 +162,7 @@ func formatDuration(d time.Duration) string {
 	}{{day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}} {
 		if n := d / u.unit; n > 0 {
 			fmt.Fprintf(&b, "%d%s", n, u.name)
-			d -= n * u.unit
+			d %= u.unit
 		}
 	}
 	if d > 0 {

@@ -586,7 +586,8 @@ func (d *decoder) stringList(a *hcl.Attribute) (items []string, ranges []hcl.Ran
 		return nil, nil, false
 	}
 	ty := v.Type()
-	if v.IsNull() || !(ty.IsListType() || ty.IsTupleType() || ty.IsSetType()) {
+	isList := ty.IsListType() || ty.IsTupleType() || ty.IsSetType()
+	if v.IsNull() || !isList {
 		d.errorf(a.Expr.Range(), "Invalid "+a.Name, "The argument %q must be a list of strings.", a.Name)
 		return nil, nil, false
 	}

@@ -8,7 +8,30 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 )
+
+// Address is the provider's registry address, which Terraform's configurations
+// name it by.
+const Address = "registry.terraform.io/governed-entitlements/governed"
+
+// Serve serves the provider that factory makes to Terraform over protocol 6 at
+// address, as the released binary does: logs that Terraform would discard are
+// turned off (QuietUnreadLogs), the server is NewProtocol6Server's, and debug
+// serves it for a debugger such as delve instead of for Terraform to start. It
+// returns when Terraform is done with the provider.
+func Serve(address string, factory func() provider.Provider, debug bool) error {
+	QuietUnreadLogs()
+	server, err := NewProtocol6Server(factory)()
+	if err != nil {
+		return err
+	}
+	var opts []tf6server.ServeOpt
+	if debug {
+		opts = append(opts, tf6server.WithManagedDebug())
+	}
+	return tf6server.Serve(address, func() tfprotov6.ProviderServer { return server }, opts...)
+}
 
 // NewProtocol6Server returns a factory for the provider's protocol 6 server:
 // the framework's server, wrapped so that its memory stays flat over large plans.
@@ -43,6 +66,7 @@ func (s *releasingServer) begin() func() {
 	return func() {
 		s.gate.RUnlock()
 		if s.gate.TryLock() {
+			//nolint:staticcheck // QF1008: the framework's StopProvider, named as such; the wrapper has none.
 			_, _ = s.ProviderServer.StopProvider(context.Background(), &tfprotov6.StopProviderRequest{})
 			s.gate.Unlock()
 		}

@@ -43,8 +43,38 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes one command line and returns the exit code.
+// run executes one command line and returns the exit code. Output that could
+// not be written (a closed pipe, a full disk) makes it exit 2, whatever the
+// command decided: a listing or report that did not reach its reader must not
+// pass for one that did.
 func run(args []string, stdout, stderr io.Writer) int {
+	out := &checkedWriter{w: stdout}
+	code := dispatch(args, out, stderr)
+	if out.err != nil {
+		fmt.Fprintf(stderr, "governed: writing the output failed: %v\n", out.err)
+		return exitUsage
+	}
+	return code
+}
+
+// checkedWriter remembers the first error of the writes to w, and writes
+// nothing after it.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.err = err
+	return n, err
+}
+
+// dispatch runs the command args name.
+func dispatch(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageSummary)
 		return exitUsage
@@ -63,9 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "grants":
 		return c.grants(ctx, args[1:])
 	case "version":
-		if _, err := fmt.Fprintf(stdout, "governed %s\n", version); err != nil {
-			return exitProblem
-		}
+		fmt.Fprintf(stdout, "governed %s\n", version)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "governed: unknown command %q\n\n%s", args[0], usageSummary)

@@ -50,9 +50,12 @@ func closedPortURL(t *testing.T, password string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("listener address %v is not TCP", l.Addr())
+	}
 	l.Close()
-	return fmt.Sprintf("postgres://auditor:%s@127.0.0.1:%d/ledger?sslmode=disable&connect_timeout=5", password, port)
+	return fmt.Sprintf("postgres://auditor:%s@127.0.0.1:%d/ledger?sslmode=disable&connect_timeout=5", password, addr.Port)
 }
 
 func TestPostgresVerify(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,20 @@ func TestVersionIsInTheUsageText(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "\n  version ") {
 		t.Errorf("the usage text does not list the version command:\n%s", stdout.String())
+	}
+}
+
+// failingWriter refuses every write, as a closed pipe or a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+func TestOutputThatCannotBeWrittenFails(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"version"}, failingWriter{}, &stderr); code != exitUsage {
+		t.Fatalf("exit code %d with an unwritable output, want %d", code, exitUsage)
+	}
+	if !strings.Contains(stderr.String(), "no space left on device") {
+		t.Errorf("stderr = %q, want the write error", stderr.String())
 	}
 }

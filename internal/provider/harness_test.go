@@ -192,13 +192,22 @@ func (h *cliHarness) editState(address string, edit func(map[string]any)) {
 		h.t.Fatal(err)
 	}
 	found := false
-	for _, r := range st["resources"].([]any) {
-		res := r.(map[string]any)
-		if res["type"].(string)+"."+res["name"].(string) != address {
+	resources, _ := st["resources"].([]any)
+	for _, r := range resources {
+		res, _ := r.(map[string]any)
+		typ, _ := res["type"].(string)
+		name, _ := res["name"].(string)
+		if typ+"."+name != address {
 			continue
 		}
-		for _, i := range res["instances"].([]any) {
-			edit(i.(map[string]any)["attributes"].(map[string]any))
+		instances, _ := res["instances"].([]any)
+		for _, i := range instances {
+			inst, _ := i.(map[string]any)
+			attrs, ok := inst["attributes"].(map[string]any)
+			if !ok {
+				h.t.Fatalf("%s in state has an instance without attributes", address)
+			}
+			edit(attrs)
 			found = true
 		}
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
-const providerAddress = "registry.terraform.io/governed-entitlements/governed"
+const providerAddress = Address
 
 func TestMain(m *testing.M) {
 	// Serve the provider in tests under its real source address, so that test

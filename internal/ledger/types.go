@@ -128,6 +128,12 @@ type Approval struct {
 	ExpiresAt     string    `json:"expires_at"`
 	Statement     string    `json:"statement"`
 	Digest        string    `json:"digest"`
+	// Signatures are the approvers' armored SSH signatures over Statement, by
+	// approver as written, and SignerKeys the SHA256 fingerprints of the keys
+	// that made the ones that counted, by normalised approver. Both are empty
+	// where the policy did not require signed approvals.
+	Signatures map[string]string `json:"signatures,omitempty"`
+	SignerKeys map[string]string `json:"signer_keys,omitempty"`
 	ApprovedAt    time.Time `json:"approved_at"`
 	Status        string    `json:"status"`
 	// GrantID is the grant this approval authorised; an approval authorises one.

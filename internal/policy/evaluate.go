@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // ApprovalDecision is the outcome of an approval evaluation that passed.
@@ -15,6 +16,10 @@ type ApprovalDecision struct {
 	Approvers []string
 	// ExpiresAt is the parsed expires_at, in UTC.
 	ExpiresAt time.Time
+	// Statement is what the approvers sign (Policy.Statement).
+	Statement string
+	// Signers are the verified signatures, when the policy requires them.
+	Signers []VerifiedSignature
 }
 
 // The attributes each kind of request is decided on, in the order their
@@ -26,7 +31,7 @@ var (
 	}
 	approvalAttrs = []string{
 		AttrTicketID, AttrEntitlement, AttrPrincipal, AttrApprovers, AttrRequester,
-		AttrExpiresAt, AttrJustification,
+		AttrExpiresAt, AttrJustification, AttrSignatures,
 	}
 )
 
@@ -89,6 +94,9 @@ func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Ti
 	if approval != nil {
 		ev.checkApprovalRecord(req, approval, approvers, dec.ExpiresAt, expiryAttr)
 	}
+	if p.Signers != nil {
+		ev.checkSignedApproval(req, approval, lim)
+	}
 	return dec, ev.violations
 }
 
@@ -126,7 +134,105 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 	if ev.known(AttrJustification) && strings.TrimSpace(req.Justification) == "" {
 		ev.add(RuleJustificationMissing, AttrJustification, "justification is empty")
 	}
+	dec.Statement = p.Statement(req)
+	if p.Signers != nil && ev.known(AttrSignatures) && ev.known(AttrApprovers) && ev.known(AttrRequester) {
+		dec.Signers = ev.checkSignatures(req, dec.Statement)
+	}
 	return dec, ev.violations
+}
+
+// checkSignatures holds every approver of an approval record to a signature
+// over its statement that counts (Signers.VerifyApproval): a record is evidence
+// that the approvers it names approved, so each of them signs.
+func (ev *evaluation) checkSignatures(req ApprovalRequest, statement string) []VerifiedSignature {
+	verified, problems := ev.p.Signers.VerifyApproval(statement, req.Approvers, req.Signatures,
+		[]string{req.Requester, req.ProviderRequester}, ev.now)
+	for _, a := range req.Approvers {
+		p, bad := problems[a]
+		if !bad {
+			continue
+		}
+		detail := p.Detail
+		if p.Rule == RuleSignatureMissing {
+			detail += fmt.Sprintf(". To sign, the approver runs (one line):\n\n  %s\n\nand the signature is added to signatures, e.g. %q = file(%q)",
+				SignInstructions(statement, a, signatureFile(req.TicketID, a)), a, signatureFile(req.TicketID, a))
+		}
+		ev.add(p.Rule, AttrSignatures, "%s", detail)
+	}
+	for k := range req.Signatures {
+		if !containsIdentity(req.Approvers, k) {
+			ev.add(RuleSignatureSigner, AttrSignatures, "signatures has an entry for %q, who is not among the approvers", k)
+		}
+	}
+	return verified
+}
+
+// signatureFile is where the guide suggests keeping an approver's signature:
+// approvals/TICKET/NAME.sig, NAME being the part of the identity before "@".
+func signatureFile(ticket, approver string) string {
+	name, _, _ := strings.Cut(NormalizeIdentity(approver), "@")
+	clean := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '/' || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) {
+				return '_'
+			}
+			return r
+		}, s)
+	}
+	return "approvals/" + clean(ticket) + "/" + clean(name) + ".sig"
+}
+
+func containsIdentity(list []string, id string) bool {
+	n := NormalizeIdentity(id)
+	for _, x := range list {
+		if NormalizeIdentity(x) == n {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSignedApproval holds a grant to signed approval, where the policy
+// requires it: the grant points at a record whose signatures still count (a
+// key revoked since counts no more; validity is judged when it was approved),
+// and every approver the grant names signed that record.
+func (ev *evaluation) checkSignedApproval(req GrantRequest, approval *Approval, lim *limits) {
+	if lim != nil && lim.approversOptional && ev.known(AttrBreakGlass) && req.BreakGlass {
+		return // a break-glass grant whose rules need no approval
+	}
+	if approval == nil {
+		if ev.known(AttrApprovalID) && strings.TrimSpace(req.ApprovalID) == "" {
+			ev.add(RuleSignatureMissing, AttrApprovalID, "the policy requires signed approvals, and approval_id is empty")
+		}
+		return
+	}
+	if approval.Withdrawn || !ev.known(AttrApprovers) {
+		return
+	}
+	verified, problems := ev.p.Signers.VerifyApproval(approval.Statement, approval.Approvers, approval.Signatures,
+		nil, approval.ApprovedAt)
+	signed := map[string]bool{}
+	for _, v := range verified {
+		signed[v.Approver] = true
+	}
+	problemOf := func(a string) (SignatureProblem, bool) {
+		for recorded, p := range problems {
+			if NormalizeIdentity(recorded) == NormalizeIdentity(a) {
+				return p, true
+			}
+		}
+		return SignatureProblem{}, false
+	}
+	for _, a := range req.Approvers {
+		if signed[NormalizeIdentity(a)] {
+			continue
+		}
+		if p, ok := problemOf(a); ok {
+			ev.add(p.Rule, AttrApprovalID, "approval %q: %s", approval.ID, p.Detail)
+			continue
+		}
+		ev.add(RuleSignatureMissing, AttrApprovers, "approver %q did not sign approval %q", a, approval.ID)
+	}
 }
 
 // subject is what grants and approvals have in common.

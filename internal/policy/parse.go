@@ -1,7 +1,11 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"math/big"
 	"regexp"
 	"sort"
@@ -81,7 +85,10 @@ func Parse(filename string, src []byte) (*Policy, error) {
 	if diags.HasErrors() || file == nil {
 		return nil, &ParseError{Diagnostics: onlyErrors(diags)}
 	}
-	d := &decoder{}
+	d := &decoder{dir: "."}
+	if filename != "" {
+		d.dir = filepath.Dir(filename)
+	}
 	p := d.policy(file.Body)
 	if d.diags.HasErrors() {
 		return nil, &ParseError{Diagnostics: onlyErrors(d.diags)}
@@ -126,8 +133,15 @@ var (
 			{Name: "require_approval_record"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "approval_signatures"},
 			{Type: "approver_group", LabelNames: []string{"name"}},
 			{Type: "entitlement", LabelNames: []string{"name"}},
+		},
+	}
+	signaturesSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "allowed_signers", Required: true},
+			{Name: "revoked_keys"},
 		},
 	}
 	groupSchema = &hcl.BodySchema{
@@ -166,6 +180,9 @@ func validTarget(t string) bool {
 // decoder turns a parsed body into a Policy, collecting every problem.
 type decoder struct {
 	diags hcl.Diagnostics
+	// dir is where files the document names are looked up: the document's
+	// own directory, or the working directory for a document given as text.
+	dir string
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
@@ -207,6 +224,19 @@ func (d *decoder) policy(body hcl.Body) *Policy {
 		}
 	}
 
+	seenSignatures := false
+	for _, b := range content.Blocks {
+		if b.Type != "approval_signatures" {
+			continue
+		}
+		if seenSignatures {
+			d.errorf(b.DefRange, "Duplicate approval_signatures", "The policy has more than one approval_signatures block; keep one.")
+			continue
+		}
+		seenSignatures = true
+		p.Signers = d.signers(b)
+	}
+
 	// Groups first: entitlements may refer to groups defined after them.
 	groups := map[string]*groupDef{}
 	for _, b := range content.Blocks {
@@ -227,6 +257,68 @@ func (d *decoder) policy(body hcl.Body) *Policy {
 			"The policy defines no entitlement; add at least one entitlement block.")
 	}
 	return p
+}
+
+// signers reads the approval_signatures block and the files it names,
+// relative to the document.
+func (d *decoder) signers(b *hcl.Block) *Signers {
+	content, diags := b.Body.Content(signaturesSchema)
+	d.extend(diags)
+	if content == nil {
+		return nil
+	}
+	s := &Signers{Revoked: map[string]bool{}}
+	read := func(name string) ([]byte, string, *hcl.Attribute, bool) {
+		a := content.Attributes[name]
+		if a == nil {
+			return nil, "", nil, false
+		}
+		rel, ok := d.str(a)
+		if !ok {
+			return nil, "", a, false
+		}
+		file := rel
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(d.dir, file)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			d.errorf(a.Expr.Range(), "Unreadable "+name, "Could not read %s: %v. Paths are relative to the policy document.", file, pathErrorText(err))
+			return nil, "", a, false
+		}
+		return data, file, a, true
+	}
+	if data, file, a, ok := read("allowed_signers"); ok {
+		s.AllowedSignersFile = file
+		allowed, err := ParseAllowedSigners(data)
+		switch {
+		case err != nil:
+			d.errorf(a.Expr.Range(), "Invalid allowed_signers", "%s, %v.", file, err)
+		case len(allowed) == 0:
+			d.errorf(a.Expr.Range(), "Empty allowed_signers", "%s lists no key: no approval could ever be signed.", file)
+		}
+		s.Allowed = allowed
+		s.digest(data)
+	}
+	if data, file, a, ok := read("revoked_keys"); ok {
+		s.RevokedKeysFile = file
+		revoked, err := ParseRevokedKeys(data)
+		if err != nil {
+			d.errorf(a.Expr.Range(), "Invalid revoked_keys", "%s: %v.", file, err)
+		}
+		s.Revoked = revoked
+		s.digest(data)
+	}
+	return s
+}
+
+// pathErrorText is the operating system's reason without the repeated path.
+func pathErrorText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 func (d *decoder) group(p *Policy, b *hcl.Block, groups map[string]*groupDef) {

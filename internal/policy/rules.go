@@ -51,6 +51,15 @@ var (
 	RuleRolePrivileged   = Rule{"target.role_privileged", "A granted role may not carry SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, belong to a built-in role that reaches past the database (" + strings.Join(PrivilegedBuiltinRoles, ", ") + ") or hold the admin option on other roles, itself or through the roles it belongs to.", "Grant a role with only the privileges the workload needs; administrative roles are not handed out through grants."}
 	RuleRoleAdminOption  = Rule{"target.admin_option", "Roles are never granted WITH ADMIN OPTION, and a principal that already administers the role outside governed cannot receive it through a grant.", "Drop the admin option from the role in the policy, or revoke the principal's admin option in the database."}
 
+	RuleSignatureMissing   = Rule{"signature.missing", "Where the policy has approval_signatures, every approver of an approval record signs its statement with an SSH key, and every grant (except a break-glass grant whose rules need no approval) points at a signed record.", "Have the approver sign the statement with the command shown (ssh-keygen -Y sign -n " + SignatureNamespace + ") and add the signature to the record's signatures, usually with file(\"approvals/TICKET/NAME.sig\"); for a grant, set approval_id to a signed record."}
+	RuleSignatureInvalid   = Rule{"signature.invalid", "A signature must be an armored SSH signature that verifies over the approval's exact statement.", "Sign the statement shown in the plan, as it is, and commit the .sig file unchanged; a statement changes whenever the record's arguments do."}
+	RuleSignatureNamespace = Rule{"signature.namespace", "A signature counts only in namespace " + SignatureNamespace + ", and only with a key whose namespaces= option in allowed_signers allows it.", "Sign with ssh-keygen -Y sign -n " + SignatureNamespace + "; if allowed_signers restricts the key's namespaces, add " + SignatureNamespace + "."}
+	RuleSignatureSigner    = Rule{"signature.signer", "A signature counts only with a key that the policy's allowed_signers file lists for that approver.", "Sign with the key allowed_signers lists for you, or have the file's owners add your key (a change reviewed apart from the grant)."}
+	RuleSignatureValidity  = Rule{"signature.validity", "A key counts only inside its valid-after and valid-before times in allowed_signers.", "Sign with a key that is valid now, or have the file's owners renew the key's validity."}
+	RuleSignatureRevoked   = Rule{"signature.revoked", "A key listed in the policy's revoked_keys never counts.", "Sign with a key that is not revoked; a revoked key must be replaced in allowed_signers."}
+	RuleSignatureSharedKey = Rule{"signature.shared_key", "One key counts for one approver: two approvers who sign with the same key are one signer.", "Each approver signs with a key of their own."}
+	RuleSignatureRequester = Rule{"signature.requester", "A key that allowed_signers lists for a requester never counts as an approval: nobody approves their own request.", "Have an approver other than the requester sign."}
+
 	RuleValueUnknown = Rule{"value.unknown", "Every value a decision depends on must be known at plan time, so that the plan shows what will be granted.", "Use literal values or values known before apply, not another resource's computed output."}
 )
 
@@ -62,6 +71,8 @@ var Rules = []Rule{
 	RuleExpiryMissing, RuleExpiryFormat, RuleExpiryPast, RuleExpiryMaxTTL,
 	RuleApprovalRequired, RuleApprovalNotFound, RuleApprovalWithdrawn, RuleApprovalScope, RuleApprovalUsed, RuleApprovalMaxAge,
 	RuleBreakGlassNotAllowed, RuleBreakGlassJustification, RuleJustificationMissing,
+	RuleSignatureMissing, RuleSignatureInvalid, RuleSignatureNamespace, RuleSignatureSigner, RuleSignatureValidity,
+	RuleSignatureRevoked, RuleSignatureSharedKey, RuleSignatureRequester,
 	RuleTargetName, RuleRoleUnknown, RulePrincipalUnknown, RuleRolePrivileged, RuleRoleAdminOption,
 	RuleValueUnknown,
 }

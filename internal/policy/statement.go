@@ -10,20 +10,30 @@ import (
 
 // statementHeader opens every statement and names its format version. Any change
 // to the layout below must change the version, because digests already recorded
-// in the ledger were computed over the old layout.
-const statementHeader = "governed approval v1"
+// in the ledger were computed over the old layout. Version 1 lacked the
+// target, the role and the ledger; records made with it keep their statement
+// and digest, which stay the SHA-256 of the text the ledger holds.
+const statementHeader = "governed approval v2"
 
 // Statement returns the canonical text of an approval: what its approvers sign,
 // and what the ledger keeps. It is line-oriented, one "key: value" per line:
 //
-//	governed approval v1
+//	governed approval v2
 //	ticket: SEC-1234
 //	entitlement: payments-db-read
+//	target: postgres.payments
+//	role: payments_read
 //	principal: svc-payments-api
 //	approvers: alice@example.com, carol@example.com
 //	requester: dev@example.com
 //	expires_at: 2026-12-01T17:00:00Z
 //	justification: Quarterly reconciliation
+//	ledger: 9f3c…
+//
+// The target and role are the entitlement's in this policy (empty for an
+// entitlement it does not define), and the ledger is the id of the ledger the
+// approval is recorded in, so that a signature cannot be replayed for another
+// access or in another ledger.
 //
 // Identities (principal, approvers, requester) appear normalised, and approvers
 // distinct and sorted, so the statement does not depend on their order, case,
@@ -32,7 +42,11 @@ const statementHeader = "governed approval v1"
 // given. Ticket, entitlement and justification appear exactly as written.
 // Backslashes, control characters (such as line breaks) and, within the approver
 // list, commas are escaped, so no value can forge another line or approver.
-func Statement(req ApprovalRequest) string {
+func (p *Policy) Statement(req ApprovalRequest) string {
+	var target, role string
+	if e := p.Entitlements[req.Entitlement]; e != nil {
+		target, role = e.Target, e.Role
+	}
 	approvers := normalizedSet(req.Approvers)
 	escaped := make([]string, len(approvers))
 	for i, a := range approvers {
@@ -58,11 +72,14 @@ func Statement(req ApprovalRequest) string {
 	b.WriteByte('\n')
 	line("ticket", escapeValue(req.TicketID))
 	line("entitlement", escapeValue(req.Entitlement))
+	line("target", escapeValue(target))
+	line("role", escapeValue(role))
 	line("principal", escapeValue(NormalizeIdentity(req.Principal)))
 	line("approvers", strings.Join(escaped, ", "))
 	line("requester", escapeValue(requester))
 	line("expires_at", escapeValue(expires))
 	line("justification", escapeValue(req.Justification))
+	line("ledger", escapeValue(req.LedgerID))
 	return b.String()
 }
 

@@ -16,20 +16,30 @@ func statementRequest() ApprovalRequest {
 		Justification: "Quarterly reconciliation",
 		ExpiresAt:     "2026-12-01T18:00:00+01:00",
 		Requester:     "dev@example.com",
+		LedgerID:      "0123456789abcdef0123456789abcdef",
 	}
 }
 
+// statementPolicy defines the entitlements the statement tests name.
+var statementPolicy = &Policy{Entitlements: map[string]*Entitlement{
+	"payments-db-read":  {Name: "payments-db-read", Target: "postgres.payments", Role: "payments_read"},
+	"payments-db-write": {Name: "payments-db-write", Target: "postgres.payments", Role: "payments_write"},
+}}
+
 func TestStatement(t *testing.T) {
 	t.Parallel()
-	want := "governed approval v1\n" +
+	want := "governed approval v2\n" +
 		"ticket: SEC-1234\n" +
 		"entitlement: payments-db-read\n" +
+		"target: postgres.payments\n" +
+		"role: payments_read\n" +
 		"principal: svc-payments-api\n" +
 		"approvers: alice@example.com, carol@example.com\n" +
 		"requester: dev@example.com\n" +
 		"expires_at: 2026-12-01T17:00:00Z\n" +
-		"justification: Quarterly reconciliation\n"
-	got := Statement(statementRequest())
+		"justification: Quarterly reconciliation\n" +
+		"ledger: 0123456789abcdef0123456789abcdef\n"
+	got := statementPolicy.Statement(statementRequest())
 	if got != want {
 		t.Fatalf("Statement =\n%s\nwant\n%s", got, want)
 	}
@@ -43,7 +53,7 @@ func TestStatementIsStable(t *testing.T) {
 	t.Parallel()
 	base := statementRequest()
 	base.Approvers = []string{"ren\u00e9@example.com", "alice@example.com"}
-	want := Statement(base)
+	want := statementPolicy.Statement(base)
 
 	variants := map[string]func(r *ApprovalRequest){
 		"approvers reordered":       func(r *ApprovalRequest) { r.Approvers = []string{"alice@example.com", "ren\u00e9@example.com"} },
@@ -63,7 +73,7 @@ func TestStatementIsStable(t *testing.T) {
 		r := base
 		r.Approvers = append([]string(nil), base.Approvers...)
 		edit(&r)
-		if got := Statement(r); got != want {
+		if got := statementPolicy.Statement(r); got != want {
 			t.Errorf("%s: statement changed:\n%s\nwant\n%s", name, got, want)
 		}
 	}
@@ -77,11 +87,12 @@ func TestStatementIsStable(t *testing.T) {
 		"another expiry":        func(r *ApprovalRequest) { r.ExpiresAt = "2026-12-01T17:00:01Z" },
 		"another justification": func(r *ApprovalRequest) { r.Justification = "Audit" },
 		"another requester":     func(r *ApprovalRequest) { r.Requester = "eve@example.com" },
+		"another ledger":        func(r *ApprovalRequest) { r.LedgerID = "fedcba9876543210fedcba9876543210" },
 	}
 	for name, edit := range differ {
 		r := base
 		edit(&r)
-		if got := Statement(r); got == want || Digest(got) == Digest(want) {
+		if got := statementPolicy.Statement(r); got == want || Digest(got) == Digest(want) {
 			t.Errorf("%s: statement and digest did not change", name)
 		}
 	}
@@ -93,9 +104,9 @@ func TestStatementEscapes(t *testing.T) {
 	r.Justification = "outage\napprovers: mallory@example.com\\"
 	r.Approvers = []string{"a@example.com, b@example.com"}
 	r.TicketID = "SEC-1\u2028x"
-	got := Statement(r)
-	if n := strings.Count(got, "\n"); n != 8 {
-		t.Errorf("statement has %d lines, want 8:\n%s", n, got)
+	got := statementPolicy.Statement(r)
+	if n := strings.Count(got, "\n"); n != 11 {
+		t.Errorf("statement has %d lines, want 11:\n%s", n, got)
 	}
 	for _, want := range []string{
 		`justification: outage\napprovers: mallory@example.com\\` + "\n",
@@ -109,7 +120,7 @@ func TestStatementEscapes(t *testing.T) {
 	// Two approvers are not the same statement as one approver with a comma.
 	two := statementRequest()
 	two.Approvers = []string{"a@example.com", "b@example.com"}
-	if Statement(two) == got {
+	if statementPolicy.Statement(two) == got {
 		t.Errorf("a comma inside an identity reads as two approvers")
 	}
 }
@@ -118,7 +129,7 @@ func TestStatementUnparsedExpiry(t *testing.T) {
 	t.Parallel()
 	r := statementRequest()
 	r.ExpiresAt = "next week"
-	if got := Statement(r); !strings.Contains(got, "expires_at: next week\n") {
+	if got := statementPolicy.Statement(r); !strings.Contains(got, "expires_at: next week\n") {
 		t.Errorf("statement with an invalid expiry:\n%s", got)
 	}
 }

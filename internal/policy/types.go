@@ -18,6 +18,7 @@ const (
 	AttrApprovalID    = "approval_id"
 	AttrJustification = "justification"
 	AttrBreakGlass    = "break_glass"
+	AttrSignatures    = "signatures"
 )
 
 // TargetLedger is the built-in target: the grant is recorded in the ledger and
@@ -59,6 +60,9 @@ type Policy struct {
 	Groups map[string][]string
 	// Entitlements by name.
 	Entitlements map[string]*Entitlement
+	// Signers is the key material of approval_signatures; nil when the policy
+	// does not require signed approvals.
+	Signers *Signers
 }
 
 // Entitlement is one grantable thing in the catalogue.
@@ -121,7 +125,12 @@ type ApprovalRequest struct {
 	ExpiresAt         string
 	Requester         string
 	ProviderRequester string
-	Unknown           []string
+	// LedgerID is the id of the ledger the approval is to be recorded in.
+	LedgerID string
+	// Signatures maps approvers, as written, to their armored SSH signatures
+	// over the statement.
+	Signatures map[string]string
+	Unknown    []string
 }
 
 // Approval is the evidence of a recorded approval, as the ledger holds it.
@@ -136,6 +145,10 @@ type Approval struct {
 	Withdrawn   bool
 	// UsedBy is the grant the approval already authorised, if any.
 	UsedBy string
+	// Statement is the text the approvers signed, and Signatures their
+	// signatures over it, by approver as written.
+	Statement  string
+	Signatures map[string]string
 }
 
 // Violation is one broken rule, tied to the attribute at fault.

@@ -116,6 +116,8 @@ type providerData struct {
 	// run carries grants through their lives on this instance's ledger and
 	// targets, at now.
 	run *lifecycle.Run
+	// ledgerID is the ledger's id, which approval statements name.
+	ledgerID string
 }
 
 func (p *governedProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {

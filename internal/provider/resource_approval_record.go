@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -53,6 +54,7 @@ type approvalRecordModel struct {
 	ApprovedAt    types.String `tfsdk:"approved_at"`
 	Statement     types.String `tfsdk:"statement"`
 	Digest        types.String `tfsdk:"digest"`
+	Signatures    types.Map    `tfsdk:"signatures"`
 }
 
 func (r *approvalRecordResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -129,6 +131,17 @@ func approvalRecordSchema() schema.Schema {
 				Computed:            true,
 				PlanModifiers:       keep,
 			},
+			"signatures": schema.MapAttribute{
+				MarkdownDescription: "The approvers' SSH signatures over `statement`, by approver: each an armored " +
+					"`-----BEGIN SSH SIGNATURE-----` block made with `ssh-keygen -Y sign -n " + policy.SignatureNamespace + "` " +
+					"(OpenSSH PROTOCOL.sshsig), usually read with `file(\"approvals/SEC-1042/alice.sig\")`. Required for every " +
+					"approver where the policy has `approval_signatures`: each signature must verify over the exact statement " +
+					"with a key the policy's allowed_signers file lists for that approver. A plan that lacks one shows the " +
+					"statement and the command that signs it. The ledger keeps the signatures and the keys' fingerprints.",
+				ElementType:   types.StringType,
+				Optional:      true,
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+			},
 		},
 	}
 }
@@ -155,11 +168,11 @@ func (r *approvalRecordResource) ModifyPlan(ctx context.Context, req resource.Mo
 	if config.Requester.IsNull() {
 		plan.Requester = stringOrNull(r.data.requester)
 	}
-	areq, ok := r.evaluate(ctx, plan, &resp.Diagnostics)
+	dec, ok := r.evaluate(ctx, plan, &resp.Diagnostics)
 	if !ok {
 		return
 	}
-	statement := policy.Statement(areq)
+	statement := dec.Statement
 	digest := policy.Digest(statement)
 	plan.Statement = types.StringValue(statement)
 	plan.Digest = types.StringValue(digest)
@@ -167,15 +180,16 @@ func (r *approvalRecordResource) ModifyPlan(ctx context.Context, req resource.Mo
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-func (r *approvalRecordResource) evaluate(ctx context.Context, m approvalRecordModel, diags *diag.Diagnostics) (policy.ApprovalRequest, bool) {
+func (r *approvalRecordResource) evaluate(ctx context.Context, m approvalRecordModel, diags *diag.Diagnostics) (policy.ApprovalDecision, bool) {
 	areq := approvalRequestFromModel(m, r.data.requester)
-	_, violations := r.data.policy.EvaluateApproval(areq, r.data.now)
+	areq.LedgerID = r.data.ledgerID
+	dec, violations := r.data.policy.EvaluateApproval(areq, r.data.now)
 	addViolations(diags, summaryApprovalRefused, violations)
 	if len(violations) > 0 {
 		tflog.Info(ctx, "approval refused", map[string]any{"ticket": areq.TicketID, "entitlement": areq.Entitlement, "violations": len(violations)})
-		return areq, false
+		return dec, false
 	}
-	return areq, requireVerifiedLedger(diags, r.data)
+	return dec, requireVerifiedLedger(diags, r.data)
 }
 
 func (r *approvalRecordResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -184,13 +198,19 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	areq, ok := r.evaluate(ctx, plan, &resp.Diagnostics)
+	dec, ok := r.evaluate(ctx, plan, &resp.Diagnostics)
 	if !ok {
 		return
 	}
 	a := ledgerApprovalFromModel(plan)
-	a.Statement = policy.Statement(areq)
+	a.Statement = dec.Statement
 	a.Digest = policy.Digest(a.Statement)
+	for _, s := range dec.Signers {
+		if a.SignerKeys == nil {
+			a.SignerKeys = map[string]string{}
+		}
+		a.SignerKeys[s.Approver] = s.Fingerprint
+	}
 	a.ID = approvalID(a.Digest)
 	recorded, err := r.data.ledger.RecordApproval(ctx, a, r.data.now)
 	if errors.Is(err, ledger.ErrExists) {
@@ -205,6 +225,7 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 	}
 	tflog.Info(ctx, "approval recorded", map[string]any{"approval_id": recorded.ID, "ticket": recorded.TicketID, "digest": recorded.Digest})
 	state := approvalRecordModelFromLedger(recorded)
+	state.Signatures = plan.Signatures // an empty map as configured, rather than null
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -231,6 +252,9 @@ func (r *approvalRecordResource) Read(ctx context.Context, req resource.ReadRequ
 		return
 	}
 	next := approvalRecordModelFromLedger(rec)
+	if len(rec.Signatures) == 0 && !state.Signatures.IsNull() && len(state.Signatures.Elements()) == 0 {
+		next.Signatures = state.Signatures // configured as an empty map
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
 }
 
@@ -284,12 +308,19 @@ func approvalRequestFromModel(m approvalRecordModel, providerRequester string) p
 		req.Unknown = append(req.Unknown, policy.AttrApprovers)
 	}
 	req.Approvers = approvers
+	sigs, known := stringMap(m.Signatures)
+	if !known {
+		req.Unknown = append(req.Unknown, policy.AttrSignatures)
+	}
+	req.Signatures = sigs
 	return req
 }
 
 func ledgerApprovalFromModel(m approvalRecordModel) ledger.Approval {
 	approvers, _ := setStrings(m.Approvers)
+	sigs, _ := stringMap(m.Signatures)
 	return ledger.Approval{
+		Signatures:    sigs,
 		TicketID:      m.TicketID.ValueString(),
 		Entitlement:   m.Entitlement.ValueString(),
 		Principal:     m.Principal.ValueString(),
@@ -313,5 +344,6 @@ func approvalRecordModelFromLedger(a ledger.Approval) approvalRecordModel {
 		ApprovedAt:    timeOrNull(a.ApprovedAt),
 		Statement:     types.StringValue(a.Statement),
 		Digest:        types.StringValue(a.Digest),
+		Signatures:    stringMapOrNull(a.Signatures),
 	}
 }

@@ -614,5 +614,7 @@ func policyApprovalFromLedger(a ledger.Approval) policy.Approval {
 		ApprovedAt:  a.ApprovedAt,
 		Withdrawn:   a.Status == ledger.ApprovalWithdrawn,
 		UsedBy:      a.GrantID,
+		Statement:   a.Statement,
+		Signatures:  a.Signatures,
 	}
 }

@@ -78,3 +78,36 @@ func sortedCopy(s []string) []string {
 	sort.Strings(c)
 	return c
 }
+
+// stringMap returns a known map's entries. Unknown entries are skipped and
+// reported through the second result; a null map is an empty one.
+func stringMap(m types.Map) (map[string]string, bool) {
+	if m.IsNull() || m.IsUnknown() {
+		return nil, !m.IsUnknown()
+	}
+	out := make(map[string]string, len(m.Elements()))
+	known := true
+	for k, e := range m.Elements() {
+		sv, ok := e.(types.String)
+		if !ok || sv.IsUnknown() {
+			known = false
+			continue
+		}
+		if !sv.IsNull() {
+			out[k] = sv.ValueString()
+		}
+	}
+	return out, known
+}
+
+// stringMapOrNull is m as a Terraform map, null when empty.
+func stringMapOrNull(m map[string]string) types.Map {
+	if len(m) == 0 {
+		return types.MapNull(types.StringType)
+	}
+	elems := make(map[string]attr.Value, len(m))
+	for k, v := range m {
+		elems[k] = types.StringValue(v)
+	}
+	return types.MapValueMust(types.StringType, elems)
+}

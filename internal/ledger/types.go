@@ -118,24 +118,24 @@ type Grant struct {
 
 // Approval is the current state of one approval record.
 type Approval struct {
-	ID            string    `json:"id"`
-	TicketID      string    `json:"ticket_id"`
-	Entitlement   string    `json:"entitlement"`
-	Principal     string    `json:"principal"`
-	Approvers     []string  `json:"approvers"`
-	Justification string    `json:"justification"`
-	Requester     string    `json:"requester,omitempty"`
-	ExpiresAt     string    `json:"expires_at"`
-	Statement     string    `json:"statement"`
-	Digest        string    `json:"digest"`
+	ID            string   `json:"id"`
+	TicketID      string   `json:"ticket_id"`
+	Entitlement   string   `json:"entitlement"`
+	Principal     string   `json:"principal"`
+	Approvers     []string `json:"approvers"`
+	Justification string   `json:"justification"`
+	Requester     string   `json:"requester,omitempty"`
+	ExpiresAt     string   `json:"expires_at"`
+	Statement     string   `json:"statement"`
+	Digest        string   `json:"digest"`
 	// Signatures are the approvers' armored SSH signatures over Statement, by
 	// approver as written, and SignerKeys the SHA256 fingerprints of the keys
 	// that made the ones that counted, by normalised approver. Both are empty
 	// where the policy did not require signed approvals.
 	Signatures map[string]string `json:"signatures,omitempty"`
 	SignerKeys map[string]string `json:"signer_keys,omitempty"`
-	ApprovedAt    time.Time `json:"approved_at"`
-	Status        string    `json:"status"`
+	ApprovedAt time.Time         `json:"approved_at"`
+	Status     string            `json:"status"`
 	// GrantID is the grant this approval authorised; an approval authorises one.
 	GrantID     string    `json:"grant_id,omitempty"`
 	WithdrawnAt time.Time `json:"withdrawn_at,omitzero"`

@@ -44,4 +44,34 @@ say "governed verify: the ledger's hash chain"
 say "governed grants: what is granted, from the ledger"
 "$work/bin/governed" grants --ledger governed.db
 
-say "Done. The demo's files are in $work/quickstart"
+say "Signed approvals: examples/signed-approvals, with an SSH key made for Alice"
+cp -R "$root/examples/signed-approvals" "$work/signed-approvals"
+cd "$work/signed-approvals"
+ssh-keygen -q -t ed25519 -N '' -C alice@example.com -f "$work/alice_ed25519"
+printf 'alice@example.com %s\n' "$(cat "$work/alice_ed25519.pub")" >>approvers.allowed_signers
+# The approval's expiry is written out, three days from now: the statement
+# Alice signs names it. (GNU date, else BSD date.)
+TF_VAR_approval_expires_at=$(date -u -d '+3 days' +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -v+3d +%Y-%m-%dT%H:%M:%SZ)
+export TF_VAR_approval_expires_at
+
+say "terraform plan before Alice signed: refused, with the command that signs"
+if plan=$(terraform plan -input=false -no-color -var signed=false 2>&1); then
+  echo "expected the plan to be refused" >&2
+  exit 1
+fi
+printf '%s\n' "$plan" | grep -E 'Rule signature.missing|ssh-keygen -Y sign' | sed 's/^│\? *//; s/\(echo [A-Za-z0-9+/=]\{24\}\)[A-Za-z0-9+/=]*/\1…/'
+sign=$(printf '%s\n' "$plan" | grep -o 'echo [A-Za-z0-9+/=]* | base64 -d | ssh-keygen -Y sign .*alice\.sig')
+
+say "Alice runs that command with her key"
+mkdir -p approvals/SEC-1042
+eval "${sign/\~\/.ssh\/id_ed25519/$work/alice_ed25519}"
+head -1 approvals/SEC-1042/alice.sig
+
+say "terraform apply: the signed approval counts, and the grant is issued"
+terraform apply -input=false -auto-approve
+
+say "ssh-keygen -Y verify: anyone can check Alice's signature with stock OpenSSH"
+terraform output -raw statement | ssh-keygen -Y verify -f approvers.allowed_signers -I alice@example.com \
+  -n governed-approval -s approvals/SEC-1042/alice.sig
+
+say "Done. The demo's files are in $work/quickstart and $work/signed-approvals"

@@ -1,11 +1,14 @@
 package provider
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/sshtest"
 )
 
 const examplesDir = "../../examples"
@@ -172,5 +176,54 @@ func TestAccExamples_postgres(t *testing.T) {
 	h.mustRun(append([]string{"destroy", "-input=false", "-auto-approve"}, vars...)...)
 	if isMember() {
 		t.Fatal("svc-payments-api is still a member of payments_read after destroy")
+	}
+}
+
+// TestAccExamples_signedApprovals applies examples/signed-approvals as the
+// demo does, with a built provider binary and the real clock: a key made for
+// Alice is listed in the example's allowed_signers, the unsigned plan is
+// refused with the command that signs, that command signs, and the apply
+// issues the grant.
+func TestAccExamples_signedApprovals(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	rc := builtProviderCLIConfig(t)
+	work := filepath.Join(t.TempDir(), "signed-approvals")
+	if err := os.CopyFS(work, os.DirFS(filepath.Join(examplesDir, "signed-approvals"))); err != nil {
+		t.Fatal(err)
+	}
+	alice := sshtest.NewKey(t, "ed25519")
+	signers, err := os.OpenFile(filepath.Join(work, "approvers.allowed_signers"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = signers.WriteString("alice@example.com " + alice.Public + "\n")
+		err = errors.Join(err, signers.Close())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) (string, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_CLI_ARGS=-no-color",
+			"TF_VAR_approval_expires_at="+time.Now().UTC().Add(72*time.Hour).Format(time.RFC3339))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("terraform", "plan", "-input=false", "-var", "signed=false")
+	m := regexp.MustCompile(`echo [A-Za-z0-9+/=]+ \| base64 -d \| ssh-keygen -Y sign -n governed-approval -f ~/\.ssh/id_ed25519 > approvals/SEC-1042/alice\.sig`).FindString(out)
+	if err == nil || m == "" {
+		t.Fatalf("the unsigned example planned (%v), or its refusal shows no command:\n%s", err, out)
+	}
+	if err := os.MkdirAll(filepath.Join(work, "approvals/SEC-1042"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("bash", "-c", strings.Replace(m, "~/.ssh/id_ed25519", alice.Private, 1)); err != nil {
+		t.Fatalf("signing: %v\n%s", err, out)
+	}
+	if out, err := run("terraform", "apply", "-input=false", "-auto-approve"); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if out, err := run("terraform", "output", "-raw", "grant"); err != nil || !strings.HasPrefix(out, "active until ") {
+		t.Fatalf("grant output = %q (%v)", out, err)
 	}
 }

@@ -21,10 +21,28 @@ type Key struct {
 	Fingerprint string
 }
 
+// EnvRequire makes a missing ssh-keygen fail the tests that need it instead
+// of skipping them; `make test` sets it.
+const EnvRequire = "GOVERNED_REQUIRE_SSH_KEYGEN"
+
+// Require skips the test when ssh-keygen is not installed, or fails it where
+// EnvRequire is set.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("ssh-keygen"); err == nil {
+		return
+	}
+	if os.Getenv(EnvRequire) != "" {
+		t.Fatalf("ssh-keygen is not installed (%s is set, so this is a failure, not a skip); make ssh-keygen installs it", EnvRequire)
+	}
+	t.Skipf("skipped: ssh-keygen is not installed (make ssh-keygen installs it; set %s=1 to make this a failure)", EnvRequire)
+}
+
 // NewKey makes a key of type kind ("ed25519", "ecdsa" or "rsa") without a
-// passphrase.
+// passphrase. Without ssh-keygen it skips the test (see Require).
 func NewKey(t testing.TB, kind string) Key {
 	t.Helper()
+	Require(t)
 	file := filepath.Join(t.TempDir(), "id_"+kind)
 	args := []string{"-q", "-t", kind, "-N", "", "-C", "test-" + kind, "-f", file}
 	if kind == "rsa" {

@@ -79,7 +79,7 @@ func fixtureEvent(seq int64, prev string) (Event, Grant, error) {
 // them one by one.
 func writeFixture(path string, n int) error {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, path)
+	s, err := openSQLite(ctx, path, true)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func BenchmarkVerifyWalk(b *testing.B) {
 			b.Fatal(err)
 		}
 		v := newVerification()
-		if err := s.verifyEvents(ctx, tx, v); err != nil || v.failed || v.events != benchEvents {
+		if err := (sqliteTx{tx}).walkEvents(ctx, v); err != nil || v.failed || v.events != benchEvents {
 			b.Fatalf("walk: %v, %+v", err, v.report(Head{}))
 		}
 		tx.Rollback()
@@ -172,7 +172,7 @@ func BenchmarkVerifyChain(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if ok, firstBad, problem := VerifyChain(events); !ok {
+		if ok, firstBad, problem := verifyChain(events); !ok {
 			b.Fatalf("chain does not verify: %d: %s", firstBad, problem)
 		}
 	}
@@ -292,7 +292,7 @@ func writePostgresFixture(srv *pgtest.Server, n int) (string, error) {
 		return "", err
 	}
 	location := srv.URL(db)
-	s, err := OpenPostgres(ctx, location, true)
+	s, err := openPostgres(ctx, location, true)
 	if err != nil {
 		return "", err
 	}

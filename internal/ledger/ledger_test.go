@@ -286,7 +286,7 @@ func TestApprovalTransitions(t *testing.T) {
 	if _, err := l.Approval(ctx, "apr_none"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown approval: err = %v", err)
 	}
-	all, err := l.Store().Approvals(ctx)
+	all, err := storedApprovals(ctx, l.Store())
 	if err != nil || len(all) != 1 || all[0].ID != "apr_1" || all[0].Seq != 3 {
 		t.Fatalf("Approvals = %+v, %v", all, err)
 	}

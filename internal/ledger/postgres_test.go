@@ -264,7 +264,7 @@ func TestStoresApprovals(t *testing.T) {
 		if _, err := l.Approval(ctx, "apr_none"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("unknown approval: err = %v", err)
 		}
-		all, err := l.Store().Approvals(ctx)
+		all, err := storedApprovals(ctx, l.Store())
 		if err != nil || len(all) != 2 || all[0].ID != "apr_0" || all[1].ID != "apr_1" || all[1].Seq != 4 {
 			t.Fatalf("Approvals = %+v, %v", all, err)
 		}
@@ -874,7 +874,7 @@ func TestPostgresConcurrentFirstOpen(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		wg.Go(func() {
-			s, err := OpenPostgres(ctx, location, true)
+			s, err := openPostgres(ctx, location, true)
 			if err == nil {
 				s.Close()
 			}
@@ -985,8 +985,8 @@ func TestOpenPostgresLocations(t *testing.T) {
 	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Seq != 1 {
 		t.Fatalf("through postgresql://: %+v, %v", g, err)
 	}
-	if s, ok := l.Store().(*PostgresStore); !ok || strings.Contains(s.Location(), "sslmode") {
-		t.Fatalf("store %T, location %q", l.Store(), s.Location())
+	if s, ok := l.Store().(*PostgresStore); !ok || strings.Contains(s.ledger, "sslmode") {
+		t.Fatalf("store %T, location %q", l.Store(), s.ledger)
 	}
 	l.Close()
 	if _, err := l.Grant(ctx, "grt_1"); err == nil || !strings.Contains(err.Error(), "closed pool") {

@@ -85,7 +85,7 @@ func TestConcurrentAppendsTwoStores(t *testing.T) {
 	path := t.TempDir() + "/shared.db"
 	var ledgers [2]*Ledger
 	for i := range ledgers {
-		s, err := OpenSQLite(ctx, path)
+		s, err := openSQLite(ctx, path, true)
 		if err != nil {
 			t.Fatal(err)
 		}

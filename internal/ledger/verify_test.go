@@ -115,9 +115,9 @@ func TestVerifyChain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ok, firstBad, problem := VerifyChain(tt.tamper(chain(10)))
+			ok, firstBad, problem := verifyChain(tt.tamper(chain(10)))
 			if ok != (tt.firstBad == 0) || firstBad != tt.firstBad || !strings.Contains(problem, tt.problem) {
-				t.Fatalf("VerifyChain = %v, %d, %q; want first bad %d, %q", ok, firstBad, problem, tt.firstBad, tt.problem)
+				t.Fatalf("verifyChain = %v, %d, %q; want first bad %d, %q", ok, firstBad, problem, tt.firstBad, tt.problem)
 			}
 		})
 	}
@@ -322,13 +322,6 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT 1; END;`,
 					t.Fatalf("report head %+v, store head %+v", r.Head, h)
 				}
 			}
-			if tt.generic || (tt.firstBad == 0 && len(tt.problem) == 0) {
-				r, err := New(interfaceOnly{l.Store()}).Verify(ctx)
-				if err != nil {
-					t.Fatalf("Verify through the Store interface: %v", err)
-				}
-				check("Store interface", r)
-			}
 		})
 	}
 }
@@ -341,10 +334,6 @@ func expectError(db *sql.DB, stmt, msg string) error {
 	}
 	return nil
 }
-
-// interfaceOnly hides the SQLite store's own verification, so that the checks
-// every store shares are exercised on their own.
-type interfaceOnly struct{ Store }
 
 func TestVerifyWhileAppending(t *testing.T) {
 	t.Parallel()

@@ -84,7 +84,7 @@ END
 	expires_at  timestamptz NOT NULL,
 	CONSTRAINT %[1]s_expires_at_payload CHECK (expires_at = (data::json ->> 'expires_at')::timestamptz)
 )`
-	// pgCurrentStateTableDef is how checkSchema describes such a table: its
+	// pgCurrentStateTableDef is how schemaProblem describes such a table: its
 	// columns in order, then its constraints by name.
 	pgCurrentStateTableDef = `id text NOT NULL
 seq bigint NOT NULL

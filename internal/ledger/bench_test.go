@@ -46,11 +46,10 @@ func verifyFixture(b *testing.B) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if benchFixture.path != "" {
 		os.RemoveAll(filepath.Dir(benchFixture.path))
 	}
-	stopPostgresServers()
 	os.Exit(code)
 }
 
@@ -79,7 +78,7 @@ func fixtureEvent(seq int64, prev string) (Event, Grant, error) {
 // them one by one.
 func writeFixture(path string, n int) error {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, path)
+	s, err := openSQLite(ctx, path, true)
 	if err != nil {
 		return err
 	}
@@ -151,7 +150,7 @@ func BenchmarkVerifyWalk(b *testing.B) {
 			b.Fatal(err)
 		}
 		v := newVerification()
-		if err := s.verifyEvents(ctx, tx, v); err != nil || v.failed || v.events != benchEvents {
+		if err := (sqliteTx{tx}).walkEvents(ctx, v); err != nil || v.failed || v.events != benchEvents {
 			b.Fatalf("walk: %v, %+v", err, v.report(Head{}))
 		}
 		tx.Rollback()
@@ -172,7 +171,7 @@ func BenchmarkVerifyChain(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if ok, firstBad, problem := VerifyChain(events); !ok {
+		if ok, firstBad, problem := verifyChain(events); !ok {
 			b.Fatalf("chain does not verify: %d: %s", firstBad, problem)
 		}
 	}
@@ -192,14 +191,10 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }
 
-// The PostgreSQL server benchmarks share, started on first use and stopped by
-// TestMain. Unlike the tests' server it keeps fsync on: an append pays for a
-// durable commit, as the SQLite store's synchronous=FULL does.
+// The fixture of the PostgreSQL benchmarks, on their server
+// (benchPostgresServer). Unlike the tests' server that one keeps fsync on: an
+// append pays for a durable commit, as the SQLite store's synchronous=FULL does.
 var pgBenchServer struct {
-	once sync.Once
-	s    *pgtest.Server
-	err  error
-
 	fixtureOnce sync.Once
 	fixture     string // URL of a ledger holding benchEvents events
 	fixtureErr  error
@@ -207,15 +202,7 @@ var pgBenchServer struct {
 
 func benchPostgresServer(b *testing.B) *pgtest.Server {
 	b.Helper()
-	pgBenchServer.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		pgBenchServer.s, pgBenchServer.err = pgtest.Start(ctx, pgtest.Options{Durable: true})
-	})
-	if pgBenchServer.err != nil {
-		b.Fatalf("starting a PostgreSQL server for the benchmarks: %v", pgBenchServer.err)
-	}
-	return pgBenchServer.s
+	return pgtest.SharedWith(b, pgtest.Options{Durable: true})
 }
 
 // benchPostgresLedger opens a new PostgreSQL ledger on the benchmarks' server;
@@ -292,7 +279,7 @@ func writePostgresFixture(srv *pgtest.Server, n int) (string, error) {
 		return "", err
 	}
 	location := srv.URL(db)
-	s, err := OpenPostgres(ctx, location, true)
+	s, err := openPostgres(ctx, location, true)
 	if err != nil {
 		return "", err
 	}

@@ -3,13 +3,13 @@ package ledger
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -80,7 +80,7 @@ END
 	expires_at  timestamptz NOT NULL,
 	CONSTRAINT %[1]s_expires_at_payload CHECK (expires_at = (data::json ->> 'expires_at')::timestamptz)
 )`
-	// pgCurrentStateTableDef is how checkSchema describes such a table: its
+	// pgCurrentStateTableDef is how schemaProblem describes such a table: its
 	// columns in order, then its constraints by name.
 	pgCurrentStateTableDef = `id text NOT NULL
 seq bigint NOT NULL
@@ -150,10 +150,19 @@ type PostgresStore struct {
 	ledger string // the URL without its password, for messages
 }
 
-var _ interface {
-	Store
-	SelfVerifier
-} = (*PostgresStore)(nil)
+var _ Store = (*PostgresStore)(nil)
+
+// pgDialect is the PostgreSQL side of the SQL the stores share.
+var pgDialect = dialect{
+	param: func(n int) string { return "$" + strconv.Itoa(n) },
+	expiresBefore: func(bound time.Time) (string, any) {
+		// PostgreSQL keeps microseconds, rounding the expiry to the nearest: a
+		// millisecond to spare keeps every expiry before the bound, and Grants
+		// makes the exact comparison on the payload.
+		return "expires_at < %s", bound.Add(time.Millisecond)
+	},
+	migrations: pgMigrations,
+}
 
 var (
 	// errNoPostgresLedger marks a database without a ledger, opened with create false.
@@ -162,17 +171,13 @@ var (
 	errNoSchema = errors.New("its search_path names no schema that exists, so there is nowhere to keep the ledger")
 )
 
-// OpenPostgres opens the ledger in the PostgreSQL database at rawURL
+// openPostgres opens the ledger in the PostgreSQL database at rawURL
 // (postgres://user:password@host:port/database?…) and brings its schema up to
 // date. With create, an empty database becomes an empty ledger; without, it is
 // an error. It fails when the server cannot be reached or the database holds
 // tables of the ledger's names that are not a ledger. The URL may set
 // pgxpool's settings, such as pool_max_conns (default: the number of CPUs, at
 // least 4).
-func OpenPostgres(ctx context.Context, rawURL string, create bool) (*PostgresStore, error) {
-	return openPostgres(ctx, rawURL, create)
-}
-
 func openPostgres(ctx context.Context, rawURL string, create bool) (*PostgresStore, error) {
 	ledger := pgurl.Redact(rawURL)
 	cfg, err := pgurl.Config(rawURL)
@@ -325,30 +330,12 @@ WHERE n.nspname = current_schema() AND c.relname = 'schema_migrations' AND a.att
 				return errNotALedger
 			}
 		}
-		var version int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		if err := pgDialect.migrate(ctx, pgTx{tx}); err != nil {
 			return err
-		}
-		if version > len(pgMigrations) {
-			return fmt.Errorf("its schema is version %d, newer than this build of governed knows (%d): upgrade governed", version, len(pgMigrations))
-		}
-		for v := version; v < len(pgMigrations); v++ {
-			for _, stmt := range pgMigrations[v] {
-				if _, err := tx.Exec(ctx, stmt); err != nil {
-					return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
-				}
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-				v+1, formatAt(time.Now())); err != nil {
-				return err
-			}
 		}
 		return tx.Commit(ctx)
 	})
 }
-
-// Location returns the ledger's URL without its password.
-func (s *PostgresStore) Location() string { return s.ledger }
 
 // Close closes the store's connections.
 func (s *PostgresStore) Close() error {
@@ -378,7 +365,7 @@ func (s *PostgresStore) appendRecord(ctx context.Context, eventType string, at t
 	if err := checkPostgresRecord(r.row.kind, r.row.id, r.expiresAt, r.data); err != nil {
 		return Event{}, err
 	}
-	return s.append(ctx, eventType, at, r.row, r.data, r.expiresAt, expectSeq)
+	return s.append(ctx, eventType, at, r, expectSeq)
 }
 
 // checkPostgresRecord refuses, with a plain message, the records that pass
@@ -430,12 +417,12 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data, expires
 	}
 }
 
-func (s *PostgresStore) append(ctx context.Context, eventType string, at time.Time, row currentRow, data []byte, expiresAt string, expectSeq int64) (Event, error) {
+func (s *PostgresStore) append(ctx context.Context, eventType string, at time.Time, r appendRecord, expectSeq int64) (Event, error) {
 	for attempt := 1; ; attempt++ {
 		var ev Event
 		err := s.pool.with(ctx, func(c *pgx.Conn) error {
 			var err error
-			ev, err = s.appendTx(ctx, c, eventType, at, row, data, expiresAt, expectSeq)
+			ev, err = s.appendTx(ctx, c, eventType, at, r, expectSeq)
 			return err
 		})
 		var pe *pgconn.PgError
@@ -451,7 +438,7 @@ func (s *PostgresStore) append(ctx context.Context, eventType string, at time.Ti
 
 // appendTx is one append, in three round trips: begin, lock the head and read
 // the state; write the event, the current state and the head; commit.
-func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType string, at time.Time, row currentRow, data []byte, expiresAt string, expectSeq int64) (Event, error) {
+func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType string, at time.Time, r appendRecord, expectSeq int64) (Event, error) {
 	// Locking the head row serialises appends from every process. The state is
 	// read by the next statement, which in READ COMMITTED takes its snapshot
 	// once the lock is held, and so sees the append that held it before.
@@ -460,14 +447,14 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 	var lastHash *string
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	b.Queue(`SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE`).QueryRow(func(r pgx.Row) error {
-		if err := r.Scan(&head.Seq, &head.Hash); err != nil {
+	b.Queue(`SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&head.Seq, &head.Hash); err != nil {
 			return fmt.Errorf("reading the ledger's head: %w", err)
 		}
 		return nil
 	})
-	b.Queue(pgStateQuery[row.table], row.id).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&cur, &lastSeq, &lastHash)
+	b.Queue(pgStateQuery[r.row.table], r.row.id).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&cur, &lastSeq, &lastHash)
 	})
 	br := c.SendBatch(ctx, b)
 	tx := br.Tx()
@@ -476,30 +463,19 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 		return Event{}, err
 	}
 
-	switch {
-	case cur == nil:
-		if expectSeq != 0 {
-			return Event{}, fmt.Errorf("%s %q: %w", row.kind, row.id, ErrNotFound)
-		}
-	case expectSeq == 0:
-		return Event{}, fmt.Errorf("%s %q: %w", row.kind, row.id, ErrExists)
-	case *cur != expectSeq:
-		return Event{}, fmt.Errorf("%s %q is at event %d, not %d: %w", row.kind, row.id, *cur, expectSeq, ErrConflict)
-	}
 	var last Head
 	if lastSeq != nil && lastHash != nil {
 		last = Head{Seq: *lastSeq, Hash: *lastHash}
 	}
-	if head != last {
-		return Event{}, ErrInconsistent
+	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last)
+	if err != nil {
+		return Event{}, err
 	}
 
-	ev := Event{Seq: head.Seq + 1, At: at.UTC().Round(0), Type: eventType, Subject: row.id, Data: data, PrevHash: head.Hash}
-	ev.Hash = HashEvent(ev.PrevHash, ev)
 	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash)
-	b.Queue(pgUpsert[row.table], row.id, ev.Seq, string(data), expiresAt)
+	b.Queue(pgUpsert[r.row.table], r.row.id, ev.Seq, string(r.data), r.expiresAt)
 	b.Queue(`UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, ev.Seq, ev.Hash)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Event{}, err
@@ -510,88 +486,44 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 	return ev, nil
 }
 
-// Grant implements Store. Like SQLiteStore.Grant, it reads the grant's last
-// event, not its current-state row.
+// Grant implements Store. It reads the grant's last event (see lastRecord).
 func (s *PostgresStore) Grant(ctx context.Context, id string) (Grant, error) {
-	var g Grant
-	seq, err := s.lastEvent(ctx, "grant", id, &g)
-	g.Seq = seq
-	return g, err
+	return lastRecord[Grant](ctx, s.lastEvent, "grant", id)
 }
 
-// lastEvent decodes into v the data of the last event of the given kind
-// ("grant" or "approval") about id, and returns its sequence number.
-func (s *PostgresStore) lastEvent(ctx context.Context, kind, id string, v any) (int64, error) {
-	var seq int64
-	var data []byte
-	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+// Approval implements Store. Like Grant, it reads the approval's last event.
+func (s *PostgresStore) Approval(ctx context.Context, id string) (Approval, error) {
+	return lastRecord[Approval](ctx, s.lastEvent, "approval", id)
+}
+
+// lastEvent is the store's lastEventReader.
+func (s *PostgresStore) lastEvent(ctx context.Context, kind, id string) (seq int64, data []byte, found bool, err error) {
+	err = s.pool.with(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, `SELECT seq, data FROM events WHERE subject = $1 AND type LIKE $2 ORDER BY seq DESC LIMIT 1`,
 			id, kind+".%").Scan(&seq, &data)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+		return 0, nil, false, nil
 	}
 	if err != nil {
-		return 0, s.describeAll(err)
+		return 0, nil, false, s.describeAll(err)
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return 0, fmt.Errorf("%s %q: the stored event is not readable: %w", kind, id, err)
-	}
-	return seq, nil
+	return seq, data, true, nil
 }
 
 // Grants implements Store. The result is sorted by id. Rows are selected in SQL
-// and the filter is checked again against each stored payload, as
-// SQLiteStore.Grants does.
+// and the filter is checked again against each stored payload.
 func (s *PostgresStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error) {
-	var where []string
-	var args []any
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.Principal != "" {
-		add("principal = $%d", f.Principal)
-	}
-	if f.Entitlement != "" {
-		add("entitlement = $%d", f.Entitlement)
-	}
-	if f.Status != "" {
-		add("status = $%d", f.Status)
-	}
-	if !f.ExpiringBefore.IsZero() {
-		// PostgreSQL keeps microseconds, rounding the expiry to the nearest: a
-		// millisecond to spare keeps every expiry before the bound, and the
-		// exact comparison is made on the payload below.
-		add("status = $%d", StatusActive)
-		add("expires_at < $%d", f.ExpiringBefore.Add(time.Millisecond))
-	}
-	q := `SELECT seq, data FROM grants`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	q += ` ORDER BY id`
-	grants := []Grant{}
+	q, args := pgDialect.grantsQuery(f)
+	var grants []Grant
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		var seq int64
-		var data []byte
-		for rows.Next() {
-			if err := rows.Scan(&seq, &data); err != nil {
-				return err
-			}
-			var g Grant
-			if err := json.Unmarshal(data, &g); err != nil {
-				return fmt.Errorf("a stored grant is not readable: %w", err)
-			}
-			g.Seq = seq
-			if f.Matches(g) {
-				grants = append(grants, g)
-			}
+		if grants, err = scanRecords(rows, "grant", f.Matches); err != nil {
+			return err
 		}
 		return rows.Err()
 	})
@@ -599,44 +531,6 @@ func (s *PostgresStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, err
 		return nil, s.describeAll(err)
 	}
 	return grants, nil
-}
-
-// Approval implements Store. Like Grant, it reads the approval's last event.
-func (s *PostgresStore) Approval(ctx context.Context, id string) (Approval, error) {
-	var a Approval
-	seq, err := s.lastEvent(ctx, "approval", id, &a)
-	a.Seq = seq
-	return a, err
-}
-
-// Approvals implements Store.
-func (s *PostgresStore) Approvals(ctx context.Context) ([]Approval, error) {
-	approvals := []Approval{}
-	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT seq, data FROM approvals ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var seq int64
-		var data []byte
-		for rows.Next() {
-			if err := rows.Scan(&seq, &data); err != nil {
-				return err
-			}
-			var a Approval
-			if err := json.Unmarshal(data, &a); err != nil {
-				return fmt.Errorf("a stored approval is not readable: %w", err)
-			}
-			a.Seq = seq
-			approvals = append(approvals, a)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, s.describeAll(err)
-	}
-	return approvals, nil
 }
 
 // Head implements Store.
@@ -683,10 +577,9 @@ func (s *PostgresStore) Events(ctx context.Context, fn func(Event) error) error 
 	return fnErr
 }
 
-// Verify implements SelfVerifier: the chain, the recorded head, the replay of
-// the log against the current-state tables and the definitions of the
-// append-only triggers and current-state tables, all read in one REPEATABLE
-// READ snapshot while appends go on.
+// Verify implements Store: verifySnapshot over one REPEATABLE READ, read-only
+// transaction, so that the chain, the recorded head, the current-state tables
+// and the schema are read in one snapshot while appends go on.
 //
 // What it cannot see: a superuser can skip triggers for a session
 // (session_replication_role = replica) without changing any definition. The
@@ -699,43 +592,8 @@ func (s *PostgresStore) Verify(ctx context.Context) (Report, error) {
 			return err
 		}
 		defer tx.Rollback(ctx)
-
-		v := newVerification()
-		var grants, approvals int
-		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`).Scan(&grants, &approvals); err != nil {
-			return err
-		}
-		v.expectSubjects(grants, approvals)
-		if err := verifyPostgresEvents(ctx, tx, v); err != nil {
-			return err
-		}
-		var head Head
-		err = tx.QueryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			v.fail(v.chain.Head().Seq, "the recorded head is missing")
-		case err != nil:
-			return err
-		}
-		v.head(head)
-		if !v.failed {
-			for _, k := range []int{kindGrant, kindApproval} {
-				if err := verifyPostgresRows(ctx, tx, v, k); err != nil {
-					return err
-				}
-			}
-		}
-		if !v.failed {
-			problem, err := checkPostgresSchema(ctx, tx)
-			if err != nil {
-				return err
-			}
-			if problem != "" {
-				v.fail(0, problem)
-			}
-		}
-		report = v.report(head)
-		return nil
+		report, err = verifySnapshot(ctx, pgTx{tx})
+		return err
 	})
 	if err != nil {
 		return Report{}, s.describeAll(err)
@@ -743,15 +601,32 @@ func (s *PostgresStore) Verify(ctx context.Context) (Report, error) {
 	return report, nil
 }
 
+// pgTx is a transaction of the store as the shared code uses it: a migration
+// (migrationTx) or a verification (snapshotReader).
+type pgTx struct{ tx pgx.Tx }
+
+func (t pgTx) exec(ctx context.Context, stmt string, args ...any) error {
+	_, err := t.tx.Exec(ctx, stmt, args...)
+	return err
+}
+
+func (t pgTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error) {
+	err := t.tx.QueryRow(ctx, q).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // pgWalkQuery reads the events in sequence order, in the binary format: the
 // text columns arrive as stored, seq as 8 bytes.
 const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, data FROM events ORDER BY seq`
 
-// verifyPostgresEvents walks the log in sequence order (see
-// verification.walk); each event's text fields travel joined by
-// walkSeparator, which no stored field holds unless it was altered.
-func verifyPostgresEvents(ctx context.Context, tx pgx.Tx, v *verification) error {
-	rows, err := tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode})
+// walkEvents walks the log in sequence order (see verification.walk); each
+// event's text fields travel joined by walkSeparator, which no stored field
+// holds unless it was altered.
+func (t pgTx) walkEvents(ctx context.Context, v *verification) error {
+	rows, err := t.tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode})
 	if err != nil {
 		return err
 	}
@@ -781,10 +656,10 @@ func verifyPostgresEvents(ctx context.Context, tx pgx.Tx, v *verification) error
 	return rows.Err()
 }
 
-// verifyPostgresRows replays one current-state table against the log.
-func verifyPostgresRows(ctx context.Context, tx pgx.Tx, v *verification, kind int) error {
-	table := map[int]string{kindGrant: "grants", kindApproval: "approvals"}[kind]
-	rows, err := tx.Query(ctx, `SELECT id, seq, data FROM `+table, pgx.QueryResultFormats{pgx.BinaryFormatCode})
+// rows reads one current-state table, in the binary format.
+func (t pgTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
+	table := kindTables[kind]
+	rows, err := t.tx.Query(ctx, `SELECT id, seq, data FROM `+table, pgx.QueryResultFormats{pgx.BinaryFormatCode})
 	if err != nil {
 		return err
 	}
@@ -794,25 +669,21 @@ func verifyPostgresRows(ctx context.Context, tx pgx.Tx, v *verification, kind in
 		if len(vals) != 3 || len(vals[1]) != 8 {
 			return fmt.Errorf("reading the %s: unexpected row format", table)
 		}
-		v.row(kind, string(vals[0]), int64(binary.BigEndian.Uint64(vals[1])), vals[2])
+		fn(string(vals[0]), int64(binary.BigEndian.Uint64(vals[1])), vals[2])
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	v.unseen(kind)
-	return nil
+	return rows.Err()
 }
 
-// checkPostgresSchema reports whether the append-only triggers and their
-// function, and the current-state tables, are still defined and enabled as the
+// schemaProblem reports whether the append-only triggers and their function,
+// and the current-state tables, are still defined and enabled as the
 // migrations left them, in the ledger's schema.
-func checkPostgresSchema(ctx context.Context, tx pgx.Tx) (string, error) {
+func (t pgTx) schemaProblem(ctx context.Context) (string, error) {
 	type trigger struct {
 		def     string
 		enabled string
 	}
 	triggers := map[string]trigger{}
-	rows, err := tx.Query(ctx, `SELECT t.tgname, pg_get_triggerdef(t.oid, true), t.tgenabled::text
+	rows, err := t.tx.Query(ctx, `SELECT t.tgname, pg_get_triggerdef(t.oid, true), t.tgenabled::text
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = current_schema() AND c.relname = 'events' AND NOT t.tgisinternal`)
 	if err != nil {
@@ -827,7 +698,7 @@ WHERE n.nspname = current_schema() AND c.relname = 'events' AND NOT t.tgisintern
 		return "", err
 	}
 	var function, schema string
-	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+	err = t.tx.QueryRow(ctx, `SELECT coalesce((SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = current_schema() AND p.proname = 'events_append_only' AND p.pronargs = 0), ''), quote_ident(current_schema())`).Scan(&function, &schema)
 	if err != nil {
 		return "", err
@@ -851,7 +722,7 @@ WHERE n.nspname = current_schema() AND p.proname = 'events_append_only' AND p.pr
 		}
 	}
 
-	tables, err := describePostgresTables(ctx, tx, "grants", "approvals")
+	tables, err := describePostgresTables(ctx, t.tx, "grants", "approvals")
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -69,4 +70,102 @@ func checkRecord(kind, id, status, expiresAt string) error {
 		return fmt.Errorf("%s %q: expires_at %q is not an RFC 3339 time such as 2026-12-01T17:00:00Z", kind, id, expiresAt)
 	}
 	return nil
+}
+
+// decideAppend decides an append from what the store read under its write
+// lock: cur is the sequence number in the record's current-state row (nil when
+// it has none), head the head recorded with the last append and last the last
+// event of the log ({0, ""} for an empty log). The record must be new when
+// expectSeq is 0 and otherwise still at expectSeq, and the head must match the
+// log. It returns the event to write, chained to the head.
+func decideAppend(eventType string, at time.Time, r appendRecord, expectSeq int64, cur *int64, head, last Head) (Event, error) {
+	switch {
+	case cur == nil:
+		if expectSeq != 0 {
+			return Event{}, fmt.Errorf("%s %q: %w", r.row.kind, r.row.id, ErrNotFound)
+		}
+	case expectSeq == 0:
+		return Event{}, fmt.Errorf("%s %q: %w", r.row.kind, r.row.id, ErrExists)
+	case *cur != expectSeq:
+		return Event{}, fmt.Errorf("%s %q is at event %d, not %d: %w", r.row.kind, r.row.id, *cur, expectSeq, ErrConflict)
+	}
+	if head != last {
+		return Event{}, ErrInconsistent
+	}
+	ev := Event{Seq: head.Seq + 1, At: at.UTC().Round(0), Type: eventType, Subject: r.row.id, Data: r.data, PrevHash: head.Hash}
+	ev.Hash = HashEvent(ev.PrevHash, ev)
+	return ev, nil
+}
+
+// record is a grant or an approval: what the events of the log are about.
+type record interface{ Grant | Approval }
+
+// decodeRecord decodes a stored payload, the data of an event or of a
+// current-state row, and gives the record the sequence number seq.
+func decodeRecord[T record](seq int64, data []byte) (T, error) {
+	var r T
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, err
+	}
+	switch p := any(&r).(type) {
+	case *Grant:
+		p.Seq = seq
+	case *Approval:
+		p.Seq = seq
+	}
+	return r, nil
+}
+
+// lastEventReader reads the sequence number and payload of the last event of
+// kind ("grant" or "approval") about id; found is false when there is none.
+// Each store has one, with its own query and error messages.
+type lastEventReader func(ctx context.Context, kind, id string) (seq int64, data []byte, found bool, err error)
+
+// lastRecord returns the grant or approval that the last event of its kind
+// about id holds. Stores read records this way rather than from their
+// current-state rows: the events are hash-chained and verified, the rows are
+// only an index, so an edited row can never change what a record is.
+func lastRecord[T record](ctx context.Context, read lastEventReader, kind, id string) (T, error) {
+	var zero T
+	seq, data, found, err := read(ctx, kind, id)
+	if err != nil {
+		return zero, err
+	}
+	if !found {
+		return zero, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+	}
+	r, err := decodeRecord[T](seq, data)
+	if err != nil {
+		return zero, fmt.Errorf("%s %q: the stored event is not readable: %w", kind, id, err)
+	}
+	return r, nil
+}
+
+// recordRows is what scanRecords needs of a query's result; database/sql's
+// and pgx's rows both have it.
+type recordRows interface {
+	Next() bool
+	Scan(dest ...any) error
+}
+
+// scanRecords decodes the (seq, data) rows of a current-state table about
+// records of kind, in order, and keeps those that keep accepts (all of them
+// when keep is nil). The caller checks the rows' error at the end.
+func scanRecords[T record](rows recordRows, kind string, keep func(T) bool) ([]T, error) {
+	out := []T{}
+	var seq int64
+	var data []byte
+	for rows.Next() {
+		if err := rows.Scan(&seq, &data); err != nil {
+			return nil, err
+		}
+		r, err := decodeRecord[T](seq, data)
+		if err != nil {
+			return nil, fmt.Errorf("a stored %s is not readable: %w", kind, err)
+		}
+		if keep == nil || keep(r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

@@ -1,10 +1,8 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -103,19 +101,22 @@ type SQLiteStore struct {
 	mu   sync.Mutex // serialises appends within the process
 }
 
-var _ interface {
-	Store
-	SelfVerifier
-} = (*SQLiteStore)(nil)
+var _ Store = (*SQLiteStore)(nil)
 
-// OpenSQLite opens the ledger in the SQLite file at path, creating the file when
-// it does not exist (but never its directory) and bringing its schema up to
-// date. It fails, without leaving a new file behind, when the file cannot be
-// written or is not a ledger.
-func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
-	return openSQLite(ctx, path, true)
+// sqliteDialect is the SQLite side of the SQL the stores share.
+var sqliteDialect = dialect{
+	param: func(int) string { return "?" },
+	expiresBefore: func(bound time.Time) (string, any) {
+		// Whole seconds in SQL; Grants makes the exact comparison on the payload.
+		return "expires_unix <= %s", bound.Unix()
+	},
+	migrations: sqliteMigrations,
 }
 
+// openSQLite opens the ledger in the SQLite file at path and brings its schema
+// up to date. With create, it creates the file when it does not exist (but
+// never its directory). It fails, without leaving a new file behind, when the
+// file cannot be written or is not a ledger.
 func openSQLite(ctx context.Context, path string, create bool) (*SQLiteStore, error) {
 	if path == "" {
 		return nil, errors.New("the ledger path is empty")
@@ -272,29 +273,11 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	var version int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+	if err := sqliteDialect.migrate(ctx, sqliteTx{tx}); err != nil {
 		return err
-	}
-	if version > len(sqliteMigrations) {
-		return fmt.Errorf("its schema is version %d, newer than this build of governed knows (%d): upgrade governed", version, len(sqliteMigrations))
-	}
-	for v := version; v < len(sqliteMigrations); v++ {
-		for _, stmt := range sqliteMigrations[v] {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-			v+1, formatAt(time.Now())); err != nil {
-			return err
-		}
 	}
 	return tx.Commit()
 }
-
-// Path returns the ledger's file path as given to OpenSQLite.
-func (s *SQLiteStore) Path() string { return s.path }
 
 // Close closes the database.
 func (s *SQLiteStore) Close() error { return s.db.Close() }
@@ -305,7 +288,7 @@ func (s *SQLiteStore) AppendGrant(ctx context.Context, eventType string, at time
 	if err != nil {
 		return Event{}, err
 	}
-	return s.append(ctx, eventType, at, r.row, r.data, expectSeq)
+	return s.append(ctx, eventType, at, r, expectSeq)
 }
 
 // AppendApproval implements Store.
@@ -314,13 +297,13 @@ func (s *SQLiteStore) AppendApproval(ctx context.Context, eventType string, at t
 	if err != nil {
 		return Event{}, err
 	}
-	return s.append(ctx, eventType, at, r.row, r.data, expectSeq)
+	return s.append(ctx, eventType, at, r, expectSeq)
 }
 
-func (s *SQLiteStore) append(ctx context.Context, eventType string, at time.Time, row currentRow, data []byte, expectSeq int64) (Event, error) {
+func (s *SQLiteStore) append(ctx context.Context, eventType string, at time.Time, r appendRecord, expectSeq int64) (Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ev, err := s.appendTx(ctx, eventType, at, row, data, expectSeq)
+	ev, err := s.appendTx(ctx, eventType, at, r, expectSeq)
 	if err != nil {
 		var se *sqlite.Error
 		if errors.As(err, &se) {
@@ -331,28 +314,24 @@ func (s *SQLiteStore) append(ctx context.Context, eventType string, at time.Time
 	return ev, nil
 }
 
-func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Time, row currentRow, data []byte, expectSeq int64) (Event, error) {
+// appendTx is one append: it reads the record's current-state row, the head
+// and the last event under the write lock, decides, and writes.
+func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Time, r appendRecord, expectSeq int64) (Event, error) {
 	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock now
 	if err != nil {
 		return Event{}, err
 	}
 	defer tx.Rollback()
 
-	var cur int64
-	err = tx.QueryRowContext(ctx, `SELECT seq FROM `+row.table+` WHERE id = ?`, row.id).Scan(&cur)
+	var cur *int64
+	var seq int64
+	err = tx.QueryRowContext(ctx, `SELECT seq FROM `+r.row.table+` WHERE id = ?`, r.row.id).Scan(&seq)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if expectSeq != 0 {
-			return Event{}, fmt.Errorf("%s %q: %w", row.kind, row.id, ErrNotFound)
-		}
-	case err != nil:
+	case err == nil:
+		cur = &seq
+	case !errors.Is(err, sql.ErrNoRows):
 		return Event{}, err
-	case expectSeq == 0:
-		return Event{}, fmt.Errorf("%s %q: %w", row.kind, row.id, ErrExists)
-	case cur != expectSeq:
-		return Event{}, fmt.Errorf("%s %q is at event %d, not %d: %w", row.kind, row.id, cur, expectSeq, ErrConflict)
 	}
-
 	var head, last Head
 	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash); err != nil {
 		return Event{}, fmt.Errorf("reading the ledger's head: %w", err)
@@ -361,20 +340,19 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Event{}, err
 	}
-	if head != last {
-		return Event{}, ErrInconsistent
+	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last)
+	if err != nil {
+		return Event{}, err
 	}
 
-	ev := Event{Seq: head.Seq + 1, At: at.UTC().Round(0), Type: eventType, Subject: row.id, Data: data, PrevHash: head.Hash}
-	ev.Hash = HashEvent(ev.PrevHash, ev)
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash); err != nil {
 		return Event{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO `+row.table+` (id, seq, data) VALUES (?, ?, ?)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+r.row.table+` (id, seq, data) VALUES (?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`,
-		row.id, ev.Seq, string(data)); err != nil {
+		r.row.id, ev.Seq, string(r.data)); err != nil {
 		return Event{}, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
@@ -386,119 +364,47 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`,
 	return ev, nil
 }
 
-// Grant implements Store. It reads the grant's last event, not its
-// current-state row: the events are hash-chained and verified, the row is only
-// an index, so an edited row can never change what a grant is.
+// Grant implements Store. It reads the grant's last event (see lastRecord).
 func (s *SQLiteStore) Grant(ctx context.Context, id string) (Grant, error) {
-	var g Grant
-	seq, err := s.lastEvent(ctx, "grant", id, &g)
-	g.Seq = seq
-	return g, err
+	return lastRecord[Grant](ctx, s.lastEvent, "grant", id)
 }
 
-// lastEvent decodes into v the data of the last event of the given kind
-// ("grant" or "approval") about id, and returns its sequence number.
-func (s *SQLiteStore) lastEvent(ctx context.Context, kind, id string, v any) (int64, error) {
-	var seq int64
-	var data []byte
-	err := s.db.QueryRowContext(ctx,
+// Approval implements Store. Like Grant, it reads the approval's last event.
+func (s *SQLiteStore) Approval(ctx context.Context, id string) (Approval, error) {
+	return lastRecord[Approval](ctx, s.lastEvent, "approval", id)
+}
+
+// lastEvent is the store's lastEventReader.
+func (s *SQLiteStore) lastEvent(ctx context.Context, kind, id string) (seq int64, data []byte, found bool, err error) {
+	err = s.db.QueryRowContext(ctx,
 		`SELECT seq, data FROM events WHERE subject = ? AND type LIKE ? ORDER BY seq DESC LIMIT 1`,
 		id, kind+".%").Scan(&seq, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+		return 0, nil, false, nil
 	}
 	if err != nil {
-		return 0, describeSQLiteError(s.path, err)
+		return 0, nil, false, describeSQLiteError(s.path, err)
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return 0, fmt.Errorf("%s %q: the stored event is not readable: %w", kind, id, err)
-	}
-	return seq, nil
+	return seq, data, true, nil
 }
 
 // Grants implements Store. The result is sorted by id. Rows are selected in SQL
 // and the filter is checked again against each stored payload.
 func (s *SQLiteStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error) {
-	var where []string
-	var args []any
-	if f.Principal != "" {
-		where, args = append(where, "principal = ?"), append(args, f.Principal)
-	}
-	if f.Entitlement != "" {
-		where, args = append(where, "entitlement = ?"), append(args, f.Entitlement)
-	}
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, f.Status)
-	}
-	if !f.ExpiringBefore.IsZero() {
-		// Whole seconds in SQL; the exact comparison is made on the payload below.
-		where, args = append(where, "status = ?", "expires_unix <= ?"), append(args, StatusActive, f.ExpiringBefore.Unix())
-	}
-	q := `SELECT seq, data FROM grants`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	q += ` ORDER BY id`
+	q, args := sqliteDialect.grantsQuery(f)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, describeSQLiteError(s.path, err)
 	}
 	defer rows.Close()
-	grants := []Grant{}
-	for rows.Next() {
-		var seq int64
-		var data []byte
-		if err := rows.Scan(&seq, &data); err != nil {
-			return nil, err
-		}
-		var g Grant
-		if err := json.Unmarshal(data, &g); err != nil {
-			return nil, fmt.Errorf("a stored grant is not readable: %w", err)
-		}
-		g.Seq = seq
-		if f.Matches(g) {
-			grants = append(grants, g)
-		}
+	grants, err := scanRecords(rows, "grant", f.Matches)
+	if err != nil {
+		return nil, err
 	}
 	if err := rows.Err(); err != nil {
 		return nil, describeSQLiteError(s.path, err)
 	}
 	return grants, nil
-}
-
-// Approval implements Store. Like Grant, it reads the approval's last event.
-func (s *SQLiteStore) Approval(ctx context.Context, id string) (Approval, error) {
-	var a Approval
-	seq, err := s.lastEvent(ctx, "approval", id, &a)
-	a.Seq = seq
-	return a, err
-}
-
-// Approvals implements Store.
-func (s *SQLiteStore) Approvals(ctx context.Context) ([]Approval, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, data FROM approvals ORDER BY id`)
-	if err != nil {
-		return nil, describeSQLiteError(s.path, err)
-	}
-	defer rows.Close()
-	approvals := []Approval{}
-	for rows.Next() {
-		var seq int64
-		var data []byte
-		if err := rows.Scan(&seq, &data); err != nil {
-			return nil, err
-		}
-		var a Approval
-		if err := json.Unmarshal(data, &a); err != nil {
-			return nil, fmt.Errorf("a stored approval is not readable: %w", err)
-		}
-		a.Seq = seq
-		approvals = append(approvals, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, describeSQLiteError(s.path, err)
-	}
-	return approvals, nil
 }
 
 // Head implements Store.
@@ -533,88 +439,48 @@ func (s *SQLiteStore) Events(ctx context.Context, fn func(Event) error) error {
 	return rows.Err()
 }
 
-// Verify implements SelfVerifier: the chain, the recorded head, the replay of
-// the log against the current-state tables and the definitions of the
-// append-only triggers and current-state tables, all read in one snapshot while
-// appends go on.
+// Verify implements Store: verifySnapshot over one read-only transaction, so
+// that the chain, the recorded head, the current-state tables and the schema
+// are read in one snapshot while appends go on.
 func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
 	defer tx.Rollback()
-
-	v := newVerification()
-	var grants, approvals int
-	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`).Scan(&grants, &approvals); err != nil {
+	r, err := verifySnapshot(ctx, sqliteTx{tx})
+	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
-	v.expectSubjects(grants, approvals)
-	if err := s.verifyEvents(ctx, tx, v); err != nil {
-		return Report{}, describeSQLiteError(s.path, err)
-	}
-	var head Head
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		v.fail(v.chain.Head().Seq, "the recorded head is missing")
-	case err != nil:
-		return Report{}, describeSQLiteError(s.path, err)
-	}
-	v.head(head)
-	if !v.failed {
-		for _, k := range []int{kindGrant, kindApproval} {
-			if err := s.verifyRows(ctx, tx, v, k); err != nil {
-				return Report{}, describeSQLiteError(s.path, err)
-			}
-		}
-	}
-	if !v.failed {
-		problem, err := s.checkSchema(ctx, tx)
-		if err != nil {
-			return Report{}, describeSQLiteError(s.path, err)
-		}
-		if problem != "" {
-			v.fail(0, problem)
-		}
-	}
-	return v.report(head), nil
+	return r, nil
 }
 
-const (
-	// walkSeparator joins an event's text fields into one column, which SQLite
-	// hands over much faster than six. No field can contain it: timestamps,
-	// types, ids and hashes are plain text, and JSON escapes every control
-	// character, so a stored event that holds more separators than the join
-	// adds was altered.
-	walkSeparator = 0x1f
-)
+// sqliteTx is a transaction of the store as the shared code uses it: a
+// migration (migrationTx) or a verification (snapshotReader).
+type sqliteTx struct{ tx *sql.Tx }
+
+func (t sqliteTx) exec(ctx context.Context, stmt string, args ...any) error {
+	_, err := t.tx.ExecContext(ctx, stmt, args...)
+	return err
+}
+
+func (t sqliteTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error) {
+	err := t.tx.QueryRowContext(ctx, q).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // sqliteWalkQuery reads the events in sequence order, their text fields
 // joined in the order walkFields splits them.
 const sqliteWalkQuery = `SELECT seq, at || ?1 || type || ?1 || subject || ?1 || prev_hash || ?1 || hash || ?1 || data
 FROM events ORDER BY seq`
 
-// walkFields splits the joined fields of one event.
-func walkFields(joined []byte) (at, typ, subject, prevHash, hash, data []byte, ok bool) {
-	var f [5][]byte
-	rest := joined
-	for i := range f {
-		j := bytes.IndexByte(rest, walkSeparator)
-		if j < 0 {
-			return nil, nil, nil, nil, nil, nil, false
-		}
-		f[i], rest = rest[:j], rest[j+1:]
-	}
-	if bytes.IndexByte(rest, walkSeparator) >= 0 {
-		return nil, nil, nil, nil, nil, nil, false
-	}
-	return f[0], f[1], f[2], f[3], f[4], rest, true
-}
-
-// verifyEvents walks the log in sequence order (see verification.walk).
-func (s *SQLiteStore) verifyEvents(ctx context.Context, tx *sql.Tx, v *verification) error {
-	rows, err := tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)))
+// walkEvents walks the log in sequence order (see verification.walk), each
+// event's text fields joined in one column.
+func (t sqliteTx) walkEvents(ctx context.Context, v *verification) error {
+	rows, err := t.tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)))
 	if err != nil {
 		return err
 	}
@@ -640,10 +506,9 @@ func (s *SQLiteStore) verifyEvents(ctx context.Context, tx *sql.Tx, v *verificat
 	return rows.Close()
 }
 
-// verifyRows replays one current-state table against the log.
-func (s *SQLiteStore) verifyRows(ctx context.Context, tx *sql.Tx, v *verification, kind int) error {
-	table := map[int]string{kindGrant: "grants", kindApproval: "approvals"}[kind]
-	rows, err := tx.QueryContext(ctx, `SELECT id, seq, data FROM `+table)
+// rows reads one current-state table.
+func (t sqliteTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
+	rows, err := t.tx.QueryContext(ctx, `SELECT id, seq, data FROM `+kindTables[kind])
 	if err != nil {
 		return err
 	}
@@ -655,19 +520,15 @@ func (s *SQLiteStore) verifyRows(ctx context.Context, tx *sql.Tx, v *verificatio
 		if err := rows.Scan(&id, &seq, &data); err != nil {
 			return err
 		}
-		v.row(kind, id, seq, data)
+		fn(id, seq, data)
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	v.unseen(kind)
-	return nil
+	return rows.Err()
 }
 
-// checkSchema reports whether the append-only triggers and the current-state
-// tables are still defined as the migrations left them.
-func (s *SQLiteStore) checkSchema(ctx context.Context, tx *sql.Tx) (string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')`)
+// schemaProblem reports whether the append-only triggers and the
+// current-state tables are still defined as the migrations left them.
+func (t sqliteTx) schemaProblem(ctx context.Context) (string, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')`)
 	if err != nil {
 		return "", err
 	}

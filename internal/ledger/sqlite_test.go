@@ -3,11 +3,10 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // rawDB opens the ledger file directly, as someone with file access could.
@@ -21,131 +20,108 @@ func rawDB(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-func TestEventsAreAppendOnly(t *testing.T) {
+// TestSQLiteOpenFileErrors: a path that cannot be a ledger file gets a plain
+// message, and nothing is created or written.
+func TestSQLiteOpenFileErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	l, path := openTestLedger(t)
-	l.IssueGrant(ctx, testGrant("grt_1"), t0)
-	l.IssueGrant(ctx, testGrant("grt_2"), t0)
-	db := rawDB(t, path)
-
-	for _, stmt := range []string{
-		`UPDATE events SET data = '{}' WHERE seq = 1`,
-		`UPDATE events SET seq = 10 WHERE seq = 2`,
-		`DELETE FROM events WHERE seq = 2`,
-		`DELETE FROM events`,
-	} {
-		_, err := db.Exec(stmt)
-		if err == nil || !strings.Contains(err.Error(), "ledger events are append-only") {
-			t.Errorf("%s: err = %v, want the append-only refusal", stmt, err)
-		}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "somefile")
+	if err := os.WriteFile(file, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	var n int
-	db.QueryRow(`SELECT count(*) FROM events`).Scan(&n)
-	if n != 2 {
-		t.Fatalf("%d events left, want 2", n)
-	}
-	mustVerify(t, l)
-}
-
-func TestConcurrentAppendsOneLedger(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	l, _ := openTestLedger(t)
-	const n = 50
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			if i%2 == 0 {
-				_, err := l.IssueGrant(ctx, testGrant(fmt.Sprintf("grt_%02d", i)), t0)
-				errs <- err
-			} else {
-				_, err := l.RecordApproval(ctx, testApproval(fmt.Sprintf("apr_%02d", i)), t0)
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("append: %v", err)
-		}
-	}
-	r := mustVerify(t, l)
-	if r.Events != n || r.Head.Seq != n {
-		t.Fatalf("report = %+v, want %d events", r, n)
-	}
-}
-
-func TestConcurrentAppendsTwoStores(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	path := t.TempDir() + "/shared.db"
-	var ledgers [2]*Ledger
-	for i := range ledgers {
-		s, err := OpenSQLite(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		ledgers[i] = New(s)
-	}
-	if _, err := ledgers[0].IssueGrant(ctx, testGrant("grt_contended"), t0); err != nil {
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, []byte(strings.Repeat("this is not sqlite ", 100)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	const perStore = 20
-	var wg sync.WaitGroup
-	errs := make(chan error, 4*perStore)
-	for i, l := range ledgers {
-		for j := range perStore {
-			wg.Go(func() {
-				_, err := l.IssueGrant(ctx, testGrant(fmt.Sprintf("grt_%d_%02d", i, j)), t0)
-				errs <- err
-			})
-			// Both "processes" race to revoke the same grant: exactly one wins,
-			// the others re-read and find it revoked.
-			wg.Go(func() {
-				_, _, err := l.RevokeGrant(ctx, "grt_contended", t0.Add(time.Minute), ReasonOutOfBand, fmt.Sprintf("store %d", i), nil)
-				errs <- err
-			})
+	tests := []struct {
+		location string
+		want     string
+	}{
+		{filepath.Join(dir, "nope", "ledger.db"), `ledger directory "` + filepath.Join(dir, "nope") + `" does not exist`},
+		{filepath.Join(file, "ledger.db"), `cannot write the ledger "` + filepath.Join(file, "ledger.db") + `": "` + file + `" is not a directory`},
+		{dir, "is a directory, not a file"},
+		{garbage, "is not a SQLite database"},
+		{filepath.Join(dir, "what?.db"), `must not contain "?"`},
+	}
+	for _, tt := range tests {
+		l, err := Open(ctx, tt.location)
+		if err == nil {
+			l.Close()
+			t.Errorf("Open(%q) succeeded", tt.location)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Open(%q) = %q, want it to contain %q", tt.location, err, tt.want)
 		}
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("append: %v", err)
-		}
+	if _, err := os.Stat(filepath.Join(dir, "nope")); !os.IsNotExist(err) {
+		t.Errorf("Open created the missing directory: %v", err)
 	}
-	r := mustVerify(t, ledgers[1])
-	if want := int64(1 + 2*perStore + 1); r.Events != want {
-		t.Fatalf("%d events, want %d (one issue, %d grants, one revocation)", r.Events, want, 2*perStore)
-	}
-	var revocations int
-	ledgers[0].Store().Events(ctx, func(e Event) error {
-		if e.Type == EventGrantRevoked {
-			revocations++
-		}
-		return nil
-	})
-	if revocations != 1 {
-		t.Fatalf("%d revocation events for one grant, want 1", revocations)
+	if b, _ := os.ReadFile(garbage); !strings.HasPrefix(string(b), "this is not sqlite") {
+		t.Error("Open wrote to a file that is not a ledger")
 	}
 }
 
-func TestAppendRefusedOnInconsistentHead(t *testing.T) {
+func TestSQLiteOpenUnwritableDirectory(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	l, path := openTestLedger(t)
-	l.IssueGrant(ctx, testGrant("grt_1"), t0)
-	db := rawDB(t, path)
-	if _, err := db.Exec(`UPDATE ledger_head SET seq = 5`); err != nil {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: directory permissions do not stop root; TestSQLiteOpenFileErrors covers a path under a regular file")
+	}
+	dir := filepath.Join(t.TempDir(), "locked")
+	if err := os.Mkdir(dir, 0o500); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.IssueGrant(ctx, testGrant("grt_2"), t0); err == nil || !strings.Contains(err.Error(), "run governed verify") {
-		t.Fatalf("append on a ledger whose head moved: %v", err)
+	path := filepath.Join(dir, "ledger.db")
+	_, err := Open(context.Background(), path)
+	if err == nil || err.Error() != `cannot write the ledger "`+path+`": permission denied` {
+		t.Fatalf("Open in a read-only directory: %v", err)
+	}
+}
+
+func TestSQLiteForeignDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	db := rawDB(t, path)
+	if _, err := db.Exec(`CREATE TABLE users (name TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err := Open(ctx, "sqlite:"+path)
+	if err == nil || !strings.Contains(err.Error(), "not a governed ledger") {
+		t.Fatalf("Open on another program's database: %v", err)
+	}
+}
+
+// TestSQLiteOpenExisting: OpenExisting never creates a file; a ledger made
+// through "sqlite:PATH" opens again through PATH.
+func TestSQLiteOpenExisting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.db")
+	if _, err := OpenExisting(ctx, missing); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("OpenExisting on a missing file: %v", err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatal("OpenExisting created the file")
+	}
+
+	path := filepath.Join(dir, "ledger.db")
+	l, err := Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.IssueGrant(ctx, testGrant("grt_1"), t0)
+	l.Close()
+	l, err = OpenExisting(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer l.Close()
+	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Seq != 1 {
+		t.Fatalf("after reopen: %+v, %v", g, err)
 	}
 }

@@ -63,7 +63,7 @@ const (
 var (
 	// ErrNotFound is returned when a grant or approval is not in the ledger.
 	ErrNotFound = errors.New("not found in the ledger")
-	// ErrConflict is returned by Store.Append when the record changed since it was read.
+	// ErrConflict is returned by an append when the record changed since it was read.
 	ErrConflict = errors.New("record changed concurrently")
 	// ErrApprovalUsed is returned when an approval already authorised another grant.
 	ErrApprovalUsed = errors.New("approval already authorised another grant")
@@ -183,12 +183,14 @@ type Store interface {
 	Grant(ctx context.Context, id string) (Grant, error)
 	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
 	Approval(ctx context.Context, id string) (Approval, error)
-	// Approvals returns every approval record, sorted by id.
-	Approvals(ctx context.Context) ([]Approval, error)
 	// Head returns the head the store recorded with its last append ({0, ""} when empty).
 	Head(ctx context.Context) (Head, error)
 	// Events calls fn for every event in sequence order.
 	Events(ctx context.Context, fn func(Event) error) error
+	// Verify checks the whole ledger in one consistent read while appends go
+	// on, including the protections only the store knows about (its
+	// append-only triggers); see Report.
+	Verify(ctx context.Context) (Report, error)
 	Close() error
 }
 

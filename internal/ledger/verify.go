@@ -3,12 +3,9 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"sync/atomic"
-	"time"
 )
 
 // Report is the outcome of verifying a ledger. Tampering is reported here, with
@@ -24,13 +21,6 @@ type Report struct {
 	FirstBad int64
 	// Problem says what is wrong, in one sentence; empty when OK.
 	Problem string
-}
-
-// SelfVerifier is implemented by stores that verify themselves: in one
-// consistent read, and including protections only the store knows about (the
-// SQLite store's append-only triggers). Ledger.Verify prefers it.
-type SelfVerifier interface {
-	Verify(ctx context.Context) (Report, error)
 }
 
 // Subject kinds, by event type prefix.
@@ -50,7 +40,10 @@ func eventKind(typ []byte) int {
 	return kindOther
 }
 
-var kindNames = [...]string{kindGrant: "grant", kindApproval: "approval"}
+var (
+	kindNames  = [...]string{kindGrant: "grant", kindApproval: "approval"}
+	kindTables = [...]string{kindGrant: "grants", kindApproval: "approvals"}
+)
 
 // subjectIndex remembers, for every grant or approval, the last event about
 // it: its sequence number and a digest of its payload.
@@ -209,6 +202,31 @@ func (v *verification) report(recorded Head) Report {
 	return Report{Events: v.events, Head: recorded, OK: !v.failed, FirstBad: v.firstBad, Problem: v.problem}
 }
 
+// walkSeparator joins an event's text fields for the walk: the SQLite store
+// joins them in its query, which SQLite hands over much faster than six
+// columns, and the PostgreSQL store as it reads them. No field can contain
+// it: timestamps, types, ids and hashes are plain text, and JSON escapes every
+// control character, so a stored event that holds more separators than the
+// join adds was altered.
+const walkSeparator = 0x1f
+
+// walkFields splits the joined fields of one event.
+func walkFields(joined []byte) (at, typ, subject, prevHash, hash, data []byte, ok bool) {
+	var f [5][]byte
+	rest := joined
+	for i := range f {
+		j := bytes.IndexByte(rest, walkSeparator)
+		if j < 0 {
+			return nil, nil, nil, nil, nil, nil, false
+		}
+		f[i], rest = rest[:j], rest[j+1:]
+	}
+	if bytes.IndexByte(rest, walkSeparator) >= 0 {
+		return nil, nil, nil, nil, nil, nil, false
+	}
+	return f[0], f[1], f[2], f[3], f[4], rest, true
+}
+
 // walkBatch carries stored events from the reader to the verifier: each
 // event's fields joined by walkSeparator, in buf.
 type walkBatch struct {
@@ -277,60 +295,62 @@ func (v *verification) walk(read func(buf []byte) (seq int64, grown []byte, more
 	return err
 }
 
-// errStopWalk ends an Events walk early without being an error.
-var errStopWalk = errors.New("stop")
+// snapshotReader reads what verifySnapshot checks, all from one consistent
+// snapshot of a store: each store supplies one over a read-only transaction
+// of its own. Its errors are reported as they are; the store describes them.
+type snapshotReader interface {
+	rowQuerier
+	// walkEvents feeds every stored event to v through v.walk, in sequence
+	// order, stopping when v does.
+	walkEvents(ctx context.Context, v *verification) error
+	// rows calls fn for every current-state row of kind (kindGrant or
+	// kindApproval). data is valid only until fn returns.
+	rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error
+	// schemaProblem says, in one sentence, how the append-only protections
+	// or the definitions of the current-state tables differ from what the
+	// migrations made; it is empty when they do not.
+	schemaProblem(ctx context.Context) (string, error)
+}
 
-// verifyStore verifies any Store through its interface. It reads the log, the
-// head and the current state one after another, so it is only exact when
-// nothing appends meanwhile; stores that can read a snapshot implement
-// SelfVerifier instead.
-func verifyStore(ctx context.Context, s Store) (Report, error) {
+// verifySnapshot verifies a store from one snapshot: the chain, the recorded
+// head, the replay of the log against the current-state tables and, when
+// those hold, the store's schema.
+func verifySnapshot(ctx context.Context, r snapshotReader) (Report, error) {
 	v := newVerification()
-	var at []byte
-	err := s.Events(ctx, func(e Event) error {
-		at = e.At.UTC().AppendFormat(at[:0], time.RFC3339Nano)
-		if !v.event(e.Seq, at, []byte(e.Type), []byte(e.Subject), e.Data, []byte(e.PrevHash), []byte(e.Hash)) {
-			return errStopWalk
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopWalk) {
-		return Report{}, fmt.Errorf("reading the ledger's events: %w", err)
+	var grants, approvals int
+	if _, err := r.queryRow(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`, &grants, &approvals); err != nil {
+		return Report{}, err
 	}
-	head, err := s.Head(ctx)
+	v.expectSubjects(grants, approvals)
+	if err := r.walkEvents(ctx, v); err != nil {
+		return Report{}, err
+	}
+	var head Head
+	found, err := r.queryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`, &head.Seq, &head.Hash)
 	if err != nil {
-		return Report{}, fmt.Errorf("reading the ledger's head: %w", err)
+		return Report{}, err
 	}
-	if v.failed {
-		return v.report(head), nil
+	if !found {
+		v.fail(v.chain.Head().Seq, "the recorded head is missing")
 	}
 	v.head(head)
-	if v.failed {
-		return v.report(head), nil
+	if !v.failed {
+		for _, kind := range []int{kindGrant, kindApproval} {
+			err := r.rows(ctx, kind, func(id string, seq int64, data []byte) { v.row(kind, id, seq, data) })
+			if err != nil {
+				return Report{}, err
+			}
+			v.unseen(kind)
+		}
 	}
-	grants, err := s.Grants(ctx, GrantFilter{})
-	if err != nil {
-		return Report{}, fmt.Errorf("reading the current grants: %w", err)
-	}
-	for _, g := range grants {
-		data, err := json.Marshal(g)
+	if !v.failed {
+		problem, err := r.schemaProblem(ctx)
 		if err != nil {
 			return Report{}, err
 		}
-		v.row(kindGrant, g.ID, g.Seq, data)
-	}
-	v.unseen(kindGrant)
-	approvals, err := s.Approvals(ctx)
-	if err != nil {
-		return Report{}, fmt.Errorf("reading the current approvals: %w", err)
-	}
-	for _, a := range approvals {
-		data, err := json.Marshal(a)
-		if err != nil {
-			return Report{}, err
+		if problem != "" {
+			v.fail(0, problem)
 		}
-		v.row(kindApproval, a.ID, a.Seq, data)
 	}
-	v.unseen(kindApproval)
 	return v.report(head), nil
 }

@@ -1,0 +1,92 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// dialect holds what differs in the SQL that both stores run: the rest of
+// each statement, and the steps around it, are written once here.
+type dialect struct {
+	// param is the text of a statement's nth parameter, counted from 1.
+	param func(n int) string
+	// expiresBefore is the condition, with %s for its parameter, that selects
+	// current-state rows whose expiry may be before bound, and the parameter's
+	// value. It may select more rows than it must, never fewer: Grants checks
+	// every payload again.
+	expiresBefore func(bound time.Time) (cond string, arg any)
+	// migrations are the schema's versions, in order: step i brings the
+	// schema to version i+1.
+	migrations [][]string
+}
+
+// grantsQuery is the query of Grants: the sequence numbers and payloads of
+// the grants whose current-state rows may match f, sorted by id, and its
+// parameters.
+func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, d.param(len(args))))
+	}
+	if f.Principal != "" {
+		add("principal = %s", f.Principal)
+	}
+	if f.Entitlement != "" {
+		add("entitlement = %s", f.Entitlement)
+	}
+	if f.Status != "" {
+		add("status = %s", f.Status)
+	}
+	if !f.ExpiringBefore.IsZero() {
+		add("status = %s", StatusActive)
+		add(d.expiresBefore(f.ExpiringBefore))
+	}
+	q := `SELECT seq, data FROM grants`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	return q + ` ORDER BY id`, args
+}
+
+// rowQuerier runs a query that returns at most one row in a store's
+// transaction and scans that row into dest; found is false when there is no
+// row. It reports the store's errors as they are.
+type rowQuerier interface {
+	queryRow(ctx context.Context, q string, dest ...any) (found bool, err error)
+}
+
+// migrationTx is the transaction in which a store migrates its schema.
+type migrationTx interface {
+	rowQuerier
+	exec(ctx context.Context, stmt string, args ...any) error
+}
+
+// migrate brings the schema of a ledger that has its schema_migrations table
+// to the latest version, recording each version it applies there. It refuses
+// a schema newer than this build knows. Each store runs it inside its own
+// transaction, after checking that the database holds its ledger.
+func (d dialect) migrate(ctx context.Context, tx migrationTx) error {
+	var version int
+	if _, err := tx.queryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`, &version); err != nil {
+		return err
+	}
+	if version > len(d.migrations) {
+		return fmt.Errorf("its schema is version %d, newer than this build of governed knows (%d): upgrade governed", version, len(d.migrations))
+	}
+	record := `INSERT INTO schema_migrations (version, applied_at) VALUES (` + d.param(1) + `, ` + d.param(2) + `)`
+	for v := version; v < len(d.migrations); v++ {
+		for _, stmt := range d.migrations[v] {
+			if err := tx.exec(ctx, stmt); err != nil {
+				return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
+			}
+		}
+		if err := tx.exec(ctx, record, v+1, formatAt(time.Now())); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,915 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The conformance suite: every test here runs on a new ledger of every kind of
+// store. What only one store does is tested in the file named for it.
+
+// storeUnderTest is a new, empty ledger of one kind, with its location and raw
+// SQL access to its database, as someone with direct access could have.
+type storeUnderTest struct {
+	name     string // as in testStores
+	l        *Ledger
+	location string
+	dialect  dialect
+	// exec runs statements one after another on one connection.
+	exec func(stmts ...string) error
+	// queryInt returns the single number that q selects.
+	queryInt func(q string) (int64, error)
+	// triggersOff and triggersOn take the append-only triggers away and put
+	// them back as they were, as someone with full access could.
+	triggersOff, triggersOn []string
+}
+
+// testStores opens ledgers of every kind.
+var testStores = []struct {
+	name string
+	open func(t testing.TB) storeUnderTest
+}{
+	{"sqlite", func(t testing.TB) storeUnderTest {
+		l, path := openTestLedger(t)
+		db := rawDB(t, path)
+		return storeUnderTest{
+			l: l, location: path, dialect: sqliteDialect,
+			exec: func(stmts ...string) error {
+				ctx := context.Background()
+				conn, err := db.Conn(ctx) // one connection: temporary tables last
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				for _, st := range stmts {
+					if _, err := conn.ExecContext(ctx, st); err != nil {
+						return fmt.Errorf("%s: %w", st, err)
+					}
+				}
+				return nil
+			},
+			queryInt: func(q string) (n int64, err error) {
+				err = db.QueryRow(q).Scan(&n)
+				return n, err
+			},
+			triggersOff: []string{`DROP TRIGGER events_no_update`, `DROP TRIGGER events_no_delete`},
+			triggersOn:  []string{sqliteTriggerNoUpdate, sqliteTriggerNoDelete},
+		}
+	}},
+	{"postgres", func(t testing.TB) storeUnderTest {
+		l, srv, db := openPostgresTestLedger(t)
+		ctx := context.Background()
+		return storeUnderTest{
+			l: l, location: srv.URL(db), dialect: pgDialect,
+			exec: func(stmts ...string) error {
+				return srv.Exec(ctx, db, stmts...)
+			},
+			queryInt: func(q string) (n int64, err error) {
+				conn, err := pgx.Connect(ctx, srv.URL(db))
+				if err != nil {
+					return 0, err
+				}
+				defer conn.Close(ctx)
+				err = conn.QueryRow(ctx, q).Scan(&n)
+				return n, err
+			},
+			// As a superuser would. ALL: the foreign keys from the
+			// current-state tables, enforced by triggers too, would refuse
+			// deleting or renumbering the events they point to.
+			triggersOff: []string{`ALTER TABLE events DISABLE TRIGGER ALL`},
+			triggersOn:  []string{`ALTER TABLE events ENABLE TRIGGER ALL`},
+		}
+	}},
+}
+
+// forEachStore runs test, in parallel, on a new ledger of every kind.
+func forEachStore(t *testing.T, test func(t *testing.T, st storeUnderTest)) {
+	t.Helper()
+	for _, kind := range testStores {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			st := kind.open(t)
+			st.name = kind.name
+			test(t, st)
+		})
+	}
+}
+
+func TestStoresIssueGrant(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		if h, err := l.Head(ctx); err != nil || h != (Head{}) {
+			t.Fatalf("head of an empty ledger = %+v, %v", h, err)
+		}
+		at := time.Date(2026, 3, 1, 10, 0, 0, 5, time.FixedZone("CET", 3600))
+		g, err := l.IssueGrant(ctx, testGrant("grt_1"), at)
+		if err != nil {
+			t.Fatalf("IssueGrant: %v", err)
+		}
+		if g.Status != StatusActive || !g.GrantedAt.Equal(at) || g.Seq != 1 {
+			t.Fatalf("issued grant = %+v", g)
+		}
+		got, err := l.Grant(ctx, "grt_1")
+		if err != nil || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", g) {
+			t.Fatalf("read back %+v, %v\nwant %+v", got, err, g)
+		}
+		if _, err := l.IssueGrant(ctx, testGrant("grt_1"), at); !errors.Is(err, ErrExists) {
+			t.Fatalf("issuing a taken id: err = %v, want ErrExists", err)
+		}
+		if _, err := l.Grant(ctx, "grt_unknown"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown grant: err = %v, want ErrNotFound", err)
+		}
+		if _, err := l.IssueGrant(ctx, testGrant(""), at); err != nil {
+			t.Fatalf("IssueGrant without id: %v", err)
+		}
+		bad := testGrant("grt_bad")
+		bad.ExpiresAt = "next tuesday"
+		if _, err := l.IssueGrant(ctx, bad, at); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+			t.Fatalf("bad expiry: err = %v", err)
+		}
+		var events []Event
+		if err := l.Store().Events(ctx, func(e Event) error { events = append(events, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 2 || events[0].Subject != "grt_1" || !events[0].At.Equal(at) || events[0].Hash != HashEvent("", events[0]) ||
+			events[1].PrevHash != events[0].Hash {
+			t.Fatalf("events = %+v", events)
+		}
+		if h, err := l.Head(ctx); err != nil || h != (Head{Seq: 2, Hash: events[1].Hash}) {
+			t.Fatalf("head = %+v, %v; want event 2, %s", h, err, events[1].Hash)
+		}
+		if r := mustVerify(t, l); r.Events != 2 || r.Head.Seq != 2 || r.Head.Hash != events[1].Hash {
+			t.Fatalf("report = %+v", r)
+		}
+	})
+}
+
+func TestStoresGrantTransitions(t *testing.T) {
+	t.Parallel()
+	at := t0.Add(time.Hour)
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		for i, id := range []string{"grt_expire", "grt_revoke", "grt_retire", "grt_noop"} {
+			if _, err := l.IssueGrant(ctx, testGrant(id), t0.Add(time.Duration(i)*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		steps := []struct {
+			name       string
+			act        func() (Grant, error)
+			wantStatus string
+			wantReason string
+			wantRetire bool
+			wantEvent  string // "" when the act must not append
+		}{
+			{"expire", func() (Grant, error) { return dropAppended(l.ExpireGrant(ctx, "grt_expire", at, nil)) }, StatusExpired, ReasonExpired, false, EventGrantExpired},
+			{"revoke", func() (Grant, error) {
+				return dropAppended(l.RevokeGrant(ctx, "grt_revoke", at, ReasonOutOfBand, "INC-7", nil))
+			}, StatusRevoked, ReasonOutOfBand, false, EventGrantRevoked},
+			{"retire", func() (Grant, error) { return dropAppended(l.RetireGrant(ctx, "grt_retire", at, nil)) }, StatusRevoked, ReasonDestroyed, true, EventGrantRetired},
+			{"revoke expired is a no-op", func() (Grant, error) {
+				return dropAppended(l.RevokeGrant(ctx, "grt_expire", at, ReasonOutOfBand, "", nil))
+			}, StatusExpired, ReasonExpired, false, ""},
+			{"retire expired keeps the expiry", func() (Grant, error) { return dropAppended(l.RetireGrant(ctx, "grt_expire", at, nil)) }, StatusExpired, ReasonExpired, true, EventGrantRetired},
+			{"retire retired is a no-op", func() (Grant, error) { return dropAppended(l.RetireGrant(ctx, "grt_retire", at, nil)) }, StatusRevoked, ReasonDestroyed, true, ""},
+			{"expire revoked is a no-op", func() (Grant, error) { return dropAppended(l.ExpireGrant(ctx, "grt_revoke", at, nil)) }, StatusRevoked, ReasonOutOfBand, false, ""},
+		}
+		for _, step := range steps {
+			before, _ := l.Head(ctx)
+			g, err := step.act()
+			if err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+			if g.Status != step.wantStatus || g.RevocationReason != step.wantReason || g.RetiredAt.IsZero() == step.wantRetire {
+				t.Fatalf("%s: grant = %+v", step.name, g)
+			}
+			after, _ := l.Head(ctx)
+			if step.wantEvent == "" {
+				if after != before {
+					t.Fatalf("%s: no-op appended: head %d -> %d", step.name, before.Seq, after.Seq)
+				}
+			} else {
+				var last Event
+				l.Store().Events(ctx, func(e Event) error { last = e; return nil })
+				if after.Seq != before.Seq+1 || g.Seq != after.Seq || last.Type != step.wantEvent || last.Subject != g.ID {
+					t.Fatalf("%s: head %d -> %d, grant seq %d, last event %s %s", step.name, before.Seq, after.Seq, g.Seq, last.Type, last.Subject)
+				}
+			}
+			stored, err := l.Grant(ctx, g.ID)
+			if err != nil || fmt.Sprintf("%+v", stored) != fmt.Sprintf("%+v", g) {
+				t.Fatalf("%s: stored = %+v, %v\nreturned = %+v", step.name, stored, err, g)
+			}
+		}
+		for name, act := range map[string]func() (Grant, error){
+			"expire": func() (Grant, error) { return dropAppended(l.ExpireGrant(ctx, "grt_none", t0, nil)) },
+			"revoke": func() (Grant, error) {
+				return dropAppended(l.RevokeGrant(ctx, "grt_none", t0, ReasonOutOfBand, "", nil))
+			},
+			"retire": func() (Grant, error) { return dropAppended(l.RetireGrant(ctx, "grt_none", t0, nil)) },
+		} {
+			if _, err := act(); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s unknown: err = %v, want ErrNotFound", name, err)
+			}
+		}
+		if r := mustVerify(t, l); r.Events != 8 {
+			t.Fatalf("%d events, want 8", r.Events)
+		}
+	})
+}
+
+func TestStoresApprovals(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		if a, err := l.RecordApproval(ctx, testApproval("apr_1"), t0); err != nil || a.Seq != 1 || a.Status != ApprovalActive {
+			t.Fatalf("RecordApproval = %+v, %v", a, err)
+		}
+		if _, err := l.RecordApproval(ctx, testApproval("apr_1"), t0); !errors.Is(err, ErrExists) {
+			t.Fatalf("recording an active approval again: err = %v, want ErrExists", err)
+		}
+		a, err := l.UseApproval(ctx, "apr_1", "grt_a", t0)
+		if err != nil || a.GrantID != "grt_a" || a.Seq != 2 {
+			t.Fatalf("UseApproval = %+v, %v", a, err)
+		}
+		if a, err := l.UseApproval(ctx, "apr_1", "grt_a", t0); err != nil || a.Seq != 2 {
+			t.Fatalf("using it again for the same grant = %+v, %v", a, err)
+		}
+		if _, err := l.UseApproval(ctx, "apr_1", "grt_b", t0); !errors.Is(err, ErrApprovalUsed) {
+			t.Fatalf("using it for another grant: err = %v, want ErrApprovalUsed", err)
+		}
+		w, err := l.WithdrawApproval(ctx, "apr_1", t0.Add(time.Hour))
+		if err != nil || w.Status != ApprovalWithdrawn || w.Seq != 3 {
+			t.Fatalf("WithdrawApproval = %+v, %v", w, err)
+		}
+		if _, err := l.UseApproval(ctx, "apr_1", "grt_c", t0); !errors.Is(err, ErrApprovalUsed) {
+			t.Fatalf("using a withdrawn approval: err = %v, want ErrApprovalUsed", err)
+		}
+		r, err := l.RecordApproval(ctx, testApproval("apr_1"), t0.Add(3*time.Hour))
+		if err != nil || r.Status != ApprovalActive || r.Seq != 4 || !r.WithdrawnAt.IsZero() {
+			t.Fatalf("re-recording a withdrawn approval = %+v, %v", r, err)
+		}
+		if _, err := l.RecordApproval(ctx, testApproval("apr_0"), t0); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := l.Approval(ctx, "apr_1")
+		if err != nil || fmt.Sprintf("%+v", stored) != fmt.Sprintf("%+v", r) {
+			t.Fatalf("stored = %+v, %v", stored, err)
+		}
+		if _, err := l.Approval(ctx, "apr_none"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown approval: err = %v", err)
+		}
+		all, err := storedApprovals(ctx, l.Store())
+		if err != nil || len(all) != 2 || all[0].ID != "apr_0" || all[1].ID != "apr_1" || all[1].Seq != 4 {
+			t.Fatalf("Approvals = %+v, %v", all, err)
+		}
+		mustVerify(t, l)
+	})
+}
+
+func TestStoresGrantsFilter(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		mk := func(id, principal, entitlement string, expires time.Time) {
+			g := testGrant(id)
+			g.Principal, g.Entitlement, g.ExpiresAt = principal, entitlement, expires.Format(time.RFC3339Nano)
+			if _, err := l.IssueGrant(ctx, g, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mk("grt_c", "svc-a", "db-read", t0.Add(2*time.Hour))
+		mk("grt_a", "svc-a", "db-write", t0.Add(time.Hour+500*time.Millisecond))
+		mk("grt_b", "svc-b", "db-read", t0.Add(48*time.Hour))
+		mk("grt_d", "svc-b", "db-read", t0.Add(30*time.Minute))
+		mk("grt_e", "svc-c", "db-read", t0.Add(time.Hour).In(time.FixedZone("X", -5*3600)))
+		// Expiries that PostgreSQL rounds to microseconds, either way.
+		mk("grt_f", "svc-d", "db-read", t0.Add(3*time.Hour-1))
+		mk("grt_g", "svc-d", "db-read", t0.Add(3*time.Hour+1))
+		mk("grt_H", "svc-e", "db-read", t0.Add(72*time.Hour))
+		l.RevokeGrant(ctx, "grt_d", t0, ReasonOutOfBand, "", nil)
+
+		tests := []struct {
+			name string
+			f    GrantFilter
+			want []string
+		}{
+			{"all, sorted by id byte by byte", GrantFilter{}, []string{"grt_H", "grt_a", "grt_b", "grt_c", "grt_d", "grt_e", "grt_f", "grt_g"}},
+			{"principal", GrantFilter{Principal: "svc-a"}, []string{"grt_a", "grt_c"}},
+			{"entitlement", GrantFilter{Entitlement: "db-write"}, []string{"grt_a"}},
+			{"status", GrantFilter{Status: StatusRevoked}, []string{"grt_d"}},
+			{"principal and entitlement", GrantFilter{Principal: "svc-b", Entitlement: "db-read", Status: StatusActive}, []string{"grt_b"}},
+			{"expiring before, exact to the nanosecond", GrantFilter{ExpiringBefore: t0.Add(time.Hour + 500*time.Millisecond)}, []string{"grt_e"}},
+			{"expiring before, just after", GrantFilter{ExpiringBefore: t0.Add(time.Hour + 500*time.Millisecond + 1)}, []string{"grt_a", "grt_e"}},
+			{"expiring before, a nanosecond apart", GrantFilter{ExpiringBefore: t0.Add(3 * time.Hour)}, []string{"grt_a", "grt_c", "grt_e", "grt_f"}},
+			{"expiring before and principal", GrantFilter{Principal: "svc-d", ExpiringBefore: t0.Add(3*time.Hour + 2)}, []string{"grt_f", "grt_g"}},
+			{"nothing", GrantFilter{Principal: "svc-z"}, []string{}},
+		}
+		for _, tt := range tests {
+			got, err := l.Grants(ctx, tt.f)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			ids := []string{}
+			for _, g := range got {
+				ids = append(ids, g.ID)
+				if g.Seq == 0 {
+					t.Errorf("%s: %s has no seq", tt.name, g.ID)
+				}
+			}
+			if !slices.Equal(ids, tt.want) {
+				t.Errorf("%s: got %v, want %v", tt.name, ids, tt.want)
+			}
+		}
+	})
+}
+
+func TestStoresAppendExpectations(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, s := context.Background(), st.l.Store()
+		g := testGrant("grt_1")
+		g.Status = StatusActive
+		if _, err := s.AppendGrant(ctx, EventGrantIssued, t0, g, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendGrant(ctx, EventGrantIssued, t0, g, 0); !errors.Is(err, ErrExists) {
+			t.Errorf("new record with a taken id: %v, want ErrExists", err)
+		}
+		if _, err := s.AppendGrant(ctx, EventGrantRevoked, t0, g, 7); !errors.Is(err, ErrConflict) {
+			t.Errorf("stale seq: %v, want ErrConflict", err)
+		}
+		g2 := testGrant("grt_2")
+		g2.Status = StatusActive
+		if _, err := s.AppendGrant(ctx, EventGrantRevoked, t0, g2, 1); !errors.Is(err, ErrNotFound) {
+			t.Errorf("expected seq for an unknown record: %v, want ErrNotFound", err)
+		}
+		if _, err := s.AppendGrant(ctx, EventApprovalRecorded, t0, g2, 0); err == nil {
+			t.Error("a grant appended with an approval event type")
+		}
+		if _, err := s.AppendGrant(ctx, "grant.renamed", t0, g2, 0); err == nil {
+			t.Error("a grant appended with an unknown event type")
+		}
+		a := testApproval("apr_1")
+		a.Status = ApprovalActive
+		if _, err := s.AppendApproval(ctx, EventGrantIssued, t0, a, 0); err == nil {
+			t.Error("an approval appended with a grant event type")
+		}
+		g3 := testGrant("grt_\x1f3")
+		g3.Status = StatusActive
+		if _, err := s.AppendGrant(ctx, EventGrantIssued, t0, g3, 0); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("an id with a control character: %v", err)
+		}
+		ev, err := s.AppendGrant(ctx, EventGrantRevoked, t0, g, 1)
+		if err != nil || ev.Seq != 2 || ev.PrevHash == "" || ev.Hash != HashEvent(ev.PrevHash, ev) {
+			t.Fatalf("append = %+v, %v", ev, err)
+		}
+		// An id already used by an approval is free for a grant: the kinds do
+		// not share ids, and each reads only its own events.
+		if _, err := s.AppendApproval(ctx, EventApprovalRecorded, t0, a, 0); err != nil {
+			t.Fatal(err)
+		}
+		same := testGrant("apr_1")
+		same.Status = StatusActive
+		if _, err := s.AppendGrant(ctx, EventGrantIssued, t0, same, 0); err != nil {
+			t.Fatalf("a grant with an approval's id: %v", err)
+		}
+		if got, err := st.l.Approval(ctx, "apr_1"); err != nil || got.Seq != 3 {
+			t.Fatalf("approval apr_1 = %+v, %v", got, err)
+		}
+		if got, err := st.l.Grant(ctx, "apr_1"); err != nil || got.Seq != 4 {
+			t.Fatalf("grant apr_1 = %+v, %v", got, err)
+		}
+		mustVerify(t, st.l)
+	})
+}
+
+// TestStoresReadTheLog: a grant or approval is what its last event says, not
+// what its current-state row says; Verify reports the edited row.
+func TestStoresReadTheLog(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		issued, err := l.IssueGrant(ctx, testGrant("grt_1"), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := l.RecordApproval(ctx, testApproval("apr_1"), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.exec(
+			`UPDATE grants SET data = replace(data, 'SEC-101', 'SEC-999') WHERE id = 'grt_1'`,
+			`UPDATE approvals SET data = replace(data, 'nightly', 'hourly') WHERE id = 'apr_1'`,
+		); err != nil {
+			t.Fatal(err)
+		}
+		if g, err := l.Grant(ctx, "grt_1"); err != nil || g.TicketID != "SEC-101" || fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", issued) {
+			t.Fatalf("Grant after the row was edited = %+v, %v", g, err)
+		}
+		if a, err := l.Approval(ctx, "apr_1"); err != nil || a.Justification != rec.Justification {
+			t.Fatalf("Approval after the row was edited = %+v, %v", a, err)
+		}
+		// The lists come from the current-state tables, which Verify checks.
+		if all, _ := l.Grants(ctx, GrantFilter{}); len(all) != 1 || all[0].TicketID != "SEC-999" {
+			t.Fatalf("Grants = %+v", all)
+		}
+		r, err := l.Verify(ctx)
+		if err != nil || r.OK || r.FirstBad != 1 || !strings.Contains(r.Problem, `grant "grt_1"`) {
+			t.Fatalf("Verify = %+v, %v", r, err)
+		}
+	})
+}
+
+func TestStoresAppendRefusedOnInconsistentHead(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx := context.Background()
+		st.l.IssueGrant(ctx, testGrant("grt_1"), t0)
+		if err := st.exec(`UPDATE ledger_head SET seq = 5`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.l.IssueGrant(ctx, testGrant("grt_2"), t0); !errors.Is(err, ErrInconsistent) {
+			t.Fatalf("append on a ledger whose head moved: %v", err)
+		}
+		if r, err := st.l.Verify(ctx); err != nil || r.OK || r.FirstBad != 2 {
+			t.Fatalf("Verify = %+v, %v", r, err)
+		}
+	})
+}
+
+func TestStoresTransitionRetriesOnConflict(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, base := context.Background(), st.l
+		base.IssueGrant(ctx, testGrant("grt_1"), t0)
+		rs := &racingStore{Store: base.Store(), race: func() {
+			if _, _, err := base.RevokeGrant(ctx, "grt_1", t0, ReasonOutOfBand, "incident", nil); err != nil {
+				t.Errorf("racing revoke: %v", err)
+			}
+		}}
+		g, _, err := New(rs).ExpireGrant(ctx, "grt_1", t0.Add(time.Hour), nil)
+		if err != nil || g.Status != StatusRevoked || g.RevocationReason != ReasonOutOfBand || rs.appends != 1 {
+			t.Fatalf("after the race: %+v, %v, %d appends", g, err, rs.appends)
+		}
+		mustVerify(t, base)
+	})
+}
+
+// TestStoresConcurrentAppends: several stores on one ledger, as several
+// processes would have, append at once; they race on one grant too.
+func TestStoresConcurrentAppends(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx := context.Background()
+		ledgers := []*Ledger{st.l}
+		for range 2 {
+			l, err := Open(ctx, st.location)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			ledgers = append(ledgers, l)
+		}
+		if _, err := st.l.IssueGrant(ctx, testGrant("grt_contended"), t0); err != nil {
+			t.Fatal(err)
+		}
+		const perStore = 20
+		var wg sync.WaitGroup
+		errs := make(chan error, 3*len(ledgers)*perStore)
+		for i, l := range ledgers {
+			for j := range perStore {
+				wg.Go(func() {
+					_, err := l.IssueGrant(ctx, testGrant(fmt.Sprintf("grt_%d_%02d", i, j)), t0)
+					errs <- err
+				})
+				wg.Go(func() {
+					_, err := l.RecordApproval(ctx, testApproval(fmt.Sprintf("apr_%d_%02d", i, j)), t0)
+					errs <- err
+				})
+				wg.Go(func() {
+					_, _, err := l.RevokeGrant(ctx, "grt_contended", t0.Add(time.Minute), ReasonOutOfBand, fmt.Sprintf("store %d", i), nil)
+					errs <- err
+				})
+			}
+		}
+		for range 3 {
+			wg.Go(func() {
+				r, err := st.l.Verify(ctx)
+				if err != nil || !r.OK || r.Events != r.Head.Seq {
+					errs <- fmt.Errorf("Verify during appends = %+v, %v", r, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("append: %v", err)
+			}
+		}
+		r := mustVerify(t, ledgers[1])
+		if want := int64(1 + 2*len(ledgers)*perStore + 1); r.Events != want {
+			t.Fatalf("%d events, want %d", r.Events, want)
+		}
+		revocations := 0
+		st.l.Store().Events(ctx, func(e Event) error {
+			if e.Type == EventGrantRevoked {
+				revocations++
+			}
+			return nil
+		})
+		if revocations != 1 {
+			t.Fatalf("%d revocations of one grant, want 1", revocations)
+		}
+	})
+}
+
+func TestStoresEventsAreAppendOnly(t *testing.T) {
+	t.Parallel()
+	// TRUNCATE fires no row triggers: PostgreSQL has a statement trigger for
+	// it. SQLite has no TRUNCATE.
+	more := map[string][]string{"postgres": {
+		// With the tables that refer to events, so that only the trigger stops it.
+		`TRUNCATE events, grants, approvals`,
+		`TRUNCATE events CASCADE`,
+	}}
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx := context.Background()
+		st.l.IssueGrant(ctx, testGrant("grt_1"), t0)
+		st.l.IssueGrant(ctx, testGrant("grt_2"), t0)
+		// With full access to the database (on PostgreSQL, as the superuser):
+		// the triggers stop its owner as well.
+		for _, stmt := range append([]string{
+			`UPDATE events SET data = '{}' WHERE seq = 1`,
+			`UPDATE events SET seq = 10 WHERE seq = 2`,
+			`DELETE FROM events WHERE seq = 2`,
+			`DELETE FROM events`,
+		}, more[st.name]...) {
+			err := st.exec(stmt)
+			if err == nil || !strings.Contains(err.Error(), "ledger events are append-only") {
+				t.Errorf("%s: err = %v, want the append-only refusal", stmt, err)
+			}
+		}
+		if n, err := st.queryInt(`SELECT count(*) FROM events`); err != nil || n != 2 {
+			t.Fatalf("%d events left, %v; want 2", n, err)
+		}
+		if r := mustVerify(t, st.l); r.Events != 2 {
+			t.Fatalf("%d events verified, want 2", r.Events)
+		}
+	})
+}
+
+// TestStoresSchemaVersions: opening a ledger again migrates nothing and keeps
+// its data; a schema newer than this build is refused and left alone.
+func TestStoresSchemaVersions(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx := context.Background()
+		if _, err := st.l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+			t.Fatal(err)
+		}
+		opens := []func(context.Context, string) (*Ledger, error){Open, OpenExisting}
+		for _, open := range opens {
+			l, err := open(ctx, st.location)
+			if err != nil {
+				t.Fatalf("opening again: %v", err)
+			}
+			g, err := l.Grant(ctx, "grt_1")
+			l.Close()
+			if err != nil || g.Seq != 1 {
+				t.Fatalf("after opening again: %+v, %v", g, err)
+			}
+		}
+		latest := int64(len(st.dialect.migrations))
+		if n, err := st.queryInt(`SELECT count(*) FROM schema_migrations`); err != nil || n != latest {
+			t.Fatalf("schema_migrations holds %d versions, %v; want %d", n, err, latest)
+		}
+		if n, err := st.queryInt(`SELECT max(version) FROM schema_migrations`); err != nil || n != latest {
+			t.Fatalf("schema version %d, %v; want %d", n, err, latest)
+		}
+
+		if err := st.exec(fmt.Sprintf(`INSERT INTO schema_migrations VALUES (%d, 'later')`, latest+1)); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("its schema is version %d, newer than this build of governed knows (%d): upgrade governed", latest+1, latest)
+		for _, open := range opens {
+			if l, err := open(ctx, st.location); err == nil || !strings.Contains(err.Error(), want) {
+				if err == nil {
+					l.Close()
+				}
+				t.Fatalf("opening a newer schema: %v, want %q", err, want)
+			}
+		}
+		if n, err := st.queryInt(`SELECT count(*) FROM schema_migrations`); err != nil || n != latest+1 {
+			t.Fatalf("schema_migrations holds %d versions, %v; want %d", n, err, latest+1)
+		}
+	})
+}
+
+// writeTamperFixture writes ten events to an empty ledger:
+//
+//	1 grt_1 issued   2 grt_2 issued   3 apr_1 recorded   4 grt_3 issued    5 grt_1 revoked
+//	6 grt_4 issued   7 apr_1 withdrawn 8 grt_2 expired   9 grt_5 issued   10 grt_3 retired
+func writeTamperFixture(t testing.TB, l *Ledger) {
+	t.Helper()
+	ctx := context.Background()
+	steps := []func() error{
+		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); return err },
+		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_2"), t0); return err },
+		func() error { _, err := l.RecordApproval(ctx, testApproval("apr_1"), t0); return err },
+		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_3"), t0); return err },
+		func() error {
+			_, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil)
+			return err
+		},
+		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_4"), t0.Add(time.Hour)); return err },
+		func() error { _, err := l.WithdrawApproval(ctx, "apr_1", t0.Add(2*time.Hour)); return err },
+		func() error { _, _, err := l.ExpireGrant(ctx, "grt_2", t0.Add(8*24*time.Hour), nil); return err },
+		func() error { _, err := l.IssueGrant(ctx, testGrant("grt_5"), t0.Add(8*24*time.Hour)); return err },
+		func() error { _, _, err := l.RetireGrant(ctx, "grt_3", t0.Add(9*24*time.Hour), nil); return err },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("fixture step %d: %v", i+1, err)
+		}
+	}
+}
+
+// forgedEvent is a correctly hashed event 11 that a tampering case writes
+// after the fixture's head, FORGED_PREV and FORGED_HASH standing for its
+// links until the head is known.
+var forgedEvent = Event{Seq: 11, At: t0, Type: EventGrantIssued, Subject: "grt_forged", Data: []byte(`{"id":"grt_forged"}`)}
+
+// TestStoresVerifyDetectsTampering: on every store, Verify reports what
+// someone with full access to the database changed behind the store's back,
+// with the first sequence number at fault (0 when the fault is in the schema).
+func TestStoresVerifyDetectsTampering(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// sql tampers with the fixture, the same on every store; dialectSQL
+		// replaces it on the stores it names.
+		sql        []string
+		dialectSQL map[string][]string
+		// triggersOff runs sql with the append-only triggers taken away, then
+		// puts them back as they were.
+		triggersOff bool
+		// refused is the error each store refuses sql with, by store name.
+		refused  map[string]string
+		firstBad int64
+		problem  []string // substrings of the problem
+	}{
+		{name: "intact"},
+		{
+			name:        "one event's data changed",
+			sql:         []string{`UPDATE events SET data = replace(data, 'svc-payments-api', 'svc-attacker') WHERE seq = 4`},
+			triggersOff: true, firstBad: 4, problem: []string{"event 4 was altered"},
+		},
+		{
+			name:        "one event's time changed",
+			sql:         []string{`UPDATE events SET at = '2026-03-01T08:59:59Z' WHERE seq = 7`},
+			triggersOff: true, firstBad: 7, problem: []string{"event 7 was altered"},
+		},
+		{
+			name:        "field boundary moved",
+			sql:         []string{"UPDATE events SET type = type || '\x1f' || subject, subject = '' WHERE seq = 3"},
+			triggersOff: true, firstBad: 3, problem: []string{"event 3 was altered"},
+		},
+		{
+			name:        "one event deleted",
+			sql:         []string{`DELETE FROM events WHERE seq = 6`},
+			triggersOff: true, firstBad: 6, problem: []string{"event 6 is missing"},
+		},
+		{
+			// Through a copy, since SQLite updates row by row; with a mark on the
+			// links meanwhile, since PostgreSQL checks that they are unique row
+			// by row.
+			name: "two events swapped",
+			sql: []string{
+				`CREATE TEMP TABLE saved AS SELECT * FROM events WHERE seq IN (3, 5)`,
+				`UPDATE events SET (at, type, subject, data, prev_hash, hash) =
+	(SELECT at, type, subject, data, prev_hash || '-', hash FROM saved WHERE saved.seq = 8 - events.seq)
+WHERE seq IN (3, 5)`,
+				`UPDATE events SET prev_hash = rtrim(prev_hash, '-') WHERE seq IN (3, 5)`,
+			},
+			triggersOff: true, firstBad: 3, problem: []string{"event 3 does not link"},
+		},
+		{
+			name:        "events renumbered after a deletion",
+			sql:         []string{`DELETE FROM events WHERE seq = 6`, `UPDATE events SET seq = seq - 1 WHERE seq > 6`},
+			triggersOff: true, firstBad: 6, problem: []string{"event 6 does not link"},
+		},
+		{
+			name:        "tail cut",
+			sql:         []string{`DELETE FROM events WHERE seq > 8`},
+			triggersOff: true, firstBad: 9, problem: []string{"the log ends at event 8 but the recorded head is event 10"},
+		},
+		{
+			// With the row of the grant whose only event went, so that one
+			// problem is left: which of two problems at one sequence number is
+			// reported depends on the order the store reads rows in.
+			name: "tail cut and head rewound",
+			sql: []string{`DELETE FROM events WHERE seq > 8`,
+				`UPDATE ledger_head SET seq = 8, hash = (SELECT hash FROM events WHERE seq = 8)`,
+				`DELETE FROM grants WHERE id = 'grt_5'`},
+			triggersOff: true, firstBad: 9, problem: []string{"beyond the end of the log"},
+		},
+		{
+			name: "event forged after the head",
+			sql: []string{fmt.Sprintf(`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash)
+VALUES (11, '%s', '%s', '%s', '%s', 'FORGED_PREV', 'FORGED_HASH')`,
+				formatAt(forgedEvent.At), forgedEvent.Type, forgedEvent.Subject, forgedEvent.Data)},
+			firstBad: 11, problem: []string{"added outside governed"},
+		},
+		{
+			name:     "head hash changed",
+			sql:      []string{`UPDATE ledger_head SET hash = 'feed'`},
+			firstBad: 10, problem: []string{"recorded head hash"},
+		},
+		{
+			name:     "grant row payload edited",
+			sql:      []string{`UPDATE grants SET data = replace(data, 'SEC-101', 'SEC-999') WHERE id = 'grt_4'`},
+			firstBad: 6, problem: []string{`grant "grt_4"`, "(6)"},
+		},
+		{
+			name:     "grant row put back to an earlier event",
+			sql:      []string{`UPDATE grants SET seq = 1, data = (SELECT data FROM events WHERE seq = 1) WHERE id = 'grt_1'`},
+			firstBad: 5, problem: []string{`grant "grt_1"`, "says event 1 but its last event is 5"},
+		},
+		{
+			name:     "grant row deleted",
+			sql:      []string{`DELETE FROM grants WHERE id = 'grt_5'`},
+			firstBad: 9, problem: []string{`grant "grt_5" has events`, "no current-state row"},
+		},
+		{
+			name: "grant row invented",
+			dialectSQL: map[string][]string{
+				"sqlite":   {`INSERT INTO grants (id, seq, data) SELECT 'grt_ghost', seq, data FROM grants WHERE id = 'grt_5'`},
+				"postgres": {`INSERT INTO grants (id, seq, data, expires_at) SELECT 'grt_ghost', seq, data, expires_at FROM grants WHERE id = 'grt_5'`},
+			},
+			firstBad: 9, problem: []string{`grant "grt_ghost" has a current-state row`},
+		},
+		{
+			name:     "approval row edited",
+			sql:      []string{`UPDATE approvals SET data = replace(data, '"withdrawn"', '"active"') WHERE id = 'apr_1'`},
+			firstBad: 7, problem: []string{`approval "apr_1"`},
+		},
+		{
+			name: "filter column cannot be edited",
+			sql:  []string{`UPDATE grants SET status = 'active' WHERE id = 'grt_1'`},
+			refused: map[string]string{
+				"sqlite":   `cannot UPDATE generated column "status"`,
+				"postgres": `column "status" can only be updated to DEFAULT`,
+			},
+		},
+		{
+			name: "filter column made plain and edited",
+			dialectSQL: map[string][]string{
+				"sqlite": {
+					`CREATE TABLE saved AS SELECT id, seq, data, principal, entitlement, status, expires_unix FROM grants`,
+					`DROP TABLE grants`,
+					`CREATE TABLE grants (id TEXT PRIMARY KEY, seq INTEGER, data TEXT, principal TEXT, entitlement TEXT, status TEXT, expires_unix INTEGER)`,
+					`INSERT INTO grants SELECT * FROM saved`,
+					`DROP TABLE saved`,
+					`UPDATE grants SET status = 'active' WHERE id = 'grt_1'`,
+				},
+				"postgres": {
+					`ALTER TABLE grants ALTER COLUMN status DROP EXPRESSION`,
+					`UPDATE grants SET status = 'active' WHERE id = 'grt_1'`,
+				},
+			},
+			firstBad: 0, problem: []string{"the definition of the grants table was altered"},
+		},
+		{
+			name: "triggers dropped",
+			dialectSQL: map[string][]string{
+				"sqlite":   {`DROP TRIGGER events_no_update`, `DROP TRIGGER events_no_delete`},
+				"postgres": {`DROP TRIGGER events_no_update ON events`},
+			},
+			firstBad: 0, problem: []string{"append-only triggers are missing"},
+		},
+		{
+			name: "trigger replaced by a harmless one",
+			dialectSQL: map[string][]string{
+				"sqlite": {`DROP TRIGGER events_no_delete`,
+					`CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT 1; END`},
+				"postgres": {`DROP TRIGGER events_no_delete ON events`,
+					`CREATE TRIGGER events_no_delete AFTER DELETE ON events FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()`},
+			},
+			firstBad: 0, problem: []string{"append-only triggers were altered"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			forEachStore(t, func(t *testing.T, st storeUnderTest) {
+				ctx := context.Background()
+				writeTamperFixture(t, st.l)
+				head, err := st.l.Head(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				forged := forgedEvent
+				forged.PrevHash = head.Hash
+				links := strings.NewReplacer("FORGED_PREV", head.Hash, "FORGED_HASH", HashEvent(head.Hash, forged))
+				sql := tt.sql
+				if d, ok := tt.dialectSQL[st.name]; ok {
+					sql = d
+				}
+				var stmts []string
+				if tt.triggersOff {
+					stmts = append(stmts, st.triggersOff...)
+				}
+				for _, s := range sql {
+					stmts = append(stmts, links.Replace(s))
+				}
+				if tt.triggersOff {
+					stmts = append(stmts, st.triggersOn...)
+				}
+				err = st.exec(stmts...)
+				if want := tt.refused[st.name]; want != "" {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Fatalf("tampering: err = %v, want %q", err, want)
+					}
+				} else if err != nil {
+					t.Fatalf("tampering: %v", err)
+				}
+
+				r, err := st.l.Verify(ctx)
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				wantOK := tt.firstBad == 0 && len(tt.problem) == 0
+				if r.OK != wantOK || r.FirstBad != tt.firstBad {
+					t.Fatalf("report = %+v, want OK %v, first bad %d", r, wantOK, tt.firstBad)
+				}
+				for _, p := range tt.problem {
+					if !strings.Contains(r.Problem, p) {
+						t.Fatalf("problem %q does not mention %q", r.Problem, p)
+					}
+				}
+				if wantOK {
+					if r.Events != 10 || r.Head != head || len(r.Head.Hash) != 64 {
+						t.Fatalf("intact report = %+v, want 10 events up to %+v", r, head)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestStoresReplayMatchesCurrentState rebuilds the current state from the log
+// alone and compares it with what the store lists.
+func TestStoresReplayMatchesCurrentState(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		writeTamperFixture(t, l)
+		grants := map[string]Event{}
+		approvals := map[string]Event{}
+		var prev string
+		if err := l.Store().Events(ctx, func(e Event) error {
+			if e.PrevHash != prev || e.Hash != HashEvent(prev, e) {
+				t.Errorf("event %d does not chain", e.Seq)
+			}
+			prev = e.Hash
+			if strings.HasPrefix(e.Type, "grant.") {
+				grants[e.Subject] = e
+			} else {
+				approvals[e.Subject] = e
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		all, err := l.Grants(ctx, GrantFilter{})
+		if err != nil || len(all) != len(grants) {
+			t.Fatalf("%d grants in the table, %v; %d in the log", len(all), err, len(grants))
+		}
+		for _, g := range all {
+			e := grants[g.ID]
+			var fromLog Grant
+			if err := json.Unmarshal(e.Data, &fromLog); err != nil {
+				t.Fatal(err)
+			}
+			fromLog.Seq = e.Seq
+			if fmt.Sprintf("%+v", fromLog) != fmt.Sprintf("%+v", g) {
+				t.Errorf("grant %s:\nlog   %+v\ntable %+v", g.ID, fromLog, g)
+			}
+		}
+		a, err := l.Approval(ctx, "apr_1")
+		if err != nil || a.Seq != approvals["apr_1"].Seq || a.Status != ApprovalWithdrawn {
+			t.Errorf("approval = %+v, %v", a, err)
+		}
+	})
+}

@@ -22,6 +22,10 @@ type dialect struct {
 	migrations [][]string
 }
 
+// ledgerIDQuery reads the ledger's id, which both stores keep in a one-row
+// table made by a migration.
+const ledgerIDQuery = `SELECT ledger_id FROM ledger_identity WHERE id = 1`
+
 // grantsQuery is the query of Grants: the sequence numbers and payloads of
 // the grants whose current-state rows may match f, sorted by id, and its
 // parameters.

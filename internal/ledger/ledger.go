@@ -110,6 +110,9 @@ func (l *Ledger) Approval(ctx context.Context, id string) (Approval, error) {
 	return l.s.Approval(ctx, id)
 }
 
+// ID returns the ledger's id (see Store.ID).
+func (l *Ledger) ID(ctx context.Context) (string, error) { return l.s.ID(ctx) }
+
 // Head returns the last event's sequence number and hash.
 func (l *Ledger) Head(ctx context.Context) (Head, error) { return l.s.Head(ctx) }
 

@@ -140,6 +140,22 @@ var pgMigrations = [][]string{
 		`CREATE INDEX grants_status_expires ON grants (status, expires_at)`,
 		fmt.Sprintf(pgCurrentStateTable, "approvals"),
 	},
+	{
+		// The ledger's id: random, made once, never changed. Approval
+		// statements name it, so that a signature cannot be replayed in
+		// another ledger.
+		`CREATE TABLE ledger_identity (
+	id        integer PRIMARY KEY CHECK (id = 1),
+	ledger_id text NOT NULL
+)`,
+		`INSERT INTO ledger_identity (id, ledger_id) VALUES (1, replace(gen_random_uuid()::text, '-', ''))`,
+		`CREATE FUNCTION ledger_identity_fixed() RETURNS trigger LANGUAGE plpgsql AS $function$
+BEGIN
+	RAISE EXCEPTION 'the ledger id never changes';
+END
+$function$`,
+		`CREATE TRIGGER ledger_identity_fixed BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger_identity FOR EACH STATEMENT EXECUTE FUNCTION ledger_identity_fixed()`,
+	},
 }
 
 // PostgresStore is a Store in a PostgreSQL database. Every append is one
@@ -296,7 +312,7 @@ func (s *PostgresStore) migrate(ctx context.Context, create bool) error {
 		}
 		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = current_schema() AND c.relname = ANY ($1)`,
-			[]string{"schema_migrations", "events", "grants", "approvals", "ledger_head"})
+			[]string{"schema_migrations", "events", "grants", "approvals", "ledger_head", "ledger_identity"})
 		if err != nil {
 			return err
 		}
@@ -543,6 +559,18 @@ func (s *PostgresStore) Head(ctx context.Context) (Head, error) {
 		return Head{}, s.describeAll(err)
 	}
 	return h, nil
+}
+
+// ID implements Store.
+func (s *PostgresStore) ID(ctx context.Context) (string, error) {
+	var id string
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, ledgerIDQuery).Scan(&id)
+	})
+	if err != nil {
+		return "", s.describeAll(err)
+	}
+	return id, nil
 }
 
 // Events implements Store. It holds one of the store's connections while it

@@ -32,7 +32,7 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 		"CREATE ROLE "+pipeline+" LOGIN",
 		"GRANT CONNECT ON DATABASE "+pgx.Identifier{db}.Sanitize()+" TO "+pipeline,
 		"GRANT USAGE ON SCHEMA public TO "+pipeline,
-		"GRANT SELECT ON schema_migrations TO "+pipeline,
+		"GRANT SELECT ON schema_migrations, ledger_identity TO "+pipeline,
 		"GRANT SELECT, INSERT ON events TO "+pipeline,
 		"GRANT SELECT, UPDATE ON ledger_head TO "+pipeline,
 		"GRANT SELECT, INSERT, UPDATE ON grants, approvals TO "+pipeline,
@@ -54,6 +54,9 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 	if r := mustVerify(t, l); r.Events != 2 {
 		t.Fatalf("verified %d events, want 2", r.Events)
 	}
+	if id, err := l.ID(ctx); err != nil || id == "" {
+		t.Fatalf("reading the ledger's id as %s: %q, %v", pipeline, id, err)
+	}
 
 	conn, err := pgx.Connect(ctx, srv.URLAs(pipeline, db))
 	if err != nil {
@@ -67,6 +70,7 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 		`ALTER TABLE events DISABLE TRIGGER USER`,
 		`DROP TRIGGER events_no_update ON events`,
 		`DELETE FROM grants`,
+		`UPDATE ledger_identity SET ledger_id = 'x'`,
 	} {
 		_, err := conn.Exec(ctx, stmt)
 		if err == nil || !strings.Contains(err.Error(), "SQLSTATE 42501") && !strings.Contains(err.Error(), "must be owner") {

@@ -90,6 +90,24 @@ var sqliteMigrations = [][]string{
 		// record, rather than from the current-state tables.
 		`CREATE INDEX events_subject ON events (subject, seq)`,
 	},
+	{
+		// The ledger's id: random, made once, never changed. Approval
+		// statements name it, so that a signature cannot be replayed in
+		// another ledger.
+		`CREATE TABLE ledger_identity (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	ledger_id TEXT NOT NULL
+) STRICT`,
+		`INSERT INTO ledger_identity (id, ledger_id) VALUES (1, lower(hex(randomblob(16))))`,
+		`CREATE TRIGGER ledger_identity_no_update BEFORE UPDATE ON ledger_identity
+BEGIN
+	SELECT RAISE(ABORT, 'the ledger id never changes');
+END`,
+		`CREATE TRIGGER ledger_identity_no_delete BEFORE DELETE ON ledger_identity
+BEGIN
+	SELECT RAISE(ABORT, 'the ledger id never changes');
+END`,
+	},
 }
 
 // SQLiteStore is a Store in one SQLite file, in WAL mode. Appends run in
@@ -414,6 +432,15 @@ func (s *SQLiteStore) Head(ctx context.Context) (Head, error) {
 		return Head{}, describeSQLiteError(s.path, err)
 	}
 	return h, nil
+}
+
+// ID implements Store.
+func (s *SQLiteStore) ID(ctx context.Context) (string, error) {
+	var id string
+	if err := s.db.QueryRowContext(ctx, ledgerIDQuery).Scan(&id); err != nil {
+		return "", describeSQLiteError(s.path, err)
+	}
+	return id, nil
 }
 
 // Events implements Store.

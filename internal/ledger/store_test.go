@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -912,4 +913,38 @@ func TestStoresReplayMatchesCurrentState(t *testing.T) {
 			t.Errorf("approval = %+v, %v", a, err)
 		}
 	})
+}
+
+// Every ledger has an id of its own, made once: reopening keeps it, another
+// ledger of the same kind has another, and the store refuses to change or
+// delete it.
+func TestStoresID(t *testing.T) {
+	t.Parallel()
+	for _, kind := range testStores {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st, other := kind.open(t), kind.open(t)
+			id, err := st.l.ID(ctx)
+			if err != nil || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
+				t.Fatalf("ID = %q, %v; want 32 lowercase hex digits", id, err)
+			}
+			if otherID, err := other.l.ID(ctx); err != nil || otherID == id {
+				t.Fatalf("another ledger's id = %q, %v; want one of its own", otherID, err)
+			}
+			again, err := OpenExisting(ctx, st.location)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer again.Close()
+			if got, err := again.ID(ctx); err != nil || got != id {
+				t.Fatalf("reopened ledger's id = %q, %v; want %q", got, err, id)
+			}
+			for _, stmt := range []string{`UPDATE ledger_identity SET ledger_id = 'x'`, `DELETE FROM ledger_identity`} {
+				if err := st.exec(stmt); err == nil {
+					t.Errorf("%s was allowed", stmt)
+				}
+			}
+		})
+	}
 }

@@ -185,6 +185,10 @@ type Store interface {
 	Approval(ctx context.Context, id string) (Approval, error)
 	// Head returns the head the store recorded with its last append ({0, ""} when empty).
 	Head(ctx context.Context) (Head, error)
+	// ID returns the ledger's id: 32 lowercase hex digits, random, made when
+	// the ledger was created (or when a ledger older than ids was first opened
+	// by a build that knows them), never changed.
+	ID(ctx context.Context) (string, error)
 	// Events calls fn for every event in sequence order.
 	Events(ctx context.Context, fn func(Event) error) error
 	// Verify checks the whole ledger in one consistent read while appends go

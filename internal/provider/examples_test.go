@@ -201,11 +201,13 @@ func TestAccExamples_signedApprovals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Written out once: the statement Alice signs names it.
+	expires := time.Now().UTC().Add(72 * time.Hour).Format(time.RFC3339)
 	run := func(name string, args ...string) (string, error) {
 		cmd := exec.Command(name, args...)
 		cmd.Dir = work
 		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_CLI_ARGS=-no-color",
-			"TF_VAR_approval_expires_at="+time.Now().UTC().Add(72*time.Hour).Format(time.RFC3339))
+			"TF_VAR_approval_expires_at="+expires)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

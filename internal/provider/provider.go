@@ -247,6 +247,12 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	if !report.OK {
 		tflog.Warn(ctx, "ledger does not verify", map[string]any{"ledger": location, "first_bad_seq": report.FirstBad, "problem": report.Problem})
 	}
+	ledgerID, err := l.ID(ctx)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryOpenLedger,
+			"Reading the id of the ledger at "+location+" failed: "+err.Error()+". Nothing was planned or changed.")
+		return
+	}
 
 	now := p.clock.Now().UTC()
 	var runOpts []lifecycle.Option
@@ -262,6 +268,7 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		verification: report,
 		location:     location,
 		run:          lifecycle.NewRun(l, targets, now, runOpts...),
+		ledgerID:     ledgerID,
 	}
 	if data.requester == "" {
 		resp.Diagnostics.AddWarning("No requester configured", "Neither the provider's requester nor "+EnvRequester+

@@ -109,9 +109,13 @@ func TestAccApprovalRecord_signed(t *testing.T) {
 		t.Fatalf("grant status = %v", got)
 	}
 	id, _ := h.stateAttr("governed_approval_record.read", "id").(string)
-	a, err := env.openLedger().Approval(context.Background(), id)
+	l := env.openLedger()
+	a, err := l.Approval(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ledgerID, err := l.ID(context.Background()); err != nil || !strings.HasSuffix(a.Statement, "\nledger: "+ledgerID+"\n") {
+		t.Fatalf("the statement does not name the ledger %q (%v):\n%s", ledgerID, err, a.Statement)
 	}
 	if a.SignerKeys["alice@example.com"] != env.alice.Fingerprint || !strings.Contains(a.Signatures["alice@example.com"], "BEGIN SSH SIGNATURE") ||
 		a.Statement != string(statement) {

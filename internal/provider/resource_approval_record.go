@@ -74,7 +74,10 @@ func approvalRecordSchema() schema.Schema {
 	return schema.Schema{
 		MarkdownDescription: "Immutable evidence that named approvers approved one scope: a ticket, an entitlement, a principal " +
 			"and a latest expiry. Grants point at it with `approval_id` and must stay inside its scope. Every argument " +
-			"forces a new record; destroying one withdraws it in the ledger, where the record is kept.",
+			"forces a new record; destroying one withdraws it in the ledger, where the record is kept, and the next " +
+			"apply revokes the grant made under it. An id is recorded once: a withdrawn record is never recorded " +
+			"again. A replacement that states the same approval (an approver's name spelt otherwise) keeps the " +
+			"recorded one as it is.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The record's id, derived from its digest. Known at plan time.",

@@ -73,7 +73,9 @@ func grantSchema() schema.Schema {
 		MarkdownDescription: "One entitlement for one principal until an expiry. The plan fails unless the grant carries a " +
 			"ticket, approvers with authority over the entitlement and an expiry inside policy. Once the expiry has " +
 			"passed, the next plan shows `status` going to `expired` and `active` to `false`, and the apply revokes it. " +
-			"Every argument forces a new grant: a renewal is a new grant under a new approval.",
+			"Every argument forces a new grant. A replacement that re-uses the approval or the ticket of a grant may " +
+			"only narrow that grant while it is in force (same principal and entitlement, no later expiry), and takes " +
+			"its place; a renewal, or a grant after one expired or was revoked, is a new grant under a new approval.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The grant's id in the ledger.",
@@ -114,7 +116,10 @@ func grantSchema() schema.Schema {
 			},
 			"approval_id": schema.StringAttribute{
 				MarkdownDescription: "The id of a `governed_approval_record` this grant is made under. The grant must stay inside the " +
-					"record's scope. Required when the policy sets `require_approval_record`.",
+					"record's scope, whether the record is already in the ledger or planned in the same configuration. " +
+					"A record authorises one grant in force at a time: a grant that narrows it takes the record over, " +
+					"anything else needs a new record. When the record is withdrawn (destroyed), the next apply revokes " +
+					"the grant. Required when the policy sets `require_approval_record`.",
 				Optional:   true,
 				Validators: nonEmpty,
 			},

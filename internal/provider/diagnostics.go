@@ -98,12 +98,12 @@ func addIssueError(diags *diag.Diagnostics, err error, approval bool) {
 			Rule: policy.RuleApprovalUsed, Attribute: policy.AttrApprovalID, Detail: sentence(err.Error()),
 		}})
 	case errors.Is(err, lifecycle.ErrNotNarrowing):
-		rule := policy.RuleTicketUsed
+		rule, attr := policy.RuleTicketUsed, policy.AttrTicketID
 		if approval {
-			rule = policy.RuleApprovalUsed
+			rule, attr = policy.RuleApprovalUsed, policy.AttrApprovalID
 		}
 		addViolations(diags, summaryGrantRefused, []policy.Violation{{
-			Rule: rule, Attribute: policy.AttrApprovalID, Detail: sentence(err.Error()),
+			Rule: rule, Attribute: attr, Detail: sentence(err.Error()),
 		}})
 	case errors.Is(err, lifecycle.ErrRevokedWhileIssuing):
 		diags.AddError(summaryGrantRefused, sentence(err.Error()))

@@ -301,8 +301,10 @@ func (l *Ledger) transitionGrant(ctx context.Context, id string, at time.Time, c
 }
 
 // RecordApproval records an active approval approved at at. An empty a.ID is
-// replaced by a new one. A withdrawn approval with the same id is recorded
-// again; an active one makes it return ErrExists.
+// replaced by a new one. An id is recorded once: any approval already in the
+// ledger under it, active or withdrawn, makes it return ErrExists, so that a
+// withdrawn approval never becomes active again and its approved_at, from
+// which approval_max_age counts, never moves.
 func (l *Ledger) RecordApproval(ctx context.Context, a Approval, at time.Time) (Approval, error) {
 	if a.ID == "" {
 		a.ID = NewApprovalID()
@@ -310,33 +312,29 @@ func (l *Ledger) RecordApproval(ctx context.Context, a Approval, at time.Time) (
 	a.Status = ApprovalActive
 	a.ApprovedAt = at.UTC().Round(0)
 	a.WithdrawnAt = time.Time{}
-	for attempt := 1; ; attempt++ {
-		var expect int64
-		cur, err := l.s.Approval(ctx, a.ID)
-		switch {
-		case errors.Is(err, ErrNotFound):
-		case err != nil:
-			return Approval{}, err
-		case cur.Status == ApprovalActive:
-			return Approval{}, fmt.Errorf("approval %q: %w", a.ID, ErrExists)
-		default:
-			expect = cur.Seq
-		}
-		ev, err := l.s.AppendApproval(ctx, EventApprovalRecorded, at, a, expect)
-		if (errors.Is(err, ErrConflict) || (expect == 0 && errors.Is(err, ErrExists))) && attempt < maxAttempts {
-			continue // decide again: the record may now be active, or withdrawn
-		}
-		if err != nil {
-			return Approval{}, err
-		}
-		a.Seq = ev.Seq
-		return a, nil
+	a.GrantID, a.PreviousGrantID = "", ""
+	cur, err := l.s.Approval(ctx, a.ID)
+	switch {
+	case err == nil:
+		return Approval{}, fmt.Errorf("approval %q (%s since %s): %w", a.ID, cur.Status, cur.ApprovedAt.Format(time.RFC3339), ErrExists)
+	case !errors.Is(err, ErrNotFound):
+		return Approval{}, err
 	}
+	// A writer that records the same id meanwhile makes the append fail with
+	// ErrExists: the store refuses a new record under a taken id.
+	ev, err := l.s.AppendApproval(ctx, EventApprovalRecorded, at, a, 0)
+	if err != nil {
+		return Approval{}, err
+	}
+	a.Seq = ev.Seq
+	return a, nil
 }
 
 // UseApproval marks an active approval as the authority for grantID, before
 // the grant is issued: an approval authorises one grant, so a renewal or a
-// replacement needs a new one. Using it again for the same grant is a no-op.
+// wider replacement needs a new one (a narrower replacement takes the
+// approval over with HandOverApproval). Using it again for the same grant is
+// a no-op.
 // It fails with ErrApprovalUsed when the approval authorised another grant or
 // was withdrawn.
 func (l *Ledger) UseApproval(ctx context.Context, id, grantID string, at time.Time) (Approval, error) {
@@ -351,6 +349,30 @@ func (l *Ledger) UseApproval(ctx context.Context, id, grantID string, at time.Ti
 		}
 		a.GrantID = grantID
 		return EventApprovalUsed, nil
+	})
+}
+
+// HandOverApproval passes the authority of an active approval from the grant
+// it authorises (from) to the grant that narrows and replaces it (to), before
+// that grant is issued, so that the approval authorises one grant in force at
+// a time. Handing it over again to the same grant is a no-op. It fails with
+// ErrApprovalUsed when the approval authorises another grant than from, or was
+// withdrawn.
+func (l *Ledger) HandOverApproval(ctx context.Context, id, from, to string, at time.Time) (Approval, error) {
+	if from == "" || to == "" || from == to {
+		return Approval{}, fmt.Errorf("approval %q: a hand-over needs two different grants, not %q and %q", id, from, to)
+	}
+	return l.transitionApproval(ctx, id, at, func(a *Approval) (string, error) {
+		switch {
+		case a.GrantID == to:
+			return "", nil
+		case a.GrantID != from:
+			return "", fmt.Errorf("approval %q authorises grant %q, not %q: %w", id, a.GrantID, from, ErrApprovalUsed)
+		case a.Status != ApprovalActive:
+			return "", fmt.Errorf("approval %q is %s: %w", id, a.Status, ErrApprovalUsed)
+		}
+		a.GrantID, a.PreviousGrantID = to, from
+		return EventApprovalHandedOver, nil
 	})
 }
 

@@ -15,6 +15,9 @@ const (
 	EventApprovalRecorded  = "approval.recorded"
 	EventApprovalWithdrawn = "approval.withdrawn"
 	EventApprovalUsed      = "approval.used"
+	// EventApprovalHandedOver records that an approval's authority passed
+	// from the grant it authorised to a narrower grant that replaces it.
+	EventApprovalHandedOver = "approval.handed_over"
 	// EventGrantRequested records a grant that passed policy, before its
 	// target is asked to enforce it; grant.issued follows once it is in force.
 	EventGrantRequested = "grant.requested"
@@ -34,7 +37,7 @@ const (
 var (
 	grantEventTypes = []string{EventGrantRequested, EventGrantIssued, EventGrantExpired, EventGrantRevoked,
 		EventGrantRetired, EventGrantRevokeCompleted, EventGrantRevokeFailed}
-	approvalEventTypes = []string{EventApprovalRecorded, EventApprovalWithdrawn, EventApprovalUsed}
+	approvalEventTypes = []string{EventApprovalRecorded, EventApprovalWithdrawn, EventApprovalUsed, EventApprovalHandedOver}
 )
 
 // Grant statuses.
@@ -58,6 +61,10 @@ const (
 	ReasonOutOfBand   = "out_of_band"  // revoked outside Terraform (governed revoke, or in the target)
 	ReasonDestroyed   = "destroyed"    // revoked because the resource was destroyed
 	ReasonGrantFailed = "grant_failed" // the target refused to put the grant in force
+	// ReasonApprovalWithdrawn: the approval record the grant was made under was withdrawn.
+	ReasonApprovalWithdrawn = "approval_withdrawn"
+	// ReasonSuperseded: a narrower grant under the same approval or ticket took its place.
+	ReasonSuperseded = "superseded"
 )
 
 var (
@@ -96,6 +103,9 @@ type Grant struct {
 	BreakGlass    bool     `json:"break_glass"`
 	Target        string   `json:"target"`
 	Role          string   `json:"role,omitempty"`
+	// Replaces is the grant this one narrows and takes the place of, under
+	// the same approval or ticket; that grant ends when this one is issued.
+	Replaces string `json:"replaces,omitempty"`
 	// TTL is the duration text as written, when the grant used ttl.
 	TTL string `json:"ttl,omitempty"`
 	// ExpiresAt is the expiry as written (or computed from TTL, in UTC), RFC 3339.
@@ -136,10 +146,14 @@ type Approval struct {
 	SignerKeys map[string]string `json:"signer_keys,omitempty"`
 	ApprovedAt time.Time         `json:"approved_at"`
 	Status     string            `json:"status"`
-	// GrantID is the grant this approval authorised; an approval authorises one.
-	GrantID     string    `json:"grant_id,omitempty"`
-	WithdrawnAt time.Time `json:"withdrawn_at,omitzero"`
-	Seq         int64     `json:"-"`
+	// GrantID is the grant this approval authorises; an approval authorises
+	// one grant at a time.
+	GrantID string `json:"grant_id,omitempty"`
+	// PreviousGrantID is the grant that held the approval before GrantID
+	// narrowed and replaced it (HandOverApproval).
+	PreviousGrantID string    `json:"previous_grant_id,omitempty"`
+	WithdrawnAt     time.Time `json:"withdrawn_at,omitzero"`
+	Seq             int64     `json:"-"`
 }
 
 // Event is one entry of the log.

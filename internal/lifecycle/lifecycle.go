@@ -45,6 +45,11 @@ type Run struct {
 	// resumed holds the ids of pending grants this run has taken up, so that
 	// no two resources resume the same one.
 	resumed sync.Map
+	// destroyed holds the ids of grants in force that this run revoked
+	// because their resource was destroyed: Terraform destroys a grant just
+	// before it creates the grant that replaces it, and for that successor
+	// the predecessor still counts as in force (InForce).
+	destroyed sync.Map
 }
 
 // Option changes how a Run is built.
@@ -94,6 +99,14 @@ var (
 	ErrRevokedWhileIssuing = errors.New("was revoked while it was being issued")
 	// ErrInterrupted is returned by Issue when the fault hook stopped it.
 	ErrInterrupted = errors.New("interrupted")
+	// ErrNotNarrowing is returned by Issue when the grant a new grant
+	// replaces (ledger.Grant.Replaces) is no longer in force, or the new
+	// grant does not narrow it.
+	ErrNotNarrowing = errors.New("does not narrow a grant in force")
+	// ErrPredecessorInForce is returned, wrapped, by Issue together with the
+	// issued grant when the grant it replaces could not be ended: the new
+	// grant is in force, and so is the one it replaces until it is revoked.
+	ErrPredecessorInForce = errors.New("the grant it replaces is still in force")
 )
 
 // Error is a step of a grant's life that failed: what was attempted, why it
@@ -130,26 +143,90 @@ func (e *Error) Unwrap() error { return e.Err }
 // its id and approval instead of starting another; one past its expiry is
 // closed and whatever its GRANT did is undone.
 //
+// A grant that replaces another under the same approval or ticket
+// (g.Replaces, as the policy decided) must narrow it while it is in force: it
+// takes the approval over from it (ledger.HandOverApproval) and, once it is
+// issued, the grant it replaces is revoked as superseded, so that one
+// approval or ticket authorises one grant in force at a time.
+//
 // Errors: ledger.ErrApprovalUsed (wrapped) when the approval authorised
-// another grant, ErrRevokedWhileIssuing, ErrInterrupted, and *Error for a
-// ledger or target that failed.
+// another grant, ErrNotNarrowing, ErrRevokedWhileIssuing, ErrInterrupted, and
+// *Error for a ledger or target that failed. ErrPredecessorInForce (wrapped)
+// comes with the issued grant: the grant is in force, and only ending the one
+// it replaces failed.
 func (r *Run) Issue(ctx context.Context, g ledger.Grant) (ledger.Grant, error) {
 	tgt, err := r.targets.Lookup(g.Target)
 	if err != nil {
 		return g, &Error{Step: fmt.Sprintf("grant %q to %q", g.Entitlement, g.Principal), Err: err}
 	}
-	if target.RecordOnly(tgt) {
-		g.ID = ledger.NewGrantID()
-		if err := r.useApproval(ctx, g); err != nil {
-			return g, err
-		}
-		issued, err := r.ledger.IssueGrant(ctx, g, r.now)
-		if err != nil {
-			return g, &Error{Step: "record the grant", Err: err, Done: approvalSpent(g)}
-		}
-		return issued, nil
+	if err := r.checkReplaces(ctx, g); err != nil {
+		return g, err
 	}
-	return r.issueInTarget(ctx, tgt, g)
+	if !target.RecordOnly(tgt) {
+		issued, err := r.issueInTarget(ctx, tgt, g)
+		if err != nil {
+			return issued, err
+		}
+		return issued, r.supersede(ctx, issued)
+	}
+	g.ID = ledger.NewGrantID()
+	if err := r.useApproval(ctx, g); err != nil {
+		return g, err
+	}
+	issued, err := r.ledger.IssueGrant(ctx, g, r.now)
+	if err != nil {
+		return g, &Error{Step: "record the grant", Err: err, Done: approvalSpent(g)}
+	}
+	return issued, r.supersede(ctx, issued)
+}
+
+// checkReplaces makes sure that the grant g replaces is in force and that g
+// narrows it: same principal and entitlement, expiry no later. The policy
+// judged this already; the ledger is read again here because another run may
+// have ended that grant since.
+func (r *Run) checkReplaces(ctx context.Context, g ledger.Grant) error {
+	if g.Replaces == "" {
+		return nil
+	}
+	prev, err := r.ledger.Grant(ctx, g.Replaces)
+	if err != nil {
+		return &Error{Step: "read grant " + g.Replaces + ", which the new grant replaces", Err: err}
+	}
+	exp, err := g.Expiry()
+	prevExp, prevErr := prev.Expiry()
+	switch {
+	case err != nil || prevErr != nil:
+		return fmt.Errorf("the grant of %q to %q %w: its expiry or that of grant %s cannot be read",
+			g.Entitlement, g.Principal, ErrNotNarrowing, prev.ID)
+	case !r.InForce(prev):
+		return fmt.Errorf("the grant of %q to %q %w: grant %s, which it replaces, is %s",
+			g.Entitlement, g.Principal, ErrNotNarrowing, prev.ID, prev.StatusAt(r.now))
+	case prev.Principal != g.Principal || prev.Entitlement != g.Entitlement || exp.After(prevExp):
+		return fmt.Errorf("the grant of %q to %q until %s %w: grant %s, which it replaces, is of %q to %q until %s",
+			g.Entitlement, g.Principal, g.ExpiresAt, ErrNotNarrowing, prev.ID, prev.Entitlement, prev.Principal, prev.ExpiresAt)
+	}
+	return nil
+}
+
+// supersede revokes the grant that issued replaces, if it is still active or
+// pending, now that issued is in force. In a real target the access stays,
+// since issued covers it (revokeAccess).
+func (r *Run) supersede(ctx context.Context, issued ledger.Grant) error {
+	if issued.Replaces == "" {
+		return nil
+	}
+	prev, err := r.ledger.Grant(ctx, issued.Replaces)
+	if err == nil {
+		if prev.Status != ledger.StatusActive && prev.Status != ledger.StatusPending {
+			return nil // ended already: destroyed to make way for issued
+		}
+		_, err = r.Revoke(ctx, prev, ledger.ReasonSuperseded, "replaced by grant "+issued.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("grant %s is issued, but recording that it supersedes grant %s failed (%v): %w",
+			issued.ID, issued.Replaces, err, ErrPredecessorInForce)
+	}
+	return nil
 }
 
 // issueInTarget is Issue for a grant whose access lives in a real target.
@@ -228,12 +305,18 @@ func approvalSpent(g ledger.Grant) string {
 
 // useApproval claims the grant's approval record before anything is issued:
 // if anything fails in between, the approval is spent and nothing is granted,
-// never the other way round.
+// never the other way round. A grant that replaces the approval's holder
+// takes the approval over from it.
 func (r *Run) useApproval(ctx context.Context, g ledger.Grant) error {
 	if g.ApprovalID == "" {
 		return nil
 	}
-	_, err := r.ledger.UseApproval(ctx, g.ApprovalID, g.ID, r.now)
+	var err error
+	if a, rerr := r.ledger.Approval(ctx, g.ApprovalID); rerr == nil && g.Replaces != "" && a.GrantID == g.Replaces {
+		_, err = r.ledger.HandOverApproval(ctx, g.ApprovalID, g.Replaces, g.ID, r.now)
+	} else {
+		_, err = r.ledger.UseApproval(ctx, g.ApprovalID, g.ID, r.now)
+	}
 	if err != nil && !errors.Is(err, ledger.ErrApprovalUsed) {
 		return &Error{Step: "record the use of approval " + g.ApprovalID, Err: err}
 	}
@@ -362,7 +445,8 @@ func (r *Run) Revoke(ctx context.Context, g ledger.Grant, reason, note string) (
 
 // Settle carries out what a plan showed for a grant: ending is the revocation
 // reason the plan showed (ledger.ReasonExpired when it expired,
-// ledger.ReasonOutOfBand when its access was found removed in its target), or
+// ledger.ReasonOutOfBand when its access was found removed in its target,
+// ledger.ReasonApprovalWithdrawn when its approval record was withdrawn), or
 // "" when the plan showed it unchanged. A revocation still pending in the
 // target is retried whatever the plan showed.
 func (r *Run) Settle(ctx context.Context, g ledger.Grant, ending string) (Result, error) {
@@ -373,6 +457,8 @@ func (r *Run) Settle(ctx context.Context, g ledger.Grant, ending string) (Result
 		// Revoking again is a no-op in the target unless someone put the
 		// access back meanwhile, and then it must go.
 		return r.Revoke(ctx, g, ledger.ReasonOutOfBand, "the access was removed in "+g.Target+" outside governed")
+	case g.Status == ledger.StatusActive && ending == ledger.ReasonApprovalWithdrawn:
+		return r.Revoke(ctx, g, ledger.ReasonApprovalWithdrawn, "approval "+g.ApprovalID+" was withdrawn")
 	case g.RevokePending:
 		return r.RetryRevocation(ctx, g)
 	}
@@ -394,6 +480,9 @@ func (r *Run) Retire(ctx context.Context, g ledger.Grant) (Result, error) {
 			return r.ledger.RetireGrant(ctx, g.ID, r.now, targetErr)
 		})
 		err = stepError(err, "record the retirement of grant "+g.ID)
+		if err == nil && g.Status == ledger.StatusActive && res.Grant.RevocationReason == ledger.ReasonDestroyed {
+			r.destroyed.Store(g.ID, true)
+		}
 	case g.RevokePending:
 		res, err = r.RetryRevocation(ctx, g)
 	}
@@ -509,6 +598,39 @@ func (r *Run) Covering(ctx context.Context, g ledger.Grant) ([]ledger.Grant, err
 		}
 		if st := o.StatusAt(r.now); st == ledger.StatusActive || st == ledger.StatusPending {
 			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// InForce reports whether g is in force for this run: active and not past
+// its expiry at the run's now, or ended by this run because its resource was
+// destroyed while it was in force, as Terraform destroys a grant just before
+// it creates the grant that replaces it. A new grant may narrow a grant in
+// force under the same approval or ticket and take its place; a grant that
+// expired or was revoked in any other way is never followed under them.
+func (r *Run) InForce(g ledger.Grant) bool {
+	if g.StatusAt(r.now) == ledger.StatusActive {
+		return true
+	}
+	_, destroyed := r.destroyed.Load(g.ID)
+	return destroyed && g.Status == ledger.StatusRevoked && g.RevocationReason == ledger.ReasonDestroyed
+}
+
+// TicketGrants lists the grants of entitlement to principal that the ledger
+// holds as issued under ticket, whatever their status now: what the ticket
+// already authorised. Grants only requested, never put in force, do not count.
+// The ledger is asked for the principal's grants of the entitlement and the
+// ticket is matched here, since the stores do not index tickets.
+func (r *Run) TicketGrants(ctx context.Context, principal, entitlement, ticket string) ([]ledger.Grant, error) {
+	all, err := r.ledger.Grants(ctx, ledger.GrantFilter{Principal: principal, Entitlement: entitlement})
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger for grants of %s to %s: %w", entitlement, principal, err)
+	}
+	var out []ledger.Grant
+	for _, g := range all {
+		if g.TicketID == ticket && !g.GrantedAt.IsZero() {
+			out = append(out, g)
 		}
 	}
 	return out, nil

@@ -407,3 +407,160 @@ func TestNoOpTransitions(t *testing.T) {
 		t.Fatalf("second Retire = %+v, %v: want no event", again, err)
 	}
 }
+
+// approved records an approval of the world's grants under ticket, usable
+// until t0+24h, and returns its id.
+func (w *world) approved(id, ticket string) string {
+	w.t.Helper()
+	_, err := w.ledger.RecordApproval(context.Background(), ledger.Approval{
+		ID: id, TicketID: ticket, Entitlement: "app-read", Principal: w.principal(),
+		Approvers: []string{"alice@example.com"}, Justification: "nightly job",
+		ExpiresAt: t0.Add(24 * time.Hour).Format(time.RFC3339), Statement: "statement", Digest: "digest",
+	}, t0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return id
+}
+
+// A grant whose approval record was withdrawn is revoked when the plan's
+// ending is approval_withdrawn, and its access leaves the target.
+func TestSettleApprovalWithdrawn(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	g := w.grant("SEC-1")
+	g.ApprovalID = w.approved("apr_1", "SEC-1")
+	issued, err := w.run(t0).Issue(ctx, g)
+	if err != nil || !w.member() {
+		t.Fatalf("Issue = %+v, %v; member %v", issued, err, w.member())
+	}
+	if _, err := w.ledger.WithdrawApproval(ctx, "apr_1", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.run(t0.Add(2*time.Hour)).Settle(ctx, issued, ledger.ReasonApprovalWithdrawn)
+	if err != nil || !res.Appended || res.Grant.Status != ledger.StatusRevoked ||
+		res.Grant.RevocationReason != ledger.ReasonApprovalWithdrawn || res.Grant.RevocationNote != "approval apr_1 was withdrawn" {
+		t.Fatalf("Settle = %+v, %v", res, err)
+	}
+	if w.member() {
+		t.Fatal("the access of a grant whose approval was withdrawn is still in the target")
+	}
+}
+
+// A narrower grant takes the approval over from the grant it replaces, which
+// is revoked as superseded while the access it shares with its successor
+// stays. The successor's successor may narrow it again; a grant that is no
+// longer in force, or a wider grant, is not followed.
+func TestIssueHandOver(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	run := w.run(t0)
+	first := w.grant("SEC-1")
+	first.ApprovalID = w.approved("apr_1", "SEC-1")
+	first, err := run.Issue(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	later := w.run(t0.Add(time.Hour))
+	narrower := w.grant("SEC-1")
+	narrower.ApprovalID, narrower.Replaces = "apr_1", first.ID
+	narrower.ExpiresAt = t0.Add(12 * time.Hour).Format(time.RFC3339)
+	second, err := later.Issue(ctx, narrower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := w.ledger.Approval(ctx, "apr_1")
+	if err != nil || a.GrantID != second.ID || a.PreviousGrantID != first.ID {
+		t.Fatalf("approval after the hand-over = %+v, %v", a, err)
+	}
+	if got := w.events("apr_1"); got != "approval.recorded approval.used approval.handed_over" {
+		t.Fatalf("approval events = %q", got)
+	}
+	old := w.stored(first.ID)
+	if old.Status != ledger.StatusRevoked || old.RevocationReason != ledger.ReasonSuperseded || old.RevocationNote != "replaced by grant "+second.ID {
+		t.Fatalf("the grant replaced = %+v", old)
+	}
+	if !w.member() || second.Status != ledger.StatusActive || second.Replaces != first.ID {
+		t.Fatalf("member %v, successor %+v", w.member(), second)
+	}
+
+	for name, g := range map[string]ledger.Grant{
+		"the superseded grant again": {Replaces: first.ID, ExpiresAt: t0.Add(2 * time.Hour).Format(time.RFC3339)},
+		"wider than the successor":   {Replaces: second.ID, ExpiresAt: t0.Add(13 * time.Hour).Format(time.RFC3339)},
+	} {
+		next := w.grant("SEC-1")
+		next.ApprovalID, next.Replaces, next.ExpiresAt = "apr_1", g.Replaces, g.ExpiresAt
+		if _, err := later.Issue(ctx, next); !errors.Is(err, ErrNotNarrowing) {
+			t.Errorf("%s: Issue = %v, want ErrNotNarrowing", name, err)
+		}
+	}
+	if a, _ := w.ledger.Approval(ctx, "apr_1"); a.GrantID != second.ID {
+		t.Fatalf("a refused successor moved the approval to %s", a.GrantID)
+	}
+}
+
+// Terraform destroys a grant just before it creates its replacement: a grant
+// this run destroyed while in force still counts as in force for it, and a
+// narrower successor takes the approval over; for any other run it is over.
+func TestInForceAfterDestroyInTheSameRun(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	g := w.grant("SEC-1")
+	g.Target, g.Role = policy.TargetLedger, ""
+	g.ApprovalID = w.approved("apr_1", "SEC-1")
+	issued, err := w.run(t0).Issue(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := w.run(t0.Add(time.Hour))
+	destroyed, err := run.Retire(ctx, issued)
+	if err != nil || destroyed.Grant.RevocationReason != ledger.ReasonDestroyed {
+		t.Fatalf("Retire = %+v, %v", destroyed, err)
+	}
+	if !run.InForce(destroyed.Grant) || w.run(t0.Add(time.Hour)).InForce(destroyed.Grant) {
+		t.Fatal("a grant destroyed by a run counts as in force for that run only")
+	}
+	next := g
+	next.Replaces, next.ExpiresAt = issued.ID, t0.Add(20*time.Hour).Format(time.RFC3339)
+	if _, err := w.run(t0.Add(time.Hour)).Issue(ctx, next); !errors.Is(err, ErrNotNarrowing) {
+		t.Fatalf("another run followed a destroyed grant: %v", err)
+	}
+	successor, err := run.Issue(ctx, next)
+	if err != nil || successor.Replaces != issued.ID {
+		t.Fatalf("Issue = %+v, %v", successor, err)
+	}
+	if old := w.stored(issued.ID); old.RevocationReason != ledger.ReasonDestroyed {
+		t.Fatalf("the destroyed grant was changed again: %+v", old)
+	}
+	if a, _ := w.ledger.Approval(ctx, "apr_1"); a.GrantID != successor.ID {
+		t.Fatalf("the approval authorises %s, want the successor %s", a.GrantID, successor.ID)
+	}
+}
+
+// What a ticket already authorised: the grants of the entitlement to the
+// principal issued under it, and no others.
+func TestTicketGrants(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	run := w.run(t0)
+	one, err := run.Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.Issue(ctx, w.grant("SEC-2")); err != nil {
+		t.Fatal(err)
+	}
+	requested := w.grant("SEC-1")
+	requested.ID = "grt_requested"
+	if _, err := w.ledger.RequestGrant(ctx, requested, t0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := run.TicketGrants(ctx, w.principal(), "app-read", "SEC-1")
+	if err != nil || len(got) != 1 || got[0].ID != one.ID {
+		t.Fatalf("TicketGrants = %+v, %v; want only %s", got, err, one.ID)
+	}
+	if got, err := run.TicketGrants(ctx, w.principal(), "app-write", "SEC-1"); err != nil || len(got) != 0 {
+		t.Fatalf("TicketGrants of another entitlement = %+v, %v", got, err)
+	}
+}

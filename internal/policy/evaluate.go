@@ -92,7 +92,9 @@ func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Ti
 		ev.add(RuleApprovalRequired, AttrApprovalID, "the policy sets require_approval_record, and approval_id is empty")
 	}
 	if approval != nil {
-		ev.checkApprovalRecord(req, approval, approvers, dec.ExpiresAt, expiryAttr)
+		dec.Replaces = ev.checkApprovalRecord(req, approval, approvers, dec.ExpiresAt, expiryAttr)
+	} else if ev.known(AttrApprovalID) && strings.TrimSpace(req.ApprovalID) == "" {
+		dec.Replaces = ev.checkTicketReuse(req, dec.ExpiresAt, expiryAttr)
 	}
 	if p.Signers != nil {
 		ev.checkSignedApproval(req, approval, lim)
@@ -209,8 +211,11 @@ func (ev *evaluation) checkSignedApproval(req GrantRequest, approval *Approval, 
 	if approval.Withdrawn || !ev.known(AttrApprovers) {
 		return
 	}
-	verified, problems := ev.p.Signers.VerifyApproval(approval.Statement, approval.Approvers, approval.Signatures,
-		nil, approval.ApprovedAt)
+	verified, problems := approval.Signers, map[string]SignatureProblem(nil)
+	if verified == nil {
+		verified, problems = ev.p.Signers.VerifyApproval(approval.Statement, approval.Approvers, approval.Signatures,
+			nil, approval.ApprovedAt)
+	}
 	signed := map[string]bool{}
 	for _, v := range verified {
 		signed[v.Approver] = true
@@ -528,14 +533,25 @@ func (ev *evaluation) checkExpiryBounds(attr, expiresAt, ttl string, at time.Tim
 	}
 }
 
-// checkApprovalRecord holds a grant to the approval record it points at.
-func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approvers []string, expiry time.Time, expiryAttr string) {
+// checkApprovalRecord holds a grant to the approval record it points at. It
+// returns the grant the approval authorised when the request narrows it and
+// so may take the approval over.
+func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approvers []string, expiry time.Time, expiryAttr string) string {
 	if a.Withdrawn {
 		ev.add(RuleApprovalWithdrawn, AttrApprovalID, "approval %q has been withdrawn", a.ID)
-		return // nothing else about a withdrawn record matters
+		return "" // nothing else about a withdrawn record matters
 	}
-	if a.UsedBy != "" {
+	replaces := ""
+	switch {
+	case a.UsedBy == "":
+	case a.Holder == nil:
 		ev.add(RuleApprovalUsed, AttrApprovalID, "approval %q already authorised grant %q", a.ID, a.UsedBy)
+	default:
+		if attr, why := ev.narrowing(req, *a.Holder, expiry, expiryAttr); why != "" {
+			ev.add(RuleApprovalUsed, attr, "approval %q already authorised grant %q, %s", a.ID, a.Holder.ID, why)
+		} else {
+			replaces = a.Holder.ID
+		}
 	}
 	if ev.known(AttrTicketID) && req.TicketID != a.TicketID {
 		ev.add(RuleApprovalScope, AttrTicketID, "ticket_id %q differs from approval %q's ticket %q", req.TicketID, a.ID, a.TicketID)
@@ -576,6 +592,58 @@ func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approve
 				a.ID, stamp(a.ApprovedAt), formatDuration(age.Truncate(time.Second)), formatDuration(maxAge))
 		}
 	}
+	return replaces
+}
+
+// checkTicketReuse holds a request that names no approval record to the
+// grants its ticket already authorised for the same principal and
+// entitlement: it may only narrow one of them that is in force. It returns
+// the grant it narrows, which it takes the place of.
+func (ev *evaluation) checkTicketReuse(req GrantRequest, expiry time.Time, expiryAttr string) string {
+	if len(req.TicketGrants) == 0 || !ev.known(AttrTicketID) || !ev.known(AttrPrincipal) || !ev.known(AttrEntitlement) {
+		return ""
+	}
+	// Report against the grant the request comes closest to narrowing: one in
+	// force before one that ended, then the latest expiry.
+	var closest *Predecessor
+	for i := range req.TicketGrants {
+		p := &req.TicketGrants[i]
+		if _, why := ev.narrowing(req, *p, expiry, expiryAttr); why == "" {
+			return p.ID
+		}
+		if closest == nil || (p.InForce && !closest.InForce) ||
+			(p.InForce == closest.InForce && p.ExpiresAt.After(closest.ExpiresAt)) {
+			closest = p
+		}
+	}
+	attr, why := ev.narrowing(req, *closest, expiry, expiryAttr)
+	if attr == AttrApprovalID {
+		attr = AttrTicketID
+	}
+	ev.add(RuleTicketUsed, attr, "ticket %q already authorised grant %q of %q to %q, %s",
+		req.TicketID, closest.ID, closest.Entitlement, closest.Principal, why)
+	return ""
+}
+
+// narrowing reports why a request does not narrow predecessor p, or "" when
+// it does: p must be in force, for the same principal and entitlement, and
+// expire no earlier than the request. attr is the attribute at fault. An
+// expiry that could not be worked out (expiryAttr empty) was reported already
+// and is not judged again.
+func (ev *evaluation) narrowing(req GrantRequest, p Predecessor, expiry time.Time, expiryAttr string) (attr, why string) {
+	switch {
+	case !p.InForce:
+		return AttrApprovalID, fmt.Sprintf("which %s; a grant that expired or was revoked is never issued again under "+
+			"the same approval or ticket", p.Ended)
+	case ev.known(AttrPrincipal) && NormalizeIdentity(req.Principal) != NormalizeIdentity(p.Principal):
+		return AttrPrincipal, fmt.Sprintf("which is for principal %q; a replacement may only narrow it", p.Principal)
+	case ev.known(AttrEntitlement) && req.Entitlement != p.Entitlement:
+		return AttrEntitlement, fmt.Sprintf("which is of entitlement %q; a replacement may only narrow it", p.Entitlement)
+	case expiryAttr != "" && expiry.After(p.ExpiresAt):
+		return expiryAttr, fmt.Sprintf("which expires at %s; a replacement may only narrow it, and this grant would "+
+			"expire later, at %s", stamp(p.ExpiresAt), stamp(expiry))
+	}
+	return "", ""
 }
 
 // stamp writes an instant as RFC 3339 in UTC, with as many fraction digits as it needs.

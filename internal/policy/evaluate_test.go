@@ -550,6 +550,84 @@ func TestEvaluateGrantDecision(t *testing.T) {
 	}
 }
 
+// A grant that re-uses the approval or the ticket of a grant in the ledger
+// passes only by narrowing one that is in force, and the decision names the
+// grant it takes the place of.
+func TestEvaluateGrantReuse(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, evalPolicy)
+	// held is the predecessor every case starts from: in force until now+24h.
+	held := func() Predecessor {
+		return Predecessor{ID: "grt_old", Principal: "svc-payments-api", Entitlement: "payments-db-read",
+			ExpiresAt: evalNow.Add(24 * time.Hour), InForce: true}
+	}
+	ended := func(q *Predecessor) { q.InForce, q.Ended = false, "expired at 2026-06-01T11:00:00Z" }
+	tests := []struct {
+		name string
+		edit func(*GrantRequest)
+		// holder edits the approval's holder; nil means the request names no approval record.
+		holder func(*Predecessor)
+		// ticket edits the one earlier grant under the ticket; nil means there is none.
+		ticket   func(*Predecessor)
+		want     []string
+		replaces string
+		detail   string
+	}{
+		{name: "approval: a narrower successor takes over", edit: func(r *GrantRequest) { r.ApprovalID, r.ExpiresAt = "apr-1", stampAt(12*time.Hour) },
+			holder: func(*Predecessor) {}, replaces: "grt_old"},
+		{name: "approval: the same expiry still narrows", edit: func(r *GrantRequest) { r.ApprovalID = "apr-1" },
+			holder: func(*Predecessor) {}, replaces: "grt_old"},
+		{name: "approval: a later expiry is refused", edit: func(r *GrantRequest) { r.ApprovalID, r.ExpiresAt = "apr-1", stampAt(25*time.Hour) },
+			holder: func(*Predecessor) {}, want: []string{"approval.used@expires_at"}, detail: `which expires at 2026-06-02T12:00:00Z`},
+		{name: "approval: a later expiry by ttl is refused", edit: func(r *GrantRequest) { r.ApprovalID, r.ExpiresAt, r.TTL = "apr-1", "", "36h" },
+			holder: func(*Predecessor) {}, want: []string{"approval.used@ttl"}},
+		{name: "approval: a holder that expired is never succeeded", edit: func(r *GrantRequest) { r.ApprovalID, r.ExpiresAt = "apr-1", stampAt(time.Hour) },
+			holder: ended, want: []string{"approval.used@approval_id"}, detail: `already authorised grant "grt_old", which expired at`},
+		{name: "ticket: a narrower successor takes over", edit: func(r *GrantRequest) { r.ExpiresAt = stampAt(12 * time.Hour) },
+			ticket: func(*Predecessor) {}, replaces: "grt_old"},
+		{name: "ticket: a later expiry is refused", edit: func(r *GrantRequest) { r.ExpiresAt = stampAt(48 * time.Hour) },
+			ticket: func(*Predecessor) {}, want: []string{"ticket.used@expires_at"},
+			detail: `ticket "SEC-1234" already authorised grant "grt_old" of "payments-db-read" to "svc-payments-api", which expires at`},
+		{name: "ticket: a grant that ended is never issued again", edit: func(r *GrantRequest) { r.ExpiresAt = stampAt(time.Hour) },
+			ticket: ended, want: []string{"ticket.used@ticket_id"}, detail: `a grant that expired or was revoked is never issued again`},
+		{name: "ticket: a new approval record is a new authority", edit: func(r *GrantRequest) { r.ApprovalID, r.ExpiresAt = "apr-1", stampAt(30*time.Hour) },
+			holder: nil, ticket: ended},
+		{name: "ticket: unknown approval_id is judged later", edit: func(r *GrantRequest) { r.Unknown = []string{AttrApprovalID} },
+			ticket: ended, want: []string{"value.unknown@approval_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := validGrant()
+			tt.edit(&req)
+			var rec *Approval
+			if req.ApprovalID != "" {
+				rec = validApprovalRecord()
+				if tt.holder != nil {
+					h := held()
+					tt.holder(&h)
+					rec.UsedBy, rec.Holder = h.ID, &h
+				}
+			}
+			if tt.ticket != nil {
+				q := held()
+				tt.ticket(&q)
+				req.TicketGrants = []Predecessor{q}
+			}
+			dec, vs := p.EvaluateGrant(req, rec, evalNow)
+			if got := ruleAttrs(vs); strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Fatalf("violations = %q, want %q\n%s", got, tt.want, describe(vs))
+			}
+			if len(vs) == 0 && dec.Replaces != tt.replaces {
+				t.Errorf("Replaces = %q, want %q", dec.Replaces, tt.replaces)
+			}
+			if tt.detail != "" && (len(vs) == 0 || !strings.Contains(vs[len(vs)-1].Detail, tt.detail)) {
+				t.Errorf("no detail contains %q:\n%s", tt.detail, describe(vs))
+			}
+		})
+	}
+}
+
 func validApprovalRequest() ApprovalRequest {
 	return ApprovalRequest{
 		TicketID:          "SEC-1234",

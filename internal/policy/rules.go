@@ -18,6 +18,7 @@ type Rule struct {
 var (
 	RuleTicketMissing = Rule{"ticket.missing", "Every grant and approval carries a ticket.", "Set ticket_id to the ticket that carries the request."}
 	RuleTicketPattern = Rule{"ticket.pattern", "The ticket must match the entitlement's ticket_pattern (or the policy's default).", "Use a ticket from the tracker the policy names."}
+	RuleTicketUsed    = Rule{"ticket.used", "A ticket that authorised a grant authorises no other grant of that entitlement to that principal without a new approval, except a narrower one (expiry no later) that takes the place of a grant still in force; a grant that expired or was revoked is never issued again under its ticket.", "Record a new approval for this grant (a governed_approval_record) and point approval_id at it, or use the new ticket that carries the request for more access."}
 
 	RuleEntitlementUnknown = Rule{"entitlement.unknown", "The entitlement must be defined in the policy.", "Use one of the entitlements the policy defines, or add it to the policy first."}
 	RulePrincipalMissing   = Rule{"principal.missing", "Every grant and approval names the identity that receives access.", "Set principal."}
@@ -38,7 +39,8 @@ var (
 	RuleApprovalNotFound  = Rule{"approval.not_found", "The approval record must exist in the ledger.", "Record the approval first, or fix approval_id."}
 	RuleApprovalWithdrawn = Rule{"approval.withdrawn", "A withdrawn approval authorises nothing.", "Record a new approval."}
 	RuleApprovalScope     = Rule{"approval.scope", "The grant must stay inside its approval: same ticket, principal and entitlement, approvers on the record, expiry no later than the record's.", "Align the grant with its approval record, or record a new approval that covers it."}
-	RuleApprovalUsed      = Rule{"approval.used", "An approval record authorises one grant: a renewal or a replacement is a new grant under a new approval.", "Record a new approval for this grant and point approval_id at it."}
+	RuleApprovalRecorded  = Rule{"approval.recorded", "An approval id is recorded once: a record the ledger already holds, active or withdrawn, is never recorded again, so a withdrawn approval stays withdrawn and approval_max_age counts from the first recording.", "Record a new approval (a record whose ticket, justification, expiry or approvers differ gets a new id); to manage a record that is still active, import it instead."}
+	RuleApprovalUsed      = Rule{"approval.used", "An approval record authorises one grant in force at a time: a replacement may re-use it only to narrow the grant it authorised while that grant is in force (same principal and entitlement, expiry no later); a renewal, a wider grant, or a grant after that one expired or was revoked needs a new approval.", "Record a new approval for this grant and point approval_id at it, or keep the expiry within that of the grant it replaces."}
 	RuleApprovalMaxAge    = Rule{"approval.max_age", "An approval must be used within the policy's approval_max_age.", "Record a fresh approval."}
 
 	RuleBreakGlassNotAllowed    = Rule{"break_glass.not_allowed", "Break-glass grants need a break_glass block on the entitlement.", "Request a normal grant, or add break-glass rules to the entitlement in the policy."}
@@ -65,11 +67,12 @@ var (
 
 // Rules lists every rule, in guide order.
 var Rules = []Rule{
-	RuleTicketMissing, RuleTicketPattern,
+	RuleTicketMissing, RuleTicketPattern, RuleTicketUsed,
 	RuleEntitlementUnknown, RulePrincipalMissing, RulePrincipalAllowed,
 	RuleApproversMissing, RuleApproversDuplicate, RuleApproversUnauthorised, RuleApproversSeparation, RuleApproversMinimum,
 	RuleExpiryMissing, RuleExpiryFormat, RuleExpiryPast, RuleExpiryMaxTTL,
-	RuleApprovalRequired, RuleApprovalNotFound, RuleApprovalWithdrawn, RuleApprovalScope, RuleApprovalUsed, RuleApprovalMaxAge,
+	RuleApprovalRequired, RuleApprovalNotFound, RuleApprovalRecorded, RuleApprovalWithdrawn, RuleApprovalScope, RuleApprovalUsed,
+	RuleApprovalMaxAge,
 	RuleBreakGlassNotAllowed, RuleBreakGlassJustification, RuleJustificationMissing,
 	RuleSignatureMissing, RuleSignatureInvalid, RuleSignatureNamespace, RuleSignatureSigner, RuleSignatureValidity,
 	RuleSignatureRevoked, RuleSignatureSharedKey, RuleSignatureRequester,

@@ -113,6 +113,29 @@ type GrantRequest struct {
 	BreakGlass        bool
 	// Unknown lists the attributes (Attr* names) whose values are not known yet (plan time).
 	Unknown []string
+	// TicketGrants are the grants the ledger holds as issued under TicketID to
+	// Principal for Entitlement, filled in by the caller. A request that names
+	// no approval record may re-use the ticket only to narrow one of them
+	// that is in force (rule ticket.used).
+	TicketGrants []Predecessor
+}
+
+// Predecessor is a grant the ledger holds under the approval record or the
+// ticket that a new grant re-uses. The new grant passes only when it narrows
+// a predecessor that is in force: same principal and entitlement, expiry no
+// later. It then takes the predecessor's place, which ends when it is issued.
+type Predecessor struct {
+	ID          string
+	Principal   string
+	Entitlement string
+	ExpiresAt   time.Time
+	// InForce says whether the predecessor is in force for the caller: active
+	// and not yet expired, or ended just now because its resource was
+	// destroyed to make way for its replacement.
+	InForce bool
+	// Ended says how a predecessor that is not in force ended, such as
+	// "expired at 2026-11-30T12:00:00Z", for diagnostics.
+	Ended string
 }
 
 // ApprovalRequest is what an approval record states, as written in configuration.
@@ -143,8 +166,15 @@ type Approval struct {
 	ExpiresAt   time.Time
 	ApprovedAt  time.Time
 	Withdrawn   bool
-	// UsedBy is the grant the approval already authorised, if any.
+	// UsedBy is the grant the approval already authorised, if any, and
+	// Holder that grant as the ledger holds it (nil when the caller did not
+	// look it up: the approval is then simply used).
 	UsedBy string
+	Holder *Predecessor
+	// Signers, when not nil, are the signatures over Statement already
+	// verified in this run, at now (an approval planned in the same
+	// configuration): they are used instead of verifying again.
+	Signers []VerifiedSignature
 	// Statement is the text the approvers signed, and Signatures their
 	// signatures over it, by approver as written.
 	Statement  string
@@ -164,4 +194,8 @@ type GrantDecision struct {
 	Entitlement *Entitlement
 	// ExpiresAt is the absolute expiry: parsed from ExpiresAt, or now+TTL, in UTC.
 	ExpiresAt time.Time
+	// Replaces is the predecessor (Approval.Holder or one of
+	// GrantRequest.TicketGrants) that the grant narrows and takes the place
+	// of; empty when it re-uses no approval or ticket.
+	Replaces string
 }

@@ -89,12 +89,21 @@ func addLifecycleError(diags *diag.Diagnostics, summary string, err error, next 
 	diags.AddError(summary, strings.Join(append([]string{sentence(err.Error())}, next...), " "))
 }
 
-// addIssueError reports why lifecycle.Run.Issue did not issue a grant.
-func addIssueError(diags *diag.Diagnostics, err error) {
+// addIssueError reports why lifecycle.Run.Issue did not issue a grant;
+// approval says whether the grant names an approval record.
+func addIssueError(diags *diag.Diagnostics, err error, approval bool) {
 	switch {
 	case errors.Is(err, ledger.ErrApprovalUsed):
 		addViolations(diags, summaryGrantRefused, []policy.Violation{{
 			Rule: policy.RuleApprovalUsed, Attribute: policy.AttrApprovalID, Detail: sentence(err.Error()),
+		}})
+	case errors.Is(err, lifecycle.ErrNotNarrowing):
+		rule, attr := policy.RuleTicketUsed, policy.AttrTicketID
+		if approval {
+			rule, attr = policy.RuleApprovalUsed, policy.AttrApprovalID
+		}
+		addViolations(diags, summaryGrantRefused, []policy.Violation{{
+			Rule: rule, Attribute: attr, Detail: sentence(err.Error()),
 		}})
 	case errors.Is(err, lifecycle.ErrRevokedWhileIssuing):
 		diags.AddError(summaryGrantRefused, sentence(err.Error()))
@@ -165,6 +174,65 @@ func addBreakGlassWarning(diags *diag.Diagnostics, entitlement, principal string
 	diags.AddAttributeWarning(path.Root(policy.AttrBreakGlass), "Break-glass grant", fmt.Sprintf(
 		"This grant of %s to %s uses the entitlement's break-glass rules. It is recorded as break-glass in the "+
 			"ledger, with its justification, for review after the emergency.", entitlement, principal))
+}
+
+// addApprovalRecordedError refuses to record an approval whose id the
+// ledger already holds (rule approval.recorded).
+func addApprovalRecordedError(diags *diag.Diagnostics, a ledger.Approval) {
+	detail := fmt.Sprintf("the ledger already holds approval %s, recorded at %s and withdrawn at %s. A withdrawn "+
+		"approval authorises nothing and is never recorded again", a.ID, formatTime(a.ApprovedAt), formatTime(a.WithdrawnAt))
+	if a.Status != ledger.ApprovalWithdrawn {
+		detail = fmt.Sprintf("the ledger already holds approval %s, recorded at %s and still active; recording it "+
+			"again would move its approved_at. To manage it from this configuration, import it: "+
+			"terraform import <address> %s", a.ID, formatTime(a.ApprovedAt), a.ID)
+	}
+	addViolations(diags, summaryApprovalRefused, []policy.Violation{{
+		Rule: policy.RuleApprovalRecorded, Attribute: "id", Detail: detail,
+	}})
+}
+
+// addApprovalWithdrawnRecordWarning: a record in state was withdrawn in the
+// ledger outside this configuration.
+func addApprovalWithdrawnRecordWarning(diags *diag.Diagnostics, a ledger.Approval) {
+	diags.AddAttributeWarning(path.Root("id"), "Approval withdrawn", fmt.Sprintf(
+		"Approval %s (ticket %s, %q to %q) was withdrawn in the ledger at %s. It authorises nothing any more, "+
+			"grants made under it are revoked, and it is never recorded again. To grant again, record a new "+
+			"approval: change this record's arguments (a new ticket, justification or expiry gives it a new id), "+
+			"or remove it from the configuration.",
+		a.ID, a.TicketID, a.Entitlement, a.Principal, formatTime(a.WithdrawnAt)))
+}
+
+// addGrantApprovalWithdrawnWarning: the plan revokes a grant whose approval
+// record was withdrawn.
+func addGrantApprovalWithdrawnWarning(diags *diag.Diagnostics, g ledger.Grant, a ledger.Approval) {
+	diags.AddAttributeWarning(path.Root(policy.AttrApprovalID), "Approval withdrawn", fmt.Sprintf(
+		"Grant %s of %q to %q (ticket %s) was made under approval %s, which was withdrawn at %s. This apply "+
+			"revokes the grant (approval_withdrawn) and records the revocation; resources gated on its active "+
+			"attribute are removed in the same apply. It will not be issued again: access that is still needed "+
+			"is a new grant under a new approval.",
+		g.ID, g.Entitlement, g.Principal, g.TicketID, a.ID, formatTime(a.WithdrawnAt)))
+}
+
+// addSupersedesWarning: a planned grant narrows a grant in force under the
+// same approval or ticket, which ends when it is issued.
+func addSupersedesWarning(diags *diag.Diagnostics, prev ledger.Grant, approvalID string) {
+	under := "ticket " + prev.TicketID
+	if approvalID != "" {
+		under = "approval " + approvalID
+	}
+	diags.AddWarning("Grant replaces another", fmt.Sprintf(
+		"This grant narrows grant %s of %q to %q (ticket %s, expiring %s) under %s and takes its place: grant %s "+
+			"is revoked (superseded) when this one is issued, since one approval or ticket authorises one grant "+
+			"in force at a time.",
+		prev.ID, prev.Entitlement, prev.Principal, prev.TicketID, prev.ExpiresAt, under, prev.ID))
+}
+
+// addPredecessorInForceWarning: a grant was issued, but the grant it
+// replaces could not be recorded as superseded.
+func addPredecessorInForceWarning(diags *diag.Diagnostics, g ledger.Grant, err error) {
+	diags.AddWarning("Replaced grant still in force", fmt.Sprintf(
+		"%s Grant %s stays in force until it expires, its resource is destroyed, or it is revoked with "+
+			"`governed revoke --grant %s`.", sentence(err.Error()), g.Replaces, g.Replaces))
 }
 
 func addApprovalNotRecordedWarning(diags *diag.Diagnostics, id string) {

@@ -118,6 +118,9 @@ type providerData struct {
 	run *lifecycle.Run
 	// ledgerID is the ledger's id, which approval statements name.
 	ledgerID string
+	// approvals holds the approval records this instance planned, so that
+	// grants planned after them are judged against them.
+	approvals approvalRun
 }
 
 func (p *governedProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {

@@ -2,8 +2,11 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -71,7 +74,10 @@ func approvalRecordSchema() schema.Schema {
 	return schema.Schema{
 		MarkdownDescription: "Immutable evidence that named approvers approved one scope: a ticket, an entitlement, a principal " +
 			"and a latest expiry. Grants point at it with `approval_id` and must stay inside its scope. Every argument " +
-			"forces a new record; destroying one withdraws it in the ledger, where the record is kept.",
+			"forces a new record; destroying one withdraws it in the ledger, where the record is kept, and the next " +
+			"apply revokes the grant made under it. An id is recorded once: a withdrawn record is never recorded " +
+			"again. A replacement that states the same approval (an approver's name spelt otherwise) keeps the " +
+			"recorded one as it is.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The record's id, derived from its digest. Known at plan time.",
@@ -152,11 +158,26 @@ func (r *approvalRecordResource) Configure(_ context.Context, req resource.Confi
 	}
 }
 
+// privateIdenticalReplacement is the private state key under which the plan
+// of a record in state notes that its replacement states exactly the same
+// approval (the same id): arguments that changed only in spelling, such as
+// the case of an approver. Such a replacement keeps the recorded approval as
+// it is: Delete does not withdraw it and Create takes it over.
+const privateIdenticalReplacement = "identical_replacement"
+
 // ModifyPlan judges a new approval against policy and computes its statement,
-// digest and id so they are known at plan time. A record that exists already
-// was judged when it was recorded.
+// digest and id so they are known at plan time; a record whose id the ledger
+// already holds is refused, since an id is recorded once, unless it is the
+// record this one replaces with the same statement. The planned record is
+// kept for the grants planned after it (approvalRun). A record that exists
+// already was judged when it was recorded; the plan only warns when it was
+// withdrawn meanwhile.
 func (r *approvalRecordResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if r.data == nil || req.Plan.Raw.IsNull() || !req.State.Raw.IsNull() {
+	if r.data == nil || req.Plan.Raw.IsNull() {
+		return
+	}
+	if !req.State.Raw.IsNull() {
+		r.planExisting(ctx, req, resp)
 		return
 	}
 	var plan, config approvalRecordModel
@@ -174,10 +195,108 @@ func (r *approvalRecordResource) ModifyPlan(ctx context.Context, req resource.Mo
 	}
 	statement := dec.Statement
 	digest := policy.Digest(statement)
+	id := approvalID(digest)
+	if _, ok := r.unrecorded(ctx, id, identicalReplacement(ctx, req.Private, id), &resp.Diagnostics); !ok {
+		return
+	}
 	plan.Statement = types.StringValue(statement)
 	plan.Digest = types.StringValue(digest)
-	plan.ID = types.StringValue(approvalID(digest))
+	plan.ID = types.StringValue(id)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	r.data.approvals.plan(plannedApproval(ledgerApprovalFromModel(plan), dec, r.data.now))
+}
+
+// unrecorded reports whether the record id may be recorded: the ledger holds
+// no approval under it, or holds the active approval that an identical
+// replacement keeps (replacing; returned, for Create to take over). It
+// refuses the record otherwise (rule approval.recorded): recording it again
+// would make a withdrawn approval active again, or move an active one's
+// approved_at, from which approval_max_age counts.
+func (r *approvalRecordResource) unrecorded(ctx context.Context, id string, replacing bool, diags *diag.Diagnostics) (*ledger.Approval, bool) {
+	rec, err := r.data.ledger.Approval(ctx, id)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return nil, true
+	case err != nil:
+		addReadError(diags, summaryReadApproval, "approval "+id, err)
+		return nil, false
+	case rec.Status == ledger.ApprovalActive && (replacing || r.data.approvals.isKept(id)):
+		return &rec, true
+	}
+	addApprovalRecordedError(diags, rec)
+	tflog.Info(ctx, "approval refused", map[string]any{"approval_id": id, "rule": policy.RuleApprovalRecorded.Name, "status": rec.Status})
+	return nil, false
+}
+
+// planExisting plans a record that is in state. It warns when the ledger
+// holds it as withdrawn: it authorises nothing any more, grants made under it
+// are revoked, and it stays in state, as the ledger keeps it. When the
+// configuration changed, Terraform replaces the record; if the replacement
+// states the same approval, the plan notes it in private state for the
+// replacement's plan and for Delete.
+func (r *approvalRecordResource) planExisting(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	var state, plan approvalRecordModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || state.ID.IsNull() || state.ID.IsUnknown() {
+		return
+	}
+	id := state.ID.ValueString()
+	rec, err := r.data.ledger.Approval(ctx, id)
+	if err != nil {
+		return // Read reports a record missing from the ledger
+	}
+	if rec.Status == ledger.ApprovalWithdrawn {
+		addApprovalWithdrawnRecordWarning(&resp.Diagnostics, rec)
+		return
+	}
+	if req.Plan.Raw.Equal(req.State.Raw) {
+		return
+	}
+	if plan.Requester.IsUnknown() && !state.Requester.IsNull() {
+		plan.Requester = state.Requester
+	}
+	areq := approvalRequestFromModel(plan, r.data.requester)
+	areq.LedgerID = r.data.ledgerID
+	if len(areq.Unknown) > 0 || !sameEvidence(policy.Digest(r.data.policy.Statement(areq)), areq.Signatures, rec) {
+		return
+	}
+	value, _ := json.Marshal(id)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateIdenticalReplacement, value)...)
+}
+
+// sameEvidence reports whether an approval with the statement digest and
+// signatures given is the one the ledger recorded as a: the same statement
+// (and so the same id), and the same signatures by the same approvers,
+// however their names are spelt.
+func sameEvidence(digest string, signatures map[string]string, a ledger.Approval) bool {
+	if digest != a.Digest || len(signatures) != len(a.Signatures) {
+		return false
+	}
+	recorded := make(map[string]string, len(a.Signatures))
+	for approver, sig := range a.Signatures {
+		recorded[policy.NormalizeIdentity(approver)] = sig
+	}
+	for approver, sig := range signatures {
+		if got, ok := recorded[policy.NormalizeIdentity(approver)]; !ok || got != sig {
+			return false
+		}
+	}
+	return true
+}
+
+// privateState is the framework's private state of a resource, whose
+// methods accept a nil receiver.
+type privateState interface {
+	GetKey(context.Context, string) ([]byte, diag.Diagnostics)
+}
+
+// identicalReplacement reports whether private state notes that the record
+// being planned or destroyed is replaced by an identical record, id.
+func identicalReplacement(ctx context.Context, private privateState, id string) bool {
+	value, diags := private.GetKey(ctx, privateIdenticalReplacement)
+	var noted string
+	return !diags.HasError() && json.Unmarshal(value, &noted) == nil && noted == id
 }
 
 func (r *approvalRecordResource) evaluate(ctx context.Context, m approvalRecordModel, diags *diag.Diagnostics) (policy.ApprovalDecision, bool) {
@@ -212,11 +331,27 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 		a.SignerKeys[s.Approver] = s.Fingerprint
 	}
 	a.ID = approvalID(a.Digest)
+	kept, ok := r.unrecorded(ctx, a.ID, false, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	if kept != nil {
+		// The record this one replaces (destroyed just before, without being
+		// withdrawn) states the same approval: it stays as recorded, with its
+		// approved_at, and this resource takes it over, as configured.
+		if !sameEvidence(a.Digest, a.Signatures, *kept) {
+			addApprovalRecordedError(&resp.Diagnostics, *kept)
+			return
+		}
+		tflog.Info(ctx, "approval kept for its identical replacement", map[string]any{"approval_id": a.ID})
+		state := keptRecordModel(plan, *kept)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+		return
+	}
 	recorded, err := r.data.ledger.RecordApproval(ctx, a, r.data.now)
 	if errors.Is(err, ledger.ErrExists) {
-		resp.Diagnostics.AddError("Approval already recorded", fmt.Sprintf(
-			"An identical approval is already recorded in the ledger as %s. Import it instead of recording it twice: "+
-				"terraform import <address> %s", a.ID, a.ID))
+		// Recorded by another writer since the check above.
+		r.unrecorded(ctx, a.ID, false, &resp.Diagnostics)
 		return
 	}
 	if err != nil {
@@ -227,6 +362,17 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 	state := approvalRecordModelFromLedger(recorded)
 	state.Signatures = plan.Signatures // an empty map as configured, rather than null
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// keptRecordModel is the state of a record that holds the same evidence as
+// the ledger's record a (sameEvidence): its arguments as configured, which
+// may spell names otherwise, and what the ledger computed.
+func keptRecordModel(m approvalRecordModel, a ledger.Approval) approvalRecordModel {
+	m.ID = types.StringValue(a.ID)
+	m.ApprovedAt = timeOrNull(a.ApprovedAt)
+	m.Statement = types.StringValue(a.Statement)
+	m.Digest = types.StringValue(a.Digest)
+	return m
 }
 
 func (r *approvalRecordResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -242,18 +388,18 @@ func (r *approvalRecordResource) Read(ctx context.Context, req resource.ReadRequ
 				"this state belongs to, or restore the ledger from a backup.", state.ID.ValueString(), r.data.location))
 		return
 	}
-	if err == nil && rec.Status == ledger.ApprovalWithdrawn {
-		// Withdrawn outside this configuration: plan to record it again, under policy.
-		resp.State.RemoveResource(ctx)
-		return
-	}
+	// A record withdrawn outside this configuration stays in state, as the
+	// ledger keeps it: it is never recorded again, and the plan warns that it
+	// authorises nothing (ModifyPlan).
 	if err != nil {
 		addReadError(&resp.Diagnostics, summaryReadApproval, "approval "+state.ID.ValueString(), err)
 		return
 	}
 	next := approvalRecordModelFromLedger(rec)
-	if len(rec.Signatures) == 0 && !state.Signatures.IsNull() && len(state.Signatures.Elements()) == 0 {
-		next.Signatures = state.Signatures // configured as an empty map
+	if sigs, known := stringMap(state.Signatures); known && sameEvidence(state.Digest.ValueString(), sigs, rec) {
+		// The same evidence, as the configuration spells it (an approver's
+		// name in other case, an empty map of signatures rather than none).
+		next = keptRecordModel(state, rec)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
 }
@@ -265,11 +411,18 @@ func (r *approvalRecordResource) Update(ctx context.Context, req resource.Update
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// Delete withdraws the approval. The record stays in the ledger.
+// Delete withdraws the approval. The record stays in the ledger. A record
+// that an identical record replaces (planExisting) is not withdrawn: its
+// replacement, created next in this apply, takes it over.
 func (r *approvalRecordResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state approvalRecordModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
+		return
+	}
+	if id := state.ID.ValueString(); identicalReplacement(ctx, req.Private, id) {
+		r.data.approvals.keep(id)
+		tflog.Info(ctx, "approval kept for its identical replacement", map[string]any{"approval_id": id})
 		return
 	}
 	_, err := r.data.ledger.WithdrawApproval(ctx, state.ID.ValueString(), r.data.now)
@@ -282,6 +435,48 @@ func (r *approvalRecordResource) Delete(ctx context.Context, req resource.Delete
 
 func (r *approvalRecordResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+}
+
+// approvalRun is what one provider instance knows of approval records beyond
+// the ledger. planned holds the records it planned, by id: Terraform plans a
+// record before the grants that refer to its id, so a grant under a record
+// that is not in the ledger yet is judged at plan time against the record as
+// planned; the apply judges it again against the record as recorded. kept
+// holds the ids of records this instance destroyed without withdrawing them,
+// because an identical record replaces them in the same apply.
+type approvalRun struct {
+	planned sync.Map // id -> policy.Approval
+	kept    sync.Map // id -> true
+}
+
+func (p *approvalRun) plan(a policy.Approval) { p.planned.Store(a.ID, a) }
+
+func (p *approvalRun) get(id string) (policy.Approval, bool) {
+	v, ok := p.planned.Load(id)
+	if !ok {
+		return policy.Approval{}, false
+	}
+	a, ok := v.(policy.Approval)
+	return a, ok
+}
+
+func (p *approvalRun) keep(id string) { p.kept.Store(id, true) }
+
+func (p *approvalRun) isKept(id string) bool {
+	_, ok := p.kept.Load(id)
+	return ok
+}
+
+// plannedApproval is the policy's view of an approval record as planned: as
+// if recorded at now, unused, with the signatures its plan verified.
+func plannedApproval(a ledger.Approval, dec policy.ApprovalDecision, now time.Time) policy.Approval {
+	a.ID = approvalID(policy.Digest(dec.Statement))
+	a.Statement = dec.Statement
+	a.ApprovedAt = now
+	a.Status = ledger.ApprovalActive
+	pa := policyApprovalFromLedger(a)
+	pa.Signers = dec.Signers
+	return pa
 }
 
 func approvalID(digest string) string {

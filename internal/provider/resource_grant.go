@@ -73,7 +73,9 @@ func grantSchema() schema.Schema {
 		MarkdownDescription: "One entitlement for one principal until an expiry. The plan fails unless the grant carries a " +
 			"ticket, approvers with authority over the entitlement and an expiry inside policy. Once the expiry has " +
 			"passed, the next plan shows `status` going to `expired` and `active` to `false`, and the apply revokes it. " +
-			"Every argument forces a new grant: a renewal is a new grant under a new approval.",
+			"Every argument forces a new grant. A replacement that re-uses the approval or the ticket of a grant may " +
+			"only narrow that grant while it is in force (same principal and entitlement, no later expiry), and takes " +
+			"its place; a renewal, or a grant after one expired or was revoked, is a new grant under a new approval.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The grant's id in the ledger.",
@@ -114,7 +116,10 @@ func grantSchema() schema.Schema {
 			},
 			"approval_id": schema.StringAttribute{
 				MarkdownDescription: "The id of a `governed_approval_record` this grant is made under. The grant must stay inside the " +
-					"record's scope. Required when the policy sets `require_approval_record`.",
+					"record's scope, whether the record is already in the ledger or planned in the same configuration. " +
+					"A record authorises one grant in force at a time: a grant that narrows it takes the record over, " +
+					"anything else needs a new record. When the record is withdrawn (destroyed), the next apply revokes " +
+					"the grant. Required when the policy sets `require_approval_record`.",
 				Optional:   true,
 				Validators: nonEmpty,
 			},
@@ -219,8 +224,12 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	view, outOfBand := r.observe(ctx, rec, &resp.Diagnostics)
 	planned := grantModelFromLedger(view)
 	expired := rec.Status == ledger.StatusActive && rec.StatusAt(r.data.now) == ledger.StatusExpired
+	var withdrawn *ledger.Approval
+	if !expired && !outOfBand {
+		withdrawn = r.withdrawnApproval(ctx, rec, &resp.Diagnostics)
+	}
 	drift := grantDrift(state, planned)
-	if !expired && !outOfBand && !rec.RevokePending && len(drift) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
+	if !expired && !outOfBand && withdrawn == nil && !rec.RevokePending && len(drift) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
 		return // the plan Terraform proposed is already the ledger's view
 	}
 	enforced := r.data.run.Enforced(rec)
@@ -240,6 +249,17 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		planned.RevocationPending = types.BoolUnknown()
 		addOutOfBandWarning(&resp.Diagnostics, rec)
 	}
+	if withdrawn != nil {
+		planned.Status = types.StringValue(ledger.StatusRevoked)
+		planned.Active = types.BoolValue(false)
+		planned.RevokedAt = types.StringUnknown()
+		planned.RevocationReason = types.StringValue(ledger.ReasonApprovalWithdrawn)
+		if enforced {
+			planned.RevocationPending = types.BoolUnknown() // known once the target answered
+		}
+		addGrantApprovalWithdrawnWarning(&resp.Diagnostics, rec, *withdrawn)
+		tflog.Info(ctx, "grant's approval withdrawn", map[string]any{"grant_id": rec.ID, "ticket": rec.TicketID, "approval_id": rec.ApprovalID})
+	}
 	if rec.RevokePending {
 		planned.RevocationPending = types.BoolUnknown()
 		addRevocationPendingWarning(&resp.Diagnostics, rec, "This apply tries again.")
@@ -250,14 +270,40 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &planned)...)
 }
 
+// withdrawnApproval returns the approval record of a grant in force when the
+// ledger holds it as withdrawn: a withdrawn approval authorises nothing from
+// then on, so the grant is revoked. It returns nil otherwise, and when the
+// record cannot be read (with a warning: the grant stays as it is).
+func (r *grantResource) withdrawnApproval(ctx context.Context, g ledger.Grant, diags *diag.Diagnostics) *ledger.Approval {
+	if g.Status != ledger.StatusActive || g.ApprovalID == "" {
+		return nil
+	}
+	a, err := r.data.ledger.Approval(ctx, g.ApprovalID)
+	if err != nil {
+		diags.AddWarning(summaryReadApproval, fmt.Sprintf("Could not read approval %s of grant %s from the ledger, "+
+			"so the plan could not check that it is still in force: %s.", g.ApprovalID, g.ID, err))
+		return nil
+	}
+	if a.Status != ledger.ApprovalWithdrawn {
+		return nil
+	}
+	return &a
+}
+
 // planNewGrant judges a grant that does not exist yet and fills in what is known
 // before apply: it will be active.
 func (r *grantResource) planNewGrant(ctx context.Context, plan *grantModel, config grantModel, diags *diag.Diagnostics) {
 	if plan.Requester.IsUnknown() && config.Requester.IsNull() {
 		plan.Requester = stringOrNull(r.data.requester)
 	}
-	if _, ok := r.evaluate(ctx, config, diags, false); !ok {
+	decision, ok := r.evaluate(ctx, config, diags, false)
+	if !ok {
 		return
+	}
+	if decision.Replaces != "" {
+		if prev, err := r.data.ledger.Grant(ctx, decision.Replaces); err == nil && prev.Status == ledger.StatusActive {
+			addSupersedesWarning(diags, prev, config.ApprovalID.ValueString())
+		}
 	}
 	if plan.BreakGlass.ValueBool() {
 		addBreakGlassWarning(diags, plan.Entitlement.ValueString(), plan.Principal.ValueString())
@@ -287,17 +333,25 @@ func (r *grantResource) observe(ctx context.Context, rec ledger.Grant, diags *di
 
 // evaluate runs every policy check for the configured grant. At apply time
 // (atApply) an approval record that is not in the ledger is a refusal; at plan
-// time it may still be created earlier in the same apply, so the check waits.
+// time it may still be created earlier in the same apply: the grant is then
+// judged against the record as this provider instance planned it, or, when
+// no such record was planned, the check waits for the apply. The grant the
+// approval already authorised, or the grants its ticket already authorised,
+// are read from the ledger, since a grant may re-use them only to narrow one
+// in force.
 func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *diag.Diagnostics, atApply bool) (policy.GrantDecision, bool) {
 	req := grantRequestFromModel(config, r.data.requester)
 	var approval *policy.Approval
 	if id := config.ApprovalID; !id.IsNull() && !id.IsUnknown() {
 		rec, err := r.data.ledger.Approval(ctx, id.ValueString())
+		planned, isPlanned := r.data.approvals.get(id.ValueString())
 		switch {
 		case err == nil:
 			a := policyApprovalFromLedger(rec)
 			if r.data.run.Resumable(ctx, rec, req.Principal, req.Entitlement, req.TicketID) {
 				a.UsedBy = "" // spent on this very grant, by an apply that stopped: it resumes
+			} else if a.UsedBy != "" {
+				a.Holder = r.predecessor(ctx, a.UsedBy)
 			}
 			approval = &a
 		case errors.Is(err, ledger.ErrNotFound) && atApply:
@@ -305,10 +359,20 @@ func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *
 				Rule: policy.RuleApprovalNotFound, Attribute: policy.AttrApprovalID,
 				Detail: fmt.Sprintf("approval %q is not in the ledger.", id.ValueString()),
 			}})
+		case errors.Is(err, ledger.ErrNotFound) && isPlanned:
+			approval = &planned
 		case errors.Is(err, ledger.ErrNotFound):
 			addApprovalNotRecordedWarning(diags, id.ValueString())
 		default:
 			addReadError(diags, summaryReadApproval, "approval "+id.ValueString(), err)
+		}
+	} else if id.IsNull() && !config.TicketID.IsUnknown() && !config.Principal.IsUnknown() && !config.Entitlement.IsUnknown() {
+		prior, err := r.data.run.TicketGrants(ctx, req.Principal, req.Entitlement, req.TicketID)
+		if err != nil {
+			addReadError(diags, summaryListGrants, "the grants of ticket "+req.TicketID, err)
+		}
+		for _, g := range prior {
+			req.TicketGrants = append(req.TicketGrants, predecessorFromLedger(g, r.data.run.InForce(g), r.data.now))
 		}
 	}
 	decision, violations := r.data.policy.EvaluateGrant(req, approval, r.data.now)
@@ -341,8 +405,12 @@ func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, 
 		return
 	}
 	issued, err := r.data.run.Issue(ctx, ledgerGrantFromModel(plan, decision))
+	if errors.Is(err, lifecycle.ErrPredecessorInForce) {
+		addPredecessorInForceWarning(&resp.Diagnostics, issued, err)
+		err = nil
+	}
 	if err != nil {
-		addIssueError(&resp.Diagnostics, err)
+		addIssueError(&resp.Diagnostics, err, !config.ApprovalID.IsNull())
 		return
 	}
 	tflog.Info(ctx, "grant issued", map[string]any{"grant_id": issued.ID, "ticket": issued.TicketID, "principal": issued.Principal, "entitlement": issued.Entitlement, "expires_at": issued.ExpiresAt})
@@ -488,6 +556,19 @@ func changedArguments(plan, config grantModel, rec ledger.Grant) []path.Path {
 	return changed
 }
 
+// predecessor reads the grant an approval already authorised, as the policy
+// judges a grant that re-uses the approval against it; nil when it cannot be
+// read, and the approval then counts as used.
+func (r *grantResource) predecessor(ctx context.Context, id string) *policy.Predecessor {
+	g, err := r.data.ledger.Grant(ctx, id)
+	if err != nil {
+		tflog.Warn(ctx, "grant an approval authorised is unreadable", map[string]any{"grant_id": id, "error": err.Error()})
+		return nil
+	}
+	p := predecessorFromLedger(g, r.data.run.InForce(g), r.data.now)
+	return &p
+}
+
 // grantDrift names the attributes on which state and the ledger disagree.
 func grantDrift(state, ledgerView grantModel) []string {
 	var drift []string
@@ -568,6 +649,7 @@ func ledgerGrantFromModel(m grantModel, d policy.GrantDecision) ledger.Grant {
 	if d.Entitlement != nil {
 		g.Target, g.Role = d.Entitlement.Target, d.Entitlement.Role
 	}
+	g.Replaces = d.Replaces
 	if m.ExpiresAt.IsUnknown() || m.ExpiresAt.IsNull() {
 		g.ExpiresAt = formatTime(d.ExpiresAt)
 	}
@@ -595,6 +677,29 @@ func grantModelFromLedger(g ledger.Grant) grantModel {
 		RevocationReason:  stringOrNull(g.RevocationReason),
 		RevocationPending: types.BoolValue(g.RevokePending),
 	}
+}
+
+// predecessorFromLedger is the policy's view of a grant that a new grant
+// re-uses the approval or ticket of; inForce is the run's judgement
+// (lifecycle.Run.InForce).
+func predecessorFromLedger(g ledger.Grant, inForce bool, now time.Time) policy.Predecessor {
+	exp, err := g.Expiry()
+	if err != nil {
+		inForce = false // an unreadable expiry is narrowed by nothing
+	}
+	p := policy.Predecessor{ID: g.ID, Principal: g.Principal, Entitlement: g.Entitlement, ExpiresAt: exp, InForce: inForce}
+	if inForce {
+		return p
+	}
+	switch st := g.StatusAt(now); st {
+	case ledger.StatusExpired:
+		p.Ended = "expired at " + g.ExpiresAt
+	case ledger.StatusRevoked:
+		p.Ended = fmt.Sprintf("was revoked (%s) at %s", g.RevocationReason, formatTime(g.RevokedAt))
+	default:
+		p.Ended = "is " + st + ", not in force"
+	}
+	return p
 }
 
 // policyApprovalFromLedger is the policy's view of a recorded approval.

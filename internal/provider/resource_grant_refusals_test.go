@@ -15,15 +15,14 @@ import (
 
 // TestAccGrant_refusals runs grants that break one rule each and expects the
 // run to fail naming that rule, on the configuration line of the attribute at
-// fault: at plan, or, where the grant's approval record is created in the same
-// run and so can only be checked once it exists, at apply. Either way nothing
-// is granted (assertNoGrants).
+// fault, at plan: where the grant's approval record is created in the same
+// run, against the record as planned. Nothing is granted (assertNoGrants).
 //
 // The cases test the provider's part: that each argument reaches the policy
 // and each refusal comes back on the right attribute, that the format
 // validators are attached, that the provider judges by its own clock, that
-// unknown values stop the plan, and that apply checks again against an
-// approval record made in the same run. Which values each rule refuses is the
+// unknown values stop the plan, and that a grant is judged against an
+// approval record planned in the same run. Which values each rule refuses is the
 // policy's, tested in internal/policy (TestEvaluateGrant and the parser
 // tests), fast and without Terraform.
 func TestAccGrant_refusals(t *testing.T) {
@@ -55,7 +54,7 @@ func TestAccGrant_refusals(t *testing.T) {
 		// Values known only after apply, a set's element and a string.
 		{"approver unknown at plan", validGrant().with("approvers", `[terraform_data.approver.output]`), `resource "terraform_data" "approver" { input = "alice@example.com" }`, policy.RuleValueUnknown.Name, "approvers"},
 		{"ticket unknown at plan", validGrant().with("ticket_id", `terraform_data.ticket.output`), `resource "terraform_data" "ticket" { input = "SEC-1" }`, policy.RuleValueUnknown.Name, "ticket_id"},
-		// Checked again at apply, once the approval record exists: its ticket,
+		// Against the approval record planned in the same run: its ticket,
 		// approvers and expiry each reach the policy.
 		{"approval for another ticket", validGrant().with("approval_id", "governed_approval_record.other.id", "ticket_id", `"SEC-102"`), approval, policy.RuleApprovalScope.Name, "ticket_id"},
 		{"approver not on the approval", validGrant().with("approval_id", "governed_approval_record.other.id", "approvers", `["bob@example.com"]`), approval, policy.RuleApprovalScope.Name, "approvers"},

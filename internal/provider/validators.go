@@ -18,8 +18,9 @@ var (
 	// it yet, which the ledger can hold but a resource never does.
 	ledgerStatuses    = append(grantStatuses[:len(grantStatuses):len(grantStatuses)], ledger.StatusPending)
 	ledgerStatusList  = quotedList(ledgerStatuses)
-	reasonList        = quotedList([]string{ledger.ReasonExpired, ledger.ReasonOutOfBand, ledger.ReasonDestroyed})
-	ledgerReasonsList = quotedList([]string{ledger.ReasonExpired, ledger.ReasonOutOfBand, ledger.ReasonDestroyed, ledger.ReasonGrantFailed})
+	grantReasons      = []string{ledger.ReasonExpired, ledger.ReasonOutOfBand, ledger.ReasonApprovalWithdrawn, ledger.ReasonSuperseded, ledger.ReasonDestroyed}
+	reasonList        = quotedList(grantReasons)
+	ledgerReasonsList = quotedList(append(grantReasons[:len(grantReasons):len(grantReasons)], ledger.ReasonGrantFailed))
 )
 
 func quotedList(values []string) string {

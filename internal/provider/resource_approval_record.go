@@ -111,10 +111,13 @@ func approvalRecordSchema() schema.Schema {
 				Validators:          []validator.String{timestampValidator{}},
 			},
 			"requester": schema.StringAttribute{
-				MarkdownDescription: "Who asked for the access. Defaults to the provider's `requester`.",
-				Optional:            true,
-				Computed:            true,
-				PlanModifiers:       append([]planmodifier.String{stringplanmodifier.UseStateForUnknown()}, replace...),
+				MarkdownDescription: "Who asked for the access. Defaults to the provider's `requester`. Every requester counts " +
+					"for separation of duties: neither this one, nor the provider's, nor `" + EnvRequester + "` may approve. " +
+					"A blank value is refused.",
+				Optional:      true,
+				Computed:      true,
+				PlanModifiers: append([]planmodifier.String{stringplanmodifier.UseStateForUnknown()}, replace...),
+				Validators:    []validator.String{notBlankValidator{}},
 			},
 			"approved_at": schema.StringAttribute{
 				MarkdownDescription: "When the approval was recorded in the ledger (RFC 3339, UTC).",
@@ -181,7 +184,11 @@ func (r *approvalRecordResource) ModifyPlan(ctx context.Context, req resource.Mo
 }
 
 func (r *approvalRecordResource) evaluate(ctx context.Context, m approvalRecordModel, diags *diag.Diagnostics) (policy.ApprovalDecision, bool) {
-	areq := approvalRequestFromModel(m, r.data.requester)
+	if !r.data.mayAddAccess(diags, summaryApprovalRefused, fmt.Sprintf("record an approval of %q for %q",
+		m.Entitlement.ValueString(), m.Principal.ValueString())) {
+		return policy.ApprovalDecision{}, false
+	}
+	areq := approvalRequestFromModel(m, r.data.requesters)
 	areq.LedgerID = r.data.ledgerID
 	dec, violations := r.data.policy.EvaluateApproval(areq, r.data.now)
 	addViolations(diags, summaryApprovalRefused, violations)
@@ -205,6 +212,7 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 	a := ledgerApprovalFromModel(plan)
 	a.Statement = dec.Statement
 	a.Digest = policy.Digest(a.Statement)
+	a.PolicyDigest = dec.PolicyDigest
 	for _, s := range dec.Signers {
 		if a.SignerKeys == nil {
 			a.SignerKeys = map[string]string{}
@@ -288,8 +296,8 @@ func approvalID(digest string) string {
 	return approvalIDPrefix + digest[:24]
 }
 
-func approvalRequestFromModel(m approvalRecordModel, providerRequester string) policy.ApprovalRequest {
-	req := policy.ApprovalRequest{ProviderRequester: providerRequester}
+func approvalRequestFromModel(m approvalRecordModel, requesters []policy.Requester) policy.ApprovalRequest {
+	req := policy.ApprovalRequest{Requesters: requesters}
 	str := func(name string, v types.String, dst *string) {
 		if v.IsUnknown() {
 			req.Unknown = append(req.Unknown, name)

@@ -161,7 +161,7 @@ func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 			"policy": schema.StringAttribute{
 				MarkdownDescription: "The policy document's text. Exactly one of `policy_file` and `policy` must be set. " +
 					"Where `" + EnvPolicySHA256 + "` is set, a text whose SHA-256 differs is refused, as for `policy_file`.",
-				Optional:            true,
+				Optional: true,
 			},
 			"postgres_targets": schema.MapNestedAttribute{
 				MarkdownDescription: "PostgreSQL databases where grants are enforced, by name. An entitlement with " +

@@ -79,21 +79,31 @@ func TestAccPipeline_ledgerPinned(t *testing.T) {
 	dir := filepath.Dir(env.ledger)
 	scratch := filepath.Join(dir, "scratch.db")
 
+	// The default instance names the pinned ledger, an aliased one names none
+	// and so uses the pipeline's: both record there.
 	h := newCLIHarness(t, env.clock, env.options...)
-	// The same file: with sqlite:, and through a path that is not clean.
-	sameFile := "sqlite:" + filepath.Join(dir, "sub") + "/../governed.db"
-	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
-		t.Fatal(err)
-	}
 	h.write("main.tf", env.config(
-		aliasedProvider("other", "ledger", q(sameFile), "policy_file", q(env.policy), "requester", q(env.requester))+
+		aliasedProvider("other", "policy_file", q(env.policy), "requester", q(env.requester))+
 			validGrant().hcl("g")+
 			validGrant().with("provider", "governed.other", "ticket_id", `"SEC-102"`).hcl("other")))
 	h.mustRun("init", "-input=false")
 	h.mustRun("apply", "-input=false", "-auto-approve")
+
+	// The same file written another way: with sqlite:, through a path that
+	// is not clean. (Other spellings are covered by
+	// TestPipeline_sameLedgerLocation; two instances of one test process
+	// share one provider, which keeps one ledger open at a time, so the
+	// spelling is tried on one instance.)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pinned := env.ledger
+	env.ledger = "sqlite:" + filepath.Join(dir, "sub") + "/../governed.db"
+	applyInHarness(t, env, validGrant().with("ticket_id", `"SEC-104"`).hcl("g"))
+	env.ledger = pinned
 	grants, err := env.openLedger().Grants(context.Background(), ledger.GrantFilter{})
-	if err != nil || len(grants) != 2 {
-		t.Fatalf("the pinned ledger holds %d grants (%v), want both", len(grants), err)
+	if err != nil || len(grants) != 3 {
+		t.Fatalf("the pinned ledger holds %d grants (%v), want all three", len(grants), err)
 	}
 
 	// An aliased instance moves the ledger.

@@ -295,8 +295,8 @@ func TestAccPipeline_requesters(t *testing.T) {
 
 	// The provider block's requester does not replace the pipeline's, on an alias either.
 	h.write("main.tf", env.config(
-		aliasedProvider("other", "ledger", q(env.ledger), "policy_file", q(env.policy), "requester", `"carol@example.com"`)+
-			validGrant().with("provider", "governed.other", "approvers", `["bob@example.com", "Alice@Example.com"]`).hcl("other")))
+		aliasedProvider("ci", "ledger", q(env.ledger), "policy_file", q(env.policy), "requester", `"carol@example.com"`)+
+			validGrant().with("provider", "governed.ci", "approvers", `["bob@example.com", "Alice@Example.com"]`).hcl("other")))
 	expectFailure(t, h, []string{
 		onResourceAttr("governed_grant.other", "approvers", policy.RuleApproversSeparation.Name) +
 			`: approver "Alice@Example\.com" is the pipeline's requester`,
@@ -304,16 +304,17 @@ func TestAccPipeline_requesters(t *testing.T) {
 
 	// The issue's case: a blank requester in the provider block.
 	h.write("main.tf", env.config(
-		aliasedProvider("other", "ledger", q(env.ledger), "policy_file", q(env.policy), "requester", `" "`)+
-			validGrant().with("provider", "governed.other").hcl("other")))
+		aliasedProvider("ci", "ledger", q(env.ledger), "policy_file", q(env.policy), "requester", `" "`)+
+			validGrant().with("provider", "governed.ci").hcl("other")))
 	expectFailure(t, h, []string{
-		`Error: Invalid requester ` + onProviderAttr("other", "requester") + `" " Rule ` + policy.RuleRequesterBlank.Name,
+		`Error: Invalid requester ` + onProviderAttr("ci", "requester") + `" " Rule ` + policy.RuleRequesterBlank.Name,
 	}, "plan", "-input=false")
 
 	// A blank requester on a resource (flat shows its two spaces as one).
 	h.write("main.tf", env.config(validGrant().with("approvers", `["bob@example.com"]`, "requester", `"  "`).hcl("g")))
 	expectFailure(t, h, []string{
-		`Error: Invalid requester with governed_grant\.g, on main\.tf line \d+, in resource "governed_grant" "g": \d+: requester = " " Rule ` + policy.RuleRequesterBlank.Name,
+		`Error: Invalid requester ` + onResourceAttr("governed_grant.g", "requester", policy.RuleRequesterBlank.Name),
+		`requester = " " Rule`,
 	}, "plan", "-input=false")
 	h.write("main.tf", env.config(approvalHCL("a", "SEC-101", "bob@example.com", "why", at(24*time.Hour))+
 		"\n"+strings.Replace(approvalHCL("b", "SEC-102", "bob@example.com", "why", at(24*time.Hour)), "expires_at", "requester = \"\"\n  expires_at", 1)))

@@ -124,6 +124,9 @@ type Grant struct {
 	RevokeError   string `json:"revoke_error,omitempty"`
 	// Seq is the sequence number of the last event about this grant. Not part of the payload.
 	Seq int64 `json:"-"`
+	// PolicyDigest is the SHA-256 of the policy document that judged the
+	// grant when it was issued; empty in grants recorded before it was kept.
+	PolicyDigest string `json:"policy_digest,omitempty"`
 }
 
 // Approval is the current state of one approval record.
@@ -154,6 +157,9 @@ type Approval struct {
 	PreviousGrantID string    `json:"previous_grant_id,omitempty"`
 	WithdrawnAt     time.Time `json:"withdrawn_at,omitzero"`
 	Seq             int64     `json:"-"`
+	// PolicyDigest is the SHA-256 of the policy document that judged the
+	// approval when it was recorded; empty in records made before it was kept.
+	PolicyDigest string `json:"policy_digest,omitempty"`
 }
 
 // Event is one entry of the log.

@@ -94,3 +94,45 @@ func RedactError(err error, raw string) string {
 	}
 	return msg
 }
+
+// Same reports whether a and b are the same PostgreSQL URL once what does not
+// choose the database is set aside: the password (in the user information or
+// the query), the scheme's two spellings, the host's case, the default port
+// and the order of query parameters. Anything else that differs (the user,
+// the host, the database, other parameters such as options) makes them
+// different. Text that does not parse as a URL is the same only as itself.
+func Same(a, b string) bool {
+	ka, okA := sameKey(a)
+	kb, okB := sameKey(b)
+	if !okA || !okB {
+		return a == b
+	}
+	return ka == kb
+}
+
+// defaultPort is the port libpq connects to when a URL names none.
+const defaultPort = "5432"
+
+func sameKey(raw string) (string, bool) {
+	if !Is(raw) {
+		return "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	host := strings.ToLower(u.Host)
+	if !strings.Contains(host, ",") { // several hosts are compared as written
+		host = strings.ToLower(u.Hostname())
+		port := u.Port()
+		if port == "" {
+			port = defaultPort
+		}
+		host += ":" + port
+	}
+	query := u.Query()
+	for _, p := range secretParams {
+		query.Del(p)
+	}
+	return fmt.Sprintf("%s@%s/%s?%s", u.User.Username(), host, strings.TrimPrefix(u.Path, "/"), query.Encode()), true
+}

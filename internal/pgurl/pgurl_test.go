@@ -53,3 +53,32 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("Config of a bad URL = %v: want an error without the password", err)
 	}
 }
+
+func TestSame(t *testing.T) {
+	same := [][2]string{
+		{"postgres://gov@db:5432/ledger", "postgres://gov:s3cret@db:5432/ledger"},
+		{"postgres://gov@db/ledger", "postgresql://gov@DB:5432/ledger"},
+		{"postgres://gov@db/ledger?sslmode=require&password=x", "postgres://gov@db/ledger?sslmode=require"},
+		{"postgres://gov@db/ledger?sslmode=require&application_name=ci", "postgres://gov@db/ledger?application_name=ci&sslmode=require"},
+		{"postgres://gov:%zz@db/x", "postgres://gov:%zz@db/x"},
+	}
+	for _, p := range same {
+		if !Same(p[0], p[1]) || !Same(p[1], p[0]) {
+			t.Errorf("Same(%q, %q) = false, want true", p[0], p[1])
+		}
+	}
+	different := [][2]string{
+		{"postgres://gov@db/ledger", "postgres://gov@db/scratch"},
+		{"postgres://gov@db/ledger", "postgres://gov@other/ledger"},
+		{"postgres://gov@db/ledger", "postgres://gov@db:5433/ledger"},
+		{"postgres://gov@db/ledger", "postgres://admin@db/ledger"},
+		{"postgres://gov@db/ledger", "postgres://gov@db/ledger?options=-csearch_path%3Dscratch"},
+		{"postgres://gov@db/ledger", "governed.db"},
+		{"postgres://gov:%zz@db/x", "postgres://gov@db/x"},
+	}
+	for _, p := range different {
+		if Same(p[0], p[1]) || Same(p[1], p[0]) {
+			t.Errorf("Same(%q, %q) = true, want false", p[0], p[1])
+		}
+	}
+}

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +21,8 @@ type ApprovalDecision struct {
 	Statement string
 	// Signers are the verified signatures, when the policy requires them.
 	Signers []VerifiedSignature
+	// PolicyDigest is the digest of the policy that judged the request.
+	PolicyDigest string
 }
 
 // The attributes each kind of request is decided on, in the order their
@@ -48,7 +51,7 @@ func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Ti
 	ev := newEvaluation(p, now, req.Unknown, grantAttrs)
 	s := subject{
 		ticket: req.TicketID, entitlement: req.Entitlement, principal: req.Principal,
-		approvers: req.Approvers, requester: req.Requester, providerRequester: req.ProviderRequester,
+		approvers: req.Approvers, requester: req.Requester, others: req.Requesters,
 	}
 
 	ent := ev.resolveEntitlement(s.entitlement)
@@ -70,7 +73,7 @@ func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Ti
 	}
 	approvers := ev.checkApprovers(s, ent, lim)
 
-	dec := GrantDecision{Entitlement: ent}
+	dec := GrantDecision{Entitlement: ent, PolicyDigest: p.Digest}
 	expiryAttr := ""
 	if ev.known(AttrExpiresAt) && ev.known(AttrTTL) {
 		dec.ExpiresAt, expiryAttr = ev.grantExpiry(req.ExpiresAt, req.TTL)
@@ -110,7 +113,7 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 	ev := newEvaluation(p, now, req.Unknown, approvalAttrs)
 	s := subject{
 		ticket: req.TicketID, entitlement: req.Entitlement, principal: req.Principal,
-		approvers: req.Approvers, requester: req.Requester, providerRequester: req.ProviderRequester,
+		approvers: req.Approvers, requester: req.Requester, others: req.Requesters,
 	}
 	ent := ev.resolveEntitlement(s.entitlement)
 	ev.checkTicket(s.ticket, ent)
@@ -120,7 +123,7 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 	if ent != nil {
 		lim = normalLimits(ent)
 	}
-	dec := ApprovalDecision{Entitlement: ent, Approvers: ev.checkApprovers(s, ent, lim)}
+	dec := ApprovalDecision{Entitlement: ent, Approvers: ev.checkApprovers(s, ent, lim), PolicyDigest: p.Digest}
 
 	if ev.known(AttrExpiresAt) {
 		if strings.TrimSpace(req.ExpiresAt) == "" {
@@ -148,7 +151,7 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 // that the approvers it names approved, so each of them signs.
 func (ev *evaluation) checkSignatures(req ApprovalRequest, statement string) []VerifiedSignature {
 	verified, problems := ev.p.Signers.VerifyApproval(statement, req.Approvers, req.Signatures,
-		[]string{req.Requester, req.ProviderRequester}, ev.now)
+		requesterIdentities(req.Requester, req.Requesters), ev.now)
 	for _, a := range req.Approvers {
 		p, bad := problems[a]
 		if !bad {
@@ -162,7 +165,7 @@ func (ev *evaluation) checkSignatures(req ApprovalRequest, statement string) []V
 		ev.add(p.Rule, AttrSignatures, "%s", detail)
 	}
 	for k := range req.Signatures {
-		if !containsIdentity(req.Approvers, k) {
+		if !ev.containsIdentity(req.Approvers, k) {
 			ev.add(RuleSignatureSigner, AttrSignatures, "signatures has an entry for %q, who is not among the approvers", k)
 		}
 	}
@@ -184,14 +187,23 @@ func signatureFile(ticket, approver string) string {
 	return "approvals/" + clean(ticket) + "/" + clean(name) + ".sig"
 }
 
-func containsIdentity(list []string, id string) bool {
-	n := NormalizeIdentity(id)
+func (ev *evaluation) containsIdentity(list []string, id string) bool {
 	for _, x := range list {
-		if NormalizeIdentity(x) == n {
+		if ev.p.SameIdentity(x, id) {
 			return true
 		}
 	}
 	return false
+}
+
+// requesterIdentities lists every requester of a request: its own and those
+// named outside it.
+func requesterIdentities(own string, others []Requester) []string {
+	out := []string{own}
+	for _, r := range others {
+		out = append(out, r.Identity)
+	}
+	return out
 }
 
 // checkSignedApproval holds a grant to signed approval, where the policy
@@ -218,18 +230,18 @@ func (ev *evaluation) checkSignedApproval(req GrantRequest, approval *Approval, 
 	}
 	signed := map[string]bool{}
 	for _, v := range verified {
-		signed[v.Approver] = true
+		signed[ev.p.CanonicalIdentity(v.Approver)] = true
 	}
 	problemOf := func(a string) (SignatureProblem, bool) {
 		for recorded, p := range problems {
-			if NormalizeIdentity(recorded) == NormalizeIdentity(a) {
+			if ev.p.SameIdentity(recorded, a) {
 				return p, true
 			}
 		}
 		return SignatureProblem{}, false
 	}
 	for _, a := range req.Approvers {
-		if signed[NormalizeIdentity(a)] {
+		if signed[ev.p.CanonicalIdentity(a)] {
 			continue
 		}
 		if p, ok := problemOf(a); ok {
@@ -244,7 +256,9 @@ func (ev *evaluation) checkSignedApproval(req GrantRequest, approval *Approval, 
 type subject struct {
 	ticket, entitlement, principal string
 	approvers                      []string
-	requester, providerRequester   string
+	// requester is the request's own; others are those named outside it.
+	requester string
+	others    []Requester
 }
 
 // limits are the rules a request is held to: the entitlement's, or its
@@ -395,18 +409,22 @@ func (ev *evaluation) checkPrincipal(principal string, ent *Entitlement) {
 	}
 }
 
-// checkApprovers checks the approvers list and returns the distinct normalised
-// approvers, sorted (nil when the list is unknown).
+// checkApprovers checks the approvers list and returns the distinct approvers,
+// sorted, in the form the policy compares identities in (CanonicalIdentity);
+// nil when the list is unknown.
 func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) []string {
+	if ev.known(AttrRequester) && s.requester != "" && strings.TrimSpace(s.requester) == "" {
+		ev.add(RuleRequesterBlank, AttrRequester, "requester is blank")
+	}
 	if !ev.known(AttrApprovers) {
 		return nil
 	}
-	// Group the entries by normalised form, keeping the order of first appearance.
+	// Group the entries by identity, keeping the order of first appearance.
 	var order []string
 	spellings := map[string][]string{}
 	empty := false
 	for _, a := range s.approvers {
-		n := NormalizeIdentity(a)
+		n := ev.p.CanonicalIdentity(a)
 		if n == "" {
 			empty = true
 			continue
@@ -452,26 +470,26 @@ func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) [
 	if !ev.known(AttrRequester) {
 		return distinct
 	}
-	own, provider := NormalizeIdentity(s.requester), NormalizeIdentity(s.providerRequester)
-	for _, n := range distinct {
-		var who string
-		switch {
-		case n == own && n == provider:
-			who = "both the resource's and the provider's requester"
-		case n == own:
-			who = "the resource's requester"
-		case n == provider:
-			who = "the provider's requester"
-		default:
-			continue
+	// Every requester counts, whoever named it: the request's own first.
+	requesters := map[string][]string{} // identity → whose requester it is
+	if n := ev.p.CanonicalIdentity(s.requester); n != "" {
+		requesters[n] = append(requesters[n], "the resource's")
+	}
+	for _, r := range s.others {
+		if n := ev.p.CanonicalIdentity(r.Identity); n != "" && !slices.Contains(requesters[n], r.Whose) {
+			requesters[n] = append(requesters[n], r.Whose)
 		}
-		ev.add(RuleApproversSeparation, AttrApprovers, "approver %q is %s", spellings[n][0], who)
+	}
+	for _, n := range distinct {
+		if whose := requesters[n]; len(whose) > 0 {
+			ev.add(RuleApproversSeparation, AttrApprovers, "approver %q is %s requester", spellings[n][0], whoseList(whose))
+		}
 	}
 
 	if lim != nil && !missing {
 		count := 0
 		for _, n := range distinct {
-			if authorised[n] && n != own && n != provider {
+			if authorised[n] && len(requesters[n]) == 0 {
 				count++
 			}
 		}
@@ -564,8 +582,8 @@ func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approve
 	}
 	if ev.known(AttrApprovers) {
 		onRecord := map[string]bool{}
-		for _, n := range normalizedSet(a.Approvers) {
-			onRecord[n] = true
+		for _, x := range a.Approvers {
+			onRecord[ev.p.CanonicalIdentity(x)] = true
 		}
 		var extra []string
 		for _, n := range approvers {
@@ -654,6 +672,19 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// whoseList joins possessives for one noun: "the resource's", "both the
+// resource's and the provider's", "the resource's, the provider's and the
+// pipeline's".
+func whoseList(whose []string) string {
+	switch len(whose) {
+	case 1:
+		return whose[0]
+	case 2:
+		return "both " + whose[0] + " and " + whose[1]
+	}
+	return strings.Join(whose[:len(whose)-1], ", ") + " and " + whose[len(whose)-1]
 }
 
 // quotedAnd writes items quoted, as in `"a", "b" and "c"`.

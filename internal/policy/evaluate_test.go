@@ -63,17 +63,22 @@ entitlement "e" {
 
 var evalNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
+// providerRequester is the requester list of a provider that names id.
+func providerRequester(id string) []Requester {
+	return []Requester{{Identity: id, Whose: "the provider's"}}
+}
+
 func stampAt(d time.Duration) string { return evalNow.Add(d).Format(time.RFC3339Nano) }
 
 func validGrant() GrantRequest {
 	return GrantRequest{
-		Principal:         "svc-payments-api",
-		Entitlement:       "payments-db-read",
-		TicketID:          "SEC-1234",
-		Approvers:         []string{"alice@example.com"},
-		ExpiresAt:         stampAt(24 * time.Hour),
-		Requester:         "dev@example.com",
-		ProviderRequester: "ci@example.com",
+		Principal:   "svc-payments-api",
+		Entitlement: "payments-db-read",
+		TicketID:    "SEC-1234",
+		Approvers:   []string{"alice@example.com"},
+		ExpiresAt:   stampAt(24 * time.Hour),
+		Requester:   "dev@example.com",
+		Requesters:  providerRequester("ci@example.com"),
 	}
 }
 
@@ -221,12 +226,14 @@ func TestEvaluateGrant(t *testing.T) {
 		},
 		{
 			name: "provider's requester approves", edit: func(r *GrantRequest) {
-				r.ProviderRequester, r.Approvers = "bob@example.com", []string{"alice@example.com", "BOB@example.com"}
+				r.Requesters, r.Approvers = providerRequester("bob@example.com"), []string{"alice@example.com", "BOB@example.com"}
 			},
 			want: []string{"approvers.separation@approvers"}, detail: `approver "BOB@example.com" is the provider's requester`,
 		},
 		{
-			name: "both requesters approve", edit: func(r *GrantRequest) { r.Requester, r.ProviderRequester = "alice@example.com", "alice@example.com" },
+			name: "both requesters approve", edit: func(r *GrantRequest) {
+				r.Requester, r.Requesters = "alice@example.com", providerRequester("alice@example.com")
+			},
 			want:   []string{"approvers.separation@approvers", "approvers.min_approvals@approvers"},
 			detail: "both the resource's and the provider's requester",
 		},
@@ -630,14 +637,14 @@ func TestEvaluateGrantReuse(t *testing.T) {
 
 func validApprovalRequest() ApprovalRequest {
 	return ApprovalRequest{
-		TicketID:          "SEC-1234",
-		Entitlement:       "payments-db-read",
-		Principal:         "svc-payments-api",
-		Approvers:         []string{"alice@example.com", "bob@example.com"},
-		Justification:     "Quarterly reconciliation",
-		ExpiresAt:         stampAt(48 * time.Hour),
-		Requester:         "dev@example.com",
-		ProviderRequester: "ci@example.com",
+		TicketID:      "SEC-1234",
+		Entitlement:   "payments-db-read",
+		Principal:     "svc-payments-api",
+		Approvers:     []string{"alice@example.com", "bob@example.com"},
+		Justification: "Quarterly reconciliation",
+		ExpiresAt:     stampAt(48 * time.Hour),
+		Requester:     "dev@example.com",
+		Requesters:    providerRequester("ci@example.com"),
 	}
 }
 
@@ -785,14 +792,14 @@ func benchPolicy(b *testing.B) *Policy {
 func BenchmarkEvaluateGrant(b *testing.B) {
 	p := benchPolicy(b)
 	req := GrantRequest{
-		Principal:         "spiffe://prod/ns/service-17/sa/api",
-		Entitlement:       "service-17-db-read",
-		TicketID:          "SEC-40211",
-		Approvers:         []string{"member3.team2@example.com", "Member5.Team3@Example.com"},
-		TTL:               "3d",
-		ApprovalID:        "apr-1",
-		Requester:         "dev@example.com",
-		ProviderRequester: "ci-bot@example.com",
+		Principal:   "spiffe://prod/ns/service-17/sa/api",
+		Entitlement: "service-17-db-read",
+		TicketID:    "SEC-40211",
+		Approvers:   []string{"member3.team2@example.com", "Member5.Team3@Example.com"},
+		TTL:         "3d",
+		ApprovalID:  "apr-1",
+		Requester:   "dev@example.com",
+		Requesters:  providerRequester("ci-bot@example.com"),
 	}
 	rec := &Approval{
 		ID: "apr-1", TicketID: req.TicketID, Entitlement: req.Entitlement, Principal: req.Principal,

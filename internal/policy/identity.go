@@ -103,3 +103,59 @@ func matchGlob(pattern, name string) bool {
 	}
 	return p == len(pattern)
 }
+
+// identityIndex holds the identity blocks of a policy: the other names one
+// person goes by (a CI login, a chat handle) and the identity each stands
+// for. Every comparison of identities for separation of duties and approver
+// authority goes through it, so that a person cannot approve their own
+// request under another name, nor be counted twice. A nil index has no
+// aliases.
+type identityIndex struct {
+	// aliasOf maps a normalised alias to the normalised identity it names.
+	aliasOf map[string]string
+	// aliases lists each identity's normalised aliases, in document order.
+	aliases map[string][]string
+}
+
+// canonical is the form in which id is compared: normalised
+// (NormalizeIdentity), and an alias replaced by the identity it names.
+func (x *identityIndex) canonical(id string) string {
+	n := NormalizeIdentity(id)
+	if x != nil {
+		if c, ok := x.aliasOf[n]; ok {
+			return c
+		}
+	}
+	return n
+}
+
+// names returns every name of the person id stands for, normalised: the
+// identity first, then its aliases.
+func (x *identityIndex) names(id string) []string {
+	c := x.canonical(id)
+	if c == "" {
+		return nil
+	}
+	out := []string{c}
+	if x != nil {
+		out = append(out, x.aliases[c]...)
+	}
+	return out
+}
+
+// CanonicalIdentity returns the form in which p compares id with other
+// identities: normalised as NormalizeIdentity does, and an alias that one of
+// p's identity blocks lists replaced by that block's identity.
+func (p *Policy) CanonicalIdentity(id string) string {
+	if p == nil {
+		return NormalizeIdentity(id)
+	}
+	return p.ids.canonical(id)
+}
+
+// SameIdentity reports whether a and b name the same person under p: equal
+// once normalised, or aliases of one identity. Empty names are nobody.
+func (p *Policy) SameIdentity(a, b string) bool {
+	ca := p.CanonicalIdentity(a)
+	return ca != "" && ca == p.CanonicalIdentity(b)
+}

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -93,7 +95,15 @@ func Parse(filename string, src []byte) (*Policy, error) {
 	if d.diags.HasErrors() {
 		return nil, &ParseError{Diagnostics: onlyErrors(d.diags)}
 	}
+	p.Digest = DocumentDigest(src)
 	return p, nil
+}
+
+// DocumentDigest returns the SHA-256 (lowercase hex) of a policy document's
+// bytes: what `sha256sum` prints for the file, and what Policy.Digest holds.
+func DocumentDigest(src []byte) string {
+	sum := sha256.Sum256(src)
+	return hex.EncodeToString(sum[:])
 }
 
 func isJSONPolicy(filename string, src []byte) bool {
@@ -134,6 +144,7 @@ var (
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "approval_signatures"},
+			{Type: "identity", LabelNames: []string{"name"}},
 			{Type: "approver_group", LabelNames: []string{"name"}},
 			{Type: "entitlement", LabelNames: []string{"name"}},
 		},
@@ -143,6 +154,9 @@ var (
 			{Name: "allowed_signers", Required: true},
 			{Name: "revoked_keys"},
 		},
+	}
+	identitySchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "aliases", Required: true}},
 	}
 	groupSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "members", Required: true}},
@@ -237,6 +251,12 @@ func (d *decoder) policy(body hcl.Body) *Policy {
 		p.Signers = d.signers(b)
 	}
 
+	// Identities before everything that names people, which may use aliases.
+	p.ids = d.identities(content.Blocks)
+	if p.Signers != nil {
+		p.Signers.ids = p.ids
+	}
+
 	// Groups first: entitlements may refer to groups defined after them.
 	groups := map[string]*groupDef{}
 	for _, b := range content.Blocks {
@@ -298,6 +318,7 @@ func (d *decoder) signers(b *hcl.Block) *Signers {
 			d.errorf(a.Expr.Range(), "Empty allowed_signers", "%s lists no key: no approval could ever be signed.", file)
 		}
 		s.Allowed = allowed
+		s.AllowedSignersSHA256 = DocumentDigest(data)
 		s.digest(data)
 	}
 	if data, file, a, ok := read("revoked_keys"); ok {
@@ -307,6 +328,7 @@ func (d *decoder) signers(b *hcl.Block) *Signers {
 			d.errorf(a.Expr.Range(), "Invalid revoked_keys", "%s: %v.", file, err)
 		}
 		s.Revoked = revoked
+		s.RevokedKeysSHA256 = DocumentDigest(data)
 		s.digest(data)
 	}
 	return s
@@ -319,6 +341,119 @@ func pathErrorText(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// identities reads the identity blocks: each names one identity and the
+// aliases it also goes by (a CI login, a chat handle). An alias belongs to one
+// identity and is never the identity of another block, so that every name
+// stands for one person. It returns nil when the document has no aliases.
+func (d *decoder) identities(blocks hcl.Blocks) *identityIndex {
+	type place struct {
+		written string // the identity as its block's label writes it
+		rng     hcl.Range
+	}
+	defined := map[string]place{} // normalised identity → its block
+	var order []*hcl.Block
+	for _, b := range blocks {
+		if b.Type != "identity" {
+			continue
+		}
+		name, rng := b.Labels[0], b.LabelRanges[0]
+		if !d.blockName("identity", name, rng) || !d.identityName("identity", name, rng) {
+			continue
+		}
+		n := NormalizeIdentity(name)
+		if prev, dup := defined[n]; dup {
+			d.errorf(rng, "Duplicate identity",
+				"Identity %q is already defined at %s (as %q); define each identity once, with all its aliases.", name, posString(prev.rng), prev.written)
+			continue
+		}
+		defined[n] = place{written: name, rng: b.DefRange}
+		order = append(order, b)
+	}
+
+	x := &identityIndex{aliasOf: map[string]string{}, aliases: map[string][]string{}}
+	claimed := map[string]place{} // normalised alias → the identity that lists it, and where
+	for _, b := range order {
+		name := b.Labels[0]
+		id := NormalizeIdentity(name)
+		content, diags := b.Body.Content(identitySchema)
+		d.extend(diags)
+		if content == nil {
+			continue
+		}
+		a := content.Attributes["aliases"]
+		if a == nil {
+			continue // reported by Content as a missing required argument
+		}
+		raw, ranges, ok := d.stringList(a)
+		if !ok {
+			continue
+		}
+		if len(raw) == 0 {
+			d.errorf(a.Expr.Range(), "Empty aliases",
+				"Identity %q lists no aliases; list the other names it goes by, or remove the block.", name)
+			continue
+		}
+		for i, alias := range raw {
+			if !d.identityName("alias", alias, ranges[i]) {
+				continue
+			}
+			n := NormalizeIdentity(alias)
+			other, isIdentity := defined[n]
+			prev, taken := claimed[n]
+			switch {
+			case n == id:
+				d.errorf(ranges[i], "Invalid alias", "Identity %q lists itself (%q) as an alias; list only its other names.", name, alias)
+			case isIdentity:
+				d.errorf(ranges[i], "Alias is another identity",
+					"Identity %q lists %q as an alias, but %q is an identity of its own (defined at %s). A name stands for one person: merge the two blocks, or drop the alias.",
+					name, alias, other.written, posString(other.rng))
+			case taken && NormalizeIdentity(prev.written) == id:
+				d.errorf(ranges[i], "Duplicate alias",
+					"Identity %q lists the alias %q more than once (names that differ only by case, spacing or Unicode form are the same); list each alias once.", name, alias)
+			case taken:
+				d.errorf(ranges[i], "Alias claimed twice",
+					"Identities %q and %q both list %q as an alias (also at %s). A name stands for one person: list it under one identity only.",
+					prev.written, name, alias, posString(prev.rng))
+			default:
+				claimed[n] = place{written: name, rng: ranges[i]}
+				x.aliasOf[n] = id
+				x.aliases[id] = append(x.aliases[id], n)
+			}
+		}
+	}
+	if len(x.aliasOf) == 0 {
+		return nil
+	}
+	return x
+}
+
+// identityName checks the name of an identity or an alias: one person, so
+// neither empty, nor a group reference, nor a pattern.
+func (d *decoder) identityName(kind, name string, rng hcl.Range) bool {
+	n := NormalizeIdentity(name)
+	switch {
+	case n == "":
+		d.errorf(rng, "Invalid "+kind, "An %s may not be empty.", kind)
+	case isGroupRef(n):
+		d.errorf(rng, "Invalid "+kind, "%q refers to a group; an %s names one person.", name, kind)
+	case strings.ContainsAny(n, "*?"):
+		d.errorf(rng, "Invalid "+kind, "%q contains a wildcard; an %s names one person, not a pattern.", name, kind)
+	default:
+		return true
+	}
+	return false
+}
+
+// sameIdentityReason says why two names are the same noun (identity,
+// approver): they differ only by case, spacing or Unicode form, or an
+// identity block makes one an alias of the other.
+func sameIdentityReason(noun, a, b string) string {
+	if NormalizeIdentity(a) == NormalizeIdentity(b) {
+		return "the same " + noun + " once case, spacing and Unicode form are ignored"
+	}
+	return "the same " + noun + " through the policy's identity aliases"
 }
 
 func (d *decoder) group(p *Policy, b *hcl.Block, groups map[string]*groupDef) {
@@ -356,7 +491,7 @@ func (d *decoder) group(p *Policy, b *hcl.Block, groups map[string]*groupDef) {
 	members := make([]string, 0, len(raw))
 	seen := map[string]string{}
 	for i, m := range raw {
-		n := NormalizeIdentity(m)
+		n := p.ids.canonical(m)
 		switch {
 		case n == "":
 			d.errorf(ranges[i], "Invalid group member", "Member %d of approver group %q is empty.", i+1, name)
@@ -365,7 +500,7 @@ func (d *decoder) group(p *Policy, b *hcl.Block, groups map[string]*groupDef) {
 				"Approver group %q lists %q, but a group cannot contain another group; list its members instead.", name, m)
 		case seen[n] != "":
 			d.errorf(ranges[i], "Duplicate group member",
-				"Approver group %q lists %q and %q, which are the same identity once case, spacing and Unicode form are ignored.", name, seen[n], m)
+				"Approver group %q lists %q and %q, which are %s.", name, seen[n], m, sameIdentityReason("identity", seen[n], m))
 		default:
 			seen[n] = m
 			members = append(members, n)
@@ -424,7 +559,7 @@ func (d *decoder) entitlement(p *Policy, b *hcl.Block, groups map[string]*groupD
 
 	approversOK := false
 	if a := attrs["approvers"]; a != nil {
-		e.Approvers, approversOK = d.approvers(name, a, groups)
+		e.Approvers, approversOK = d.approvers(p, name, a, groups)
 	}
 	minAttr := attrs["min_approvals"]
 	minOK := true
@@ -432,7 +567,7 @@ func (d *decoder) entitlement(p *Policy, b *hcl.Block, groups map[string]*groupD
 		e.MinApprovals, minOK = d.count(minAttr)
 	}
 	if approversOK && minOK {
-		e.approverSet = expandApprovers(e.Approvers, p.Groups)
+		e.approverSet = expandApprovers(e.Approvers, p.Groups, p.ids)
 		if e.MinApprovals > len(e.approverSet) {
 			rng := attrs["approvers"].Expr.Range()
 			if minAttr != nil {
@@ -496,7 +631,7 @@ func (d *decoder) breakGlass(e *Entitlement, b *hcl.Block, minOK bool) *BreakGla
 // approvers decodes an entitlement's approvers: identities, normalised, and
 // "group:NAME" references to defined groups. ok is false when any entry is
 // invalid, so derived checks can be skipped.
-func (d *decoder) approvers(entitlement string, a *hcl.Attribute, groups map[string]*groupDef) ([]string, bool) {
+func (d *decoder) approvers(p *Policy, entitlement string, a *hcl.Attribute, groups map[string]*groupDef) ([]string, bool) {
 	raw, ranges, ok := d.stringList(a)
 	if !ok {
 		return nil, false
@@ -527,7 +662,7 @@ func (d *decoder) approvers(entitlement string, a *hcl.Attribute, groups map[str
 			}
 			canonical = groupPrefix + group
 		} else {
-			canonical = NormalizeIdentity(item)
+			canonical = p.ids.canonical(item)
 			if canonical == "" {
 				d.errorf(ranges[i], "Invalid approver", "Approver %d of entitlement %q is empty.", i+1, entitlement)
 				ok = false
@@ -536,7 +671,7 @@ func (d *decoder) approvers(entitlement string, a *hcl.Attribute, groups map[str
 		}
 		if prev, dup := seen[canonical]; dup {
 			d.errorf(ranges[i], "Duplicate approver",
-				"Entitlement %q lists %q and %q, which are the same approver once case, spacing and Unicode form are ignored.", entitlement, prev, item)
+				"Entitlement %q lists %q and %q, which are %s.", entitlement, prev, item, sameIdentityReason("approver", prev, item))
 			ok = false
 			continue
 		}
@@ -705,18 +840,19 @@ func (d *decoder) stringList(a *hcl.Attribute) (items []string, ranges []hcl.Ran
 	return items, ranges, ok
 }
 
-// expandApprovers returns the set of normalised identities that approvers stands
-// for, with group references replaced by the groups' members.
-func expandApprovers(approvers []string, groups map[string][]string) map[string]bool {
+// expandApprovers returns the set of identities that approvers stands for, in
+// the form ids compares them, with group references replaced by the groups'
+// members.
+func expandApprovers(approvers []string, groups map[string][]string, ids *identityIndex) map[string]bool {
 	set := make(map[string]bool, len(approvers))
 	for _, a := range approvers {
 		if isGroupRef(a) {
 			for _, m := range groups[strings.TrimSpace(a[len(groupPrefix):])] {
-				set[NormalizeIdentity(m)] = true
+				set[ids.canonical(m)] = true
 			}
 			continue
 		}
-		if n := NormalizeIdentity(a); n != "" {
+		if n := ids.canonical(a); n != "" {
 			set[n] = true
 		}
 	}

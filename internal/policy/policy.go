@@ -12,8 +12,9 @@ func (p *Policy) EntitlementNames() []string {
 	return names
 }
 
-// ApproverSet returns the normalised identities with authority over e: its
-// approvers with every "group:NAME" replaced by the members of p's group NAME.
+// ApproverSet returns the identities with authority over e, in the form
+// p.CanonicalIdentity gives them: its approvers with every "group:NAME"
+// replaced by the members of p's group NAME.
 // The map is the caller's to keep or modify.
 func (e *Entitlement) ApproverSet(p *Policy) map[string]bool {
 	set := e.authorised(p)
@@ -31,10 +32,11 @@ func (e *Entitlement) authorised(p *Policy) map[string]bool {
 		return e.approverSet
 	}
 	var groups map[string][]string
+	var ids *identityIndex
 	if p != nil {
-		groups = p.Groups
+		groups, ids = p.Groups, p.ids
 	}
-	return expandApprovers(e.Approvers, groups)
+	return expandApprovers(e.Approvers, groups, ids)
 }
 
 // AllowsPrincipal reports whether principal (in any form; it is normalised here)

@@ -27,7 +27,8 @@ var (
 	RuleApproversMissing      = Rule{"approvers.missing", "Every grant and approval names who approved it; only a break-glass grant whose rules need no approval may name none.", "List the approvers in approvers."}
 	RuleApproversDuplicate    = Rule{"approvers.duplicate", "Each approver counts once; names that differ only by case, spacing or Unicode form are the same approver.", "List every approver once."}
 	RuleApproversUnauthorised = Rule{"approvers.unauthorised", "Every approver must be one of the entitlement's approvers (groups expanded).", "Ask someone with authority over this entitlement to approve."}
-	RuleApproversSeparation   = Rule{"approvers.separation", "The requester (the resource's or the provider's) may not approve their own request.", "Ask an approver other than the requester."}
+	RuleApproversSeparation   = Rule{"approvers.separation", "No requester may approve: not the resource's requester, not the provider's, and not the pipeline's (from its environment). Identities are compared through the policy's identity aliases.", "Ask an approver who is none of the requesters."}
+	RuleRequesterBlank        = Rule{"requester.blank", "A requester must name someone, wherever it is set (the pipeline's environment, the provider's requester, a resource's requester): a blank one would hide who asked.", "Name the requester, or leave the setting out."}
 	RuleApproversMinimum      = Rule{"approvers.min_approvals", "The number of distinct authorised approvers must reach the entitlement's min_approvals.", "Collect more approvals from the entitlement's approvers."}
 
 	RuleExpiryMissing = Rule{"expiry.missing", "Every grant has exactly one of expires_at or ttl; every approval has expires_at.", "Set expires_at (RFC 3339 with offset) or ttl (a duration such as \"8h\" or \"7d\")."}
@@ -70,6 +71,7 @@ var Rules = []Rule{
 	RuleTicketMissing, RuleTicketPattern, RuleTicketUsed,
 	RuleEntitlementUnknown, RulePrincipalMissing, RulePrincipalAllowed,
 	RuleApproversMissing, RuleApproversDuplicate, RuleApproversUnauthorised, RuleApproversSeparation, RuleApproversMinimum,
+	RuleRequesterBlank,
 	RuleExpiryMissing, RuleExpiryFormat, RuleExpiryPast, RuleExpiryMaxTTL,
 	RuleApprovalRequired, RuleApprovalNotFound, RuleApprovalRecorded, RuleApprovalWithdrawn, RuleApprovalScope, RuleApprovalUsed,
 	RuleApprovalMaxAge,

@@ -46,10 +46,27 @@ type Signers struct {
 	Allowed                             []AllowedSigner
 	// Revoked holds the SHA256 fingerprints of revoked keys.
 	Revoked map[string]bool
-	// Digest is the SHA-256 (hex) of the files' contents, in the order read:
-	// what a pipeline pins along with the policy document.
+	// Digest is the SHA-256 (hex) of the files' contents, chained in the order
+	// read: one value for the key material as a whole.
 	Digest string
 	hash   []byte
+	// AllowedSignersSHA256 and RevokedKeysSHA256 are the SHA-256 (lowercase
+	// hex) of each file's contents, as `sha256sum` prints them; the second is
+	// empty where the policy names no revoked keys file.
+	AllowedSignersSHA256, RevokedKeysSHA256 string
+	// ids are the policy's identity aliases, through which approvers and
+	// requesters are matched to the principals of allowed_signers.
+	ids *identityIndex
+}
+
+// Pin is what a pipeline pins the key files with: the SHA-256 of the
+// allowed_signers file, then, where the policy names a revoked keys file, a
+// comma and the SHA-256 of that file.
+func (s *Signers) Pin() string {
+	if s.RevokedKeysSHA256 == "" {
+		return s.AllowedSignersSHA256
+	}
+	return s.AllowedSignersSHA256 + "," + s.RevokedKeysSHA256
 }
 
 // digest adds a file's contents to Digest.
@@ -212,8 +229,8 @@ func (s *Signers) VerifyApproval(statement string, approvers []string, sigs map[
 		if sig, ok := sigs[approver]; ok {
 			return sig, true
 		}
-		for k, v := range sigs { // the map's keys may differ in case or spacing
-			if NormalizeIdentity(k) == NormalizeIdentity(approver) {
+		for k, v := range sigs { // the map's keys may differ in case or spacing, or be an alias
+			if s.ids.canonical(k) == s.ids.canonical(approver) {
 				return v, true
 			}
 		}
@@ -272,7 +289,7 @@ func (s *Signers) verifyOne(statement, approver, armored string, requesters []st
 		if ssh.FingerprintSHA256(a.Key) != fp {
 			continue
 		}
-		if matchPatterns(a.Principals, NormalizeIdentity(approver)) {
+		if s.listsFor(a, approver) {
 			line = a
 			break
 		}
@@ -302,9 +319,24 @@ func (s *Signers) verifyOne(statement, approver, armored string, requesters []st
 
 // listedFor reports whether the allowed_signers file lists the key for identity.
 func (s *Signers) listedFor(fp, identity string) bool {
-	id := NormalizeIdentity(identity)
-	for _, a := range s.Allowed {
-		if ssh.FingerprintSHA256(a.Key) == fp && matchPatterns(a.Principals, id) {
+	for i := range s.Allowed {
+		if a := &s.Allowed[i]; ssh.FingerprintSHA256(a.Key) == fp && s.listsFor(a, identity) {
+			return true
+		}
+	}
+	return false
+}
+
+// listsFor reports whether the allowed_signers line a lists its key for
+// identity under any of the names the policy's identity blocks give that
+// person.
+func (s *Signers) listsFor(a *AllowedSigner, identity string) bool {
+	names := s.ids.names(identity)
+	if len(names) == 0 {
+		names = []string{NormalizeIdentity(identity)}
+	}
+	for _, n := range names {
+		if matchPatterns(a.Principals, n) {
 			return true
 		}
 	}

@@ -38,7 +38,7 @@ const statementHeader = "governed approval v2"
 // Identities (principal, approvers, requester) appear normalised, and approvers
 // distinct and sorted, so the statement does not depend on their order, case,
 // surrounding spaces or Unicode form. The requester is the resource's, else the
-// provider's. expires_at is the instant in UTC when it parses, else the text as
+// first of the requesters named outside it (the provider's). expires_at is the instant in UTC when it parses, else the text as
 // given. Ticket, entitlement and justification appear exactly as written.
 // Backslashes, control characters (such as line breaks) and, within the approver
 // list, commas are escaped, so no value can forge another line or approver.
@@ -53,8 +53,11 @@ func (p *Policy) Statement(req ApprovalRequest) string {
 		escaped[i] = strings.ReplaceAll(escapeValue(a), ",", `\,`)
 	}
 	requester := NormalizeIdentity(req.Requester)
-	if requester == "" {
-		requester = NormalizeIdentity(req.ProviderRequester)
+	for _, r := range req.Requesters {
+		if requester != "" {
+			break
+		}
+		requester = NormalizeIdentity(r.Identity)
 	}
 	expires := req.ExpiresAt
 	if t, err := ParseTimestamp(req.ExpiresAt); err == nil {

@@ -64,10 +64,10 @@ func TestStatementIsStable(t *testing.T) {
 		},
 		"principal in another case":     func(r *ApprovalRequest) { r.Principal = " SVC-Payments-API" },
 		"requester in another case":     func(r *ApprovalRequest) { r.Requester = "Dev@Example.com" },
-		"requester from the provider":   func(r *ApprovalRequest) { r.Requester, r.ProviderRequester = "", "dev@example.com" },
+		"requester from the provider":   func(r *ApprovalRequest) { r.Requester, r.Requesters = "", providerRequester("dev@example.com") },
 		"expiry in another offset":      func(r *ApprovalRequest) { r.ExpiresAt = "2026-12-01T17:00:00Z" },
 		"expiry with a zero fraction":   func(r *ApprovalRequest) { r.ExpiresAt = "2026-12-01T12:00:00.000-05:00" },
-		"the resource's requester wins": func(r *ApprovalRequest) { r.ProviderRequester = "ci@example.com" },
+		"the resource's requester wins": func(r *ApprovalRequest) { r.Requesters = providerRequester("ci@example.com") },
 	}
 	for name, edit := range variants {
 		r := base

@@ -56,13 +56,21 @@ type Policy struct {
 	ApprovalMaxAge time.Duration
 	// RequireApprovalRecord makes approval_id mandatory on every grant.
 	RequireApprovalRecord bool
-	// Groups maps a group name to its normalised members.
+	// Groups maps a group name to its members, normalised, each alias
+	// replaced by the identity it names.
 	Groups map[string][]string
 	// Entitlements by name.
 	Entitlements map[string]*Entitlement
 	// Signers is the key material of approval_signatures; nil when the policy
 	// does not require signed approvals.
 	Signers *Signers
+	// Digest is the SHA-256 (lowercase hex) of the document's bytes, as given
+	// to Parse: what a pipeline pins the policy with, and what every decision
+	// recorded in the ledger names.
+	Digest string
+
+	// ids holds the identity blocks (aliases); nil when there are none.
+	ids *identityIndex
 }
 
 // Entitlement is one grantable thing in the catalogue.
@@ -73,8 +81,9 @@ type Entitlement struct {
 	Target string
 	Role   string
 	MaxTTL time.Duration
-	// Approvers as written in the policy: identities (normalised) and "group:NAME"
-	// references. ApproverSet expands the groups.
+	// Approvers as written in the policy: identities (normalised, each alias
+	// replaced by the identity it names) and "group:NAME" references.
+	// ApproverSet expands the groups.
 	Approvers []string
 	// MinApprovals is the number of distinct authorised approvers required (default 1).
 	MinApprovals int
@@ -105,12 +114,17 @@ type GrantRequest struct {
 	// ExpiresAt is the raw RFC 3339 text; empty when TTL is used.
 	ExpiresAt string
 	// TTL is the raw duration text; empty when ExpiresAt is used.
-	TTL               string
-	ApprovalID        string
-	Justification     string
-	Requester         string // the resource's own requester, may be empty
-	ProviderRequester string // the provider's requester, may be empty
-	BreakGlass        bool
+	TTL           string
+	ApprovalID    string
+	Justification string
+	// Requester is the resource's own requester, which the ledger records; it
+	// may be empty.
+	Requester string
+	// Requesters are the requesters named outside the resource (the
+	// provider's, the pipeline's). Every one of them counts for separation of
+	// duties, like Requester.
+	Requesters []Requester
+	BreakGlass bool
 	// Unknown lists the attributes (Attr* names) whose values are not known yet (plan time).
 	Unknown []string
 	// TicketGrants are the grants the ledger holds as issued under TicketID to
@@ -140,20 +154,30 @@ type Predecessor struct {
 
 // ApprovalRequest is what an approval record states, as written in configuration.
 type ApprovalRequest struct {
-	TicketID          string
-	Entitlement       string
-	Principal         string
-	Approvers         []string
-	Justification     string
-	ExpiresAt         string
-	Requester         string
-	ProviderRequester string
+	TicketID      string
+	Entitlement   string
+	Principal     string
+	Approvers     []string
+	Justification string
+	ExpiresAt     string
+	// Requester is the record's own requester; Requesters those named
+	// outside it, as for GrantRequest.
+	Requester  string
+	Requesters []Requester
 	// LedgerID is the id of the ledger the approval is to be recorded in.
 	LedgerID string
 	// Signatures maps approvers, as written, to their armored SSH signatures
 	// over the statement.
 	Signatures map[string]string
 	Unknown    []string
+}
+
+// Requester is an identity named as a requester outside the request itself.
+type Requester struct {
+	Identity string
+	// Whose says where it was named, as the possessive that messages put
+	// before "requester": "the provider's", "the pipeline's".
+	Whose string
 }
 
 // Approval is the evidence of a recorded approval, as the ledger holds it.
@@ -198,4 +222,6 @@ type GrantDecision struct {
 	// GrantRequest.TicketGrants) that the grant narrows and takes the place
 	// of; empty when it re-uses no approval or ticket.
 	Replaces string
+	// PolicyDigest is the digest of the policy that judged the request.
+	PolicyDigest string
 }

@@ -14,7 +14,7 @@ import (
 func q(s string) string { return fmt.Sprintf("%q", s) }
 
 // grantArgs are a governed_grant's arguments, as HCL expressions by name.
-// The key create_before_destroy sets that lifecycle meta-argument.
+// The keys create_before_destroy and provider set those meta-arguments.
 type grantArgs map[string]string
 
 // grantArgOrder is the order in which hcl writes a grant's arguments.
@@ -64,6 +64,9 @@ func (g grantArgs) with(kv ...string) grantArgs {
 func (g grantArgs) hcl(name string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "resource \"governed_grant\" %q {\n", name)
+	if v, ok := g["provider"]; ok {
+		fmt.Fprintf(&b, "  provider = %s\n", v)
+	}
 	for _, k := range grantArgOrder {
 		if v, ok := g[k]; ok {
 			fmt.Fprintf(&b, "  %s = %s\n", k, v)
@@ -131,4 +134,22 @@ entitlement %q {
   principals = ["svc-*"]
 }
 `, name, role)
+}
+
+// aliasedProvider is a second provider "governed" block, aliased alias, with
+// args (HCL expressions by name) in the order given as pairs.
+func aliasedProvider(alias string, args ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nprovider \"governed\" {\n  alias = %q\n", alias)
+	for i := 0; i+1 < len(args); i += 2 {
+		fmt.Fprintf(&b, "  %s = %s\n", args[i], args[i+1])
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// heredoc writes text as an HCL heredoc expression, as a policy given inline
+// usually is.
+func heredoc(text string) string {
+	return "<<-EOT\n" + text + "\nEOT"
 }

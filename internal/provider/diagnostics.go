@@ -38,6 +38,10 @@ const (
 	summaryRevocationPending = "Revocation pending"
 	summaryNotConfigured     = "Provider not configured"
 	summaryConfigUnknown     = "Provider configuration is not known yet"
+	summaryInvalidRequester  = "Invalid requester"
+	summaryPipelineSetting   = "Invalid pipeline setting"
+	summaryLedgerPinned      = "Ledger pinned by the pipeline"
+	summaryPolicyPinned      = "Policy pinned by the pipeline"
 )
 
 // addViolations turns policy violations into attribute errors that name the rule
@@ -257,6 +261,51 @@ func addConfigUnknownError(diags *diag.Diagnostics, at path.Path, what string) {
 	diags.AddAttributeError(at, summaryConfigUnknown, what+" depends on something that is only known after apply. "+
 		"The provider must know its ledger, requester, policy and targets at plan time to judge grants; use values "+
 		"known before apply.")
+}
+
+// addPipelineSettingError: an environment variable the pipeline sets has a
+// value the provider cannot use; fix says what it must be.
+func addPipelineSettingError(diags *diag.Diagnostics, name, value, fix string) {
+	diags.AddError(summaryPipelineSetting, fmt.Sprintf(
+		"The environment variable %s is set to %q, which the provider cannot use. %s Nothing was planned or "+
+			"changed: a setting the pipeline means to pin is never ignored.", name, value, fix))
+}
+
+// addLedgerPinnedError: the provider block names a ledger other than the one
+// the pipeline pins.
+func addLedgerPinnedError(diags *diag.Diagnostics, pinned, configured string) {
+	diags.AddAttributeError(path.Root("ledger"), summaryLedgerPinned, fmt.Sprintf(
+		"The pipeline pins the ledger with %s to %s, and this provider block's ledger names another: %s. What the "+
+			"pipeline sets outranks what a change under review says, so evidence is never recorded, nor access "+
+			"granted, outside the ledger the pipeline trusts. Remove ledger from the provider block to use the "+
+			"pipeline's ledger, or set it to that same location. Nothing was planned or changed.",
+		ledger.EnvLocation, pinned, configured))
+}
+
+// addPolicyPinnedError: the policy document is not the one the pipeline pins.
+func addPolicyPinnedError(diags *diag.Diagnostics, attr, pinned, got string) {
+	diags.AddAttributeError(path.Root(attr), summaryPolicyPinned, fmt.Sprintf(
+		"The pipeline pins the policy with %s=%s, and the SHA-256 of the policy document this provider block "+
+			"gives in %s is %s. What the pipeline sets outranks what a change under review says, so no grant is "+
+			"judged by a policy the pipeline has not approved. Revert the policy change; a policy change is "+
+			"reviewed and applied apart from grants, and the pipeline's pin updated with it. Nothing was planned "+
+			"or changed.", EnvPolicySHA256, pinned, attr, got))
+}
+
+// addSignersPinnedError: the key files the policy's approval_signatures
+// names are not pinned as the pipeline says; problem says how.
+func addSignersPinnedError(diags *diag.Diagnostics, attr, problem string) {
+	diags.AddAttributeError(path.Root(attr), summaryPolicyPinned, problem+" Whose signature counts as an approval "+
+		"is as much the pipeline's to decide as the policy itself. Nothing was planned or changed.")
+}
+
+// addRevokeOnlyError: the run may only remove access, and what would add
+// access is refused.
+func addRevokeOnlyError(diags *diag.Diagnostics, summary, what string) {
+	diags.AddError(summary, fmt.Sprintf(
+		"This run may only remove access: the pipeline set %s. It cannot %s. Expiries, revocations, retries "+
+			"and destroys go through. Apply this change from a pipeline that may add access (without %s), or "+
+			"leave it out of the configuration this run applies.", EnvRevokeOnly, what, EnvRevokeOnly))
 }
 
 // sentence makes an error's text a sentence: a capital first letter and a

@@ -9,8 +9,9 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
-// loadPolicy reads and parses the policy named by the provider configuration.
-func loadPolicy(cfg providerModel) (*policy.Policy, diag.Diagnostics) {
+// loadPolicy reads and parses the policy named by the provider configuration,
+// and holds it, and the key files it names, to the pipeline's pins.
+func loadPolicy(cfg providerModel, pipe pipeline) (*policy.Policy, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	attr, name, src := "policy", "policy", []byte(cfg.Policy.ValueString())
 	if !cfg.PolicyFile.IsNull() {
@@ -24,11 +25,21 @@ func loadPolicy(cfg providerModel) (*policy.Policy, diag.Diagnostics) {
 		}
 		src = b
 	}
+	// The pin first: a document the pipeline did not approve is refused as
+	// such, whatever else is wrong with it.
+	pipe.checkPolicy(attr, src, &diags)
+	if diags.HasError() {
+		return nil, diags
+	}
 	pol, err := policy.Parse(name, src)
 	if err != nil {
 		diags.AddAttributeError(path.Root(attr), "Invalid policy document",
 			"The policy document does not parse or breaks a rule of its own format:\n\n"+err.Error()+
 				"\n\nFix the document; nothing is planned against an invalid policy.")
+		return nil, diags
+	}
+	pipe.checkSigners(attr, pol, &diags)
+	if diags.HasError() {
 		return nil, diags
 	}
 	return pol, diags

@@ -6,7 +6,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -31,10 +30,6 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
-
-// EnvRequester is the environment variable read when the provider block
-// leaves requester out.
-const EnvRequester = "GOVERNED_REQUESTER"
 
 var (
 	_ provider.Provider                     = (*governedProvider)(nil)
@@ -104,10 +99,15 @@ type postgresTargetModel struct {
 
 // providerData is what every resource and data source receives from Configure.
 type providerData struct {
-	policy    *policy.Policy
-	ledger    *ledger.Ledger
-	targets   target.Registry
-	requester string
+	policy  *policy.Policy
+	ledger  *ledger.Ledger
+	targets target.Registry
+	// requester is the one resources default to: the provider block's, else
+	// the pipeline's. requesters are all of them, for separation of duties.
+	requester  string
+	requesters []policy.Requester
+	// revokeOnly is set on a run that may only remove access (EnvRevokeOnly).
+	revokeOnly bool
 	// now is the one instant at which this provider instance judges every grant.
 	now time.Time
 	// verification is the ledger's state when the provider was configured.
@@ -132,28 +132,39 @@ func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The governed provider turns grants of access for non-human identities into code that carries " +
 			"a ticket, named approvers with authority over the entitlement, and an expiry. Every decision is recorded " +
-			"in an append-only, hash-chained ledger.",
+			"in an append-only, hash-chained ledger. The pipeline that runs Terraform can pin the ledger and the policy " +
+			"with environment variables that outrank the configuration (`" + ledger.EnvLocation + "`, `" + EnvPolicySHA256 +
+			"`, `" + EnvSignersSHA256 + "`), name its requester (`" + EnvRequester + "`), and make a run that may only " +
+			"remove access (`" + EnvRevokeOnly + "=1`); see the guide \"Pipeline settings\".",
 		Attributes: map[string]schema.Attribute{
 			"ledger": schema.StringAttribute{
 				MarkdownDescription: "Where the ledger lives. A file path or `sqlite:PATH` uses the embedded SQLite ledger; a " +
 					"`postgres://` URL uses a PostgreSQL ledger shared by a team and its pipelines (see the guide \"Team setup " +
 					"with a PostgreSQL ledger\"). " +
-					"Defaults to the `" + ledger.EnvLocation + "` environment variable, then to `" + ledger.DefaultLocation + "` in the working directory.",
+					"Defaults to the `" + ledger.EnvLocation + "` environment variable, then to `" + ledger.DefaultLocation + "` in the working directory. " +
+					"Where `" + ledger.EnvLocation + "` is set, the pipeline pins the ledger: a provider block (aliases included) " +
+					"whose `ledger` names another location is refused. The same file written another way (relative or absolute, " +
+					"with or without `sqlite:`), or the same URL with a password, is the same location.",
 				Optional: true,
 			},
 			"requester": schema.StringAttribute{
-				MarkdownDescription: "The identity proposing the change, such as a pull request's author. The requester can " +
-					"never approve their own request. Defaults to the `" + EnvRequester + "` environment variable.",
+				MarkdownDescription: "The identity proposing the change, such as a pull request's author. Resources default to it, " +
+					"else to the `" + EnvRequester + "` environment variable. Every requester named anywhere counts for separation " +
+					"of duties: this one, `" + EnvRequester + "` and each resource's `requester`; none of them may approve, and " +
+					"setting this one never replaces the pipeline's. A blank value is refused.",
 				Optional: true,
 			},
 			"policy_file": schema.StringAttribute{
 				MarkdownDescription: "Path to the policy document (HCL, or its JSON form when the name ends in `.json`). " +
-					"Exactly one of `policy_file` and `policy` must be set.",
+					"Exactly one of `policy_file` and `policy` must be set. Where `" + EnvPolicySHA256 + "` is set, a document " +
+					"whose SHA-256 (`sha256sum FILE`) differs is refused; where the document has `approval_signatures`, its " +
+					"key files are pinned by `" + EnvSignersSHA256 + "`.",
 				Optional: true,
 			},
 			"policy": schema.StringAttribute{
-				MarkdownDescription: "The policy document's text. Exactly one of `policy_file` and `policy` must be set.",
-				Optional:            true,
+				MarkdownDescription: "The policy document's text. Exactly one of `policy_file` and `policy` must be set. " +
+					"Where `" + EnvPolicySHA256 + "` is set, a text whose SHA-256 differs is refused, as for `policy_file`.",
+				Optional: true,
 			},
 			"postgres_targets": schema.MapNestedAttribute{
 				MarkdownDescription: "PostgreSQL databases where grants are enforced, by name. An entitlement with " +
@@ -209,7 +220,16 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		return
 	}
 
-	pol, diags := loadPolicy(cfg)
+	// What the pipeline says first: it decides what the configuration may say.
+	pipe, diags := readPipeline()
+	resp.Diagnostics.Append(diags...)
+	requester, requesters := pipe.requesters(cfg.Requester, &resp.Diagnostics)
+	pipe.checkLedger(cfg.Ledger, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	pol, diags := loadPolicy(cfg, pipe)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -266,7 +286,9 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		policy:       pol,
 		ledger:       l,
 		targets:      targets,
-		requester:    firstNonEmpty(cfg.Requester.ValueString(), os.Getenv(EnvRequester)),
+		requester:    requester,
+		requesters:   requesters,
+		revokeOnly:   pipe.revokeOnly,
 		now:          now,
 		verification: report,
 		location:     location,
@@ -285,7 +307,8 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 				"approved until it verifies; run `governed verify --ledger %s` and restore the ledger from a trusted copy.",
 			location, report.FirstBad, report.Problem, location))
 	}
-	tflog.Debug(ctx, "provider configured", map[string]any{"ledger": location, "now": data.now.Format(time.RFC3339Nano), "head_seq": report.Head.Seq})
+	tflog.Debug(ctx, "provider configured", map[string]any{"ledger": location, "now": data.now.Format(time.RFC3339Nano),
+		"head_seq": report.Head.Seq, "policy_digest": pol.Digest, "revoke_only": data.revokeOnly})
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }

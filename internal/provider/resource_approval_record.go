@@ -117,10 +117,13 @@ func approvalRecordSchema() schema.Schema {
 				Validators:          []validator.String{timestampValidator{}},
 			},
 			"requester": schema.StringAttribute{
-				MarkdownDescription: "Who asked for the access. Defaults to the provider's `requester`.",
-				Optional:            true,
-				Computed:            true,
-				PlanModifiers:       append([]planmodifier.String{stringplanmodifier.UseStateForUnknown()}, replace...),
+				MarkdownDescription: "Who asked for the access. Defaults to the provider's `requester`. Every requester counts " +
+					"for separation of duties: neither this one, nor the provider's, nor `" + EnvRequester + "` may approve. " +
+					"A blank value is refused.",
+				Optional:      true,
+				Computed:      true,
+				PlanModifiers: append([]planmodifier.String{stringplanmodifier.UseStateForUnknown()}, replace...),
+				Validators:    []validator.String{notBlankValidator{}},
 			},
 			"approved_at": schema.StringAttribute{
 				MarkdownDescription: "When the approval was recorded in the ledger (RFC 3339, UTC).",
@@ -256,7 +259,7 @@ func (r *approvalRecordResource) planExisting(ctx context.Context, req resource.
 	if plan.Requester.IsUnknown() && !state.Requester.IsNull() {
 		plan.Requester = state.Requester
 	}
-	areq := approvalRequestFromModel(plan, r.data.requester)
+	areq := approvalRequestFromModel(plan, r.data.requesters)
 	areq.LedgerID = r.data.ledgerID
 	if len(areq.Unknown) > 0 || !sameEvidence(policy.Digest(r.data.policy.Statement(areq)), areq.Signatures, rec) {
 		return
@@ -300,7 +303,11 @@ func identicalReplacement(ctx context.Context, private privateState, id string) 
 }
 
 func (r *approvalRecordResource) evaluate(ctx context.Context, m approvalRecordModel, diags *diag.Diagnostics) (policy.ApprovalDecision, bool) {
-	areq := approvalRequestFromModel(m, r.data.requester)
+	if !r.data.mayAddAccess(diags, summaryApprovalRefused, fmt.Sprintf("record an approval of %q for %q",
+		m.Entitlement.ValueString(), m.Principal.ValueString())) {
+		return policy.ApprovalDecision{}, false
+	}
+	areq := approvalRequestFromModel(m, r.data.requesters)
 	areq.LedgerID = r.data.ledgerID
 	dec, violations := r.data.policy.EvaluateApproval(areq, r.data.now)
 	addViolations(diags, summaryApprovalRefused, violations)
@@ -324,6 +331,7 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 	a := ledgerApprovalFromModel(plan)
 	a.Statement = dec.Statement
 	a.Digest = policy.Digest(a.Statement)
+	a.PolicyDigest = dec.PolicyDigest
 	for _, s := range dec.Signers {
 		if a.SignerKeys == nil {
 			a.SignerKeys = map[string]string{}
@@ -483,8 +491,8 @@ func approvalID(digest string) string {
 	return approvalIDPrefix + digest[:24]
 }
 
-func approvalRequestFromModel(m approvalRecordModel, providerRequester string) policy.ApprovalRequest {
-	req := policy.ApprovalRequest{ProviderRequester: providerRequester}
+func approvalRequestFromModel(m approvalRecordModel, requesters []policy.Requester) policy.ApprovalRequest {
+	req := policy.ApprovalRequest{Requesters: requesters}
 	str := func(name string, v types.String, dst *string) {
 		if v.IsUnknown() {
 			req.Unknown = append(req.Unknown, name)

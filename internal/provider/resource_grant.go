@@ -129,10 +129,12 @@ func grantSchema() schema.Schema {
 				Validators:          nonEmpty,
 			},
 			"requester": schema.StringAttribute{
-				MarkdownDescription: "Who asked for this grant. Defaults to the provider's `requester`. Neither may be among the approvers.",
-				Optional:            true,
-				Computed:            true,
-				Validators:          nonEmpty,
+				MarkdownDescription: "Who asked for this grant. Defaults to the provider's `requester`. Every requester counts for " +
+					"separation of duties: neither this one, nor the provider's, nor `" + EnvRequester + "` may be among the " +
+					"approvers. A blank value is refused.",
+				Optional:   true,
+				Computed:   true,
+				Validators: []validator.String{notBlankValidator{}},
 			},
 			"break_glass": schema.BoolAttribute{
 				MarkdownDescription: "Use the entitlement's break-glass rules (shorter `max_ttl`, fewer approvals) for an emergency. " +
@@ -340,7 +342,11 @@ func (r *grantResource) observe(ctx context.Context, rec ledger.Grant, diags *di
 // are read from the ledger, since a grant may re-use them only to narrow one
 // in force.
 func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *diag.Diagnostics, atApply bool) (policy.GrantDecision, bool) {
-	req := grantRequestFromModel(config, r.data.requester)
+	if !r.data.mayAddAccess(diags, summaryGrantRefused, fmt.Sprintf("issue a grant of %q to %q",
+		config.Entitlement.ValueString(), config.Principal.ValueString())) {
+		return policy.GrantDecision{}, false
+	}
+	req := grantRequestFromModel(config, r.data.requesters)
 	var approval *policy.Approval
 	if id := config.ApprovalID; !id.IsNull() && !id.IsUnknown() {
 		rec, err := r.data.ledger.Approval(ctx, id.ValueString())
@@ -598,9 +604,10 @@ func grantDrift(state, ledgerView grantModel) []string {
 	return drift
 }
 
-// grantRequestFromModel maps configuration to the policy's view of a request.
-func grantRequestFromModel(m grantModel, providerRequester string) policy.GrantRequest {
-	req := policy.GrantRequest{ProviderRequester: providerRequester}
+// grantRequestFromModel maps configuration to the policy's view of a request;
+// requesters are the provider instance's.
+func grantRequestFromModel(m grantModel, requesters []policy.Requester) policy.GrantRequest {
+	req := policy.GrantRequest{Requesters: requesters}
 	str := func(name string, v types.String, dst *string) {
 		if v.IsUnknown() {
 			req.Unknown = append(req.Unknown, name)
@@ -645,6 +652,7 @@ func ledgerGrantFromModel(m grantModel, d policy.GrantDecision) ledger.Grant {
 		BreakGlass:    m.BreakGlass.ValueBool(),
 		TTL:           m.TTL.ValueString(),
 		ExpiresAt:     m.ExpiresAt.ValueString(),
+		PolicyDigest:  d.PolicyDigest,
 	}
 	if d.Entitlement != nil {
 		g.Target, g.Role = d.Entitlement.Target, d.Entitlement.Role

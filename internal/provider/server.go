@@ -73,6 +73,15 @@ func (s *releasingServer) begin() func() {
 	}
 }
 
+// ConfigureProvider is in flight like any other request: it opens and
+// verifies the ledger, and must not have its context cancelled by a release
+// that another provider instance's request, served by the same server (as
+// in tests, where every instance is served from one process), triggers.
+func (s *releasingServer) ConfigureProvider(ctx context.Context, req *tfprotov6.ConfigureProviderRequest) (*tfprotov6.ConfigureProviderResponse, error) {
+	defer s.begin()()
+	return s.ProviderServer.ConfigureProvider(ctx, req)
+}
+
 // The requests Terraform sends once per resource instance, which are the ones
 // that add up.
 

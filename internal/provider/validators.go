@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
@@ -72,4 +73,24 @@ func (durationValidator) ValidateString(_ context.Context, req validator.StringR
 			Rule: policy.RuleExpiryFormat, Attribute: req.Path.String(), Detail: err.Error(),
 		}))
 	}
+}
+
+// notBlankValidator refuses a requester that is blank after trimming, when the
+// configuration is validated: a blank requester would hide who asked
+// (rule requester.blank).
+type notBlankValidator struct{}
+
+func (notBlankValidator) Description(context.Context) string {
+	return "must name someone: not empty, nor only spaces"
+}
+
+func (v notBlankValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (notBlankValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() || strings.TrimSpace(req.ConfigValue.ValueString()) != "" {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(req.Path, summaryInvalidRequester, violationDetail(policy.Violation{
+		Rule: policy.RuleRequesterBlank, Attribute: req.Path.String(), Detail: fmt.Sprintf("%s is blank.", req.Path),
+	}))
 }

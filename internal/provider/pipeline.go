@@ -1,0 +1,223 @@
+package provider
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// The pipeline's settings: environment variables that the pipeline running
+// Terraform sets, and that the configuration under review cannot move. What
+// the pipeline says outranks what the change says. GOVERNED_LEDGER is
+// ledger.EnvLocation.
+const (
+	// EnvRequester names the pipeline's requester (in CI, the change's
+	// author). It counts for separation of duties alongside every other
+	// requester, and is the default when the provider block names none.
+	EnvRequester = "GOVERNED_REQUESTER"
+	// EnvPolicySHA256 pins the policy document by its SHA-256, in hex.
+	EnvPolicySHA256 = "GOVERNED_POLICY_SHA256"
+	// EnvSignersSHA256 pins the key files of the policy's
+	// approval_signatures: the SHA-256 of the allowed_signers file, then,
+	// where the policy names one, a comma and that of the revoked keys file.
+	EnvSignersSHA256 = "GOVERNED_SIGNERS_SHA256"
+	// EnvRevokeOnly, when true, makes a run that may only remove access.
+	EnvRevokeOnly = "GOVERNED_REVOKE_ONLY"
+)
+
+// pipelineWhose is how messages name the requester the pipeline sets.
+const pipelineWhose = "the pipeline's"
+
+// providerWhose is how messages name the provider block's requester.
+const providerWhose = "the provider's"
+
+// sha256Hex is the form of a pinned digest, as sha256sum prints it.
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// pipeline is what the environment says, read when a provider instance is
+// configured.
+type pipeline struct {
+	// ledger is GOVERNED_LEDGER; "" leaves the ledger to the configuration.
+	ledger string
+	// requester is GOVERNED_REQUESTER; "" when unset.
+	requester string
+	// policySHA256 and signersSHA256 are the pinned digests, lower case; empty
+	// when not pinned.
+	policySHA256  string
+	signersSHA256 []string
+	// revokeOnly makes every plan that would add access fail.
+	revokeOnly bool
+}
+
+// readPipeline reads the pipeline's settings. A setting that is present but
+// malformed is an error rather than ignored: a pipeline that meant to pin
+// something must not run unpinned because of a typo.
+func readPipeline() (pipeline, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	p := pipeline{ledger: strings.TrimSpace(os.Getenv(ledger.EnvLocation))}
+
+	if v, set := os.LookupEnv(EnvRequester); set {
+		if strings.TrimSpace(v) == "" {
+			addPipelineSettingError(&diags, EnvRequester, v, violationDetail(policy.Violation{
+				Rule: policy.RuleRequesterBlank, Detail: EnvRequester + " is set but blank.",
+			}))
+		}
+		p.requester = v
+	}
+
+	if v := strings.ToLower(strings.TrimSpace(os.Getenv(EnvPolicySHA256))); v != "" {
+		if !sha256Hex.MatchString(v) {
+			addPipelineSettingError(&diags, EnvPolicySHA256, v, "It must be the SHA-256 of the policy document in hex, "+
+				"64 characters, as `sha256sum access-policy.hcl` prints it.")
+		}
+		p.policySHA256 = v
+	}
+
+	if v := strings.ToLower(strings.TrimSpace(os.Getenv(EnvSignersSHA256))); v != "" {
+		parts := strings.Split(v, ",")
+		ok := len(parts) <= 2
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+			ok = ok && sha256Hex.MatchString(parts[i])
+		}
+		if !ok {
+			addPipelineSettingError(&diags, EnvSignersSHA256, v, "It must be the SHA-256 of the allowed_signers file in "+
+				"hex, followed, where the policy names a revoked keys file, by a comma and the SHA-256 of that file.")
+		}
+		p.signersSHA256 = parts
+	}
+
+	if v := strings.TrimSpace(os.Getenv(EnvRevokeOnly)); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			addPipelineSettingError(&diags, EnvRevokeOnly, v, "Set it to 1 for a run that may only remove access, or "+
+				"leave it unset.")
+		}
+		p.revokeOnly = on || err != nil // a run that meant to only remove access never adds any
+	}
+	return p, diags
+}
+
+// requesters returns every requester the provider instance knows of, for
+// separation of duties: the provider block's and the pipeline's. def is the
+// requester resources default to: the provider block's, else the pipeline's.
+func (p pipeline) requesters(configured types.String, diags *diag.Diagnostics) (def string, all []policy.Requester) {
+	own := configured.ValueString()
+	if !configured.IsNull() && strings.TrimSpace(own) == "" {
+		diags.AddAttributeError(path.Root("requester"), summaryInvalidRequester, violationDetail(policy.Violation{
+			Rule: policy.RuleRequesterBlank, Detail: "The provider block's requester is blank.",
+		}))
+	}
+	if strings.TrimSpace(own) != "" {
+		all = append(all, policy.Requester{Identity: own, Whose: providerWhose})
+	}
+	if strings.TrimSpace(p.requester) != "" {
+		all = append(all, policy.Requester{Identity: p.requester, Whose: pipelineWhose})
+	}
+	return firstNonEmpty(own, p.requester), all
+}
+
+// checkLedger refuses a provider block whose ledger is not the one the
+// pipeline pins.
+func (p pipeline) checkLedger(configured types.String, diags *diag.Diagnostics) {
+	own := strings.TrimSpace(configured.ValueString())
+	if p.ledger == "" || own == "" || sameLedgerLocation(own, p.ledger) {
+		return
+	}
+	addLedgerPinnedError(diags, pgurl.Redact(p.ledger), pgurl.Redact(own))
+}
+
+// checkPolicy refuses a policy document, given as attr, whose digest is not
+// the one the pipeline pins.
+func (p pipeline) checkPolicy(attr string, src []byte, diags *diag.Diagnostics) {
+	if p.policySHA256 == "" {
+		return
+	}
+	if got := policy.DocumentDigest(src); got != p.policySHA256 {
+		addPolicyPinnedError(diags, attr, p.policySHA256, got)
+	}
+}
+
+// checkSigners refuses a policy whose key files are not the ones the pipeline
+// pins, and a pinned policy whose key files are not pinned: the keys an
+// approval is verified with matter as much as the document that names them.
+func (p pipeline) checkSigners(attr string, pol *policy.Policy, diags *diag.Diagnostics) {
+	pinned := strings.Join(p.signersSHA256, ",")
+	switch {
+	case pol.Signers == nil && pinned != "":
+		addSignersPinnedError(diags, attr, "The pipeline pins approval_signatures' key files with "+EnvSignersSHA256+
+			", but this policy has no approval_signatures block, so approvals would count unsigned.")
+	case pol.Signers == nil:
+	case pinned == "" && p.policySHA256 != "":
+		addSignersPinnedError(diags, attr, "The pipeline pins the policy with "+EnvPolicySHA256+" but not the key "+
+			"files its approval_signatures block names, whose contents decide whose signature counts. Set "+
+			EnvSignersSHA256+"="+pol.Signers.Pin()+" in the pipeline, having checked that these are the files you trust.")
+	case pinned != "" && pinned != pol.Signers.Pin():
+		addSignersPinnedError(diags, attr, "The pipeline pins approval_signatures' key files with "+EnvSignersSHA256+"="+
+			pinned+", but their SHA-256 is "+pol.Signers.Pin()+" ("+signersFiles(pol.Signers)+").")
+	}
+}
+
+// signersFiles names the key files, in the order their digests are pinned.
+func signersFiles(s *policy.Signers) string {
+	if s.RevokedKeysFile == "" {
+		return s.AllowedSignersFile
+	}
+	return s.AllowedSignersFile + ", then " + s.RevokedKeysFile
+}
+
+// sameLedgerLocation reports whether two ledger locations name the same
+// ledger: the same PostgreSQL URL once the password is left out
+// (pgurl.Same), or the same SQLite file, whether written as PATH or
+// sqlite:PATH, relative or absolute, or through a symbolic link.
+func sameLedgerLocation(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if pgurl.Is(a) || pgurl.Is(b) {
+		return pgurl.Is(a) && pgurl.Is(b) && pgurl.Same(a, b)
+	}
+	if strings.Contains(a, "://") || strings.Contains(b, "://") {
+		return false // not a location the ledger opens; only the same text is the same
+	}
+	pa, pb := sqlitePath(a), sqlitePath(b)
+	if pa == pb {
+		return true
+	}
+	ia, errA := os.Stat(pa)
+	ib, errB := os.Stat(pb)
+	return errA == nil && errB == nil && os.SameFile(ia, ib)
+}
+
+// sqlitePath is the file a SQLite location names, absolute and clean, its
+// directory's symbolic links resolved where it exists.
+func sqlitePath(location string) string {
+	p := strings.TrimPrefix(location, "sqlite:")
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+		p = filepath.Join(dir, filepath.Base(p))
+	}
+	return p
+}
+
+// mayAddAccess refuses, on a run that may only remove access, what would add
+// access (what: "issue a grant of …", "record an approval of …").
+func (d *providerData) mayAddAccess(diags *diag.Diagnostics, summary, what string) bool {
+	if !d.revokeOnly {
+		return true
+	}
+	addRevokeOnlyError(diags, summary, what)
+	return false
+}

@@ -31,7 +31,9 @@ var benchFixture struct {
 // half revocations of the same grants), built once per test binary.
 func verifyFixture(b *testing.B) string {
 	benchFixture.once.Do(func() {
-		dir, err := os.MkdirTemp("", "governed-bench-")
+		// Shared by every benchmark of the binary and removed by TestMain, so
+		// not a b.TempDir, which goes with the first benchmark that asks.
+		dir, err := os.MkdirTemp("", "governed-bench-") //nolint:usetesting
 		if err != nil {
 			benchFixture.err = err
 			return

@@ -123,7 +123,7 @@ func TestGrantTransitions(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		prepare    func(l *Ledger, id string) // after the issue
+		prepare    func(l *Ledger, id string) (Grant, bool, error) // after the issue
 		act        func(l *Ledger, id string) (Grant, error)
 		wantStatus string
 		wantReason string
@@ -150,19 +150,21 @@ func TestGrantTransitions(t *testing.T) {
 		},
 		{
 			name:       "retire expired keeps the expiry",
-			prepare:    func(l *Ledger, id string) { l.ExpireGrant(ctx, id, t0, nil) },
+			prepare:    func(l *Ledger, id string) (Grant, bool, error) { return l.ExpireGrant(ctx, id, t0, nil) },
 			act:        func(l *Ledger, id string) (Grant, error) { return dropAppended(l.RetireGrant(ctx, id, at, nil)) },
 			wantStatus: StatusExpired, wantReason: ReasonExpired, wantRetire: true, wantEvent: EventGrantRetired,
 		},
 		{
-			name:       "expire revoked is a no-op",
-			prepare:    func(l *Ledger, id string) { l.RevokeGrant(ctx, id, t0, ReasonOutOfBand, "", nil) },
+			name: "expire revoked is a no-op",
+			prepare: func(l *Ledger, id string) (Grant, bool, error) {
+				return l.RevokeGrant(ctx, id, t0, ReasonOutOfBand, "", nil)
+			},
 			act:        func(l *Ledger, id string) (Grant, error) { return dropAppended(l.ExpireGrant(ctx, id, at, nil)) },
 			wantStatus: StatusRevoked, wantReason: ReasonOutOfBand,
 		},
 		{
 			name:    "revoke expired is a no-op",
-			prepare: func(l *Ledger, id string) { l.ExpireGrant(ctx, id, t0, nil) },
+			prepare: func(l *Ledger, id string) (Grant, bool, error) { return l.ExpireGrant(ctx, id, t0, nil) },
 			act: func(l *Ledger, id string) (Grant, error) {
 				return dropAppended(l.RevokeGrant(ctx, id, at, ReasonOutOfBand, "late", nil))
 			},
@@ -170,7 +172,7 @@ func TestGrantTransitions(t *testing.T) {
 		},
 		{
 			name:       "retire retired is a no-op",
-			prepare:    func(l *Ledger, id string) { l.RetireGrant(ctx, id, t0, nil) },
+			prepare:    func(l *Ledger, id string) (Grant, bool, error) { return l.RetireGrant(ctx, id, t0, nil) },
 			act:        func(l *Ledger, id string) (Grant, error) { return dropAppended(l.RetireGrant(ctx, id, at, nil)) },
 			wantStatus: StatusRevoked, wantReason: ReasonDestroyed, wantRetire: true,
 		},
@@ -183,7 +185,9 @@ func TestGrantTransitions(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.prepare != nil {
-				tt.prepare(l, "grt_1")
+				if _, _, err := tt.prepare(l, "grt_1"); err != nil {
+					t.Fatalf("prepare: %v", err)
+				}
 			}
 			before, _ := l.Head(ctx)
 			g, err := tt.act(l, "grt_1")
@@ -204,7 +208,9 @@ func TestGrantTransitions(t *testing.T) {
 					t.Fatalf("head %d -> %d, grant seq %d", before.Seq, after.Seq, g.Seq)
 				}
 				var last Event
-				l.Store().Events(ctx, func(e Event) error { last = e; return nil })
+				if err := l.Store().Events(ctx, func(e Event) error { last = e; return nil }); err != nil {
+					t.Fatal(err)
+				}
 				if last.Type != tt.wantEvent || last.Subject != "grt_1" {
 					t.Fatalf("last event = %s %s, want %s grt_1", last.Type, last.Subject, tt.wantEvent)
 				}
@@ -236,7 +242,9 @@ func TestGrantTransitionsUnknownAndBadInput(t *testing.T) {
 			t.Errorf("%s unknown: err = %v, want ErrNotFound", name, err)
 		}
 	}
-	l.IssueGrant(ctx, testGrant("grt_1"), t0)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0, "", "", nil); err == nil {
 		t.Error("revoking without a reason succeeded")
 	}
@@ -314,8 +322,12 @@ func TestTransitionRetriesOnConflict(t *testing.T) {
 	ctx := context.Background()
 	base, _ := openTestLedger(t)
 	other := New(base.Store())
-	base.IssueGrant(ctx, testGrant("grt_1"), t0)
-	base.IssueGrant(ctx, testGrant("grt_2"), t0)
+	if _, err := base.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base.IssueGrant(ctx, testGrant("grt_2"), t0); err != nil {
+		t.Fatal(err)
+	}
 
 	// Someone revokes out of band while Terraform expires the grant: the expiry
 	// must re-read, see the revocation and leave it alone.

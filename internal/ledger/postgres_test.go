@@ -327,7 +327,11 @@ func TestOpenPostgresLocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closedPort := ln.Addr().(*net.TCPAddr).Port
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("listener address %v is not TCP", ln.Addr())
+	}
+	closedPort := addr.Port
 	ln.Close()
 	unreachable := fmt.Sprintf("postgres://governor:s3cret-pw@127.0.0.1:%d/ledger?sslmode=disable&password=other-s3cret", closedPort)
 	_, err = Open(ctx, unreachable)
@@ -488,7 +492,7 @@ func TestPostgresConcurrentProcesses(t *testing.T) {
 	}
 	counts := map[string]int{}
 	writers := map[string]bool{}
-	l.Store().Events(ctx, func(e Event) error {
+	if err := l.Store().Events(ctx, func(e Event) error {
 		if e.Subject == "grt_contended" {
 			counts[e.Type]++
 		}
@@ -496,7 +500,9 @@ func TestPostgresConcurrentProcesses(t *testing.T) {
 			writers[e.Subject[:6]] = true
 		}
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if counts[EventGrantIssued] != 1 || counts[EventGrantRevoked] != 1 || len(writers) != pgWriterProcesses {
 		t.Fatalf("shared grant events %v, writers %v", counts, writers)
 	}

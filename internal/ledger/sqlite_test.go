@@ -114,7 +114,9 @@ func TestSQLiteOpenExisting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.IssueGrant(ctx, testGrant("grt_1"), t0)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
 	l.Close()
 	l, err = OpenExisting(ctx, path)
 	if err != nil {

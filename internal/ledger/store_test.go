@@ -201,7 +201,9 @@ func TestStoresGrantTransitions(t *testing.T) {
 				}
 			} else {
 				var last Event
-				l.Store().Events(ctx, func(e Event) error { last = e; return nil })
+				if err := l.Store().Events(ctx, func(e Event) error { last = e; return nil }); err != nil {
+					t.Fatal(err)
+				}
 				if after.Seq != before.Seq+1 || g.Seq != after.Seq || last.Type != step.wantEvent || last.Subject != g.ID {
 					t.Fatalf("%s: head %d -> %d, grant seq %d, last event %s %s", step.name, before.Seq, after.Seq, g.Seq, last.Type, last.Subject)
 				}
@@ -296,7 +298,9 @@ func TestStoresGrantsFilter(t *testing.T) {
 		mk("grt_f", "svc-d", "db-read", t0.Add(3*time.Hour-1))
 		mk("grt_g", "svc-d", "db-read", t0.Add(3*time.Hour+1))
 		mk("grt_H", "svc-e", "db-read", t0.Add(72*time.Hour))
-		l.RevokeGrant(ctx, "grt_d", t0, ReasonOutOfBand, "", nil)
+		if _, _, err := l.RevokeGrant(ctx, "grt_d", t0, ReasonOutOfBand, "", nil); err != nil {
+			t.Fatal(err)
+		}
 
 		tests := []struct {
 			name string
@@ -434,7 +438,9 @@ func TestStoresAppendRefusedOnInconsistentHead(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st storeUnderTest) {
 		ctx := context.Background()
-		st.l.IssueGrant(ctx, testGrant("grt_1"), t0)
+		if _, err := st.l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+			t.Fatal(err)
+		}
 		if err := st.exec(`UPDATE ledger_head SET seq = 5`); err != nil {
 			t.Fatal(err)
 		}
@@ -451,7 +457,9 @@ func TestStoresTransitionRetriesOnConflict(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st storeUnderTest) {
 		ctx, base := context.Background(), st.l
-		base.IssueGrant(ctx, testGrant("grt_1"), t0)
+		if _, err := base.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+			t.Fatal(err)
+		}
 		rs := &racingStore{Store: base.Store(), race: func() {
 			if _, _, err := base.RevokeGrant(ctx, "grt_1", t0, ReasonOutOfBand, "incident", nil); err != nil {
 				t.Errorf("racing revoke: %v", err)
@@ -522,12 +530,14 @@ func TestStoresConcurrentAppends(t *testing.T) {
 			t.Fatalf("%d events, want %d", r.Events, want)
 		}
 		revocations := 0
-		st.l.Store().Events(ctx, func(e Event) error {
+		if err := st.l.Store().Events(ctx, func(e Event) error {
 			if e.Type == EventGrantRevoked {
 				revocations++
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatal(err)
+		}
 		if revocations != 1 {
 			t.Fatalf("%d revocations of one grant, want 1", revocations)
 		}
@@ -545,8 +555,12 @@ func TestStoresEventsAreAppendOnly(t *testing.T) {
 	}}
 	forEachStore(t, func(t *testing.T, st storeUnderTest) {
 		ctx := context.Background()
-		st.l.IssueGrant(ctx, testGrant("grt_1"), t0)
-		st.l.IssueGrant(ctx, testGrant("grt_2"), t0)
+		if _, err := st.l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.l.IssueGrant(ctx, testGrant("grt_2"), t0); err != nil {
+			t.Fatal(err)
+		}
 		// With full access to the database (on PostgreSQL, as the superuser):
 		// the triggers stop its owner as well.
 		for _, stmt := range append([]string{

@@ -192,7 +192,8 @@ func (v *verification) unseen(kind int) {
 }
 
 func (v *verification) replayFail(seq int64, problem string) {
-	if v.failed && !(v.replay && seq < v.firstBad) {
+	earlierReplayProblem := v.replay && seq < v.firstBad
+	if v.failed && !earlierReplayProblem {
 		return
 	}
 	v.failed, v.replay, v.firstBad, v.problem = true, true, seq, problem

@@ -73,12 +73,12 @@ func (w *signedWorld) request() ApprovalRequest {
 }
 
 // signed returns the request with each approver's signature by the key given.
-func (w *signedWorld) signed(t *testing.T, r ApprovalRequest, keys map[string]sshtest.Key, namespace string) ApprovalRequest {
+func (w *signedWorld) signed(t *testing.T, r ApprovalRequest, keys map[string]sshtest.Key) ApprovalRequest {
 	t.Helper()
 	statement := w.policy.Statement(r)
 	r.Signatures = map[string]string{}
 	for approver, k := range keys {
-		r.Signatures[approver] = k.Sign(t, namespace, statement)
+		r.Signatures[approver] = k.Sign(t, SignatureNamespace, statement)
 	}
 	return r
 }
@@ -96,7 +96,7 @@ func TestSignedApprovalVerifies(t *testing.T) {
 	for _, kind := range []string{"ed25519", "ecdsa", "rsa"} {
 		t.Run(kind, func(t *testing.T) {
 			w := newSignedWorld(t, kind, nil, nil)
-			r := w.signed(t, w.request(), map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.bob}, SignatureNamespace)
+			r := w.signed(t, w.request(), map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.bob})
 			dec, vs := w.policy.EvaluateApproval(r, evalNow)
 			if len(vs) != 0 {
 				t.Fatalf("violations:\n%s", describe(vs))
@@ -165,7 +165,7 @@ func TestSignedApprovalRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := newSignedWorld(t, "ed25519", tc.lines, tc.revoked)
-			r := w.signed(t, w.request(), tc.keys(w), SignatureNamespace)
+			r := w.signed(t, w.request(), tc.keys(w))
 			if tc.edit != nil {
 				tc.edit(w, &r)
 			}
@@ -189,7 +189,7 @@ func TestSignedApprovalSharedKey(t *testing.T) {
 	w := newSignedWorld(t, "ed25519", func(w *signedWorld) []string {
 		return []string{"alice@example.com,bob@example.com " + w.alice.Public}
 	}, nil)
-	r := w.signed(t, w.request(), map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.alice}, SignatureNamespace)
+	r := w.signed(t, w.request(), map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.alice})
 	_, vs := w.policy.EvaluateApproval(r, evalNow)
 	if got := strings.Join(rulesOf(vs), " "); got != RuleSignatureSharedKey.Name+"@"+AttrSignatures {
 		t.Fatalf("rules = %q\n%s", got, describe(vs))
@@ -235,7 +235,7 @@ func TestGrantNeedsSignedApproval(t *testing.T) {
 		t.Fatalf("break-glass with no approvals needed:\n%s", describe(vs))
 	}
 
-	r := w.signed(t, w.request(), map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.bob}, SignatureNamespace)
+	r := w.signed(t, w.request(), map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.bob})
 	dec, vs := w.policy.EvaluateApproval(r, evalNow)
 	if len(vs) != 0 {
 		t.Fatal(describe(vs))

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -25,6 +27,26 @@ type dialect struct {
 // ledgerIDQuery reads the ledger's id, which both stores keep in a one-row
 // table made by a migration.
 const ledgerIDQuery = `SELECT ledger_id FROM ledger_identity WHERE id = 1`
+
+// policiesQuery lists the kept policy documents, by digest.
+const policiesQuery = `SELECT digest, document FROM policies ORDER BY digest`
+
+// keepPolicyStatement keeps a policy document under its digest, once: a
+// document already kept is left as it is.
+func keepPolicyStatement(d dialect) string {
+	return `INSERT INTO policies (digest, document, recorded_at) VALUES (` + d.param(1) + `, ` + d.param(2) + `, ` +
+		d.param(3) + `) ON CONFLICT (digest) DO NOTHING`
+}
+
+// checkPolicy refuses to keep a document under a digest that is not its
+// SHA-256.
+func checkPolicy(digest string, document []byte) error {
+	sum := sha256.Sum256(document)
+	if hex.EncodeToString(sum[:]) != digest {
+		return fmt.Errorf("policy digest %q is not the SHA-256 of the document", digest)
+	}
+	return nil
+}
 
 // grantsQuery is the query of Grants: the sequence numbers and payloads of
 // the grants whose current-state rows may match f, sorted by id, and its

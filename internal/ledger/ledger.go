@@ -117,7 +117,34 @@ func (l *Ledger) ID(ctx context.Context) (string, error) { return l.s.ID(ctx) }
 func (l *Ledger) Head(ctx context.Context) (Head, error) { return l.s.Head(ctx) }
 
 // Verify checks the whole ledger; see Report.
-func (l *Ledger) Verify(ctx context.Context) (Report, error) { return l.s.Verify(ctx) }
+// Every kept policy document must still hash to the digest it is kept under.
+func (l *Ledger) Verify(ctx context.Context) (Report, error) {
+	r, err := l.s.Verify(ctx)
+	if err != nil || !r.OK {
+		return r, err
+	}
+	err = l.s.Policies(ctx, func(digest string, document []byte) error {
+		if checkPolicy(digest, document) != nil {
+			r.OK, r.Problem = false, fmt.Sprintf("the policy document kept under digest %s was altered", digest)
+			return errStopPolicies
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopPolicies) {
+		return Report{}, err
+	}
+	return r, nil
+}
+
+// errStopPolicies ends the walk of the kept policy documents at the first
+// altered one.
+var errStopPolicies = errors.New("stop")
+
+// KeepPolicy keeps a policy document in the ledger under its digest, once
+// (see Store.KeepPolicy).
+func (l *Ledger) KeepPolicy(ctx context.Context, digest string, document []byte, at time.Time) error {
+	return l.s.KeepPolicy(ctx, digest, document, at)
+}
 
 // IssueGrant records a new, active grant granted at at. An empty g.ID is
 // replaced by a new one. It returns ErrExists when the id is taken.

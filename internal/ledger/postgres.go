@@ -156,6 +156,21 @@ END
 $function$`,
 		`CREATE TRIGGER ledger_identity_fixed BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger_identity FOR EACH STATEMENT EXECUTE FUNCTION ledger_identity_fixed()`,
 	},
+	{
+		// Every policy document a decision was judged by, under the digest
+		// the decision names; kept once, never changed.
+		`CREATE TABLE policies (
+	digest      text COLLATE "C" PRIMARY KEY,
+	document    bytea NOT NULL,
+	recorded_at text NOT NULL
+)`,
+		`CREATE FUNCTION policies_kept() RETURNS trigger LANGUAGE plpgsql AS $function$
+BEGIN
+	RAISE EXCEPTION 'kept policy documents never change';
+END
+$function$`,
+		`CREATE TRIGGER policies_kept BEFORE UPDATE OR DELETE OR TRUNCATE ON policies FOR EACH STATEMENT EXECUTE FUNCTION policies_kept()`,
+	},
 }
 
 // PostgresStore is a Store in a PostgreSQL database. Every append is one
@@ -312,7 +327,7 @@ func (s *PostgresStore) migrate(ctx context.Context, create bool) error {
 		}
 		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = current_schema() AND c.relname = ANY ($1)`,
-			[]string{"schema_migrations", "events", "grants", "approvals", "ledger_head", "ledger_identity"})
+			[]string{"schema_migrations", "events", "grants", "approvals", "ledger_head", "ledger_identity", "policies"})
 		if err != nil {
 			return err
 		}
@@ -559,6 +574,48 @@ func (s *PostgresStore) Head(ctx context.Context) (Head, error) {
 		return Head{}, s.describeAll(err)
 	}
 	return h, nil
+}
+
+// KeepPolicy implements Store.
+func (s *PostgresStore) KeepPolicy(ctx context.Context, digest string, document []byte, at time.Time) error {
+	if err := checkPolicy(digest, document); err != nil {
+		return err
+	}
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, keepPolicyStatement(pgDialect), digest, document, formatAt(at))
+		return err
+	})
+	if err != nil {
+		return s.describeAll(err)
+	}
+	return nil
+}
+
+// Policies implements Store.
+func (s *PostgresStore) Policies(ctx context.Context, fn func(digest string, document []byte) error) error {
+	var fnErr error
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, policiesQuery)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var digest string
+		var document []byte
+		for rows.Next() {
+			if err := rows.Scan(&digest, &document); err != nil {
+				return err
+			}
+			if fnErr = fn(digest, document); fnErr != nil {
+				return nil
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return s.describeAll(err)
+	}
+	return fnErr
 }
 
 // ID implements Store.

@@ -33,6 +33,7 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 		"GRANT CONNECT ON DATABASE "+pgx.Identifier{db}.Sanitize()+" TO "+pipeline,
 		"GRANT USAGE ON SCHEMA public TO "+pipeline,
 		"GRANT SELECT ON schema_migrations, ledger_identity TO "+pipeline,
+		"GRANT SELECT, INSERT ON policies TO "+pipeline,
 		"GRANT SELECT, INSERT ON events TO "+pipeline,
 		"GRANT SELECT, UPDATE ON ledger_head TO "+pipeline,
 		"GRANT SELECT, INSERT, UPDATE ON grants, approvals TO "+pipeline,
@@ -53,6 +54,9 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 	}
 	if r := mustVerify(t, l); r.Events != 2 {
 		t.Fatalf("verified %d events, want 2", r.Events)
+	}
+	if err := l.KeepPolicy(ctx, sha256Hex([]byte("policy")), []byte("policy"), t0); err != nil {
+		t.Fatalf("keeping a policy as %s: %v", pipeline, err)
 	}
 	if id, err := l.ID(ctx); err != nil || id == "" {
 		t.Fatalf("reading the ledger's id as %s: %q, %v", pipeline, id, err)

@@ -180,7 +180,7 @@ func TestPostgresMigrations(t *testing.T) {
 		}
 		l.Close()
 	}
-	if got, want := tables(), []string{"approvals", "events", "grants", "ledger_head", "ledger_identity", "schema_migrations"}; !slices.Equal(got, want) {
+	if got, want := tables(), []string{"approvals", "events", "grants", "ledger_head", "ledger_identity", "policies", "schema_migrations"}; !slices.Equal(got, want) {
 		t.Fatalf("tables %v, want %v", got, want)
 	}
 	l, err := OpenExisting(ctx, location)

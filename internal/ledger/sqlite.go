@@ -108,7 +108,26 @@ BEGIN
 	SELECT RAISE(ABORT, 'the ledger id never changes');
 END`,
 	},
+	{
+		// Every policy document a decision was judged by, under the digest
+		// the decision names; kept once, never changed.
+		sqlitePoliciesTable,
+		`CREATE TRIGGER policies_no_update BEFORE UPDATE ON policies
+BEGIN
+	SELECT RAISE(ABORT, 'kept policy documents never change');
+END`,
+		`CREATE TRIGGER policies_no_delete BEFORE DELETE ON policies
+BEGIN
+	SELECT RAISE(ABORT, 'kept policy documents never change');
+END`,
+	},
 }
+
+const sqlitePoliciesTable = `CREATE TABLE policies (
+	digest      TEXT PRIMARY KEY,
+	document    BLOB NOT NULL,
+	recorded_at TEXT NOT NULL
+) STRICT`
 
 // SQLiteStore is a Store in one SQLite file, in WAL mode. Appends run in
 // BEGIN IMMEDIATE transactions, so writers in several processes take turns;
@@ -432,6 +451,38 @@ func (s *SQLiteStore) Head(ctx context.Context) (Head, error) {
 		return Head{}, describeSQLiteError(s.path, err)
 	}
 	return h, nil
+}
+
+// KeepPolicy implements Store.
+func (s *SQLiteStore) KeepPolicy(ctx context.Context, digest string, document []byte, at time.Time) error {
+	if err := checkPolicy(digest, document); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, keepPolicyStatement(sqliteDialect), digest, document, formatAt(at))
+	if err != nil {
+		return describeSQLiteError(s.path, err)
+	}
+	return nil
+}
+
+// Policies implements Store.
+func (s *SQLiteStore) Policies(ctx context.Context, fn func(digest string, document []byte) error) error {
+	rows, err := s.db.QueryContext(ctx, policiesQuery)
+	if err != nil {
+		return describeSQLiteError(s.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var digest string
+		var document []byte
+		if err := rows.Scan(&digest, &document); err != nil {
+			return describeSQLiteError(s.path, err)
+		}
+		if err := fn(digest, document); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // ID implements Store.

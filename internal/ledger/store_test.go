@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -960,4 +962,52 @@ func TestStoresID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A policy document is kept once under its digest, never changed; a document
+// altered behind the store's back fails verification.
+func TestStoresKeepPolicy(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx := context.Background()
+		doc := []byte("entitlement \"x\" {}\n")
+		digest := sha256Hex(doc)
+		for range 2 {
+			if err := st.l.KeepPolicy(ctx, digest, doc, t0); err != nil {
+				t.Fatalf("KeepPolicy: %v", err)
+			}
+		}
+		if err := st.l.KeepPolicy(ctx, sha256Hex([]byte("other")), doc, t0); err == nil {
+			t.Fatal("a document was kept under a digest that is not its own")
+		}
+		kept := map[string]string{}
+		if err := st.l.Store().Policies(ctx, func(d string, b []byte) error { kept[d] = string(b); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(kept) != 1 || kept[digest] != string(doc) {
+			t.Fatalf("kept = %q", kept)
+		}
+		for _, stmt := range []string{`UPDATE policies SET document = 'x'`, `DELETE FROM policies`} {
+			if err := st.exec(stmt); err == nil {
+				t.Errorf("%s was allowed", stmt)
+			}
+		}
+		mustVerify(t, st.l)
+		off, alter := `DROP TRIGGER policies_no_update`, `UPDATE policies SET document = CAST('entitlement "y" {}' AS BLOB)`
+		if st.dialect.param(1) != "?" {
+			off, alter = `ALTER TABLE policies DISABLE TRIGGER policies_kept`, `UPDATE policies SET document = 'entitlement "y" {}'::bytea`
+		}
+		if err := st.exec(off, alter); err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.l.Verify(ctx)
+		if err != nil || r.OK || !strings.Contains(r.Problem, digest) {
+			t.Fatalf("Verify after altering a kept policy = %+v, %v", r, err)
+		}
+	})
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -205,6 +205,12 @@ type Store interface {
 	Approval(ctx context.Context, id string) (Approval, error)
 	// Head returns the head the store recorded with its last append ({0, ""} when empty).
 	Head(ctx context.Context) (Head, error)
+	// KeepPolicy keeps a policy document under its digest (the SHA-256 of its
+	// bytes, hex) at at, once: keeping one already kept does nothing. A digest
+	// that is not the document's is an error.
+	KeepPolicy(ctx context.Context, digest string, document []byte, at time.Time) error
+	// Policies calls fn for every kept policy document, by digest.
+	Policies(ctx context.Context, fn func(digest string, document []byte) error) error
 	// ID returns the ledger's id: 32 lowercase hex digits, random, made when
 	// the ledger was created (or when a ledger older than ids was first opened
 	// by a build that knows them), never changed.

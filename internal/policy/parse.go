@@ -96,6 +96,7 @@ func Parse(filename string, src []byte) (*Policy, error) {
 		return nil, &ParseError{Diagnostics: onlyErrors(d.diags)}
 	}
 	p.Digest = DocumentDigest(src)
+	p.Document = append([]byte(nil), src...)
 	return p, nil
 }
 

@@ -68,6 +68,9 @@ type Policy struct {
 	// to Parse: what a pipeline pins the policy with, and what every decision
 	// recorded in the ledger names.
 	Digest string
+	// Document is the document's text, as given to Parse, which the ledger
+	// keeps under Digest.
+	Document []byte
 
 	// ids holds the identity blocks (aliases); nil when there are none.
 	ids *identityIndex

@@ -118,6 +118,10 @@ type providerData struct {
 	run *lifecycle.Run
 	// ledgerID is the ledger's id, which approval statements name.
 	ledgerID string
+	// policyKept guards policyKeptDone: whether this instance has kept its
+	// policy document in the ledger (keepPolicy).
+	policyKept     sync.Mutex
+	policyKeptDone bool
 	// approvals holds the approval records this instance planned, so that
 	// grants planned after them are judged against them.
 	approvals approvalRun
@@ -311,6 +315,24 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		"head_seq": report.Head.Seq, "policy_digest": pol.Digest, "revoke_only": data.revokeOnly})
 	resp.ResourceData = data
 	resp.DataSourceData = data
+}
+
+// keepPolicy keeps the policy document this instance judges by in the ledger,
+// under the digest every decision it records names, before the first such
+// decision: at apply time, never at plan. A failure stops the operation before
+// anything is recorded or granted.
+func (d *providerData) keepPolicy(ctx context.Context, diags *diag.Diagnostics, summary string) bool {
+	d.policyKept.Lock()
+	defer d.policyKept.Unlock()
+	if d.policyKeptDone {
+		return true
+	}
+	if err := d.ledger.KeepPolicy(ctx, d.policy.Digest, d.policy.Document, d.now); err != nil {
+		addWriteError(diags, summary, "keep the policy document in the ledger", err)
+		return false
+	}
+	d.policyKeptDone = true
+	return true
 }
 
 // addPendingGrantsWarning names the grants the ledger holds as pending: being

@@ -356,6 +356,9 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 		return
 	}
+	if !r.data.keepPolicy(ctx, &resp.Diagnostics, summaryRecordApproval) {
+		return
+	}
 	recorded, err := r.data.ledger.RecordApproval(ctx, a, r.data.now)
 	if errors.Is(err, ledger.ErrExists) {
 		// Recorded by another writer since the check above.

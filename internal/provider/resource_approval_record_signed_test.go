@@ -117,6 +117,19 @@ func TestAccApprovalRecord_signed(t *testing.T) {
 	if ledgerID, err := l.ID(context.Background()); err != nil || !strings.HasSuffix(a.Statement, "\nledger: "+ledgerID+"\n") {
 		t.Fatalf("the statement does not name the ledger %q (%v):\n%s", ledgerID, err, a.Statement)
 	}
+	// The policy that judged the approval is kept in the ledger, under the
+	// digest the approval names.
+	policyDoc, err := os.ReadFile(env.policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]string{}
+	if err := l.Store().Policies(context.Background(), func(d string, b []byte) error { kept[d] = string(b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if a.PolicyDigest == "" || kept[a.PolicyDigest] != string(policyDoc) || len(kept) != 1 {
+		t.Fatalf("approval names policy %q; the ledger keeps %d documents, that one %v", a.PolicyDigest, len(kept), kept[a.PolicyDigest] != "")
+	}
 	if a.SignerKeys["alice@example.com"] != env.alice.Fingerprint || !strings.Contains(a.Signatures["alice@example.com"], "BEGIN SSH SIGNATURE") ||
 		a.Statement != string(statement) {
 		t.Fatalf("the ledger keeps signer keys %v, signatures %v, statement %q", a.SignerKeys, a.Signatures, a.Statement)

@@ -410,6 +410,9 @@ func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, 
 	if !ok {
 		return
 	}
+	if !r.data.keepPolicy(ctx, &resp.Diagnostics, summaryIssueGrant) {
+		return
+	}
 	issued, err := r.data.run.Issue(ctx, ledgerGrantFromModel(plan, decision))
 	if errors.Is(err, lifecycle.ErrPredecessorInForce) {
 		addPredecessorInForceWarning(&resp.Diagnostics, issued, err)

@@ -24,7 +24,7 @@ type signedWorld struct {
 // newSignedWorld writes allowed_signers (and revoked keys) beside the policy
 // document and parses it. lines adds allowed_signers lines; revoked lists
 // revoked public keys.
-func newSignedWorld(t *testing.T, aliceKind string, lines func(w *signedWorld) []string, revoked func(w *signedWorld) []string) *signedWorld {
+func newSignedWorld(t testing.TB, aliceKind string, lines func(w *signedWorld) []string, revoked func(w *signedWorld) []string) *signedWorld {
 	t.Helper()
 	w := &signedWorld{
 		alice: sshtest.NewKey(t, aliceKind), bob: sshtest.NewKey(t, "ed25519"),
@@ -318,5 +318,38 @@ func TestApprovalSignaturesBlock(t *testing.T) {
 	_, err := Parse(doc, src)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "missing.allowed_signers")) || !strings.Contains(err.Error(), "policy.hcl:2,") {
 		t.Fatalf("a missing allowed_signers file: %v", err)
+	}
+}
+
+func newSignedWorldTB(b *testing.B) *signedWorld { return newSignedWorld(b, "ed25519", nil, nil) }
+
+// BenchmarkEvaluateGrantSigned is one grant decision under a record signed by
+// its approver (an ed25519 key made by ssh-keygen), where the policy requires
+// signatures: what a signed plan adds per grant over BenchmarkEvaluateGrant's
+// kind of decision.
+func BenchmarkEvaluateGrantSigned(b *testing.B) {
+	for _, signed := range []bool{false, true} {
+		b.Run(map[bool]string{false: "unsigned", true: "signed"}[signed], func(b *testing.B) {
+			w := newSignedWorldTB(b)
+			p := w.policy
+			if !signed {
+				p.Signers = nil
+			}
+			r := w.request()
+			r.Approvers = []string{"alice@example.com"}
+			statement := w.policy.Statement(r)
+			approval := &Approval{ID: "apr_1", TicketID: r.TicketID, Entitlement: r.Entitlement, Principal: r.Principal,
+				Approvers: r.Approvers, ExpiresAt: evalNow.Add(48 * time.Hour), ApprovedAt: evalNow.Add(-time.Hour),
+				Statement: statement, Signatures: map[string]string{"alice@example.com": w.alice.Sign(b, SignatureNamespace, statement)}}
+			g := validGrant()
+			g.ApprovalID, g.Approvers = "apr_1", []string{"alice@example.com"}
+			if _, vs := p.EvaluateGrant(g, approval, evalNow); len(vs) != 0 {
+				b.Fatalf("refused:\n%s", describe(vs))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				p.EvaluateGrant(g, approval, evalNow)
+			}
+		})
 	}
 }

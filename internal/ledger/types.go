@@ -127,6 +127,11 @@ type Grant struct {
 	// PolicyDigest is the SHA-256 of the policy document that judged the
 	// grant when it was issued; empty in grants recorded before it was kept.
 	PolicyDigest string `json:"policy_digest,omitempty"`
+	// Evidence says what showed the grant approved when it was issued:
+	// "signed" (an approval record whose signatures verified), "asserted"
+	// (approvers only named) or "none" (a break-glass grant that needed no
+	// approver); empty in grants recorded before it was kept.
+	Evidence string `json:"approval_evidence,omitempty"`
 }
 
 // Approval is the current state of one approval record.
@@ -160,6 +165,10 @@ type Approval struct {
 	// PolicyDigest is the SHA-256 of the policy document that judged the
 	// approval when it was recorded; empty in records made before it was kept.
 	PolicyDigest string `json:"policy_digest,omitempty"`
+	// Evidence is "signed" when the approvers' signatures verified, "asserted"
+	// when the policy did not require them and the approvers are only named;
+	// empty in records made before it was kept.
+	Evidence string `json:"approval_evidence,omitempty"`
 }
 
 // Event is one entry of the log.

@@ -23,6 +23,8 @@ type ApprovalDecision struct {
 	Signers []VerifiedSignature
 	// PolicyDigest is the digest of the policy that judged the request.
 	PolicyDigest string
+	// Evidence says what shows the approval: EvidenceSigned or EvidenceAsserted.
+	Evidence string
 }
 
 // The attributes each kind of request is decided on, in the order their
@@ -102,6 +104,14 @@ func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Ti
 	if p.Signers != nil {
 		ev.checkSignedApproval(req, approval, lim)
 	}
+	switch {
+	case len(req.Approvers) == 0:
+		dec.Evidence = EvidenceNone
+	case p.Signers != nil && approval != nil:
+		dec.Evidence = EvidenceSigned
+	default:
+		dec.Evidence = EvidenceAsserted
+	}
 	return dec, ev.violations
 }
 
@@ -140,8 +150,10 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 		ev.add(RuleJustificationMissing, AttrJustification, "justification is empty")
 	}
 	dec.Statement = p.Statement(req)
+	dec.Evidence = EvidenceAsserted
 	if p.Signers != nil && ev.known(AttrSignatures) && ev.known(AttrApprovers) && ev.known(AttrRequester) {
 		dec.Signers = ev.checkSignatures(req, dec.Statement)
+		dec.Evidence = EvidenceSigned
 	}
 	return dec, ev.violations
 }
@@ -164,10 +176,21 @@ func (ev *evaluation) checkSignatures(req ApprovalRequest, statement string) []V
 		}
 		ev.add(p.Rule, AttrSignatures, "%s", detail)
 	}
+	keys := make([]string, 0, len(req.Signatures))
 	for k := range req.Signatures {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	byIdentity := map[string]string{}
+	for _, k := range keys {
 		if !ev.containsIdentity(req.Approvers, k) {
 			ev.add(RuleSignatureSigner, AttrSignatures, "signatures has an entry for %q, who is not among the approvers", k)
 		}
+		id := ev.p.CanonicalIdentity(k)
+		if other, dup := byIdentity[id]; dup {
+			ev.add(RuleSignatureSigner, AttrSignatures, "signatures has entries for both %q and %q, which are one approver: keep one signature per approver", other, k)
+		}
+		byIdentity[id] = k
 	}
 	return verified
 }
@@ -223,10 +246,14 @@ func (ev *evaluation) checkSignedApproval(req GrantRequest, approval *Approval, 
 	if approval.Withdrawn || !ev.known(AttrApprovers) {
 		return
 	}
+	if problem := statementMismatch(approval, req.LedgerID); problem != "" {
+		ev.add(RuleSignatureInvalid, AttrApprovalID, "approval %q %s, so its signatures say nothing about it", approval.ID, problem)
+		return
+	}
 	verified, problems := approval.Signers, map[string]SignatureProblem(nil)
 	if verified == nil {
 		verified, problems = ev.p.Signers.VerifyApproval(approval.Statement, approval.Approvers, approval.Signatures,
-			nil, approval.ApprovedAt)
+			requesterIdentities(req.Requester, req.Requesters), approval.ApprovedAt)
 	}
 	signed := map[string]bool{}
 	for _, v := range verified {
@@ -577,7 +604,9 @@ func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approve
 	if ev.known(AttrEntitlement) && req.Entitlement != a.Entitlement {
 		ev.add(RuleApprovalScope, AttrEntitlement, "entitlement %q differs from approval %q's entitlement %q", req.Entitlement, a.ID, a.Entitlement)
 	}
-	if ev.known(AttrPrincipal) && NormalizeIdentity(req.Principal) != NormalizeIdentity(a.Principal) {
+	// Exactly as written: a target receives the principal as written, and
+	// "SVC-Api" and "svc-api" are two roles to PostgreSQL.
+	if ev.known(AttrPrincipal) && req.Principal != a.Principal {
 		ev.add(RuleApprovalScope, AttrPrincipal, "principal %q differs from approval %q's principal %q", req.Principal, a.ID, a.Principal)
 	}
 	if ev.known(AttrApprovers) {

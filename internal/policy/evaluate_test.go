@@ -360,11 +360,19 @@ func TestEvaluateGrant(t *testing.T) {
 		},
 		{name: "approval record matches", edit: func(r *GrantRequest) { r.ApprovalID = "apr-1" }, approval: func(a *Approval) {}},
 		{
-			name: "approval record matches after normalisation",
+			name: "approval record's approvers match after normalisation",
 			edit: func(r *GrantRequest) {
-				r.ApprovalID, r.Principal, r.Approvers = "apr-1", "SVC-payments-api", []string{"BOB@example.com"}
+				r.ApprovalID, r.Approvers = "apr-1", []string{"BOB@example.com"}
 			},
 			approval: func(a *Approval) { a.Approvers = []string{" Alice@example.com", "bob@EXAMPLE.com"} },
+		},
+		{
+			// The target receives the principal as written: another spelling
+			// is another role to PostgreSQL, so it is another scope.
+			name:     "approval record's principal is matched exactly",
+			edit:     func(r *GrantRequest) { r.ApprovalID, r.Principal = "apr-1", "SVC-payments-api" },
+			approval: func(a *Approval) {},
+			want:     []string{"approval.scope@principal"},
 		},
 		{
 			name: "approval already used", edit: func(r *GrantRequest) { r.ApprovalID = "apr-1" },

@@ -353,3 +353,79 @@ func BenchmarkEvaluateGrantSigned(b *testing.B) {
 		})
 	}
 }
+
+// A recorded approval whose fields no longer match the statement its
+// approvers signed (copied to another principal, another ledger) authorises
+// nothing; a key listed for a requester counts for nothing at grant time too;
+// two signatures for one approver are refused.
+func TestSignedApprovalTampering(t *testing.T) {
+	t.Parallel()
+	w := newSignedWorld(t, "ed25519", func(w *signedWorld) []string {
+		return []string{"alice@example.com " + w.alice.Public, "bob@example.com,dev@example.com " + w.bob.Public}
+	}, nil)
+	r := w.signed(t, w.request(), map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.bob})
+	r.Requester, r.Requesters = "carol@example.com", nil // bob's key is not the requester's while recording
+	r = w.signed(t, r, map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.bob})
+	dec, vs := w.policy.EvaluateApproval(r, evalNow)
+	if len(vs) != 0 {
+		t.Fatal(describe(vs))
+	}
+	approval := func() *Approval {
+		return &Approval{ID: "apr_1", TicketID: r.TicketID, Entitlement: r.Entitlement, Principal: r.Principal,
+			Approvers: r.Approvers, ExpiresAt: evalNow.Add(48 * time.Hour), ApprovedAt: evalNow.Add(-time.Hour),
+			Statement: dec.Statement, Signatures: r.Signatures}
+	}
+	g := validGrant()
+	g.ApprovalID, g.Approvers, g.Requester, g.Requesters = "apr_1", []string{"alice@example.com"}, "carol@example.com", nil
+	g.LedgerID = r.LedgerID
+	if _, vs := w.policy.EvaluateGrant(g, approval(), evalNow); len(vs) != 0 {
+		t.Fatalf("the untouched record: %s", describe(vs))
+	}
+
+	moved := approval()
+	moved.Principal = "svc-payments-other"
+	g2 := g
+	g2.Principal = "svc-payments-other"
+	if _, vs := w.policy.EvaluateGrant(g2, moved, evalNow); !strings.Contains(strings.Join(rulesOf(vs), " "), RuleSignatureInvalid.Name+"@"+AttrApprovalID) {
+		t.Fatalf("a record moved to another principal: %q", rulesOf(vs))
+	}
+	g3 := g
+	g3.LedgerID = "fedcba9876543210fedcba9876543210"
+	if _, vs := w.policy.EvaluateGrant(g3, approval(), evalNow); strings.Join(rulesOf(vs), " ") != RuleSignatureInvalid.Name+"@"+AttrApprovalID {
+		t.Fatalf("a record copied into another ledger: %q", rulesOf(vs))
+	}
+
+	// bob's key is also listed for dev: with dev requesting the grant, bob's
+	// signature counts for nothing.
+	g4 := g
+	g4.Approvers, g4.Requester = []string{"bob@example.com"}, "dev@example.com"
+	if _, vs := w.policy.EvaluateGrant(g4, approval(), evalNow); strings.Join(rulesOf(vs), " ") != RuleSignatureRequester.Name+"@"+AttrApprovalID {
+		t.Fatalf("a grant dev requests under bob's signature with a key listed for dev: %q", rulesOf(vs))
+	}
+
+	twice := w.request()
+	twice.Requester, twice.Requesters = "carol@example.com", nil
+	twice = w.signed(t, twice, map[string]sshtest.Key{"alice@example.com": w.alice, "bob@example.com": w.bob})
+	twice.Signatures["ALICE@example.com "] = twice.Signatures["alice@example.com"]
+	if _, vs := w.policy.EvaluateApproval(twice, evalNow); strings.Join(rulesOf(vs), " ") != RuleSignatureSigner.Name+"@"+AttrSignatures {
+		t.Fatalf("two signatures for one approver: %q", rulesOf(vs))
+	}
+}
+
+// The decision says what shows the approval: signatures, only names, or
+// nothing.
+func TestDecisionEvidence(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, evalPolicy)
+	if dec, vs := p.EvaluateGrant(validGrant(), nil, evalNow); len(vs) != 0 || dec.Evidence != EvidenceAsserted {
+		t.Fatalf("unsigned policy: evidence %q, %s", dec.Evidence, describe(vs))
+	}
+	bg := validGrant()
+	bg.BreakGlass, bg.Approvers, bg.Justification, bg.ExpiresAt = true, nil, "outage", stampAt(time.Hour)
+	if dec, vs := p.EvaluateGrant(bg, nil, evalNow); len(vs) != 0 || dec.Evidence != EvidenceNone {
+		t.Fatalf("break-glass without approvers: evidence %q, %s", dec.Evidence, describe(vs))
+	}
+	if dec, _ := p.EvaluateApproval(validApprovalRequest(), evalNow); dec.Evidence != EvidenceAsserted {
+		t.Fatalf("unsigned approval: evidence %q", dec.Evidence)
+	}
+}

@@ -122,3 +122,42 @@ func escapeValue(s string) string {
 func needsEscape(r rune) bool {
 	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
+
+// statementMismatch says how a recorded approval's statement contradicts the
+// record it is kept with, or "". A statement of version 2 must name the
+// record's ticket, entitlement and principal and the ledger it is recorded in
+// (ledgerID, when known): a record whose fields were changed after it was
+// signed, or that was copied from another ledger, keeps signatures over a
+// statement about something else. Statements of version 1 name no ledger and
+// are checked for the rest.
+func statementMismatch(a *Approval, ledgerID string) string {
+	fields := map[string]string{}
+	lines := strings.Split(a.Statement, "\n")
+	for _, line := range lines[1:] {
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			fields[k] = v
+		} else if k, ok := strings.CutSuffix(line, ":"); ok {
+			fields[k] = ""
+		}
+	}
+	want := []struct{ key, value string }{
+		{"ticket", escapeValue(a.TicketID)},
+		{"entitlement", escapeValue(a.Entitlement)},
+		{"principal", escapeValue(NormalizeIdentity(a.Principal))},
+	}
+	switch lines[0] {
+	case statementHeader:
+		if ledgerID != "" {
+			want = append(want, struct{ key, value string }{"ledger", escapeValue(ledgerID)})
+		}
+	case "governed approval v1":
+	default:
+		return "has no statement governed can read"
+	}
+	for _, w := range want {
+		if got, ok := fields[w.key]; !ok || got != w.value {
+			return fmt.Sprintf("is kept with a statement whose %s is %q, not %q", w.key, got, w.value)
+		}
+	}
+	return ""
+}

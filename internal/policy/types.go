@@ -21,6 +21,15 @@ const (
 	AttrSignatures    = "signatures"
 )
 
+// What shows that a grant or an approval record was approved (SPEC §1,
+// principle 2): signatures that verify, or only the names the requester
+// wrote, or nothing (a break-glass grant whose rules need no approver).
+const (
+	EvidenceSigned   = "signed"
+	EvidenceAsserted = "asserted"
+	EvidenceNone     = "none"
+)
+
 // TargetLedger is the built-in target: the grant is recorded in the ledger and
 // enforced nowhere else.
 const TargetLedger = "ledger"
@@ -130,6 +139,9 @@ type GrantRequest struct {
 	BreakGlass bool
 	// Unknown lists the attributes (Attr* names) whose values are not known yet (plan time).
 	Unknown []string
+	// LedgerID is the id of the ledger the grant is recorded in, which the
+	// statement of a signed approval record must name.
+	LedgerID string
 	// TicketGrants are the grants the ledger holds as issued under TicketID to
 	// Principal for Entitlement, filled in by the caller. A request that names
 	// no approval record may re-use the ticket only to narrow one of them
@@ -227,4 +239,7 @@ type GrantDecision struct {
 	Replaces string
 	// PolicyDigest is the digest of the policy that judged the request.
 	PolicyDigest string
+	// Evidence says what shows that the grant was approved: EvidenceSigned,
+	// EvidenceAsserted or EvidenceNone.
+	Evidence string
 }

@@ -130,8 +130,11 @@ func (p pipeline) requesters(configured types.String, diags *diag.Diagnostics) (
 // checkLedger refuses a provider block whose ledger is not the one the
 // pipeline pins.
 func (p pipeline) checkLedger(configured types.String, diags *diag.Diagnostics) {
-	own := strings.TrimSpace(configured.ValueString())
-	if p.ledger == "" || own == "" || sameLedgerLocation(own, p.ledger) {
+	// The value as the ledger will be opened with it: only a blank one gives
+	// way to the pipeline's (ledger.Resolve), so spaces around a path name
+	// another file and are compared as they are.
+	own := configured.ValueString()
+	if p.ledger == "" || strings.TrimSpace(own) == "" || sameLedgerLocation(own, p.ledger) {
 		return
 	}
 	addLedgerPinnedError(diags, pgurl.Redact(p.ledger), pgurl.Redact(own))

@@ -332,6 +332,7 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 	a.Statement = dec.Statement
 	a.Digest = policy.Digest(a.Statement)
 	a.PolicyDigest = dec.PolicyDigest
+	a.Evidence = dec.Evidence
 	for _, s := range dec.Signers {
 		if a.SignerKeys == nil {
 			a.SignerKeys = map[string]string{}

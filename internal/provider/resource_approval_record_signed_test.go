@@ -127,6 +127,10 @@ func TestAccApprovalRecord_signed(t *testing.T) {
 	if err := l.Store().Policies(context.Background(), func(d string, b []byte) error { kept[d] = string(b); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	g, err := l.Grant(context.Background(), h.stateAttr("governed_grant.read", "id").(string))
+	if err != nil || g.Evidence != "signed" || a.Evidence != "signed" {
+		t.Fatalf("evidence: grant %q (%v), approval %q; want signed", g.Evidence, err, a.Evidence)
+	}
 	if a.PolicyDigest == "" || kept[a.PolicyDigest] != string(policyDoc) || len(kept) != 1 {
 		t.Fatalf("approval names policy %q; the ledger keeps %d documents, that one %v", a.PolicyDigest, len(kept), kept[a.PolicyDigest] != "")
 	}
@@ -153,5 +157,9 @@ func TestAccGrant_signedApprovalRequired(t *testing.T) {
 	h.mustRun("apply", "-input=false", "-auto-approve")
 	if got := h.stateAttr("governed_grant.read", "break_glass"); got != true {
 		t.Fatalf("break_glass = %v", got)
+	}
+	id, _ := h.stateAttr("governed_grant.read", "id").(string)
+	if g, err := env.openLedger().Grant(context.Background(), id); err != nil || g.Evidence != "none" {
+		t.Fatalf("a break-glass grant without approvers has evidence %q (%v), want none", g.Evidence, err)
 	}
 }

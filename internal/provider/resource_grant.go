@@ -347,6 +347,7 @@ func (r *grantResource) evaluate(ctx context.Context, config grantModel, diags *
 		return policy.GrantDecision{}, false
 	}
 	req := grantRequestFromModel(config, r.data.requesters)
+	req.LedgerID = r.data.ledgerID
 	var approval *policy.Approval
 	if id := config.ApprovalID; !id.IsNull() && !id.IsUnknown() {
 		rec, err := r.data.ledger.Approval(ctx, id.ValueString())
@@ -656,6 +657,7 @@ func ledgerGrantFromModel(m grantModel, d policy.GrantDecision) ledger.Grant {
 		TTL:           m.TTL.ValueString(),
 		ExpiresAt:     m.ExpiresAt.ValueString(),
 		PolicyDigest:  d.PolicyDigest,
+		Evidence:      d.Evidence,
 	}
 	if d.Entitlement != nil {
 		g.Target, g.Role = d.Entitlement.Target, d.Entitlement.Role

@@ -127,7 +127,8 @@ func TestAccApprovalRecord_signed(t *testing.T) {
 	if err := l.Store().Policies(context.Background(), func(d string, b []byte) error { kept[d] = string(b); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	g, err := l.Grant(context.Background(), h.stateAttr("governed_grant.read", "id").(string))
+	grantID, _ := h.stateAttr("governed_grant.read", "id").(string)
+	g, err := l.Grant(context.Background(), grantID)
 	if err != nil || g.Evidence != "signed" || a.Evidence != "signed" {
 		t.Fatalf("evidence: grant %q (%v), approval %q; want signed", g.Evidence, err, a.Evidence)
 	}

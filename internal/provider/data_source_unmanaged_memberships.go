@@ -63,8 +63,9 @@ func (d *unmanagedMembershipsDataSource) Schema(_ context.Context, _ datasource.
 			"Holders are found by effective membership: a member of a role that holds a governed role holds it too, " +
 			"and shows here with `via`, since no grant gives that. Every membership that carries the admin option " +
 			"shows as well (no grant gives it). A grant covers a direct membership of its role and principal on the " +
-			"server it was granted on, whatever the target is called in the workspace that granted it; grants " +
-			"recorded before grants kept their server count for the target of the same name. A membership whose " +
+			"server it was granted on, whatever the target is called in the workspace that granted it; a grant that " +
+			"does not record its server (one issued before grants recorded it) counts for the target of the same " +
+			"name. A membership whose " +
 			"revocation is still pending shows here too, until its target removes it. The provider's own login " +
 			"role holds the governed roles in order to grant them: its memberships are listed apart, in " +
 			"`provider_memberships`.",
@@ -207,9 +208,9 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 
 // coveringGrants returns the role and principal of every grant in active
 // that is in force at now on the server that t, configured here as name,
-// reaches. A grant recorded without its server counts for the target of the
-// same name: it was made before grants kept their server, and most likely
-// here.
+// reaches. A grant that does not record its server, issued before grants
+// recorded it, counts for the target of the same name, where it most likely
+// is: this only decides what is reported, never whether access is removed.
 func coveringGrants(ctx context.Context, t target.Target, name string, active []ledger.Grant, now time.Time) (map[[2]string]bool, error) {
 	server := ""
 	if id, ok := t.(target.ServerIdentifier); ok {

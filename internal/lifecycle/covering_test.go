@@ -102,7 +102,11 @@ func TestExpiryRevokesDespiteGrantOnAnotherServer(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	targets := w.targets(w.url)
-	server, err := targets["postgres.app"].(target.ServerIdentifier).Server(ctx)
+	id, ok := targets["postgres.app"].(target.ServerIdentifier)
+	if !ok {
+		t.Fatal("a PostgreSQL target does not identify its server")
+	}
+	server, err := id.Server(ctx)
 	if err != nil || !strings.HasPrefix(server, "postgresql:") {
 		t.Fatalf("Server = %q, %v", server, err)
 	}

@@ -1,9 +1,13 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
@@ -139,5 +143,46 @@ output "provider" {
 	}
 	if got, want := output("provider"), fmt.Sprintf(`["postgres.app/%s/%s//true/false"]`, w.Role, w.Governor); got != want {
 		t.Fatalf("provider memberships after NOINHERIT = %s, want %s", got, want)
+	}
+}
+
+// Sessions that the provider's role may not end keep the revocation pending,
+// with the fix in the warning; once it may, the next apply ends them and
+// completes the revocation.
+func TestAccPostgres_sessionsThatCannotBeEnded(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	w.Exec("REVOKE pg_signal_backend FROM " + w.Governor)
+	env := w.env("")
+	env.providerExtra = fmt.Sprintf("  postgres_targets = { app = { url = %q } }\n", w.URL())
+	api := w.Principal("api")
+	h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g"))
+	ctx := context.Background()
+	session, err := pgx.Connect(ctx, w.URLAs(api))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close(ctx)
+
+	env.clock.Advance(9 * time.Hour)
+	out := h.mustRun("apply", "-input=false", "-auto-approve")
+	if w.IsMember(api, w.Role) || !strings.Contains(out, "pg_signal_backend") {
+		t.Fatalf("expiry without pg_signal_backend: member %v\n%s", w.IsMember(api, w.Role), out)
+	}
+	if err := session.Ping(ctx); err != nil {
+		t.Fatalf("the session ended without pg_signal_backend: %v", err)
+	}
+	if got := h.stateAttr("governed_grant.g", "revocation_pending"); got != true {
+		t.Fatalf("revocation_pending = %v while the principal's session is open", got)
+	}
+
+	w.Exec("GRANT pg_signal_backend TO " + w.Governor)
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if err := session.Ping(ctx); err == nil {
+		t.Fatal("the session survived the retried revocation")
+	}
+	if got := h.stateAttr("governed_grant.g", "revocation_pending"); got != false {
+		t.Fatalf("revocation_pending = %v after the sessions ended", got)
 	}
 }

@@ -339,6 +339,7 @@ func (p *Postgres) Server(ctx context.Context) (string, error) {
 	return server, nil
 }
 
+// readServer reads the identity of the server q is connected to.
 func readServer(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (string, error) {
@@ -412,9 +413,13 @@ func (p *Postgres) Revoke(ctx context.Context, g ledger.Grant, covered func(cont
 	if _, err := pool.Exec(ctx,
 		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`,
 		g.Principal); err != nil {
-		return fmt.Errorf("%w; the membership is revoked, but the principal's open sessions keep what they had: "+
-			"grant pg_signal_backend to the provider's role, or turn terminate_sessions_on_revoke off",
-			p.queryError("ending the sessions of "+g.Principal, err))
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+			return fmt.Errorf("%w; the membership is revoked, but the principal's open sessions keep what they had: "+
+				"grant pg_signal_backend to the provider's role, or turn terminate_sessions_on_revoke off",
+				p.queryError("ending the sessions of "+g.Principal, err))
+		}
+		return p.queryError("ending the sessions of "+g.Principal, err)
 	}
 	return nil
 }

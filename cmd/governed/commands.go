@@ -50,7 +50,7 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 	var location, id, reason string
 	var targetValues []string
 	var terminate bool
-	fs := c.flags("revoke", "--grant ID --reason TEXT [--postgres-target NAME=URL]... [--terminate-sessions] [--ledger L]", &location)
+	fs := c.flags("revoke", "--grant ID --reason TEXT [--postgres-target NAME=URL]... [--terminate-sessions=false] [--ledger L]", &location)
 	fs.StringVar(&id, "grant", "", "the id of the grant to revoke (required)")
 	fs.StringVar(&reason, "reason", "", "why, for the record: an incident or ticket and a sentence (required)")
 	fs.Func("postgres-target", "a PostgreSQL target as the provider's postgres_targets names it, NAME=URL, so that the\n"+
@@ -61,8 +61,8 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 		targetValues = append(targetValues, v)
 		return nil
 	})
-	fs.BoolVar(&terminate, "terminate-sessions", false, "also end the principal's open sessions in the target once the membership is revoked\n"+
-		"(as the provider's terminate_sessions_on_revoke does)")
+	fs.BoolVar(&terminate, "terminate-sessions", true, "end the principal's open sessions in the target once the membership is revoked, as the\n"+
+		"provider's terminate_sessions_on_revoke does by default; --terminate-sessions=false leaves them open")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}

@@ -25,7 +25,7 @@ const (
 
 Commands:
   verify   [--ledger L]                  verify the ledger's whole hash chain and print its head
-  revoke   --grant ID --reason TEXT [--postgres-target NAME=URL]... [--terminate-sessions] [--ledger L]
+  revoke   --grant ID --reason TEXT [--postgres-target NAME=URL]... [--terminate-sessions=false] [--ledger L]
                                          revoke a grant now, outside Terraform (incident response)
   grants   [--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]
                                          list grants from the ledger

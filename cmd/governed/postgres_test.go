@@ -14,6 +14,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
 
 // Every test of the package shares one PostgreSQL server (pgtest.Shared),
@@ -262,15 +263,38 @@ func newPGTarget(t *testing.T) *pgtest.Target {
 // reached as governed's login role.
 func targetFlag(w *pgtest.Target) string { return "app=" + w.URL() }
 
-// issue records in l an active grant of w's role to principal.
+// issue records in l an active grant of w's role to principal, on w's
+// server as the provider records it.
 func issue(t *testing.T, w *pgtest.Target, l *ledger.Ledger, id, principal string) {
+	t.Helper()
+	issueOn(t, w, l, id, principal, serverOf(t, w))
+}
+
+// issueOn records in l an active grant of w's role to principal, recorded as
+// granted on server ("" for a grant recorded before grants kept their server).
+func issueOn(t *testing.T, w *pgtest.Target, l *ledger.Ledger, id, principal, server string) {
 	t.Helper()
 	now := time.Now().UTC()
 	if _, err := l.IssueGrant(context.Background(), ledger.Grant{ID: id, Principal: principal, Entitlement: "app-read",
 		TicketID: "SEC-1", Approvers: []string{"alice@example.com"}, Target: "postgres.app", Role: w.Role,
-		ExpiresAt: now.Add(8 * time.Hour).Format(time.RFC3339)}, now.Add(-time.Minute)); err != nil {
+		TargetServer: server, ExpiresAt: now.Add(8 * time.Hour).Format(time.RFC3339)}, now.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serverOf is the identity of w's server, as its target reports it.
+func serverOf(t *testing.T, w *pgtest.Target) string {
+	t.Helper()
+	p, err := target.NewPostgres("app", w.URL(), target.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	server, err := p.Server(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server
 }
 
 // pgRevokeWorld is a target with one principal holding the role under grant
@@ -373,11 +397,16 @@ func TestPostgresRevokeCoveredByAnotherGrant(t *testing.T) {
 	t.Parallel()
 	w, l, location, principal := pgRevokeWorld(t)
 	issue(t, w, l, "grt_app2", principal) // a second ticket for the same membership
+	// Grants that do not cover it: one on another server under the same
+	// target name, and one recorded before grants kept their server.
+	issueOn(t, w, l, "grt_elsewhere", principal, "postgresql:1")
+	issueOn(t, w, l, "grt_unknown", principal, "")
 	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-44",
 		"--postgres-target", targetFlag(w))
 	// The revocation is recorded, and the command warns and exits 1: the
 	// access stays through the other grant.
-	if code != 1 || errOut != "" || !strings.HasPrefix(out, "grant grt_app revoked at ") || !strings.Contains(out, "WARNING") || !strings.Contains(out, "grt_app2") {
+	if code != 1 || errOut != "" || !strings.HasPrefix(out, "grant grt_app revoked at ") || !strings.Contains(out, "WARNING") ||
+		!strings.Contains(out, "grt_app2") || strings.Contains(out, "grt_elsewhere") || strings.Contains(out, "grt_unknown") {
 		t.Fatalf("revoke = %d, %q, %q", code, out, errOut)
 	}
 	if !w.IsMember(principal, w.Role) {
@@ -475,24 +504,30 @@ func TestPostgresRevokeBadTargetFlag(t *testing.T) {
 	}
 }
 
-// --terminate-sessions ends the principal's open sessions once its
-// membership is revoked.
+// governed revoke ends the principal's open sessions once its membership is
+// revoked, unless told --terminate-sessions=false.
 func TestPostgresRevokeTerminatesSessions(t *testing.T) {
 	t.Parallel()
-	w, _, location, principal := pgRevokeWorld(t)
-	w.Exec("GRANT pg_signal_backend TO " + pgtest.QuoteIdent(w.Governor))
-	ctx := context.Background()
-	session, err := pgx.Connect(ctx, w.URLAs(principal))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer session.Close(ctx)
-	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-50",
-		"--postgres-target", targetFlag(w), "--terminate-sessions")
-	if code != 0 || errOut != "" {
-		t.Fatalf("revoke --terminate-sessions = %d, %q, %q", code, out, errOut)
-	}
-	if err := session.Ping(ctx); err == nil {
-		t.Fatal("the principal's session survived governed revoke --terminate-sessions")
+	for _, terminate := range []bool{true, false} {
+		w, _, location, principal := pgRevokeWorld(t)
+		w.Exec("GRANT pg_signal_backend TO " + pgtest.QuoteIdent(w.Governor))
+		ctx := context.Background()
+		session, err := pgx.Connect(ctx, w.URLAs(principal))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer session.Close(ctx)
+		args := []string{"revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-50",
+			"--postgres-target", targetFlag(w)}
+		if !terminate {
+			args = append(args, "--terminate-sessions=false")
+		}
+		code, out, errOut := runCLI(args...)
+		if code != 0 || errOut != "" || w.IsMember(principal, w.Role) {
+			t.Fatalf("terminate %v: revoke = %d, %q, %q", terminate, code, out, errOut)
+		}
+		if err := session.Ping(ctx); (err == nil) == terminate {
+			t.Fatalf("terminate %v: after governed revoke, the principal's session answers: %v", terminate, err)
+		}
 	}
 }

@@ -103,6 +103,13 @@ type Grant struct {
 	BreakGlass    bool     `json:"break_glass"`
 	Target        string   `json:"target"`
 	Role          string   `json:"role,omitempty"`
+	// TargetServer is the identity of the server the grant's target reached
+	// when the grant was requested and put in force there (for PostgreSQL,
+	// "postgresql:" and the cluster's system identifier). Access belongs to a
+	// server, whatever a workspace calls its target. Empty for a grant
+	// recorded only in the ledger, and for grants recorded before it was
+	// kept.
+	TargetServer string `json:"target_server,omitempty"`
 	// Replaces is the grant this one narrows and takes the place of, under
 	// the same approval or ticket; that grant ends when this one is issued.
 	Replaces string `json:"replaces,omitempty"`

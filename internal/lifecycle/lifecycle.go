@@ -239,6 +239,14 @@ func (r *Run) issueInTarget(ctx context.Context, tgt target.Target, g ledger.Gra
 		g = pending
 	} else {
 		g.ID = ledger.NewGrantID()
+		// The server is recorded with the request, and the target grants only
+		// on that server, so that other grants can tell whether they hold the
+		// same access (Covering).
+		if id, ok := tgt.(target.ServerIdentifier); ok {
+			if g.TargetServer, err = id.Server(ctx); err != nil {
+				return g, &Error{Step: "identify the server of target " + g.Target, Err: err}
+			}
+		}
 	}
 	if err := r.useApproval(ctx, g); err != nil {
 		return g, err
@@ -563,12 +571,12 @@ func stepError(err error, step string) error {
 }
 
 // revokeAccess removes g's access from its target, unless another grant that
-// is active or pending in the ledger covers the same access (same target,
-// role and principal): two tickets for one membership, or a renewal created
-// before the grant it replaces is destroyed, must not take each other's
-// access away. The decision that g ended is recorded before this is called
-// (see end), so that of several grants of one access ended at the same time,
-// the last to be recorded always finds none left and revokes.
+// is active or pending in the ledger covers the same access (Covering): two
+// tickets for one membership, or a renewal created before the grant it
+// replaces is destroyed, must not take each other's access away. The decision
+// that g ended is recorded before this is called (see end), so that of several
+// grants of one access ended at the same time, the last to be recorded always
+// finds none left and revokes.
 func (r *Run) revokeAccess(ctx context.Context, g ledger.Grant) error {
 	t, err := r.targets.Lookup(g.Target)
 	if err != nil {
@@ -583,17 +591,39 @@ func (r *Run) revokeAccess(ctx context.Context, g ledger.Grant) error {
 	})
 }
 
-// Covering lists the grants other than g that give the same access as g (same
-// target, role and principal) and are active at the run's now, or pending
-// (about to be put in force) and not yet expired.
+// Covering lists the grants other than g that give the same access as g and
+// are active at the run's now, or pending (about to be put in force) and not
+// yet expired.
+//
+// The same access is the same role and principal on the same server, since a
+// membership belongs to a server: workspaces that share a ledger may give one
+// target name to different servers, or different names to one server. The
+// server is the one g's target reaches now, where a REVOKE would run (the one
+// recorded on g when this run was not given g's target), and a grant counts
+// only when the ledger records that it was granted on that server. Removing
+// access is never skipped on a guess: a grant recorded without its server
+// (before servers were recorded) never counts, nor does any grant when the
+// target cannot say which server it reaches. For a target that cannot
+// identify servers at all, grants count by target name.
 func (r *Run) Covering(ctx context.Context, g ledger.Grant) ([]ledger.Grant, error) {
+	server, byName := g.TargetServer, false
+	if t, err := r.targets.Lookup(g.Target); err == nil {
+		if id, ok := t.(target.ServerIdentifier); !ok {
+			byName = true
+		} else if server, err = id.Server(ctx); err != nil {
+			server = ""
+		}
+	}
 	candidates, err := r.ledger.Grants(ctx, ledger.GrantFilter{Principal: g.Principal})
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledger for other grants of %s to %s: %w", g.Role, g.Principal, err)
 	}
 	var out []ledger.Grant
 	for _, o := range candidates {
-		if o.ID == g.ID || o.Target != g.Target || o.Role != g.Role {
+		if o.ID == g.ID || o.Role != g.Role {
+			continue
+		}
+		if byName && o.Target != g.Target || !byName && (server == "" || o.TargetServer != server) {
 			continue
 		}
 		if st := o.StatusAt(r.now); st == ledger.StatusActive || st == ledger.StatusPending {

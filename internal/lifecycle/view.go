@@ -61,9 +61,11 @@ func (v *view) present(ctx context.Context, t target.Target, g ledger.Grant) (bo
 		if err != nil {
 			return nil, err
 		}
+		// A grant is a direct membership; holding the role through another
+		// role is not the grant's access.
 		set := make(map[string]bool, len(ms))
 		for _, m := range ms {
-			set[m.Principal] = true
+			set[m.Principal] = set[m.Principal] || m.Via == ""
 		}
 		return set, nil
 	})

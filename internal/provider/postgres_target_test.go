@@ -300,15 +300,20 @@ func TestAccPostgres_privilegedRolesRefused(t *testing.T) {
 	}
 }
 
-// With terminate_sessions_on_revoke, the principal's open sessions end when
-// its access is revoked; without it, an open session survives the REVOKE.
+// Unless terminate_sessions_on_revoke is false, the principal's open
+// sessions end when its access is revoked. Turned off, an open session that
+// switched to the role survives the REVOKE and goes on acting as the role.
 func TestAccPostgres_terminateSessions(t *testing.T) {
 	skipUnlessAcc(t)
 	t.Parallel()
-	for _, terminate := range []bool{true, false} {
+	for _, setting := range []string{"unset", "true", "false"} {
 		w := newPGWorld(t)
 		env := w.env("")
-		env.providerExtra = w.targets(terminate)
+		env.providerExtra = fmt.Sprintf("  postgres_targets = { app = { url = %q } }\n", w.URL())
+		if setting != "unset" {
+			env.providerExtra = w.targets(setting == "true")
+		}
+		terminate := setting != "false"
 		api := w.Principal("api")
 		h := applyInHarness(t, env, appGrant(api, "SEC-1").hcl("g"))
 
@@ -318,15 +323,22 @@ func TestAccPostgres_terminateSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer session.Close(ctx)
+		if _, err := session.Exec(ctx, "SET ROLE "+pgtest.QuoteIdent(w.Role)); err != nil {
+			t.Fatal(err)
+		}
 
 		env.clock.Advance(9 * time.Hour)
 		h.mustRun("apply", "-input=false", "-auto-approve")
-		err = session.Ping(ctx)
-		if terminate && err == nil {
-			t.Fatal("terminate_sessions_on_revoke: the principal's session survived the revocation")
+		if w.IsMember(api, w.Role) {
+			t.Fatalf("%s: the membership survived the expiry", setting)
 		}
-		if !terminate && err != nil {
-			t.Fatalf("without terminate_sessions_on_revoke the session ended: %v", err)
+		var user string
+		err = session.QueryRow(ctx, "SELECT current_user").Scan(&user)
+		if terminate && err == nil {
+			t.Fatalf("terminate_sessions_on_revoke %s: the principal's session survived the revocation as %s", setting, user)
+		}
+		if !terminate && (err != nil || user != w.Role) {
+			t.Fatalf("terminate_sessions_on_revoke false: the session is %q, %v; want it still acting as %s", user, err, w.Role)
 		}
 	}
 }

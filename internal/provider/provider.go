@@ -191,9 +191,12 @@ func (p *governedProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 								"must be a postgres:// or postgresql:// URL")},
 						},
 						"terminate_sessions_on_revoke": schema.BoolAttribute{
-							MarkdownDescription: "End the principal's open sessions when a grant is revoked. `REVOKE` stops " +
-								"new use of the role but leaves sessions that are already open with the access they had; " +
-								"set this when that matters. Defaults to `false`.",
+							MarkdownDescription: "End the principal's open sessions when a grant's membership is revoked. " +
+								"`REVOKE` stops new use of the role, but a session that is already open keeps the access it " +
+								"had, and one that switched to the role with `SET ROLE` goes on acting as the role. Ending the " +
+								"sessions needs `pg_signal_backend` for the provider's role. Defaults to `true`; set `false` only " +
+								"where the principal's sessions must survive, knowing that the access then outlives the grant " +
+								"until they end.",
 							Optional: true,
 						},
 					},
@@ -397,7 +400,8 @@ func (p *governedProvider) targets(cfg map[string]postgresTargetModel) (target.R
 			continue
 		}
 		t, err := target.NewPostgres(name, settings.URL.ValueString(), target.PostgresOptions{
-			TerminateSessions: settings.TerminateSessions.ValueBool(),
+			// Unset means on: access must not outlive its grant in an open session.
+			TerminateSessions: settings.TerminateSessions.IsNull() || settings.TerminateSessions.ValueBool(),
 		})
 		if err != nil {
 			diags.AddAttributeError(at.AtName("url"), "Invalid PostgreSQL target", err.Error()+".")

@@ -37,12 +37,16 @@ type Postgres struct {
 
 	mu   sync.Mutex
 	pool *pgxpool.Pool
+	// server is the identity of the server the pool reaches, once read.
+	server string
 }
 
 // PostgresOptions configure a PostgreSQL target.
 type PostgresOptions struct {
 	// TerminateSessions ends the principal's open sessions after a revocation:
-	// REVOKE stops new use of the role but does not end a session already open.
+	// REVOKE stops new use of the role but does not end a session already
+	// open, and a session that switched to the role with SET ROLE goes on
+	// acting as it. The provider turns it on unless told otherwise.
 	TerminateSessions bool
 }
 
@@ -66,6 +70,7 @@ func (p *Postgres) Close() {
 		p.pool.Close()
 		p.pool = nil
 	}
+	p.server = ""
 }
 
 func (p *Postgres) connect(ctx context.Context) (*pgxpool.Pool, error) {
@@ -168,7 +173,124 @@ SELECT
 		out = append(out, policy.Violation{Rule: policy.RuleRoleAdminOption, Attribute: policy.AttrPrincipal,
 			Detail: fmt.Sprintf("%q already holds role %q WITH ADMIN OPTION in %s, granted outside governed.", principal, role, p.name)})
 	}
+	lingering, err := p.checkLingering(ctx, pool, principal, role)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, lingering...), nil
+}
+
+// lingeringQuery finds what a REVOKE of role $1 from principal $2 would
+// leave behind. granted is the role and every role it belongs to, directly or
+// not, since a member can act as any of them. pg_shdepend, which every role
+// can read, names the owner of every object in every database of the server,
+// and the roles named in each object's access list; the access lists
+// themselves can be read only for this database's objects and for the
+// server's databases and tablespaces. Each list is returned as its size and
+// up to five examples. A member of the principal counts when it can use the
+// principal's privileges: every membership before PostgreSQL 16, and from 16
+// on one with INHERIT or SET (not one that only administers the principal,
+// such as the one CREATEROLE gives a role's creator).
+const lingeringQuery = `
+WITH RECURSIVE granted(oid) AS (
+	SELECT oid FROM pg_roles WHERE rolname = $1
+	UNION
+	SELECT m.roleid FROM pg_auth_members m JOIN granted g ON m.member = g.oid
+),
+here AS (SELECT oid FROM pg_database WHERE datname = current_database()),
+deps AS (
+	SELECT d.classid, d.objid, d.objsubid, d.dbid, d.deptype, d.refobjid
+	FROM pg_shdepend d
+	WHERE d.refclassid = 'pg_authid'::regclass AND d.deptype IN ('o', 'a')
+		AND d.refobjid IN (SELECT oid FROM granted)
+),
+members AS (
+	SELECT DISTINCT u.rolname AS what
+	FROM pg_auth_members m JOIN pg_roles p ON p.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+	WHERE p.rolname = $2
+		AND coalesce((to_jsonb(m) ->> 'inherit_option')::bool OR (to_jsonb(m) ->> 'set_option')::bool, true)
+),
+owned AS (
+	SELECT CASE WHEN d.dbid IN (0, (SELECT oid FROM here)) THEN pg_describe_object(d.classid, d.objid, d.objsubid)
+		ELSE 'an object in database ' || coalesce(quote_ident((SELECT datname FROM pg_database WHERE oid = d.dbid)), d.dbid::text)
+		END || ' (owner ' || d.refobjid::regrole::text || ')' AS what
+	FROM deps d WHERE d.deptype = 'o'
+),
+grantable AS (
+	SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid)
+		|| ' (' || a.privilege_type || ' to ' || d.refobjid::regrole::text || ')' AS what
+	FROM deps d, LATERAL aclexplode(CASE
+		WHEN d.classid = 'pg_class'::regclass AND d.objsubid = 0 THEN (SELECT relacl FROM pg_class WHERE oid = d.objid)
+		WHEN d.classid = 'pg_class'::regclass THEN
+			(SELECT attacl FROM pg_attribute WHERE attrelid = d.objid AND attnum = d.objsubid)
+		WHEN d.classid = 'pg_namespace'::regclass THEN (SELECT nspacl FROM pg_namespace WHERE oid = d.objid)
+		WHEN d.classid = 'pg_proc'::regclass THEN (SELECT proacl FROM pg_proc WHERE oid = d.objid)
+		WHEN d.classid = 'pg_type'::regclass THEN (SELECT typacl FROM pg_type WHERE oid = d.objid)
+		WHEN d.classid = 'pg_language'::regclass THEN (SELECT lanacl FROM pg_language WHERE oid = d.objid)
+		WHEN d.classid = 'pg_largeobject'::regclass THEN (SELECT lomacl FROM pg_largeobject_metadata WHERE oid = d.objid)
+		WHEN d.classid = 'pg_foreign_data_wrapper'::regclass THEN (SELECT fdwacl FROM pg_foreign_data_wrapper WHERE oid = d.objid)
+		WHEN d.classid = 'pg_foreign_server'::regclass THEN (SELECT srvacl FROM pg_foreign_server WHERE oid = d.objid)
+		WHEN d.classid = 'pg_database'::regclass THEN (SELECT datacl FROM pg_database WHERE oid = d.objid)
+		WHEN d.classid = 'pg_tablespace'::regclass THEN (SELECT spcacl FROM pg_tablespace WHERE oid = d.objid)
+		WHEN d.classid = 'pg_default_acl'::regclass THEN (SELECT defaclacl FROM pg_default_acl WHERE oid = d.objid)
+	END) a
+	WHERE d.deptype = 'a' AND d.dbid IN (0, (SELECT oid FROM here)) AND a.grantee = d.refobjid AND a.is_grantable
+),
+builtin AS (
+	SELECT r.rolname AS what FROM pg_roles r JOIN granted g ON g.oid = r.oid
+	WHERE r.rolname LIKE 'pg\_%' AND r.rolname <> ALL ($3)
+),
+login AS (
+	SELECT r.rolname AS what FROM pg_roles r JOIN granted g ON g.oid = r.oid WHERE r.rolcanlogin
+)
+SELECT
+	(SELECT count(*) FROM members), (SELECT coalesce(array_agg(what), '{}') FROM (SELECT what FROM members ORDER BY what LIMIT 5) s),
+	(SELECT count(*) FROM owned), (SELECT coalesce(array_agg(what), '{}') FROM (SELECT what FROM owned ORDER BY what LIMIT 5) s),
+	(SELECT count(*) FROM grantable), (SELECT coalesce(array_agg(what), '{}') FROM (SELECT what FROM grantable ORDER BY what LIMIT 5) s),
+	(SELECT count(*) FROM builtin), (SELECT coalesce(array_agg(what), '{}') FROM (SELECT what FROM builtin ORDER BY what LIMIT 5) s),
+	(SELECT count(*) FROM login), (SELECT coalesce(array_agg(what), '{}') FROM (SELECT what FROM login ORDER BY what LIMIT 5) s)`
+
+// checkLingering refuses the grants of role to principal that a REVOKE could
+// not take back whole: access the principal's own members would hold through
+// it, or that a member of the role could pass on to itself or keep (objects
+// the role owns, privileges it holds WITH GRANT OPTION, built-in roles it
+// belongs to, a role it can log in as).
+func (p *Postgres) checkLingering(ctx context.Context, pool *pgxpool.Pool, principal, role string) ([]policy.Violation, error) {
+	var counts [5]int64
+	var examples [5][]string
+	if err := pool.QueryRow(ctx, lingeringQuery, role, principal, policy.PrivilegedBuiltinRoles).Scan(
+		&counts[0], &examples[0], &counts[1], &examples[1], &counts[2], &examples[2],
+		&counts[3], &examples[3], &counts[4], &examples[4]); err != nil {
+		return nil, p.queryError("checking what a revocation of "+role+" would leave behind", err)
+	}
+	findings := []struct {
+		rule   policy.Rule
+		attr   string
+		detail string
+	}{
+		{policy.RulePrincipalGroup, policy.AttrPrincipal, fmt.Sprintf("%q has members in %s, who would hold %q through it", principal, p.name, role)},
+		{policy.RuleRoleOwner, policy.AttrEntitlement, fmt.Sprintf("role %q in %s, or a role it belongs to, owns objects", role, p.name)},
+		{policy.RuleRoleGrantOption, policy.AttrEntitlement, fmt.Sprintf("role %q in %s, or a role it belongs to, holds privileges WITH GRANT OPTION", role, p.name)},
+		{policy.RuleRoleBuiltin, policy.AttrEntitlement, fmt.Sprintf("role %q in %s is or belongs to built-in roles", role, p.name)},
+		{policy.RuleRoleLogin, policy.AttrEntitlement, fmt.Sprintf("role %q in %s is or belongs to roles that can log in", role, p.name)},
+	}
+	var out []policy.Violation
+	for i, f := range findings {
+		if counts[i] > 0 {
+			out = append(out, policy.Violation{Rule: f.rule, Attribute: f.attr,
+				Detail: f.detail + ": " + listed(counts[i], examples[i]) + "."})
+		}
+	}
 	return out, nil
+}
+
+// listed writes examples, and how many more there are of count.
+func listed(count int64, examples []string) string {
+	text := strings.Join(examples, "; ")
+	if more := count - int64(len(examples)); more > 0 {
+		text += fmt.Sprintf(" and %d more", more)
+	}
+	return text
 }
 
 // identifierProblem says why s cannot name a PostgreSQL role, or "".
@@ -184,10 +306,68 @@ func identifierProblem(s string) string {
 	return ""
 }
 
+// serverQuery reads the system identifier of the server's cluster, which
+// initdb chose at random. Roles and their memberships belong to the whole
+// cluster, not to one of its databases, so every database of a cluster is one
+// server here; a physical replica, which serves the same roles, shares it.
+const serverQuery = `SELECT system_identifier::text FROM pg_control_system()`
+
+// serverPrefix marks a server identity as a PostgreSQL cluster's.
+const serverPrefix = "postgresql:"
+
+// Server implements ServerIdentifier: "postgresql:" and the system
+// identifier of the cluster the target reaches, read once per connection pool.
+func (p *Postgres) Server(ctx context.Context) (string, error) {
+	pool, err := p.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	server := p.server
+	p.mu.Unlock()
+	if server != "" {
+		return server, nil
+	}
+	if server, err = readServer(ctx, pool); err != nil {
+		return "", p.queryError("identifying the server", err)
+	}
+	p.mu.Lock()
+	if p.pool == pool {
+		p.server = server
+	}
+	p.mu.Unlock()
+	return server, nil
+}
+
+// readServer reads the identity of the server q is connected to.
+func readServer(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (string, error) {
+	var id string
+	if err := q.QueryRow(ctx, serverQuery).Scan(&id); err != nil {
+		return "", err
+	}
+	return serverPrefix + id, nil
+}
+
 // Grant implements Target. The role and principal are quoted identifiers,
 // never SQL text: a name such as `x"; DROP ROLE y;--` is one (odd) role name.
+// A grant that records its server (ledger.Grant.TargetServer) is put in force
+// only on that server, so that the ledger never holds a membership as being
+// where it is not; one requested before the target's URL moved to another
+// server fails.
 func (p *Postgres) Grant(ctx context.Context, g ledger.Grant, wanted func(context.Context) (bool, error)) error {
 	return p.locked(ctx, g, func(tx pgx.Tx) error {
+		if g.TargetServer != "" {
+			server, err := readServer(ctx, tx)
+			if err != nil {
+				return p.queryError("identifying the server", err)
+			}
+			if server != g.TargetServer {
+				return fmt.Errorf("%s now reaches server %s, not server %s where grant %s was requested; "+
+					"nothing was granted", p.name, server, g.TargetServer, g.ID)
+			}
+		}
 		if ok, err := wanted(ctx); err != nil || !ok {
 			return err
 		}
@@ -233,6 +413,12 @@ func (p *Postgres) Revoke(ctx context.Context, g ledger.Grant, covered func(cont
 	if _, err := pool.Exec(ctx,
 		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`,
 		g.Principal); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+			return fmt.Errorf("%w; the membership is revoked, but the principal's open sessions keep what they had: "+
+				"grant pg_signal_backend to the provider's role, or turn terminate_sessions_on_revoke off",
+				p.queryError("ending the sessions of "+g.Principal, err))
+		}
 		return p.queryError("ending the sessions of "+g.Principal, err)
 	}
 	return nil
@@ -295,22 +481,47 @@ func (p *Postgres) Present(ctx context.Context, g ledger.Grant) (bool, error) {
 	return present, nil
 }
 
-// Members implements Lister: the direct members of role, other than the
-// provider's own login role, which holds governed roles in order to grant them.
+// membersQuery lists who holds role $1: its direct members, then the members
+// of those, and so on, each once, at its shortest distance. A membership held
+// through another role counts only where every link of the chain lets its
+// member use the role above (from PostgreSQL 16 on, a link with INHERIT or
+// SET; before, every link). inherit says whether the member uses the role's
+// privileges without SET ROLE: from PostgreSQL 16 on each link's INHERIT
+// option, before it the member role's own INHERIT attribute.
+const membersQuery = `
+WITH RECURSIVE holders(member, via, admin, inherits, uses, depth) AS (
+	SELECT m.member, 0::oid, m.admin_option,
+		coalesce((to_jsonb(m) ->> 'inherit_option')::bool, u.rolinherit),
+		coalesce((to_jsonb(m) ->> 'inherit_option')::bool OR (to_jsonb(m) ->> 'set_option')::bool, true), 1
+	FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member
+	WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+	UNION ALL
+	SELECT m.member, h.member, h.admin,
+		h.inherits AND coalesce((to_jsonb(m) ->> 'inherit_option')::bool, u.rolinherit),
+		coalesce((to_jsonb(m) ->> 'inherit_option')::bool OR (to_jsonb(m) ->> 'set_option')::bool, true), h.depth + 1
+	FROM holders h JOIN pg_auth_members m ON m.roleid = h.member JOIN pg_roles u ON u.oid = m.member
+	WHERE h.uses AND h.depth < 32
+)
+SELECT DISTINCT ON (u.rolname) u.rolname, coalesce(v.rolname, ''), h.admin, h.inherits, u.rolname = current_user
+FROM holders h JOIN pg_roles u ON u.oid = h.member LEFT JOIN pg_roles v ON v.oid = h.via
+WHERE h.depth = 1 OR h.uses
+ORDER BY u.rolname, h.depth, h.admin DESC, h.inherits DESC, v.rolname`
+
+// Members implements Lister: everyone who holds role, directly or through
+// other roles (Membership.Via), the provider's own login role included and
+// marked (Membership.Provider).
 func (p *Postgres) Members(ctx context.Context, role string) ([]Membership, error) {
 	pool, err := p.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := pool.Query(ctx, `SELECT u.rolname, m.admin_option FROM pg_auth_members m
-	JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-	WHERE r.rolname = $1 AND u.rolname <> current_user ORDER BY u.rolname`, role)
+	rows, err := pool.Query(ctx, membersQuery, role)
 	if err != nil {
 		return nil, p.queryError("reading the members of "+role, err)
 	}
 	members, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Membership, error) {
 		m := Membership{Target: p.name, Role: role}
-		return m, row.Scan(&m.Principal, &m.AdminOption)
+		return m, row.Scan(&m.Principal, &m.Via, &m.AdminOption, &m.Inherit, &m.Provider)
 	})
 	if err != nil {
 		return nil, p.queryError("reading the members of "+role, err)

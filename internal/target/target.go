@@ -42,16 +42,40 @@ type Checker interface {
 	Check(ctx context.Context, principal, role string) ([]policy.Violation, error)
 }
 
+// ServerIdentifier is implemented by targets that can name the server they
+// reach. Access belongs to a server, not to a target's name: two workspaces
+// that share a ledger may give one name to different servers, or different
+// names to one server, so grants are compared by the server they were
+// granted on.
+type ServerIdentifier interface {
+	// Server returns the identity of the server the target reaches now,
+	// stable for the server's life and never shared with another server.
+	Server(ctx context.Context) (string, error)
+}
+
 // Membership is one holder of a role in a target.
 type Membership struct {
-	Target      string
-	Role        string
-	Principal   string
+	Target    string
+	Role      string
+	Principal string
+	// AdminOption says whether the membership carries the admin option (for
+	// a membership held through another role, whether that role's does).
 	AdminOption bool
+	// Via is the role through which Principal holds Role when it is not a
+	// direct member but a member of a role that holds it, directly or not;
+	// empty for a direct member. No grant gives such a membership.
+	Via string
+	// Inherit says whether Principal uses Role's privileges without SET ROLE.
+	Inherit bool
+	// Provider marks the memberships of the role the provider connects as,
+	// which holds governed roles in order to grant them.
+	Provider bool
 }
 
 // Lister is implemented by targets that can list who holds a role, so that
-// access granted outside governed can be found.
+// access granted outside governed can be found. Members lists every holder:
+// direct members, the members of roles that hold it (Via), and the provider's
+// own role (Provider).
 type Lister interface {
 	Members(ctx context.Context, role string) ([]Membership, error)
 }

@@ -4,17 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
-	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
-
-// reconcileWorkers is how many grants reconcile ends at once. Each holds a
-// connection to its target for a moment; the ledger orders the appends.
-const reconcileWorkers = 4
 
 // reconciled is what reconcile did, or would do, about one due grant.
 type reconciled struct {
@@ -70,23 +64,27 @@ func (c *command) reconcile(ctx context.Context, args []string) int {
 		return exitOK
 	}
 
+	// Grants in targets this command was not given are left as the ledger
+	// holds them; the others are settled, unless this is a dry run.
 	results := make([]reconciled, len(due))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(reconcileWorkers, len(due)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i] = reconcileOne(ctx, run, targets, due[i], dryRun)
-			}
-		}()
+	var todo []lifecycle.Due
+	var at []int
+	for i, d := range due {
+		results[i].due = d
+		switch _, err := targets.Lookup(d.Grant.Target); {
+		case err != nil:
+			results[i].left = true
+			results[i].outcome = "left in place: target " + d.Grant.Target + " not given (--postgres-target)"
+		case dryRun:
+			results[i].outcome = dueAction(d, true)
+		default:
+			todo, at = append(todo, d), append(at, i)
+		}
 	}
-	for i := range due {
-		next <- i
+	settled, errs := run.ReconcileAll(ctx, todo)
+	for j, i := range at {
+		results[i] = reconciledOutcome(ctx, run, todo[j], settled[j], errs[j])
 	}
-	close(next)
-	wg.Wait()
 
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPRINCIPAL\tENTITLEMENT\tTICKET\tTARGET\tEXPIRES_AT\tDUE\tOUTCOME")
@@ -115,16 +113,10 @@ func (c *command) reconcile(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-// reconcileOne ends one due grant in its target, or says why it cannot.
-func reconcileOne(ctx context.Context, run *lifecycle.Run, targets target.Registry, d lifecycle.Due, dryRun bool) reconciled {
+// reconciledOutcome says what reconciling d did, from its result res and
+// error err, and whether other grants keep the same access in place.
+func reconciledOutcome(ctx context.Context, run *lifecycle.Run, d lifecycle.Due, res lifecycle.Result, err error) reconciled {
 	g := d.Grant
-	if _, err := targets.Lookup(g.Target); err != nil {
-		return reconciled{due: d, left: true, outcome: "left in place: target " + g.Target + " not given (--postgres-target)"}
-	}
-	if dryRun {
-		return reconciled{due: d, outcome: dueAction(d, true)}
-	}
-	res, err := run.Reconcile(ctx, d)
 	switch {
 	case err != nil:
 		return reconciled{due: d, left: true, outcome: "failed: " + err.Error()}

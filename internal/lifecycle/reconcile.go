@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
@@ -25,6 +26,55 @@ type Due struct {
 	// for a grant that already ended but whose revocation its target has not
 	// carried out yet. It is what Settle takes as the planned ending.
 	Ending string
+}
+
+// PendingRevocation is how Why names a Due whose Ending is "": a revocation
+// its target has not carried out yet.
+const PendingRevocation = "revocation_pending"
+
+// Why names what makes d due, in one word as the ledger's reasons are written:
+// ledger.ReasonExpired, ledger.ReasonApprovalWithdrawn or PendingRevocation.
+func (d Due) Why() string {
+	if d.Ending == "" {
+		return PendingRevocation
+	}
+	return d.Ending
+}
+
+// EndingOf is the Ending of a Due whose Why is why.
+func EndingOf(why string) string {
+	if why == PendingRevocation {
+		return ""
+	}
+	return why
+}
+
+// reconcileWorkers is how many grants ReconcileAll settles at once. Each
+// holds a connection to its target for a moment; the ledger orders the
+// appends.
+const reconcileWorkers = 4
+
+// ReconcileAll reconciles every grant of due, a few at a time, and returns
+// each one's result and error in the order of due.
+func (r *Run) ReconcileAll(ctx context.Context, due []Due) ([]Result, []error) {
+	results, errs := make([]Result, len(due)), make([]error, len(due))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(reconcileWorkers, len(due)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i], errs[i] = r.Reconcile(ctx, due[i])
+			}
+		}()
+	}
+	for i := range due {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results, errs
 }
 
 // Overdue lists the grants that the ledger still holds as active or pending

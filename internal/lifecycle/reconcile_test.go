@@ -85,10 +85,13 @@ func TestReconcileWhatIsDue(t *testing.T) {
 		}
 	}
 
-	for _, d := range due {
-		res, err := later.Reconcile(ctx, d)
-		if err != nil || !res.Appended || res.Grant.RevokePending {
-			t.Fatalf("Reconcile(%s) = %+v, %v", d.Grant.ID, res, err)
+	results, errs := later.ReconcileAll(ctx, due)
+	for i, d := range due {
+		if res, err := results[i], errs[i]; err != nil || !res.Appended || res.Grant.RevokePending || res.Grant.ID != d.Grant.ID {
+			t.Fatalf("ReconcileAll, %s: %+v, %v", d.Grant.ID, res, err)
+		}
+		if EndingOf(d.Why()) != d.Ending {
+			t.Errorf("EndingOf(%q) = %q, want %q", d.Why(), EndingOf(d.Why()), d.Ending)
 		}
 	}
 	for name, principal := range principals {

@@ -37,7 +37,7 @@ func TestReconcileWhatIsDue(t *testing.T) {
 	}
 	short := func(g *ledger.Grant) { g.ExpiresAt = t0.Add(time.Hour).Format(time.RFC3339) }
 	expired := issue("expired", short)
-	withdrawn := issue("withdrawn", func(g *ledger.Grant) { g.ApprovalID = w.approved("apr_1", "SEC-withdrawn") })
+	withdrawn := issue("withdrawn", func(g *ledger.Grant) { g.ApprovalID = w.approved("apr_withdrawn", "SEC-withdrawn") })
 	stuck := issue("stuck", nil)
 	kept := issue("kept", nil)
 	recordOnly := issue("record", func(g *ledger.Grant) {
@@ -53,7 +53,7 @@ func TestReconcileWhatIsDue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.ledger.WithdrawApproval(ctx, "apr_1", t0.Add(time.Minute)); err != nil {
+	if _, err := w.ledger.WithdrawApproval(ctx, "apr_withdrawn", t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	down := NewRun(w.ledger, w.targets(w.closedPortURL()), t0.Add(time.Minute))

@@ -242,15 +242,15 @@ func (c *command) grants(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail(exitUsage, "reading grants: %v", err)
 	}
-	var grants []ledger.Grant
+	var grants []listedGrant
 	for _, g := range all {
 		// Principals are compared as the policy compares identities, so the
 		// filter finds a grant whatever case or Unicode form it was written in.
 		if principal != "" && policy.NormalizeIdentity(g.Principal) != policy.NormalizeIdentity(principal) {
 			continue
 		}
-		if g.Status = g.StatusAt(c.now); status == "" || g.Status == status {
-			grants = append(grants, g)
+		if lg := listGrant(g, c.now); status == "" || lg.Status == status {
+			grants = append(grants, lg)
 		}
 	}
 	if asJSON {
@@ -264,12 +264,16 @@ func (c *command) grants(ctx context.Context, args []string) int {
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPRINCIPAL\tENTITLEMENT\tTICKET\tSTATUS\tEXPIRES_AT")
-	pending := 0
+	pending, overdue := 0, 0
 	for _, g := range grants {
 		st := g.Status
-		if g.RevokePending {
+		switch {
+		case g.RevokePending:
 			st += " (revocation pending)"
 			pending++
+		case g.ExpiredNotRevoked:
+			st += " (not yet revoked)"
+			overdue++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Principal, g.Entitlement, g.TicketID, st, g.ExpiresAt)
 	}
@@ -278,7 +282,32 @@ func (c *command) grants(ctx context.Context, args []string) int {
 	}
 	if pending > 0 {
 		fmt.Fprintf(c.stdout, "\n%d grant(s) are no longer active but still in force in their target: the next terraform apply that manages them retries the revocation,\n"+
-			"or run governed revoke --grant ID with --postgres-target.\n", pending)
+			"or run governed revoke --grant ID, or governed reconcile, with --postgres-target.\n", pending)
+	}
+	if overdue > 0 {
+		fmt.Fprintf(c.stdout, "\n%d grant(s) are past their expiry but not yet revoked: the ledger has not recorded their expiry, and their\n"+
+			"target may still give the access. The next terraform apply that manages them revokes them; for grants no\n"+
+			"configuration manages any more, run governed reconcile with --postgres-target, or apply a governed_reconciliation.\n", overdue)
 	}
 	return exitOK
+}
+
+// listedGrant is a grant as governed grants lists it: its status as of now,
+// and, apart from it, what the ledger has recorded.
+type listedGrant struct {
+	ledger.Grant
+	// RecordedStatus is the status the ledger records; Status is the one as
+	// of now, which is expired for a grant past its expiry even before the
+	// expiry is recorded.
+	RecordedStatus string `json:"recorded_status"`
+	// ExpiredNotRevoked is set for a grant past its expiry that the ledger
+	// still records as active or pending: nothing has revoked it yet.
+	ExpiredNotRevoked bool `json:"expired_not_revoked"`
+}
+
+func listGrant(g ledger.Grant, now time.Time) listedGrant {
+	lg := listedGrant{Grant: g, RecordedStatus: g.Status}
+	lg.Status = g.StatusAt(now)
+	lg.ExpiredNotRevoked = lg.Status == ledger.StatusExpired && lg.RecordedStatus != ledger.StatusExpired
+	return lg
 }

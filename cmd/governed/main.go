@@ -1,5 +1,6 @@
 // Command governed serves the people around the pipeline: it verifies the
-// ledger, revokes a grant during an incident, and lists what is granted.
+// ledger, revokes a grant during an incident, lists what is granted, and
+// revokes, on a schedule, what the ledger says must go.
 package main
 
 import (
@@ -18,7 +19,7 @@ import (
 // Exit codes.
 const (
 	exitOK       = 0
-	exitProblem  = 1 // the ledger does not verify, or the grant is unknown
+	exitProblem  = 1 // the ledger does not verify, the grant is unknown, or access is left in place
 	exitUsage    = 2 // bad arguments, or the ledger cannot be read
 	ledgerUsage  = "the ledger: a SQLite file path, sqlite:PATH or a postgres:// URL (default $" + ledger.EnvLocation + ", then " + ledger.DefaultLocation + ")"
 	usageSummary = `Usage: governed <command> [flags]
@@ -29,6 +30,9 @@ Commands:
                                          revoke a grant now, outside Terraform (incident response)
   grants   [--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]
                                          list grants from the ledger
+  reconcile [--postgres-target NAME=URL]... [--terminate-sessions] [--dry-run] [--ledger L]
+                                         revoke every grant past its expiry, under a withdrawn approval or
+                                         pending revocation, whether or not a configuration still manages it
   version                                print governed's version
   help                                   show this text
 
@@ -92,6 +96,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return c.revoke(ctx, args[1:])
 	case "grants":
 		return c.grants(ctx, args[1:])
+	case "reconcile":
+		return c.reconcile(ctx, args[1:])
 	case "version":
 		fmt.Fprintf(stdout, "governed %s\n", version)
 		return exitOK

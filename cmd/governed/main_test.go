@@ -242,6 +242,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"verify", "-h"}, 0, "", "Usage: governed verify"},
 		{[]string{"grants", "-h"}, 0, "", "--expiring-within"},
 		{[]string{"revoke", "-h"}, 0, "", "--postgres-target"},
+		{[]string{"reconcile", "-h"}, 0, "", "--dry-run"},
+		{[]string{"help"}, 0, "reconcile [--postgres-target NAME=URL]...", ""},
 	} {
 		code, out, errOut := runCLI(tt.args...)
 		if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(errOut, tt.stderr) ||

@@ -15,10 +15,18 @@ type dialect struct {
 	// param is the text of a statement's nth parameter, counted from 1.
 	param func(n int) string
 	// expiresBefore is the condition, with %s for its parameter, that selects
-	// current-state rows whose expiry may be before bound, and the parameter's
-	// value. It may select more rows than it must, never fewer: Grants checks
-	// every payload again.
+	// current-state rows whose expiry may be before bound or at it, and the
+	// parameter's value. It may select more rows than it must, never fewer:
+	// Grants checks every payload again.
 	expiresBefore func(bound time.Time) (cond string, arg any)
+	// approvalWithdrawn is the condition, with %s for the withdrawn status,
+	// that selects grants whose approval record has that status: a lookup of
+	// the record by its primary key.
+	approvalWithdrawn string
+	// revokePending is the condition that selects grants whose revocation is
+	// pending. The partial index grants_revoke_pending is made with the same
+	// condition, which is what lets a store use it.
+	revokePending string
 	// migrations are the schema's versions, in order: step i brings the
 	// schema to version i+1.
 	migrations [][]string
@@ -54,9 +62,14 @@ func checkPolicy(digest string, document []byte) error {
 func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
 	var where []string
 	var args []any
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, d.param(len(args))))
+	// add adds a condition with a %s for each of its parameters' values.
+	add := func(cond string, values ...any) {
+		params := make([]any, len(values))
+		for i, v := range values {
+			args = append(args, v)
+			params[i] = d.param(len(args))
+		}
+		where = append(where, fmt.Sprintf(cond, params...))
 	}
 	if f.Principal != "" {
 		add("principal = %s", f.Principal)
@@ -70,6 +83,21 @@ func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
 	if !f.ExpiringBefore.IsZero() {
 		add("status = %s", StatusActive)
 		add(d.expiresBefore(f.ExpiringBefore))
+	}
+	// The grants a reconciliation removes are few among many: each is found
+	// through an index, grants_status_expires for grants still in force and
+	// grants_revoke_pending for pending revocations.
+	inForce := func() { add("status IN (%s, %s)", StatusActive, StatusPending) }
+	if !f.Overdue.IsZero() {
+		inForce()
+		add(d.expiresBefore(f.Overdue))
+	}
+	if f.ApprovalWithdrawn {
+		inForce()
+		add(d.approvalWithdrawn, ApprovalWithdrawn)
+	}
+	if f.RevokePending {
+		add(d.revokePending)
 	}
 	q := `SELECT seq, data FROM grants`
 	if len(where) > 0 {

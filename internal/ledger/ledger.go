@@ -441,8 +441,11 @@ func (l *Ledger) transitionApproval(ctx context.Context, id string, at time.Time
 	}
 }
 
-// Matches reports whether g passes the filter.
+// Matches reports whether g passes the filter. Whether g's approval record
+// is withdrawn (ApprovalWithdrawn) is the store's to judge: Matches only
+// checks that g is active or pending and names an approval.
 func (f GrantFilter) Matches(g Grant) bool {
+	inForce := g.Status == StatusActive || g.Status == StatusPending
 	if f.Principal != "" && g.Principal != f.Principal {
 		return false
 	}
@@ -457,6 +460,19 @@ func (f GrantFilter) Matches(g Grant) bool {
 		if g.Status != StatusActive || err != nil || !exp.Before(f.ExpiringBefore) {
 			return false
 		}
+	}
+	if !f.Overdue.IsZero() {
+		// An expiry that cannot be read counts as passed, as in StatusAt.
+		exp, err := time.Parse(time.RFC3339, g.ExpiresAt)
+		if !inForce || (err == nil && exp.After(f.Overdue)) {
+			return false
+		}
+	}
+	if f.ApprovalWithdrawn && (!inForce || g.ApprovalID == "") {
+		return false
+	}
+	if f.RevokePending && !g.RevokePending {
+		return false
 	}
 	return true
 }

@@ -31,6 +31,9 @@ type storeUnderTest struct {
 	exec func(stmts ...string) error
 	// queryInt returns the single number that q selects.
 	queryInt func(q string) (int64, error)
+	// explain returns the plan the database chooses for q with args, as
+	// text, where a full read of a table would be the planner's last resort.
+	explain func(q string, args []any) (string, error)
 	// triggersOff and triggersOn take the append-only triggers away and put
 	// them back as they were, as someone with full access could.
 	triggersOff, triggersOn []string
@@ -64,6 +67,23 @@ var testStores = []struct {
 				err = db.QueryRow(q).Scan(&n)
 				return n, err
 			},
+			explain: func(q string, args []any) (string, error) {
+				rows, err := db.Query(`EXPLAIN QUERY PLAN `+q, args...)
+				if err != nil {
+					return "", err
+				}
+				defer rows.Close()
+				var plan []string
+				for rows.Next() {
+					var id, parent, unused int
+					var detail string
+					if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+						return "", err
+					}
+					plan = append(plan, detail)
+				}
+				return strings.Join(plan, "\n"), rows.Err()
+			},
 			triggersOff: []string{`DROP TRIGGER events_no_update`, `DROP TRIGGER events_no_delete`},
 			triggersOn:  []string{sqliteTriggerNoUpdate, sqliteTriggerNoDelete},
 		}
@@ -84,6 +104,31 @@ var testStores = []struct {
 				defer conn.Close(ctx)
 				err = conn.QueryRow(ctx, q).Scan(&n)
 				return n, err
+			},
+			explain: func(q string, args []any) (string, error) {
+				conn, err := pgx.Connect(ctx, srv.URL(db))
+				if err != nil {
+					return "", err
+				}
+				defer conn.Close(ctx)
+				// A table of a few rows is read whole unless that is ruled out.
+				if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+					return "", err
+				}
+				rows, err := conn.Query(ctx, `EXPLAIN `+q, args...)
+				if err != nil {
+					return "", err
+				}
+				defer rows.Close()
+				var plan []string
+				for rows.Next() {
+					var line string
+					if err := rows.Scan(&line); err != nil {
+						return "", err
+					}
+					plan = append(plan, line)
+				}
+				return strings.Join(plan, "\n"), rows.Err()
 			},
 			// As a superuser would. ALL: the foreign keys from the
 			// current-state tables, enforced by triggers too, would refuse
@@ -334,6 +379,108 @@ func TestStoresGrantsFilter(t *testing.T) {
 			}
 			if !slices.Equal(ids, tt.want) {
 				t.Errorf("%s: got %v, want %v", tt.name, ids, tt.want)
+			}
+		}
+	})
+}
+
+// TestStoresGrantsToReconcile: the filters a reconciliation uses find the
+// grants past their expiry that are still in force, those under a withdrawn
+// approval and those whose revocation is pending, each through an index.
+func TestStoresGrantsToReconcile(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		now := t0.Add(10 * time.Hour)
+		mk := func(id string, expires time.Time, approval string) {
+			t.Helper()
+			g := testGrant(id)
+			g.ExpiresAt, g.ApprovalID = expires.Format(time.RFC3339Nano), approval
+			if _, err := l.IssueGrant(ctx, g, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{"apr_kept", "apr_gone"} {
+			if _, err := l.RecordApproval(ctx, testApproval(id), t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := l.WithdrawApproval(ctx, "apr_gone", t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		mk("grt_due", now.Add(-time.Hour), "")
+		mk("grt_at_now", now, "")                           // expires exactly now: past, as StatusAt says
+		mk("grt_later", now.Add(time.Nanosecond), "")       // still in force at now
+		mk("grt_recorded", now.Add(-2*time.Hour), "")       // its expiry is recorded below
+		mk("grt_withdrawn", now.Add(time.Hour), "apr_gone") // approval withdrawn, not yet revoked
+		mk("grt_kept", now.Add(time.Hour), "apr_kept")
+		mk("grt_both", now.Add(-time.Hour), "apr_gone") // past its expiry and under a withdrawn approval
+		mk("grt_stuck", now.Add(time.Hour), "")         // its revocation stays pending below
+		mk("grt_done", now.Add(time.Hour), "")          // its revocation completes below
+		pending := testGrant("grt_pending")
+		pending.ExpiresAt = now.Add(-time.Minute).Format(time.RFC3339)
+		if _, err := l.RequestGrant(ctx, pending, t0); err != nil {
+			t.Fatal(err)
+		}
+		refused := errors.New("connection refused")
+		steps := []func() error{
+			func() error { _, _, err := l.ExpireGrant(ctx, "grt_recorded", now, nil); return err },
+			func() error {
+				_, _, err := l.RevokeGrant(ctx, "grt_stuck", now, ReasonOutOfBand, "INC-1", refused)
+				return err
+			},
+			func() error {
+				_, _, err := l.RevokeGrant(ctx, "grt_done", now, ReasonOutOfBand, "INC-2", refused)
+				return err
+			},
+			func() error { _, _, err := l.CompleteRevocation(ctx, "grt_done", now); return err },
+		}
+		for i, step := range steps {
+			if err := step(); err != nil {
+				t.Fatalf("step %d: %v", i+1, err)
+			}
+		}
+
+		tests := []struct {
+			name  string
+			f     GrantFilter
+			want  []string
+			index string // the index the query must use
+		}{
+			{"overdue", GrantFilter{Overdue: now}, []string{"grt_at_now", "grt_both", "grt_due", "grt_pending"}, "grants_status_expires"},
+			{"overdue a nanosecond before", GrantFilter{Overdue: now.Add(-time.Nanosecond)}, []string{"grt_both", "grt_due", "grt_pending"}, "grants_status_expires"},
+			{"overdue of one principal", GrantFilter{Overdue: now, Principal: "svc-nobody"}, []string{}, ""},
+			{"approval withdrawn", GrantFilter{ApprovalWithdrawn: true}, []string{"grt_both", "grt_withdrawn"}, "grants_status_expires"},
+			{"revocation pending", GrantFilter{RevokePending: true}, []string{"grt_stuck"}, "grants_revoke_pending"},
+		}
+		// A read of a whole table: SQLite's SCAN without an index, PostgreSQL's
+		// sequential scan.
+		fullRead := regexp.MustCompile(`(?m)(SCAN (grants|approvals)( AS \w+)?$|Seq Scan on (grants|approvals))`)
+		for _, tt := range tests {
+			got, err := l.Grants(ctx, tt.f)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			ids := []string{}
+			for _, g := range got {
+				ids = append(ids, g.ID)
+			}
+			if !slices.Equal(ids, tt.want) {
+				t.Errorf("%s: got %v, want %v", tt.name, ids, tt.want)
+			}
+			if tt.index == "" {
+				continue
+			}
+			q, args := st.dialect.grantsQuery(tt.f)
+			plan, err := st.explain(q, args)
+			if err != nil {
+				t.Fatalf("%s: explaining %s: %v", tt.name, q, err)
+			}
+			if !strings.Contains(plan, tt.index) || fullRead.MatchString(plan) {
+				t.Errorf("%s: the query does not find its grants through %s alone:\n%s\n%s", tt.name, tt.index, q, plan)
+			}
+			if tt.f.ApprovalWithdrawn && !regexp.MustCompile(`approvals_pkey|sqlite_autoindex_approvals_1`).MatchString(plan) {
+				t.Errorf("%s: approvals are not looked up by their key:\n%s", tt.name, plan)
 			}
 		}
 	})

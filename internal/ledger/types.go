@@ -195,14 +195,29 @@ type Head struct {
 	Hash string
 }
 
-// GrantFilter selects grants; zero fields match everything. Principal,
-// Entitlement and Status match the stored values exactly; ExpiringBefore
-// selects active grants whose expiry is strictly before it.
+// GrantFilter selects grants; zero fields match everything, and the fields
+// that are set must all match. Principal, Entitlement and Status match the
+// stored values exactly; ExpiringBefore selects active grants whose expiry is
+// strictly before it.
+//
+// The other fields find what a reconciliation must remove, each with an
+// indexed query rather than a read of every grant.
 type GrantFilter struct {
 	Principal      string
 	Entitlement    string
 	Status         string
 	ExpiringBefore time.Time
+	// Overdue selects grants that the ledger still holds as active or
+	// pending although their expiry is not after it: past their expiry at
+	// that instant, with no expiry or revocation recorded yet.
+	Overdue time.Time
+	// ApprovalWithdrawn selects grants that the ledger holds as active or
+	// pending and that were made under an approval record it holds as
+	// withdrawn.
+	ApprovalWithdrawn bool
+	// RevokePending selects grants whose revocation their target has not
+	// carried out yet (Grant.RevokePending).
+	RevokePending bool
 }
 
 // Store persists the log and the current-state tables. Implementations must make

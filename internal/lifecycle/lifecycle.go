@@ -50,6 +50,13 @@ type Run struct {
 	// before it creates the grant that replaces it, and for that successor
 	// the predecessor still counts as in force (InForce).
 	destroyed sync.Map
+	// ending holds a mutex per grant id, so that two callers of this run
+	// ending one grant (its resource and a reconciliation in one apply) take
+	// turns: the second finds it ended and asks nothing of the target.
+	ending sync.Map
+	// overdue is the run's one reading of the grants past their expiry that
+	// are still in force in the ledger (Overdue).
+	overdue once[[]ledger.Grant]
 }
 
 // Option changes how a Run is built.
@@ -458,14 +465,15 @@ func (r *Run) Revoke(ctx context.Context, g ledger.Grant, reason, note string) (
 // "" when the plan showed it unchanged. A revocation still pending in the
 // target is retried whatever the plan showed.
 func (r *Run) Settle(ctx context.Context, g ledger.Grant, ending string) (Result, error) {
+	inForce := g.Status == ledger.StatusActive || g.Status == ledger.StatusPending
 	switch {
-	case g.Status == ledger.StatusActive && ending == ledger.ReasonExpired:
+	case inForce && ending == ledger.ReasonExpired:
 		return r.Expire(ctx, g)
 	case g.Status == ledger.StatusActive && ending == ledger.ReasonOutOfBand:
 		// Revoking again is a no-op in the target unless someone put the
 		// access back meanwhile, and then it must go.
 		return r.Revoke(ctx, g, ledger.ReasonOutOfBand, "the access was removed in "+g.Target+" outside governed")
-	case g.Status == ledger.StatusActive && ending == ledger.ReasonApprovalWithdrawn:
+	case inForce && ending == ledger.ReasonApprovalWithdrawn:
 		return r.Revoke(ctx, g, ledger.ReasonApprovalWithdrawn, "approval "+g.ApprovalID+" was withdrawn")
 	case g.RevokePending:
 		return r.RetryRevocation(ctx, g)
@@ -511,8 +519,28 @@ func (r *Run) Retire(ctx context.Context, g ledger.Grant) (Result, error) {
 
 // RetryRevocation carries out a revocation the ledger holds as pending and
 // records the outcome: completed, or failed again with the target's error.
-// A grant with no revocation pending is returned as it is.
+// The grant is read again first, in case another caller of this run carried
+// the revocation out meanwhile; a grant with no revocation pending is
+// returned as it is.
 func (r *Run) RetryRevocation(ctx context.Context, g ledger.Grant) (Result, error) {
+	defer r.lockGrant(g.ID)()
+	if cur, err := r.ledger.Grant(ctx, g.ID); err == nil {
+		g = cur
+	}
+	return r.retryRevocation(ctx, g)
+}
+
+// lockGrant waits until no other caller of this run is ending grant id and
+// returns the function that lets the next one in.
+func (r *Run) lockGrant(id string) func() {
+	m, _ := r.ending.LoadOrStore(id, &sync.Mutex{})
+	mu, _ := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// retryRevocation is RetryRevocation for a caller that holds the grant's lock.
+func (r *Run) retryRevocation(ctx context.Context, g ledger.Grant) (Result, error) {
 	if !g.RevokePending {
 		return Result{Grant: g}, nil
 	}
@@ -538,8 +566,11 @@ func (r *Run) RetryRevocation(ctx context.Context, g ledger.Grant) (Result, erro
 // in a real target; then the target removes the access and the ledger records
 // the outcome. A crash in between leaves the revocation pending in the ledger,
 // where every later run retries it. A grant whose target this run was not
-// given is recorded with the revocation pending and the reason.
+// given is recorded with the revocation pending and the reason. Callers of
+// one run end one grant in turn: the second records nothing and finds the
+// access removed.
 func (r *Run) end(ctx context.Context, g ledger.Grant, record func(targetErr error) (ledger.Grant, bool, error)) (Result, error) {
+	defer r.lockGrant(g.ID)()
 	tgt, err := r.targets.Lookup(g.Target)
 	var targetErr error
 	switch {
@@ -555,7 +586,7 @@ func (r *Run) end(ctx context.Context, g ledger.Grant, record func(targetErr err
 	if !ended.RevokePending || !errors.Is(targetErr, ledger.ErrRevocationUnconfirmed) {
 		return Result{Grant: ended, Appended: appended}, nil
 	}
-	res, err := r.RetryRevocation(ctx, ended)
+	res, err := r.retryRevocation(ctx, ended)
 	res.Appended = res.Appended || appended
 	return res, err
 }

@@ -42,7 +42,16 @@ const (
 	summaryPipelineSetting   = "Invalid pipeline setting"
 	summaryLedgerPinned      = "Ledger pinned by the pipeline"
 	summaryPolicyPinned      = "Policy pinned by the pipeline"
+	summaryReconcile         = "Unable to reconcile grant"
+	summaryOverdue           = "Grants past their expiry not yet revoked"
+	summaryReconciles        = "Grant revoked by reconciliation"
+	summaryDueElsewhere      = "Grants due in targets not configured"
 )
+
+// howToReconcile says how grants that no configuration manages any more are
+// revoked.
+const howToReconcile = "Add a `governed_reconciliation` resource to the configuration that a scheduled apply runs, " +
+	"or run `governed reconcile --postgres-target NAME=URL ...` on a schedule."
 
 // addViolations turns policy violations into attribute errors that name the rule
 // and say how to comply.
@@ -152,6 +161,69 @@ func addGrantExpiredWarning(diags *diag.Diagnostics, g ledger.Grant) {
 			"resources gated on its active attribute are removed in the same apply. It will not be issued again: "+
 			"a renewal is a new grant under a new approval.",
 		g.ID, g.Entitlement, g.Principal, g.TicketID, g.ExpiresAt))
+}
+
+// addOverdueWarning names a few of the grants that the ledger still holds as
+// active or pending although their expiry has passed, and counts them all.
+func addOverdueWarning(diags *diag.Diagnostics, overdue []ledger.Grant) {
+	if len(overdue) == 0 {
+		return
+	}
+	diags.AddWarning(summaryOverdue, fmt.Sprintf(
+		"The ledger holds %d grant(s) past their expiry whose access no apply has revoked yet: %s. A grant that a "+
+			"governed_grant resource of the configuration being planned still manages is revoked by this apply, "+
+			"which shows it as expiring. A grant that no configuration manages any more (its block replaced by a "+
+			"removed block, its state removed with terraform state rm, or its workspace deleted) keeps its access "+
+			"until a reconciliation revokes it. %s",
+		len(overdue), nameSome(overdue), howToReconcile))
+}
+
+// nameSome names the first few grants of gs and counts the rest.
+func nameSome(gs []ledger.Grant) string {
+	const few = 5
+	names := make([]string, 0, few)
+	for _, g := range gs[:min(len(gs), few)] {
+		names = append(names, fmt.Sprintf("%s (%s to %s, ticket %s, %s, expired at %s)", g.ID, g.Entitlement, g.Principal,
+			g.TicketID, g.Target, g.ExpiresAt))
+	}
+	if len(gs) > few {
+		names = append(names, fmt.Sprintf("and %d more", len(gs)-few))
+	}
+	return strings.Join(names, ", ")
+}
+
+// addReconcilesWarning names a grant that a governed_reconciliation plans to
+// revoke, and why.
+func addReconcilesWarning(diags *diag.Diagnostics, d dueGrant) {
+	var why, does string
+	switch d.Why {
+	case ledger.ReasonExpired:
+		why, does = "expired at "+d.ExpiresAt+" and is still recorded as "+d.Status, "records its expiry and revokes it"
+	case ledger.ReasonApprovalWithdrawn:
+		why, does = "was made under approval "+d.ApprovalID+", which was withdrawn", "revokes it (approval_withdrawn)"
+	default:
+		why, does = "has ended, but "+d.Target+" has not removed its access yet", "removes the access and records it"
+	}
+	diags.AddWarning(summaryReconciles, fmt.Sprintf(
+		"Grant %s of %q to %q (ticket %s, target %s) %s. This apply %s, whether or not a configuration still "+
+			"manages the grant; where a governed_grant resource in this configuration also settles it, the ledger "+
+			"records it once.", d.ID, d.Entitlement, d.Principal, d.TicketID, d.Target, why, does))
+}
+
+// addDueElsewhereWarning names grants whose access must go in targets this
+// provider is not configured with, which its reconciliation leaves alone.
+func addDueElsewhereWarning(diags *diag.Diagnostics, elsewhere []dueGrant) {
+	if len(elsewhere) == 0 {
+		return
+	}
+	names := make([]string, len(elsewhere))
+	for i, d := range elsewhere {
+		names[i] = fmt.Sprintf("%s (%s, in %s)", d.ID, d.Why, d.Target)
+	}
+	diags.AddWarning(summaryDueElsewhere, fmt.Sprintf(
+		"%d grant(s) must lose their access in targets this provider configuration does not include, so this "+
+			"reconciliation leaves them as they are: %s. Add those targets to postgres_targets, or run "+
+			"`governed reconcile` with a --postgres-target for each.", len(elsewhere), strings.Join(names, ", ")))
 }
 
 func addOutOfBandWarning(diags *diag.Diagnostics, g ledger.Grant) {

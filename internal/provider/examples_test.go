@@ -35,7 +35,8 @@ func readExample(t *testing.T, rel string) string {
 func TestAccExamples_resourcesAndDataSources(t *testing.T) {
 	env := newTestEnv(t)
 	resources := readExample(t, "resources/governed_approval_record/resource.tf") + "\n" +
-		readExample(t, "resources/governed_grant/resource.tf")
+		readExample(t, "resources/governed_grant/resource.tf") + "\n" +
+		readExample(t, "resources/governed_reconciliation/resource.tf")
 	dataSources := readExample(t, "data-sources/governed_grants/data-source.tf") + "\n" +
 		readExample(t, "data-sources/governed_ledger/data-source.tf") + "\n" +
 		readExample(t, "data-sources/governed_unmanaged_memberships/data-source.tf")
@@ -48,6 +49,7 @@ func TestAccExamples_resourcesAndDataSources(t *testing.T) {
 					expectAttr("governed_grant.reconciliation", "active", knownvalue.Bool(true)),
 					expectAttr("governed_grant.incident", "break_glass", knownvalue.Bool(true)),
 					expectAttr("governed_approval_record.reconciliation", "approved_at", knownvalue.StringExact(at(0))),
+					expectAttr("governed_reconciliation.scheduled", "revokes", knownvalue.MapExact(map[string]knownvalue.Check{})),
 				},
 			},
 			{

@@ -125,6 +125,10 @@ type providerData struct {
 	// approvals holds the approval records this instance planned, so that
 	// grants planned after them are judged against them.
 	approvals approvalRun
+	// managed holds the ids of the grants that governed_grant resources of
+	// this instance have in state: each of them settles its own grant, so a
+	// reconciliation planned after them leaves those grants to them.
+	managed sync.Map
 }
 
 func (p *governedProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -308,6 +312,10 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 			"In CI, set "+EnvRequester+" to the author of the change.")
 	}
 	addPendingGrantsWarning(ctx, l, &resp.Diagnostics)
+	if overdue, err := data.run.Overdue(ctx); err == nil {
+		// An unreadable ledger is reported by the operation that needs it.
+		addOverdueWarning(&resp.Diagnostics, overdue)
+	}
 	if !report.OK {
 		resp.Diagnostics.AddWarning(summaryLedgerUnverified, fmt.Sprintf(
 			"The ledger at %s failed verification (first bad sequence number %d): %s. Nothing new is granted or "+
@@ -423,6 +431,7 @@ func (p *governedProvider) Resources(context.Context) []func() resource.Resource
 	return []func() resource.Resource{
 		NewGrantResource,
 		NewApprovalRecordResource,
+		NewReconciliationResource,
 	}
 }
 

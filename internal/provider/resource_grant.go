@@ -185,9 +185,19 @@ func (r *grantResource) Configure(_ context.Context, req resource.ConfigureReque
 // visible: a grant past its expiry is planned as an in-place update to
 // status "expired", whether or not state was refreshed.
 func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if r.data == nil || req.Plan.Raw.IsNull() {
-		// Not configured yet (validate), or a destroy: removing access needs no approval.
-		return
+	if r.data == nil {
+		return // not configured yet (validate)
+	}
+	if !req.State.Raw.IsNull() {
+		// This resource settles its grant, whatever the plan: a
+		// reconciliation leaves it alone.
+		var id types.String
+		if diags := req.State.GetAttribute(ctx, path.Root("id"), &id); !diags.HasError() && id.ValueString() != "" {
+			r.data.managed.Store(id.ValueString(), true)
+		}
+	}
+	if req.Plan.Raw.IsNull() {
+		return // a destroy: removing access needs no approval
 	}
 	var plan, config grantModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)

@@ -30,7 +30,7 @@ Commands:
                                          revoke a grant now, outside Terraform (incident response)
   grants   [--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]
                                          list grants from the ledger
-  reconcile [--postgres-target NAME=URL]... [--terminate-sessions] [--dry-run] [--ledger L]
+  reconcile [--postgres-target NAME=URL]... [--terminate-sessions=false] [--dry-run] [--ledger L]
                                          revoke every grant past its expiry, under a withdrawn approval or
                                          pending revocation, whether or not a configuration still manages it
   version                                print governed's version

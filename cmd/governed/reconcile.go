@@ -30,14 +30,14 @@ func (c *command) reconcile(ctx context.Context, args []string) int {
 	var location string
 	var targetValues []string
 	var terminate, dryRun bool
-	fs := c.flags("reconcile", "[--postgres-target NAME=URL]... [--terminate-sessions] [--dry-run] [--ledger L]", &location)
+	fs := c.flags("reconcile", "[--postgres-target NAME=URL]... [--terminate-sessions=false] [--dry-run] [--ledger L]", &location)
 	fs.Func("postgres-target", "a PostgreSQL target as the provider's postgres_targets names it, NAME=URL (repeatable);\n"+
 		"grants in a target that is not given are reported, left as they are, and make the command exit 1", func(v string) error {
 		targetValues = append(targetValues, v)
 		return nil
 	})
-	fs.BoolVar(&terminate, "terminate-sessions", false, "also end the principal's open sessions in the target once a membership is revoked\n"+
-		"(as the provider's terminate_sessions_on_revoke does)")
+	fs.BoolVar(&terminate, "terminate-sessions", true, "end the principal's open sessions in the target once a membership is revoked, as the\n"+
+		"provider's terminate_sessions_on_revoke does by default; --terminate-sessions=false leaves them open")
 	fs.BoolVar(&dryRun, "dry-run", false, "list what is due and what would be done, and change nothing")
 	if code, ok := c.parse(fs, args); !ok {
 		return code

@@ -496,3 +496,92 @@ func TestPostgresRevokeTerminatesSessions(t *testing.T) {
 		t.Fatal("the principal's session survived governed revoke --terminate-sessions")
 	}
 }
+
+// pgLedgerDB is the name of the database that holds the PostgreSQL ledger at
+// location, for the tests that damage it directly.
+func pgLedgerDB(t *testing.T, location string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Database
+}
+
+// A ledger whose recorded head was moved does not stop the revocation: the
+// REVOKE runs, the revocation is recorded after a discontinuity, and the
+// command exits 1 with a warning; verify goes on reporting the damage.
+func TestPostgresRevokeOnDamagedLedger(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	w.Server.MustExec(t, pgLedgerDB(t, location), `UPDATE ledger_head SET seq = seq + 1`)
+	_, _, before := runCLI("verify", "--ledger", location)
+	if !strings.Contains(before, "first bad sequence number 6") {
+		t.Fatalf("verify after the damage: %q", before)
+	}
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-51",
+		"--postgres-target", targetFlag(w))
+	if code != 1 || !strings.HasPrefix(out, "grant grt_app revoked at ") || !strings.Contains(errOut, "WARNING: The ledger's recorded head was event 6") {
+		t.Fatalf("revoke on a damaged ledger = %d, %q, %q", code, out, errOut)
+	}
+	if w.IsMember(principal, w.Role) {
+		t.Fatal("the membership stayed on a damaged ledger")
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.Status != ledger.StatusRevoked || g.RevocationNote != "INC-51" || g.RevokePending {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+	if code, _, after := runCLI("verify", "--ledger", location); code != 1 || !strings.HasPrefix(after, strings.TrimSuffix(before, "\n")) {
+		t.Fatalf("verify after the revocation = %d, %q; want the damage reported as before: %q", code, after, before)
+	}
+}
+
+// A ledger that refuses every write does not keep the access in place: the
+// REVOKE runs, the command says the ledger did not record it and exits 1;
+// run again once the ledger can be written, it records the revocation.
+func TestPostgresRevokeOnUnwritableLedger(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	db := pgLedgerDB(t, location)
+	w.Server.MustExec(t, db, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'the ledger volume is read-only';
+END
+$$`, `CREATE TRIGGER refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse()`)
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-52",
+		"--postgres-target", targetFlag(w))
+	if code != 1 || !strings.Contains(out, "was removed from postgres.app, but the ledger did not record it") ||
+		!strings.Contains(errOut, "the ledger volume is read-only") {
+		t.Fatalf("revoke on an unwritable ledger = %d, %q, %q", code, out, errOut)
+	}
+	if w.IsMember(principal, w.Role) {
+		t.Fatal("an unwritable ledger kept the membership in place")
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.Status != ledger.StatusActive {
+		t.Fatalf("the ledger changed although it refused writes: %+v, %v", g, err)
+	}
+
+	w.Server.MustExec(t, db, `DROP TRIGGER refuse ON events`)
+	if code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-52",
+		"--postgres-target", targetFlag(w)); code != 0 || !strings.HasPrefix(out, "grant grt_app revoked at ") {
+		t.Fatalf("revoke once the ledger can be written = %d, %q, %q", code, out, errOut)
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.Status != ledger.StatusRevoked || g.RevocationNote != "INC-52" || g.RevokePending {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+}
+
+// A member that no longer exists holds no membership: the revocation is
+// complete, and the command says nothing was left to revoke.
+func TestPostgresRevokeDroppedMember(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	w.Exec("DROP ROLE " + pgtest.QuoteIdent(principal))
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-53",
+		"--postgres-target", targetFlag(w))
+	if code != 0 || errOut != "" || strings.Contains(out, "still in place") || !strings.Contains(out, "nothing was left to revoke in postgres.app") {
+		t.Fatalf("revoke of a dropped member = %d, %q, %q", code, out, errOut)
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.RevokePending || !strings.Contains(g.RevokeNote, "does not exist") {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+}

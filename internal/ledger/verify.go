@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync/atomic"
+	"time"
 )
 
 // Report is the outcome of verifying a ledger. Tampering is reported here, with
@@ -152,8 +153,12 @@ func (v *verification) discontinuity(seq int64, at, prevHash, data []byte) {
 	if ok {
 		firstBad, problem = seq, "the recorded head matched the log"
 	}
+	found := string(at)
+	if t, err := time.Parse(time.RFC3339Nano, found); err == nil {
+		found = t.UTC().Format(time.RFC3339)
+	}
 	v.fail(firstBad, fmt.Sprintf("%s (found at %s; event %d records this discontinuity and the events after it are "+
-		"chained onto event %d, so that removals of access could still be recorded)", problem, at, seq, d.LastEvent.Seq))
+		"chained onto event %d, so that removals of access could still be recorded)", problem, found, seq, d.LastEvent.Seq))
 }
 
 // joinedEvent is event for a stored event whose text fields come joined, as

@@ -649,21 +649,22 @@ func (r *Run) write(ctx context.Context, res *Result, id string, step func() (le
 // that a transition recorded (Result.Discontinuity).
 func DescribeDiscontinuity(ev ledger.Event) string {
 	var d ledger.Discontinuity
-	found := "did not match"
+	found, why := "did not match the last event of its log", ""
 	if err := json.Unmarshal(ev.Data, &d); err == nil {
-		switch {
-		case d.RecordedHead == nil:
+		if d.RecordedHead == nil {
 			found = fmt.Sprintf("was missing, with the log ending at event %d", d.LastEvent.Seq)
-		default:
+		} else {
 			found = fmt.Sprintf("was event %d while the log ended at event %d", d.RecordedHead.Seq, d.LastEvent.Seq)
+		}
+		if d.Note != "" {
+			why = ", " + d.Note
 		}
 	}
 	return fmt.Sprintf("The ledger's recorded head %s, so the ledger refused every append: it was damaged outside "+
-		"governed. To record the removal of access all the same, governed chained event %d (%s) onto the last event "+
-		"of the log. Verification goes on reporting the damage (run `governed verify`), and nothing new is granted "+
-		"or approved on this ledger. Keep this copy of the ledger as evidence before restoring one from a trusted "+
-		"backup; the next apply on the restored ledger records again the expiries and revocations it lacks.",
-		found, ev.Seq, ev.Type)
+		"governed. Event %d (%s) was chained onto the last event of the log%s. Verification goes on reporting the "+
+		"damage (run `governed verify`), and nothing new is granted or approved on this ledger. Keep this copy as "+
+		"evidence of what was removed after the damage before restoring the ledger from a trusted backup.",
+		found, ev.Seq, ev.Type, why)
 }
 
 // end ends g: record writes the decision to the ledger first, with

@@ -47,9 +47,13 @@ func (d *unmanagedMembershipsDataSource) Metadata(_ context.Context, req datasou
 func (d *unmanagedMembershipsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Access that bypassed governance: members of governed PostgreSQL roles (the roles of the " +
-			"policy's entitlements, in the provider's `postgres_targets`) that no active grant in the ledger covers, and every membership that carries the admin option (which no grant gives). " +
-			"The provider's own login role is left out, since it holds the roles in order to grant them. A membership " +
-			"whose revocation is still pending shows here too, until its target removes it.",
+			"policy's entitlements, in the provider's `postgres_targets`) that no grant in the ledger covers, and every " +
+			"membership that carries the admin option (which no grant gives). A grant the ledger holds as active covers " +
+			"its membership until its expiry is recorded, so a grant that expires in this run is not reported in the " +
+			"plan that revokes it; a membership whose revocation is still pending after an apply shows here, until its " +
+			"target removes it. The provider's own login role is left out, since it holds the roles in order to grant " +
+			"them. The data source only reports: to fail a run when it lists anything, add a `postcondition` (see the " +
+			"example); an `assert` in a `check` block only warns.",
 		Attributes: map[string]schema.Attribute{
 			"target": schema.StringAttribute{
 				MarkdownDescription: "Only this target, such as `postgres.payments`. By default, every PostgreSQL target.",
@@ -101,14 +105,18 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 		}
 		roles[e.Target][e.Role] = true
 	}
-	active, err := d.data.ledger.Grants(ctx, ledger.GrantFilter{Status: ledger.StatusActive})
-	if err != nil {
-		addReadError(&resp.Diagnostics, summaryListMemberships, "the active grants", err)
-		return
-	}
+	// Grants the ledger holds as active or pending cover their membership,
+	// including those past their expiry: their revocation is due, and the
+	// apply that expires them removes the membership, so a plan that reads
+	// this before that apply does its work must not call it ungoverned.
 	covered := map[target.Membership]bool{}
-	for _, g := range active {
-		if g.StatusAt(d.data.now) == ledger.StatusActive {
+	for _, status := range []string{ledger.StatusActive, ledger.StatusPending} {
+		grants, err := d.data.ledger.Grants(ctx, ledger.GrantFilter{Status: status})
+		if err != nil {
+			addReadError(&resp.Diagnostics, summaryListMemberships, "the "+status+" grants", err)
+			return
+		}
+		for _, g := range grants {
 			covered[target.Membership{Target: g.Target, Role: g.Role, Principal: g.Principal}] = true
 		}
 	}

@@ -593,6 +593,8 @@ func (r *Run) RetryRevocation(ctx context.Context, g ledger.Grant) (Result, erro
 // of privilege but holds no membership of the role for the principal.
 func (r *Run) accessGone(ctx context.Context, g ledger.Grant, terr error) (string, bool) {
 	switch {
+	case terr == nil:
+		return "", false
 	case errors.Is(terr, target.ErrNoSuchRole):
 		return fmt.Sprintf("%s; a membership cannot outlive its role or its member, so none is left to revoke", terr), true
 	case errors.Is(terr, target.ErrDenied) && r.absent(ctx, g):
@@ -712,7 +714,11 @@ func (r *Run) removeUnrecorded(ctx context.Context, g ledger.Grant, res Result, 
 		return res, &Error{Step: step, Err: err} // the ledger's record is the only access there is
 	}
 	r.unrecorded.Store(g.ID, true)
-	if terr := r.revokeAccess(ctx, g); terr != nil {
+	terr := r.revokeAccess(ctx, g)
+	if _, gone := r.accessGone(ctx, g, terr); gone {
+		terr = nil
+	}
+	if terr != nil {
 		return res, &Error{Step: step, Err: err, Done: fmt.Sprintf("Removing the access from %s failed too (%s), so it "+
 			"is still in place; the next apply tries both again.", g.Target, terr)}
 	}

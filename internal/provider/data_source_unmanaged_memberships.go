@@ -105,20 +105,18 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 		}
 		roles[e.Target][e.Role] = true
 	}
-	// Grants the ledger holds as active or pending cover their membership,
-	// including those past their expiry: their revocation is due, and the
-	// apply that expires them removes the membership, so a plan that reads
-	// this before that apply does its work must not call it ungoverned.
+	// A grant the ledger holds as active covers its membership, even past
+	// its expiry: the apply that records the expiry also removes the
+	// membership, so a plan that reads this before that apply has done its
+	// work must not call the membership ungoverned.
+	active, err := d.data.ledger.Grants(ctx, ledger.GrantFilter{Status: ledger.StatusActive})
+	if err != nil {
+		addReadError(&resp.Diagnostics, summaryListMemberships, "the active grants", err)
+		return
+	}
 	covered := map[target.Membership]bool{}
-	for _, status := range []string{ledger.StatusActive, ledger.StatusPending} {
-		grants, err := d.data.ledger.Grants(ctx, ledger.GrantFilter{Status: status})
-		if err != nil {
-			addReadError(&resp.Diagnostics, summaryListMemberships, "the "+status+" grants", err)
-			return
-		}
-		for _, g := range grants {
-			covered[target.Membership{Target: g.Target, Role: g.Role, Principal: g.Principal}] = true
-		}
+	for _, g := range active {
+		covered[target.Membership{Target: g.Target, Role: g.Role, Principal: g.Principal}] = true
 	}
 	cfg.Memberships = []membershipModel{}
 	for name, governed := range roles {

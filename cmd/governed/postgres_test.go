@@ -6,7 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -584,4 +590,82 @@ func TestPostgresRevokeDroppedMember(t *testing.T) {
 	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.RevokePending || !strings.Contains(g.RevokeNote, "does not exist") {
 		t.Fatalf("after revoke: %+v, %v", g, err)
 	}
+}
+
+// A SQLite ledger file that its reader cannot write is still opened: the
+// REVOKE runs, the command says the ledger did not record it and exits 1.
+// As root, whom file modes do not stop, the command runs as an unprivileged
+// user.
+func TestPostgresRevokeOnReadOnlyLedgerFile(t *testing.T) {
+	t.Parallel()
+	w := newPGTarget(t)
+	principal := w.CreatePrincipal("api")
+	w.GrantAsGovernor(w.Role, principal)
+	dir := shared(t)
+	path := filepath.Join(dir, "governed.db")
+	l, err := ledger.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue(t, w, l, "grt_app", principal)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+
+	bin := filepath.Join(shared(t), "governed")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building governed: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "revoke", "--ledger", path, "--grant", "grt_app", "--reason", "INC-54", "--postgres-target", targetFlag(w))
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: unprivileged(t)}
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+		!strings.Contains(stdout.String(), "was removed from postgres.app, but the ledger did not record it") ||
+		!strings.Contains(stderr.String(), "read-only") {
+		t.Fatalf("revoke on a read-only ledger file: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if w.IsMember(principal, w.Role) {
+		t.Fatal("a read-only ledger file kept the membership in place")
+	}
+	if g, err := openLedger(t, path).Grant(context.Background(), "grt_app"); err != nil || g.Status != ledger.StatusActive {
+		t.Fatalf("the read-only ledger changed: %+v, %v", g, err)
+	}
+}
+
+// shared is a new directory that every user can enter and write, as
+// t.TempDir's are not.
+func shared(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "governed-shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// unprivileged is the credential of a user that is not root.
+func unprivileged(t *testing.T) *syscall.Credential {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("running as root with no user nobody to run governed as: %v", err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("user nobody has ids %q and %q", u.Uid, u.Gid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }

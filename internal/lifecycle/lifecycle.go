@@ -3,9 +3,14 @@
 // revoked, retired, and revocations retried until the target carries them out.
 // It is the one place that decides what is written to the ledger and what is
 // asked of a target, and in which order, so that access is never in force
-// without a record and a decision to remove access is never forgotten. It
-// knows nothing of Terraform: the provider's resources and the governed
-// command each read a grant, make one call here and report the outcome.
+// without a record and a decision to remove access is never forgotten.
+// Removing access waits on nothing: not on a ledger whose head no longer
+// matches its log (a discontinuity is recorded, and verification keeps
+// reporting the damage), not on a ledger that cannot be written (the access
+// goes, and the error says it was not recorded), and not on a role or member
+// that no longer exists (the revocation is complete). It knows nothing of
+// Terraform: the provider's resources and the governed command each read a
+// grant, make one call here and report the outcome.
 package lifecycle
 
 import (

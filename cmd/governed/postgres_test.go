@@ -640,17 +640,15 @@ func TestPostgresRevokeOnReadOnlyLedgerFile(t *testing.T) {
 	}
 }
 
-// shared is a new directory that every user can enter and write, as
-// t.TempDir's are not.
+// shared is a new temporary directory that every user can enter and write,
+// as t.TempDir's are not until their modes are changed.
 func shared(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "governed-shared-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	for d, mode := range map[string]os.FileMode{filepath.Dir(dir): 0o755, dir: 0o777} {
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }

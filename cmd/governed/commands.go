@@ -97,8 +97,9 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 		return c.completeRevocation(ctx, run, targets, g)
 	}
 	res, err := run.Revoke(ctx, g, ledger.ReasonOutOfBand, reason)
+	damaged := c.reportDiscontinuity(res)
 	if err != nil {
-		return c.fail(exitUsage, "%v", err)
+		return c.removalFailed(g, err)
 	}
 	g = res.Grant
 	if !res.Appended {
@@ -117,11 +118,42 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 			"that manages this grant removes the access,\n"+
 			"or run this again with --postgres-target to remove it now.\n")
 	}
+	if g.RevokeNote != "" {
+		fmt.Fprintf(c.stdout, "  nothing was left to revoke in %s: %s\n", g.Target, g.RevokeNote)
+	}
 	fmt.Fprintf(c.stdout, "The next plan shows it as revoked (out_of_band); it is never issued again.\n")
 	if g.RevokePending {
 		return exitProblem
 	}
-	return c.reportCovering(ctx, run, g)
+	code := c.reportCovering(ctx, run, g)
+	if damaged && code == exitOK {
+		return exitProblem
+	}
+	return code
+}
+
+// reportDiscontinuity warns, on stderr, that the ledger's head did not match
+// its log and that a discontinuity was recorded to go on past it; the caller
+// exits 1 then, since the ledger needs attention, even though the access is
+// removed and recorded.
+func (c *command) reportDiscontinuity(res lifecycle.Result) bool {
+	if res.Discontinuity.Seq == 0 {
+		return false
+	}
+	fmt.Fprintf(c.stderr, "WARNING: %s\n", lifecycle.DescribeDiscontinuity(res.Discontinuity))
+	return true
+}
+
+// removalFailed reports a revocation that failed; when the access was removed
+// from its target all the same and only the ledger did not record it, it
+// says so and exits 1, else 2.
+func (c *command) removalFailed(g ledger.Grant, err error) int {
+	if le := (*lifecycle.Error)(nil); errors.As(err, &le) && le.AccessRemoved {
+		fmt.Fprintf(c.stdout, "the access of grant %s (%s to %s) was removed from %s, but the ledger did not record it.\n",
+			g.ID, g.Role, g.Principal, g.Target)
+		return c.fail(exitProblem, "%v", err)
+	}
+	return c.fail(exitUsage, "%v", err)
 }
 
 // completeRevocation carries out a revocation that the ledger records as
@@ -136,15 +168,23 @@ func (c *command) completeRevocation(ctx context.Context, run *lifecycle.Run, ta
 		return exitProblem
 	}
 	res, err := run.RetryRevocation(ctx, g)
+	damaged := c.reportDiscontinuity(res)
 	if err != nil {
-		return c.fail(exitUsage, "%v", err)
+		return c.removalFailed(g, err)
 	}
 	if g = res.Grant; g.RevokePending {
 		fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
 		return exitProblem
 	}
+	if g.RevokeNote != "" {
+		fmt.Fprintf(c.stdout, "Nothing was left to revoke in %s: %s.\n", g.Target, g.RevokeNote)
+	}
 	fmt.Fprintf(c.stdout, "The access is now removed from %s; the ledger records the revocation as completed.\n", g.Target)
-	return c.reportCovering(ctx, run, g)
+	code := c.reportCovering(ctx, run, g)
+	if damaged && code == exitOK {
+		return exitProblem
+	}
+	return code
 }
 
 // reportCovering warns when other grants still give the access a revoked

@@ -6,7 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -530,4 +536,169 @@ func TestPostgresRevokeTerminatesSessions(t *testing.T) {
 			t.Fatalf("terminate %v: after governed revoke, the principal's session answers: %v", terminate, err)
 		}
 	}
+}
+
+// pgLedgerDB is the name of the database that holds the PostgreSQL ledger at
+// location, for the tests that damage it directly.
+func pgLedgerDB(t *testing.T, location string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Database
+}
+
+// A ledger whose recorded head was moved does not stop the revocation: the
+// REVOKE runs, the revocation is recorded after a discontinuity, and the
+// command exits 1 with a warning; verify goes on reporting the damage.
+func TestPostgresRevokeOnDamagedLedger(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	w.Server.MustExec(t, pgLedgerDB(t, location), `UPDATE ledger_head SET seq = seq + 1`)
+	_, _, before := runCLI("verify", "--ledger", location)
+	if !strings.Contains(before, "first bad sequence number 6") {
+		t.Fatalf("verify after the damage: %q", before)
+	}
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-51",
+		"--postgres-target", targetFlag(w))
+	if code != 1 || !strings.HasPrefix(out, "grant grt_app revoked at ") || !strings.Contains(errOut, "WARNING: The ledger's recorded head was event 6") {
+		t.Fatalf("revoke on a damaged ledger = %d, %q, %q", code, out, errOut)
+	}
+	if w.IsMember(principal, w.Role) {
+		t.Fatal("the membership stayed on a damaged ledger")
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.Status != ledger.StatusRevoked || g.RevocationNote != "INC-51" || g.RevokePending {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+	if code, _, after := runCLI("verify", "--ledger", location); code != 1 || !strings.HasPrefix(after, strings.TrimSuffix(before, "\n")) {
+		t.Fatalf("verify after the revocation = %d, %q; want the damage reported as before: %q", code, after, before)
+	}
+}
+
+// A ledger that refuses every write does not keep the access in place: the
+// REVOKE runs, the command says the ledger did not record it and exits 1;
+// run again once the ledger can be written, it records the revocation.
+func TestPostgresRevokeOnUnwritableLedger(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	db := pgLedgerDB(t, location)
+	w.Server.MustExec(t, db, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'the ledger volume is read-only';
+END
+$$`, `CREATE TRIGGER refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse()`)
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-52",
+		"--postgres-target", targetFlag(w))
+	if code != 1 || !strings.Contains(out, "was removed from postgres.app, but the ledger did not record it") ||
+		!strings.Contains(errOut, "the ledger volume is read-only") {
+		t.Fatalf("revoke on an unwritable ledger = %d, %q, %q", code, out, errOut)
+	}
+	if w.IsMember(principal, w.Role) {
+		t.Fatal("an unwritable ledger kept the membership in place")
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.Status != ledger.StatusActive {
+		t.Fatalf("the ledger changed although it refused writes: %+v, %v", g, err)
+	}
+
+	w.Server.MustExec(t, db, `DROP TRIGGER refuse ON events`)
+	if code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-52",
+		"--postgres-target", targetFlag(w)); code != 0 || !strings.HasPrefix(out, "grant grt_app revoked at ") {
+		t.Fatalf("revoke once the ledger can be written = %d, %q, %q", code, out, errOut)
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.Status != ledger.StatusRevoked || g.RevocationNote != "INC-52" || g.RevokePending {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+}
+
+// A member that no longer exists holds no membership: the revocation is
+// complete, and the command says nothing was left to revoke.
+func TestPostgresRevokeDroppedMember(t *testing.T) {
+	t.Parallel()
+	w, l, location, principal := pgRevokeWorld(t)
+	w.Exec("DROP ROLE " + pgtest.QuoteIdent(principal))
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-53",
+		"--postgres-target", targetFlag(w))
+	if code != 0 || errOut != "" || strings.Contains(out, "still in place") || !strings.Contains(out, "nothing was left to revoke in postgres.app") {
+		t.Fatalf("revoke of a dropped member = %d, %q, %q", code, out, errOut)
+	}
+	if g, err := l.Grant(context.Background(), "grt_app"); err != nil || g.RevokePending || !strings.Contains(g.RevokeNote, "does not exist") {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+}
+
+// A SQLite ledger file that its reader cannot write is still opened: the
+// REVOKE runs, the command says the ledger did not record it and exits 1.
+// As root, whom file modes do not stop, the command runs as an unprivileged
+// user.
+func TestPostgresRevokeOnReadOnlyLedgerFile(t *testing.T) {
+	t.Parallel()
+	w := newPGTarget(t)
+	principal := w.CreatePrincipal("api")
+	w.GrantAsGovernor(w.Role, principal)
+	dir := shared(t)
+	path := filepath.Join(dir, "governed.db")
+	l, err := ledger.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue(t, w, l, "grt_app", principal)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+
+	bin := filepath.Join(shared(t), "governed")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building governed: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "revoke", "--ledger", path, "--grant", "grt_app", "--reason", "INC-54", "--postgres-target", targetFlag(w))
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: unprivileged(t)}
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+		!strings.Contains(stdout.String(), "was removed from postgres.app, but the ledger did not record it") ||
+		!strings.Contains(stderr.String(), "read-only") {
+		t.Fatalf("revoke on a read-only ledger file: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if w.IsMember(principal, w.Role) {
+		t.Fatal("a read-only ledger file kept the membership in place")
+	}
+	if g, err := openLedger(t, path).Grant(context.Background(), "grt_app"); err != nil || g.Status != ledger.StatusActive {
+		t.Fatalf("the read-only ledger changed: %+v, %v", g, err)
+	}
+}
+
+// shared is a new temporary directory that every user can enter and write,
+// as t.TempDir's are not until their modes are changed.
+func shared(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d, mode := range map[string]os.FileMode{filepath.Dir(dir): 0o755, dir: 0o777} {
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// unprivileged is the credential of a user that is not root.
+func unprivileged(t *testing.T) *syscall.Credential {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("running as root with no user nobody to run governed as: %v", err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("user nobody has ids %q and %q", u.Uid, u.Gid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }

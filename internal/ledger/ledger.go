@@ -263,16 +263,25 @@ func (l *Ledger) RetireGrant(ctx context.Context, id string, at time.Time, targe
 }
 
 // CompleteRevocation records that a revocation its target had refused is now
-// carried out there. A grant with no revocation pending is returned as it is,
-// with no event.
-func (l *Ledger) CompleteRevocation(ctx context.Context, id string, at time.Time) (Grant, bool, error) {
+// carried out there; note, when not empty, says how it was settled other than
+// by a REVOKE (see Grant.RevokeNote). A grant with no revocation pending is
+// returned as it is, with no event.
+func (l *Ledger) CompleteRevocation(ctx context.Context, id string, at time.Time, note string) (Grant, bool, error) {
 	return l.transitionGrant(ctx, id, at, func(g *Grant) string {
 		if !g.RevokePending {
 			return ""
 		}
-		g.RevokePending, g.RevokeError = false, ""
+		g.RevokePending, g.RevokeError, g.RevokeNote = false, "", note
 		return EventGrantRevokeCompleted
 	})
+}
+
+// RecordDiscontinuity appends a ledger.discontinuity event with note when the
+// ledger's recorded head does not match the last event of its log, so that
+// what removes access can be recorded after it (see Store.AppendDiscontinuity).
+// It reports false, with no event, when the head matches.
+func (l *Ledger) RecordDiscontinuity(ctx context.Context, at time.Time, note string) (Event, bool, error) {
+	return l.s.AppendDiscontinuity(ctx, at, note)
 }
 
 // FailRevocation records that the target refused, or could not be asked, to

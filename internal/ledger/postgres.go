@@ -493,7 +493,11 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	b.Queue(`SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE`).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&head.Seq, &head.Hash); err != nil {
+		err := row.Scan(&head.Seq, &head.Hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errHeadMissing
+		}
+		if err != nil {
 			return fmt.Errorf("reading the ledger's head: %w", err)
 		}
 		return nil
@@ -529,6 +533,56 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 		return Event{}, err
 	}
 	return ev, nil
+}
+
+// AppendDiscontinuity implements Store. The transaction locks the head table
+// in a mode that conflicts with the row lock every append takes on the head,
+// so that it serialises with appends even when the head row is missing.
+func (s *PostgresStore) AppendDiscontinuity(ctx context.Context, at time.Time, note string) (Event, bool, error) {
+	var ev Event
+	var appended bool
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, `LOCK TABLE ledger_head IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		var h, last Head
+		head := &h
+		err = tx.QueryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			head = nil
+		case err != nil:
+			return err
+		}
+		err = tx.QueryRow(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if ev, appended, err = decideDiscontinuity(at, note, head, last); err != nil || !appended {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash); err != nil {
+			return err
+		}
+		moveHead := `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`
+		if head == nil {
+			moveHead = `INSERT INTO ledger_head (id, seq, hash) VALUES (1, $1, $2)`
+		}
+		if _, err := tx.Exec(ctx, moveHead, ev.Seq, ev.Hash); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+	if err != nil {
+		return Event{}, false, s.describe(err)
+	}
+	return ev, appended, nil
 }
 
 // Grant implements Store. It reads the grant's last event (see lastRecord).

@@ -82,4 +82,16 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 		}
 	}
 	mustVerify(t, l)
+
+	// A head moved behind its back: the role can still record a
+	// discontinuity, and append after it.
+	if err := srv.Exec(ctx, db, `UPDATE ledger_head SET seq = seq + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := l.RecordDiscontinuity(ctx, t0.Add(9*24*time.Hour), "least privilege"); err != nil || !ok {
+		t.Fatalf("recording a discontinuity as %s: %v, %v", pipeline, ok, err)
+	}
+	if g, err := l.IssueGrant(ctx, testGrant("grt_2"), t0.Add(9*24*time.Hour)); err != nil || g.Seq != 4 {
+		t.Fatalf("appending after the discontinuity as %s: %+v, %v", pipeline, g, err)
+	}
 }

@@ -97,6 +97,27 @@ func decideAppend(eventType string, at time.Time, r appendRecord, expectSeq int6
 	return ev, nil
 }
 
+// decideDiscontinuity decides an AppendDiscontinuity from what the store read
+// under its write lock: head is the recorded head (nil when its row is
+// missing), last the last event of the log. It returns the event to write,
+// chained onto last, or false when head matches last.
+func decideDiscontinuity(at time.Time, note string, head *Head, last Head) (Event, bool, error) {
+	if head != nil && *head == last {
+		return Event{}, false, nil
+	}
+	data, err := json.Marshal(Discontinuity{RecordedHead: head, LastEvent: last, Note: note})
+	if err != nil {
+		return Event{}, false, err
+	}
+	ev := Event{Seq: last.Seq + 1, At: at.UTC().Round(0), Type: EventLedgerDiscontinuity, Subject: DiscontinuitySubject,
+		Data: data, PrevHash: last.Hash}
+	ev.Hash = HashEvent(ev.PrevHash, ev)
+	return ev, true, nil
+}
+
+// errHeadMissing is returned by an append when the ledger's head row is gone.
+var errHeadMissing = fmt.Errorf("the ledger's recorded head is missing: %w", ErrInconsistent)
+
 // record is a grant or an approval: what the events of the log are about.
 type record interface{ Grant | Approval }
 

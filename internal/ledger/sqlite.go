@@ -382,7 +382,11 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 		return Event{}, err
 	}
 	var head, last Head
-	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash); err != nil {
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, errHeadMissing
+	}
+	if err != nil {
 		return Event{}, fmt.Errorf("reading the ledger's head: %w", err)
 	}
 	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
@@ -411,6 +415,60 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`,
 		return Event{}, err
 	}
 	return ev, nil
+}
+
+// AppendDiscontinuity implements Store.
+func (s *SQLiteStore) AppendDiscontinuity(ctx context.Context, at time.Time, note string) (Event, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev, appended, err := s.discontinuityTx(ctx, at, note)
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return Event{}, false, describeSQLiteError(s.path, err)
+	}
+	return ev, appended, err
+}
+
+// discontinuityTx is AppendDiscontinuity under the write lock.
+func (s *SQLiteStore) discontinuityTx(ctx context.Context, at time.Time, note string) (Event, bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock now
+	if err != nil {
+		return Event{}, false, err
+	}
+	defer tx.Rollback()
+	var h, last Head
+	head := &h
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		head = nil
+	case err != nil:
+		return Event{}, false, err
+	}
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Event{}, false, err
+	}
+	ev, appended, err := decideDiscontinuity(at, note, head, last)
+	if err != nil || !appended {
+		return Event{}, false, err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash); err != nil {
+		return Event{}, false, err
+	}
+	moveHead := `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`
+	if head == nil {
+		moveHead = `INSERT INTO ledger_head (id, seq, hash) VALUES (1, ?, ?)`
+	}
+	if _, err := tx.ExecContext(ctx, moveHead, ev.Seq, ev.Hash); err != nil {
+		return Event{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Event{}, false, err
+	}
+	return ev, true, nil
 }
 
 // Grant implements Store. It reads the grant's last event (see lastRecord).

@@ -602,6 +602,62 @@ func TestStoresAppendRefusedOnInconsistentHead(t *testing.T) {
 	})
 }
 
+// A ledger whose recorded head does not match its log refuses appends until a
+// discontinuity is recorded; after it, appends work again and Verify goes on
+// reporting the original damage at its sequence number.
+func TestStoresDiscontinuityKeepsDamageVisible(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		tamper   string
+		firstBad int64
+		problem  string
+	}{
+		{"head moved on", `UPDATE ledger_head SET seq = seq + 1`, 3, "the log ends at event 2 but the recorded head is event 3"},
+		{"head moved back", `UPDATE ledger_head SET seq = 1`, 2, "the recorded head is event 1 but the log goes on to event 2"},
+		{"head hash changed", `UPDATE ledger_head SET hash = 'feed'`, 2, "the recorded head hash differs from the hash of event 2"},
+		{"head missing", `DELETE FROM ledger_head`, 2, "the recorded head is missing"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			forEachStore(t, func(t *testing.T, st storeUnderTest) {
+				ctx := context.Background()
+				for _, id := range []string{"grt_1", "grt_2"} {
+					if _, err := st.l.IssueGrant(ctx, testGrant(id), t0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, ok, err := st.l.RecordDiscontinuity(ctx, t0, "not needed"); err != nil || ok {
+					t.Fatalf("RecordDiscontinuity on an intact ledger = %v, %v; want nothing appended", ok, err)
+				}
+				if err := st.exec(tc.tamper); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := st.l.ExpireGrant(ctx, "grt_1", t0.Add(time.Hour), nil); !errors.Is(err, ErrInconsistent) {
+					t.Fatalf("append before the discontinuity: %v, want ErrInconsistent", err)
+				}
+				ev, ok, err := st.l.RecordDiscontinuity(ctx, t0.Add(time.Hour), "to record a revocation")
+				if err != nil || !ok || ev.Seq != 3 || ev.Type != EventLedgerDiscontinuity {
+					t.Fatalf("RecordDiscontinuity = %+v, %v, %v; want event 3", ev, ok, err)
+				}
+				if _, ok, err := st.l.RecordDiscontinuity(ctx, t0.Add(time.Hour), "again"); err != nil || ok {
+					t.Fatalf("second RecordDiscontinuity = %v, %v; want nothing appended", ok, err)
+				}
+				g, appended, err := st.l.ExpireGrant(ctx, "grt_1", t0.Add(time.Hour), nil)
+				if err != nil || !appended || g.Seq != 4 || g.Status != StatusExpired {
+					t.Fatalf("append after the discontinuity = %+v, %v, %v", g, appended, err)
+				}
+				r, err := st.l.Verify(ctx)
+				if err != nil || r.OK || r.FirstBad != tc.firstBad || !strings.Contains(r.Problem, tc.problem) ||
+					!strings.Contains(r.Problem, "event 3 records this discontinuity") {
+					t.Fatalf("Verify after the discontinuity = %+v, %v; want %d: %s", r, err, tc.firstBad, tc.problem)
+				}
+			})
+		})
+	}
+}
+
 func TestStoresTransitionRetriesOnConflict(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st storeUnderTest) {

@@ -31,7 +31,16 @@ const (
 	// EventGrantRevokeFailed records that the target refused a revocation or
 	// could not be reached; the revocation stays pending.
 	EventGrantRevokeFailed = "grant.revoke_failed"
+	// EventLedgerDiscontinuity records that the ledger's recorded head did
+	// not match the last event of its log when access had to be removed. It
+	// is chained onto that last event, so that the removal can be recorded
+	// after it, and Verify reports the damage it describes: it never makes a
+	// damaged ledger verify.
+	EventLedgerDiscontinuity = "ledger.discontinuity"
 )
+
+// DiscontinuitySubject is the subject of every ledger.discontinuity event.
+const DiscontinuitySubject = "ledger"
 
 // The event types each kind of append accepts. Stores check them.
 var (
@@ -129,6 +138,10 @@ type Grant struct {
 	// or could not be reached); RevokeError says why. The next apply retries.
 	RevokePending bool   `json:"revoke_pending,omitempty"`
 	RevokeError   string `json:"revoke_error,omitempty"`
+	// RevokeNote says how a revocation was completed when its target did not
+	// carry out a REVOKE: the role or the member no longer exists there, or
+	// the access was found absent.
+	RevokeNote string `json:"revoke_note,omitempty"`
 	// Seq is the sequence number of the last event about this grant. Not part of the payload.
 	Seq int64 `json:"-"`
 	// PolicyDigest is the SHA-256 of the policy document that judged the
@@ -191,8 +204,20 @@ type Event struct {
 
 // Head is the last event of the chain.
 type Head struct {
-	Seq  int64
-	Hash string
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// Discontinuity is the payload of a ledger.discontinuity event.
+type Discontinuity struct {
+	// RecordedHead is the head the store held when the event was written;
+	// nil when its row was missing.
+	RecordedHead *Head `json:"recorded_head"`
+	// LastEvent is the last event of the log then, which the discontinuity
+	// follows and chains onto.
+	LastEvent Head `json:"last_event"`
+	// Note says why it was written.
+	Note string `json:"note,omitempty"`
 }
 
 // GrantFilter selects grants; zero fields match everything, and the fields
@@ -231,6 +256,12 @@ type Store interface {
 	AppendGrant(ctx context.Context, eventType string, at time.Time, g Grant, expectSeq int64) (Event, error)
 	// AppendApproval is AppendGrant for approval records.
 	AppendApproval(ctx context.Context, eventType string, at time.Time, a Approval, expectSeq int64) (Event, error)
+	// AppendDiscontinuity appends a ledger.discontinuity event with note when
+	// the recorded head does not match the last event of the log (or is
+	// missing): the event is chained onto that last event and becomes the
+	// head, so that appends work again while Verify still reports the damage.
+	// When the head matches, it appends nothing and reports false.
+	AppendDiscontinuity(ctx context.Context, at time.Time, note string) (Event, bool, error)
 	Grant(ctx context.Context, id string) (Grant, error)
 	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
 	Approval(ctx context.Context, id string) (Approval, error)

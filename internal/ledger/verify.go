@@ -3,9 +3,11 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"sync/atomic"
+	"time"
 )
 
 // Report is the outcome of verifying a ledger. Tampering is reported here, with
@@ -123,8 +125,40 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 	}
 	if k := eventKind(typ); k != kindOther {
 		v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
+	} else if bytes.Equal(typ, discontinuityType) {
+		v.discontinuity(seq, at, prevHash, data)
+		return false
 	}
 	return true
+}
+
+var discontinuityType = []byte(EventLedgerDiscontinuity)
+
+// discontinuity reports the damage a ledger.discontinuity event records, at
+// the sequence number where verification found it before the event was
+// written, so that a ledger never verifies again once it was damaged. The
+// event passed the chain checks: it follows event seq-1, whose hash is
+// prevHash.
+func (v *verification) discontinuity(seq int64, at, prevHash, data []byte) {
+	var d Discontinuity
+	if err := json.Unmarshal(data, &d); err != nil {
+		v.fail(seq, fmt.Sprintf("event %d records a discontinuity that cannot be read: %v", seq, err))
+		return
+	}
+	if d.LastEvent.Seq != seq-1 || d.LastEvent.Hash != string(prevHash) {
+		v.fail(seq, fmt.Sprintf("event %d records a discontinuity after event %d, but it follows event %d", seq, d.LastEvent.Seq, seq-1))
+		return
+	}
+	firstBad, problem, ok := headProblem(d.RecordedHead, d.LastEvent)
+	if ok {
+		firstBad, problem = seq, "the recorded head matched the log"
+	}
+	found := string(at)
+	if t, err := time.Parse(time.RFC3339Nano, found); err == nil {
+		found = t.UTC().Format(time.RFC3339)
+	}
+	v.fail(firstBad, fmt.Sprintf("%s (found at %s; event %d records this discontinuity and the events after it are "+
+		"chained onto event %d, so that removals of access could still be recorded)", problem, found, seq, d.LastEvent.Seq))
 }
 
 // joinedEvent is event for a stored event whose text fields come joined, as
@@ -139,19 +173,31 @@ func (v *verification) joinedEvent(seq int64, joined []byte) bool {
 	return v.event(seq, at, typ, subject, data, prevHash, hash)
 }
 
-// head cross-checks the head the store recorded against the last event read.
-func (v *verification) head(recorded Head) {
-	last := v.chain.Head()
-	switch {
-	case recorded.Seq > last.Seq:
-		v.fail(last.Seq+1, fmt.Sprintf("the log ends at event %d but the recorded head is event %d: events %d to %d were removed",
-			last.Seq, recorded.Seq, last.Seq+1, recorded.Seq))
-	case recorded.Seq < last.Seq:
-		v.fail(recorded.Seq+1, fmt.Sprintf("the recorded head is event %d but the log goes on to event %d: events %d to %d were added outside governed",
-			recorded.Seq, last.Seq, recorded.Seq+1, last.Seq))
-	case recorded.Hash != last.Hash:
-		v.fail(last.Seq, fmt.Sprintf("the recorded head hash differs from the hash of event %d", last.Seq))
+// head cross-checks the head the store recorded (nil when its row is
+// missing) against the last event read.
+func (v *verification) head(recorded *Head) {
+	if seq, problem, ok := headProblem(recorded, v.chain.Head()); !ok {
+		v.fail(seq, problem)
 	}
+}
+
+// headProblem says how a recorded head (nil when missing) differs from the
+// last event of the log, and the first sequence number at fault; ok is true
+// when they match.
+func headProblem(recorded *Head, last Head) (seq int64, problem string, ok bool) {
+	switch {
+	case recorded == nil:
+		return last.Seq, "the recorded head is missing", false
+	case recorded.Seq > last.Seq:
+		return last.Seq + 1, fmt.Sprintf("the log ends at event %d but the recorded head is event %d: events %d to %d were removed",
+			last.Seq, recorded.Seq, last.Seq+1, recorded.Seq), false
+	case recorded.Seq < last.Seq:
+		return recorded.Seq + 1, fmt.Sprintf("the recorded head is event %d but the log goes on to event %d: events %d to %d were added outside governed",
+			recorded.Seq, last.Seq, recorded.Seq+1, last.Seq), false
+	case recorded.Hash != last.Hash:
+		return last.Seq, fmt.Sprintf("the recorded head hash differs from the hash of event %d", last.Seq), false
+	}
+	return 0, "", true
 }
 
 // row checks one current-state row: it must hold the payload of the last event
@@ -331,10 +377,11 @@ func verifySnapshot(ctx context.Context, r snapshotReader) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if !found {
-		v.fail(v.chain.Head().Seq, "the recorded head is missing")
+	if found {
+		v.head(&head)
+	} else {
+		v.head(nil)
 	}
-	v.head(head)
 	if !v.failed {
 		for _, kind := range []int{kindGrant, kindApproval} {
 			err := r.rows(ctx, kind, func(id string, seq int64, data []byte) { v.row(kind, id, seq, data) })

@@ -118,3 +118,46 @@ func TestVerifyChain(t *testing.T) {
 		})
 	}
 }
+
+// A ledger.discontinuity event never lets a ledger verify: it is reported as
+// the damage it records, at the sequence number where that damage was found,
+// or as itself when its payload does not describe the log it follows.
+func TestVerificationReportsDiscontinuities(t *testing.T) {
+	t.Parallel()
+	first := Event{Seq: 1, At: t0, Type: EventGrantIssued, Subject: "grt_1", Data: []byte(`{"id":"grt_1"}`)}
+	first.Hash = HashEvent("", first)
+	last := Head{Seq: 1, Hash: first.Hash}
+	cases := []struct {
+		name     string
+		data     string
+		firstBad int64
+		problem  string
+	}{
+		{"head moved on", fmt.Sprintf(`{"recorded_head":{"seq":5,"hash":%q},"last_event":{"seq":1,"hash":%q}}`, last.Hash, last.Hash),
+			2, "the log ends at event 1 but the recorded head is event 5: events 2 to 5 were removed (found at 2026-"},
+		{"head missing", fmt.Sprintf(`{"recorded_head":null,"last_event":{"seq":1,"hash":%q}}`, last.Hash),
+			1, "the recorded head is missing (found at"},
+		{"claims another last event", fmt.Sprintf(`{"recorded_head":null,"last_event":{"seq":7,"hash":%q}}`, last.Hash),
+			2, "event 2 records a discontinuity after event 7, but it follows event 1"},
+		{"unreadable", `{"recorded_head":`, 2, "event 2 records a discontinuity that cannot be read"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := Event{Seq: 2, At: t0.Add(time.Hour), Type: EventLedgerDiscontinuity, Subject: DiscontinuitySubject,
+				Data: []byte(tc.data), PrevHash: first.Hash}
+			d.Hash = HashEvent(d.PrevHash, d)
+			v := newVerification()
+			for _, e := range []Event{first, d} {
+				if !v.event(e.Seq, []byte(formatAt(e.At)), []byte(e.Type), []byte(e.Subject), e.Data, []byte(e.PrevHash), []byte(e.Hash)) {
+					break
+				}
+			}
+			v.head(&Head{Seq: 2, Hash: d.Hash})
+			r := v.report(Head{Seq: 2, Hash: d.Hash})
+			if r.OK || r.FirstBad != tc.firstBad || !strings.Contains(r.Problem, tc.problem) {
+				t.Fatalf("report = %+v; want %d: %s", r, tc.firstBad, tc.problem)
+			}
+		})
+	}
+}

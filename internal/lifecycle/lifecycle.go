@@ -3,16 +3,23 @@
 // revoked, retired, and revocations retried until the target carries them out.
 // It is the one place that decides what is written to the ledger and what is
 // asked of a target, and in which order, so that access is never in force
-// without a record and a decision to remove access is never forgotten. It
-// knows nothing of Terraform: the provider's resources and the governed
-// command each read a grant, make one call here and report the outcome.
+// without a record and a decision to remove access is never forgotten.
+// Removing access waits on nothing: not on a ledger whose head no longer
+// matches its log (a discontinuity is recorded, and verification keeps
+// reporting the damage), not on a ledger that cannot be written (the access
+// goes, and the error says it was not recorded), and not on a role or member
+// that no longer exists (the revocation is complete). It knows nothing of
+// Terraform: the provider's resources and the governed command each read a
+// grant, make one call here and report the outcome.
 package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
@@ -57,6 +64,13 @@ type Run struct {
 	// overdue is the run's one reading of the grants past their expiry that
 	// are still in force in the ledger (Overdue).
 	overdue once[[]ledger.Grant]
+	// unrecorded holds the ids of grants whose access this run removed
+	// although the ledger could not record that they ended: they no longer
+	// cover the access they gave (Covering).
+	unrecorded sync.Map
+	// damaged is set once this run found the ledger's head out of step with
+	// its log: nothing is granted by the run from then on.
+	damaged atomic.Bool
 }
 
 // Option changes how a Run is built.
@@ -98,6 +112,10 @@ func (r *Run) Now() time.Time { return r.now }
 type Result struct {
 	Grant    ledger.Grant
 	Appended bool
+	// Discontinuity is the ledger.discontinuity event the transition had to
+	// record first, because the ledger's head did not match its log (see
+	// DescribeDiscontinuity); its Seq is 0 when there was none.
+	Discontinuity ledger.Event
 }
 
 var (
@@ -114,6 +132,10 @@ var (
 	// issued grant when the grant it replaces could not be ended: the new
 	// grant is in force, and so is the one it replaces until it is revoked.
 	ErrPredecessorInForce = errors.New("the grant it replaces is still in force")
+	// ErrLedgerDamaged is returned, wrapped, by Issue once the run found the
+	// ledger's recorded head out of step with its log: access is still
+	// removed on such a ledger, never given.
+	ErrLedgerDamaged = errors.New("the ledger's recorded head does not match its log, and nothing is granted on a damaged ledger")
 )
 
 // Error is a step of a grant's life that failed: what was attempted, why it
@@ -127,6 +149,9 @@ type Error struct {
 	// Done says, in one or more sentences, what had already taken effect and
 	// what happens next; empty when the failed step changed nothing.
 	Done string
+	// AccessRemoved is set when the step failed to record the end of a grant
+	// in the ledger but removed its access from the target all the same.
+	AccessRemoved bool
 }
 
 func (e *Error) Error() string {
@@ -162,6 +187,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // comes with the issued grant: the grant is in force, and only ending the one
 // it replaces failed.
 func (r *Run) Issue(ctx context.Context, g ledger.Grant) (ledger.Grant, error) {
+	if r.damaged.Load() {
+		return g, &Error{Step: fmt.Sprintf("grant %q to %q", g.Entitlement, g.Principal), Err: ErrLedgerDamaged}
+	}
 	tgt, err := r.targets.Lookup(g.Target)
 	if err != nil {
 		return g, &Error{Step: fmt.Sprintf("grant %q to %q", g.Entitlement, g.Principal), Err: err}
@@ -274,10 +302,25 @@ func (r *Run) issueInTarget(ctx context.Context, tgt target.Target, g ledger.Gra
 	if err := r.grantAccess(ctx, tgt, g); errors.Is(err, errNoLongerWanted) {
 		return g, fmt.Errorf("grant %s %w; nothing was granted", g.ID, ErrRevokedWhileIssuing)
 	} else if err != nil {
+		step := fmt.Sprintf("grant %q to %q in target %s", g.Entitlement, g.Principal, g.Target)
+		if r.nothingGranted(ctx, tgt, g, err) {
+			// The target refused and holds no such membership: the request is
+			// closed as failed, and there is no access to revoke.
+			var res Result
+			_, _, cerr := r.write(ctx, &res, g.ID, func() (ledger.Grant, bool, error) {
+				return r.ledger.RevokeGrant(ctx, g.ID, r.now, ledger.ReasonGrantFailed, err.Error(), nil)
+			})
+			done := fmt.Sprintf("%s holds no such membership, so nothing is in force; the request is recorded as failed.", g.Target)
+			if cerr != nil {
+				done = fmt.Sprintf("%s holds no such membership, so nothing is in force; recording the failure in the ledger "+
+					"failed too (%v), and the next apply resumes the request.", g.Target, cerr)
+			}
+			return g, &Error{Step: step, Err: err, Done: done}
+		}
 		// The request is closed as failed, so that it is never resumed, and the
 		// access is revoked in case the GRANT took effect after all (a
 		// connection lost after the server committed it).
-		closed, cerr := r.end(ctx, g, func(targetErr error) (ledger.Grant, bool, error) {
+		closed, cerr := r.end(ctx, g, "record that grant "+g.ID+" failed", func(targetErr error) (ledger.Grant, bool, error) {
 			return r.ledger.RevokeGrant(ctx, g.ID, r.now, ledger.ReasonGrantFailed, err.Error(), targetErr)
 		})
 		done := "The request is recorded as failed; nothing is in force."
@@ -287,7 +330,7 @@ func (r *Run) issueInTarget(ctx context.Context, tgt target.Target, g ledger.Gra
 		case closed.Grant.RevokePending:
 			done = DescribePending(closed.Grant) + " The next apply tries again."
 		}
-		return g, &Error{Step: fmt.Sprintf("grant %q to %q in target %s", g.Entitlement, g.Principal, g.Target), Err: err, Done: done}
+		return g, &Error{Step: step, Err: err, Done: done}
 	}
 	if err := r.faultAt(FaultAfterTargetGrant); err != nil {
 		return g, err
@@ -441,10 +484,11 @@ func (r *Run) grantAccess(ctx context.Context, t target.Target, g ledger.Grant) 
 // grant that is no longer active or pending keeps its status; a revocation of
 // it still pending in its target is retried.
 func (r *Run) Expire(ctx context.Context, g ledger.Grant) (Result, error) {
-	res, err := r.end(ctx, g, func(targetErr error) (ledger.Grant, bool, error) {
+	step := "record the expiry of grant " + g.ID
+	res, err := r.end(ctx, g, step, func(targetErr error) (ledger.Grant, bool, error) {
 		return r.ledger.ExpireGrant(ctx, g.ID, r.now, targetErr)
 	})
-	return res, stepError(err, "record the expiry of grant "+g.ID)
+	return res, stepError(err, step)
 }
 
 // Revoke records that g was revoked for reason (one of the ledger's Reason
@@ -452,10 +496,11 @@ func (r *Run) Expire(ctx context.Context, g ledger.Grant) (Result, error) {
 // grant that is no longer active or pending keeps its status; a revocation of
 // it still pending in its target is retried.
 func (r *Run) Revoke(ctx context.Context, g ledger.Grant, reason, note string) (Result, error) {
-	res, err := r.end(ctx, g, func(targetErr error) (ledger.Grant, bool, error) {
+	step := "record the revocation of grant " + g.ID
+	res, err := r.end(ctx, g, step, func(targetErr error) (ledger.Grant, bool, error) {
 		return r.ledger.RevokeGrant(ctx, g.ID, r.now, reason, note, targetErr)
 	})
-	return res, stepError(err, "record the revocation of grant "+g.ID)
+	return res, stepError(err, step)
 }
 
 // Settle carries out what a plan showed for a grant: ending is the revocation
@@ -492,10 +537,11 @@ func (r *Run) Retire(ctx context.Context, g ledger.Grant) (Result, error) {
 	case g.Status == ledger.StatusActive && g.StatusAt(r.now) == ledger.StatusExpired:
 		res, err = r.Expire(ctx, g)
 	case g.Status == ledger.StatusActive || g.Status == ledger.StatusPending:
-		res, err = r.end(ctx, g, func(targetErr error) (ledger.Grant, bool, error) {
+		step := "record the retirement of grant " + g.ID
+		res, err = r.end(ctx, g, step, func(targetErr error) (ledger.Grant, bool, error) {
 			return r.ledger.RetireGrant(ctx, g.ID, r.now, targetErr)
 		})
-		err = stepError(err, "record the retirement of grant "+g.ID)
+		err = stepError(err, step)
 		if err == nil && g.Status == ledger.StatusActive && res.Grant.RevocationReason == ledger.ReasonDestroyed {
 			r.destroyed.Store(g.ID, true)
 		}
@@ -505,7 +551,9 @@ func (r *Run) Retire(ctx context.Context, g ledger.Grant) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	retired, appended, err := r.ledger.RetireGrant(ctx, g.ID, r.now, nil)
+	retired, appended, err := r.write(ctx, &res, g.ID, func() (ledger.Grant, bool, error) {
+		return r.ledger.RetireGrant(ctx, g.ID, r.now, nil)
+	})
 	if err != nil {
 		done := ""
 		if res.Appended {
@@ -514,13 +562,16 @@ func (r *Run) Retire(ctx context.Context, g ledger.Grant) (Result, error) {
 		}
 		return res, &Error{Step: "record the retirement of grant " + g.ID, Err: err, Done: done}
 	}
-	return Result{Grant: retired, Appended: res.Appended || appended}, nil
+	return Result{Grant: retired, Appended: res.Appended || appended, Discontinuity: res.Discontinuity}, nil
 }
 
 // RetryRevocation carries out a revocation the ledger holds as pending and
 // records the outcome: completed, or failed again with the target's error.
 // The grant is read again first, in case another caller of this run carried
-// the revocation out meanwhile; a grant with no revocation pending is
+// the revocation out meanwhile. A target that refuses because the role or the
+// member no longer exists, or for lack of privilege while it holds no such
+// membership, has nothing left to remove: the revocation is recorded as
+// completed, with a note that says so. A grant with no revocation pending is
 // returned as it is.
 func (r *Run) RetryRevocation(ctx context.Context, g ledger.Grant) (Result, error) {
 	defer r.lockGrant(g.ID)()
@@ -544,21 +595,119 @@ func (r *Run) retryRevocation(ctx context.Context, g ledger.Grant) (Result, erro
 	if !g.RevokePending {
 		return Result{Grant: g}, nil
 	}
-	if terr := r.revokeAccess(ctx, g); terr != nil {
-		failed, appended, err := r.ledger.FailRevocation(ctx, g.ID, r.now, terr)
+	var res Result
+	note := ""
+	terr := r.revokeAccess(ctx, g)
+	if terr != nil {
+		if gone, ok := r.accessGone(ctx, g, terr); ok {
+			note, terr = gone, nil
+		}
+	}
+	if terr != nil {
+		failed, appended, err := r.write(ctx, &res, g.ID, func() (ledger.Grant, bool, error) {
+			return r.ledger.FailRevocation(ctx, g.ID, r.now, terr)
+		})
 		if err != nil {
-			return Result{Grant: g}, &Error{Step: "record that " + g.Target + " did not remove the access of grant " + g.ID,
+			res.Grant = g
+			return res, &Error{Step: "record that " + g.Target + " did not remove the access of grant " + g.ID,
 				Err: err, Done: fmt.Sprintf("The ledger still holds the revocation as pending (%s); the next apply tries again.", terr)}
 		}
-		return Result{Grant: failed, Appended: appended}, nil
+		res.Grant, res.Appended = failed, appended
+		return res, nil
 	}
-	done, appended, err := r.ledger.CompleteRevocation(ctx, g.ID, r.now)
+	done, appended, err := r.write(ctx, &res, g.ID, func() (ledger.Grant, bool, error) {
+		return r.ledger.CompleteRevocation(ctx, g.ID, r.now, note)
+	})
 	if err != nil {
-		return Result{Grant: g}, &Error{Step: "record that the access of grant " + g.ID + " was removed", Err: err,
+		res.Grant = g
+		return res, &Error{Step: "record that the access of grant " + g.ID + " was removed", Err: err, AccessRemoved: true,
 			Done: fmt.Sprintf("The access was removed from %s, but the ledger still holds the revocation as pending; "+
 				"the next apply records it.", g.Target)}
 	}
-	return Result{Grant: done, Appended: appended}, nil
+	res.Grant, res.Appended = done, appended
+	return res, nil
+}
+
+// accessGone reports whether a revocation that g's target refused with terr
+// has nothing left to remove, and says why: the role or the member no longer
+// exists (a membership cannot outlive either), or the target refused for lack
+// of privilege but holds no membership of the role for the principal.
+func (r *Run) accessGone(ctx context.Context, g ledger.Grant, terr error) (string, bool) {
+	switch {
+	case terr == nil:
+		return "", false
+	case errors.Is(terr, target.ErrNoSuchRole):
+		return fmt.Sprintf("%s; a membership cannot outlive its role or its member, so none is left to revoke", terr), true
+	case errors.Is(terr, target.ErrDenied) && r.absent(ctx, g):
+		return fmt.Sprintf("%s; %s holds no membership of %s for %s, so none is left to revoke", terr, g.Target, g.Role, g.Principal), true
+	}
+	return "", false
+}
+
+// nothingGranted reports whether a GRANT that target t refused with err left
+// nothing in force: the role or the member does not exist, or the provider's
+// role lacked the privilege, and the target holds no such membership.
+func (r *Run) nothingGranted(ctx context.Context, t target.Target, g ledger.Grant, err error) bool {
+	if !errors.Is(err, target.ErrNoSuchRole) && !errors.Is(err, target.ErrDenied) {
+		return false
+	}
+	present, perr := t.Present(ctx, g)
+	return perr == nil && !present
+}
+
+// absent reports whether g's target, asked now, holds no membership of g's
+// role for g's principal; false when it cannot tell.
+func (r *Run) absent(ctx context.Context, g ledger.Grant) bool {
+	t, err := r.targets.Lookup(g.Target)
+	if err != nil {
+		return false
+	}
+	present, err := t.Present(ctx, g)
+	return err == nil && !present
+}
+
+// write appends one step of a removal of access to the ledger with step. A
+// ledger whose recorded head does not match the last event of its log refuses
+// every append (ledger.ErrInconsistent); removing access never waits for it
+// to be repaired, so write records a discontinuity (ledger.RecordDiscontinuity),
+// which keeps the damage visible to verification, notes it in res, and
+// appends again. From then on the run grants nothing (Issue).
+func (r *Run) write(ctx context.Context, res *Result, id string, step func() (ledger.Grant, bool, error)) (ledger.Grant, bool, error) {
+	g, appended, err := step()
+	if !errors.Is(err, ledger.ErrInconsistent) {
+		return g, appended, err
+	}
+	r.damaged.Store(true)
+	ev, recorded, derr := r.ledger.RecordDiscontinuity(ctx, r.now, "written so that the removal of the access of grant "+id+" could be recorded")
+	if derr != nil {
+		return g, appended, fmt.Errorf("%w; recording a discontinuity to go on past it failed too: %v", err, derr)
+	}
+	if recorded {
+		res.Discontinuity = ev
+	}
+	return step()
+}
+
+// DescribeDiscontinuity explains, in sentences, a ledger.discontinuity event
+// that a transition recorded (Result.Discontinuity).
+func DescribeDiscontinuity(ev ledger.Event) string {
+	var d ledger.Discontinuity
+	found, why := "did not match the last event of its log", ""
+	if err := json.Unmarshal(ev.Data, &d); err == nil {
+		if d.RecordedHead == nil {
+			found = fmt.Sprintf("was missing, with the log ending at event %d", d.LastEvent.Seq)
+		} else {
+			found = fmt.Sprintf("was event %d while the log ended at event %d", d.RecordedHead.Seq, d.LastEvent.Seq)
+		}
+		if d.Note != "" {
+			why = ", " + d.Note
+		}
+	}
+	return fmt.Sprintf("The ledger's recorded head %s, so the ledger refused every append: it was damaged outside "+
+		"governed. Event %d (%s) was chained onto the last event of the log%s. Verification goes on reporting the "+
+		"damage (run `governed verify`), and nothing new is granted or approved on this ledger. Keep this copy as "+
+		"evidence of what was removed after the damage before restoring the ledger from a trusted backup.",
+		found, ev.Seq, ev.Type, why)
 }
 
 // end ends g: record writes the decision to the ledger first, with
@@ -568,8 +717,10 @@ func (r *Run) retryRevocation(ctx context.Context, g ledger.Grant) (Result, erro
 // where every later run retries it. A grant whose target this run was not
 // given is recorded with the revocation pending and the reason. Callers of
 // one run end one grant in turn: the second records nothing and finds the
-// access removed.
-func (r *Run) end(ctx context.Context, g ledger.Grant, record func(targetErr error) (ledger.Grant, bool, error)) (Result, error) {
+// access removed. A ledger that refuses the decision never keeps the access
+// in place (removeUnrecorded); step names the decision for the error that
+// reports it.
+func (r *Run) end(ctx context.Context, g ledger.Grant, step string, record func(targetErr error) (ledger.Grant, bool, error)) (Result, error) {
 	defer r.lockGrant(g.ID)()
 	tgt, err := r.targets.Lookup(g.Target)
 	var targetErr error
@@ -579,16 +730,45 @@ func (r *Run) end(ctx context.Context, g ledger.Grant, record func(targetErr err
 	case !target.RecordOnly(tgt):
 		targetErr = ledger.ErrRevocationUnconfirmed
 	}
-	ended, appended, err := record(targetErr)
+	var res Result
+	ended, appended, err := r.write(ctx, &res, g.ID, func() (ledger.Grant, bool, error) { return record(targetErr) })
 	if err != nil {
-		return Result{Grant: g}, err
+		return r.removeUnrecorded(ctx, g, res, step, err)
 	}
+	res.Grant, res.Appended = ended, appended
 	if !ended.RevokePending || !errors.Is(targetErr, ledger.ErrRevocationUnconfirmed) {
-		return Result{Grant: ended, Appended: appended}, nil
+		return res, nil
 	}
-	res, err := r.retryRevocation(ctx, ended)
-	res.Appended = res.Appended || appended
-	return res, err
+	retried, err := r.retryRevocation(ctx, ended)
+	retried.Appended = retried.Appended || appended
+	if retried.Discontinuity.Seq == 0 {
+		retried.Discontinuity = res.Discontinuity
+	}
+	return retried, err
+}
+
+// removeUnrecorded removes g's access from its target although the ledger
+// refused to record that g ends (err): a ledger that cannot be written never
+// keeps access in place. The ledger still holds g as it was, so the next run
+// that can write it records the decision (g is past its expiry, or its access
+// is found absent). Until then g no longer covers its access for this run.
+func (r *Run) removeUnrecorded(ctx context.Context, g ledger.Grant, res Result, step string, err error) (Result, error) {
+	res.Grant = g
+	if !r.Enforced(g) {
+		return res, &Error{Step: step, Err: err} // the ledger's record is the only access there is
+	}
+	r.unrecorded.Store(g.ID, true)
+	terr := r.revokeAccess(ctx, g)
+	if _, gone := r.accessGone(ctx, g, terr); gone {
+		terr = nil
+	}
+	if terr != nil {
+		return res, &Error{Step: step, Err: err, Done: fmt.Sprintf("Removing the access from %s failed too (%s), so it "+
+			"is still in place; the next apply tries both again.", g.Target, terr)}
+	}
+	return res, &Error{Step: step, Err: err, AccessRemoved: true, Done: fmt.Sprintf("The access was removed from %s "+
+		"all the same, since a ledger that cannot record a decision never keeps access in place. The ledger still "+
+		"holds grant %s as %s; the next apply that can write to the ledger records the decision.", g.Target, g.ID, g.Status)}
 }
 
 // stepError turns a failure to record a decision into an Error; an Error
@@ -655,6 +835,9 @@ func (r *Run) Covering(ctx context.Context, g ledger.Grant) ([]ledger.Grant, err
 			continue
 		}
 		if byName && o.Target != g.Target || !byName && (server == "" || o.TargetServer != server) {
+			continue
+		}
+		if _, removed := r.unrecorded.Load(o.ID); removed {
 			continue
 		}
 		if st := o.StatusAt(r.now); st == ledger.StatusActive || st == ledger.StatusPending {

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -26,19 +27,21 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 type world struct {
 	t      *testing.T
 	ledger *ledger.Ledger
+	path   string // the ledger's file
 	target *pgtest.Target
 	url    string
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "governed.db"))
+	path := filepath.Join(t.TempDir(), "governed.db")
+	l, err := ledger.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	x := pgtest.Shared(t).NewTarget(t, pgtest.TargetOptions{Principals: []string{"api"}})
-	return &world{t: t, ledger: l, target: x, url: x.URL()}
+	return &world{t: t, ledger: l, path: path, target: x, url: x.URL()}
 }
 
 func (w *world) principal() string { return w.target.Principal("api") }
@@ -94,6 +97,22 @@ func (w *world) stored(id string) ledger.Grant {
 		w.t.Fatal(err)
 	}
 	return g
+}
+
+// tamper runs statements on the ledger's file directly, as someone with write
+// access to it could, bypassing the ledger's code.
+func (w *world) tamper(stmts ...string) {
+	w.t.Helper()
+	db, err := sql.Open("sqlite", w.path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range stmts {
+		if _, err := db.Exec(stmt); err != nil {
+			w.t.Fatalf("%s: %v", stmt, err)
+		}
+	}
 }
 
 // closedPortURL is a URL of the world's database on a port nothing listens on.
@@ -562,5 +581,176 @@ func TestTicketGrants(t *testing.T) {
 	}
 	if got, err := run.TicketGrants(ctx, w.principal(), "app-write", "SEC-1"); err != nil || len(got) != 0 {
 		t.Fatalf("TicketGrants of another entitlement = %+v, %v", got, err)
+	}
+}
+
+// A ledger whose recorded head was moved refuses appends; an expiry still
+// removes the access and is recorded after a discontinuity, verification
+// still reports the damage where it was, and the run grants nothing more.
+func TestExpireOnLedgerWithInconsistentHead(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.tamper(`UPDATE ledger_head SET seq = seq + 1`)
+	before, err := w.ledger.Verify(ctx)
+	if err != nil || before.OK {
+		t.Fatalf("Verify after the tampering = %+v, %v", before, err)
+	}
+
+	run := w.run(t0.Add(25 * time.Hour))
+	res, err := run.Expire(ctx, issued)
+	if err != nil || !res.Appended || res.Grant.Status != ledger.StatusExpired || res.Grant.RevokePending {
+		t.Fatalf("Expire on a damaged ledger = %+v, %v", res, err)
+	}
+	if w.member() {
+		t.Fatal("the access outlived its expiry on a damaged ledger")
+	}
+	if res.Discontinuity.Seq != before.FirstBad || !strings.Contains(DescribeDiscontinuity(res.Discontinuity), "recorded head was event 3 while the log ended at event 2") {
+		t.Fatalf("discontinuity = %+v: %s", res.Discontinuity, DescribeDiscontinuity(res.Discontinuity))
+	}
+	if got := w.events(issued.ID); got != "grant.requested grant.issued grant.expired grant.revoke_completed" {
+		t.Fatalf("events = %q", got)
+	}
+	after, err := w.ledger.Verify(ctx)
+	if err != nil || after.OK || after.FirstBad != before.FirstBad || !strings.HasPrefix(after.Problem, before.Problem) {
+		t.Fatalf("Verify after the expiry = %+v, %v; want the damage reported as before (%+v)", after, err, before)
+	}
+	if _, err := run.Issue(ctx, w.grant("SEC-2")); !errors.Is(err, ErrLedgerDamaged) {
+		t.Fatalf("Issue after the discontinuity = %v, want ErrLedgerDamaged", err)
+	}
+}
+
+// A ledger that refuses every write never keeps access in place: the access
+// goes, the error says so, and a later run records the expiry once the
+// ledger can be written again.
+func TestExpireOnUnwritableLedger(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.tamper(`CREATE TRIGGER events_refused BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END`)
+	res, err := w.run(t0.Add(25*time.Hour)).Expire(ctx, issued)
+	var le *Error
+	if !errors.As(err, &le) || !le.AccessRemoved || !strings.Contains(err.Error(), "disk quota exceeded") {
+		t.Fatalf("Expire on an unwritable ledger = %+v, %v; want an Error that says the access was removed", res, err)
+	}
+	if w.member() {
+		t.Fatal("an unwritable ledger kept the access in place")
+	}
+	if g := w.stored(issued.ID); g.Status != ledger.StatusActive {
+		t.Fatalf("the ledger changed although it refused writes: %+v", g)
+	}
+
+	w.tamper(`DROP TRIGGER events_refused`)
+	later, err := w.run(t0.Add(26*time.Hour)).Expire(ctx, w.stored(issued.ID))
+	if err != nil || later.Grant.Status != ledger.StatusExpired || later.Grant.RevokePending {
+		t.Fatalf("Expire once the ledger can be written = %+v, %v", later, err)
+	}
+}
+
+// Two grants of one membership ended in one run on an unwritable ledger: the
+// first that removes its access unrecorded no longer covers the other's, so
+// the membership goes.
+func TestOverlappingGrantsOnUnwritableLedger(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	run := w.run(t0)
+	a, err := run.Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := run.Issue(ctx, w.grant("SEC-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.tamper(`CREATE TRIGGER events_refused BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'read-only'); END`)
+	later := w.run(t0.Add(25 * time.Hour))
+	_, errA := later.Expire(ctx, a)
+	_, errB := later.Expire(ctx, b)
+	if errA == nil || errB == nil {
+		t.Fatalf("Expire on an unwritable ledger: %v, %v; want errors", errA, errB)
+	}
+	if w.member() {
+		t.Fatal("two grants ended unrecorded kept each other's access in place")
+	}
+}
+
+// A membership cannot outlive its member or its role: a revocation whose
+// REVOKE finds either gone is complete, with a note that says so.
+func TestRevocationOfDroppedRoleIsComplete(t *testing.T) {
+	for _, dropped := range []string{"member", "role"} {
+		t.Run(dropped, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := w.principal()
+			if dropped == "role" {
+				name = w.target.Role
+			}
+			w.target.Exec("DROP ROLE " + pgtest.QuoteIdent(name))
+			res, err := w.run(t0.Add(25*time.Hour)).Expire(ctx, issued)
+			if err != nil || res.Grant.Status != ledger.StatusExpired || res.Grant.RevokePending ||
+				!strings.Contains(res.Grant.RevokeNote, "does not exist") || !strings.Contains(res.Grant.RevokeNote, "cannot outlive") {
+				t.Fatalf("Expire after the %s was dropped = %+v, %v", dropped, res, err)
+			}
+			if got := w.events(issued.ID); got != "grant.requested grant.issued grant.expired grant.revoke_completed" {
+				t.Fatalf("events = %q", got)
+			}
+		})
+	}
+}
+
+// A GRANT the target refuses for lack of privilege put nothing in force: the
+// request is closed as failed with no revocation pending.
+func TestIssueDeniedLeavesNothingPending(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	lose := WithFaultHook(func(p string) error {
+		if p == FaultAfterRequest {
+			w.target.Exec(fmt.Sprintf("REVOKE ADMIN OPTION FOR %s FROM %s", w.target.Role, w.target.Governor))
+		}
+		return nil
+	})
+	g, err := w.run(t0, lose).Issue(ctx, w.grant("SEC-1"))
+	var le *Error
+	if !errors.As(err, &le) || !errors.Is(err, target.ErrDenied) || !strings.Contains(le.Done, "nothing is in force") {
+		t.Fatalf("Issue without the admin option = %v", err)
+	}
+	closed := w.stored(g.ID)
+	if closed.Status != ledger.StatusRevoked || closed.RevocationReason != ledger.ReasonGrantFailed || closed.RevokePending {
+		t.Fatalf("grant = %+v, want revoked (grant_failed) with nothing pending", closed)
+	}
+	if got := w.events(g.ID); got != "grant.requested grant.revoked" {
+		t.Fatalf("events = %q", got)
+	}
+}
+
+// A pending revocation the target refuses for lack of privilege is complete
+// when the membership is gone all the same; while it is there, it stays
+// pending.
+func TestRetryRevocationDeniedButAbsent(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	issued, err := w.run(t0).Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.target.Exec(fmt.Sprintf("REVOKE ADMIN OPTION FOR %s FROM %s", w.target.Role, w.target.Governor))
+	res, err := w.run(t0.Add(25*time.Hour)).Expire(ctx, issued)
+	if err != nil || !res.Grant.RevokePending || !w.member() {
+		t.Fatalf("Expire without the admin option = %+v, %v; member %v", res, err, w.member())
+	}
+	w.target.Revoke(w.target.Role, w.principal())
+	done, err := w.run(t0.Add(26*time.Hour)).RetryRevocation(ctx, res.Grant)
+	if err != nil || done.Grant.RevokePending || !strings.Contains(done.Grant.RevokeNote, "holds no membership") {
+		t.Fatalf("RetryRevocation once the membership is gone = %+v, %v", done, err)
 	}
 }

@@ -48,11 +48,12 @@ var (
 	RuleBreakGlassJustification = Rule{"break_glass.justification", "A break-glass grant must say why.", "Set justification."}
 	RuleJustificationMissing    = Rule{"justification.missing", "Every approval record says why access is needed.", "Set justification."}
 
-	RuleTargetName       = Rule{"target.name", "A principal or role enforced in a PostgreSQL target must be a name PostgreSQL keeps whole: at most 63 bytes, no NUL.", "Use the role's exact name in the database."}
-	RuleRoleUnknown      = Rule{"target.role_unknown", "The entitlement's role must exist in its PostgreSQL target.", "Create the role in the database first, or fix role in the policy."}
-	RulePrincipalUnknown = Rule{"target.principal_unknown", "The principal must be an existing role in the entitlement's PostgreSQL target.", "Create the principal's login role in the database first, or fix principal."}
-	RuleRolePrivileged   = Rule{"target.role_privileged", "A granted role may not carry SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, belong to a built-in role that reaches past the database (" + strings.Join(PrivilegedBuiltinRoles, ", ") + ") or hold the admin option on other roles, itself or through the roles it belongs to.", "Grant a role with only the privileges the workload needs; administrative roles are not handed out through grants."}
-	RuleRoleAdminOption  = Rule{"target.admin_option", "Roles are never granted WITH ADMIN OPTION, and a principal that already administers the role outside governed cannot receive it through a grant.", "Drop the admin option from the role in the policy, or revoke the principal's admin option in the database."}
+	RuleTargetName        = Rule{"target.name", "A principal or role enforced in a PostgreSQL target must be a name PostgreSQL keeps whole: at most 63 bytes, no NUL.", "Use the role's exact name in the database."}
+	RuleRoleUnknown       = Rule{"target.role_unknown", "The entitlement's role must exist in its PostgreSQL target.", "Create the role in the database first, or fix role in the policy."}
+	RulePrincipalUnknown  = Rule{"target.principal_unknown", "The principal must be an existing role in the entitlement's PostgreSQL target.", "Create the principal's login role in the database first, or fix principal."}
+	RuleRolePrivileged    = Rule{"target.role_privileged", "A granted role may not carry SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, belong to a built-in role that reaches past the database (" + strings.Join(PrivilegedBuiltinRoles, ", ") + ") or hold the admin option on other roles, itself or through the roles it belongs to.", "Grant a role with only the privileges the workload needs; administrative roles are not handed out through grants."}
+	RuleRoleAdminOption   = Rule{"target.admin_option", "Roles are never granted WITH ADMIN OPTION, and a principal that already administers the role outside governed cannot receive it through a grant.", "Drop the admin option from the role in the policy, or revoke the principal's admin option in the database."}
+	RuleProviderPrivilege = Rule{"target.provider_privilege", "The provider's own role in a PostgreSQL target must be able to grant and revoke the entitlement's role: it holds the role WITH ADMIN OPTION (before PostgreSQL 16, CREATEROLE also does for a role that is not a superuser). Without it the GRANT would fail at apply.", "As a superuser or an administrator of the role, run GRANT role TO provider_role WITH ADMIN OPTION in the target database, naming the entitlement's role and the provider's login role (in PostgreSQL 16 and later, add INHERIT FALSE, SET FALSE so that the provider cannot use the role itself)."}
 
 	// Access that a REVOKE would leave behind: what these rules refuse could
 	// be passed on or kept by a member, so the grant could not be taken back
@@ -87,7 +88,7 @@ var Rules = []Rule{
 	RuleBreakGlassNotAllowed, RuleBreakGlassJustification, RuleJustificationMissing,
 	RuleSignatureMissing, RuleSignatureInvalid, RuleSignatureNamespace, RuleSignatureSigner, RuleSignatureValidity,
 	RuleSignatureRevoked, RuleSignatureSharedKey, RuleSignatureRequester,
-	RuleTargetName, RuleRoleUnknown, RulePrincipalUnknown, RuleRolePrivileged, RuleRoleAdminOption,
+	RuleTargetName, RuleRoleUnknown, RulePrincipalUnknown, RuleRolePrivileged, RuleRoleAdminOption, RuleProviderPrivilege,
 	RulePrincipalGroup, RuleRoleOwner, RuleRoleGrantOption, RuleRoleBuiltin, RuleRoleLogin,
 	RuleValueUnknown,
 }

@@ -59,16 +59,18 @@ func (d *unmanagedMembershipsDataSource) Metadata(_ context.Context, req datasou
 func (d *unmanagedMembershipsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Access that bypassed governance: holders of governed PostgreSQL roles (the roles of the " +
-			"policy's entitlements, in the provider's `postgres_targets`) that no active grant in the ledger covers. " +
+			"policy's entitlements, in the provider's `postgres_targets`) that no grant in the ledger covers. " +
 			"Holders are found by effective membership: a member of a role that holds a governed role holds it too, " +
 			"and shows here with `via`, since no grant gives that. Every membership that carries the admin option " +
 			"shows as well (no grant gives it). A grant covers a direct membership of its role and principal on the " +
 			"server it was granted on, whatever the target is called in the workspace that granted it; a grant that " +
 			"does not record its server (one issued before grants recorded it) counts for the target of the same " +
-			"name. A membership whose " +
-			"revocation is still pending shows here too, until its target removes it. The provider's own login " +
-			"role holds the governed roles in order to grant them: its memberships are listed apart, in " +
-			"`provider_memberships`.",
+			"name. A grant the ledger holds as active covers its membership until its expiry is recorded, so a grant " +
+			"that expires in this run is not reported in the plan that revokes it; a membership whose revocation is " +
+			"still pending after an apply shows here, until its target removes it. The provider's own login role " +
+			"holds the governed roles in order to grant them: its memberships are listed apart, in " +
+			"`provider_memberships`. The data source only reports: to fail a run when it lists anything, add a " +
+			"`postcondition` (see the example); an `assert` in a `check` block only warns.",
 		Attributes: map[string]schema.Attribute{
 			"target": schema.StringAttribute{
 				MarkdownDescription: "Only this target, such as `postgres.payments`. By default, every PostgreSQL target.",
@@ -147,6 +149,10 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 		}
 		roles[e.Target][e.Role] = true
 	}
+	// A grant the ledger holds as active covers its membership, even past
+	// its expiry: the apply that records the expiry also removes the
+	// membership, so a plan that reads this before that apply has done its
+	// work must not call the membership ungoverned.
 	active, err := d.data.ledger.Grants(ctx, ledger.GrantFilter{Status: ledger.StatusActive})
 	if err != nil {
 		addReadError(&resp.Diagnostics, summaryListMemberships, "the active grants", err)
@@ -207,8 +213,9 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 }
 
 // coveringGrants returns the role and principal of every grant in active
-// that is in force at now on the server that t, configured here as name,
-// reaches. A grant that does not record its server, issued before grants
+// (recorded active in the ledger, even past its expiry: the run that records
+// the expiry is the one that revokes it) on the server that t, configured
+// here as name, reaches. A grant that does not record its server, issued before grants
 // recorded it, counts for the target of the same name, where it most likely
 // is: this only decides what is reported, never whether access is removed.
 func coveringGrants(ctx context.Context, t target.Target, name string, active []ledger.Grant, now time.Time) (map[[2]string]bool, error) {
@@ -222,7 +229,7 @@ func coveringGrants(ctx context.Context, t target.Target, name string, active []
 	covers := map[[2]string]bool{}
 	for _, g := range active {
 		here := g.Target == name && (server == "" || g.TargetServer == "") || server != "" && g.TargetServer == server
-		if here && g.StatusAt(now) == ledger.StatusActive {
+		if here && g.Status == ledger.StatusActive {
 			covers[[2]string{g.Role, g.Principal}] = true
 		}
 	}

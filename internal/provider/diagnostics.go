@@ -53,6 +53,16 @@ const (
 const howToReconcile = "Add a `governed_reconciliation` resource to the configuration that a scheduled apply runs, " +
 	"or run `governed reconcile --postgres-target NAME=URL ...` on a schedule."
 
+// Summaries of what removing access can meet on a damaged ledger.
+const (
+	// summaryRevocationUnrecorded: the access was removed from its target,
+	// and the ledger could not record it.
+	summaryRevocationUnrecorded = "Revocation not recorded"
+	// summaryLedgerDamaged: a discontinuity was recorded to go on past a
+	// ledger whose head did not match its log.
+	summaryLedgerDamaged = "Ledger damaged"
+)
+
 // addViolations turns policy violations into attribute errors that name the rule
 // and say how to comply.
 func addViolations(diags *diag.Diagnostics, summary string, violations []policy.Violation) {
@@ -74,7 +84,7 @@ func requireVerifiedLedger(diags *diag.Diagnostics, d *providerData) bool {
 	diags.AddError(summaryLedgerUnverified, fmt.Sprintf(
 		"The ledger at %s failed verification at sequence number %d: %s. Nothing is granted or approved on a ledger "+
 			"whose evidence cannot be trusted. Run `governed verify --ledger %s`, investigate, and restore the ledger "+
-			"from a trusted copy. Revocations and destroys still proceed, unless the ledger's tail was cut.",
+			"from a trusted copy. Revocations, expiries and destroys still proceed.",
 		d.location, d.verification.FirstBad, d.verification.Problem, d.location))
 	return false
 }
@@ -99,6 +109,9 @@ func addLifecycleError(diags *diag.Diagnostics, summary string, err error, next 
 		diags.AddError(summaryApplyInterrupted, sentence(err.Error()))
 		return
 	}
+	if le := (*lifecycle.Error)(nil); errors.As(err, &le) && le.AccessRemoved {
+		summary = summaryRevocationUnrecorded
+	}
 	diags.AddError(summary, strings.Join(append([]string{sentence(err.Error())}, next...), " "))
 }
 
@@ -120,6 +133,9 @@ func addIssueError(diags *diag.Diagnostics, err error, approval bool) {
 		}})
 	case errors.Is(err, lifecycle.ErrRevokedWhileIssuing):
 		diags.AddError(summaryGrantRefused, sentence(err.Error()))
+	case errors.Is(err, target.ErrDenied):
+		addLifecycleError(diags, summaryIssueGrant, err, fmt.Sprintf("The provider's own role lacks the privilege "+
+			"to grant the role (rule %s): %s", policy.RuleProviderPrivilege.Name, policy.RuleProviderPrivilege.Fix))
 	default:
 		addLifecycleError(diags, summaryIssueGrant, err)
 	}
@@ -232,6 +248,40 @@ func addOutOfBandWarning(diags *diag.Diagnostics, g ledger.Grant) {
 			"governed. This apply records it as revoked (out_of_band) and makes sure the access stays removed. "+
 			"It will not be issued again: access that is still needed is a new grant under a new approval.",
 		g.ID, g.Entitlement, g.Principal, g.TicketID, g.Target))
+}
+
+// addRemovalNotes reports what a removal of access met on the way, whether or
+// not it succeeded: a damaged ledger it recorded a discontinuity in, and a
+// revocation its target had nothing left to carry out for (the role or the
+// member no longer exists). before is the grant as the ledger held it.
+func addRemovalNotes(diags *diag.Diagnostics, before ledger.Grant, res lifecycle.Result) {
+	if res.Discontinuity.Seq != 0 {
+		diags.AddWarning(summaryLedgerDamaged, lifecycle.DescribeDiscontinuity(res.Discontinuity))
+	}
+	if g := res.Grant; g.RevokeNote != "" && g.RevokeNote != before.RevokeNote {
+		diags.AddWarning("Access already gone", fmt.Sprintf(
+			"Grant %s of %q to %q (ticket %s) had nothing left to revoke in %s: %s. The revocation is recorded as completed.",
+			g.ID, g.Entitlement, g.Principal, g.TicketID, g.Target, strings.TrimSuffix(g.RevokeNote, ".")))
+	}
+}
+
+// addGrantEndedWarning: state still held a grant as active that the ledger
+// records as ended since, outside this configuration's applies (governed
+// revoke, another run).
+func addGrantEndedWarning(diags *diag.Diagnostics, g ledger.Grant) {
+	summary, how := "Grant ended in the ledger", fmt.Sprintf("was recorded as %s (%s) at %s", g.Status, g.RevocationReason, formatTime(g.RevokedAt))
+	if g.RevocationReason == ledger.ReasonOutOfBand {
+		summary, how = "Grant revoked outside Terraform", fmt.Sprintf("was revoked outside Terraform (out_of_band) at %s", formatTime(g.RevokedAt))
+	}
+	note := ""
+	if g.RevocationNote != "" {
+		note = fmt.Sprintf(", with the note %q", g.RevocationNote)
+	}
+	diags.AddWarning(summary, fmt.Sprintf(
+		"Grant %s of %q to %q (ticket %s) %s%s. State still held it as active; the ledger is the system of record, "+
+			"so its values replace the ones in state, and resources gated on the grant's active attribute are "+
+			"removed. It will not be issued again: access that is still needed is a new grant under a new approval.",
+		g.ID, g.Entitlement, g.Principal, g.TicketID, how, note))
 }
 
 func addRevocationPendingWarning(diags *diag.Diagnostics, g ledger.Grant, next string) {

@@ -240,8 +240,7 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if !expired && !outOfBand {
 		withdrawn = r.withdrawnApproval(ctx, rec, &resp.Diagnostics)
 	}
-	drift := grantDrift(state, planned)
-	if !expired && !outOfBand && withdrawn == nil && !rec.RevokePending && len(drift) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
+	if !expired && !outOfBand && withdrawn == nil && !rec.RevokePending && len(grantDrift(state, planned)) == 0 && req.Plan.Raw.Equal(req.State.Raw) {
 		return // the plan Terraform proposed is already the ledger's view
 	}
 	enforced := r.data.run.Enforced(rec)
@@ -276,8 +275,10 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		planned.RevocationPending = types.BoolUnknown()
 		addRevocationPendingWarning(&resp.Diagnostics, rec, "This apply tries again.")
 	}
-	if len(drift) > 0 {
-		addStateDriftWarning(&resp.Diagnostics, rec.ID, drift, "so the plan restores the ledger's values")
+	if !outOfBand {
+		// Access found removed in the target is what the plan is about; state
+		// and the ledger are compared otherwise (a plan without refresh).
+		addStateVersusLedger(&resp.Diagnostics, state, rec, "so the plan restores the ledger's values")
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &planned)...)
 }
@@ -452,10 +453,54 @@ func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	next := grantModelFromLedger(view)
 	if outOfBand {
 		tflog.Info(ctx, "grant removed outside Terraform", map[string]any{"grant_id": rec.ID, "target": rec.Target})
-	} else if drift := grantDrift(state, next); len(drift) > 0 {
-		addStateDriftWarning(&resp.Diagnostics, rec.ID, drift, "so its values replace the ones in state")
+	} else {
+		addStateVersusLedger(&resp.Diagnostics, state, rec, "so its values replace the ones in state")
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
+}
+
+// addStateVersusLedger says why state and the ledger's record of a grant
+// differ, if they do. A state written before the ledger recorded the grant's
+// end (revoked with governed revoke, expired or revoked by another run) or a
+// newer outcome of its revocation is only behind: the end is reported with
+// its reason and note. A state that holds only an id has just been imported.
+// Any other difference is a hand edit, reported as drift; outcome says what
+// the operation does about it.
+func addStateVersusLedger(diags *diag.Diagnostics, state grantModel, rec ledger.Grant, outcome string) {
+	if state.Status.IsNull() {
+		return // imported: nothing was known to differ
+	}
+	drift := grantDrift(state, grantModelFromLedger(rec))
+	switch {
+	case len(drift) == 0:
+	case stateBehindLedger(state, rec, drift):
+		if state.Active.ValueBool() && rec.Status != ledger.StatusActive {
+			addGrantEndedWarning(diags, rec)
+		}
+	default:
+		addStateDriftWarning(diags, rec.ID, drift, outcome)
+	}
+}
+
+// stateBehindLedger reports whether state, which differs from the ledger's
+// record rec on the attributes drift, is an earlier view of rec: the grant
+// active in state and ended in the ledger since, or only the outcome of its
+// revocation changed.
+func stateBehindLedger(state grantModel, rec ledger.Grant, drift []string) bool {
+	allowed := map[string]bool{"revocation_pending": true}
+	if state.Status.ValueString() == ledger.StatusActive && state.Active.ValueBool() &&
+		state.RevokedAt.IsNull() && state.RevocationReason.IsNull() &&
+		(rec.Status == ledger.StatusExpired || rec.Status == ledger.StatusRevoked) {
+		for _, name := range []string{"status", "active", "revoked_at", "revocation_reason"} {
+			allowed[name] = true
+		}
+	}
+	for _, name := range drift {
+		if !allowed[name] {
+			return false
+		}
+	}
+	return true
 }
 
 // recorded reads a grant that state says exists. A grant missing from the
@@ -491,6 +536,7 @@ func (r *grantResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		return
 	}
 	res, err := r.data.run.Settle(ctx, rec, plan.RevocationReason.ValueString())
+	addRemovalNotes(&resp.Diagnostics, rec, res)
 	if err != nil {
 		addLifecycleError(&resp.Diagnostics, summaryRevokeGrant, err)
 		return
@@ -523,6 +569,7 @@ func (r *grantResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 		return
 	}
 	res, err := r.data.run.Retire(ctx, rec)
+	addRemovalNotes(&resp.Diagnostics, rec, res)
 	if err != nil {
 		addLifecycleError(&resp.Diagnostics, summaryRetireGrant, err, "The grant stays in state; the next apply tries again.")
 		return

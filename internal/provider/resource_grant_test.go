@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -160,4 +163,51 @@ func TestAccGrant_renewalNeedsNewApproval(t *testing.T) {
 			},
 		},
 	})
+}
+
+// State that is behind the ledger reads as what happened in the ledger; only
+// a state that no earlier record of the grant explains reads as edited.
+func TestStateVersusLedger(t *testing.T) {
+	t.Parallel()
+	active := ledger.Grant{ID: "grt_1", Principal: "svc-payments-api", Entitlement: "payments-db-read", TicketID: "SEC-1",
+		Approvers: []string{"alice@example.com"}, Target: "ledger", ExpiresAt: at(8 * time.Hour), GrantedAt: testNow, Status: ledger.StatusActive}
+	revoked := active
+	revoked.Status, revoked.RevokedAt, revoked.RevocationReason, revoked.RevocationNote = ledger.StatusRevoked, testNow.Add(time.Hour), ledger.ReasonOutOfBand, "SEC-3000: incident"
+	pending := revoked
+	pending.RevokePending, pending.RevokeError = true, "not given postgres.app"
+	expired := active
+	expired.Status, expired.RevokedAt, expired.RevocationReason = ledger.StatusExpired, testNow.Add(8*time.Hour), ledger.ReasonExpired
+	edited := grantModelFromLedger(active)
+	edited.ExpiresAt = types.StringValue(at(30 * 24 * time.Hour))
+	imported := grantModel{ID: types.StringValue("grt_1")}
+	for name, tc := range map[string]struct {
+		state  grantModel
+		ledger ledger.Grant
+		want   string // the summary of the one warning, or ""
+	}{
+		"same":                         {grantModelFromLedger(active), active, ""},
+		"revoked out of band since":    {grantModelFromLedger(active), revoked, "Grant revoked outside Terraform"},
+		"revoked, revocation pending":  {grantModelFromLedger(active), pending, "Grant revoked outside Terraform"},
+		"expired since":                {grantModelFromLedger(active), expired, "Grant ended in the ledger"},
+		"revocation completed since":   {grantModelFromLedger(pending), revoked, ""},
+		"expiry edited by hand":        {edited, active, "State differs from the ledger"},
+		"revoked in state, not ledger": {grantModelFromLedger(revoked), active, "State differs from the ledger"},
+		"imported":                     {imported, revoked, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var diags diag.Diagnostics
+			addStateVersusLedger(&diags, tc.state, tc.ledger, "so its values replace the ones in state")
+			got := ""
+			for _, d := range diags {
+				got = d.Summary()
+			}
+			if len(diags) > 1 || got != tc.want || diags.HasError() {
+				t.Fatalf("diagnostics = %v; want one warning %q", diags, tc.want)
+			}
+			if tc.want == "Grant revoked outside Terraform" && !strings.Contains(diags[0].Detail(), `"SEC-3000: incident"`) {
+				t.Fatalf("the warning does not give the note: %s", diags[0].Detail())
+			}
+		})
+	}
 }

@@ -151,10 +151,19 @@ SELECT
 		OR EXISTS (SELECT 1 FROM pg_auth_members a WHERE a.member = r.oid AND a.admin_option)), ''),
 	EXISTS (SELECT 1 FROM pg_auth_members m
 		JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-		WHERE r.rolname = $1 AND u.rolname = $2 AND m.admin_option)`
-	var roleExists, principalExists, admin bool
-	var privileged string
-	if err := pool.QueryRow(ctx, q, role, principal, policy.PrivilegedBuiltinRoles).Scan(&roleExists, &principalExists, &privileged, &admin); err != nil {
+		WHERE r.rolname = $1 AND u.rolname = $2 AND m.admin_option),
+	-- Whether the provider's own role can GRANT and REVOKE the role: the
+	-- admin option on it, or before PostgreSQL 16 CREATEROLE for a role that
+	-- is not a superuser. A role that does not exist is reported above.
+	coalesce((SELECT pg_has_role(current_user, r.oid, 'USAGE WITH ADMIN OPTION')
+		OR (current_setting('server_version_num')::int < 160000 AND NOT r.rolsuper
+			AND (SELECT c.rolcreaterole FROM pg_roles c WHERE c.rolname = current_user))
+		FROM pg_roles r WHERE r.rolname = $1), true),
+	current_user`
+	var roleExists, principalExists, admin, administers bool
+	var privileged, self string
+	if err := pool.QueryRow(ctx, q, role, principal, policy.PrivilegedBuiltinRoles).Scan(
+		&roleExists, &principalExists, &privileged, &admin, &administers, &self); err != nil {
 		return nil, p.queryError("checking role "+role, err)
 	}
 	if !roleExists {
@@ -172,6 +181,11 @@ SELECT
 	if admin {
 		out = append(out, policy.Violation{Rule: policy.RuleRoleAdminOption, Attribute: policy.AttrPrincipal,
 			Detail: fmt.Sprintf("%q already holds role %q WITH ADMIN OPTION in %s, granted outside governed.", principal, role, p.name)})
+	}
+	if !administers {
+		out = append(out, policy.Violation{Rule: policy.RuleProviderPrivilege, Attribute: policy.AttrEntitlement,
+			Detail: fmt.Sprintf("the provider's role %q in %s does not hold role %q WITH ADMIN OPTION, so it can neither grant "+
+				"nor revoke it. Missing: GRANT %s TO %s WITH ADMIN OPTION.", self, p.name, role, quote(role), quote(self))})
 	}
 	lingering, err := p.checkLingering(ctx, pool, principal, role)
 	if err != nil {
@@ -372,7 +386,7 @@ func (p *Postgres) Grant(ctx context.Context, g ledger.Grant, wanted func(contex
 			return err
 		}
 		if _, err := tx.Exec(ctx, "GRANT "+quote(g.Role)+" TO "+quote(g.Principal)); err != nil {
-			return p.queryError("granting "+g.Role+" to "+g.Principal, err)
+			return refusal(p.queryError("granting "+g.Role+" to "+g.Principal, err), err)
 		}
 		return nil
 	})
@@ -386,7 +400,7 @@ func (p *Postgres) Revoke(ctx context.Context, g ledger.Grant, covered func(cont
 			return err
 		}
 		if _, err := tx.Exec(ctx, "REVOKE "+quote(g.Role)+" FROM "+quote(g.Principal)); err != nil {
-			return p.queryError("revoking "+g.Role+" from "+g.Principal, err)
+			return refusal(p.queryError("revoking "+g.Role+" from "+g.Principal, err), err)
 		}
 		// REVOKE only warns when it leaves a membership in place, for instance
 		// one that another role granted (PostgreSQL 16 and later revoke only
@@ -538,5 +552,31 @@ func (p *Postgres) queryError(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, p.unreachable(err))
 }
+
+// refusal classifies the server's answer err to a GRANT or REVOKE, as
+// queryError described it, for the lifecycle: a role that does not exist
+// (ErrNoSuchRole) or a privilege the provider's role lacks (ErrDenied). The
+// message stays the server's.
+func refusal(described, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return described
+	}
+	switch pgErr.Code {
+	case "42704": // undefined_object: role "x" does not exist
+		return classified{described, ErrNoSuchRole}
+	case "42501": // insufficient_privilege: no admin option on the role
+		return classified{described, ErrDenied}
+	}
+	return described
+}
+
+// classified is an error that also matches a sentinel of this package.
+type classified struct {
+	error
+	kind error
+}
+
+func (c classified) Unwrap() []error { return []error{c.error, c.kind} }
 
 func quote(name string) string { return pgx.Identifier{name}.Sanitize() }

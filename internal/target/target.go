@@ -53,6 +53,18 @@ type ServerIdentifier interface {
 	Server(ctx context.Context) (string, error)
 }
 
+// What Grant and Revoke return, wrapped, when the target refused the change
+// for a reason the lifecycle acts on. Either way the statement changed nothing.
+var (
+	// ErrNoSuchRole: the role or the principal does not exist in the target.
+	// A membership cannot outlive its role or its member, so nothing of the
+	// access is left there: a revocation is complete, and a grant put nothing
+	// in force.
+	ErrNoSuchRole = errors.New("the role or the member does not exist in the target")
+	// ErrDenied: the provider's own role lacks the privilege the change needs.
+	ErrDenied = errors.New("the provider's role lacks the privilege")
+)
+
 // Membership is one holder of a role in a target.
 type Membership struct {
 	Target    string

@@ -433,7 +433,7 @@ func TestStoresGrantsToReconcile(t *testing.T) {
 				_, _, err := l.RevokeGrant(ctx, "grt_done", now, ReasonOutOfBand, "INC-2", refused)
 				return err
 			},
-			func() error { _, _, err := l.CompleteRevocation(ctx, "grt_done", now); return err },
+			func() error { _, _, err := l.CompleteRevocation(ctx, "grt_done", now, ""); return err },
 		}
 		for i, step := range steps {
 			if err := step(); err != nil {

@@ -92,6 +92,13 @@ func (p *Postgres) connect(ctx context.Context) (*pgxpool.Pool, error) {
 		pool.Close()
 		return nil, p.unreachable(err)
 	}
+	// Read the server's identity now, while the pool is idle: Revoke asks for
+	// it (through its covered check) while it holds a connection of its own,
+	// and several revocations at once could otherwise hold every connection
+	// and wait for one more. A failure here is left to Server to report.
+	if server, err := readServer(ctx, pool); err == nil {
+		p.server = server
+	}
 	p.pool = pool
 	return pool, nil
 }
@@ -353,6 +360,35 @@ func (p *Postgres) Server(ctx context.Context) (string, error) {
 	return server, nil
 }
 
+// learnServer makes sure the server's identity is known before fn of locked
+// runs, reading it on the transaction's own connection when it is not, so
+// that the checks fn makes never need a second connection of the pool.
+func (p *Postgres) learnServer(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx) {
+	p.mu.Lock()
+	known := p.server != ""
+	p.mu.Unlock()
+	if known {
+		return
+	}
+	// In a savepoint, so that a failure leaves the transaction usable.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return
+	}
+	server, err := readServer(ctx, sp)
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return
+	}
+	if sp.Commit(ctx) == nil {
+		p.mu.Lock()
+		if p.pool == pool {
+			p.server = server
+		}
+		p.mu.Unlock()
+	}
+}
+
 // readServer reads the identity of the server q is connected to.
 func readServer(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
@@ -458,6 +494,7 @@ func (p *Postgres) locked(ctx context.Context, g ledger.Grant, fn func(pgx.Tx) e
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, membershipLockKey(g.Role, g.Principal)); err != nil {
 		return p.queryError("locking the membership of "+g.Principal+" in "+g.Role, err)
 	}
+	p.learnServer(ctx, pool, tx)
 	if err := fn(tx); err != nil {
 		return err
 	}

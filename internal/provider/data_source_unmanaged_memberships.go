@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -168,7 +167,7 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 		if !ok {
 			continue
 		}
-		covers, err := coveringGrants(ctx, t, name, active, d.data.now)
+		covers, err := coveringGrants(ctx, t, name, active)
 		if err != nil {
 			resp.Diagnostics.AddError(summaryListMemberships, fmt.Sprintf("Identifying the server of %s failed: %s.", name, err))
 			return
@@ -218,7 +217,7 @@ func (d *unmanagedMembershipsDataSource) Read(ctx context.Context, req datasourc
 // here as name, reaches. A grant that does not record its server, issued before grants
 // recorded it, counts for the target of the same name, where it most likely
 // is: this only decides what is reported, never whether access is removed.
-func coveringGrants(ctx context.Context, t target.Target, name string, active []ledger.Grant, now time.Time) (map[[2]string]bool, error) {
+func coveringGrants(ctx context.Context, t target.Target, name string, active []ledger.Grant) (map[[2]string]bool, error) {
 	server := ""
 	if id, ok := t.(target.ServerIdentifier); ok {
 		var err error

@@ -17,21 +17,13 @@ if have_server; then
 fi
 
 echo "PostgreSQL server binaries not found; installing the postgresql package" >&2
-if ! command -v apt-get >/dev/null; then
-  echo "apt-get is not available: install the PostgreSQL server (initdb, pg_ctl, postgres) and set GOVERNED_PG_BINDIR" >&2
-  exit 1
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
+apt_install "the PostgreSQL server (initdb, pg_ctl, postgres) and set GOVERNED_PG_BINDIR" postgresql
 # Debian's package starts a cluster of its own; the tests do not use it.
 if command -v pg_lsclusters >/dev/null; then
   pg_lsclusters -h 2>/dev/null | while read -r version cluster _; do
-    $SUDO pg_ctlcluster "$version" "$cluster" stop 2>/dev/null || true
+    $([ "$(id -u)" -ne 0 ] && echo sudo) pg_ctlcluster "$version" "$cluster" stop 2>/dev/null || true
   done
 fi
 have_server || { echo "postgresql was installed but its server binaries were not found" >&2; exit 1; }

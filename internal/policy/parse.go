@@ -378,22 +378,9 @@ func (d *decoder) identities(blocks hcl.Blocks) *identityIndex {
 	for _, b := range order {
 		name := b.Labels[0]
 		id := NormalizeIdentity(name)
-		content, diags := b.Body.Content(identitySchema)
-		d.extend(diags)
-		if content == nil {
-			continue
-		}
-		a := content.Attributes["aliases"]
-		if a == nil {
-			continue // reported by Content as a missing required argument
-		}
-		raw, ranges, ok := d.stringList(a)
+		raw, ranges, ok := d.requiredList(b.Body, identitySchema, "aliases", "Empty aliases",
+			fmt.Sprintf("Identity %q lists no aliases; list the other names it goes by, or remove the block.", name))
 		if !ok {
-			continue
-		}
-		if len(raw) == 0 {
-			d.errorf(a.Expr.Range(), "Empty aliases",
-				"Identity %q lists no aliases; list the other names it goes by, or remove the block.", name)
 			continue
 		}
 		for i, alias := range raw {
@@ -428,6 +415,31 @@ func (d *decoder) identities(blocks hcl.Blocks) *identityIndex {
 		return nil
 	}
 	return x
+}
+
+// requiredList reads the required list of strings attr of a block's body
+// (schema lists it), with each element's range. It reports false, with the
+// problem reported, when the body does not decode, the list is missing or not
+// a list of strings, or it is empty (with emptySummary and emptyDetail).
+func (d *decoder) requiredList(body hcl.Body, schema *hcl.BodySchema, attr, emptySummary, emptyDetail string) ([]string, []hcl.Range, bool) {
+	content, diags := body.Content(schema)
+	d.extend(diags)
+	if content == nil {
+		return nil, nil, false
+	}
+	a := content.Attributes[attr]
+	if a == nil {
+		return nil, nil, false // reported by Content as a missing required argument
+	}
+	raw, ranges, ok := d.stringList(a)
+	if !ok {
+		return nil, nil, false
+	}
+	if len(raw) == 0 {
+		d.errorf(a.Expr.Range(), emptySummary, "%s", emptyDetail)
+		return nil, nil, false
+	}
+	return raw, ranges, true
 }
 
 // identityName checks the name of an identity or an alias: one person, so
@@ -471,22 +483,9 @@ func (d *decoder) group(p *Policy, b *hcl.Block, groups map[string]*groupDef) {
 	groups[name] = def
 	errsBefore := len(d.diags)
 
-	content, diags := b.Body.Content(groupSchema)
-	d.extend(diags)
-	if content == nil {
-		return
-	}
-	a := content.Attributes["members"]
-	if a == nil {
-		return // reported by Content as a missing required argument
-	}
-	raw, ranges, ok := d.stringList(a)
+	raw, ranges, ok := d.requiredList(b.Body, groupSchema, "members", "Empty approver group",
+		fmt.Sprintf("Approver group %q has no members; list at least one identity in members.", name))
 	if !ok {
-		return
-	}
-	if len(raw) == 0 {
-		d.errorf(a.Expr.Range(), "Empty approver group",
-			"Approver group %q has no members; list at least one identity in members.", name)
 		return
 	}
 	members := make([]string, 0, len(raw))

@@ -167,6 +167,16 @@ func TestIssueInTargetAndExpire(t *testing.T) {
 	}
 }
 
+// crashAt stops an issue at point, as a crash there would.
+func crashAt(point string) Option {
+	return WithFaultHook(func(p string) error {
+		if p == point {
+			return errors.New("killed")
+		}
+		return nil
+	})
+}
+
 // Each crash point of an issue leaves a pending grant that the next run with
 // the same arguments completes under the same id, granting once.
 func TestIssueResumesAfterEachCrashPoint(t *testing.T) {
@@ -174,12 +184,7 @@ func TestIssueResumesAfterEachCrashPoint(t *testing.T) {
 		t.Run(point, func(t *testing.T) {
 			ctx := context.Background()
 			w := newWorld(t)
-			crash := WithFaultHook(func(p string) error {
-				if p == point {
-					return errors.New("killed")
-				}
-				return nil
-			})
+			crash := crashAt(point)
 			_, err := w.run(t0, crash).Issue(ctx, w.grant("SEC-1"))
 			if !errors.Is(err, ErrInterrupted) {
 				t.Fatalf("Issue with a crash at %s: %v, want ErrInterrupted", point, err)
@@ -233,12 +238,7 @@ func TestIssueClosesExpiredPendingGrant(t *testing.T) {
 	w := newWorld(t)
 	g := w.grant("SEC-1")
 	g.TTL, g.ExpiresAt = "1h", t0.Add(time.Hour).Format(time.RFC3339)
-	crash := WithFaultHook(func(p string) error {
-		if p == FaultAfterTargetGrant {
-			return errors.New("killed")
-		}
-		return nil
-	})
+	crash := crashAt(FaultAfterTargetGrant)
 	stale, _ := w.run(t0, crash).Issue(ctx, g)
 	later := t0.Add(2 * time.Hour)
 	g.ExpiresAt = later.Add(time.Hour).Format(time.RFC3339)

@@ -122,7 +122,7 @@ func (c *command) flags(name, synopsis string, location *string) *flag.FlagSet {
 		fmt.Fprintf(fs.Output(), "Usage: %s %s\n\nFlags:\n", c.name, synopsis)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(location, "ledger", ledger.Resolve(""), ledgerUsage)
+	fs.StringVar(location, "ledger", "", ledgerUsage)
 	return fs
 }
 
@@ -155,5 +155,10 @@ func (c *command) fail(code int, format string, a ...any) int {
 // open opens an existing ledger; a location that does not exist is an error,
 // not a new ledger.
 func (c *command) open(ctx context.Context, location string) (*ledger.Ledger, error) {
-	return ledger.OpenExisting(ctx, ledger.Resolve(location))
+	l, err := ledger.OpenExisting(ctx, ledger.Resolve(location))
+	if errors.Is(err, ledger.ErrNoLedger) {
+		return nil, fmt.Errorf("%w: run governed in the directory where terraform apply ran, or name the ledger with "+
+			"--ledger or $%s", err, ledger.EnvLocation)
+	}
+	return l, err
 }

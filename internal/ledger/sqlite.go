@@ -237,7 +237,7 @@ func prepareLedgerFile(path, abs string, create bool) (created bool, err error) 
 	case !errors.Is(err, fs.ErrNotExist):
 		return false, fmt.Errorf("cannot open the ledger %q: %v", path, pathErrorText(err))
 	case !create:
-		return false, fmt.Errorf("ledger %q does not exist", path)
+		return false, fmt.Errorf("ledger %q %w", path, ErrNoLedger)
 	}
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {

@@ -77,6 +77,9 @@ const (
 )
 
 var (
+	// ErrNoLedger is returned by OpenExisting for a SQLite ledger file that
+	// does not exist.
+	ErrNoLedger = errors.New("does not exist")
 	// ErrNotFound is returned when a grant or approval is not in the ledger.
 	ErrNotFound = errors.New("not found in the ledger")
 	// ErrConflict is returned by an append when the record changed since it was read.

@@ -170,9 +170,13 @@ func (ev *evaluation) checkSignatures(req ApprovalRequest, statement string) []V
 			continue
 		}
 		detail := p.Detail
-		if p.Rule == RuleSignatureMissing {
+		switch p.Rule {
+		case RuleSignatureMissing:
 			detail += fmt.Sprintf(". To sign, the approver runs (one line):\n\n  %s\n\nand the signature is added to signatures, e.g. %q = file(%q)",
 				SignInstructions(statement, a, signatureFile(req.TicketID, a)), a, signatureFile(req.TicketID, a))
+		case RuleSignatureInvalid:
+			detail += fmt.Sprintf(". To sign the statement as it is now, the approver runs (one line):\n\n  %s",
+				SignInstructions(statement, a, signatureFile(req.TicketID, a)))
 		}
 		ev.add(p.Rule, AttrSignatures, "%s", detail)
 	}

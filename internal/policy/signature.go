@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 	"unicode"
@@ -376,6 +377,6 @@ func matchPatterns(patterns []string, s string) bool {
 // OpenSSH, in one line: the statement travels as one base64 line so that
 // nothing wraps or re-encodes it.
 func SignInstructions(statement, approver, sigFile string) string {
-	return fmt.Sprintf("echo %s | base64 -d | ssh-keygen -Y sign -n %s -f ~/.ssh/id_ed25519 > %s",
-		base64.StdEncoding.EncodeToString([]byte(statement)), SignatureNamespace, sigFile)
+	return fmt.Sprintf("mkdir -p %s && echo %s | base64 -d | ssh-keygen -Y sign -n %s -f ~/.ssh/id_ed25519 > %s",
+		path.Dir(sigFile), base64.StdEncoding.EncodeToString([]byte(statement)), SignatureNamespace, sigFile)
 }

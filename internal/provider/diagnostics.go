@@ -50,8 +50,9 @@ const (
 
 // howToReconcile says how grants that no configuration manages any more are
 // revoked.
-const howToReconcile = "Add a `governed_reconciliation` resource to the configuration that a scheduled apply runs, " +
-	"or run `governed reconcile --postgres-target NAME=URL ...` on a schedule."
+const howToReconcile = "Add a `governed_reconciliation` resource to the configuration that a scheduled apply runs " +
+	"(if it has one, the next apply revokes them), or run `governed reconcile` on a schedule, with " +
+	"`--postgres-target NAME=URL` for each PostgreSQL target."
 
 // Summaries of what removing access can meet on a damaged ledger.
 const (

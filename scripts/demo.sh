@@ -59,7 +59,8 @@ if plan=$(terraform plan -input=false -no-color -var signed=false 2>&1); then
   echo "expected the plan to be refused" >&2
   exit 1
 fi
-printf '%s\n' "$plan" | grep -E 'Rule signature.missing|ssh-keygen -Y sign' | sed 's/^│\? *//; s/\(echo [A-Za-z0-9+/=]\{24\}\)[A-Za-z0-9+/=]*/\1…/'
+printf '%s\n' "$plan" | sed -n '/Rule signature.missing/,/ssh-keygen -Y sign/p' |
+  sed 's/^│\? *//; s/\(echo [A-Za-z0-9+/=]\{24\}\)[A-Za-z0-9+/=]*/\1…/'
 sign=$(printf '%s\n' "$plan" | grep -o 'echo [A-Za-z0-9+/=]* | base64 -d | ssh-keygen -Y sign .*alice\.sig')
 
 say "Alice runs that command with her key"

@@ -69,7 +69,7 @@ resource "terraform_data" "reconciliation_job" {
 
 output "grants" {
   value = {
-    reconciler = "${governed_grant.reconciler.status} until ${governed_grant.reconciler.expires_at}"
-    deploy     = "${governed_grant.deploy.status} until ${governed_grant.deploy.expires_at}"
+    reconciler = "${governed_grant.reconciler.status}, expires ${governed_grant.reconciler.expires_at}"
+    deploy     = "${governed_grant.deploy.status}, expires ${governed_grant.deploy.expires_at}"
   }
 }

@@ -101,6 +101,10 @@ func Of(ctx context.Context, l *ledger.Ledger) (Checkpoint, error) {
 // may hold.
 func GenerateKey(name string) (signer, verifier string, err error) {
 	signer, verifier, err = note.GenerateKey(rand.Reader, name)
+	if err == nil {
+		// GenerateKey does not check the name; a signer made from the key does.
+		_, err = note.NewSigner(signer)
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("key name %q: %w (use a name such as checkpoints.example.com, without spaces or '+')", name, err)
 	}

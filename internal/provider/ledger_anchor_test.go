@@ -165,3 +165,37 @@ func TestAccGrant_noRevivalFromAnOlderLedger(t *testing.T) {
 	h.write("main.tf", env.config(""))
 	h.mustRun("apply", "-input=false", "-auto-approve")
 }
+
+// The checkpoint and its key go together, and a key that is neither a
+// verifier key nor a file holding one stops the run.
+func TestPipeline_checkpointSettings(t *testing.T) {
+	_, verifier, err := checkpoint.GenerateKey("checkpoints.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, file, key, want string
+	}{
+		{"neither", "", "", ""},
+		{"both", "ledger.checkpoint", verifier, ""},
+		{"no key", "ledger.checkpoint", "", EnvCheckpoint + " is set"},
+		{"no checkpoint", "", verifier, EnvCheckpointKey + " is set"},
+		{"not a key", "ledger.checkpoint", "not-a-key", "neither a verifier key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvCheckpoint, tt.file)
+			t.Setenv(EnvCheckpointKey, tt.key)
+			p, diags := readPipeline()
+			var got string
+			for _, d := range diags.Errors() {
+				got += d.Detail()
+			}
+			if tt.want == "" && diags.HasError() || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Fatalf("readPipeline: %q; want %q", got, tt.want)
+			}
+			if tt.want == "" && (p.checkpoint != tt.file || (tt.key != "") != (p.checkpointKey != nil)) {
+				t.Errorf("pipeline checkpoint %q key %v; want %q and a key when one is given", p.checkpoint, p.checkpointKey, tt.file)
+			}
+		})
+	}
+}

@@ -17,11 +17,17 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
 
-// verify checks the whole ledger and prints its head.
+// verify checks the whole ledger and prints its head; with a checkpoint, it
+// also checks that the ledger extends it.
 func (c *command) verify(ctx context.Context, args []string) int {
 	var location string
-	fs := c.flags("verify", "[--ledger L]", &location)
+	fs := c.flags("verify", "[--checkpoint F --checkpoint-key K] [--ledger L]", &location)
+	cp := c.checkpointFlags(fs, "a signed checkpoint the ledger must extend: the same ledger, at least as long, "+
+		"with the same event at the checkpoint's size")
 	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if code, ok := cp.validate(c, fs); !ok {
 		return code
 	}
 	l, err := c.open(ctx, location)
@@ -29,19 +35,17 @@ func (c *command) verify(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "%v", err)
 	}
 	defer l.Close()
-	r, err := l.Verify(ctx)
-	if err != nil {
-		return c.fail(exitUsage, "reading the ledger: %v", err)
+	r, code, ok := c.verified(ctx, l)
+	if !ok {
+		return code
 	}
-	if !r.OK {
-		if r.FirstBad > 0 {
-			fmt.Fprintf(c.stderr, "ledger does NOT verify: first bad sequence number %d: %s\n", r.FirstBad, r.Problem)
-		} else {
-			fmt.Fprintf(c.stderr, "ledger does NOT verify: %s\n", r.Problem)
-		}
-		return exitProblem
+	if code, ok := cp.check(ctx, c, l); !ok {
+		return code
 	}
 	fmt.Fprintf(c.stdout, "ledger verified: %d events, head seq %d hash %s\n", r.Events, r.Head.Seq, r.Head.Hash)
+	if cp.file != "" {
+		fmt.Fprintf(c.stdout, "ledger extends the checkpoint %s\n", cp.file)
+	}
 	return exitOK
 }
 

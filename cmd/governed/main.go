@@ -1,6 +1,7 @@
 // Command governed serves the people around the pipeline: it verifies the
-// ledger, revokes a grant during an incident, lists what is granted, and
-// revokes, on a schedule, what the ledger says must go.
+// ledger and anchors it with signed checkpoints, revokes a grant during an
+// incident, lists what is granted, and revokes, on a schedule, what the
+// ledger says must go.
 package main
 
 import (
@@ -25,7 +26,13 @@ const (
 	usageSummary = `Usage: governed <command> [flags]
 
 Commands:
-  verify   [--ledger L]                  verify the ledger's whole hash chain and print its head
+  verify   [--checkpoint F --checkpoint-key K] [--ledger L]
+                                         verify the ledger's whole hash chain and print its head; with a
+                                         checkpoint, check that the ledger extends it
+  checkpoint keygen --name NAME [--signer-key FILE] [--verifier-key FILE]
+                                         make a key pair for signing checkpoints
+  checkpoint sign --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]
+                                         sign a checkpoint of the ledger (its id, size and head hash)
   revoke   --grant ID --reason TEXT [--postgres-target NAME=URL]... [--terminate-sessions=false] [--ledger L]
                                          revoke a grant now, outside Terraform (incident response)
   grants   [--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]
@@ -92,6 +99,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "verify":
 		return c.verify(ctx, args[1:])
+	case "checkpoint":
+		return c.checkpointCmd(ctx, args[1:])
 	case "revoke":
 		return c.revoke(ctx, args[1:])
 	case "grants":

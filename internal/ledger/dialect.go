@@ -36,6 +36,9 @@ type dialect struct {
 // table made by a migration.
 const ledgerIDQuery = `SELECT ledger_id FROM ledger_identity WHERE id = 1`
 
+// eventHashQuery reads the hash of the event at a sequence number.
+func eventHashQuery(d dialect) string { return `SELECT hash FROM events WHERE seq = ` + d.param(1) }
+
 // policiesQuery lists the kept policy documents, by digest.
 const policiesQuery = `SELECT digest, document FROM policies ORDER BY digest`
 

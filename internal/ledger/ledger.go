@@ -116,6 +116,11 @@ func (l *Ledger) ID(ctx context.Context) (string, error) { return l.s.ID(ctx) }
 // Head returns the last event's sequence number and hash.
 func (l *Ledger) Head(ctx context.Context) (Head, error) { return l.s.Head(ctx) }
 
+// EventHash returns the hash of the event at seq (see Store.EventHash).
+func (l *Ledger) EventHash(ctx context.Context, seq int64) (string, error) {
+	return l.s.EventHash(ctx, seq)
+}
+
 // Verify checks the whole ledger; see Report.
 // Every kept policy document must still hash to the digest it is kept under.
 func (l *Ledger) Verify(ctx context.Context) (Report, error) {

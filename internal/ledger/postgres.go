@@ -698,6 +698,21 @@ func (s *PostgresStore) ID(ctx context.Context) (string, error) {
 	return id, nil
 }
 
+// EventHash implements Store.
+func (s *PostgresStore) EventHash(ctx context.Context, seq int64) (string, error) {
+	var hash string
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, eventHashQuery(pgDialect), seq).Scan(&hash)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", s.describeAll(err)
+	}
+	return hash, nil
+}
+
 // Events implements Store. It holds one of the store's connections while it
 // runs: fn may use the store, but only while the pool has connections to spare.
 func (s *PostgresStore) Events(ctx context.Context, fn func(Event) error) error {

@@ -564,6 +564,19 @@ func (s *SQLiteStore) ID(ctx context.Context) (string, error) {
 	return id, nil
 }
 
+// EventHash implements Store.
+func (s *SQLiteStore) EventHash(ctx context.Context, seq int64) (string, error) {
+	var hash string
+	err := s.db.QueryRowContext(ctx, eventHashQuery(sqliteDialect), seq).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", describeSQLiteError(s.path, err)
+	}
+	return hash, nil
+}
+
 // Events implements Store.
 func (s *SQLiteStore) Events(ctx context.Context, fn func(Event) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, type, subject, data, prev_hash, hash FROM events ORDER BY seq`)

@@ -1167,6 +1167,36 @@ func TestStoresID(t *testing.T) {
 	}
 }
 
+// EventHash reads one event's hash by its sequence number, as the log holds
+// it; a sequence number past the head is not found.
+func TestStoresEventHash(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		if _, err := l.EventHash(ctx, 1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("EventHash(1) of an empty ledger: err = %v, want ErrNotFound", err)
+		}
+		at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		for _, id := range []string{"grt_1", "grt_2"} {
+			if _, err := l.IssueGrant(ctx, testGrant(id), at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var hashes []string
+		if err := l.Store().Events(ctx, func(e Event) error { hashes = append(hashes, e.Hash); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range hashes {
+			if got, err := l.EventHash(ctx, int64(i+1)); err != nil || got != want {
+				t.Errorf("EventHash(%d) = %q, %v; want %q", i+1, got, err, want)
+			}
+		}
+		if _, err := l.EventHash(ctx, int64(len(hashes)+1)); !errors.Is(err, ErrNotFound) {
+			t.Errorf("EventHash past the head: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
 // A policy document is kept once under its digest, never changed; a document
 // altered behind the store's back fails verification.
 func TestStoresKeepPolicy(t *testing.T) {

@@ -280,6 +280,9 @@ type Store interface {
 	// the ledger was created (or when a ledger older than ids was first opened
 	// by a build that knows them), never changed.
 	ID(ctx context.Context) (string, error)
+	// EventHash returns the hash of the event at seq, as the log records it;
+	// ErrNotFound when the log has no such event.
+	EventHash(ctx context.Context, seq int64) (string, error)
 	// Events calls fn for every event in sequence order.
 	Events(ctx context.Context, fn func(Event) error) error
 	// Verify checks the whole ledger in one consistent read while appends go

@@ -34,6 +34,8 @@ const (
 	summaryOpenLedger        = "Unable to open the ledger"
 	summaryListMemberships   = "Unable to list memberships"
 	summaryLedgerUnverified  = "Ledger does not verify"
+	summaryLedgerNotAnchored = "Ledger does not match its checkpoint"
+	summaryLedgerBackwards   = "Ledger went backwards"
 	summaryApplyInterrupted  = "Apply interrupted"
 	summaryRevocationPending = "Revocation pending"
 	summaryNotConfigured     = "Provider not configured"
@@ -77,10 +79,11 @@ func violationDetail(v policy.Violation) string {
 }
 
 // requireVerifiedLedger refuses to add access on a ledger whose chain does not
-// verify: its evidence cannot be trusted, so nothing new is granted on top of it.
+// verify, or that does not extend the pipeline's checkpoint: its evidence
+// cannot be trusted, so nothing new is granted on top of it.
 func requireVerifiedLedger(diags *diag.Diagnostics, d *providerData) bool {
 	if d.verification.OK {
-		return true
+		return requireAnchoredLedger(diags, d)
 	}
 	diags.AddError(summaryLedgerUnverified, fmt.Sprintf(
 		"The ledger at %s failed verification at sequence number %d: %s. Nothing is granted or approved on a ledger "+
@@ -88,6 +91,61 @@ func requireVerifiedLedger(diags *diag.Diagnostics, d *providerData) bool {
 			"from a trusted copy. Revocations, expiries and destroys still proceed.",
 		d.location, d.verification.FirstBad, d.verification.Problem, d.location))
 	return false
+}
+
+// requireAnchoredLedger refuses to add access on a ledger that does not
+// extend the pipeline's signed checkpoint, or whose checkpoint does not
+// verify: a ledger rolled back, rewritten or swapped could hold approvals or
+// grants that were never given, or lack revocations that were.
+func requireAnchoredLedger(diags *diag.Diagnostics, d *providerData) bool {
+	if d.anchor == "" {
+		return true
+	}
+	diags.AddError(summaryLedgerNotAnchored, anchorDetail(d.anchor, d.location)+" Nothing is granted or approved "+
+		"until it does. Revocations, expiries and destroys still proceed.")
+	return false
+}
+
+// anchorDetail says what is wrong between the ledger at location and its
+// checkpoint, and what to do.
+func anchorDetail(problem, location string) string {
+	return problem + " Run `governed verify --ledger " + location + " --checkpoint $" + EnvCheckpoint +
+		" --checkpoint-key $" + EnvCheckpointKey + "`, and restore the newest copy of the ledger, the one the " +
+		"checkpoint was signed over or a later one."
+}
+
+// ledgerBackwardsDetail says that state records a grant as ended while the
+// ledger at location holds it as in force.
+func ledgerBackwardsDetail(state grantModel, rec ledger.Grant, location string) string {
+	ended := state.Status.ValueString()
+	if reason := state.RevocationReason.ValueString(); reason != "" {
+		ended += " (" + reason
+		if at := state.RevokedAt.ValueString(); at != "" {
+			ended += " at " + at
+		}
+		ended += ")"
+	}
+	return fmt.Sprintf("Terraform state records grant %s (%s to %s, ticket %s) as %s, but the ledger at %s holds it "+
+		"as %s. A grant never moves from revoked or expired back to active, so the ledger went backwards: an older "+
+		"copy was restored, or its history was rolled back or rewritten.", rec.ID, rec.Entitlement, rec.Principal,
+		rec.TicketID, ended, location, rec.Status)
+}
+
+// addLedgerWentBackwardsError refuses to plan a grant that state records as
+// ended and the ledger as in force: the plan fails closed rather than
+// restoring the ledger's values.
+func addLedgerWentBackwardsError(diags *diag.Diagnostics, state grantModel, rec ledger.Grant, location string) {
+	diags.AddAttributeError(path.Root("status"), summaryLedgerBackwards, ledgerBackwardsDetail(state, rec, location)+
+		" Nothing was planned for this grant, and it is not issued again. Restore the newest copy of the ledger "+
+		"(`governed verify --checkpoint F --checkpoint-key K` shows whether a copy extends the last signed "+
+		"checkpoint), or remove the grant from the configuration: destroying it still goes through.")
+}
+
+// addLedgerWentBackwardsWarning says, on a refresh, why state keeps a grant
+// ended that the ledger holds as in force.
+func addLedgerWentBackwardsWarning(diags *diag.Diagnostics, state grantModel, rec ledger.Grant, location string) {
+	diags.AddWarning(summaryLedgerBackwards, ledgerBackwardsDetail(state, rec, location)+
+		" State keeps the grant as it records it.")
 }
 
 // addReadError reports a failure to read what from the ledger; a read changes

@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,7 +12,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"golang.org/x/mod/sumdb/note"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/checkpoint"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
@@ -33,6 +37,12 @@ const (
 	EnvSignersSHA256 = "GOVERNED_SIGNERS_SHA256"
 	// EnvRevokeOnly, when true, makes a run that may only remove access.
 	EnvRevokeOnly = "GOVERNED_REVOKE_ONLY"
+	// EnvCheckpoint is the path of a signed checkpoint (governed checkpoint
+	// sign) that the ledger must extend for anything to add access.
+	EnvCheckpoint = "GOVERNED_CHECKPOINT"
+	// EnvCheckpointKey is the verifier key of EnvCheckpoint: its text
+	// (NAME+HASH+KEY) or the path of a file that holds it.
+	EnvCheckpointKey = "GOVERNED_CHECKPOINT_KEY"
 )
 
 // pipelineWhose is how messages name the requester the pipeline sets.
@@ -57,6 +67,11 @@ type pipeline struct {
 	signersSHA256 []string
 	// revokeOnly makes every plan that would add access fail.
 	revokeOnly bool
+	// checkpoint is the path of the signed checkpoint the ledger must extend,
+	// and checkpointKey the key its signature must verify with; "" and nil
+	// when the pipeline sets none.
+	checkpoint    string
+	checkpointKey note.Verifier
 }
 
 // readPipeline reads the pipeline's settings. A setting that is present but
@@ -104,6 +119,23 @@ func readPipeline() (pipeline, diag.Diagnostics) {
 				"leave it unset.")
 		}
 		p.revokeOnly = on || err != nil // a run that meant to only remove access never adds any
+	}
+
+	p.checkpoint = strings.TrimSpace(os.Getenv(EnvCheckpoint))
+	key := strings.TrimSpace(os.Getenv(EnvCheckpointKey))
+	switch {
+	case p.checkpoint != "" && key == "":
+		addPipelineSettingError(&diags, EnvCheckpoint, p.checkpoint, "It needs "+EnvCheckpointKey+", the verifier key "+
+			"that the checkpoint's signature must verify with (as governed checkpoint keygen prints it), or a file that holds it.")
+	case p.checkpoint == "" && key != "":
+		addPipelineSettingError(&diags, EnvCheckpointKey, key, "It is the verifier key of "+EnvCheckpoint+", which is "+
+			"not set: set both, or neither.")
+	case key != "":
+		v, err := checkpoint.ParseVerifierKey(key)
+		if err != nil {
+			addPipelineSettingError(&diags, EnvCheckpointKey, key, sentence(err.Error()))
+		}
+		p.checkpointKey = v
 	}
 	return p, diags
 }
@@ -223,4 +255,25 @@ func (d *providerData) mayAddAccess(diags *diag.Diagnostics, summary, what strin
 	}
 	addRevokeOnlyError(diags, summary, what)
 	return false
+}
+
+// anchor checks that the ledger extends the pipeline's checkpoint. It
+// returns "" when it does or when the pipeline sets none, else what is wrong:
+// a checkpoint that cannot be read or whose signature does not verify, or a
+// ledger that does not extend it. The error is for failures to read the
+// ledger.
+func (p pipeline) anchor(ctx context.Context, l *ledger.Ledger) (string, error) {
+	if p.checkpoint == "" || p.checkpointKey == nil {
+		return "", nil
+	}
+	cp, err := checkpoint.Load(p.checkpoint, p.checkpointKey)
+	if err != nil {
+		return sentence(err.Error()), nil
+	}
+	problem, err := checkpoint.Check(ctx, l, cp)
+	if err != nil || problem == "" {
+		return "", err
+	}
+	return fmt.Sprintf("The ledger does not extend the checkpoint %s (ledger %s, size %d): %s.", p.checkpoint,
+		cp.LedgerID, cp.Size, problem), nil
 }

@@ -112,7 +112,10 @@ type providerData struct {
 	now time.Time
 	// verification is the ledger's state when the provider was configured.
 	verification ledger.Report
-	location     string
+	// anchor says why the ledger cannot be trusted against the pipeline's
+	// checkpoint (see pipeline.anchor); "" when it can, or when there is none.
+	anchor   string
+	location string
 	// run carries grants through their lives on this instance's ledger and
 	// targets, at now.
 	run *lifecycle.Run
@@ -281,6 +284,16 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	if !report.OK {
 		tflog.Warn(ctx, "ledger does not verify", map[string]any{"ledger": location, "first_bad_seq": report.FirstBad, "problem": report.Problem})
 	}
+	anchor, err := pipe.anchor(ctx, l)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryVerifyLedger,
+			"Reading the ledger at "+location+" to check it against the checkpoint "+pipe.checkpoint+" failed: "+
+				err.Error()+". Nothing was planned or changed.")
+		return
+	}
+	if anchor != "" {
+		tflog.Warn(ctx, "ledger not anchored", map[string]any{"ledger": location, "checkpoint": pipe.checkpoint, "problem": anchor})
+	}
 	ledgerID, err := l.ID(ctx)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryOpenLedger,
@@ -302,6 +315,7 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		revokeOnly:   pipe.revokeOnly,
 		now:          now,
 		verification: report,
+		anchor:       anchor,
 		location:     location,
 		run:          lifecycle.NewRun(l, targets, now, runOpts...),
 		ledgerID:     ledgerID,
@@ -321,6 +335,9 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 			"The ledger at %s failed verification (first bad sequence number %d): %s. Nothing new is granted or "+
 				"approved until it verifies; run `governed verify --ledger %s` and restore the ledger from a trusted copy.",
 			location, report.FirstBad, report.Problem, location))
+	}
+	if report.OK && anchor != "" {
+		resp.Diagnostics.AddWarning(summaryLedgerNotAnchored, anchorDetail(anchor, location))
 	}
 	tflog.Debug(ctx, "provider configured", map[string]any{"ledger": location, "now": data.now.Format(time.RFC3339Nano),
 		"head_seq": report.Head.Seq, "policy_digest": pol.Digest, "revoke_only": data.revokeOnly})

@@ -221,6 +221,13 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	if !ok {
 		return
 	}
+	if r.wentBackwards(ctx, state, rec) {
+		// Neither the ledger's values nor a replacement: a grant that ended
+		// never comes back to life from an older ledger.
+		addLedgerWentBackwardsError(&resp.Diagnostics, state, rec, r.data.location)
+		tflog.Warn(ctx, "ledger went backwards", map[string]any{"grant_id": rec.ID, "state_status": state.Status.ValueString(), "ledger_status": rec.Status})
+		return
+	}
 
 	if changed := changedArguments(plan, config, rec); len(changed) > 0 {
 		// Arguments never change in place: a different grant replaces this one,
@@ -449,6 +456,12 @@ func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if !ok {
 		return
 	}
+	if r.wentBackwards(ctx, state, rec) {
+		// State keeps the grant ended: the plan refuses it (ModifyPlan), and a
+		// destroy still goes through.
+		addLedgerWentBackwardsWarning(&resp.Diagnostics, state, rec, r.data.location)
+		return
+	}
 	view, outOfBand := r.observe(ctx, rec, &resp.Diagnostics)
 	next := grantModelFromLedger(view)
 	if outOfBand {
@@ -501,6 +514,22 @@ func stateBehindLedger(state grantModel, rec ledger.Grant, drift []string) bool 
 		}
 	}
 	return true
+}
+
+// wentBackwards reports whether state records the grant as ended (expired or
+// revoked) while the ledger holds it as active or pending: the ledger went
+// backwards, since nothing moves from revoked or expired back to active. A
+// grant whose target shows its access removed is not such a case: state
+// recorded that removal from the target before the ledger did, and the plan
+// records it. A target that cannot be checked proves nothing, and counts as
+// showing the access in place.
+func (r *grantResource) wentBackwards(ctx context.Context, state grantModel, rec ledger.Grant) bool {
+	ended := state.Status.ValueString() == ledger.StatusExpired || state.Status.ValueString() == ledger.StatusRevoked
+	if !ended || (rec.Status != ledger.StatusActive && rec.Status != ledger.StatusPending) {
+		return false
+	}
+	_, outOfBand, err := r.data.run.Observe(ctx, rec)
+	return err != nil || !outOfBand
 }
 
 // recorded reads a grant that state says exists. A grant missing from the

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/checkpoint"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+)
+
+const checkpointUsage = `Usage: governed checkpoint <keygen|sign> [flags]
+
+  keygen --name NAME [--signer-key FILE] [--verifier-key FILE]
+         make a key pair for signing checkpoints
+  sign   --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]
+         sign a checkpoint of the ledger's id, size and head hash
+`
+
+// checkpointCmd runs governed checkpoint keygen|sign.
+func (c *command) checkpointCmd(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, checkpointUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "keygen":
+		return c.checkpointKeygen(args[1:])
+	case "sign":
+		return c.checkpointSign(ctx, args[1:])
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(c.stdout, checkpointUsage)
+		return exitOK
+	}
+	fmt.Fprintf(c.stderr, "governed checkpoint: unknown subcommand %q\n\n%s", args[0], checkpointUsage)
+	return exitUsage
+}
+
+// checkpointKeygen makes a key pair: the signer key goes to a new file that
+// only its owner can read, and the verifier key is printed and written too.
+func (c *command) checkpointKeygen(args []string) int {
+	var name, signerFile, verifierFile string
+	c.name = "governed checkpoint keygen"
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s --name NAME [--signer-key FILE] [--verifier-key FILE]\n\nFlags:\n", c.name)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&name, "name", "", "the key's name, such as checkpoints.example.com (required)")
+	fs.StringVar(&signerFile, "signer-key", "checkpoint.key", "where to write the signer key, which must stay secret; an existing file is never overwritten")
+	fs.StringVar(&verifierFile, "verifier-key", "checkpoint.pub", "where to write the verifier key, which anyone may hold")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if strings.TrimSpace(name) == "" {
+		return c.usageError(fs, "--name is required: name the key, such as checkpoints.example.com")
+	}
+	signer, verifier, err := checkpoint.GenerateKey(name)
+	if err != nil {
+		return c.usageError(fs, "%v", err)
+	}
+	if err := writeNew(signerFile, []byte(signer+"\n"), 0o600); err != nil {
+		return c.fail(exitUsage, "writing the signer key: %v", err)
+	}
+	if err := writeFile(verifierFile, []byte(verifier+"\n"), 0o644); err != nil {
+		return c.fail(exitUsage, "writing the verifier key: %v", err)
+	}
+	fmt.Fprintf(c.stdout, "signer key written to %s: keep it secret, in the apply job only\n", signerFile)
+	fmt.Fprintf(c.stdout, "verifier key written to %s:\n%s\n", verifierFile, verifier)
+	return exitOK
+}
+
+// checkpointSign signs a checkpoint of a ledger that verifies and, where a
+// previous checkpoint is given, extends it.
+func (c *command) checkpointSign(ctx context.Context, args []string) int {
+	var location, keyFile, out string
+	fs := c.flags("checkpoint sign", "--key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]", &location)
+	fs.StringVar(&keyFile, "key", "", "the signer key file, as governed checkpoint keygen writes it (required)")
+	fs.StringVar(&out, "out", "", "where to write the signed checkpoint (default: standard output)")
+	prev := c.checkpointFlags(fs, "the previous checkpoint: sign only a ledger that extends it")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if keyFile == "" {
+		return c.usageError(fs, "--key is required: name the signer key file")
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		return c.fail(exitUsage, "reading the signer key: %v", err)
+	}
+	if code, ok := prev.validate(c, fs); !ok {
+		return code
+	}
+	l, err := c.open(ctx, location)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	defer l.Close()
+	if _, code, ok := c.verified(ctx, l); !ok {
+		return code
+	}
+	if code, ok := prev.check(ctx, c, l); !ok {
+		return code
+	}
+	cp, err := checkpoint.Of(ctx, l)
+	if err != nil {
+		return c.fail(exitUsage, "reading the ledger: %v", err)
+	}
+	msg, err := checkpoint.Sign(cp, string(key))
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	if out == "" {
+		_, _ = c.stdout.Write(msg)
+		return exitOK
+	}
+	if err := writeFile(out, msg, 0o644); err != nil {
+		return c.fail(exitUsage, "writing the checkpoint: %v", err)
+	}
+	fmt.Fprintf(c.stdout, "checkpoint written to %s: ledger %s, size %d, head hash %s\n", out, cp.LedgerID, cp.Size, cp.Hash)
+	return exitOK
+}
+
+// checkpointFlags are --checkpoint and --checkpoint-key.
+type checkpointFlags struct {
+	file, key string
+}
+
+func (c *command) checkpointFlags(fs *flag.FlagSet, what string) *checkpointFlags {
+	f := &checkpointFlags{}
+	fs.StringVar(&f.file, "checkpoint", "", what+" (a signed checkpoint file; needs --checkpoint-key)")
+	fs.StringVar(&f.key, "checkpoint-key", "", "the verifier key of --checkpoint: its text (NAME+HASH+KEY) or a file that holds it")
+	return f
+}
+
+// validate checks that the flags come together.
+func (f *checkpointFlags) validate(c *command, fs *flag.FlagSet) (int, bool) {
+	if (f.file == "") != (f.key == "") {
+		return c.usageError(fs, "--checkpoint and --checkpoint-key go together: give both, or neither"), false
+	}
+	return 0, true
+}
+
+// check reports, and exits 1 on, a checkpoint whose signature does not
+// verify or that the ledger does not extend. It does nothing without flags.
+func (f *checkpointFlags) check(ctx context.Context, c *command, l *ledger.Ledger) (int, bool) {
+	if f.file == "" {
+		return exitOK, true
+	}
+	v, err := checkpoint.ParseVerifierKey(f.key)
+	if err != nil {
+		return c.fail(exitUsage, "--checkpoint-key: %v", err), false
+	}
+	cp, err := checkpoint.Load(f.file, v)
+	if errors.Is(err, os.ErrNotExist) {
+		return c.fail(exitUsage, "%v", err), false
+	}
+	if err != nil {
+		fmt.Fprintf(c.stderr, "checkpoint does NOT verify: %v\n", err)
+		return exitProblem, false
+	}
+	problem, err := checkpoint.Check(ctx, l, cp)
+	if err != nil {
+		return c.fail(exitUsage, "reading the ledger: %v", err), false
+	}
+	if problem != "" {
+		fmt.Fprintf(c.stderr, "ledger does NOT extend the checkpoint %s (ledger %s, size %d): %s\n", f.file, cp.LedgerID, cp.Size, problem)
+		return exitProblem, false
+	}
+	return exitOK, true
+}
+
+// verified verifies the ledger's chain and reports a failure (exit 1).
+func (c *command) verified(ctx context.Context, l *ledger.Ledger) (ledger.Report, int, bool) {
+	r, err := l.Verify(ctx)
+	if err != nil {
+		return r, c.fail(exitUsage, "reading the ledger: %v", err), false
+	}
+	if !r.OK {
+		if r.FirstBad > 0 {
+			fmt.Fprintf(c.stderr, "ledger does NOT verify: first bad sequence number %d: %s\n", r.FirstBad, r.Problem)
+		} else {
+			fmt.Fprintf(c.stderr, "ledger does NOT verify: %s\n", r.Problem)
+		}
+		return r, exitProblem, false
+	}
+	return r, exitOK, true
+}
+
+// writeNew writes a file that must not exist yet, making its directory.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeFile replaces a file whole: it writes a temporary file beside it and
+// renames it into place, so that a reader never sees half a file.
+func writeFile(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

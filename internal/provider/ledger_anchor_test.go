@@ -1,0 +1,201 @@
+package provider
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/checkpoint"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+)
+
+// backupLedger copies the SQLite ledger at path to a new file, consistently
+// while the provider holds it open, as `sqlite3 governed.db ".backup old.db"`
+// would. The copy is the same ledger (the same id) as it was then.
+func backupLedger(t *testing.T, path string) string {
+	t.Helper()
+	to := filepath.Join(t.TempDir(), "old.db")
+	execSQL(t, path, "VACUUM INTO '"+to+"'")
+	return to
+}
+
+// withLedger opens the ledger at path for the test to act on it directly,
+// as governed does, beside the provider.
+func withLedger(t *testing.T, path string, fn func(context.Context, *ledger.Ledger)) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := ledger.OpenExisting(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fn(ctx, l)
+}
+
+// signCheckpoint signs a checkpoint of the ledger at path as it is now, and
+// sets the pipeline's settings to it and its verifier key.
+func signCheckpoint(t *testing.T, path string) {
+	t.Helper()
+	signer, verifier, err := checkpoint.GenerateKey("checkpoints.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg []byte
+	withLedger(t, path, func(ctx context.Context, l *ledger.Ledger) {
+		cp, err := checkpoint.Of(ctx, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg, err = checkpoint.Sign(cp, signer); err != nil {
+			t.Fatal(err)
+		}
+	})
+	file := filepath.Join(t.TempDir(), "ledger.checkpoint")
+	if err := os.WriteFile(file, msg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvCheckpoint, file)
+	t.Setenv(EnvCheckpointKey, verifier)
+}
+
+// A ledger rolled back behind its signed checkpoint refuses a new grant,
+// naming the checkpoint and what differs, while an expiry still revokes.
+func TestAccLedger_behindCheckpointRefusesNewGrants(t *testing.T) {
+	skipUnlessAcc(t)
+	env, h := appliedHarness(t, twoGrants)
+	old := backupLedger(t, env.ledger)
+	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
+		g := ledger.Grant{ID: ledger.NewGrantID(), Principal: "svc-reports", Entitlement: "payments-db-read",
+			TicketID: "SEC-699", Approvers: []string{"alice@example.com"}, Requester: "dev@example.com",
+			Target: "ledger", ExpiresAt: testNow.Add(time.Hour).Format(time.RFC3339)}
+		if _, err := l.IssueGrant(ctx, g, testNow); err != nil {
+			t.Fatal(err)
+		}
+	})
+	signCheckpoint(t, env.ledger)
+
+	// The ledger that was signed extends its checkpoint: a new grant is planned.
+	h.write("main.tf", env.config(twoGrants+thirdGrant))
+	if changes, out := h.plan(); actions(changes["governed_grant.third"]) != "create" {
+		t.Fatalf("plan of a new grant on the checkpointed ledger: %q\n%s", actions(changes["governed_grant.third"]), out)
+	}
+
+	// The older copy put back: new grants are refused.
+	env.ledger = old
+	h.write("main.tf", env.config(twoGrants+thirdGrant))
+	out, err := h.run("plan", "-input=false")
+	out = strings.Join(strings.Fields(out), " ") // as one line, whatever the terminal's width
+	for _, want := range []string{"Ledger does not match its checkpoint", "behind the checkpoint's size", "it went backwards",
+		"Nothing is granted or approved"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Fatalf("plan of a new grant on a rolled-back ledger: err=%v; want a refusal naming %q\n%s", err, want, out)
+		}
+	}
+
+	// Expiry still revokes on it.
+	env.clock.Advance(8*time.Hour + time.Minute)
+	h.write("main.tf", env.config(twoGrants))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	for _, addr := range []string{"governed_grant.first", "governed_grant.second"} {
+		if got := h.stateAttr(addr, "status"); got != ledger.StatusExpired {
+			t.Errorf("%s after the apply past its expiry: status %v, want expired", addr, got)
+		}
+	}
+}
+
+// A checkpoint whose signature does not verify with the pipeline's key
+// refuses new grants, and says so.
+func TestAccLedger_checkpointSignatureRefusesNewGrants(t *testing.T) {
+	skipUnlessAcc(t)
+	env, h := appliedHarness(t, twoGrants)
+	signCheckpoint(t, env.ledger)
+	_, otherVerifier, err := checkpoint.GenerateKey("checkpoints.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvCheckpointKey, otherVerifier)
+	h.write("main.tf", env.config(twoGrants+thirdGrant))
+	out, err := h.run("plan", "-input=false")
+	out = strings.Join(strings.Fields(out), " ") // as one line, whatever the terminal's width
+	for _, want := range []string{"Ledger does not match its checkpoint", "signature does not verify with key checkpoints.example.com"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Fatalf("plan with a checkpoint signed by another key: err=%v; want a refusal naming %q\n%s", err, want, out)
+		}
+	}
+}
+
+// An older copy of the ledger restored after a revocation does not bring the
+// grant back: the plan fails on the grant, naming a ledger that went
+// backwards, with or without a refresh, and removing the grant from the
+// configuration still goes through.
+func TestAccGrant_noRevivalFromAnOlderLedger(t *testing.T) {
+	skipUnlessAcc(t)
+	env, h := appliedHarness(t, expiringGrants)
+	old := backupLedger(t, env.ledger)
+	id, _ := h.stateAttr("governed_grant.g", "id").(string)
+	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
+		if _, _, err := l.RevokeGrant(ctx, id, testNow, ledger.ReasonOutOfBand, "incident INC-7", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if got := h.stateAttr("governed_grant.g", "status"); got != ledger.StatusRevoked {
+		t.Fatalf("status after the revocation was applied: %v, want revoked", got)
+	}
+
+	env.ledger = old
+	h.write("main.tf", env.config(expiringGrants))
+	for _, args := range [][]string{{"plan", "-input=false"}, {"plan", "-input=false", "-refresh=false"}} {
+		out, err := h.run(args...)
+		out = strings.Join(strings.Fields(out), " ") // as one line, whatever the terminal's width
+		for _, want := range []string{"Ledger went backwards", "governed_grant.g", id, "as revoked (out_of_band",
+			"holds it as active"} {
+			if err == nil || !strings.Contains(out, want) {
+				t.Fatalf("terraform %s on an older ledger: err=%v; want a failure naming %q\n%s", strings.Join(args, " "), err, want, out)
+			}
+		}
+	}
+	if got := h.stateAttr("governed_grant.g", "status"); got != ledger.StatusRevoked {
+		t.Errorf("status after plans on an older ledger: %v, want revoked still", got)
+	}
+	// Removing the grant from the configuration still goes through.
+	h.write("main.tf", env.config(""))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+}
+
+// The checkpoint and its key go together, and a key that is neither a
+// verifier key nor a file holding one stops the run.
+func TestPipeline_checkpointSettings(t *testing.T) {
+	_, verifier, err := checkpoint.GenerateKey("checkpoints.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, file, key, want string
+	}{
+		{"neither", "", "", ""},
+		{"both", "ledger.checkpoint", verifier, ""},
+		{"no key", "ledger.checkpoint", "", EnvCheckpoint + " is set"},
+		{"no checkpoint", "", verifier, EnvCheckpointKey + " is set"},
+		{"not a key", "ledger.checkpoint", "not-a-key", "neither a verifier key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvCheckpoint, tt.file)
+			t.Setenv(EnvCheckpointKey, tt.key)
+			p, diags := readPipeline()
+			var got string
+			for _, d := range diags.Errors() {
+				got += d.Detail()
+			}
+			if tt.want == "" && diags.HasError() || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Fatalf("readPipeline: %q; want %q", got, tt.want)
+			}
+			if tt.want == "" && (p.checkpoint != tt.file || (tt.key != "") != (p.checkpointKey != nil)) {
+				t.Errorf("pipeline checkpoint %q key %v; want %q and a key when one is given", p.checkpoint, p.checkpointKey, tt.file)
+			}
+		})
+	}
+}

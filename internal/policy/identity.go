@@ -10,8 +10,8 @@ import (
 )
 
 // NormalizeIdentity returns the form in which identities are compared: surrounding
-// whitespace trimmed, Unicode NFC, case folded, and NFC again (folding can
-// decompose some characters). Two identities are the same identity exactly when
+// whitespace trimmed, Unicode NFC, case folded then lower-cased, and NFC again
+// (folding can decompose some characters). It is idempotent. Two identities are the same identity exactly when
 // their normalised forms are equal.
 func NormalizeIdentity(s string) string {
 	s = strings.TrimSpace(s)
@@ -23,8 +23,11 @@ func NormalizeIdentity(s string) string {
 		return s
 	}
 	s = norm.NFC.String(s)
-	// A Caser keeps state between calls, so each call gets its own.
-	s = cases.Fold().String(s)
+	// A Caser keeps state between calls, so each call gets its own. Folding
+	// takes Cherokee letters to their capitals and capitals to small letters
+	// (so folding twice is not folding once); lower-casing the result picks
+	// one form for both.
+	s = strings.ToLower(cases.Fold().String(s))
 	return norm.NFC.String(s)
 }
 

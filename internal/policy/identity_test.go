@@ -92,3 +92,17 @@ func TestNormalizedSet(t *testing.T) {
 		t.Errorf("normalizedSet = %q, want %q", got, want)
 	}
 }
+
+// Cherokee capitals fold to small letters and small letters to capitals:
+// both spellings must still be one identity, and normalising twice must
+// change nothing.
+func TestNormalizeIdentityCherokee(t *testing.T) {
+	t.Parallel()
+	upper, lower := "\u13b8", "\uab88"
+	if NormalizeIdentity(upper) != NormalizeIdentity(lower) {
+		t.Fatalf("%q and %q normalise to %q and %q", upper, lower, NormalizeIdentity(upper), NormalizeIdentity(lower))
+	}
+	if n := NormalizeIdentity(upper); NormalizeIdentity(n) != n {
+		t.Fatalf("normalising %q twice changes it", upper)
+	}
+}

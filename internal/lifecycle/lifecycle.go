@@ -64,6 +64,9 @@ type Run struct {
 	// overdue is the run's one reading of the grants past their expiry that
 	// are still in force in the ledger (Overdue).
 	overdue once[[]ledger.Grant]
+	// withdrawn is the run's one reading of the grants in force under a
+	// withdrawn approval (UnderWithdrawnApproval).
+	withdrawn once[[]ledger.Grant]
 	// unrecorded holds the ids of grants whose access this run removed
 	// although the ledger could not record that they ended: they no longer
 	// cover the access they gave (Covering).

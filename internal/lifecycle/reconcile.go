@@ -91,6 +91,20 @@ func (r *Run) Overdue(ctx context.Context) ([]ledger.Grant, error) {
 	})
 }
 
+// UnderWithdrawnApproval lists the grants that the ledger holds as active or
+// pending and that were made under an approval record it holds as withdrawn.
+// Like Overdue it is one indexed query, made once per run, so that a plan of
+// many grants reads it once instead of each grant's approval.
+func (r *Run) UnderWithdrawnApproval(ctx context.Context) ([]ledger.Grant, error) {
+	return r.withdrawn.get(func() ([]ledger.Grant, error) {
+		gs, err := r.ledger.Grants(ctx, ledger.GrantFilter{ApprovalWithdrawn: true})
+		if err != nil {
+			return nil, fmt.Errorf("reading the ledger for grants under withdrawn approvals: %w", err)
+		}
+		return gs, nil
+	})
+}
+
 // Due lists, sorted by grant id, every grant whose access the ledger says
 // must go at the run's now, in any target: past its expiry but still active
 // or pending, made under a withdrawn approval, or with a revocation pending.
@@ -102,9 +116,9 @@ func (r *Run) Due(ctx context.Context) ([]Due, error) {
 	if err != nil {
 		return nil, err
 	}
-	withdrawn, err := r.ledger.Grants(ctx, ledger.GrantFilter{ApprovalWithdrawn: true})
+	withdrawn, err := r.UnderWithdrawnApproval(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading the ledger for grants under withdrawn approvals: %w", err)
+		return nil, err
 	}
 	pending, err := r.ledger.Grants(ctx, ledger.GrantFilter{RevokePending: true})
 	if err != nil {

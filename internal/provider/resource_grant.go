@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -296,6 +297,12 @@ func (r *grantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 // record cannot be read (with a warning: the grant stays as it is).
 func (r *grantResource) withdrawnApproval(ctx context.Context, g ledger.Grant, diags *diag.Diagnostics) *ledger.Approval {
 	if g.Status != ledger.StatusActive || g.ApprovalID == "" {
+		return nil
+	}
+	// One reading per run says which grants are under a withdrawn approval;
+	// only theirs is read, for the warning's detail.
+	under, err := r.data.run.UnderWithdrawnApproval(ctx)
+	if err == nil && !slices.ContainsFunc(under, func(o ledger.Grant) bool { return o.ID == g.ID }) {
 		return nil
 	}
 	a, err := r.data.ledger.Approval(ctx, g.ApprovalID)

@@ -109,6 +109,8 @@ type grantModel struct {
 	RevokedAt         types.String `tfsdk:"revoked_at"`
 	RevocationReason  types.String `tfsdk:"revocation_reason"`
 	RevocationPending types.Bool   `tfsdk:"revocation_pending"`
+	Target            types.String `tfsdk:"target"`
+	Role              types.String `tfsdk:"role"`
 }
 
 func (r *floorGrant) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -133,6 +135,7 @@ func (r *floorGrant) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequ
 	}
 	plan.Status = types.StringValue("active")
 	plan.Active = types.BoolValue(true)
+	plan.Target, plan.Role = types.StringValue("ledger"), types.StringValue("bench_read")
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
@@ -171,6 +174,7 @@ func planToState(ctx context.Context, plan tfsdk.Plan, state *tfsdk.State, diags
 	m.RevokedAt = types.StringNull()
 	m.RevocationReason = types.StringNull()
 	m.RevocationPending = types.BoolValue(false)
+	m.Target, m.Role = types.StringValue("ledger"), types.StringValue("bench_read")
 	if m.Requester.IsUnknown() {
 		m.Requester = types.StringNull()
 	}

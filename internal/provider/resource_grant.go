@@ -58,6 +58,8 @@ type grantModel struct {
 	RevokedAt         types.String `tfsdk:"revoked_at"`
 	RevocationReason  types.String `tfsdk:"revocation_reason"`
 	RevocationPending types.Bool   `tfsdk:"revocation_pending"`
+	Target            types.String `tfsdk:"target"`
+	Role              types.String `tfsdk:"role"`
 }
 
 func (r *grantResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -165,6 +167,16 @@ func grantSchema() schema.Schema {
 			"revocation_reason": schema.StringAttribute{
 				MarkdownDescription: "Why the grant is no longer active: " + reasonList + ".",
 				Computed:            true,
+			},
+			"target": schema.StringAttribute{
+				MarkdownDescription: "Where the grant is enforced, from the entitlement in the policy: `ledger` (recorded " +
+					"only) or `postgres.NAME`. Known at plan time, so that a plan shows a reviewer what access is given.",
+				Computed: true,
+			},
+			"role": schema.StringAttribute{
+				MarkdownDescription: "What the target grants, from the entitlement in the policy, such as a PostgreSQL " +
+					"role; null when the entitlement names none. Known at plan time.",
+				Computed: true,
 			},
 			"revocation_pending": schema.BoolAttribute{
 				MarkdownDescription: "Whether the grant is no longer active but its target has not yet removed the access, " +
@@ -342,6 +354,10 @@ func (r *grantResource) planNewGrant(ctx context.Context, plan *grantModel, conf
 	plan.RevokedAt = types.StringNull()
 	plan.RevocationReason = types.StringNull()
 	plan.RevocationPending = types.BoolValue(false)
+	plan.Target, plan.Role = types.StringUnknown(), types.StringUnknown()
+	if e := decision.Entitlement; e != nil {
+		plan.Target, plan.Role = types.StringValue(e.Target), stringOrNull(e.Role)
+	}
 	if config.ExpiresAt.IsNull() {
 		plan.ExpiresAt = types.StringUnknown()
 	}
@@ -782,6 +798,8 @@ func grantModelFromLedger(g ledger.Grant) grantModel {
 		RevokedAt:         timeOrNull(g.RevokedAt),
 		RevocationReason:  stringOrNull(g.RevocationReason),
 		RevocationPending: types.BoolValue(g.RevokePending),
+		Target:            types.StringValue(g.Target),
+		Role:              stringOrNull(g.Role),
 	}
 }
 

@@ -41,6 +41,9 @@ func TestAccGrant_lifecycle(t *testing.T) {
 					plancheck.ExpectResourceAction("governed_grant.read", plancheck.ResourceActionCreate),
 					expectPlanned("governed_grant.read", "status", knownvalue.StringExact("active")),
 					expectPlanned("governed_grant.read", "active", knownvalue.Bool(true)),
+					// What the grant gives is on the plan, for a reviewer.
+					expectPlanned("governed_grant.read", "target", knownvalue.StringExact("ledger")),
+					expectPlanned("governed_grant.read", "role", knownvalue.StringExact("payments_read")),
 					expectPlanned("governed_approval_record.read", "id", knownvalue.StringRegexp(regexp.MustCompile(`^apr_[0-9a-f]{24}$`))),
 					expectPlanned("governed_approval_record.read", "digest", knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f]{64}$`))),
 					plancheck.ExpectResourceAction("terraform_data.gated[0]", plancheck.ResourceActionCreate),

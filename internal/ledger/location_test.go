@@ -19,3 +19,19 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+func TestSameApprovers(t *testing.T) {
+	for _, tc := range []struct {
+		a, b []string
+		want bool
+	}{
+		{[]string{"a", "b"}, []string{"b", "a"}, true},
+		{[]string{"a", "a"}, []string{"a", "b"}, false},
+		{[]string{"a"}, []string{"A"}, false}, // as written: normalising is the policy's
+		{nil, []string{}, true},
+	} {
+		if got := SameApprovers(tc.a, tc.b); got != tc.want {
+			t.Errorf("SameApprovers(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+}

@@ -7,6 +7,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -290,6 +291,12 @@ type Store interface {
 	// append-only triggers); see Report.
 	Verify(ctx context.Context) (Report, error)
 	Close() error
+}
+
+// SameApprovers reports whether two lists of approvers, as written, hold the
+// same names, in any order.
+func SameApprovers(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 // Expiry is the instant the grant expires.

@@ -415,26 +415,9 @@ func (r *Run) pendingGrant(ctx context.Context, g ledger.Grant) (ledger.Grant, b
 // is compared only when it was written as a time.
 func samePendingGrant(p, g ledger.Grant) bool {
 	return p.Principal == g.Principal && p.Entitlement == g.Entitlement && p.TicketID == g.TicketID &&
-		sameStrings(p.Approvers, g.Approvers) && p.ApprovalID == g.ApprovalID && p.Requester == g.Requester &&
+		ledger.SameApprovers(p.Approvers, g.Approvers) && p.ApprovalID == g.ApprovalID && p.Requester == g.Requester &&
 		p.Justification == g.Justification && p.BreakGlass == g.BreakGlass && p.TTL == g.TTL &&
 		p.Target == g.Target && p.Role == g.Role && (g.TTL != "" || p.ExpiresAt == g.ExpiresAt)
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := make(map[string]int, len(a))
-	for _, s := range a {
-		seen[s]++
-	}
-	for _, s := range b {
-		if seen[s] == 0 {
-			return false
-		}
-		seen[s]--
-	}
-	return true
 }
 
 // Resumable reports whether approval a was spent on a grant that an

@@ -669,7 +669,7 @@ func changedArguments(plan, config grantModel, rec ledger.Grant) []path.Path {
 		changed = append(changed, path.Root("break_glass"))
 	}
 	approvers, known := setStrings(plan.Approvers)
-	if !known || !sameStrings(approvers, rec.Approvers) {
+	if !known || !ledger.SameApprovers(approvers, rec.Approvers) {
 		changed = append(changed, path.Root("approvers"))
 	}
 	return changed

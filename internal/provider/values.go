@@ -60,25 +60,6 @@ func setStrings(s types.Set) ([]string, bool) {
 	return out, known
 }
 
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	a, b = sortedCopy(a), sortedCopy(b)
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	sort.Strings(c)
-	return c
-}
-
 // stringMap returns a known map's entries. Unknown entries are skipped and
 // reported through the second result; a null map is an empty one.
 func stringMap(m types.Map) (map[string]string, bool) {

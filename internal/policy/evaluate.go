@@ -199,8 +199,13 @@ func (ev *evaluation) checkSignatures(req ApprovalRequest, statement string) []V
 	return verified
 }
 
-// signatureFile is where the guide suggests keeping an approver's signature:
-// approvals/TICKET/NAME.sig, NAME being the part of the identity before "@".
+// SignatureFile is where the guide suggests keeping an approver's signature
+// over the statement of an approval under ticket: approvals/TICKET/NAME.sig,
+// NAME being the part of the identity before "@", with path separators,
+// spaces and control characters replaced by "_". The review of a plan names
+// the same file in its signing commands.
+func SignatureFile(ticket, approver string) string { return signatureFile(ticket, approver) }
+
 func signatureFile(ticket, approver string) string {
 	name, _, _ := strings.Cut(NormalizeIdentity(approver), "@")
 	clean := func(s string) string {

@@ -40,6 +40,9 @@ Commands:
   reconcile [--postgres-target NAME=URL]... [--terminate-sessions=false] [--dry-run] [--ledger L]
                                          revoke every grant past its expiry, under a withdrawn approval or
                                          pending revocation, whether or not a configuration still manages it
+  review   --plan plan.json [--plan-log plan.jsonl] [--format md|json|github|sarif] [--expiring-within D]
+           [--detailed-exitcode]        a pull request's grant diff, from terraform show -json of a saved plan
+                                         and the log of terraform plan -json; exit 1 when something blocks
   version                                print governed's version
   help                                   show this text
 
@@ -107,6 +110,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return c.grants(ctx, args[1:])
 	case "reconcile":
 		return c.reconcile(ctx, args[1:])
+	case "review":
+		return c.review(args[1:])
 	case "version":
 		fmt.Fprintf(stdout, "governed %s\n", version)
 		return exitOK

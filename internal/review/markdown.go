@@ -48,13 +48,19 @@ func (r *Report) Markdown(limit int) string {
 		limit = CommentLimit
 	}
 	for level := detailFull; level < detailLevels; level++ {
-		s := r.markdown(level)
-		if len(s) <= limit {
-			return s
+		rows := []int{-1}
+		if level == detailTable {
+			rows = []int{-1, 300, 100, 30}
+		}
+		for _, n := range rows {
+			s := r.markdown(level, n)
+			if len(s) <= limit {
+				return s
+			}
 		}
 	}
 	// Still too long (thousands of refusals): cut at a line and say so.
-	s := r.markdown(detailCounts)
+	s := r.markdown(detailCounts, 0)
 	note := "\n\n**The review was cut here to fit a comment.** Run `governed review --format json` for all of it.\n"
 	cut := strings.LastIndex(s[:limit-len(note)], "\n")
 	if cut < 0 {
@@ -63,7 +69,9 @@ func (r *Report) Markdown(limit int) string {
 	return s[:cut] + note
 }
 
-func (r *Report) markdown(level int) string {
+// markdown renders the review at a detail level; at detailTable, rows caps
+// the table rows of each class (-1: all).
+func (r *Report) markdown(level, rows int) string {
 	var b strings.Builder
 	b.WriteString(Marker + "\n## Governed access review\n\n")
 	if r.PlanTime != "" {
@@ -88,7 +96,7 @@ func (r *Report) markdown(level int) string {
 			"`governed review --plan plan.json --format json` gives all of it.\n\n", CommentLimit)
 	}
 	if level < detailCounts {
-		r.mdItems(&b, level)
+		r.mdItems(&b, level, rows)
 	}
 	r.mdDestroys(&b, level)
 	r.mdRefusals(&b)
@@ -115,7 +123,7 @@ func (r *Report) summaryLine() string {
 	return "Changes: " + strings.Join(parts, ", ") + "."
 }
 
-func (r *Report) mdItems(b *strings.Builder, level int) {
+func (r *Report) mdItems(b *strings.Builder, level, rows int) {
 	for _, c := range classOrderList {
 		n := r.Counts[c]
 		if n == 0 {
@@ -125,10 +133,16 @@ func (r *Report) mdItems(b *strings.Builder, level int) {
 		if level == detailTable {
 			b.WriteString("| resource | principal | entitlement | ticket | approvers | expires |\n|---|---|---|---|---|---|\n")
 		}
+		shown := 0
 		for _, it := range r.Items {
 			if it.Class != c {
 				continue
 			}
+			if level == detailTable && rows >= 0 && shown == rows {
+				fmt.Fprintf(b, "\n… and %d more, left out of this comment.\n", n-shown)
+				break
+			}
+			shown++
 			if level == detailTable {
 				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", code(it.Address), cell(it.Principal), cell(it.entitlementText()),
 					cell(it.Ticket), cell(it.approversText()), cell(it.expiryText()))
@@ -274,6 +288,7 @@ func (r *Report) mdRefusals(b *strings.Builder) {
 		fmt.Fprintf(b, "**%s**", mdEscape(f.Summary))
 		if f.Rule != "" {
 			d := strings.TrimPrefix(firstParagraph(f.Detail), "Rule "+f.Rule+": ")
+			d, _, _ = strings.Cut(d, " To sign") // the command is under Statements to sign
 			fmt.Fprintf(b, ", rule `%s`: %s", f.Rule, mdEscape(firstLine(d)))
 		} else if d := firstParagraph(f.Detail); d != "" {
 			fmt.Fprintf(b, ": %s", mdEscape(firstLine(d)))
@@ -307,7 +322,11 @@ func (r *Report) mdWarnings(b *strings.Builder, level int) {
 			where = code(f.Address) + " "
 		}
 		if level == detailFull && f.Detail != "" {
-			fmt.Fprintf(b, "<details><summary>%s%s</summary>\n\n%s\n\n</details>\n\n", where, htmlEscape(f.Summary), mdEscape(f.Detail))
+			summary := htmlEscape(f.Summary)
+			if where != "" {
+				summary = "<code>" + htmlEscape(f.Address) + "</code> " + summary
+			}
+			fmt.Fprintf(b, "<details><summary>%s</summary>\n\n%s\n\n</details>\n\n", summary, mdEscape(f.Detail))
 			continue
 		}
 		fmt.Fprintf(b, "- %s%s\n", where, mdEscape(f.Summary))

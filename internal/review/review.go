@@ -202,6 +202,8 @@ func Review(in Input, opts Options) *Report {
 				r.ToSign = append(r.ToSign, s)
 			}
 		}
+		sortFindings(r.Refusals)
+		sortFindings(r.Warnings)
 		if len(r.Refusals) > 0 {
 			r.block("the plan was refused: %d error(s) in the plan log", len(r.Refusals))
 		} else if !in.Log.Summarised && in.Plan == nil {
@@ -209,14 +211,18 @@ func Review(in Input, opts Options) *Report {
 		}
 	}
 	if in.Plan != nil {
-		if in.Errored {
-			r.block("the plan errored: Terraform saved an incomplete plan")
+		logged := len(r.Refusals) > 0 // an errored plan's errors are in its log
+		if in.Errored && !logged {
+			r.block("the plan errored: Terraform saved an incomplete plan; its errors are in the log of terraform plan -json (--plan-log)")
 		}
-		if in.Plan.Complete != nil && !*in.Plan.Complete {
+		if !in.Errored && in.Plan.Complete != nil && !*in.Plan.Complete {
 			r.block("the plan is incomplete: some changes were deferred to a later plan")
 		}
 		r.reviewPlan(in.Plan, in.Reasons, now, opts, refused)
 	}
+	slices.SortStableFunc(r.ToSign, func(a, b Signing) int {
+		return strings.Compare(a.Address+"\x00"+a.Approver, b.Address+"\x00"+b.Approver)
+	})
 	for _, it := range r.Items {
 		r.Counts[it.Class]++
 		if it.Type == TypeGrant && (it.Class == ClassNew || it.Class == ClassRenewal) {
@@ -224,6 +230,19 @@ func Review(in Input, opts Options) *Report {
 		}
 	}
 	return r
+}
+
+// sortFindings orders diagnostics by resource, rule and text: Terraform
+// plans resources in parallel, so its log's order differs from run to run.
+func sortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		for _, c := range [][2]string{{a.Address, b.Address}, {a.Rule, b.Rule}, {a.Summary, b.Summary}, {a.Detail, b.Detail}} {
+			if d := strings.Compare(c[0], c[1]); d != 0 {
+				return d
+			}
+		}
+		return 0
+	})
 }
 
 func (r *Report) block(format string, a ...any) {

@@ -347,3 +347,59 @@ var armored = regexp.MustCompile(`-----BEGIN SSH SIGNATURE-----[^"]*?-----END SS
 func stripSignatures(planJSON string) string {
 	return armored.ReplaceAllString(planJSON, "-----BEGIN SSH SIGNATURE-----\\n(signature)\\n-----END SSH SIGNATURE-----\\n")
 }
+
+// examples/ci/review-plan.sh, as the pull-request jobs run it, against real
+// plans: a plan that adds access (exit 0, the review in the step summary,
+// annotations on stdout) and a refused one (exit 1, the refusal reviewed from
+// the plan's log).
+func TestAccReview_ciScript(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	governed := buildCommand(t, "./cmd/governed", "governed")
+	script, err := filepath.Abs("../../examples/ci/review-plan.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newTestEnv(t)
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(validGrant().hcl("g")))
+	h.mustRun("init", "-input=false")
+	run := func() (int, string, string) {
+		t.Helper()
+		summary := filepath.Join(t.TempDir(), "summary.md")
+		cmd := exec.Command("bash", script, "review")
+		cmd.Dir = h.dir
+		cmd.Env = append(h.env, "TERRAFORM="+h.tf, "GOVERNED="+governed, "GITHUB_STEP_SUMMARY="+summary)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		code := 0
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := os.ReadFile(summary)
+		return code, out.String() + errOut.String(), string(s)
+	}
+
+	code, out, summary := run()
+	md, _ := os.ReadFile(h.path("review/review.md"))
+	if code != 0 || !strings.HasPrefix(string(md), review.Marker) || summary != string(md) ||
+		!strings.Contains(out, "::notice title=Access%3A new::governed_grant.g:") {
+		t.Fatalf("a plan that adds access: exit %d, summary == review %v, output:\n%s\nreview:\n%s", code, summary == string(md), out, md)
+	}
+	for _, f := range []string{"plan.json", "plan.jsonl", "review.json", "review.sarif"} {
+		if st, err := os.Stat(h.path("review/" + f)); err != nil || st.Size() == 0 {
+			t.Fatalf("review/%s was not written (%v)", f, err)
+		}
+	}
+
+	h.write("main.tf", env.config(validGrant().with("ticket_id", q("XX-1")).hcl("g")))
+	code, out, summary = run()
+	md, _ = os.ReadFile(h.path("review/review.md"))
+	if code != 1 || !strings.Contains(string(md), "rule `ticket.pattern`") || !strings.Contains(summary, "Blocking") ||
+		!strings.Contains(out, "::error file=main.tf,line=") {
+		t.Fatalf("a refused plan: exit %d, output:\n%s\nreview:\n%s", code, out, md)
+	}
+}

@@ -495,8 +495,8 @@ report_runs() {
 report_go_benchmarks() {
   local raw=$work/gobench.txt rc=0 verify median lo hi
   progress "Go benchmarks (count 5)"
-  echo "Go benchmarks: go test -run '^\$' -bench . -benchmem -count 5 ./internal/policy/ ./internal/ledger/"
-  (cd "$root" && "$GO" test -run '^$' -bench . -benchmem -count 5 ./internal/policy/ ./internal/ledger/) >"$raw" 2>&1 || rc=$?
+  echo "Go benchmarks: go test -run '^\$' -bench . -benchmem -count 5 ./internal/policy/ ./internal/ledger/ ./internal/review/"
+  (cd "$root" && "$GO" test -run '^$' -bench . -benchmem -count 5 ./internal/policy/ ./internal/ledger/ ./internal/review/) >"$raw" 2>&1 || rc=$?
   if [[ $rc -ne 0 ]]; then
     sed 's/^/  /' "$raw"
     echo "  FAILED (exit code $rc)"

@@ -82,7 +82,7 @@ func TestMarkdownFitsAComment(t *testing.T) {
 func TestHostileValuesStayText(t *testing.T) {
 	t.Parallel()
 	raw := strings.ReplaceAll(string(manyGrantsPlan(t, 1)), `"svc-payments-0000"`,
-		`"x<!-- governed-review -->\n::error::pwned ` + "`a`" + ` [l](http://e)"`)
+		`"x<!-- governed-review -->\n::error::pwned `+"`a`"+` [l](http://e)"`)
 	var in Input
 	if err := in.ReadPlan(strings.NewReader(raw)); err != nil {
 		t.Fatal(err)

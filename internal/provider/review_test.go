@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,6 +67,7 @@ var (
 	uuids        = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	logStamps    = regexp.MustCompile(`"@timestamp":"[^"]*"`)
 	planStamp    = regexp.MustCompile(`"timestamp":"[^"]*"`)
+	rfc3339      = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z`)
 )
 
 // normalise makes a plan or log the same on every run: the ledger's random
@@ -107,11 +109,55 @@ func (n *normaliser) normalise(env *testEnv, h *cliHarness, s string) string {
 		s = strings.ReplaceAll(s, dir, "/work")
 	}
 	s = logStamps.ReplaceAllString(s, `"@timestamp":"`+env.clock.Now().Format(time.RFC3339)+`"`)
+	// Times of the wall clock (governed revoke's revoked_at) differ per run.
+	s = rfc3339.ReplaceAllStringFunc(s, func(m string) string {
+		if t, err := time.Parse(time.RFC3339Nano, m); err == nil && time.Since(t).Abs() < 24*time.Hour && !t.Equal(env.clock.Now()) {
+			return "2000-01-01T00:00:00Z"
+		}
+		return m
+	})
 	return planStamp.ReplaceAllString(s, `"timestamp":"`+env.clock.Now().UTC().Format(time.RFC3339)+`"`)
 }
 
 // normaliser gives each id the same stand-in in a case's plan and log.
 type normaliser struct{ seen map[string]map[string]string }
+
+// seed numbers the ids and digests of the plan's resources in the order of
+// their addresses (Terraform sorts resource_changes by address), so that the
+// stand-ins do not follow the order of the random ids themselves.
+func (n *normaliser) seed(planJSON string) {
+	var doc struct {
+		ResourceChanges []struct {
+			Change struct {
+				Before, After map[string]any
+			} `json:"change"`
+		} `json:"resource_changes"`
+	}
+	if json.Unmarshal([]byte(planJSON), &doc) != nil {
+		return
+	}
+	for _, rc := range doc.ResourceChanges {
+		for _, v := range []map[string]any{rc.Change.Before, rc.Change.After} {
+			for _, k := range []string{"id", "approval_id", "digest"} {
+				s, _ := v[k].(string)
+				for _, re := range []struct {
+					re     *regexp.Regexp
+					prefix string
+				}{{grantIDs, "grt_test"}, {approvalIDs, "apr_test"}, {digests, "digest"}} {
+					if !re.re.MatchString(s) || s != re.re.FindString(s) {
+						continue
+					}
+					if n.seen[re.prefix] == nil {
+						n.seen[re.prefix] = map[string]string{}
+					}
+					if _, ok := n.seen[re.prefix][s]; !ok {
+						n.seen[re.prefix][s] = fmt.Sprintf("%s%d", re.prefix, len(n.seen[re.prefix])+1)
+					}
+				}
+			}
+		}
+	}
+}
 
 var reviewFormatFiles = map[string]string{"md": "md", "json": "json", "github": "github.txt", "sarif": "sarif.json"}
 
@@ -129,6 +175,7 @@ func checkReview(t *testing.T, governed string, env *testEnv, h *cliHarness, c r
 			t.Fatal(err)
 		}
 		n := &normaliser{seen: map[string]map[string]string{}}
+		n.seed(planJSON)
 		if planJSON != "" {
 			write(t, filepath.Join(dir, "plan.json"), n.normalise(env, h, planJSON))
 		}

@@ -163,7 +163,7 @@ type Finding struct {
 	Column  int    `json:"column,omitempty"`
 }
 
-// Blocking reports whether anything blocks the change.
+// IsBlocking reports whether anything blocks the change.
 func (r *Report) IsBlocking() bool { return len(r.Blocking) > 0 }
 
 // Review builds the report of in.
@@ -328,13 +328,22 @@ func (r *Report) reviewPlan(p *tfjson.Plan, reasons map[string]string, now time.
 			}
 		}
 	}
+	// A refresh that found a grant revoked or expired leaves its change a
+	// no-op and shows the status change as drift: the apply still records it,
+	// and removes what is gated on it.
+	drifted := map[string]string{} // address → status before the refresh
+	for _, rc := range p.ResourceDrift {
+		if rc.Type == TypeGrant && rc.Change != nil {
+			drifted[rc.Address] = asValues(rc.Change.Before).str("status")
+		}
+	}
 	providerRequester := configuredRequester(p)
 	ending := map[string]bool{} // grant addresses (without instance keys) that end in this apply
 	for _, rc := range p.ResourceChanges {
 		if rc.Mode != tfjson.ManagedResourceMode || rc.Change == nil || (rc.Type != TypeGrant && rc.Type != TypeApproval) {
 			continue
 		}
-		it, ok := r.classify(rc, now, opts)
+		it, ok := r.classify(rc, drifted[rc.Address], now, opts)
 		if !ok {
 			continue
 		}
@@ -348,7 +357,7 @@ func (r *Report) reviewPlan(p *tfjson.Plan, reasons map[string]string, now time.
 		} else {
 			r.describeRecord(&it, rc, providerRequester)
 		}
-		r.judge(&it, rc, refused[rc.Address])
+		r.judge(&it, refused[rc.Address])
 		r.Items = append(r.Items, it)
 	}
 	slices.SortStableFunc(r.Items, func(a, b Item) int {
@@ -368,8 +377,9 @@ func classOrder(c string) int {
 // classify decides an item's class from its actions and values; ok is false
 // for a change the review does not list (an unchanged grant, a state
 // refresh).
-func (r *Report) classify(rc *tfjson.ResourceChange, now time.Time, opts Options) (Item, bool) {
+func (r *Report) classify(rc *tfjson.ResourceChange, driftedFrom string, now time.Time, opts Options) (Item, bool) {
 	before, after := asValues(rc.Change.Before), asValues(rc.Change.After)
+	wasActive := before.str("status") == "active" || driftedFrom == "active"
 	it := Item{Address: rc.Address, Type: rc.Type, Actions: actionNames(rc.Change.Actions)}
 	a := rc.Change.Actions
 	switch {
@@ -389,10 +399,7 @@ func (r *Report) classify(rc *tfjson.ResourceChange, now time.Time, opts Options
 		if rc.Type == TypeGrant {
 			it.AccessGap = a.DestroyBeforeCreate() && before.boolean("active")
 		}
-	case a.Update() && rc.Type == TypeGrant:
-		if before.str("status") == after.str("status") {
-			return it, false // the state catching up with the ledger; access does not change
-		}
+	case (a.Update() || a.NoOp()) && rc.Type == TypeGrant && wasActive && after.str("status") != "active":
 		switch {
 		case after.str("status") == "expired":
 			it.Class = ClassExpired
@@ -409,7 +416,7 @@ func (r *Report) classify(rc *tfjson.ResourceChange, now time.Time, opts Options
 		it.Class = ClassWithdrawn
 	case a.Forget() && rc.Type == TypeGrant:
 		it.Class = ClassForgotten
-	case (a.NoOp() || a.Read()) && rc.Type == TypeGrant && opts.ExpiringWithin > 0 && after.boolean("active"):
+	case (a.NoOp() || a.Read() || a.Update()) && rc.Type == TypeGrant && opts.ExpiringWithin > 0 && after.boolean("active"):
 		exp, err := policy.ParseTimestamp(after.str("expires_at"))
 		if err != nil || exp.After(now.Add(opts.ExpiringWithin)) {
 			return it, false
@@ -426,7 +433,7 @@ func (r *Report) classify(rc *tfjson.ResourceChange, now time.Time, opts Options
 // no approver or break-glass use that before did not have.
 func narrower(before, after values, now time.Time) bool {
 	b, errB := policy.ParseTimestamp(before.str("expires_at"))
-	a, _, errA := expiry(after, now)
+	a, errA := expiry(after, now)
 	if errA != nil || errB != nil || a.After(b) {
 		return false
 	}
@@ -436,21 +443,20 @@ func narrower(before, after values, now time.Time) bool {
 	return true
 }
 
-// expiry is a planned grant's expiry: expires_at, or, with ttl, the plan's
-// time plus ttl (estimated).
-func expiry(v values, now time.Time) (time.Time, bool, error) {
+// expiry is a planned grant's expiry: expires_at, or, with ttl, an estimate:
+// the plan's time plus ttl.
+func expiry(v values, now time.Time) (time.Time, error) {
 	if s := v.str("expires_at"); s != "" {
-		t, err := policy.ParseTimestamp(s)
-		return t, false, err
+		return policy.ParseTimestamp(s)
 	}
 	d, err := policy.ParseDuration(v.str("ttl"))
 	if err != nil {
-		return time.Time{}, true, err
+		return time.Time{}, err
 	}
 	if now.IsZero() {
-		return time.Time{}, true, fmt.Errorf("no plan time to count the ttl from")
+		return time.Time{}, fmt.Errorf("no plan time to count the ttl from")
 	}
-	return now.Add(d), true, nil
+	return now.Add(d), nil
 }
 
 func changedArguments(typ string, before, after values) []string {
@@ -500,7 +506,7 @@ func (r *Report) describeGrant(it *Item, rc *tfjson.ResourceChange, records map[
 	it.BreakGlass = v.boolean("break_glass")
 	it.ExpiresAt = v.str("expires_at")
 	if it.ExpiresAt == "" && it.TTL != "" {
-		if t, _, err := expiry(v, timeOf(r.PlanTime)); err == nil {
+		if t, err := expiry(v, timeOf(r.PlanTime)); err == nil {
 			it.ExpiresAt, it.ExpiryEstimated = t.Format(time.RFC3339), true
 		}
 	}
@@ -637,7 +643,7 @@ var rulesChecked = []policy.Rule{
 // judge gives the verdict of each rule for an item that adds access: refused
 // where the plan log names the rule for it, failed where the review's own
 // check of the planned values fails, passed where the plan was made.
-func (r *Report) judge(it *Item, rc *tfjson.ResourceChange, refusedRules map[string]string) {
+func (r *Report) judge(it *Item, refusedRules map[string]string) {
 	if it.Class != ClassNew && it.Class != ClassRenewal && it.Class != ClassNarrowing {
 		return
 	}
@@ -731,12 +737,11 @@ func (r *Report) gatedDestroys(p *tfjson.Plan, reasons map[string]string, ending
 			r.Destroys = append(r.Destroys, Destroy{Address: rc.Address, Because: because})
 		}
 	}
-	// References name grants relative to the module; an ending grant in a
-	// module is matched by its module-qualified address above only for the
-	// root module, which is where gating is documented.
 }
 
-// configResource finds rc's block in the configuration.
+// configResource finds rc's block in the root module's configuration; a
+// resource in a child module is not matched (its references are relative to
+// that module), so gating across modules is not reported.
 func configResource(m *tfjson.ConfigModule, rc *tfjson.ResourceChange) *tfjson.ConfigResource {
 	if m == nil || rc.ModuleAddress != "" {
 		return nil

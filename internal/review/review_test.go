@@ -24,8 +24,9 @@ func manyGrantsPlan(t testing.TB, n int) []byte {
 		t.Fatal(err)
 	}
 	var plain map[string]any
-	for _, rc := range doc["resource_changes"].([]any) {
-		if m := rc.(map[string]any); m["address"] == "governed_grant.plain" {
+	changesIn, _ := doc["resource_changes"].([]any)
+	for _, rc := range changesIn {
+		if m, _ := rc.(map[string]any); m["address"] == "governed_grant.plain" {
 			plain = m
 		}
 	}
@@ -109,8 +110,12 @@ func TestExpiryEstimateCountsFromThePlan(t *testing.T) {
 	if err := in.ReadPlan(bytes.NewReader(manyGrantsPlan(t, 1))); err != nil {
 		t.Fatal(err)
 	}
-	in.Plan.ResourceChanges[0].Change.After.(map[string]any)["ttl"] = "36h"
-	delete(in.Plan.ResourceChanges[0].Change.After.(map[string]any), "expires_at")
+	after, ok := in.Plan.ResourceChanges[0].Change.After.(map[string]any)
+	if !ok {
+		t.Fatal("the grant's planned values are not an object")
+	}
+	after["ttl"] = "36h"
+	delete(after, "expires_at")
 	r := Review(in, Options{})
 	it := r.Items[0]
 	want := timeOf(r.PlanTime).Add(36 * time.Hour).Format(time.RFC3339)

@@ -1,7 +1,7 @@
 // Command governed serves the people around the pipeline: it verifies the
 // ledger and anchors it with signed checkpoints, revokes a grant during an
-// incident, lists what is granted, and revokes, on a schedule, what the
-// ledger says must go.
+// incident, lists what is granted, revokes, on a schedule, what the ledger
+// says must go, and reviews a pull request's grant diff from its plan.
 package main
 
 import (
@@ -21,7 +21,7 @@ import (
 const (
 	exitOK       = 0
 	exitProblem  = 1 // the ledger does not verify, the grant is unknown, or access is left in place
-	exitUsage    = 2 // bad arguments, or the ledger cannot be read
+	exitUsage    = 2 // bad arguments, or the ledger or a plan file cannot be read
 	ledgerUsage  = "the ledger: a SQLite file path, sqlite:PATH or a postgres:// URL (default $" + ledger.EnvLocation + ", then " + ledger.DefaultLocation + ")"
 	usageSummary = `Usage: governed <command> [flags]
 

@@ -213,7 +213,7 @@ func (r *Report) WriteSARIF(w io.Writer) error {
 	for _, s := range r.ToSign {
 		addRule(sarifToSign, "An approver has not signed the approval's statement yet.", policy.RuleSignatureMissing.Fix)
 		results = append(results, sarifResult{RuleID: sarifToSign, Level: "warning", Message: sarifMessage{fmt.Sprintf(
-			"%s signs for %s, writing %s: %s", s.Approver, s.Address, s.File, s.Command)}, Locations: location("", 0, 0, s.Address)})
+			"%s signs for %s, writing %s: %s", s.Approver, s.Address, s.File, s.Command)}, Locations: location(s.Config, s.Line, 0, s.Address)})
 	}
 	for _, d := range r.Destroys {
 		addRule(sarifGatedDelete, "A resource gated on a grant is destroyed because the grant ends.", "Nothing to do if the access is meant to end; renew the grant under a new approval otherwise.")

@@ -150,6 +150,10 @@ type Signing struct {
 	Approver string `json:"approver"`
 	File     string `json:"file"`
 	Command  string `json:"command"`
+	// Config and Line are where the record is configured, when the plan
+	// log's refusal says so.
+	Config string `json:"config_file,omitempty"`
+	Line   int    `json:"config_line,omitempty"`
 }
 
 // Finding is one diagnostic of the plan log.
@@ -782,5 +786,5 @@ func signingFromRefusal(f Finding) (Signing, bool) {
 	if parts := strings.Split(file, "/"); len(parts) == 3 && parts[0] == "approvals" {
 		ticket = parts[1]
 	}
-	return Signing{Address: f.Address, Ticket: ticket, Approver: approver, File: file, Command: cmd}, true
+	return Signing{Address: f.Address, Ticket: ticket, Approver: approver, File: file, Command: cmd, Config: f.File, Line: f.Line}, true
 }

@@ -481,19 +481,27 @@ func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) [
 		ev.add(RuleApproversMissing, AttrApprovers, "approvers lists an empty name")
 	}
 
+	// rejected counts the entries refused by a rule of their own (a
+	// duplicate, an approver without authority, a requester): replacing each
+	// is the fix, so min_approvals is not reported as well unless even that
+	// would fall short. One mistake, one error.
+	rejected := 0
 	for _, n := range order {
 		if sp := spellings[n]; len(sp) > 1 {
+			rejected += len(sp) - 1
 			ev.add(RuleApproversDuplicate, AttrApprovers, "approvers %s are the same approver (%q)", quotedAnd(sp), n)
 		}
 	}
 
+	refused := map[string]bool{}
 	var authorised map[string]bool
 	if ent != nil {
 		authorised = ent.authorised(ev.p)
 		for _, n := range distinct {
 			if !authorised[n] {
-				ev.add(RuleApproversUnauthorised, AttrApprovers, "approver %q is not one of entitlement %q's approvers",
-					spellings[n][0], ent.Name)
+				refused[n] = true
+				ev.add(RuleApproversUnauthorised, AttrApprovers, "approver %q is not one of entitlement %q's approvers, "+
+					"who are %s", spellings[n][0], ent.Name, someApprovers(authorised))
 			}
 		}
 	}
@@ -513,6 +521,7 @@ func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) [
 	}
 	for _, n := range distinct {
 		if whose := requesters[n]; len(whose) > 0 {
+			refused[n] = true
 			ev.add(RuleApproversSeparation, AttrApprovers, "approver %q is %s requester", spellings[n][0], whoseList(whose))
 		}
 	}
@@ -524,7 +533,7 @@ func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) [
 				count++
 			}
 		}
-		if count < lim.minApprovals {
+		if count < lim.minApprovals && count+rejected+len(refused) < lim.minApprovals {
 			ev.add(RuleApproversMinimum, AttrApprovers,
 				"%s other than the requester, but %s %d",
 				plural(count, "distinct authorised approver is listed", "distinct authorised approvers are listed"),
@@ -718,6 +727,26 @@ func whoseList(whose []string) string {
 		return "both " + whose[0] + " and " + whose[1]
 	}
 	return strings.Join(whose[:len(whose)-1], ", ") + " and " + whose[len(whose)-1]
+}
+
+// maxNamedApprovers bounds how many approvers a message names.
+const maxNamedApprovers = 10
+
+// someApprovers names the identities of an entitlement's approver set
+// (groups expanded), sorted, at most maxNamedApprovers of them.
+func someApprovers(set map[string]bool) string {
+	if len(set) == 0 {
+		return "nobody: the entitlement lists no approver"
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) > maxNamedApprovers {
+		return quotedAnd(append(names[:maxNamedApprovers:maxNamedApprovers], fmt.Sprintf("%d more", len(names)-maxNamedApprovers)))
+	}
+	return quotedAnd(names)
 }
 
 // quotedAnd writes items quoted, as in `"a", "b" and "c"`.

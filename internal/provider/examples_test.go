@@ -112,7 +112,7 @@ func TestAccExamples_quickstart(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(args ...string) (string, error) {
-		cmd := exec.Command("terraform", args...)
+		cmd := exec.Command(cliPath(t), args...)
 		cmd.Dir = work
 		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_CLI_ARGS=-no-color")
 		out, err := cmd.CombinedOutput()
@@ -213,7 +213,7 @@ func TestAccExamples_signedApprovals(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	out, err := run("terraform", "plan", "-input=false", "-var", "signed=false")
+	out, err := run(cliPath(t), "plan", "-input=false", "-var", "signed=false")
 	m := regexp.MustCompile(`echo [A-Za-z0-9+/=]+ \| base64 -d \| ssh-keygen -Y sign -n governed-approval -f ~/\.ssh/id_ed25519 > approvals/SEC-1042/alice\.sig`).FindString(out)
 	if err == nil || m == "" {
 		t.Fatalf("the unsigned example planned (%v), or its refusal shows no command:\n%s", err, out)
@@ -224,10 +224,10 @@ func TestAccExamples_signedApprovals(t *testing.T) {
 	if out, err := run("bash", "-c", strings.Replace(m, "~/.ssh/id_ed25519", alice.Private, 1)); err != nil {
 		t.Fatalf("signing: %v\n%s", err, out)
 	}
-	if out, err := run("terraform", "apply", "-input=false", "-auto-approve"); err != nil {
+	if out, err := run(cliPath(t), "apply", "-input=false", "-auto-approve"); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
-	if out, err := run("terraform", "output", "-raw", "grant"); err != nil || !strings.HasPrefix(out, "active until ") {
+	if out, err := run(cliPath(t), "output", "-raw", "grant"); err != nil || !strings.HasPrefix(out, "active until ") {
 		t.Fatalf("grant output = %q (%v)", out, err)
 	}
 }

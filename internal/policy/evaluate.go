@@ -574,20 +574,23 @@ func (ev *evaluation) grantExpiry(expiresAt, ttl string) (at time.Time, attr str
 // checkExpiryBounds refuses an expiry that is not after now, or later than the
 // limits allow.
 func (ev *evaluation) checkExpiryBounds(attr, expiresAt, ttl string, at time.Time, lim *limits) {
-	what := fmt.Sprintf("expires_at %q", expiresAt)
-	if attr == AttrTTL {
-		what = fmt.Sprintf("ttl %q (expiry %s)", ttl, stamp(at))
+	what := func(at string) string {
+		if attr == AttrTTL {
+			return fmt.Sprintf("ttl %q (expiry %s)", ttl, at)
+		}
+		return fmt.Sprintf("expires_at %q", expiresAt)
 	}
 	if !at.After(ev.now) {
-		ev.add(RuleExpiryPast, attr, "%s is not after now (%s)", what, stamp(ev.now))
+		ev.add(RuleExpiryPast, attr, "%s is not after now (%s)", what(shown(at)), shown(ev.now))
 		return
 	}
 	if lim == nil {
 		return
 	}
 	if latest := ev.now.Add(lim.maxTTL); at.After(latest) {
+		expiry, limit := shownApart(at, latest)
 		ev.add(RuleExpiryMaxTTL, attr, "%s is later than %s, the latest allowed by %s of %s",
-			what, stamp(latest), lim.maxTTLName, formatDuration(lim.maxTTL))
+			what(expiry), limit, lim.maxTTLName, formatDuration(lim.maxTTL))
 	}
 }
 
@@ -643,13 +646,14 @@ func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approve
 		}
 	}
 	if expiryAttr != "" && expiry.After(a.ExpiresAt) {
+		grantAt, approvalAt := shownApart(expiry, a.ExpiresAt)
 		ev.add(RuleApprovalScope, expiryAttr, "the grant would expire at %s, after approval %q's expires_at %s",
-			stamp(expiry), a.ID, stamp(a.ExpiresAt))
+			grantAt, a.ID, approvalAt)
 	}
 	if maxAge := ev.p.ApprovalMaxAge; maxAge > 0 {
 		if age := ev.now.Sub(a.ApprovedAt); age > maxAge {
 			ev.add(RuleApprovalMaxAge, AttrApprovalID, "approval %q was recorded at %s, %s ago; the policy's approval_max_age is %s",
-				a.ID, stamp(a.ApprovedAt), formatDuration(age.Truncate(time.Second)), formatDuration(maxAge))
+				a.ID, shown(a.ApprovedAt), formatDuration(age.Truncate(time.Second)), formatDuration(maxAge))
 		}
 	}
 	return replaces
@@ -700,14 +704,30 @@ func (ev *evaluation) narrowing(req GrantRequest, p Predecessor, expiry time.Tim
 	case ev.known(AttrEntitlement) && req.Entitlement != p.Entitlement:
 		return AttrEntitlement, fmt.Sprintf("which is of entitlement %q; a replacement may only narrow it", p.Entitlement)
 	case expiryAttr != "" && expiry.After(p.ExpiresAt):
+		later, earlier := shownApart(expiry, p.ExpiresAt)
 		return expiryAttr, fmt.Sprintf("which expires at %s; a replacement may only narrow it, and this grant would "+
-			"expire later, at %s", stamp(p.ExpiresAt), stamp(expiry))
+			"expire later, at %s", earlier, later)
 	}
 	return "", ""
 }
 
 // stamp writes an instant as RFC 3339 in UTC, with as many fraction digits as it needs.
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// shown is t as messages show it: RFC 3339 in UTC, to the second. The
+// clock's fractions of a second say nothing to a reader; statements, which
+// signatures cover, keep stamp's exact form.
+func shown(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+
+// shownApart is later and earlier as a message comparing them shows them:
+// to the second, or exactly where only a fraction of a second tells them
+// apart.
+func shownApart(later, earlier time.Time) (string, string) {
+	if later.Truncate(time.Second).Equal(earlier.Truncate(time.Second)) {
+		return stamp(later), stamp(earlier)
+	}
+	return shown(later), shown(earlier)
+}
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -834,3 +834,25 @@ func BenchmarkEvaluateGrant(b *testing.B) {
 		p.EvaluateGrant(req, rec, evalNow)
 	}
 }
+
+// Messages show times to the second: the clock's fractions of a second say
+// nothing to a reader.
+func TestMessagesShowSeconds(t *testing.T) {
+	t.Parallel()
+	pol := mustParse(t, evalPolicy)
+	now := evalNow.Add(123456789 * time.Nanosecond)
+	for name, edit := range map[string]func(*GrantRequest){
+		"past":    func(r *GrantRequest) { r.ExpiresAt = stampAt(-time.Hour) },
+		"max_ttl": func(r *GrantRequest) { r.ExpiresAt, r.TTL = "", "30d" },
+	} {
+		req := validGrant()
+		edit(&req)
+		_, vs := pol.EvaluateGrant(req, nil, now)
+		if len(vs) != 1 {
+			t.Fatalf("%s: want one violation:\n%s", name, describe(vs))
+		}
+		if strings.Contains(vs[0].Detail, ".123") || !strings.Contains(vs[0].Detail, "T12:00:00Z") {
+			t.Errorf("%s: %s", name, vs[0].Detail)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -30,6 +31,10 @@ func readExample(t *testing.T, rel string) string {
 	return string(b)
 }
 
+// exampleVariables set the examples' variables: the approval's expiry three
+// days after the test clock's start.
+var exampleVariables = config.Variables{"approval_expires_at": config.StringVariable(at(72 * time.Hour))}
+
 // TestAccExamples_resourcesAndDataSources applies the examples shown in the
 // resource and data source docs together, under the test policy and clock.
 func TestAccExamples_resourcesAndDataSources(t *testing.T) {
@@ -44,7 +49,8 @@ func TestAccExamples_resourcesAndDataSources(t *testing.T) {
 		ProtoV6ProviderFactories: env.factories(),
 		Steps: []resource.TestStep{
 			{
-				Config: env.config(resources),
+				Config:          env.config(resources),
+				ConfigVariables: exampleVariables,
 				ConfigStateChecks: []statecheck.StateCheck{
 					expectAttr("governed_grant.reconciliation", "active", knownvalue.Bool(true)),
 					expectAttr("governed_grant.incident", "break_glass", knownvalue.Bool(true)),
@@ -54,7 +60,8 @@ func TestAccExamples_resourcesAndDataSources(t *testing.T) {
 			},
 			{
 				// Data sources read the ledger at plan time, once the grants exist.
-				Config: env.config(resources + "\n" + dataSources),
+				Config:          env.config(resources + "\n" + dataSources),
+				ConfigVariables: exampleVariables,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownOutputValue("ledger_head", knownvalue.ObjectPartial(map[string]knownvalue.Check{
 						"seq":      knownvalue.Int64Exact(4), // approval recorded and used, two grants issued

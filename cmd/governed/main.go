@@ -84,8 +84,10 @@ func (c *checkedWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// dispatch runs the command args name.
+// dispatch runs the command args name. Everything it prints goes through
+// escaping.
 func dispatch(args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = escaping{stdout}, escaping{stderr}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageSummary)
 		return exitUsage

@@ -55,6 +55,7 @@ func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Ti
 		ticket: req.TicketID, entitlement: req.Entitlement, principal: req.Principal,
 		approvers: req.Approvers, requester: req.Requester, others: req.Requesters,
 	}
+	ev.checkLimits(s, req.ApprovalID, req.Justification)
 
 	ent := ev.resolveEntitlement(s.entitlement)
 	ev.checkTicket(s.ticket, ent)
@@ -125,6 +126,7 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 		ticket: req.TicketID, entitlement: req.Entitlement, principal: req.Principal,
 		approvers: req.Approvers, requester: req.Requester, others: req.Requesters,
 	}
+	ev.checkLimits(s, "", req.Justification)
 	ent := ev.resolveEntitlement(s.entitlement)
 	ev.checkTicket(s.ticket, ent)
 	ev.checkEntitlement(s.entitlement, ent)
@@ -140,6 +142,8 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 			ev.add(RuleExpiryMissing, AttrExpiresAt, "expires_at is not set")
 		} else if t, err := ParseTimestamp(req.ExpiresAt); err != nil {
 			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", req.ExpiresAt, formatReason(err))
+		} else if problem := offsetProblem(req.ExpiresAt); problem != "" {
+			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", req.ExpiresAt, problem)
 		} else {
 			dec.ExpiresAt = t
 			ev.checkExpiryBounds(AttrExpiresAt, req.ExpiresAt, "", t, lim)
@@ -557,6 +561,10 @@ func (ev *evaluation) grantExpiry(expiresAt, ttl string) (at time.Time, attr str
 		t, err := ParseTimestamp(expiresAt)
 		if err != nil {
 			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", expiresAt, formatReason(err))
+			return time.Time{}, ""
+		}
+		if problem := offsetProblem(expiresAt); problem != "" {
+			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", expiresAt, problem)
 			return time.Time{}, ""
 		}
 		return t, AttrExpiresAt

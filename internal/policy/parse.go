@@ -76,6 +76,9 @@ func Parse(filename string, src []byte) (*Policy, error) {
 	if name == "" {
 		name = unnamedPolicy
 	}
+	if diags := checkDocumentSize(name, src); diags.HasErrors() {
+		return nil, &ParseError{Diagnostics: diags}
+	}
 	parser := hclparse.NewParser()
 	var file *hcl.File
 	var diags hcl.Diagnostics

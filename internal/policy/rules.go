@@ -91,5 +91,5 @@ var Rules = []Rule{
 	RuleSignatureRevoked, RuleSignatureSharedKey, RuleSignatureRequester,
 	RuleTargetNotConfigured, RuleTargetName, RuleRoleUnknown, RulePrincipalUnknown, RuleRolePrivileged, RuleRoleAdminOption, RuleProviderPrivilege,
 	RulePrincipalGroup, RuleRoleOwner, RuleRoleGrantOption, RuleRoleBuiltin, RuleRoleLogin,
-	RuleValueUnknown,
+	RuleValueUnknown, RuleValueTooLong, RuleValueControl,
 }

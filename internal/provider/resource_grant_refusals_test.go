@@ -246,3 +246,29 @@ func TestAccGrant_oneMistakeOneError(t *testing.T) {
 		})
 	}
 }
+
+// Values past their limits are refused at plan, under their rules, whatever
+// store holds the ledger: nothing reaches the ledger.
+func TestAccGrant_valueLimits(t *testing.T) {
+	for name, tc := range map[string]struct {
+		grant grantArgs
+		rule  policy.Rule
+	}{
+		"escape in the principal": {validGrant().with("principal", `"svc-payments-\u001b[2J"`), policy.RuleValueControl},
+		"NUL in an approver":      {validGrant().with("approvers", `["alice@example.com\u0000"]`), policy.RuleValueControl},
+		"a long justification":    {validGrant().with("justification", `"`+strings.Repeat("why ", 2000)+`"`), policy.RuleValueTooLong},
+		"an offset of -23:59":     {validGrant().with("ttl", "null", "expires_at", q(testNow.Add(time.Hour).In(time.FixedZone("", -(23*3600+59*60))).Format(time.RFC3339))), policy.RuleExpiryFormat},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := newTestEnv(t)
+			resource.ParallelTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: env.factories(),
+				Steps: []resource.TestStep{{
+					Config:      env.config(tc.grant.hcl("g")),
+					ExpectError: regexp.MustCompile(`Rule ` + regexp.QuoteMeta(tc.rule.Name)),
+				}},
+			})
+			assertNoGrants(t, env)
+		})
+	}
+}

@@ -707,7 +707,7 @@ func (ev *evaluation) narrowing(req GrantRequest, p Predecessor, expiry time.Tim
 	case !p.InForce:
 		return AttrApprovalID, fmt.Sprintf("which %s; a grant that expired or was revoked is never issued again under "+
 			"the same approval or ticket", p.Ended)
-	case ev.known(AttrPrincipal) && NormalizeIdentity(req.Principal) != NormalizeIdentity(p.Principal):
+	case ev.known(AttrPrincipal) && !ev.p.Entitlements[p.Entitlement].SamePrincipal(req.Principal, p.Principal):
 		return AttrPrincipal, fmt.Sprintf("which is for principal %q; a replacement may only narrow it", p.Principal)
 	case ev.known(AttrEntitlement) && req.Entitlement != p.Entitlement:
 		return AttrEntitlement, fmt.Sprintf("which is of entitlement %q; a replacement may only narrow it", p.Entitlement)

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
@@ -809,5 +811,24 @@ func TestAccPostgres_targetNotConfigured(t *testing.T) {
 	}
 	if strings.Contains(got, "change the entitlement's target") {
 		t.Errorf("the refusal still advises changing the policy:\n%s", out)
+	}
+}
+
+// A principal that matches the entitlement's patterns only after case
+// folding is another role in PostgreSQL, and is refused at plan (SPEC §3).
+func TestAccPostgres_principalMatchedExactly(t *testing.T) {
+	skipUnlessAcc(t)
+	w := newPGWorld(t)
+	env := w.env("")
+	upper := strings.ToUpper(w.Principal("api"))
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: env.factories(),
+		Steps: []resource.TestStep{{
+			Config:      env.config(appGrant(upper, "SEC-1").hcl("g")),
+			ExpectError: regexp.MustCompile(`Rule ` + regexp.QuoteMeta(policy.RulePrincipalAllowed.Name)),
+		}},
+	})
+	if w.RoleExists(upper) || w.IsMember(w.Principal("api"), w.Role) {
+		t.Fatal("something was granted")
 	}
 }

@@ -47,7 +47,9 @@ func (e *Entitlement) authorised(p *Policy) map[string]bool {
 // written (SPEC §3): "SVC-PAYMENTS-ADMIN" is another role than
 // "svc-payments-admin". Other targets record identities, compared as the
 // policy compares identities (trimmed, NFC, case-folded).
-func (e *Entitlement) exactPrincipals() bool { return strings.HasPrefix(e.Target, PostgresTargetPrefix) }
+func (e *Entitlement) exactPrincipals() bool {
+	return strings.HasPrefix(e.Target, PostgresTargetPrefix)
+}
 
 // SamePrincipal reports whether a and b name the same principal of e:
 // byte for byte where e's target receives the name, else as identities.

@@ -92,13 +92,13 @@ func controlProblem(s string, kind textKind) string {
 // checkValue refuses a known value past its limit or holding control
 // characters, under attr; the attribute is then left out of the other checks,
 // so that one mistake gives one error.
-func (ev *evaluation) checkValue(attr, value string, max int, kind textKind) {
+func (ev *evaluation) checkValue(attr, value string, limit int, kind textKind) {
 	if !ev.known(attr) {
 		return
 	}
 	switch {
-	case len(value) > max:
-		ev.add(RuleValueTooLong, attr, "%s is %d bytes long, past its limit of %d", attr, len(value), max)
+	case len(value) > limit:
+		ev.add(RuleValueTooLong, attr, "%s is %d bytes long, past its limit of %d", attr, len(value), limit)
 	default:
 		problem := controlProblem(value, kind)
 		if problem == "" {
@@ -122,7 +122,7 @@ func (ev *evaluation) checkLimits(s subject, approvalID, justification string) {
 
 // checkValues applies checkValue to each of values, under attr, and bounds
 // their number.
-func (ev *evaluation) checkValues(attr string, values []string, max int) {
+func (ev *evaluation) checkValues(attr string, values []string, limit int) {
 	if !ev.known(attr) {
 		return
 	}
@@ -132,8 +132,8 @@ func (ev *evaluation) checkValues(attr string, values []string, max int) {
 		return
 	}
 	for i, v := range values {
-		if len(v) > max {
-			ev.add(RuleValueTooLong, attr, "%s entry %d is %d bytes long, past its limit of %d", attr, i+1, len(v), max)
+		if len(v) > limit {
+			ev.add(RuleValueTooLong, attr, "%s entry %d is %d bytes long, past its limit of %d", attr, i+1, len(v), limit)
 		} else if problem := controlProblem(v, kindName); problem != "" {
 			ev.add(RuleValueControl, attr, "%s entry %d %s", attr, i+1, problem)
 		} else {
@@ -190,11 +190,11 @@ func checkDocumentSize(name string, src []byte) hcl.Diagnostics {
 	return nil
 }
 
-// nestingPast reports where src first nests past max levels: opening
+// nestingPast reports where src first nests past limit levels: opening
 // brackets, braces and parentheses (also inside quoted strings, whose
 // interpolations the parser reads as expressions) and runs of the unary
 // operators ! and - outside strings and comments.
-func nestingPast(src []byte, max int) (hcl.Pos, bool) {
+func nestingPast(src []byte, limit int) (hcl.Pos, bool) {
 	depth, unary := 0, 0
 	inString, inLineComment, inBlockComment := false, false, false
 	line, col := 1, 1
@@ -221,10 +221,9 @@ func nestingPast(src []byte, max int) (hcl.Pos, bool) {
 			if !inString || !escaped(src, i) {
 				inString = !inString
 			}
-			unary = 0
 		case '[', '{', '(':
 			depth++
-			if depth > max {
+			if depth > limit {
 				return pos, true
 			}
 		case ']', '}', ')':
@@ -241,7 +240,7 @@ func nestingPast(src []byte, max int) (hcl.Pos, bool) {
 			}
 		case '!', '-':
 			if !inString {
-				if unary++; unary > max {
+				if unary++; unary > limit {
 					return pos, true
 				}
 			}

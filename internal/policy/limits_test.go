@@ -11,8 +11,8 @@ import (
 // sees it, with a diagnostic: never a stack overflow.
 func TestDocumentLimits(t *testing.T) {
 	t.Parallel()
-	nested := func(open, close string, n int) string {
-		return "x = " + strings.Repeat(open, n) + "1" + strings.Repeat(close, n) + "\n"
+	nested := func(opening, closing string, n int) string {
+		return "x = " + strings.Repeat(opening, n) + "1" + strings.Repeat(closing, n) + "\n"
 	}
 	for name, tc := range map[string]struct {
 		filename, src, want string

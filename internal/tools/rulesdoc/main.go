@@ -54,14 +54,14 @@ func run(path string) error {
 	return os.WriteFile(path, src, 0o644)
 }
 
-// between replaces what src holds between the markers open and close with
-// table.
-func between(src []byte, open, close, table string) ([]byte, error) {
-	i, j := bytes.Index(src, []byte(open)), bytes.Index(src, []byte(close))
+// between replaces what src holds between the markers opening and closing
+// with table.
+func between(src []byte, opening, closing, table string) ([]byte, error) {
+	i, j := bytes.Index(src, []byte(opening)), bytes.Index(src, []byte(closing))
 	if i < 0 || j < i {
-		return nil, fmt.Errorf("markers %q and %q not found in order", open, close)
+		return nil, fmt.Errorf("markers %q and %q not found in order", opening, closing)
 	}
-	out := append(append([]byte{}, src[:i]...), open+"\n"+table...)
+	out := append(append([]byte{}, src[:i]...), opening+"\n"+table...)
 	return append(out, src[j:]...), nil
 }
 

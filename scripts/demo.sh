@@ -8,7 +8,14 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/governed-demo.XXXXXX")
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings and Terraform's colours on a terminal; plain text into a pipe
+# or a file, or with NO_COLOR set.
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then
+  say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n==> %s\n' "$*"; }
+  export TF_CLI_ARGS="-no-color${TF_CLI_ARGS:+ $TF_CLI_ARGS}"
+fi
 
 say "Building the provider and the governed command"
 go build -C "$root" -o "$work/bin/terraform-provider-governed" .

@@ -44,13 +44,7 @@ func (c *command) checkpointCmd(ctx context.Context, args []string) int {
 // only its owner can read, and the verifier key is printed and written too.
 func (c *command) checkpointKeygen(args []string) int {
 	var name, signerFile, verifierFile string
-	c.name = "governed checkpoint keygen"
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s --name NAME [--signer-key FILE] [--verifier-key FILE]\n\nFlags:\n", c.name)
-		fs.PrintDefaults()
-	}
+	fs := c.newFlags("checkpoint keygen", "--name NAME [--signer-key FILE] [--verifier-key FILE]")
 	fs.StringVar(&name, "name", "", "the key's name, such as checkpoints.example.com (required)")
 	fs.StringVar(&signerFile, "signer-key", "checkpoint.key", "where to write the signer key, which must stay secret; an existing file is never overwritten")
 	fs.StringVar(&verifierFile, "verifier-key", "checkpoint.pub", "where to write the verifier key, which anyone may hold")

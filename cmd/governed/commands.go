@@ -120,7 +120,7 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
 		fmt.Fprintf(c.stdout, "The ledger records the revocation as pending; the next terraform apply of a configuration\n"+
 			"that manages this grant removes the access,\n"+
-			"or run this again with --postgres-target to remove it now.\n")
+			"or %s\n", retryAdvice(targets, g))
 	}
 	if g.RevokeNote != "" {
 		fmt.Fprintf(c.stdout, "  nothing was left to revoke in %s: %s\n", g.Target, g.RevokeNote)
@@ -178,6 +178,7 @@ func (c *command) completeRevocation(ctx context.Context, run *lifecycle.Run, ta
 	}
 	if g = res.Grant; g.RevokePending {
 		fmt.Fprintf(c.stdout, "WARNING: the access is still in place in %s: %s.\n", g.Target, g.RevokeError)
+		fmt.Fprintf(c.stdout, "The ledger records the revocation as pending: %s\n", retryAdvice(targets, g))
 		return exitProblem
 	}
 	if g.RevokeNote != "" {
@@ -212,6 +213,22 @@ func (c *command) reportCovering(ctx context.Context, run *lifecycle.Run, g ledg
 	fmt.Fprintf(c.stdout, "WARNING: %s keeps %s in %s through other grants: %s. Revoke those too to remove the access.\n",
 		g.Principal, g.Role, g.Target, strings.Join(ids, ", "))
 	return exitProblem
+}
+
+// retryAdvice says how to finish a revocation left pending in g's target:
+// with the target given, what to fix before running the command again;
+// without it, to give it.
+func retryAdvice(targets target.Registry, g ledger.Grant) string {
+	if _, err := targets.Lookup(g.Target); err != nil {
+		return "run this again with --postgres-target to remove it now."
+	}
+	// The ledger keeps the target's error as text, which names a refused
+	// login in pgurl.ErrLoginFailed's words.
+	if strings.Contains(g.RevokeError, pgurl.ErrLoginFailed.Error()) {
+		return "fix the role or password of --postgres-target " + strings.TrimPrefix(g.Target, policy.PostgresTargetPrefix) +
+			"=URL, then run this again to remove it now. " + pgurl.PasswordHint
+	}
+	return "once " + g.Target + " can be reached with the --postgres-target URL given, run this again to remove it now."
 }
 
 // postgresTargets builds the registry of targets from --postgres-target

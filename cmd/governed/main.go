@@ -87,8 +87,10 @@ func (c *checkedWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// dispatch runs the command args name.
+// dispatch runs the command args name. Everything it prints goes through
+// escaping.
 func dispatch(args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = escaping{stdout}, escaping{stderr}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageSummary)
 		return exitUsage
@@ -125,40 +127,14 @@ type command struct {
 	stdout, stderr io.Writer
 	now            time.Time
 	name           string
+	synopsis       string // the subcommand's arguments, as its help shows them
 }
 
 // flags returns a flag set for the subcommand, with --ledger.
 func (c *command) flags(name, synopsis string, location *string) *flag.FlagSet {
-	c.name = "governed " + name
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s %s\n\nFlags:\n", c.name, synopsis)
-		fs.PrintDefaults()
-	}
+	fs := c.newFlags(name, synopsis)
 	fs.StringVar(location, "ledger", "", ledgerUsage)
 	return fs
-}
-
-// parse parses the subcommand's flags. It returns an exit code and false when
-// the command should stop: -h (exit 0) or bad flags (exit 2).
-func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(fs, "unexpected argument %q", fs.Arg(0)), false
-	}
-	return 0, true
-}
-
-func (c *command) usageError(fs *flag.FlagSet, format string, a ...any) int {
-	fmt.Fprintf(c.stderr, "%s: %s\n", c.name, fmt.Sprintf(format, a...))
-	fs.Usage()
-	return exitUsage
 }
 
 func (c *command) fail(code int, format string, a ...any) int {

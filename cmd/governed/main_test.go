@@ -252,3 +252,24 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// Help names flags as the usage lines write them (--name), gives each default
+// once, and one bad value gets its message and the synopsis, not the whole
+// help.
+func TestFlagHelp(t *testing.T) {
+	t.Parallel()
+	_, _, help := runCLI("revoke", "-h")
+	if !strings.Contains(help, "\n  --ledger string\n") || strings.Contains(help, "\n  -ledger") ||
+		strings.Contains(help, "(default true)") || strings.Count(help, "default") != 2 {
+		t.Errorf("revoke -h:\n%s", help)
+	}
+	_, _, help = runCLI("checkpoint", "keygen", "-h")
+	if strings.Count(help, "(default checkpoint.key)") != 1 {
+		t.Errorf("checkpoint keygen -h:\n%s", help)
+	}
+	code, out, errOut := runCLI("revoke", "--terminate-sessions=maybe")
+	if code != 2 || out != "" || !strings.Contains(errOut, `invalid boolean value "maybe" for --terminate-sessions`) ||
+		strings.Contains(errOut, "Flags:") || !strings.Contains(errOut, `Run "governed revoke -h" for its flags.`) {
+		t.Errorf("a bad value = %d, %q, %q", code, out, errOut)
+	}
+}

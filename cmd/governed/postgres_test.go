@@ -464,6 +464,36 @@ func TestPostgresRevokeTargetUnreachable(t *testing.T) {
 	}
 }
 
+// A wrong password for a target that was given: the output says the login
+// was refused, and what to fix, not to pass --postgres-target.
+func TestPostgresRevokeTargetLoginFailed(t *testing.T) {
+	t.Parallel()
+	const password, wrong = "r1ght-pw", "wr0ng-pw"
+	w, l, location, principal := pgRevokeWorld(t)
+	w.RequirePassword(password)
+	bad := strings.Replace(w.URLWithPassword(wrong), "sslmode=disable", "sslmode=prefer", 1)
+	code, out, errOut := runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-46",
+		"--postgres-target", "app="+bad)
+	if code != 1 || errOut != "" || !strings.Contains(out, `the server refused the login of role "`+w.Governor+`"`) ||
+		!strings.Contains(out, "SQLSTATE 28P01") || !strings.Contains(out, "fix the role or password of --postgres-target app=URL") ||
+		!strings.Contains(out, "PGPASSWORD") || strings.Contains(out, "run this again with --postgres-target") ||
+		strings.Contains(out, "cannot reach") || strings.Contains(out, "tls error") || strings.Contains(out, wrong) {
+		t.Fatalf("revoke with a wrong password = %d, %q, %q", code, out, errOut)
+	}
+	if !w.IsMember(principal, w.Role) {
+		t.Fatal("membership gone though the login was refused")
+	}
+	g, err := l.Grant(context.Background(), "grt_app")
+	if err != nil || !g.RevokePending {
+		t.Fatalf("after revoke: %+v, %v", g, err)
+	}
+	code, out, errOut = runCLI("revoke", "--ledger", location, "--grant", "grt_app", "--reason", "INC-46",
+		"--postgres-target", "app="+w.URLWithPassword(password))
+	if code != 0 || errOut != "" || w.IsMember(principal, w.Role) {
+		t.Fatalf("revoke with the right password = %d, %q, %q; member still: %t", code, out, errOut, w.IsMember(principal, w.Role))
+	}
+}
+
 func TestPostgresRevokeBadTargetFlag(t *testing.T) {
 	t.Parallel()
 	const password = "fl4g-pw"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -65,6 +66,12 @@ func OpenExisting(ctx context.Context, location string) (*Ledger, error) {
 	return open(ctx, location, false)
 }
 
+// unknownScheme matches a location that starts like a URI scheme (two or
+// more letters, digits, +, - or . before a colon) other than sqlite: and
+// postgres:, which are handled before it; one letter is left to be a
+// Windows drive.
+var unknownScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]+:`)
+
 // open is the one place that maps a location to a store.
 func open(ctx context.Context, location string, create bool) (*Ledger, error) {
 	switch {
@@ -83,6 +90,11 @@ func open(ctx context.Context, location string, create bool) (*Ledger, error) {
 		}
 	case strings.Contains(location, "://"):
 		return nil, fmt.Errorf("unsupported ledger location %q: use a file path, sqlite:PATH or postgres://…", location)
+	case unknownScheme.MatchString(location):
+		// sqlite3:governed.db would otherwise be a file of that literal name.
+		scheme, _, _ := strings.Cut(location, ":")
+		return nil, fmt.Errorf("unsupported ledger location %q: %q is not a scheme governed knows; use a file path, "+
+			"sqlite:PATH or postgres://… (./%s for a file whose name has a colon)", location, scheme+":", location)
 	}
 	s, err := openSQLite(ctx, location, create)
 	if err != nil {

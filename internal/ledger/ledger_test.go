@@ -371,6 +371,8 @@ func TestOpenLocations(t *testing.T) {
 		want     string
 	}{
 		{"mysql://db/ledger", "unsupported ledger location"},
+		{"sqlite3:" + filepath.Join(dir, "governed.db"), `"sqlite3:" is not a scheme governed knows`},
+		{"file:governed.db", `"file:" is not a scheme governed knows`},
 		{"sqlite:", "names no file"},
 		{"sqlite:" + filepath.Join(dir, "nope", "deeper", "ledger.db"), "does not exist"},
 	}

@@ -289,7 +289,8 @@ func (s *PostgresStore) explain(err error) (error, bool) {
 		case pe.Code == "3D000": // invalid_catalog_name
 			return fmt.Errorf("cannot open the PostgreSQL ledger %s: %s", s.ledger, pe.Message), true
 		case pe.Code == "28P01" || pe.Code == "28000": // invalid_password, invalid_authorization_specification
-			return fmt.Errorf("cannot log in to the PostgreSQL ledger %s: %s", s.ledger, pe.Message), true
+			return fmt.Errorf("cannot log in to the PostgreSQL ledger %s: %s (SQLSTATE %s). %s", s.ledger, pe.Message,
+				pe.Code, pgurl.PasswordHint), true
 		case pe.Code == "42501": // insufficient_privilege
 			return fmt.Errorf("permission denied on the PostgreSQL ledger %s: %s", s.ledger, pe.Message), true
 		case pe.Code == "53300": // too_many_connections

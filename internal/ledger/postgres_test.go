@@ -354,6 +354,17 @@ func TestOpenPostgresLocations(t *testing.T) {
 			t.Errorf("Open(%q) = %v, want it to contain %q", tt.location, err, tt.want)
 		}
 	}
+
+	// A wrong password: the refused login, and where else a password can
+	// come from, without the TLS attempt of sslmode=prefer.
+	role := "pw_" + db
+	srv.MustExec(t, "postgres", "CREATE ROLE "+role+" LOGIN PASSWORD 'r1ght' IN ROLE "+pgtest.PasswordRole)
+	wrong := fmt.Sprintf("postgres://%s:wr0ng-s3cret@127.0.0.1:%d/%s?sslmode=prefer", role, srv.Port(), db)
+	_, err = Open(ctx, wrong)
+	if err == nil || !strings.Contains(err.Error(), "cannot log in to the PostgreSQL ledger") ||
+		!strings.Contains(err.Error(), "PGPASSWORD") || strings.Contains(err.Error(), "TLS") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a wrong password: %v", err)
+	}
 }
 
 func TestPostgresRefusesWhatItCannotStore(t *testing.T) {

@@ -113,6 +113,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.remove()
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
+	// Members of PasswordRole log in over TCP with a password; every other
+	// role is trusted, as initdb set it up.
+	hba := filepath.Join(data, "pg_hba.conf")
+	trust, err := os.ReadFile(hba)
+	if err == nil {
+		err = os.WriteFile(hba, append([]byte("host all +"+PasswordRole+" 127.0.0.1/32 scram-sha-256\n"), trust...), 0o600)
+	}
+	if err != nil {
+		s.remove()
+		return nil, err
+	}
 	serverOpts := []string{
 		"-c listen_addresses=127.0.0.1",
 		"-c unix_socket_directories=" + s.dir,
@@ -139,8 +150,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
 		}
 	}
+	if err := s.Exec(ctx, "postgres", "CREATE ROLE "+PasswordRole+" NOLOGIN"); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	return s, nil
 }
+
+// PasswordRole is a role of every server Start starts: its members log in
+// over TCP with their password (scram-sha-256), where every other role is
+// trusted. A test makes such a login with
+// CREATE ROLE x LOGIN PASSWORD '…' IN ROLE password_login.
+const PasswordRole = "password_login"
 
 // URL is the connection URL of database db as the superuser "postgres".
 func (s *Server) URL(db string) string {

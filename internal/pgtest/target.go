@@ -1,7 +1,9 @@
 package pgtest
 
 import (
+	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -89,6 +91,27 @@ func (x *Target) CreatePrincipal(name string) string {
 	p := x.Principal(name)
 	x.Exec("CREATE ROLE " + QuoteIdent(p) + " LOGIN")
 	return p
+}
+
+// RequirePassword makes the governor log in over TCP with password only (see
+// PasswordRole): URL, which carries none, is then refused; URLWithPassword
+// logs in.
+func (x *Target) RequirePassword(password string) {
+	x.t.Helper()
+	x.Server.MustExec(x.t, "postgres",
+		"ALTER ROLE "+QuoteIdent(x.Governor)+" PASSWORD '"+strings.ReplaceAll(password, "'", "''")+"'",
+		"GRANT "+PasswordRole+" TO "+QuoteIdent(x.Governor))
+}
+
+// URLWithPassword connects to the target's database as the governor with
+// password.
+func (x *Target) URLWithPassword(password string) string {
+	u, err := url.Parse(x.URL())
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	u.User = url.UserPassword(x.Governor, password)
+	return u.String()
 }
 
 // URL connects to the target's database as the governor.

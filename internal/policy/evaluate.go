@@ -55,6 +55,7 @@ func (p *Policy) EvaluateGrant(req GrantRequest, approval *Approval, now time.Ti
 		ticket: req.TicketID, entitlement: req.Entitlement, principal: req.Principal,
 		approvers: req.Approvers, requester: req.Requester, others: req.Requesters,
 	}
+	ev.checkLimits(s, req.ApprovalID, req.Justification)
 
 	ent := ev.resolveEntitlement(s.entitlement)
 	ev.checkTicket(s.ticket, ent)
@@ -125,6 +126,7 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 		ticket: req.TicketID, entitlement: req.Entitlement, principal: req.Principal,
 		approvers: req.Approvers, requester: req.Requester, others: req.Requesters,
 	}
+	ev.checkLimits(s, "", req.Justification)
 	ent := ev.resolveEntitlement(s.entitlement)
 	ev.checkTicket(s.ticket, ent)
 	ev.checkEntitlement(s.entitlement, ent)
@@ -140,6 +142,8 @@ func (p *Policy) EvaluateApproval(req ApprovalRequest, now time.Time) (ApprovalD
 			ev.add(RuleExpiryMissing, AttrExpiresAt, "expires_at is not set")
 		} else if t, err := ParseTimestamp(req.ExpiresAt); err != nil {
 			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", req.ExpiresAt, formatReason(err))
+		} else if problem := offsetProblem(req.ExpiresAt); problem != "" {
+			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", req.ExpiresAt, problem)
 		} else {
 			dec.ExpiresAt = t
 			ev.checkExpiryBounds(AttrExpiresAt, req.ExpiresAt, "", t, lim)
@@ -486,19 +490,27 @@ func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) [
 		ev.add(RuleApproversMissing, AttrApprovers, "approvers lists an empty name")
 	}
 
+	// rejected counts the entries refused by a rule of their own (a
+	// duplicate, an approver without authority, a requester): replacing each
+	// is the fix, so min_approvals is not reported as well unless even that
+	// would fall short. One mistake, one error.
+	rejected := 0
 	for _, n := range order {
 		if sp := spellings[n]; len(sp) > 1 {
+			rejected += len(sp) - 1
 			ev.add(RuleApproversDuplicate, AttrApprovers, "approvers %s are the same approver (%q)", quotedAnd(sp), n)
 		}
 	}
 
+	refused := map[string]bool{}
 	var authorised map[string]bool
 	if ent != nil {
 		authorised = ent.authorised(ev.p)
 		for _, n := range distinct {
 			if !authorised[n] {
-				ev.add(RuleApproversUnauthorised, AttrApprovers, "approver %q is not one of entitlement %q's approvers",
-					spellings[n][0], ent.Name)
+				refused[n] = true
+				ev.add(RuleApproversUnauthorised, AttrApprovers, "approver %q is not one of entitlement %q's approvers, "+
+					"who are %s", spellings[n][0], ent.Name, someApprovers(authorised))
 			}
 		}
 	}
@@ -518,6 +530,7 @@ func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) [
 	}
 	for _, n := range distinct {
 		if whose := requesters[n]; len(whose) > 0 {
+			refused[n] = true
 			ev.add(RuleApproversSeparation, AttrApprovers, "approver %q is %s requester", spellings[n][0], whoseList(whose))
 		}
 	}
@@ -529,7 +542,7 @@ func (ev *evaluation) checkApprovers(s subject, ent *Entitlement, lim *limits) [
 				count++
 			}
 		}
-		if count < lim.minApprovals {
+		if count < lim.minApprovals && count+rejected+len(refused) < lim.minApprovals {
 			ev.add(RuleApproversMinimum, AttrApprovers,
 				"%s other than the requester, but %s %d",
 				plural(count, "distinct authorised approver is listed", "distinct authorised approvers are listed"),
@@ -555,6 +568,10 @@ func (ev *evaluation) grantExpiry(expiresAt, ttl string) (at time.Time, attr str
 			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", expiresAt, formatReason(err))
 			return time.Time{}, ""
 		}
+		if problem := offsetProblem(expiresAt); problem != "" {
+			ev.add(RuleExpiryFormat, AttrExpiresAt, "expires_at %q %s", expiresAt, problem)
+			return time.Time{}, ""
+		}
 		return t, AttrExpiresAt
 	default:
 		dur, err := ParseDuration(ttl)
@@ -570,20 +587,23 @@ func (ev *evaluation) grantExpiry(expiresAt, ttl string) (at time.Time, attr str
 // checkExpiryBounds refuses an expiry that is not after now, or later than the
 // limits allow.
 func (ev *evaluation) checkExpiryBounds(attr, expiresAt, ttl string, at time.Time, lim *limits) {
-	what := fmt.Sprintf("expires_at %q", expiresAt)
-	if attr == AttrTTL {
-		what = fmt.Sprintf("ttl %q (expiry %s)", ttl, stamp(at))
+	what := func(at string) string {
+		if attr == AttrTTL {
+			return fmt.Sprintf("ttl %q (expiry %s)", ttl, at)
+		}
+		return fmt.Sprintf("expires_at %q", expiresAt)
 	}
 	if !at.After(ev.now) {
-		ev.add(RuleExpiryPast, attr, "%s is not after now (%s)", what, stamp(ev.now))
+		ev.add(RuleExpiryPast, attr, "%s is not after now (%s)", what(shown(at)), shown(ev.now))
 		return
 	}
 	if lim == nil {
 		return
 	}
 	if latest := ev.now.Add(lim.maxTTL); at.After(latest) {
+		expiry, limit := shownApart(at, latest)
 		ev.add(RuleExpiryMaxTTL, attr, "%s is later than %s, the latest allowed by %s of %s",
-			what, stamp(latest), lim.maxTTLName, formatDuration(lim.maxTTL))
+			what(expiry), limit, lim.maxTTLName, formatDuration(lim.maxTTL))
 	}
 }
 
@@ -639,13 +659,14 @@ func (ev *evaluation) checkApprovalRecord(req GrantRequest, a *Approval, approve
 		}
 	}
 	if expiryAttr != "" && expiry.After(a.ExpiresAt) {
+		grantAt, approvalAt := shownApart(expiry, a.ExpiresAt)
 		ev.add(RuleApprovalScope, expiryAttr, "the grant would expire at %s, after approval %q's expires_at %s",
-			stamp(expiry), a.ID, stamp(a.ExpiresAt))
+			grantAt, a.ID, approvalAt)
 	}
 	if maxAge := ev.p.ApprovalMaxAge; maxAge > 0 {
 		if age := ev.now.Sub(a.ApprovedAt); age > maxAge {
 			ev.add(RuleApprovalMaxAge, AttrApprovalID, "approval %q was recorded at %s, %s ago; the policy's approval_max_age is %s",
-				a.ID, stamp(a.ApprovedAt), formatDuration(age.Truncate(time.Second)), formatDuration(maxAge))
+				a.ID, shown(a.ApprovedAt), formatDuration(age.Truncate(time.Second)), formatDuration(maxAge))
 		}
 	}
 	return replaces
@@ -691,19 +712,35 @@ func (ev *evaluation) narrowing(req GrantRequest, p Predecessor, expiry time.Tim
 	case !p.InForce:
 		return AttrApprovalID, fmt.Sprintf("which %s; a grant that expired or was revoked is never issued again under "+
 			"the same approval or ticket", p.Ended)
-	case ev.known(AttrPrincipal) && NormalizeIdentity(req.Principal) != NormalizeIdentity(p.Principal):
+	case ev.known(AttrPrincipal) && !ev.p.Entitlements[p.Entitlement].SamePrincipal(req.Principal, p.Principal):
 		return AttrPrincipal, fmt.Sprintf("which is for principal %q; a replacement may only narrow it", p.Principal)
 	case ev.known(AttrEntitlement) && req.Entitlement != p.Entitlement:
 		return AttrEntitlement, fmt.Sprintf("which is of entitlement %q; a replacement may only narrow it", p.Entitlement)
 	case expiryAttr != "" && expiry.After(p.ExpiresAt):
+		later, earlier := shownApart(expiry, p.ExpiresAt)
 		return expiryAttr, fmt.Sprintf("which expires at %s; a replacement may only narrow it, and this grant would "+
-			"expire later, at %s", stamp(p.ExpiresAt), stamp(expiry))
+			"expire later, at %s", earlier, later)
 	}
 	return "", ""
 }
 
 // stamp writes an instant as RFC 3339 in UTC, with as many fraction digits as it needs.
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// shown is t as messages show it: RFC 3339 in UTC, to the second. The
+// clock's fractions of a second say nothing to a reader; statements, which
+// signatures cover, keep stamp's exact form.
+func shown(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+
+// shownApart is later and earlier as a message comparing them shows them:
+// to the second, or exactly where only a fraction of a second tells them
+// apart.
+func shownApart(later, earlier time.Time) (string, string) {
+	if later.Truncate(time.Second).Equal(earlier.Truncate(time.Second)) {
+		return stamp(later), stamp(earlier)
+	}
+	return shown(later), shown(earlier)
+}
 
 func plural(n int, one, many string) string {
 	if n == 1 {
@@ -723,6 +760,26 @@ func whoseList(whose []string) string {
 		return "both " + whose[0] + " and " + whose[1]
 	}
 	return strings.Join(whose[:len(whose)-1], ", ") + " and " + whose[len(whose)-1]
+}
+
+// maxNamedApprovers bounds how many approvers a message names.
+const maxNamedApprovers = 10
+
+// someApprovers names the identities of an entitlement's approver set
+// (groups expanded), sorted, at most maxNamedApprovers of them.
+func someApprovers(set map[string]bool) string {
+	if len(set) == 0 {
+		return "nobody: the entitlement lists no approver"
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) > maxNamedApprovers {
+		return quotedAnd(append(names[:maxNamedApprovers:maxNamedApprovers], fmt.Sprintf("%d more", len(names)-maxNamedApprovers)))
+	}
+	return quotedAnd(names)
 }
 
 // quotedAnd writes items quoted, as in `"a", "b" and "c"`.

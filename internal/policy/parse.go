@@ -76,6 +76,9 @@ func Parse(filename string, src []byte) (*Policy, error) {
 	if name == "" {
 		name = unnamedPolicy
 	}
+	if diags := checkDocumentSize(name, src); diags.HasErrors() {
+		return nil, &ParseError{Diagnostics: diags}
+	}
 	parser := hclparse.NewParser()
 	var file *hcl.File
 	var diags hcl.Diagnostics
@@ -580,7 +583,7 @@ func (d *decoder) entitlement(p *Policy, b *hcl.Block, groups map[string]*groupD
 	}
 
 	if a := attrs["principals"]; a != nil {
-		e.Principals = d.principals(name, a)
+		e.Principals = d.principals(name, a, e.exactPrincipals())
 	}
 
 	var bgBlock *hcl.Block
@@ -687,7 +690,10 @@ func isGroupRef(s string) bool {
 	return len(s) >= len(groupPrefix) && strings.EqualFold(s[:len(groupPrefix)], groupPrefix)
 }
 
-func (d *decoder) principals(entitlement string, a *hcl.Attribute) []string {
+// principals reads an entitlement's principal patterns: exactly as written
+// where exact (names a PostgreSQL target receives), else normalised as
+// identities are.
+func (d *decoder) principals(entitlement string, a *hcl.Attribute, exact bool) []string {
 	raw, ranges, ok := d.stringList(a)
 	if !ok {
 		return nil
@@ -701,13 +707,20 @@ func (d *decoder) principals(entitlement string, a *hcl.Attribute) []string {
 	seen := map[string]string{}
 	for i, item := range raw {
 		n := NormalizeIdentity(item)
+		if exact && n != "" {
+			n = item
+		}
 		if n == "" {
 			d.errorf(ranges[i], "Invalid principal pattern", "Principal pattern %d of entitlement %q is empty.", i+1, entitlement)
 			continue
 		}
 		if prev, dup := seen[n]; dup {
+			how := "once case, spacing and Unicode form are ignored"
+			if exact {
+				how = "as its PostgreSQL target matches role names, exactly as written"
+			}
 			d.errorf(ranges[i], "Duplicate principal pattern",
-				"Entitlement %q lists %q and %q, which are the same pattern once case, spacing and Unicode form are ignored.", entitlement, prev, item)
+				"Entitlement %q lists %q and %q, which are the same pattern %s.", entitlement, prev, item, how)
 			continue
 		}
 		seen[n] = item

@@ -1,6 +1,9 @@
 package policy
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // EntitlementNames returns the names of the policy's entitlements, sorted.
 func (p *Policy) EntitlementNames() []string {
@@ -39,9 +42,36 @@ func (e *Entitlement) authorised(p *Policy) map[string]bool {
 	return expandApprovers(e.Approvers, groups, ids)
 }
 
-// AllowsPrincipal reports whether principal (in any form; it is normalised here)
-// matches one of e's principal patterns.
+// exactPrincipals reports whether e's principals are names its target
+// receives, a PostgreSQL target's role names, which are matched exactly as
+// written (SPEC §3): "SVC-PAYMENTS-ADMIN" is another role than
+// "svc-payments-admin". Other targets record identities, compared as the
+// policy compares identities (trimmed, NFC, case-folded).
+func (e *Entitlement) exactPrincipals() bool {
+	return strings.HasPrefix(e.Target, PostgresTargetPrefix)
+}
+
+// SamePrincipal reports whether a and b name the same principal of e:
+// byte for byte where e's target receives the name, else as identities.
+func (e *Entitlement) SamePrincipal(a, b string) bool {
+	if e != nil && e.exactPrincipals() {
+		return a == b
+	}
+	return NormalizeIdentity(a) == NormalizeIdentity(b)
+}
+
+// AllowsPrincipal reports whether principal matches one of e's principal
+// patterns: exactly as written where e's target receives the name, else in
+// any form (it is normalised here).
 func (e *Entitlement) AllowsPrincipal(principal string) bool {
+	if e.exactPrincipals() {
+		for _, pattern := range e.Principals {
+			if matchGlob(pattern, principal) {
+				return true
+			}
+		}
+		return false
+	}
 	n := NormalizeIdentity(principal)
 	if n == "" {
 		return false

@@ -29,7 +29,7 @@ var (
 	RuleApproversUnauthorised = Rule{"approvers.unauthorised", "Every approver must be one of the entitlement's approvers (groups expanded).", "Ask someone with authority over this entitlement to approve."}
 	RuleApproversSeparation   = Rule{"approvers.separation", "No requester may approve: not the resource's requester, not the provider's, and not the pipeline's (from its environment). Identities are compared through the policy's identity aliases.", "Ask an approver who is none of the requesters."}
 	RuleRequesterBlank        = Rule{"requester.blank", "A requester must name someone, wherever it is set (the pipeline's environment, the provider's requester, a resource's requester): a blank one would hide who asked.", "Name the requester, or leave the setting out."}
-	RuleApproversMinimum      = Rule{"approvers.min_approvals", "The number of distinct authorised approvers must reach the entitlement's min_approvals.", "Collect more approvals from the entitlement's approvers."}
+	RuleApproversMinimum      = Rule{"approvers.min_approvals", "The number of distinct authorised approvers, requesters aside, must reach the entitlement's min_approvals. Where an approver is refused under a rule of its own (approvers.duplicate, approvers.unauthorised, approvers.separation), this rule is reported only if replacing that approver would still fall short: one mistake, one error.", "Collect more approvals from the entitlement's approvers."}
 
 	RuleExpiryMissing = Rule{"expiry.missing", "Every grant has exactly one of expires_at or ttl; every approval has expires_at.", "Set expires_at (RFC 3339 with offset) or ttl (a duration such as \"8h\" or \"7d\")."}
 	RuleExpiryFormat  = Rule{"expiry.format", "expires_at is an RFC 3339 timestamp with an explicit offset; ttl is a positive duration.", "Write expires_at like \"2026-12-01T17:00:00Z\" and ttl like \"36h\", \"7d\" or \"2w\"."}
@@ -48,12 +48,13 @@ var (
 	RuleBreakGlassJustification = Rule{"break_glass.justification", "A break-glass grant must say why.", "Set justification."}
 	RuleJustificationMissing    = Rule{"justification.missing", "Every approval record says why access is needed.", "Set justification."}
 
-	RuleTargetName        = Rule{"target.name", "A principal or role enforced in a PostgreSQL target must be a name PostgreSQL keeps whole: at most 63 bytes, no NUL.", "Use the role's exact name in the database."}
-	RuleRoleUnknown       = Rule{"target.role_unknown", "The entitlement's role must exist in its PostgreSQL target.", "Create the role in the database first, or fix role in the policy."}
-	RulePrincipalUnknown  = Rule{"target.principal_unknown", "The principal must be an existing role in the entitlement's PostgreSQL target.", "Create the principal's login role in the database first, or fix principal."}
-	RuleRolePrivileged    = Rule{"target.role_privileged", "A granted role may not carry SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, belong to a built-in role that reaches past the database (" + strings.Join(PrivilegedBuiltinRoles, ", ") + ") or hold the admin option on other roles, itself or through the roles it belongs to.", "Grant a role with only the privileges the workload needs; administrative roles are not handed out through grants."}
-	RuleRoleAdminOption   = Rule{"target.admin_option", "Roles are never granted WITH ADMIN OPTION, and a principal that already administers the role outside governed cannot receive it through a grant.", "Drop the admin option from the role in the policy, or revoke the principal's admin option in the database."}
-	RuleProviderPrivilege = Rule{"target.provider_privilege", "The provider's own role in a PostgreSQL target must be able to grant and revoke the entitlement's role: it holds the role WITH ADMIN OPTION (before PostgreSQL 16, CREATEROLE also does for a role that is not a superuser). Without it the GRANT would fail at apply.", "As a superuser or an administrator of the role, run GRANT role TO provider_role WITH ADMIN OPTION in the target database, naming the entitlement's role and the provider's login role (in PostgreSQL 16 and later, add INHERIT FALSE, SET FALSE so that the provider cannot use the role itself)."}
+	RuleTargetNotConfigured = Rule{"target.not_configured", "An entitlement's target must be configured in the provider: target postgres.NAME needs NAME in the provider's postgres_targets. Nothing is granted where it cannot be enforced.", "Add the target to the provider's postgres_targets (NAME = { url = \"postgres://role@host:5432/database\" }), or use an entitlement whose target is configured."}
+	RuleTargetName          = Rule{"target.name", "A principal or role enforced in a PostgreSQL target must be a name PostgreSQL keeps whole: at most 63 bytes, no NUL.", "Use the role's exact name in the database."}
+	RuleRoleUnknown         = Rule{"target.role_unknown", "The entitlement's role must exist in its PostgreSQL target.", "Create the role in the database first, or fix role in the policy."}
+	RulePrincipalUnknown    = Rule{"target.principal_unknown", "The principal must be an existing role in the entitlement's PostgreSQL target.", "Create the principal's login role in the database first, or fix principal."}
+	RuleRolePrivileged      = Rule{"target.role_privileged", "A granted role may not carry SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, belong to a built-in role that reaches past the database (" + strings.Join(PrivilegedBuiltinRoles, ", ") + ") or hold the admin option on other roles, itself or through the roles it belongs to.", "Grant a role with only the privileges the workload needs; administrative roles are not handed out through grants."}
+	RuleRoleAdminOption     = Rule{"target.admin_option", "Roles are never granted WITH ADMIN OPTION, and a principal that already administers the role outside governed cannot receive it through a grant.", "Drop the admin option from the role in the policy, or revoke the principal's admin option in the database."}
+	RuleProviderPrivilege   = Rule{"target.provider_privilege", "The provider's own role in a PostgreSQL target must be able to grant and revoke the entitlement's role: it holds the role WITH ADMIN OPTION (before PostgreSQL 16, CREATEROLE also does for a role that is not a superuser). Without it the GRANT would fail at apply.", "As a superuser or an administrator of the role, run GRANT role TO provider_role WITH ADMIN OPTION in the target database, naming the entitlement's role and the provider's login role (in PostgreSQL 16 and later, add INHERIT FALSE, SET FALSE so that the provider cannot use the role itself)."}
 
 	// Access that a REVOKE would leave behind: what these rules refuse could
 	// be passed on or kept by a member, so the grant could not be taken back
@@ -88,7 +89,7 @@ var Rules = []Rule{
 	RuleBreakGlassNotAllowed, RuleBreakGlassJustification, RuleJustificationMissing,
 	RuleSignatureMissing, RuleSignatureInvalid, RuleSignatureNamespace, RuleSignatureSigner, RuleSignatureValidity,
 	RuleSignatureRevoked, RuleSignatureSharedKey, RuleSignatureRequester,
-	RuleTargetName, RuleRoleUnknown, RulePrincipalUnknown, RuleRolePrivileged, RuleRoleAdminOption, RuleProviderPrivilege,
+	RuleTargetNotConfigured, RuleTargetName, RuleRoleUnknown, RulePrincipalUnknown, RuleRolePrivileged, RuleRoleAdminOption, RuleProviderPrivilege,
 	RulePrincipalGroup, RuleRoleOwner, RuleRoleGrantOption, RuleRoleBuiltin, RuleRoleLogin,
-	RuleValueUnknown,
+	RuleValueUnknown, RuleValueTooLong, RuleValueControl,
 }

@@ -309,7 +309,7 @@ func (s *Signers) verifyOne(statement, approver, armored string, requesters []st
 	}
 	if !line.ValidAfter.IsZero() && at.Before(line.ValidAfter) || !line.ValidBefore.IsZero() && !at.Before(line.ValidBefore) {
 		return problem(RuleSignatureValidity, fp, "key %s of approver %q is valid %s, not at %s (%s line %d)",
-			fp, approver, validity(*line), stamp(at), s.AllowedSignersFile, line.Line)
+			fp, approver, validity(*line), shown(at), s.AllowedSignersFile, line.Line)
 	}
 	if err := sshsig.Verify(strings.NewReader(statement), sig, line.Key, sig.HashAlgorithm, SignatureNamespace); err != nil {
 		return problem(RuleSignatureInvalid, fp, "the signature of approver %q with key %s does not verify over this approval's statement: %v",
@@ -347,11 +347,11 @@ func (s *Signers) listsFor(a *AllowedSigner, identity string) bool {
 func validity(a AllowedSigner) string {
 	switch {
 	case !a.ValidAfter.IsZero() && !a.ValidBefore.IsZero():
-		return fmt.Sprintf("from %s until %s", stamp(a.ValidAfter), stamp(a.ValidBefore))
+		return fmt.Sprintf("from %s until %s", shown(a.ValidAfter), shown(a.ValidBefore))
 	case !a.ValidAfter.IsZero():
-		return "from " + stamp(a.ValidAfter)
+		return "from " + shown(a.ValidAfter)
 	default:
-		return "until " + stamp(a.ValidBefore)
+		return "until " + shown(a.ValidBefore)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
@@ -48,6 +49,8 @@ const (
 	summaryOverdue           = "Grants past their expiry not yet revoked"
 	summaryReconciles        = "Grant revoked by reconciliation"
 	summaryDueElsewhere      = "Grants due in targets not configured"
+	summaryTargetLogin       = "Unable to log in to the target"
+	summaryTargetUnreachable = "Unable to reach the target"
 )
 
 // howToReconcile says how grants that no configuration manages any more are
@@ -201,19 +204,31 @@ func addIssueError(diags *diag.Diagnostics, err error, approval bool) {
 }
 
 // addTargetCheckError reports that the entitlement's target could not judge a
-// new grant: nothing is granted where it cannot be enforced.
+// new grant: nothing is granted where it cannot be enforced. A target that
+// is not configured is the rule target.not_configured; one the provider
+// could not log in to, or reach, is a fault of the provider's
+// postgres_targets, not of the grant, and is said so.
 func addTargetCheckError(diags *diag.Diagnostics, e *policy.Entitlement, err error) {
-	if errors.Is(err, target.ErrNotConfigured) {
-		diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryGrantRefused, fmt.Sprintf(
-			"Entitlement %q is enforced in target %q, which this provider cannot reach: %s. Nothing is granted "+
-				"where it cannot be enforced. Use an entitlement whose target is configured, or change the "+
-				"entitlement's target in the policy.",
-			e.Name, e.Target, err))
-		return
+	name := strings.TrimPrefix(e.Target, policy.PostgresTargetPrefix)
+	switch {
+	case errors.Is(err, target.ErrNotConfigured):
+		addViolations(diags, summaryGrantRefused, []policy.Violation{{
+			Rule: policy.RuleTargetNotConfigured, Attribute: policy.AttrEntitlement,
+			Detail: fmt.Sprintf("Entitlement %q is enforced in %s: %s Add %s = { url = \"postgres://…\" } to the "+
+				"provider's postgres_targets.", e.Name, e.Target, sentence(err.Error()), name),
+		}})
+	case errors.Is(err, pgurl.ErrLoginFailed):
+		diags.AddError(summaryTargetLogin, fmt.Sprintf("%s Nothing was granted and nothing was recorded. The "+
+			"provider logs in with the URL of postgres_targets[%q] in its configuration: correct the role or the "+
+			"password there, then plan again. %s", sentence(err.Error()), name, pgurl.PasswordHint))
+	case errors.Is(err, target.ErrUnreachable):
+		diags.AddError(summaryTargetUnreachable, fmt.Sprintf("%s Nothing was granted and nothing was recorded. "+
+			"Check that the database is up and that the host, port and database of postgres_targets[%q] in the "+
+			"provider's configuration are right, then plan again.", sentence(err.Error()), name))
+	default:
+		diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryIssueGrant, fmt.Sprintf(
+			"%s Nothing was granted and nothing was recorded.", sentence(err.Error())))
 	}
-	diags.AddAttributeError(path.Root(policy.AttrEntitlement), summaryIssueGrant, fmt.Sprintf(
-		"%s. Nothing was granted and nothing was recorded. Check that the database is up and that the "+
-			"provider's postgres_targets URL and credentials are right, then plan again.", err))
 }
 
 // addUncheckedTargetWarning says that a grant's target could not be asked

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -30,6 +31,10 @@ func readExample(t *testing.T, rel string) string {
 	return string(b)
 }
 
+// exampleVariables set the examples' variables: the approval's expiry three
+// days after the test clock's start.
+var exampleVariables = config.Variables{"approval_expires_at": config.StringVariable(at(72 * time.Hour))}
+
 // TestAccExamples_resourcesAndDataSources applies the examples shown in the
 // resource and data source docs together, under the test policy and clock.
 func TestAccExamples_resourcesAndDataSources(t *testing.T) {
@@ -44,7 +49,8 @@ func TestAccExamples_resourcesAndDataSources(t *testing.T) {
 		ProtoV6ProviderFactories: env.factories(),
 		Steps: []resource.TestStep{
 			{
-				Config: env.config(resources),
+				Config:          env.config(resources),
+				ConfigVariables: exampleVariables,
 				ConfigStateChecks: []statecheck.StateCheck{
 					expectAttr("governed_grant.reconciliation", "active", knownvalue.Bool(true)),
 					expectAttr("governed_grant.incident", "break_glass", knownvalue.Bool(true)),
@@ -54,7 +60,8 @@ func TestAccExamples_resourcesAndDataSources(t *testing.T) {
 			},
 			{
 				// Data sources read the ledger at plan time, once the grants exist.
-				Config: env.config(resources + "\n" + dataSources),
+				Config:          env.config(resources + "\n" + dataSources),
+				ConfigVariables: exampleVariables,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownOutputValue("ledger_head", knownvalue.ObjectPartial(map[string]knownvalue.Check{
 						"seq":      knownvalue.Int64Exact(4), // approval recorded and used, two grants issued
@@ -112,7 +119,7 @@ func TestAccExamples_quickstart(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(args ...string) (string, error) {
-		cmd := exec.Command("terraform", args...)
+		cmd := exec.Command(cliPath(t), args...)
 		cmd.Dir = work
 		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_CLI_ARGS=-no-color")
 		out, err := cmd.CombinedOutput()
@@ -213,7 +220,7 @@ func TestAccExamples_signedApprovals(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	out, err := run("terraform", "plan", "-input=false", "-var", "signed=false")
+	out, err := run(cliPath(t), "plan", "-input=false", "-var", "signed=false")
 	m := regexp.MustCompile(`echo [A-Za-z0-9+/=]+ \| base64 -d \| ssh-keygen -Y sign -n governed-approval -f ~/\.ssh/id_ed25519 > approvals/SEC-1042/alice\.sig`).FindString(out)
 	if err == nil || m == "" {
 		t.Fatalf("the unsigned example planned (%v), or its refusal shows no command:\n%s", err, out)
@@ -224,10 +231,10 @@ func TestAccExamples_signedApprovals(t *testing.T) {
 	if out, err := run("bash", "-c", strings.Replace(m, "~/.ssh/id_ed25519", alice.Private, 1)); err != nil {
 		t.Fatalf("signing: %v\n%s", err, out)
 	}
-	if out, err := run("terraform", "apply", "-input=false", "-auto-approve"); err != nil {
+	if out, err := run(cliPath(t), "apply", "-input=false", "-auto-approve"); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
-	if out, err := run("terraform", "output", "-raw", "grant"); err != nil || !strings.HasPrefix(out, "active until ") {
+	if out, err := run(cliPath(t), "output", "-raw", "grant"); err != nil || !strings.HasPrefix(out, "active until ") {
 		t.Fatalf("grant output = %q (%v)", out, err)
 	}
 }

@@ -31,10 +31,7 @@ type cliHarness struct {
 
 func newCLIHarness(t *testing.T, clk clock.Clock, opts ...Option) *cliHarness {
 	t.Helper()
-	tf, err := exec.LookPath("terraform")
-	if err != nil {
-		t.Fatalf("terraform CLI not found on PATH: %v", err)
-	}
+	tf := cliPath(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	reattachCh := make(chan *plugin.ReattachConfig)
 	closeCh := make(chan struct{})

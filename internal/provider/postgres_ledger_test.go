@@ -24,6 +24,7 @@ func TestAccPostgresLedger_concurrentRuns(t *testing.T) {
 	ctx := context.Background()
 	_, location := pgtest.Shared(t).NewDatabase(t, "shared_ledger")
 	rc := builtProviderCLIConfig(t)
+	tf := cliPath(t)
 	policy := filepath.Join(t.TempDir(), "access-policy.hcl")
 	if err := os.WriteFile(policy, []byte(testPolicy), 0o600); err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ provider "governed" {
 		errs := make([]error, runs)
 		for r := range runs {
 			wg.Go(func() {
-				cmd := exec.Command("terraform", command...)
+				cmd := exec.Command(tf, command...)
 				cmd.Dir = dirs[r]
 				cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_CLI_ARGS=-no-color")
 				if out, err := cmd.CombinedOutput(); err != nil {

@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // These tests grant real role memberships in a PostgreSQL server the tests
@@ -389,7 +392,8 @@ func TestAccPostgres_unreachable(t *testing.T) {
 	h.write("main.tf", env.config(appGrant(api, "SEC-1").hcl("g")))
 	h.mustRun("init", "-input=false")
 	out, err := h.run("apply", "-input=false", "-auto-approve")
-	if err == nil || !strings.Contains(out, "cannot reach PostgreSQL target postgres.app") || strings.Contains(out, "qs3cret") {
+	if err == nil || !strings.Contains(out, "Error: "+summaryTargetUnreachable) || !strings.Contains(out, "Cannot reach PostgreSQL target postgres.app") ||
+		!strings.Contains(flat(out), `postgres_targets["app"]`) || strings.Contains(out, "qs3cret") {
 		t.Fatalf("apply with an unreachable target: %v\n%s", err, out)
 	}
 	if head, _ := env.openLedger().Head(context.Background()); head.Seq != 0 {
@@ -742,4 +746,89 @@ func TestAccPostgres_revokedWhilePending(t *testing.T) {
 		t.Fatal("a grant revoked while pending was granted in the target")
 	}
 	mustVerifyLedger(t, env)
+}
+
+// A wrong password in postgres_targets is a refused login, said as such, with
+// where the password is set and how to keep it out of the configuration; not
+// an unreachable server, and not a TLS error from sslmode=prefer's first try.
+func TestAccPostgres_targetLoginFailed(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	const wrong = "wr0ng-pw"
+	w := newPGWorld(t)
+	w.RequirePassword("r1ght-pw")
+	env := w.env("")
+	env.providerExtra = fmt.Sprintf("  postgres_targets = { app = { url = %q } }\n",
+		strings.Replace(w.URLWithPassword(wrong), "sslmode=disable", "sslmode=prefer", 1))
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(appGrant(w.Principal("api"), "SEC-1").hcl("g")))
+	h.mustRun("init", "-input=false")
+	out, err := h.run("plan", "-input=false")
+	got := flat(out)
+	for _, want := range []string{
+		"Error: " + summaryTargetLogin,
+		`the server refused the login of role "` + w.Governor + `"`,
+		"SQLSTATE 28P01",
+		`postgres_targets["app"]`,
+		"PGPASSWORD",
+		"~/.pgpass",
+	} {
+		if err == nil || !strings.Contains(got, want) {
+			t.Errorf("plan with a wrong target password: want %q in the error (%v):\n%s", want, err, out)
+		}
+	}
+	for _, unwanted := range []string{"cannot reach", "tls error", "target error", wrong} {
+		if strings.Contains(strings.ToLower(got), unwanted) {
+			t.Errorf("plan with a wrong target password says %q:\n%s", unwanted, out)
+		}
+	}
+	if strings.Count(got, "Error: ") != 1 {
+		t.Errorf("one mistake gave %d errors:\n%s", strings.Count(got, "Error: "), out)
+	}
+}
+
+// An entitlement whose target the provider is not configured with is refused
+// under its rule, with the postgres_targets entry to add.
+func TestAccPostgres_targetNotConfigured(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	w := newPGWorld(t)
+	env := w.env("")
+	env.providerExtra = ""
+	h := newCLIHarness(t, env.clock)
+	h.write("main.tf", env.config(appGrant(w.Principal("api"), "SEC-1").hcl("g")))
+	h.mustRun("init", "-input=false")
+	out, err := h.run("plan", "-input=false")
+	got := flat(out)
+	for _, want := range []string{
+		"Rule " + policy.RuleTargetNotConfigured.Name,
+		`Add app = { url = "postgres://…" } to the provider's postgres_targets`,
+		policy.RuleTargetNotConfigured.Fix,
+	} {
+		if err == nil || !strings.Contains(got, want) {
+			t.Errorf("plan with the target not configured: want %q in the error (%v):\n%s", want, err, out)
+		}
+	}
+	if strings.Contains(got, "change the entitlement's target") {
+		t.Errorf("the refusal still advises changing the policy:\n%s", out)
+	}
+}
+
+// A principal that matches the entitlement's patterns only after case
+// folding is another role in PostgreSQL, and is refused at plan (SPEC §3).
+func TestAccPostgres_principalMatchedExactly(t *testing.T) {
+	skipUnlessAcc(t)
+	w := newPGWorld(t)
+	env := w.env("")
+	upper := strings.ToUpper(w.Principal("api"))
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: env.factories(),
+		Steps: []resource.TestStep{{
+			Config:      env.config(appGrant(upper, "SEC-1").hcl("g")),
+			ExpectError: regexp.MustCompile(`Rule ` + regexp.QuoteMeta(policy.RulePrincipalAllowed.Name)),
+		}},
+	})
+	if w.RoleExists(upper) || w.IsMember(w.Principal("api"), w.Role) {
+		t.Fatal("something was granted")
+	}
 }

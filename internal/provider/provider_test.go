@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +23,32 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
-const providerAddress = Address
+// providerAddress is the provider's source address under the CLI the tests
+// run: registry.terraform.io for Terraform, and TF_ACC_PROVIDER_HOST
+// (registry.opentofu.org, as `make test` sets it) for OpenTofu, which expands
+// a short source address `governed-entitlements/governed` with its own
+// registry's host.
+var providerAddress = func() string {
+	if host := os.Getenv(resource.EnvTfAccProviderHost); host != "" {
+		return host + "/" + strings.SplitN(Address, "/", 2)[1]
+	}
+	return Address
+}()
+
+// cliPath is the CLI the acceptance tests run, chosen as
+// terraform-plugin-testing chooses it: TF_ACC_TERRAFORM_PATH when set (`make
+// test` sets it to OpenTofu for its second run), else terraform on PATH.
+func cliPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("TF_ACC_TERRAFORM_PATH"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Fatalf("terraform CLI not found on PATH (or set TF_ACC_TERRAFORM_PATH): %v", err)
+	}
+	return p
+}
 
 func TestMain(m *testing.M) {
 	// Serve the provider in tests under its real source address, so that test

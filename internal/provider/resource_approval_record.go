@@ -111,10 +111,12 @@ func approvalRecordSchema() schema.Schema {
 				PlanModifiers:       replace,
 			},
 			"expires_at": schema.StringAttribute{
-				MarkdownDescription: "The latest expiry a grant under this approval may have, as an RFC 3339 timestamp with an offset.",
-				Required:            true,
-				PlanModifiers:       replace,
-				Validators:          []validator.String{timestampValidator{}},
+				MarkdownDescription: "The latest expiry a grant under this approval may have, as an RFC 3339 timestamp with an offset. " +
+					"The entitlement's `max_ttl` caps it: it may be at most `max_ttl` after the approval is recorded " +
+					"(rule `expiry.max_ttl`), and a grant under it is held to its own `max_ttl` from its issue as well.",
+				Required:      true,
+				PlanModifiers: replace,
+				Validators:    []validator.String{timestampValidator{}},
 			},
 			"requester": schema.StringAttribute{
 				MarkdownDescription: "Who asked for the access. Defaults to the provider's `requester`. Every requester counts " +

@@ -86,8 +86,10 @@ func grantSchema() schema.Schema {
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"principal": schema.StringAttribute{
-				MarkdownDescription: "The identity that receives access, such as a service account. It must match one of the entitlement's `principals` patterns.",
-				Required:            true,
+				MarkdownDescription: "The identity that receives access, such as a service account. It must match one of the entitlement's `principals` patterns: " +
+					"exactly as written where the entitlement's target is a PostgreSQL target, which grants to the role of that exact name, " +
+					"and as identities are compared (case and Unicode form aside) where the ledger only records the grant.",
+				Required: true,
 			},
 			"entitlement": schema.StringAttribute{
 				MarkdownDescription: "The name of an entitlement defined in the policy document.",

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,4 +201,74 @@ func TestAccGrant_savedPlanRecheckedAtApply(t *testing.T) {
 		}},
 	})
 	assertNoGrants(t, env)
+}
+
+// One mistake, one error: an approver outside the policy is refused as such,
+// naming who may approve, and a self-approval as such, without
+// approvers.min_approvals repeating either.
+func TestAccGrant_oneMistakeOneError(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		grant     grantArgs
+		requester string
+		rule      policy.Rule
+		says      string
+	}{
+		"approver outside the policy": {
+			grant: validGrant().with("approvers", `["mallory@example.com"]`), requester: "dev@example.com",
+			rule: policy.RuleApproversUnauthorised,
+			says: `who are "alice@example.com", "bob@example.com" and "carol@example.com"`,
+		},
+		"self-approval": {
+			grant: validGrant(), requester: "alice@example.com",
+			rule: policy.RuleApproversSeparation,
+			says: `approver "alice@example.com" is both the resource's and the provider's requester`,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			env.requester = tc.requester
+			grant := tc.grant
+			if tc.requester != "dev@example.com" {
+				grant = grant.with("requester", q(tc.requester))
+			}
+			h := newCLIHarness(t, env.clock)
+			h.write("main.tf", env.config(grant.hcl("g")))
+			h.mustRun("init", "-input=false")
+			out, err := h.run("plan", "-input=false")
+			got := flat(out)
+			if err == nil || strings.Count(got, "Error: ") != 1 || !strings.Contains(got, "Rule "+tc.rule.Name) ||
+				!strings.Contains(got, tc.says) {
+				t.Fatalf("want one error, rule %s, saying %s (%v):\n%s", tc.rule.Name, tc.says, err, out)
+			}
+		})
+	}
+}
+
+// Values past their limits are refused at plan, under their rules, whatever
+// store holds the ledger: nothing reaches the ledger.
+func TestAccGrant_valueLimits(t *testing.T) {
+	for name, tc := range map[string]struct {
+		grant grantArgs
+		rule  policy.Rule
+	}{
+		"escape in the principal": {validGrant().with("principal", `"svc-payments-\u001b[2J"`), policy.RuleValueControl},
+		"NUL in an approver":      {validGrant().with("approvers", `["alice@example.com\u0000"]`), policy.RuleValueControl},
+		"a long justification":    {validGrant().with("justification", `"`+strings.Repeat("why ", 2000)+`"`), policy.RuleValueTooLong},
+		"an offset of -23:59":     {validGrant().with("ttl", "null", "expires_at", q(testNow.Add(time.Hour).In(time.FixedZone("", -(23*3600+59*60))).Format(time.RFC3339))), policy.RuleExpiryFormat},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := newTestEnv(t)
+			resource.ParallelTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: env.factories(),
+				Steps: []resource.TestStep{{
+					Config:      env.config(tc.grant.hcl("g")),
+					ExpectError: regexp.MustCompile(`Rule ` + regexp.QuoteMeta(tc.rule.Name)),
+				}},
+			})
+			assertNoGrants(t, env)
+		})
+	}
 }

@@ -104,9 +104,14 @@ func (p *Postgres) connect(ctx context.Context) (*pgxpool.Pool, error) {
 }
 
 // unreachable describes a connection failure, naming the target and its
-// database without the password.
+// database without the password: a refused login (matching
+// pgurl.ErrLoginFailed) as such, anything else as a target it cannot reach.
 func (p *Postgres) unreachable(err error) error {
-	return fmt.Errorf("cannot reach PostgreSQL target %s (%s): %s", p.name, pgurl.Redact(p.url), pgurl.RedactError(err, p.url))
+	described := pgurl.ConnectError(err, p.url)
+	if errors.Is(described, pgurl.ErrLoginFailed) {
+		return classified{fmt.Errorf("PostgreSQL target %s (%s): %w", p.name, pgurl.Redact(p.url), described), ErrUnreachable}
+	}
+	return classified{fmt.Errorf("cannot reach PostgreSQL target %s (%s): %s", p.name, pgurl.Redact(p.url), described), ErrUnreachable}
 }
 
 // Check implements Checker: what the plan must refuse before anything is granted.

@@ -65,6 +65,12 @@ var (
 	ErrDenied = errors.New("the provider's role lacks the privilege")
 )
 
+// ErrUnreachable marks an error of a target that could not be connected to:
+// the server did not answer, or refused the login (which also matches
+// pgurl.ErrLoginFailed). What is wrong is the target's URL or its server,
+// not the grant.
+var ErrUnreachable = errors.New("the target could not be connected to")
+
 // Membership is one holder of a role in a target.
 type Membership struct {
 	Target    string

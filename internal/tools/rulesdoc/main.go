@@ -1,6 +1,6 @@
-// Command rulesdoc writes the table of policy rules into the policy guide's
-// template, between its rules markers, so the guide always lists exactly the
-// rules the code enforces. `make generate` runs it before tfplugindocs.
+// Command rulesdoc writes the tables of policy rules and limits into the
+// policy guide's template, between their markers, so the guide always lists
+// exactly the rules and limits the code enforces. `make generate` runs it before tfplugindocs.
 package main
 
 import (
@@ -13,8 +13,10 @@ import (
 )
 
 const (
-	begin = "<!-- rules:begin -->"
-	end   = "<!-- rules:end -->"
+	begin       = "<!-- rules:begin -->"
+	end         = "<!-- rules:end -->"
+	limitsBegin = "<!-- limits:begin -->"
+	limitsEnd   = "<!-- limits:end -->"
 )
 
 func main() {
@@ -33,18 +35,34 @@ func run(path string) error {
 	if err != nil {
 		return err
 	}
-	i, j := bytes.Index(src, []byte(begin)), bytes.Index(src, []byte(end))
-	if i < 0 || j < i {
-		return fmt.Errorf("%s: markers %q and %q not found in order", path, begin, end)
-	}
-	var table strings.Builder
-	table.WriteString(begin + "\n| rule | what it demands | how to comply |\n| --- | --- | --- |\n")
+	var rules strings.Builder
+	rules.WriteString("| rule | what it demands | how to comply |\n| --- | --- | --- |\n")
 	for _, r := range policy.Rules {
-		fmt.Fprintf(&table, "| `%s` | %s | %s |\n", r.Name, cell(r.Summary), cell(r.Fix))
+		fmt.Fprintf(&rules, "| `%s` | %s | %s |\n", r.Name, cell(r.Summary), cell(r.Fix))
 	}
-	out := append(append([]byte{}, src[:i]...), table.String()...)
-	out = append(out, src[j:]...)
-	return os.WriteFile(path, out, 0o644)
+	var limits strings.Builder
+	limits.WriteString("| what | limit |\n| --- | --- |\n")
+	for _, l := range policy.Limits {
+		fmt.Fprintf(&limits, "| %s | %s |\n", cell(l.What), cell(l.Max))
+	}
+	if src, err = between(src, begin, end, rules.String()); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if src, err = between(src, limitsBegin, limitsEnd, limits.String()); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.WriteFile(path, src, 0o644)
+}
+
+// between replaces what src holds between the markers opening and closing
+// with table.
+func between(src []byte, opening, closing, table string) ([]byte, error) {
+	i, j := bytes.Index(src, []byte(opening)), bytes.Index(src, []byte(closing))
+	if i < 0 || j < i {
+		return nil, fmt.Errorf("markers %q and %q not found in order", opening, closing)
+	}
+	out := append(append([]byte{}, src[:i]...), opening+"\n"+table...)
+	return append(out, src[j:]...), nil
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+)
+
+// newFlags returns the flag set of subcommand name (such as "revoke") whose
+// help shows synopsis. Its flags are shown as --name, as the usage lines
+// write them, each default once; parse reports errors itself.
+func (c *command) newFlags(name, synopsis string) *flag.FlagSet {
+	c.name, c.synopsis = "governed "+name, synopsis
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// printHelp writes the subcommand's synopsis and flags to stderr (-h).
+func (c *command) printHelp(fs *flag.FlagSet) {
+	fmt.Fprintf(c.stderr, "Usage: %s %s\n\nFlags:\n", c.name, c.synopsis)
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if typ != "" {
+			line += " " + typ
+		}
+		// A default the text does not already give, given once.
+		if def := f.DefValue; def != "" && def != "false" && !strings.Contains(usage, "default") {
+			usage += " (default " + def + ")"
+		}
+		fmt.Fprintf(c.stderr, "%s\n    \t%s\n", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	})
+}
+
+// singleDash matches a flag named with one dash in the flag package's
+// errors ("invalid value … for flag -status").
+var singleDash = regexp.MustCompile(`(^|\s)-([A-Za-z][A-Za-z0-9-]*)`)
+
+// parse parses the subcommand's flags. It returns an exit code and false when
+// the command should stop: -h (exit 0) or bad flags (exit 2).
+func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			c.printHelp(fs)
+			return exitOK, false
+		}
+		return c.usageError(fs, "%s", singleDash.ReplaceAllString(err.Error(), "$1--$2")), false
+	}
+	if fs.NArg() > 0 {
+		return c.usageError(fs, "unexpected argument %q", fs.Arg(0)), false
+	}
+	return 0, true
+}
+
+// usageError reports one bad argument: the message, the synopsis, and where
+// the flags are described; not the whole help.
+func (c *command) usageError(_ *flag.FlagSet, format string, a ...any) int {
+	fmt.Fprintf(c.stderr, "%s: %s\nUsage: %s %s\nRun \"%s -h\" for its flags.\n", c.name, fmt.Sprintf(format, a...),
+		c.name, c.synopsis, c.name)
+	return exitUsage
+}

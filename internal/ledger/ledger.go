@@ -65,8 +65,18 @@ func OpenExisting(ctx context.Context, location string) (*Ledger, error) {
 	return open(ctx, location, false)
 }
 
-// open is the one place that maps a location to a store.
+// open is the one place that maps a location to a store. The ledger records
+// the origin the environment gives (OriginFromEnv) with every event.
 func open(ctx context.Context, location string, create bool) (*Ledger, error) {
+	l, err := openStore(ctx, location, create)
+	if err != nil {
+		return nil, err
+	}
+	l.SetOrigin(OriginFromEnv(os.Getenv))
+	return l, nil
+}
+
+func openStore(ctx context.Context, location string, create bool) (*Ledger, error) {
 	switch {
 	case location == "":
 		location = DefaultLocation

@@ -204,6 +204,13 @@ type Event struct {
 	Data     []byte // canonical JSON of the subject's state after the event
 	PrevHash string // hex SHA-256 of the previous event, "" for the first
 	Hash     string // hex SHA-256 of this event
+	// RecordedAt is the wall-clock time the event was written, beside At,
+	// the instant the run decided by (one per run); Actor and RunID say who
+	// ran the operation (Origin). All three are zero in events recorded
+	// before the ledger kept them.
+	RecordedAt time.Time
+	Actor      string
+	RunID      string
 }
 
 // Head is the last event of the chain.

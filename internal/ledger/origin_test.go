@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +138,47 @@ func TestStoresRecordOrigin(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustVerify(t, l)
+		}
+	})
+}
+
+func TestStoresSubjectEvents(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		for _, id := range []string{"grt_b", "grt_a"} {
+			if _, err := l.IssueGrant(ctx, testGrant(id), t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := l.RecordApproval(ctx, testApproval("apr_1"), t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := l.RevokeGrant(ctx, "grt_b", t0.Add(time.Hour), ReasonOutOfBand, "incident", nil); err != nil {
+			t.Fatal(err)
+		}
+		read := func(kind, subject string) (got []string) {
+			t.Helper()
+			err := l.SubjectEvents(ctx, kind, subject, func(e Event) error {
+				got = append(got, fmt.Sprintf("%s %d %s", e.Subject, e.Seq, e.Type))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if got, want := read("grant", ""), []string{"grt_a 2 grant.issued", "grt_b 1 grant.issued", "grt_b 4 grant.revoked"}; !slices.Equal(got, want) {
+			t.Errorf("grant events = %q, want %q", got, want)
+		}
+		if got, want := read("grant", "grt_b"), []string{"grt_b 1 grant.issued", "grt_b 4 grant.revoked"}; !slices.Equal(got, want) {
+			t.Errorf("grt_b's events = %q, want %q", got, want)
+		}
+		if got, want := read("approval", ""), []string{"apr_1 3 approval.recorded"}; !slices.Equal(got, want) {
+			t.Errorf("approval events = %q, want %q", got, want)
+		}
+		if err := l.SubjectEvents(ctx, "ledger", "", func(Event) error { return nil }); err == nil {
+			t.Error("SubjectEvents of kind ledger: no error")
 		}
 	})
 }

@@ -721,9 +721,24 @@ func (s *PostgresStore) EventHash(ctx context.Context, seq int64) (string, error
 // Events implements Store. It holds one of the store's connections while it
 // runs: fn may use the store, but only while the pool has connections to spare.
 func (s *PostgresStore) Events(ctx context.Context, fn func(Event) error) error {
+	return s.scanEvents(ctx, fn, `SELECT `+eventColumns+` FROM events ORDER BY seq`)
+}
+
+// SubjectEvents implements Store. Like Events, it holds one of the store's
+// connections while it runs.
+func (s *PostgresStore) SubjectEvents(ctx context.Context, kind, subject string, fn func(Event) error) error {
+	args, err := subjectEventsArgs(kind, subject)
+	if err != nil {
+		return err
+	}
+	return s.scanEvents(ctx, fn, subjectEventsQuery(pgDialect, subject), args...)
+}
+
+// scanEvents calls fn for every event q selects (with eventColumns).
+func (s *PostgresStore) scanEvents(ctx context.Context, fn func(Event) error, q string, args ...any) error {
 	var fnErr error // fn's own error, returned as it is
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT `+eventColumns+` FROM events ORDER BY seq`)
+		rows, err := c.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}

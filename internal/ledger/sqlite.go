@@ -583,7 +583,21 @@ func (s *SQLiteStore) EventHash(ctx context.Context, seq int64) (string, error) 
 
 // Events implements Store.
 func (s *SQLiteStore) Events(ctx context.Context, fn func(Event) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY seq`)
+	return s.scanEvents(ctx, fn, `SELECT `+eventColumns+` FROM events ORDER BY seq`)
+}
+
+// SubjectEvents implements Store.
+func (s *SQLiteStore) SubjectEvents(ctx context.Context, kind, subject string, fn func(Event) error) error {
+	args, err := subjectEventsArgs(kind, subject)
+	if err != nil {
+		return err
+	}
+	return s.scanEvents(ctx, fn, subjectEventsQuery(sqliteDialect, subject), args...)
+}
+
+// scanEvents calls fn for every event q selects (with eventColumns).
+func (s *SQLiteStore) scanEvents(ctx context.Context, fn func(Event) error, q string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return describeSQLiteError(s.path, err)
 	}

@@ -40,6 +40,13 @@ Commands:
   reconcile [--postgres-target NAME=URL]... [--terminate-sessions=false] [--dry-run] [--ledger L]
                                          revoke every grant past its expiry, under a withdrawn approval or
                                          pending revocation, whether or not a configuration still manages it
+  evidence [--from T --to T] [--principal P] [--entitlement E] --format csv|json|md|html [--out F]
+           [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR] [--ledger L]
+                                         per grant: authorised, time bound, revoked on time, with the events
+                                         that prove it; exit 1 when any grant fails
+  history  [--json] [--ledger L] GRANT   every event of one grant (and its approval), verified
+  approvals [--status S] [--principal P] [--entitlement E] [--ticket T] [--json] [--ledger L]
+                                         approval records and the grants they authorised
   version                                print governed's version
   help                                   show this text
 
@@ -107,6 +114,12 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return c.grants(ctx, args[1:])
 	case "reconcile":
 		return c.reconcile(ctx, args[1:])
+	case "evidence":
+		return c.evidenceCmd(ctx, args[1:])
+	case "history":
+		return c.history(ctx, args[1:])
+	case "approvals":
+		return c.approvals(ctx, args[1:])
 	case "version":
 		fmt.Fprintf(stdout, "governed %s\n", version)
 		return exitOK

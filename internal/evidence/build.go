@@ -1,0 +1,97 @@
+package evidence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/checkpoint"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// Source is where the evidence comes from and what anchors it.
+type Source struct {
+	// Location names the ledger in the report (redacted: no password).
+	Location string
+	// Checkpoint is the path of a signed checkpoint the ledger must extend,
+	// and CheckpointKey the key its signature must verify with; "" and nil
+	// for none.
+	Checkpoint    string
+	CheckpointKey note.Verifier
+}
+
+// ErrCheckpointUnreadable is returned by Build for a checkpoint file that
+// cannot be read at all (as opposed to one that does not verify, which the
+// report records as a finding).
+var ErrCheckpointUnreadable = errors.New("the checkpoint cannot be read")
+
+// Build verifies the ledger, checks it against the checkpoint, and judges
+// every grant that opts select into a spool, returning the report and the
+// spool (which the caller closes). A ledger that does not verify or does not
+// extend the checkpoint is a finding in the report (Report.Failed), not an
+// error; the error is for a ledger or checkpoint that cannot be read.
+func Build(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*Report, *Spool, error) {
+	if opts.MaxLateness <= 0 {
+		opts.MaxLateness = DefaultMaxLateness
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	rep := &Report{
+		GeneratedAt: opts.Now.UTC(), Principal: opts.Principal, Entitlement: opts.Entitlement,
+		MaxLateness: policy.FormatDuration(opts.MaxLateness),
+		Period:      Period{From: stamp(opts.From), To: stamp(opts.To)},
+	}
+	id, err := l.ID(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := l.Verify(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.Ledger = Ledger{ID: id, Location: src.Location, Events: v.Events, HeadSeq: v.Head.Seq, HeadHash: v.Head.Hash,
+		Verified: v.OK}
+	if !v.OK {
+		rep.Ledger.Problem = v.Problem
+		if v.FirstBad > 0 {
+			rep.Ledger.Problem = fmt.Sprintf("first bad sequence number %d: %s", v.FirstBad, v.Problem)
+		}
+	}
+	if src.Checkpoint != "" {
+		rep.Ledger.Checkpoint = src.Checkpoint
+		cp, err := checkpoint.Load(src.Checkpoint, src.CheckpointKey)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil, nil, fmt.Errorf("%w: %w", ErrCheckpointUnreadable, err)
+		case err != nil:
+			rep.Ledger.CheckpointResult = "the checkpoint does not verify: " + err.Error()
+		default:
+			problem, err := checkpoint.Check(ctx, l, cp)
+			if err != nil {
+				return nil, nil, err
+			}
+			rep.Ledger.CheckpointExtended = problem == ""
+			rep.Ledger.CheckpointResult = "the ledger does NOT extend the checkpoint: " + problem
+			if problem == "" {
+				rep.Ledger.CheckpointResult = fmt.Sprintf("the signature verifies with key %s and the ledger extends the "+
+					"checkpoint (ledger %s, size %d, head hash %s)", src.CheckpointKey.Name(), cp.LedgerID, cp.Size, cp.Hash)
+			}
+		}
+	}
+	spool, err := NewSpool()
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.Summary, err = Collect(ctx, l, opts, spool.Add)
+	if err != nil {
+		spool.Close()
+		return nil, nil, err
+	}
+	return rep, spool, nil
+}

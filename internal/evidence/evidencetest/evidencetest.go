@@ -15,7 +15,6 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/sshtest"
 )
 
-
 // PolicyDocument is the policy every grant of the fixture was judged by.
 const PolicyDocument = `entitlement "db-read" {
   target        = "ledger"

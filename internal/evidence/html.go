@@ -31,7 +31,13 @@ h2 { font-size: 16px; margin: 28px 0 8px; border-bottom: 1px solid var(--line); 
 table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
 th { background: #f4f6f9; font-size: 12px; color: var(--muted); font-weight: 600; position: sticky; top: 0; }
-tr.fail td { background: #fffafa; }
+tr.fail td { background: #fff8f7; }
+tr.fail td:first-child { box-shadow: inset 3px 0 0 var(--bad); }
+.t { white-space: nowrap; }
+td.when { min-width: 205px; }
+.k { color: var(--muted); font-size: 11px; display: inline-block; min-width: 48px; }
+.findings { margin: 0; padding-left: 18px; }
+.findings li { margin: 3px 0; }
 .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 .muted { color: var(--muted); }
 .small { font-size: 11px; }
@@ -102,13 +108,26 @@ func writeHTML(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 	}
 	w.WriteString("</ul>\n")
 
+	if s.Failed > 0 {
+		w.WriteString("<h2>Findings</h2>\n<ul class=\"findings\">")
+		if err := each(func(r *Row) error {
+			if r.Failed() {
+				fmt.Fprintf(w, "<li><span class=\"mono\">%s</span> (%s, %s, ticket %s): %s</li>", esc(r.GrantID), esc(r.Principal),
+					esc(r.Entitlement), esc(r.TicketID), esc(findings(r)))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		w.WriteString("</ul>\n")
+	}
 	w.WriteString("<h2>Grants</h2>\n<div class=\"legend\">")
 	w.WriteString(legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#3b6fb6"/>`, "in force, issue to expiry"))
 	w.WriteString(legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#d92d20"/>`, "in force past expiry (lateness)"))
 	w.WriteString(legendItem(`<line x1="0" y1="7" x2="22" y2="7" stroke="#9aa4b2" stroke-dasharray="3 2" stroke-width="2"/>`, "removed before expiry"))
 	w.WriteString(legendItem(`<path d="M11 1 L17 7 L11 13 L5 7 Z" fill="#1f7a4d"/>`, "access removed"))
-	w.WriteString(legendItem(`<text x="0" y="11" font-size="10" font-weight="700" fill="#b42318">OVERDUE</text>`, "still in force past expiry"))
-	w.WriteString("</div>\n<table>\n<thead><tr><th>Grant</th><th>Authorisation</th><th>Time bound</th><th>Revocation</th><th>Verdicts</th><th>Timeline</th><th>Proof (events)</th></tr></thead>\n<tbody>\n")
+	w.WriteString(legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#d92d20"/>`, "OVERDUE: still in force past expiry"))
+	w.WriteString("</div>\n<table>\n<thead><tr><th>Grant</th><th>Authorisation</th><th>Time bound</th><th>Revocation</th><th>Verdicts</th><th>Timeline</th><th>Proof (event seq)</th></tr></thead>\n<tbody>\n")
 	err := each(func(r *Row) error {
 		rowClass := ""
 		if r.Failed() {
@@ -134,20 +153,20 @@ func writeHTML(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 		if r.BreakGlass {
 			fmt.Fprintf(w, "<div><span class=\"badge b-warn\">break-glass</span> <span class=\"small\">%s</span></div>", esc(r.Justification))
 		}
-		w.WriteString("</td><td>")
-		fmt.Fprintf(w, "<div>granted %s</div><div>expires %s</div>", esc(orDash(r.GrantedAt)), esc(orDash(r.ExpiresAt)))
+		w.WriteString("</td><td class=\"when\">")
+		fmt.Fprintf(w, "<div><span class=\"k\">granted</span> %s</div><div><span class=\"k\">expires</span> %s</div>", shown(r.GrantedAt), shown(r.ExpiresAt))
 		if r.TTL != "" || r.MaxTTL != "" {
 			fmt.Fprintf(w, "<div class=\"muted small\">ttl %s · max_ttl %s</div>", esc(orDash(r.TTL)), esc(orDash(r.MaxTTL)))
 		}
-		w.WriteString("</td><td>")
+		w.WriteString("</td><td class=\"when\">")
 		fmt.Fprintf(w, "<div>%s</div>", esc(r.Status))
 		if r.Reason != "" {
 			fmt.Fprintf(w, "<div class=\"muted small\">reason %s</div>", esc(r.Reason))
 		}
 		if r.DecidedAt != "" {
-			fmt.Fprintf(w, "<div class=\"small\">decided %s</div>", esc(r.DecidedAt))
+			fmt.Fprintf(w, "<div><span class=\"k\">decided</span> %s</div>", shown(r.DecidedAt))
 		}
-		fmt.Fprintf(w, "<div class=\"small\">removed %s</div>", esc(orDash(r.AccessRemovedAt)))
+		fmt.Fprintf(w, "<div><span class=\"k\">removed</span> %s</div>", shown(r.AccessRemovedAt))
 		if r.Lateness != "" {
 			color := "muted"
 			if r.RevokedOnTime == VerdictNo || r.Overdue {
@@ -166,8 +185,8 @@ func writeHTML(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 		w.WriteString("</td><td>")
 		w.WriteString(timeline(r))
 		w.WriteString("</td><td class=\"mono small\">")
-		fmt.Fprintf(w, "<div>A: %s</div><div>T: %s</div><div>R: %s</div>", esc(seqs(r.AuthorisedEvents)), esc(seqs(r.TimeBoundEvents)),
-			esc(seqs(r.RevokedOnTimeEvents)))
+		fmt.Fprintf(w, "<div class=\"t\">A %s</div><div class=\"t\">T %s</div><div class=\"t\">R %s</div>", esc(commaSeqs(r.AuthorisedEvents)),
+			esc(commaSeqs(r.TimeBoundEvents)), esc(commaSeqs(r.RevokedOnTimeEvents)))
 		w.WriteString("</td></tr>\n")
 		return nil
 	})
@@ -192,6 +211,22 @@ func writeHTML(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 func legendItem(svg, label string) string {
 	return `<span><svg width="24" height="14" viewBox="0 0 24 14" aria-hidden="true">` + svg + `</svg> ` + esc(label) + `</span>`
 }
+
+// shown is an RFC 3339 instant as the table shows it, on one line:
+// "2026-03-01 09:00Z", with seconds only where they are not zero.
+func shown(s string) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return esc(orDash(s))
+	}
+	layout := "2006-01-02 15:04Z"
+	if t.Second() != 0 {
+		layout = "2006-01-02 15:04:05Z"
+	}
+	return `<span class="t">` + t.UTC().Format(layout) + `</span>`
+}
+
+func commaSeqs(s []int64) string { return strings.ReplaceAll(seqs(s), " ", ", ") }
 
 func orDash(s string) string {
 	if s == "" {

@@ -61,8 +61,11 @@ func uniq(seqs ...int64) []int64 {
 }
 
 func joinNotes(a, b string) string {
-	if a == "" {
+	switch {
+	case a == "":
 		return b
+	case b == "":
+		return a
 	}
 	return a + "; " + b
 }

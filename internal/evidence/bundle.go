@@ -129,10 +129,13 @@ func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report,
 	if err := write(BundleReadme, text(bundleReadme(rep, policies, verifyLines))); err != nil {
 		return err
 	}
-	script := "#!/bin/sh\n# Re-verifies this bundle offline; see README.md.\nset -e\ncd \"$(dirname \"$0\")\"\nsha256sum -c " + BundleSums + "\n"
+	script := "#!/bin/sh\n# Re-verifies this bundle offline with sha256sum and ssh-keygen; see README.md.\n" +
+		"# Exits 1 when a file changed or a signature does not verify.\ncd \"$(dirname \"$0\")\" || exit 2\n" +
+		"sha256sum -c --quiet " + BundleSums + " || exit 1\necho \"every file matches " + BundleSums + "\"\nfailed=0\n"
 	for _, line := range verifyLines {
-		script += line + "\n"
+		script += line + " || failed=1\n"
 	}
+	script += "exit $failed\n"
 	if err := write("verify.sh", text(script)); err != nil {
 		return err
 	}

@@ -363,7 +363,7 @@ func (j *judge) row(ctx context.Context, events []ledger.Event) (*Row, bool, err
 		if expErr == nil && lateBy > j.opts.MaxLateness {
 			r.RevokedOnTime = VerdictNo
 			r.RevokedOnTimeNote = fmt.Sprintf("its access was removed %s after its expiry, more than the %s allowed",
-				policy.FormatDuration(lateBy.Round(time.Second)), policy.FormatDuration(j.opts.MaxLateness))
+				policy.FormatDuration(roundLateness(lateBy)), policy.FormatDuration(j.opts.MaxLateness))
 		}
 		if decided.ev.Seq != removed.ev.Seq {
 			note := fmt.Sprintf("the target refused the removal decided at event %d; event %d records it carried out", decided.ev.Seq, removed.ev.Seq)
@@ -382,11 +382,11 @@ func (j *judge) row(ctx context.Context, events []ledger.Event) (*Row, bool, err
 		r.Overdue = true
 		if lateBy > j.opts.MaxLateness {
 			r.RevokedOnTime = VerdictNo
-			r.RevokedOnTimeNote = fmt.Sprintf("overdue: its access is still in force %s after its expiry", policy.FormatDuration(lateBy.Round(time.Second)))
+			r.RevokedOnTimeNote = fmt.Sprintf("overdue: its access is still in force %s after its expiry", policy.FormatDuration(roundLateness(lateBy)))
 		} else {
 			r.RevokedOnTime = RevokedNotDue
 			r.RevokedOnTimeNote = fmt.Sprintf("overdue: its access is still in force %s after its expiry, within the %s allowed",
-				policy.FormatDuration(lateBy.Round(time.Second)), policy.FormatDuration(j.opts.MaxLateness))
+				policy.FormatDuration(roundLateness(lateBy)), policy.FormatDuration(j.opts.MaxLateness))
 		}
 		if decided != nil {
 			r.RevokedOnTimeEvents = uniq(decided.ev.Seq, states[len(states)-1].ev.Seq)
@@ -394,7 +394,7 @@ func (j *judge) row(ctx context.Context, events []ledger.Event) (*Row, bool, err
 		}
 	}
 	if lateBy > 0 {
-		r.Lateness = policy.FormatDuration(lateBy.Round(time.Second))
+		r.Lateness = policy.FormatDuration(roundLateness(lateBy))
 		r.LatenessSeconds = int64(lateBy.Round(time.Second) / time.Second)
 	}
 	return r, true, nil
@@ -546,4 +546,13 @@ func verifyOne(a *ledger.Approval, approver string) (string, bool) {
 		return fp, false
 	}
 	return fp, true
+}
+
+// roundLateness rounds a lateness for reading: to the second under an hour,
+// to the minute beyond.
+func roundLateness(d time.Duration) time.Duration {
+	if d < time.Hour {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
 }

@@ -6,6 +6,7 @@ package evidencetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -182,4 +183,60 @@ func Build(t testing.TB) *Fixture {
 	})
 	f.Want["grt_forged"] = Want{Authorised: "no", TimeBound: "yes", RevokedOnTime: "yes", Lateness: "2h"}
 	return f
+}
+
+// BenchPolicy is the policy of the grants Populate writes.
+const BenchPolicy = `entitlement "bench-read" {
+  max_ttl    = "7d"
+  approvers  = ["alice@example.com", "bob@example.com"]
+  principals = ["svc-*"]
+}
+`
+
+// Populate appends total grants to l through its own API, each with its
+// life, issued one second apart from t0: one in ten made under a recorded
+// approval, most expired an hour after their expiry, one in a hundred
+// revoked out of band before it, one in a hundred still in force past it.
+func Populate(ctx context.Context, l *ledger.Ledger, total int, t0 time.Time) error {
+	pol, err := policy.Parse("", []byte(BenchPolicy))
+	if err != nil {
+		return err
+	}
+	if err := l.KeepPolicy(ctx, pol.Digest, pol.Document, t0); err != nil {
+		return err
+	}
+	for i := range total {
+		at := t0.Add(time.Duration(i) * time.Second)
+		g := ledger.Grant{ID: fmt.Sprintf("grt_%020d", i), Principal: fmt.Sprintf("svc-%d", i%1000),
+			Entitlement: "bench-read", TicketID: fmt.Sprintf("SEC-%d", i), Approvers: []string{"alice@example.com"},
+			Requester: "dev@example.com", Target: "ledger", TTL: "1d", ExpiresAt: at.Add(24 * time.Hour).Format(time.RFC3339),
+			PolicyDigest: pol.Digest, Evidence: "asserted"}
+		if i%10 == 0 {
+			a := ledger.Approval{ID: fmt.Sprintf("apr_%020d", i), TicketID: g.TicketID, Entitlement: g.Entitlement,
+				Principal: g.Principal, Approvers: g.Approvers, Justification: "bench", Requester: g.Requester,
+				ExpiresAt: g.ExpiresAt, Statement: "statement " + g.TicketID, PolicyDigest: pol.Digest, Evidence: "asserted"}
+			a.Digest = policy.Digest(a.Statement)
+			if _, err := l.RecordApproval(ctx, a, at); err != nil {
+				return err
+			}
+			if _, err := l.UseApproval(ctx, a.ID, g.ID, at); err != nil {
+				return err
+			}
+			g.ApprovalID = a.ID
+		}
+		if _, err := l.IssueGrant(ctx, g, at); err != nil {
+			return err
+		}
+		switch {
+		case i%100 == 1: // still in force past its expiry
+		case i%100 == 2:
+			_, _, err = l.RevokeGrant(ctx, g.ID, at.Add(time.Hour), ledger.ReasonOutOfBand, "incident", nil)
+		default:
+			_, _, err = l.ExpireGrant(ctx, g.ID, at.Add(25*time.Hour), nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

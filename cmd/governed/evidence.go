@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -86,7 +88,7 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	if out != "" {
 		err = writeReport(out, format, rep, spool)
 	} else {
-		err = evidence.Write(c.stdout, format, rep, spool.Each)
+		err = evidence.Write(c.stdout, format, rep, spool)
 	}
 	if err != nil {
 		return c.fail(exitUsage, "writing the report: %v", err)
@@ -112,13 +114,26 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-// writeReport writes the report to a file whole, or not at all.
+// writeReport writes the report to a file whole, or not at all: into a
+// temporary file beside it, streamed, then renamed into place.
 func writeReport(path, format string, rep *evidence.Report, spool *evidence.Spool) error {
-	var b strings.Builder
-	if err := evidence.Write(&b, format, rep, spool.Each); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
 		return err
 	}
-	return writeFile(path, []byte(b.String()), 0o644)
+	defer os.Remove(tmp.Name())
+	if err := evidence.Write(tmp, format, rep, spool); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // history prints every event of one grant, and of the approval it was made

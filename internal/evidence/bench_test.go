@@ -58,7 +58,7 @@ func BenchmarkEvidence(b *testing.B) {
 				if rep.Summary.Grants != benchGrants {
 					b.Fatalf("%d grants judged, want %d", rep.Summary.Grants, benchGrants)
 				}
-				err = evidence.Write(io.Discard, format, rep, spool.Each)
+				err = evidence.Write(io.Discard, format, rep, spool)
 				spool.Close()
 				if err != nil {
 					b.Fatal(err)

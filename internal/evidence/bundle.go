@@ -60,7 +60,7 @@ func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report,
 		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
 	}
 	for _, format := range []string{"csv", "json", "md", "html"} {
-		if err := write("evidence."+format, func(w io.Writer) error { return Write(w, format, rep, spool.Each) }); err != nil {
+		if err := write("evidence."+format, func(w io.Writer) error { return Write(w, format, rep, spool) }); err != nil {
 			return err
 		}
 	}

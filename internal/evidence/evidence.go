@@ -213,6 +213,15 @@ type judge struct {
 	policies map[string]*policy.Policy
 }
 
+// grantStatus is the part of a grant event's payload that says where the
+// grant's life is.
+type grantStatus struct {
+	Status           string    `json:"status"`
+	RevokedAt        time.Time `json:"revoked_at"`
+	RevocationReason string    `json:"revocation_reason"`
+	RevokePending    bool      `json:"revoke_pending"`
+}
+
 // state is a grant as one of its events left it.
 type state struct {
 	ev ledger.Event
@@ -220,10 +229,21 @@ type state struct {
 }
 
 func (j *judge) row(ctx context.Context, events []ledger.Event) (*Row, bool, error) {
+	// Every event's status; the whole grant only from the event that issued
+	// it (or the first) and the last, which is what a row reads.
 	states := make([]state, 0, len(events))
-	for _, e := range events {
+	for i, e := range events {
 		var g ledger.Grant
-		if err := jsonUnmarshal(e.Data, &g); err != nil {
+		var err error
+		if i == 0 || i == len(events)-1 || e.Type == ledger.EventGrantIssued {
+			err = jsonUnmarshal(e.Data, &g)
+		} else {
+			var st grantStatus
+			err = jsonUnmarshal(e.Data, &st)
+			g = ledger.Grant{ID: e.Subject, Status: st.Status, RevokedAt: st.RevokedAt, RevocationReason: st.RevocationReason,
+				RevokePending: st.RevokePending}
+		}
+		if err != nil {
 			return nil, false, fmt.Errorf("event %d about grant %s cannot be read: %w", e.Seq, e.Subject, err)
 		}
 		states = append(states, state{ev: e, g: g})
@@ -433,7 +453,9 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 					withdrawn = &e
 				}
 			case ledger.EventApprovalUsed, ledger.EventApprovalHandedOver:
-				var now ledger.Approval
+				var now struct {
+					GrantID string `json:"grant_id"`
+				}
 				if err := jsonUnmarshal(e.Data, &now); err == nil && now.GrantID == g.ID && used == nil {
 					used = &e
 				}

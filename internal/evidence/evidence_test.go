@@ -138,7 +138,7 @@ func TestFormats(t *testing.T) {
 	}
 	render := func(format string) string {
 		var b bytes.Buffer
-		if err := evidence.Write(&b, format, rep, spool.Each); err != nil {
+		if err := evidence.Write(&b, format, rep, spool); err != nil {
 			t.Fatal(err)
 		}
 		return b.String()

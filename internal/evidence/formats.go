@@ -88,14 +88,14 @@ func verdictMark(v string) string {
 	return "✅ " + v
 }
 
-func writeMarkdown(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) error {
+func writeMarkdown(w *bufio.Writer, rep *Report, rows Rows) error {
 	fmt.Fprintf(w, "## Access evidence: %s\n\n", verdictLine(rep))
 	for _, line := range summaryLines(rep) {
 		fmt.Fprintf(w, "- %s\n", mdCell(line))
 	}
 	w.WriteString("\n| grant | principal | entitlement | ticket | approvers | authorised | time bound | revoked on time | expires | access removed | lateness | proof (events) |\n")
 	w.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	err := each(func(r *Row) error {
+	err := rows.Each(func(r *Row) error {
 		lateness := r.Lateness
 		if r.Overdue {
 			lateness += " **overdue**"
@@ -115,10 +115,7 @@ func writeMarkdown(w *bufio.Writer, rep *Report, each func(func(*Row) error) err
 		return err
 	}
 	notes := false
-	err = each(func(r *Row) error {
-		if !r.Failed() {
-			return nil
-		}
+	err = rows.EachFailed(func(r *Row) error {
 		if !notes {
 			w.WriteString("\n### Findings\n\n")
 			notes = true

@@ -74,7 +74,7 @@ func badge(v string) string {
 	return `<span class="badge ` + cls + `">` + esc(text) + `</span>`
 }
 
-func writeHTML(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) error {
+func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 	s := rep.Summary
 	w.WriteString("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Access evidence · ledger ")
 	w.WriteString(esc(rep.Ledger.ID) + "</title>\n<style>" + htmlStyle + "</style></head><body>\n")
@@ -110,11 +110,9 @@ func writeHTML(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 
 	if s.Failed > 0 {
 		w.WriteString("<h2>Findings</h2>\n<ul class=\"findings\">")
-		if err := each(func(r *Row) error {
-			if r.Failed() {
-				fmt.Fprintf(w, "<li><span class=\"mono\">%s</span> (%s, %s, ticket %s): %s</li>", esc(r.GrantID), esc(r.Principal),
-					esc(r.Entitlement), esc(r.TicketID), esc(findings(r)))
-			}
+		if err := rows.EachFailed(func(r *Row) error {
+			fmt.Fprintf(w, "<li><span class=\"mono\">%s</span> (%s, %s, ticket %s): %s</li>", esc(r.GrantID), esc(r.Principal),
+				esc(r.Entitlement), esc(r.TicketID), esc(findings(r)))
 			return nil
 		}); err != nil {
 			return err
@@ -128,7 +126,7 @@ func writeHTML(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 	w.WriteString(legendItem(`<path d="M11 1 L17 7 L11 13 L5 7 Z" fill="#1f7a4d"/>`, "access removed"))
 	w.WriteString(legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#d92d20"/>`, "OVERDUE: still in force past expiry"))
 	w.WriteString("</div>\n<table>\n<thead><tr><th>Grant</th><th>Authorisation</th><th>Time bound</th><th>Revocation</th><th>Verdicts</th><th>Timeline</th><th>Proof (event seq)</th></tr></thead>\n<tbody>\n")
-	err := each(func(r *Row) error {
+	err := rows.Each(func(r *Row) error {
 		rowClass := ""
 		if r.Failed() {
 			rowClass = ` class="fail"`

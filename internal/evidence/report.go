@@ -2,7 +2,7 @@ package evidence
 
 import (
 	"bufio"
-	"encoding/json"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -59,91 +59,136 @@ func (r *Report) Failed() bool {
 // so that a report can be written after its summary is known without holding
 // every row in memory.
 type Spool struct {
-	f *os.File
-	w *bufio.Writer
-	n int
+	all, failed spoolFile
+	n           int
 }
 
-// spoolRow is a row with the instants its timeline is drawn from.
+// spoolFile is one file of a spool: a gob stream of spoolRows.
+type spoolFile struct {
+	f   *os.File
+	w   *bufio.Writer
+	enc *gob.Encoder
+}
+
+func newSpoolFile() (spoolFile, error) {
+	f, err := os.CreateTemp("", "governed-evidence-*.gob")
+	if err != nil {
+		return spoolFile{}, err
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	return spoolFile{f: f, w: w, enc: gob.NewEncoder(w)}, nil
+}
+
+// spoolRow is a row with the instants its timeline is drawn from, in gob:
+// gob sends no zero values, so the row's min_approvals travels apart.
 type spoolRow struct {
-	Row     *Row      `json:"r"`
-	Start   time.Time `json:"s"`
-	Expiry  time.Time `json:"e,omitzero"`
-	Removed time.Time `json:"x,omitzero"`
-	Now     time.Time `json:"n"`
+	Row                         *Row
+	MinApprovals                int
+	HasMinApprovals             bool
+	Start, Expiry, Removed, Now time.Time
 }
 
 // NewSpool makes a spool in the temporary directory; Close removes it.
 func NewSpool() (*Spool, error) {
-	f, err := os.CreateTemp("", "governed-evidence-*.jsonl")
+	all, err := newSpoolFile()
 	if err != nil {
 		return nil, err
 	}
-	return &Spool{f: f, w: bufio.NewWriterSize(f, 1<<16)}, nil
+	failed, err := newSpoolFile()
+	if err != nil {
+		all.close()
+		return nil, err
+	}
+	return &Spool{all: all, failed: failed}, nil
 }
 
-// Add appends a row.
+// Add appends a row; a row that fails a verdict is kept apart as well, for
+// the findings that reports list first.
 func (s *Spool) Add(r *Row) error {
-	b, err := json.Marshal(spoolRow{Row: r, Start: r.start, Expiry: r.expiry, Removed: r.removed, Now: r.now})
-	if err != nil {
-		return err
+	sr := spoolRow{Row: r, Start: r.start, Expiry: r.expiry, Removed: r.removed, Now: r.now}
+	if r.MinApprovals != nil {
+		sr.MinApprovals, sr.HasMinApprovals = *r.MinApprovals, true
 	}
 	s.n++
-	s.w.Write(b)
-	return s.w.WriteByte('\n')
+	if r.Failed() {
+		if err := s.failed.enc.Encode(&sr); err != nil {
+			return err
+		}
+	}
+	return s.all.enc.Encode(&sr)
 }
 
 // Len is the number of rows added.
 func (s *Spool) Len() int { return s.n }
 
 // Each calls fn for every row, in the order they were added.
-func (s *Spool) Each(fn func(*Row) error) error {
+func (s *Spool) Each(fn func(*Row) error) error { return s.all.each(fn) }
+
+// EachFailed calls fn for every row that fails a verdict, in order.
+func (s *Spool) EachFailed(fn func(*Row) error) error { return s.failed.each(fn) }
+
+func (s *spoolFile) each(fn func(*Row) error) error {
 	if err := s.w.Flush(); err != nil {
 		return err
 	}
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
+	// Each pass decodes from the start, with a new decoder (the stream
+	// carries its types once, at its start); the writer goes on at the end.
 	defer s.f.Seek(0, io.SeekEnd)
-	sc := bufio.NewScanner(s.f)
-	sc.Buffer(make([]byte, 1<<16), 1<<26)
-	for sc.Scan() {
+	dec := gob.NewDecoder(bufio.NewReaderSize(s.f, 1<<16))
+	for {
 		var sr spoolRow
-		if err := json.Unmarshal(sc.Bytes(), &sr); err != nil {
+		if err := dec.Decode(&sr); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
 			return fmt.Errorf("reading back the report's rows: %w", err)
 		}
 		r := sr.Row
 		r.start, r.expiry, r.removed, r.now = sr.Start, sr.Expiry, sr.Removed, sr.Now
+		if sr.HasMinApprovals {
+			r.MinApprovals = &sr.MinApprovals
+		}
+		r.Requesters, r.Approvers, r.SignerKeys = nonNil(r.Requesters), nonNil(r.Approvers), nonNil(r.SignerKeys)
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
-	return sc.Err()
 }
 
-// Close removes the spool's file.
-func (s *Spool) Close() error {
+// Close removes the spool's files.
+func (s *Spool) Close() error { return errors.Join(s.all.close(), s.failed.close()) }
+
+func (s *spoolFile) close() error {
 	err := s.f.Close()
 	return errors.Join(err, os.Remove(s.f.Name()))
+}
+
+// Rows are the rows a report is written from: a Spool.
+type Rows interface {
+	// Each calls fn for every row, in order.
+	Each(fn func(*Row) error) error
+	// EachFailed calls fn for every row that fails a verdict, in order.
+	EachFailed(fn func(*Row) error) error
 }
 
 // Formats are the formats Write renders.
 var Formats = []string{"csv", "json", "md", "html"}
 
-// Write renders the report with the rows that each gives, in format (one of
-// Formats).
-func Write(w io.Writer, format string, rep *Report, each func(func(*Row) error) error) error {
+// Write renders the report with its rows in format (one of Formats).
+func Write(w io.Writer, format string, rep *Report, rows Rows) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var err error
 	switch format {
 	case "csv":
-		err = writeCSV(bw, each)
+		err = writeCSV(bw, rows.Each)
 	case "json":
-		err = writeJSON(bw, rep, each)
+		err = writeJSON(bw, rep, rows.Each)
 	case "md":
-		err = writeMarkdown(bw, rep, each)
+		err = writeMarkdown(bw, rep, rows)
 	case "html":
-		err = writeHTML(bw, rep, each)
+		err = writeHTML(bw, rep, rows)
 	default:
 		return fmt.Errorf("unknown format %q: use one of %s", format, strings.Join(Formats, ", "))
 	}

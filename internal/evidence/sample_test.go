@@ -31,7 +31,7 @@ func TestWriteSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if err := evidence.Write(w, "html", rep, spool.Each); err != nil {
+	if err := evidence.Write(w, "html", rep, spool); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -205,7 +205,7 @@ func writeApproval(write func(string, func(io.Writer) error) error, text func(st
 
 func shellQuote(s string) string {
 	if strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@._+-:", r))
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && !strings.ContainsRune("@._+-:", r)
 	}) < 0 {
 		return s
 	}
@@ -248,6 +248,10 @@ func writeSums(dir string) error {
 }
 
 func bundleReadme(rep *Report, policies, verifyLines []string) string {
+	policyList := "(none kept)"
+	if len(policies) > 0 {
+		policyList = "policies/" + strings.Join(policies, ".policy, policies/") + ".policy"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Access evidence bundle: ledger %s\n\n", rep.Ledger.ID)
 	fmt.Fprintf(&b, "Generated %s by `governed evidence` from %s. Outcome: %s.\n\n", stamp(rep.GeneratedAt), rep.Ledger.Location, verdictLine(rep))
@@ -277,6 +281,8 @@ Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8
 2. Each policy document is the one the evidence names: its SHA-256 is its file name and the policy_digest column.
 
        sha256sum policies/*.policy
+
+   Kept in this bundle: ` + policyList + `.
 
 3. Each approval signature verifies over its statement, in the namespace governed-approval, with the key recorded
    for its approver:

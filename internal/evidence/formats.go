@@ -45,8 +45,9 @@ func writeJSON(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 		return err
 	}
 	// The report's fields, then the rows streamed into its "grants" array.
-	w.Write(head[:len(head)-2])
-	w.WriteString(",\n  \"grants\": [")
+	// A bufio.Writer keeps its first error; Write returns it at the Flush.
+	_, _ = w.Write(head[:len(head)-2])
+	fmt.Fprint(w, ",\n  \"grants\": [")
 	first := true
 	err = each(func(r *Row) error {
 		b, err := json.Marshal(r)
@@ -54,10 +55,10 @@ func writeJSON(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 			return err
 		}
 		if !first {
-			w.WriteByte(',')
+			fmt.Fprint(w, ",")
 		}
 		first = false
-		w.WriteString("\n    ")
+		fmt.Fprint(w, "\n    ")
 		_, err = w.Write(b)
 		return err
 	})
@@ -93,8 +94,8 @@ func writeMarkdown(w *bufio.Writer, rep *Report, rows Rows) error {
 	for _, line := range summaryLines(rep) {
 		fmt.Fprintf(w, "- %s\n", mdCell(line))
 	}
-	w.WriteString("\n| grant | principal | entitlement | ticket | approvers | authorised | time bound | revoked on time | expires | access removed | lateness | proof (events) |\n")
-	w.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprint(w, "\n| grant | principal | entitlement | ticket | approvers | authorised | time bound | revoked on time | expires | access removed | lateness | proof (events) |\n")
+	fmt.Fprint(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	err := rows.Each(func(r *Row) error {
 		lateness := r.Lateness
 		if r.Overdue {
@@ -117,7 +118,7 @@ func writeMarkdown(w *bufio.Writer, rep *Report, rows Rows) error {
 	notes := false
 	err = rows.EachFailed(func(r *Row) error {
 		if !notes {
-			w.WriteString("\n### Findings\n\n")
+			fmt.Fprint(w, "\n### Findings\n\n")
 			notes = true
 		}
 		fmt.Fprintf(w, "- `%s` (%s, %s, %s): %s\n", mdCell(r.GrantID), mdCell(r.Principal), mdCell(r.Entitlement),

@@ -50,7 +50,7 @@ td.when { min-width: 205px; }
 .verdicts div { margin-bottom: 3px; }
 .note { color: var(--bad); font-size: 11px; margin-top: 4px; max-width: 360px; }
 .note.plain { color: var(--muted); }
-.legend { display: flex; gap: 16px; align-items: center; color: var(--muted); font-size: 12px; margin: 6px 0 10px; flex-wrap: wrap; }
+.legend { display: flex; gap: 16px; align-items: baseline; color: var(--muted); font-size: 12px; margin: 6px 0 10px; flex-wrap: wrap; }
 .legend svg { vertical-align: middle; }
 .controls td:first-child { white-space: nowrap; font-weight: 600; }
 footer { margin-top: 28px; color: var(--muted); font-size: 11px; }
@@ -76,9 +76,9 @@ func badge(v string) string {
 
 func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 	s := rep.Summary
-	w.WriteString("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Access evidence · ledger ")
-	w.WriteString(esc(rep.Ledger.ID) + "</title>\n<style>" + htmlStyle + "</style></head><body>\n")
-	w.WriteString("<h1>Access evidence: authorised, time bound, revoked on time</h1>\n")
+	fmt.Fprint(w, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Access evidence · ledger ")
+	fmt.Fprint(w, esc(rep.Ledger.ID)+"</title>\n<style>"+htmlStyle+"</style></head><body>\n")
+	fmt.Fprint(w, "<h1>Access evidence: authorised, time bound, revoked on time</h1>\n")
 	fmt.Fprintf(w, "<p class=\"sub\">Ledger <span class=\"mono\">%s</span> · generated %s by governed evidence</p>\n",
 		esc(rep.Ledger.ID), esc(stamp(rep.GeneratedAt)))
 	cls := "ok"
@@ -94,7 +94,7 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 		}
 		fmt.Fprintf(w, "<div class=\"%s\"><div class=\"n\">%d</div><div class=\"l\">%s</div></div>", c, n, esc(label))
 	}
-	w.WriteString("<div class=\"cards\">")
+	fmt.Fprint(w, "<div class=\"cards\">")
 	card(s.Grants, "grants in the period", false)
 	card(s.Failed, "failing a verdict", true)
 	card(s.Authorised[VerdictNo], "not authorised", true)
@@ -102,14 +102,14 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 	card(s.RevokedOnTime[VerdictNo], "not revoked on time", true)
 	card(s.Overdue, "overdue (in force past expiry)", true)
 	card(s.BreakGlass, "break-glass", false)
-	w.WriteString("</div>\n<ul class=\"facts\">")
+	fmt.Fprint(w, "</div>\n<ul class=\"facts\">")
 	for _, line := range summaryLines(rep) {
-		w.WriteString("<li>" + esc(line) + "</li>")
+		fmt.Fprint(w, "<li>"+esc(line)+"</li>")
 	}
-	w.WriteString("</ul>\n")
+	fmt.Fprint(w, "</ul>\n")
 
 	if s.Failed > 0 {
-		w.WriteString("<h2>Findings</h2>\n<ul class=\"findings\">")
+		fmt.Fprint(w, "<h2>Findings</h2>\n<ul class=\"findings\">")
 		if err := rows.EachFailed(func(r *Row) error {
 			fmt.Fprintf(w, "<li><span class=\"mono\">%s</span> (%s, %s, ticket %s): %s</li>", esc(r.GrantID), esc(r.Principal),
 				esc(r.Entitlement), esc(r.TicketID), esc(findings(r)))
@@ -117,15 +117,15 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 		}); err != nil {
 			return err
 		}
-		w.WriteString("</ul>\n")
+		fmt.Fprint(w, "</ul>\n")
 	}
-	w.WriteString("<h2>Grants</h2>\n<div class=\"legend\">")
-	w.WriteString(legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#3b6fb6"/>`, "in force, issue to expiry"))
-	w.WriteString(legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#d92d20"/>`, "in force past expiry (lateness)"))
-	w.WriteString(legendItem(`<line x1="0" y1="7" x2="22" y2="7" stroke="#9aa4b2" stroke-dasharray="3 2" stroke-width="2"/>`, "removed before expiry"))
-	w.WriteString(legendItem(`<path d="M11 1 L17 7 L11 13 L5 7 Z" fill="#1f7a4d"/>`, "access removed"))
-	w.WriteString(legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#d92d20"/>`, "OVERDUE: still in force past expiry"))
-	w.WriteString("</div>\n<table>\n<thead><tr><th>Grant</th><th>Authorisation</th><th>Time bound</th><th>Revocation</th><th>Verdicts</th><th>Timeline</th><th>Proof (event seq)</th></tr></thead>\n<tbody>\n")
+	fmt.Fprint(w, "<h2>Grants</h2>\n<div class=\"legend\">")
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#3b6fb6"/>`, "in force, issue to expiry"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#d92d20"/>`, "in force past expiry (lateness)"))
+	fmt.Fprint(w, legendItem(`<line x1="0" y1="7" x2="22" y2="7" stroke="#9aa4b2" stroke-dasharray="3 2" stroke-width="2"/>`, "removed before expiry"))
+	fmt.Fprint(w, legendItem(`<path d="M11 1 L17 7 L11 13 L5 7 Z" fill="#1f7a4d"/>`, "access removed"))
+	fmt.Fprint(w, legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#d92d20"/>`, "OVERDUE: still in force past expiry"))
+	fmt.Fprint(w, "</div>\n<table>\n<thead><tr><th>Grant</th><th>Authorisation</th><th>Time bound</th><th>Revocation</th><th>Verdicts</th><th>Timeline</th><th>Proof (event seq)</th></tr></thead>\n<tbody>\n")
 	err := rows.Each(func(r *Row) error {
 		rowClass := ""
 		if r.Failed() {
@@ -134,7 +134,7 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 		fmt.Fprintf(w, "<tr%s><td><div class=\"mono\">%s</div><div><b>%s</b></div><div>%s</div><div class=\"muted small\">%s · %s · ticket %s</div></td>",
 			rowClass, esc(r.GrantID), esc(r.Principal), esc(r.Entitlement), esc(r.Target), esc(r.Role), esc(r.TicketID))
 
-		w.WriteString("<td>")
+		fmt.Fprint(w, "<td>")
 		fmt.Fprintf(w, "<div>approvers: %s</div>", esc(orDash(list(r.Approvers))))
 		if r.MinApprovals != nil {
 			fmt.Fprintf(w, "<div class=\"muted small\">min_approvals %d</div>", *r.MinApprovals)
@@ -151,12 +151,12 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 		if r.BreakGlass {
 			fmt.Fprintf(w, "<div><span class=\"badge b-warn\">break-glass</span> <span class=\"small\">%s</span></div>", esc(r.Justification))
 		}
-		w.WriteString("</td><td class=\"when\">")
+		fmt.Fprint(w, "</td><td class=\"when\">")
 		fmt.Fprintf(w, "<div><span class=\"k\">granted</span> %s</div><div><span class=\"k\">expires</span> %s</div>", shown(r.GrantedAt), shown(r.ExpiresAt))
 		if r.TTL != "" || r.MaxTTL != "" {
 			fmt.Fprintf(w, "<div class=\"muted small\">ttl %s · max_ttl %s</div>", esc(orDash(r.TTL)), esc(orDash(r.MaxTTL)))
 		}
-		w.WriteString("</td><td class=\"when\">")
+		fmt.Fprint(w, "</td><td class=\"when\">")
 		fmt.Fprintf(w, "<div>%s</div>", esc(r.Status))
 		if r.Reason != "" {
 			fmt.Fprintf(w, "<div class=\"muted small\">reason %s</div>", esc(r.Reason))
@@ -172,7 +172,7 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 			}
 			fmt.Fprintf(w, "<div class=\"%s small\">late by %s</div>", color, esc(r.Lateness))
 		}
-		w.WriteString("</td><td class=\"verdicts\">")
+		fmt.Fprint(w, "</td><td class=\"verdicts\">")
 		fmt.Fprintf(w, "<div>authorised %s</div><div>time bound %s</div><div>revoked on time %s</div>",
 			badge(r.Authorised), badge(r.TimeBound), badge(r.RevokedOnTime))
 		if f := findings(r); f != "" {
@@ -180,28 +180,28 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 		} else if r.AuthorisedNote != "" || r.RevokedOnTimeNote != "" {
 			fmt.Fprintf(w, "<div class=\"note plain\">%s</div>", esc(joinNotes(r.AuthorisedNote, r.RevokedOnTimeNote)))
 		}
-		w.WriteString("</td><td>")
-		w.WriteString(timeline(r))
-		w.WriteString("</td><td class=\"mono small\">")
+		fmt.Fprint(w, "</td><td>")
+		fmt.Fprint(w, timeline(r))
+		fmt.Fprint(w, "</td><td class=\"mono small\">")
 		fmt.Fprintf(w, "<div class=\"t\">A %s</div><div class=\"t\">T %s</div><div class=\"t\">R %s</div>", esc(commaSeqs(r.AuthorisedEvents)),
 			esc(commaSeqs(r.TimeBoundEvents)), esc(commaSeqs(r.RevokedOnTimeEvents)))
-		w.WriteString("</td></tr>\n")
+		fmt.Fprint(w, "</td></tr>\n")
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	w.WriteString("</tbody></table>\n")
+	fmt.Fprint(w, "</tbody></table>\n")
 
-	w.WriteString("<h2>Control mapping</h2>\n<table class=\"controls\"><thead><tr><th>Control</th><th>What it asks (summarised)</th><th>Columns that answer it</th></tr></thead><tbody>\n")
+	fmt.Fprint(w, "<h2>Control mapping</h2>\n<table class=\"controls\"><thead><tr><th>Control</th><th>What it asks (summarised)</th><th>Columns that answer it</th></tr></thead><tbody>\n")
 	for _, c := range Controls {
 		fmt.Fprintf(w, "<tr><td>%s<div class=\"muted small\">%s</div></td><td>%s<div class=\"muted small\">%s</div></td><td class=\"mono small\">%s</td></tr>\n",
 			esc(c.ID), esc(c.Framework), esc(c.Asks), esc(c.How), esc(strings.Join(c.Columns, ", ")))
 	}
-	w.WriteString("</tbody></table>\n")
-	w.WriteString("<footer>Proof columns list ledger event sequence numbers: A authorised, T time bound, R revoked on time. " +
-		"Read them with <span class=\"mono\">governed history GRANT</span>; verify the chain with <span class=\"mono\">governed verify</span>. " +
-		"Times are UTC. Revoked on time means the access was removed within " + esc(rep.MaxLateness) + " of its expiry.</footer>\n")
+	fmt.Fprint(w, "</tbody></table>\n")
+	fmt.Fprint(w, "<footer>Proof columns list ledger event sequence numbers: A authorised, T time bound, R revoked on time. "+
+		"Read them with <span class=\"mono\">governed history GRANT</span>; verify the chain with <span class=\"mono\">governed verify</span>. "+
+		"Times are UTC. Revoked on time means the access was removed within "+esc(rep.MaxLateness)+" of its expiry.</footer>\n")
 	_, err = w.WriteString("</body></html>\n")
 	return err
 }

@@ -136,7 +136,7 @@ func (s *spoolFile) each(fn func(*Row) error) error {
 	}
 	// Each pass decodes from the start, with a new decoder (the stream
 	// carries its types once, at its start); the writer goes on at the end.
-	defer s.f.Seek(0, io.SeekEnd)
+	defer func() { _, _ = s.f.Seek(0, io.SeekEnd) }() // the next Add would fail on an error here
 	dec := gob.NewDecoder(bufio.NewReaderSize(s.f, 1<<16))
 	for {
 		var sr spoolRow

@@ -57,6 +57,9 @@ func storedApprovals(ctx context.Context, s Store) ([]Approval, error) {
 
 // eventOrigin is the stored text of e's recording time and origin.
 func eventOrigin(e Event) originFields {
-	args := eventArgs(e)
-	return originFields{[]byte(args[7].(string)), []byte(e.Actor), []byte(e.RunID)}
+	var rec string
+	if !e.RecordedAt.IsZero() {
+		rec = formatAt(e.RecordedAt)
+	}
+	return originFields{[]byte(rec), []byte(e.Actor), []byte(e.RunID)}
 }

@@ -84,7 +84,10 @@ func TestStoresRecordOrigin(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st storeUnderTest) {
 		ctx, l := context.Background(), st.l
-		clock := l.s.(interface{ setWallClock(func() time.Time) })
+		clock, ok := l.s.(interface{ setWallClock(func() time.Time) })
+		if !ok {
+			t.Fatalf("%T has no wall clock to set", l.s)
+		}
 		// Events as a build before origins wrote them: no recording time, no origin.
 		clock.setWallClock(func() time.Time { return time.Time{} })
 		l.SetOrigin(Origin{})

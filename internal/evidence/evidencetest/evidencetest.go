@@ -227,9 +227,9 @@ func Populate(ctx context.Context, l *ledger.Ledger, total int, t0 time.Time) er
 		if _, err := l.IssueGrant(ctx, g, at); err != nil {
 			return err
 		}
-		switch {
-		case i%100 == 1: // still in force past its expiry
-		case i%100 == 2:
+		switch i % 100 {
+		case 1: // still in force past its expiry
+		case 2:
 			_, _, err = l.RevokeGrant(ctx, g.ID, at.Add(time.Hour), ledger.ReasonOutOfBand, "incident", nil)
 		default:
 			_, _, err = l.ExpireGrant(ctx, g.ID, at.Add(25*time.Hour), nil)

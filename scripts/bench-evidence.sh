@@ -7,6 +7,9 @@
 # should stay near verify's whatever the size. Run at two sizes, the memory
 # shows whether it grows with the ledger.
 #
+# On a machine shared with other work, the wall time moves with the load; the
+# CPU time (user + system) is what the command itself cost.
+#
 # Usage: make bench-evidence, or TOTAL=100000 ./scripts/bench-evidence.sh
 set -euo pipefail
 export LC_ALL=C
@@ -34,9 +37,9 @@ progress "Building governed and the ledger writer"
 measure() {
   local name=$1
   shift
-  /usr/bin/time -f '%e %M' -o "$work/time.$name" "$work/governed" "$@" >"$work/out.$name" 2>"$work/err.$name" || true
-  read -r secs kb < <(tail -n 1 "$work/time.$name")
-  printf '%-40s %8.2f s %8.1f MB\n' "$name" "$secs" "$(echo "$kb / 1024" | bc -l)"
+  /usr/bin/time -f '%e %M %U %S' -o "$work/time.$name" "$work/governed" "$@" >"$work/out.$name" 2>"$work/err.$name" || true
+  read -r secs kb user sys < <(tail -n 1 "$work/time.$name")
+  printf '%-40s %8.2f s wall %8.2f s cpu %8.1f MB peak RSS\n' "$name" "$secs" "$(echo "$user + $sys" | bc -l)" "$(echo "$kb / 1024" | bc -l)"
 }
 
 for n in "$SMALL" "$TOTAL"; do

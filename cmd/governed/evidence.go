@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,17 +81,25 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	defer l.Close()
 	src.Location = pgurl.Redact(ledger.Resolve(location))
 
+	var rep *evidence.Report
+	if format == "csv" && bundle == "" {
+		// Nothing precedes the CSV's rows: they are written as judged.
+		rep, err = writeReport(out, c.stdout, func(w io.Writer) (*evidence.Report, error) {
+			return evidence.StreamCSV(ctx, w, l, opts, src)
+		})
+		if err != nil {
+			return c.fail(exitUsage, "%v", err)
+		}
+		return c.evidenceOutcome(rep)
+	}
 	rep, spool, err := evidence.Build(ctx, l, opts, src)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
 	defer spool.Close()
-	if out != "" {
-		err = writeReport(out, format, rep, spool)
-	} else {
-		err = evidence.Write(c.stdout, format, rep, spool)
-	}
-	if err != nil {
+	if _, err := writeReport(out, c.stdout, func(w io.Writer) (*evidence.Report, error) {
+		return rep, evidence.Write(w, format, rep, spool)
+	}); err != nil {
 		return c.fail(exitUsage, "writing the report: %v", err)
 	}
 	if bundle != "" {
@@ -99,6 +108,12 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 		}
 		fmt.Fprintf(c.stderr, "bundle written to %s: re-verify it with %s/verify.sh, see %s/README.md\n", bundle, bundle, bundle)
 	}
+	return c.evidenceOutcome(rep)
+}
+
+// evidenceOutcome says on standard error what fails, and returns the exit
+// code: 1 for any finding.
+func (c *command) evidenceOutcome(rep *evidence.Report) int {
 	if !rep.Ledger.Verified {
 		fmt.Fprintf(c.stderr, "ledger does NOT verify: %s\n", rep.Ledger.Problem)
 	}
@@ -114,26 +129,29 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-// writeReport writes the report to a file whole, or not at all: into a
-// temporary file beside it, streamed, then renamed into place.
-func writeReport(path, format string, rep *evidence.Report, spool *evidence.Spool) error {
+// writeReport runs write on standard output, or, with path, on a temporary
+// file beside path that is renamed into place once whole, so that a report
+// file is never left half written.
+func writeReport(path string, stdout io.Writer, write func(io.Writer) (*evidence.Report, error)) (*evidence.Report, error) {
+	if path == "" {
+		return write(stdout)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.Remove(tmp.Name())
-	if err := evidence.Write(tmp, format, rep, spool); err != nil {
-		tmp.Close()
-		return err
+	rep, err := write(tmp)
+	if err == nil {
+		err = tmp.Chmod(0o644)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err != nil {
+		return nil, err
 	}
-	return os.Rename(tmp.Name(), path)
+	return rep, os.Rename(tmp.Name(), path)
 }
 
 // history prints every event of one grant, and of the approval it was made

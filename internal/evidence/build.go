@@ -1,9 +1,11 @@
 package evidence
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -36,6 +38,48 @@ var ErrCheckpointUnreadable = errors.New("the checkpoint cannot be read")
 // extend the checkpoint is a finding in the report (Report.Failed), not an
 // error; the error is for a ledger or checkpoint that cannot be read.
 func Build(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*Report, *Spool, error) {
+	rep, err := Prepare(ctx, l, opts, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	spool, err := NewSpool()
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.Summary, err = Collect(ctx, l, opts, spool.Add)
+	if err != nil {
+		spool.Close()
+		return nil, nil, err
+	}
+	return rep, spool, nil
+}
+
+// StreamCSV is Build for the CSV alone: it writes each row as it is judged,
+// without spooling, since the CSV has nothing ahead of its rows. The report
+// it returns has its summary.
+func StreamCSV(ctx context.Context, w io.Writer, l *ledger.Ledger, opts Options, src Source) (*Report, error) {
+	rep, err := Prepare(ctx, l, opts, src)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	cw, write := csvRows(bw)
+	if err := cw.Write(ColumnNames()); err != nil {
+		return nil, err
+	}
+	if rep.Summary, err = Collect(ctx, l, opts, write); err != nil {
+		return nil, err
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return nil, err
+	}
+	return rep, bw.Flush()
+}
+
+// Prepare verifies the ledger and checks it against the checkpoint: the
+// report without its rows and summary (see Build).
+func Prepare(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*Report, error) {
 	if opts.MaxLateness <= 0 {
 		opts.MaxLateness = DefaultMaxLateness
 	}
@@ -49,11 +93,11 @@ func Build(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*Re
 	}
 	id, err := l.ID(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	v, err := l.Verify(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	rep.Ledger = Ledger{ID: id, Location: src.Location, Events: v.Events, HeadSeq: v.Head.Seq, HeadHash: v.Head.Hash,
 		Verified: v.OK}
@@ -68,13 +112,13 @@ func Build(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*Re
 		cp, err := checkpoint.Load(src.Checkpoint, src.CheckpointKey)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			return nil, nil, fmt.Errorf("%w: %w", ErrCheckpointUnreadable, err)
+			return nil, fmt.Errorf("%w: %w", ErrCheckpointUnreadable, err)
 		case err != nil:
 			rep.Ledger.CheckpointResult = "the checkpoint does not verify: " + err.Error()
 		default:
 			problem, err := checkpoint.Check(ctx, l, cp)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			rep.Ledger.CheckpointExtended = problem == ""
 			rep.Ledger.CheckpointResult = "the ledger does NOT extend the checkpoint: " + problem
@@ -84,14 +128,5 @@ func Build(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*Re
 			}
 		}
 	}
-	spool, err := NewSpool()
-	if err != nil {
-		return nil, nil, err
-	}
-	rep.Summary, err = Collect(ctx, l, opts, spool.Add)
-	if err != nil {
-		spool.Close()
-		return nil, nil, err
-	}
-	return rep, spool, nil
+	return rep, nil
 }

@@ -144,6 +144,13 @@ func TestFormats(t *testing.T) {
 		return b.String()
 	}
 
+	var streamed bytes.Buffer
+	if _, err := evidence.StreamCSV(context.Background(), &streamed, f.Ledger, evidence.Options{Now: f.Now}, evidence.Source{}); err != nil {
+		t.Fatal(err)
+	}
+	if streamed.String() != render("csv") {
+		t.Errorf("the streamed CSV differs from the spooled one:\n%s\n---\n%s", streamed.String(), render("csv"))
+	}
 	records, err := csv.NewReader(strings.NewReader(render("csv"))).ReadAll()
 	if err != nil {
 		t.Fatal(err)

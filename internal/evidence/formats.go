@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -17,19 +18,24 @@ func csvSafe(s string) string {
 	return s
 }
 
-func writeCSV(w *bufio.Writer, each func(func(*Row) error) error) error {
+// csvRows returns a CSV writer on w and a function that writes one row.
+func csvRows(w io.Writer) (*csv.Writer, func(*Row) error) {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(ColumnNames()); err != nil {
-		return err
-	}
 	record := make([]string, len(columns))
-	err := each(func(r *Row) error {
+	return cw, func(r *Row) error {
 		for i, c := range columns {
 			record[i] = csvSafe(c.get(r))
 		}
 		return cw.Write(record)
-	})
-	if err != nil {
+	}
+}
+
+func writeCSV(w *bufio.Writer, each func(func(*Row) error) error) error {
+	cw, write := csvRows(w)
+	if err := cw.Write(ColumnNames()); err != nil {
+		return err
+	}
+	if err := each(write); err != nil {
 		return err
 	}
 	cw.Flush()

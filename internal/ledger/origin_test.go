@@ -185,3 +185,54 @@ func TestStoresSubjectEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestStoresMigrateOrigin: a ledger made before events recorded their origin
+// gains the columns when a build that knows them opens it, and its events
+// verify unchanged beside the new ones.
+func TestStoresMigrateOrigin(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		clock, ok := l.s.(interface{ setWallClock(func() time.Time) })
+		if !ok {
+			t.Fatalf("%T has no wall clock to set", l.s)
+		}
+		clock.setWallClock(func() time.Time { return time.Time{} })
+		l.SetOrigin(Origin{})
+		if _, err := l.IssueGrant(ctx, testGrant("grt_old"), t0); err != nil {
+			t.Fatal(err)
+		}
+		before := int64(len(st.dialect.migrations)) - 1
+		// The schema as the version before left it.
+		if err := st.exec(
+			`ALTER TABLE events DROP COLUMN recorded_at`, `ALTER TABLE events DROP COLUMN actor`, `ALTER TABLE events DROP COLUMN run_id`,
+			fmt.Sprintf(`DELETE FROM schema_migrations WHERE version > %d`, before),
+		); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Open(ctx, st.location)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer again.Close()
+		if n, err := st.queryInt(`SELECT max(version) FROM schema_migrations`); err != nil || n != before+1 {
+			t.Fatalf("schema version %d, %v; want %d", n, err, before+1)
+		}
+		again.SetOrigin(Origin{Actor: "deploy-bot", RunID: "run-1"})
+		if _, _, err := again.ExpireGrant(ctx, "grt_old", t0.Add(time.Hour), nil); err != nil {
+			t.Fatal(err)
+		}
+		mustVerify(t, again)
+		var got []string
+		if err := again.s.Events(ctx, func(e Event) error {
+			got = append(got, fmt.Sprintf("%d %s %q %q %v", e.Seq, e.Type, e.Actor, e.RunID, e.RecordedAt.IsZero()))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{`1 grant.issued "" "" true`, `2 grant.expired "deploy-bot" "run-1" false`}
+		if !slices.Equal(got, want) {
+			t.Fatalf("events = %q, want %q", got, want)
+		}
+	})
+}

@@ -38,15 +38,11 @@ var ErrCheckpointUnreadable = errors.New("the checkpoint cannot be read")
 // extend the checkpoint is a finding in the report (Report.Failed), not an
 // error; the error is for a ledger or checkpoint that cannot be read.
 func Build(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*Report, *Spool, error) {
-	rep, err := Prepare(ctx, l, opts, src)
-	if err != nil {
-		return nil, nil, err
-	}
 	spool, err := NewSpool()
 	if err != nil {
 		return nil, nil, err
 	}
-	rep.Summary, err = Collect(ctx, l, opts, spool.Add)
+	rep, err := judgeLedger(ctx, l, opts, src, spool.Add)
 	if err != nil {
 		spool.Close()
 		return nil, nil, err
@@ -56,18 +52,15 @@ func Build(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*Re
 
 // StreamCSV is Build for the CSV alone: it writes each row as it is judged,
 // without spooling, since the CSV has nothing ahead of its rows. The report
-// it returns has its summary.
+// it returns has its summary and the ledger's verification.
 func StreamCSV(ctx context.Context, w io.Writer, l *ledger.Ledger, opts Options, src Source) (*Report, error) {
-	rep, err := Prepare(ctx, l, opts, src)
-	if err != nil {
-		return nil, err
-	}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	cw, write := csvRows(bw)
 	if err := cw.Write(ColumnNames()); err != nil {
 		return nil, err
 	}
-	if rep.Summary, err = Collect(ctx, l, opts, write); err != nil {
+	rep, err := judgeLedger(ctx, l, opts, src, write)
+	if err != nil {
 		return nil, err
 	}
 	cw.Flush()
@@ -75,6 +68,37 @@ func StreamCSV(ctx context.Context, w io.Writer, l *ledger.Ledger, opts Options,
 		return nil, err
 	}
 	return rep, bw.Flush()
+}
+
+// judgeLedger verifies the ledger while it judges its grants (two reads of
+// their own, one the other's baseline; on two cores they overlap), then
+// checks the checkpoint.
+func judgeLedger(ctx context.Context, l *ledger.Ledger, opts Options, src Source, emit func(*Row) error) (*Report, error) {
+	if opts.MaxLateness <= 0 {
+		opts.MaxLateness = DefaultMaxLateness
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	type verified struct {
+		rep *Report
+		err error
+	}
+	done := make(chan verified, 1)
+	go func() {
+		rep, err := Prepare(ctx, l, opts, src)
+		done <- verified{rep, err}
+	}()
+	sum, err := Collect(ctx, l, opts, emit)
+	v := <-done
+	if err != nil {
+		return nil, err
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	v.rep.Summary = sum
+	return v.rep, nil
 }
 
 // Prepare verifies the ledger and checks it against the checkpoint: the

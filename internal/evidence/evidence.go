@@ -10,9 +10,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hiddeco/sshsig"
@@ -155,9 +157,10 @@ func (s *Summary) add(r *Row) {
 }
 
 // Collect judges every grant of the ledger that opts select, in the order of
-// their ids, and calls emit with each row. It reads the ledger grant by
-// grant, so its memory does not grow with the ledger; the policy documents
-// the ledger keeps are read once, up front. It does not verify the ledger:
+// their ids, and calls emit with each row, from one goroutine (not the
+// caller's) while it reads on. It reads the ledger grant by grant, with a
+// bounded number of grants in flight, so its memory does not grow with the
+// ledger; the policy documents the ledger keeps are read once, up front. It does not verify the ledger:
 // callers verify it first (Ledger.Verify) and say so in the report.
 func Collect(ctx context.Context, l *ledger.Ledger, opts Options, emit func(*Row) error) (Summary, error) {
 	if opts.MaxLateness <= 0 {
@@ -178,32 +181,56 @@ func Collect(ctx context.Context, l *ledger.Ledger, opts Options, emit func(*Row
 	}
 	j := judge{l: l, opts: opts, policies: policies}
 	sum := newSummary()
-	var events []ledger.Event
-	flush := func() error {
-		if len(events) == 0 {
-			return nil
-		}
-		defer func() { events = events[:0] }()
-		r, ok, err := j.row(ctx, events)
-		if err != nil || !ok {
-			return err
-		}
-		sum.add(r)
-		return emit(r)
-	}
-	err = l.SubjectEvents(ctx, "grant", "", func(e ledger.Event) error {
-		if len(events) > 0 && events[0].Subject != e.Subject {
-			if err := flush(); err != nil {
-				return err
+
+	// The store's read runs here, the judging in a goroutine of its own,
+	// a grant's events at a time and in order, so that on two cores the two
+	// overlap.
+	grants := make(chan []ledger.Event, 256)
+	judged := make(chan error, 1)
+	var stopped atomic.Bool
+	go func() {
+		var err error
+		for events := range grants {
+			if err != nil {
+				continue // drain
 			}
+			var r *Row
+			var ok bool
+			if r, ok, err = j.row(ctx, events); err == nil && ok {
+				sum.add(r)
+				err = emit(r)
+			}
+			if err != nil {
+				stopped.Store(true)
+			}
+		}
+		judged <- err
+	}()
+	errStopped := errors.New("stopped")
+	var events []ledger.Event
+	err = l.SubjectEvents(ctx, "grant", "", func(e ledger.Event) error {
+		if stopped.Load() {
+			return errStopped
+		}
+		if len(events) > 0 && events[0].Subject != e.Subject {
+			grants <- events
+			events = make([]ledger.Event, 0, 4)
 		}
 		events = append(events, e)
 		return nil
 	})
-	if err == nil {
-		err = flush()
+	if err == nil && len(events) > 0 {
+		grants <- events
 	}
-	return sum, err
+	close(grants)
+	judgeErr := <-judged
+	if judgeErr != nil {
+		return Summary{}, judgeErr
+	}
+	if err != nil {
+		return Summary{}, err
+	}
+	return sum, nil
 }
 
 // judge turns one grant's events into its row.

@@ -187,7 +187,7 @@ func writeApproval(write func(string, func(io.Writer) error) error, text func(st
 			continue
 		}
 		fp := ssh.FingerprintSHA256(sig.PublicKey)
-		if a.SignerKeys[policy.NormalizeIdentity(approver)] != fp || strings.ContainsAny(approver, " \t,\"*?!") {
+		if !recordedKey(&a, fp) || strings.ContainsAny(approver, " \t,\"*?!") {
 			continue // not a key the ledger recorded for this approver
 		}
 		signers = append(signers, fmt.Sprintf("%s namespaces=%q %s", approver, policy.SignatureNamespace,

@@ -561,7 +561,9 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 
 // verifySignatures verifies each approver's signature over the approval's
 // statement, in the approval namespace, with the key it carries, and counts
-// it when that key is the one the ledger recorded for the approver. It
+// it when that key is one the ledger recorded as counting when the approval
+// was recorded (the signature map may name an approver by an alias; the
+// recorded keys are by normalised approver), each key once. It
 // returns the count and "approver fingerprint" for each signature, with
 // " (does not verify)" for those that do not count.
 func verifySignatures(a *ledger.Approval) (int, []string) {
@@ -570,9 +572,8 @@ func verifySignatures(a *ledger.Approval) (int, []string) {
 	counted := map[string]bool{}
 	for _, approver := range slices.Sorted(mapKeys(a.Signatures)) {
 		fp, ok := verifyOne(a, approver)
-		norm := policy.NormalizeIdentity(approver)
-		if ok && !counted[norm] && !counted[fp] {
-			counted[norm], counted[fp] = true, true
+		if ok && !counted[fp] {
+			counted[fp] = true
 			verified++
 			keys = append(keys, approver+" "+fp)
 		} else {
@@ -588,7 +589,7 @@ func verifyOne(a *ledger.Approval, approver string) (string, bool) {
 		return "unreadable", false
 	}
 	fp := ssh.FingerprintSHA256(sig.PublicKey)
-	if sig.Namespace != policy.SignatureNamespace || a.SignerKeys[policy.NormalizeIdentity(approver)] != fp {
+	if sig.Namespace != policy.SignatureNamespace || !recordedKey(a, fp) {
 		return fp, false
 	}
 	if err := sshsig.Verify(strings.NewReader(a.Statement), sig, sig.PublicKey, sig.HashAlgorithm, policy.SignatureNamespace); err != nil {
@@ -604,4 +605,15 @@ func roundLateness(d time.Duration) time.Duration {
 		return d.Round(time.Second)
 	}
 	return d.Round(time.Minute)
+}
+
+// recordedKey reports whether the ledger recorded fp as the key of one of
+// the approval's signers.
+func recordedKey(a *ledger.Approval, fp string) bool {
+	for _, k := range a.SignerKeys {
+		if k == fp {
+			return true
+		}
+	}
+	return false
 }

@@ -2,10 +2,14 @@ package provider
 
 import (
 	"context"
+	"encoding/base64"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // TestAccEvidence_throughTerraform judges grants that the real Terraform CLI
@@ -78,5 +82,47 @@ resource "governed_grant" "current" {
 	}
 	if r := rows["SEC-302"]; r.Lateness != "7h" {
 		t.Errorf("SEC-302: lateness %q, want 7h", r.Lateness)
+	}
+}
+
+// TestAccEvidence_signedThroughTerraform: an approval that the real
+// Terraform CLI recorded with the approver's SSH signature, and the grant
+// under it, count as signed, with the key the policy's allowed_signers lists.
+func TestAccEvidence_signedThroughTerraform(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	env := newSignedEnv(t)
+	h := newCLIHarness(t, env.clock, env.options...)
+	h.write("main.tf", env.config(signedRecord(false)))
+	h.mustRun("init", "-input=false")
+	out, _ := h.run("plan", "-input=false")
+	m := signCommand.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the refusal does not show the statement to sign:\n%s", out)
+	}
+	statement, err := base64.StdEncoding.DecodeString(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(h.path("approvals/SEC-101"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h.write("approvals/SEC-101/alice.sig", env.alice.Sign(t, policy.SignatureNamespace, string(statement)))
+	h.write("main.tf", env.config(signedRecord(true)))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+
+	var rows []*evidence.Row
+	if _, err := evidence.Collect(context.Background(), env.openLedger(), evidence.Options{Now: env.clock.Now()},
+		func(r *evidence.Row) error { rows = append(rows, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 {
+		t.Fatalf("%d rows, want 1", len(rows))
+	}
+	r := rows[0]
+	if r.Authorised != evidence.AuthorisedSigned || r.Signatures != "1 of 1" || len(r.SignerKeys) != 1 ||
+		!strings.Contains(r.SignerKeys[0], env.alice.Fingerprint) || r.MinApprovals == nil || *r.MinApprovals != 1 ||
+		r.StatementDigest != policy.Digest(string(statement)) || len(r.AuthorisedEvents) != 3 {
+		t.Fatalf("row = %+v (note %q)", r, r.AuthorisedNote)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -238,5 +239,25 @@ func TestHistoryAndApprovals(t *testing.T) {
 	}
 	if code, _, _ := runCLI("approvals", "--ledger", f.Path, "--status", "gone"); code != 2 {
 		t.Errorf("approvals --status gone = %d", code)
+	}
+}
+
+// TestEvidenceOnATamperedLedger: the report says the ledger does not verify,
+// and the command exits 1 even where every grant passes.
+func TestEvidenceOnATamperedLedger(t *testing.T) {
+	t.Parallel()
+	path := fixture(t)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP TRIGGER events_no_update; UPDATE events SET data = replace(data, 'SEC-2', 'SEC-9') WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("evidence", "--ledger", path, "--format", "md")
+	if code != 1 || !strings.Contains(errOut, "ledger does NOT verify: first bad sequence number 2") ||
+		!strings.Contains(out, "## Access evidence: the ledger does not verify") {
+		t.Fatalf("evidence on a tampered ledger = %d, %q\n%s", code, errOut, out)
 	}
 }

@@ -51,6 +51,9 @@ say "governed verify: the ledger's hash chain"
 say "governed grants: what is granted, from the ledger"
 "$work/bin/governed" grants --ledger governed.db
 
+say "governed evidence: per grant, authorised, time bound and revoked on time (exit 1 on a finding)"
+"$work/bin/governed" evidence --ledger governed.db --format md || true
+
 say "Signed approvals: examples/signed-approvals, with an SSH key made for Alice"
 cp -R "$root/examples/signed-approvals" "$work/signed-approvals"
 cd "$work/signed-approvals"

@@ -43,6 +43,13 @@ Commands:
   review   --plan plan.json [--plan-log plan.jsonl] [--format md|json|github|sarif] [--expiring-within D]
            [--detailed-exitcode]        a pull request's grant diff, from terraform show -json of a saved plan
                                          and the log of terraform plan -json; exit 1 when something blocks
+  evidence [--from T --to T] [--principal P] [--entitlement E] --format csv|json|md|html [--out F]
+           [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR] [--ledger L]
+                                         per grant: authorised, time bound, revoked on time, with the events
+                                         that prove it; exit 1 when any grant fails
+  history  [--json] [--ledger L] GRANT   every event of one grant (and its approval), verified
+  approvals [--status S] [--principal P] [--entitlement E] [--ticket T] [--json] [--ledger L]
+                                         approval records and the grants they authorised
   version                                print governed's version
   help                                   show this text
 
@@ -114,6 +121,12 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return c.reconcile(ctx, args[1:])
 	case "review":
 		return c.review(args[1:])
+	case "evidence":
+		return c.evidenceCmd(ctx, args[1:])
+	case "history":
+		return c.history(ctx, args[1:])
+	case "approvals":
+		return c.approvals(ctx, args[1:])
 	case "version":
 		fmt.Fprintf(stdout, "governed %s\n", version)
 		return exitOK

@@ -14,7 +14,7 @@ func verifyChain(events []Event) (ok bool, firstBad int64, problem string) {
 	var at [64]byte
 	for _, e := range events {
 		if !v.addRaw(e.Seq, e.At.UTC().AppendFormat(at[:0], time.RFC3339Nano),
-			[]byte(e.Type), []byte(e.Subject), e.Data, []byte(e.PrevHash), []byte(e.Hash)) {
+			[]byte(e.Type), []byte(e.Subject), e.Data, []byte(e.PrevHash), []byte(e.Hash), eventOrigin(e)) {
 			break
 		}
 	}
@@ -53,4 +53,13 @@ func storedApprovals(ctx context.Context, s Store) ([]Approval, error) {
 		return all, err
 	}
 	return nil, fmt.Errorf("no current-state table to read in a %T", s)
+}
+
+// eventOrigin is the stored text of e's recording time and origin.
+func eventOrigin(e Event) originFields {
+	var rec string
+	if !e.RecordedAt.IsZero() {
+		rec = formatAt(e.RecordedAt)
+	}
+	return originFields{[]byte(rec), []byte(e.Actor), []byte(e.RunID)}
 }

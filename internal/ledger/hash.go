@@ -27,12 +27,22 @@ var domainField = append(binary.BigEndian.AppendUint64(nil, uint64(len(hashDomai
 //	Seq (decimal), At (UTC, RFC 3339 with nanoseconds, trailing zeros trimmed),
 //	Type, Subject, Data
 //
+// followed, for events that record who appended them and when (every event
+// appended since the ledger kept it), by three more fields:
+//
+//	RecordedAt (as At), Actor, RunID
+//
+// Events recorded before have none of the three and hash as they always did.
 // Length prefixes make the encoding unambiguous: no two different events encode
 // to the same bytes. PrevHash and Hash of e are ignored.
 func HashEvent(prevHash string, e Event) string {
 	var enc hashEncoder
 	enc.init()
-	var at [64]byte
+	var at, recordedAt [64]byte
+	var rec []byte
+	if !e.RecordedAt.IsZero() {
+		rec = e.RecordedAt.UTC().AppendFormat(recordedAt[:0], time.RFC3339Nano)
+	}
 	sum := enc.sum(
 		[]byte(prevHash),
 		e.Seq,
@@ -40,6 +50,7 @@ func HashEvent(prevHash string, e Event) string {
 		[]byte(e.Type),
 		[]byte(e.Subject),
 		e.Data,
+		originFields{rec, []byte(e.Actor), []byte(e.RunID)},
 	)
 	return hex.EncodeToString(sum)
 }
@@ -68,9 +79,15 @@ func (enc *hashEncoder) field(b []byte) {
 	enc.h.Write(b)
 }
 
+// originFields are the stored text of an event's recording time, actor and
+// run id; all empty in events recorded before they were kept.
+type originFields struct{ recordedAt, actor, runID []byte }
+
+func (o originFields) empty() bool { return len(o.recordedAt)+len(o.actor)+len(o.runID) == 0 }
+
 // sum returns the raw SHA-256 of the encoded event. The result aliases the
 // encoder's buffer and is valid until the next call.
-func (enc *hashEncoder) sum(prevHash []byte, seq int64, at, typ, subject, data []byte) []byte {
+func (enc *hashEncoder) sum(prevHash []byte, seq int64, at, typ, subject, data []byte, origin originFields) []byte {
 	enc.h.Reset()
 	enc.h.Write(domainField)
 	enc.field(prevHash)
@@ -79,6 +96,11 @@ func (enc *hashEncoder) sum(prevHash []byte, seq int64, at, typ, subject, data [
 	enc.field(typ)
 	enc.field(subject)
 	enc.field(data)
+	if !origin.empty() {
+		enc.field(origin.recordedAt)
+		enc.field(origin.actor)
+		enc.field(origin.runID)
+	}
 	return enc.h.Sum(enc.buf[:0])
 }
 
@@ -105,7 +127,7 @@ func NewChainVerifier() *ChainVerifier {
 
 // addRaw checks the next event, given as the stored text of its fields, and
 // reports whether the chain is still intact.
-func (v *ChainVerifier) addRaw(seq int64, at, typ, subject, data, prevHash, hash []byte) bool {
+func (v *ChainVerifier) addRaw(seq int64, at, typ, subject, data, prevHash, hash []byte, origin originFields) bool {
 	if v.firstBad != 0 {
 		return false
 	}
@@ -122,7 +144,7 @@ func (v *ChainVerifier) addRaw(seq int64, at, typ, subject, data, prevHash, hash
 		return v.fail(seq, fmt.Sprintf("event %d does not link to the event before it (its previous hash is %.16s…, expected %.16s…)",
 			seq, prevHash, v.prev[:v.prevLen]))
 	}
-	sum := v.enc.sum(prevHash, seq, at, typ, subject, data)
+	sum := v.enc.sum(prevHash, seq, at, typ, subject, data, origin)
 	hex.Encode(v.hexSum[:], sum)
 	if !bytes.Equal(hash, v.hexSum[:]) {
 		return v.fail(seq, fmt.Sprintf("event %d was altered (its content does not match its hash)", seq))

@@ -72,8 +72,18 @@ func OpenExisting(ctx context.Context, location string) (*Ledger, error) {
 // Windows drive.
 var unknownScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]+:`)
 
-// open is the one place that maps a location to a store.
+// open is the one place that maps a location to a store. The ledger records
+// the origin the environment gives (OriginFromEnv) with every event.
 func open(ctx context.Context, location string, create bool) (*Ledger, error) {
+	l, err := openStore(ctx, location, create)
+	if err != nil {
+		return nil, err
+	}
+	l.SetOrigin(OriginFromEnv(os.Getenv))
+	return l, nil
+}
+
+func openStore(ctx context.Context, location string, create bool) (*Ledger, error) {
 	switch {
 	case location == "":
 		location = DefaultLocation

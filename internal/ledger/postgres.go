@@ -176,6 +176,12 @@ $function$`,
 		// a reconciliation completes: few, found without reading every grant.
 		`CREATE INDEX grants_revoke_pending ON grants (id) WHERE ` + pgRevokePending,
 	},
+	{
+		// Who appended each event and when, beside the instant it was decided
+		// at: empty in the events recorded before, which hash without them.
+		// A constant default changes no stored row, so no trigger fires.
+		`ALTER TABLE events ADD COLUMN recorded_at text NOT NULL DEFAULT '', ADD COLUMN actor text NOT NULL DEFAULT '', ADD COLUMN run_id text NOT NULL DEFAULT ''`,
+	},
 }
 
 // pgRevokePending selects grants whose revocation is pending. The index
@@ -187,6 +193,7 @@ const pgRevokePending = `(data::json ->> 'revoke_pending') = 'true'`
 // transaction that first locks the ledger's head row, so writers in any number
 // of processes take turns; Verify reads one snapshot while appends go on.
 type PostgresStore struct {
+	stamper
 	pool   pgPool
 	ledger string // the URL without its password, for messages
 }
@@ -517,14 +524,13 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 	if lastSeq != nil && lastHash != nil {
 		last = Head{Seq: *lastSeq, Hash: *lastHash}
 	}
-	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last)
+	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last, s.stamp())
 	if err != nil {
 		return Event{}, err
 	}
 
 	b = &pgx.Batch{}
-	b.Queue(`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash)
+	b.Queue(insertEventStatement(pgDialect), eventArgs(ev)...)
 	b.Queue(pgUpsert[r.row.table], r.row.id, ev.Seq, string(r.data), r.expiresAt)
 	b.Queue(`UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, ev.Seq, ev.Hash)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -564,11 +570,10 @@ func (s *PostgresStore) AppendDiscontinuity(ctx context.Context, at time.Time, n
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if ev, appended, err = decideDiscontinuity(at, note, head, last); err != nil || !appended {
+		if ev, appended, err = decideDiscontinuity(at, note, head, last, s.stamp()); err != nil || !appended {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash); err != nil {
+		if _, err := tx.Exec(ctx, insertEventStatement(pgDialect), eventArgs(ev)...); err != nil {
 			return err
 		}
 		moveHead := `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`
@@ -717,21 +722,35 @@ func (s *PostgresStore) EventHash(ctx context.Context, seq int64) (string, error
 // Events implements Store. It holds one of the store's connections while it
 // runs: fn may use the store, but only while the pool has connections to spare.
 func (s *PostgresStore) Events(ctx context.Context, fn func(Event) error) error {
+	return s.scanEvents(ctx, fn, `SELECT `+eventColumns+` FROM events ORDER BY seq`)
+}
+
+// SubjectEvents implements Store. Like Events, it holds one of the store's
+// connections while it runs.
+func (s *PostgresStore) SubjectEvents(ctx context.Context, kind, subject string, fn func(Event) error) error {
+	args, err := subjectEventsArgs(kind, subject)
+	if err != nil {
+		return err
+	}
+	return s.scanEvents(ctx, fn, subjectEventsQuery(pgDialect, subject), args...)
+}
+
+// scanEvents calls fn for every event q selects (with eventColumns).
+func (s *PostgresStore) scanEvents(ctx context.Context, fn func(Event) error, q string, args ...any) error {
 	var fnErr error // fn's own error, returned as it is
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT seq, at, type, subject, data, prev_hash, hash FROM events ORDER BY seq`)
+		rows, err := c.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var e Event
-			var at string
-			if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Subject, &e.Data, &e.PrevHash, &e.Hash); err != nil {
+			var at, recordedAt string
+			if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Subject, &e.Data, &e.PrevHash, &e.Hash, &recordedAt, &e.Actor, &e.RunID); err != nil {
 				return err
 			}
-			if e.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
-				fnErr = fmt.Errorf("event %d: time %q is not RFC 3339", e.Seq, at)
+			if fnErr = eventTimes(&e, at, recordedAt); fnErr != nil {
 				return nil
 			}
 			if fnErr = fn(e); fnErr != nil {
@@ -789,7 +808,7 @@ func (t pgTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error)
 
 // pgWalkQuery reads the events in sequence order, in the binary format: the
 // text columns arrive as stored, seq as 8 bytes.
-const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, data FROM events ORDER BY seq`
+const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data FROM events ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk); each
 // event's text fields travel joined by walkSeparator, which no stored field
@@ -806,7 +825,7 @@ func (t pgTx) walkEvents(ctx context.Context, v *verification) error {
 			return 0, buf, false, nil
 		}
 		vals := rows.RawValues()
-		if len(vals) != 7 || len(vals[0]) != 8 {
+		if len(vals) != 10 || len(vals[0]) != 8 {
 			return 0, buf, false, errors.New("reading the events: unexpected row format")
 		}
 		for i, f := range vals[1:] {

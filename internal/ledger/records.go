@@ -78,7 +78,7 @@ func checkRecord(kind, id, status, expiresAt string) error {
 // event of the log ({0, ""} for an empty log). The record must be new when
 // expectSeq is 0 and otherwise still at expectSeq, and the head must match the
 // log. It returns the event to write, chained to the head.
-func decideAppend(eventType string, at time.Time, r appendRecord, expectSeq int64, cur *int64, head, last Head) (Event, error) {
+func decideAppend(eventType string, at time.Time, r appendRecord, expectSeq int64, cur *int64, head, last Head, st stamp) (Event, error) {
 	switch {
 	case cur == nil:
 		if expectSeq != 0 {
@@ -93,6 +93,7 @@ func decideAppend(eventType string, at time.Time, r appendRecord, expectSeq int6
 		return Event{}, ErrInconsistent
 	}
 	ev := Event{Seq: head.Seq + 1, At: at.UTC().Round(0), Type: eventType, Subject: r.row.id, Data: r.data, PrevHash: head.Hash}
+	st.apply(&ev)
 	ev.Hash = HashEvent(ev.PrevHash, ev)
 	return ev, nil
 }
@@ -101,7 +102,7 @@ func decideAppend(eventType string, at time.Time, r appendRecord, expectSeq int6
 // under its write lock: head is the recorded head (nil when its row is
 // missing), last the last event of the log. It returns the event to write,
 // chained onto last, or false when head matches last.
-func decideDiscontinuity(at time.Time, note string, head *Head, last Head) (Event, bool, error) {
+func decideDiscontinuity(at time.Time, note string, head *Head, last Head, st stamp) (Event, bool, error) {
 	if head != nil && *head == last {
 		return Event{}, false, nil
 	}
@@ -111,6 +112,7 @@ func decideDiscontinuity(at time.Time, note string, head *Head, last Head) (Even
 	}
 	ev := Event{Seq: last.Seq + 1, At: at.UTC().Round(0), Type: EventLedgerDiscontinuity, Subject: DiscontinuitySubject,
 		Data: data, PrevHash: last.Hash}
+	st.apply(&ev)
 	ev.Hash = HashEvent(ev.PrevHash, ev)
 	return ev, true, nil
 }

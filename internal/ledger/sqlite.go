@@ -126,6 +126,13 @@ END`,
 		// a reconciliation completes: few, found without reading every grant.
 		`CREATE INDEX grants_revoke_pending ON grants (id) WHERE ` + sqliteRevokePending,
 	},
+	{
+		// Who appended each event and when, beside the instant it was decided
+		// at: empty in the events recorded before, which hash without them.
+		`ALTER TABLE events ADD COLUMN recorded_at TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE events ADD COLUMN run_id TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // sqliteRevokePending selects grants whose revocation is pending. The index
@@ -143,6 +150,7 @@ const sqlitePoliciesTable = `CREATE TABLE policies (
 // BEGIN IMMEDIATE transactions, so writers in several processes take turns;
 // within a process a mutex orders them first.
 type SQLiteStore struct {
+	stamper
 	db   *sql.DB
 	path string     // as given, for messages
 	mu   sync.Mutex // serialises appends within the process
@@ -393,14 +401,12 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Event{}, err
 	}
-	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last)
+	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last, s.stamp())
 	if err != nil {
 		return Event{}, err
 	}
 
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash); err != nil {
+	if _, err := tx.ExecContext(ctx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
 		return Event{}, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO `+r.row.table+` (id, seq, data) VALUES (?, ?, ?)
@@ -449,13 +455,11 @@ func (s *SQLiteStore) discontinuityTx(ctx context.Context, at time.Time, note st
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Event{}, false, err
 	}
-	ev, appended, err := decideDiscontinuity(at, note, head, last)
+	ev, appended, err := decideDiscontinuity(at, note, head, last, s.stamp())
 	if err != nil || !appended {
 		return Event{}, false, err
 	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		ev.Seq, formatAt(ev.At), ev.Type, ev.Subject, string(ev.Data), ev.PrevHash, ev.Hash); err != nil {
+	if _, err := tx.ExecContext(ctx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
 		return Event{}, false, err
 	}
 	moveHead := `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`
@@ -579,19 +583,33 @@ func (s *SQLiteStore) EventHash(ctx context.Context, seq int64) (string, error) 
 
 // Events implements Store.
 func (s *SQLiteStore) Events(ctx context.Context, fn func(Event) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, type, subject, data, prev_hash, hash FROM events ORDER BY seq`)
+	return s.scanEvents(ctx, fn, `SELECT `+eventColumns+` FROM events ORDER BY seq`)
+}
+
+// SubjectEvents implements Store.
+func (s *SQLiteStore) SubjectEvents(ctx context.Context, kind, subject string, fn func(Event) error) error {
+	args, err := subjectEventsArgs(kind, subject)
+	if err != nil {
+		return err
+	}
+	return s.scanEvents(ctx, fn, subjectEventsQuery(sqliteDialect, subject), args...)
+}
+
+// scanEvents calls fn for every event q selects (with eventColumns).
+func (s *SQLiteStore) scanEvents(ctx context.Context, fn func(Event) error, q string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return describeSQLiteError(s.path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var e Event
-		var at string
-		if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Subject, &e.Data, &e.PrevHash, &e.Hash); err != nil {
+		var at, recordedAt string
+		if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Subject, &e.Data, &e.PrevHash, &e.Hash, &recordedAt, &e.Actor, &e.RunID); err != nil {
 			return err
 		}
-		if e.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
-			return fmt.Errorf("event %d: time %q is not RFC 3339", e.Seq, at)
+		if err := eventTimes(&e, at, recordedAt); err != nil {
+			return err
 		}
 		if err := fn(e); err != nil {
 			return err
@@ -635,7 +653,8 @@ func (t sqliteTx) queryRow(ctx context.Context, q string, dest ...any) (bool, er
 
 // sqliteWalkQuery reads the events in sequence order, their text fields
 // joined in the order walkFields splits them.
-const sqliteWalkQuery = `SELECT seq, at || ?1 || type || ?1 || subject || ?1 || prev_hash || ?1 || hash || ?1 || data
+const sqliteWalkQuery = `SELECT seq, at || ?1 || type || ?1 || subject || ?1 || prev_hash || ?1 || hash
+	|| ?1 || recorded_at || ?1 || actor || ?1 || run_id || ?1 || data
 FROM events ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk), each

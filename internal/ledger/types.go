@@ -204,6 +204,13 @@ type Event struct {
 	Data     []byte // canonical JSON of the subject's state after the event
 	PrevHash string // hex SHA-256 of the previous event, "" for the first
 	Hash     string // hex SHA-256 of this event
+	// RecordedAt is the wall-clock time the event was written, beside At,
+	// the instant the run decided by (one per run); Actor and RunID say who
+	// ran the operation (Origin). All three are zero in events recorded
+	// before the ledger kept them.
+	RecordedAt time.Time
+	Actor      string
+	RunID      string
 }
 
 // Head is the last event of the chain.
@@ -286,6 +293,14 @@ type Store interface {
 	EventHash(ctx context.Context, seq int64) (string, error)
 	// Events calls fn for every event in sequence order.
 	Events(ctx context.Context, fn func(Event) error) error
+	// SubjectEvents calls fn for the events about records of kind ("grant"
+	// or "approval"), one record after another in the order of their ids
+	// (byte order), each record's events in sequence order; with subject
+	// set, only that record's. It reads through the events' subject index
+	// and streams, so that a reader of every grant's life holds one grant at
+	// a time. It is a read, not a verification: callers that need the chain
+	// verified call Verify.
+	SubjectEvents(ctx context.Context, kind, subject string, fn func(Event) error) error
 	// Verify checks the whole ledger in one consistent read while appends go
 	// on, including the protections only the store knows about (its
 	// append-only triggers); see Report.

@@ -116,9 +116,9 @@ func (v *verification) fail(seq int64, problem string) {
 }
 
 // event checks the next stored event and reports whether to go on.
-func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash []byte) bool {
+func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash []byte, origin originFields) bool {
 	v.events++
-	if !v.chain.addRaw(seq, at, typ, subject, data, prevHash, hash) {
+	if !v.chain.addRaw(seq, at, typ, subject, data, prevHash, hash, origin) {
 		_, firstBad, problem := v.chain.Result()
 		v.fail(firstBad, problem)
 		return false
@@ -164,13 +164,13 @@ func (v *verification) discontinuity(seq int64, at, prevHash, data []byte) {
 // joinedEvent is event for a stored event whose text fields come joined, as
 // walkFields splits them.
 func (v *verification) joinedEvent(seq int64, joined []byte) bool {
-	at, typ, subject, prevHash, hash, data, ok := walkFields(joined)
+	at, typ, subject, prevHash, hash, origin, data, ok := walkFields(joined)
 	if !ok {
 		v.events++
 		v.fail(seq, fmt.Sprintf("event %d was altered (a field holds a control character or is missing)", seq))
 		return false
 	}
-	return v.event(seq, at, typ, subject, data, prevHash, hash)
+	return v.event(seq, at, typ, subject, data, prevHash, hash, origin)
 }
 
 // head cross-checks the head the store recorded (nil when its row is
@@ -257,21 +257,22 @@ func (v *verification) report(recorded Head) Report {
 // join adds was altered.
 const walkSeparator = 0x1f
 
-// walkFields splits the joined fields of one event.
-func walkFields(joined []byte) (at, typ, subject, prevHash, hash, data []byte, ok bool) {
-	var f [5][]byte
+// walkFields splits the joined fields of one event: at, type, subject,
+// prev_hash, hash, recorded_at, actor, run_id, data.
+func walkFields(joined []byte) (at, typ, subject, prevHash, hash []byte, origin originFields, data []byte, ok bool) {
+	var f [8][]byte
 	rest := joined
 	for i := range f {
 		j := bytes.IndexByte(rest, walkSeparator)
 		if j < 0 {
-			return nil, nil, nil, nil, nil, nil, false
+			return nil, nil, nil, nil, nil, originFields{}, nil, false
 		}
 		f[i], rest = rest[:j], rest[j+1:]
 	}
 	if bytes.IndexByte(rest, walkSeparator) >= 0 {
-		return nil, nil, nil, nil, nil, nil, false
+		return nil, nil, nil, nil, nil, originFields{}, nil, false
 	}
-	return f[0], f[1], f[2], f[3], f[4], rest, true
+	return f[0], f[1], f[2], f[3], f[4], originFields{f[5], f[6], f[7]}, rest, true
 }
 
 // walkBatch carries stored events from the reader to the verifier: each

@@ -149,7 +149,7 @@ func TestVerificationReportsDiscontinuities(t *testing.T) {
 			d.Hash = HashEvent(d.PrevHash, d)
 			v := newVerification()
 			for _, e := range []Event{first, d} {
-				if !v.event(e.Seq, []byte(formatAt(e.At)), []byte(e.Type), []byte(e.Subject), e.Data, []byte(e.PrevHash), []byte(e.Hash)) {
+				if !v.event(e.Seq, []byte(formatAt(e.At)), []byte(e.Type), []byte(e.Subject), e.Data, []byte(e.PrevHash), []byte(e.Hash), eventOrigin(e)) {
 					break
 				}
 			}

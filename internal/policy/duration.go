@@ -177,3 +177,7 @@ func formatDuration(d time.Duration) string {
 	}
 	return b.String()
 }
+
+// FormatDuration writes d as the policy document writes durations, largest
+// unit first ("7d", "1d12h", "4h30m"), so that reports read like the policy.
+func FormatDuration(d time.Duration) string { return formatDuration(d) }

@@ -72,6 +72,19 @@ const unnamedPolicy = "<policy>"
 // Parse reports every problem it finds, not only the first, as a *ParseError. The
 // returned policy is complete and validated, or nil.
 func Parse(filename string, src []byte) (*Policy, error) {
+	return parse(filename, src, false)
+}
+
+// ParseRecorded parses a policy document as the ledger keeps it, to read the
+// rules a past decision was judged by (an entitlement's max_ttl and
+// min_approvals, its break-glass rules): the key files its
+// approval_signatures block names are not read, since the ledger does not
+// keep them, and the result's Signers lists no key. Errors are Parse's.
+func ParseRecorded(src []byte) (*Policy, error) {
+	return parse("", src, true)
+}
+
+func parse(filename string, src []byte, noKeyFiles bool) (*Policy, error) {
 	name := filename
 	if name == "" {
 		name = unnamedPolicy
@@ -90,7 +103,7 @@ func Parse(filename string, src []byte) (*Policy, error) {
 	if diags.HasErrors() || file == nil {
 		return nil, &ParseError{Diagnostics: onlyErrors(diags)}
 	}
-	d := &decoder{dir: "."}
+	d := &decoder{dir: ".", noKeyFiles: noKeyFiles}
 	if filename != "" {
 		d.dir = filepath.Dir(filename)
 	}
@@ -201,6 +214,9 @@ type decoder struct {
 	// dir is where files the document names are looked up: the document's
 	// own directory, or the working directory for a document given as text.
 	dir string
+	// noKeyFiles leaves the key files of approval_signatures unread
+	// (ParseRecorded).
+	noKeyFiles bool
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
@@ -298,7 +314,7 @@ func (d *decoder) signers(b *hcl.Block) *Signers {
 			return nil, "", nil, false
 		}
 		rel, ok := d.str(a)
-		if !ok {
+		if !ok || d.noKeyFiles {
 			return nil, "", a, false
 		}
 		file := rel

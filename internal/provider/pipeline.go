@@ -23,7 +23,10 @@ import (
 // The pipeline's settings: environment variables that the pipeline running
 // Terraform sets, and that the configuration under review cannot move. What
 // the pipeline says outranks what the change says. GOVERNED_LEDGER is
-// ledger.EnvLocation.
+// ledger.EnvLocation. Who runs the operation, recorded with every event the
+// ledger appends, is GOVERNED_ACTOR (ledger.EnvActor) and GOVERNED_RUN_ID
+// (ledger.EnvRunID), else what the CI system sets (ledger.ActorFallbacks,
+// ledger.RunIDFallbacks); the ledger reads them when it is opened.
 const (
 	// EnvRequester names the pipeline's requester (in CI, the change's
 	// author). It counts for separation of duties alongside every other

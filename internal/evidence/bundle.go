@@ -1,0 +1,315 @@
+package evidence
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// Bundle file names.
+const (
+	BundleSums   = "SHA256SUMS"
+	BundleReadme = "README.md"
+)
+
+// WriteBundle writes the evidence bundle into dir, which must be empty or
+// not exist: the report in every format, the ledger's verification and the
+// checkpoint with its verification, the policy documents the ledger keeps,
+// each approval's statement and signatures with an allowed_signers file of
+// the keys the ledger recorded for its approvers, a README that says how to
+// re-verify all of it offline with stock tools, and SHA256SUMS over every
+// file (as sha256sum writes it, so that sha256sum -c checks it).
+func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report, spool *Spool) error {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("the bundle directory %s is not empty: name a new directory", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	write := func(name string, fill func(io.Writer) error) error {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		if err := fill(f); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	text := func(s string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+	}
+	for _, format := range []string{"csv", "json", "md", "html"} {
+		if err := write("evidence."+format, func(w io.Writer) error { return Write(w, format, rep, spool) }); err != nil {
+			return err
+		}
+	}
+	verification := "the ledger verifies: " + fmt.Sprintf("%d events, head seq %d hash %s\n", rep.Ledger.Events, rep.Ledger.HeadSeq, rep.Ledger.HeadHash)
+	if !rep.Ledger.Verified {
+		verification = "the ledger does NOT verify: " + rep.Ledger.Problem + "\n"
+	}
+	if err := write("ledger/verification.txt", text(fmt.Sprintf("ledger %s (%s)\n%s", rep.Ledger.ID, rep.Ledger.Location, verification))); err != nil {
+		return err
+	}
+	if rep.Ledger.Checkpoint != "" {
+		cp, err := os.ReadFile(rep.Ledger.Checkpoint)
+		if err != nil {
+			return err
+		}
+		if err := write("checkpoint/checkpoint", text(string(cp))); err != nil {
+			return err
+		}
+		if err := write("checkpoint/verification.txt", text(rep.Ledger.CheckpointResult+"\n")); err != nil {
+			return err
+		}
+	}
+
+	// The policy documents the report's grants were judged by.
+	digests := map[string]bool{}
+	approvals := map[string]bool{}
+	if err := spool.Each(func(r *Row) error {
+		if r.PolicyDigest != "" {
+			digests[r.PolicyDigest] = true
+		}
+		if r.ApprovalID != "" {
+			approvals[r.ApprovalID] = true
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var policies []string
+	err := l.Policies(ctx, func(digest string, document []byte) error {
+		if !digests[digest] {
+			return nil
+		}
+		policies = append(policies, digest)
+		return write("policies/"+digest+".policy", text(string(document)))
+	})
+	if err != nil {
+		return err
+	}
+
+	var verifyLines []string
+	for _, id := range slices.Sorted(mapKeys(approvals)) {
+		a, err := l.Approval(ctx, id)
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		lines, err := writeApproval(write, text, a)
+		if err != nil {
+			return err
+		}
+		verifyLines = append(verifyLines, lines...)
+	}
+
+	if err := write(BundleReadme, text(bundleReadme(rep, policies, verifyLines))); err != nil {
+		return err
+	}
+	script := "#!/bin/sh\n# Re-verifies this bundle offline with sha256sum and ssh-keygen; see README.md.\n" +
+		"# Exits 1 when a file changed or a signature does not verify.\ncd \"$(dirname \"$0\")\" || exit 2\n" +
+		"sha256sum -c --quiet " + BundleSums + " || exit 1\necho \"every file matches " + BundleSums + "\"\nfailed=0\n"
+	for _, line := range verifyLines {
+		script += line + " || failed=1\n"
+	}
+	script += "exit $failed\n"
+	if err := write("verify.sh", text(script)); err != nil {
+		return err
+	}
+	if err := os.Chmod(filepath.Join(dir, "verify.sh"), 0o755); err != nil {
+		return err
+	}
+	return writeSums(dir)
+}
+
+// safeName turns an identity into a file name.
+func safeName(s string) string {
+	out := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("@._+-", r):
+			return r
+		}
+		return '_'
+	}, s)
+	if out == "" || out[0] == '.' {
+		out = "_" + out
+	}
+	return out
+}
+
+// writeApproval writes one approval's record, statement and signatures, and
+// returns the commands that verify each signature.
+func writeApproval(write func(string, func(io.Writer) error) error, text func(string) func(io.Writer) error, a ledger.Approval) ([]string, error) {
+	dir := "approvals/" + safeName(a.ID)
+	record, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := write(dir+"/approval.json", text(string(record)+"\n")); err != nil {
+		return nil, err
+	}
+	if err := write(dir+"/statement.txt", text(a.Statement)); err != nil {
+		return nil, err
+	}
+	var signers []string
+	var lines []string
+	for _, approver := range slices.Sorted(mapKeys(a.Signatures)) {
+		armored := a.Signatures[approver]
+		name := safeName(approver)
+		if err := write(dir+"/"+name+".sig", text(strings.TrimSpace(armored)+"\n")); err != nil {
+			return nil, err
+		}
+		sig, err := sshsig.Unarmor([]byte(strings.TrimSpace(armored)))
+		if err != nil {
+			continue
+		}
+		fp := ssh.FingerprintSHA256(sig.PublicKey)
+		if !recordedKey(&a, fp) || strings.ContainsAny(approver, " \t,\"*?!") {
+			continue // not a key the ledger recorded for this approver
+		}
+		signers = append(signers, fmt.Sprintf("%s namespaces=%q %s", approver, policy.SignatureNamespace,
+			strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sig.PublicKey)))))
+		lines = append(lines, fmt.Sprintf("ssh-keygen -Y verify -f %s/allowed_signers -I %s -n %s -s %s/%s.sig < %s/statement.txt",
+			dir, shellQuote(approver), policy.SignatureNamespace, dir, name, dir))
+	}
+	if len(signers) > 0 {
+		if err := write(dir+"/allowed_signers", text(strings.Join(signers, "\n")+"\n")); err != nil {
+			return nil, err
+		}
+	}
+	return lines, nil
+}
+
+func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && !strings.ContainsRune("@._+-:", r)
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// writeSums writes SHA256SUMS over every other file of dir, sorted by path,
+// in sha256sum's format.
+func writeSums(dir string) error {
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == BundleSums {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		lines = append(lines, hex.EncodeToString(h.Sum(nil))+"  "+rel)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(lines, func(a, b string) int { return strings.Compare(a[66:], b[66:]) })
+	return os.WriteFile(filepath.Join(dir, BundleSums), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+func bundleReadme(rep *Report, policies, verifyLines []string) string {
+	policyList := "(none kept)"
+	if len(policies) > 0 {
+		policyList = "policies/" + strings.Join(policies, ".policy, policies/") + ".policy"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Access evidence bundle: ledger %s\n\n", rep.Ledger.ID)
+	fmt.Fprintf(&b, "Generated %s by `governed evidence` from %s. Outcome: %s.\n\n", stamp(rep.GeneratedAt), rep.Ledger.Location, verdictLine(rep))
+	b.WriteString(`## What is here
+
+| file | what |
+| --- | --- |
+| evidence.csv, evidence.json, evidence.md, evidence.html | One row per grant in the period: identity, authorisation, time bound, revocation, lateness and the three verdicts (authorised, time_bound, revoked_on_time) with the ledger events that prove each. evidence.json also maps columns to controls (SOC 2 CC6.2, CC6.3; ISO 27001:2022 A.5.18; NIST CSF 2.0 PR.AA-05; OWASP NHI1, NHI5, NHI7). |
+| ledger/verification.txt | Whether the ledger's whole hash chain verified when the bundle was made, and its head. |
+| checkpoint/checkpoint, checkpoint/verification.txt | The signed checkpoint the ledger was checked against (a C2SP signed note), and the result. |
+| policies/DIGEST.policy | Each policy document the grants were judged by; its SHA-256 is its name. |
+| approvals/ID/statement.txt | The approval's statement: the exact text its approvers signed. |
+| approvals/ID/APPROVER.sig | Each approver's SSH signature over the statement. |
+| approvals/ID/allowed_signers | The public keys that made the signatures, as the ledger recorded their fingerprints, one line per approver. |
+| approvals/ID/approval.json | The approval record as the ledger holds it. |
+| verify.sh | The commands below, in one script. |
+| SHA256SUMS | The SHA-256 of every other file. |
+
+## Re-verifying offline
+
+Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8.2 or later).
+
+1. Every file is as it was written:
+
+       sha256sum -c SHA256SUMS
+
+2. Each policy document is the one the evidence names: its SHA-256 is its file name and the policy_digest column.
+
+       sha256sum policies/*.policy
+
+   Kept in this bundle: ` + policyList + `.
+
+3. Each approval signature verifies over its statement, in the namespace governed-approval, with the key recorded
+   for its approver:
+
+`)
+	if len(verifyLines) == 0 {
+		b.WriteString("       (no signed approvals in this period)\n")
+	}
+	for _, line := range verifyLines {
+		b.WriteString("       " + line + "\n")
+	}
+	b.WriteString(`
+   Each prints "Good \"governed-approval\" signature for APPROVER". The allowed_signers files are made from the
+   ledger's records; compare their keys with your organisation's allowed_signers file (ssh-keygen -lf FILE prints
+   the fingerprints, which the signer_keys column lists too).
+
+4. The statement digest in the evidence is the statement's SHA-256:
+
+       sha256sum approvals/*/statement.txt
+
+5. The ledger extends the signed checkpoint: with the ledger itself and the checkpoint's verifier key,
+
+       governed verify --ledger LEDGER --checkpoint checkpoint/checkpoint --checkpoint-key KEY
+
+   and each grant's events, by the sequence numbers in the *_events columns:
+
+       governed history --ledger LEDGER GRANT_ID
+`)
+	return b.String()
+}

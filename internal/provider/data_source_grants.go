@@ -2,12 +2,14 @@ package provider
 
 import (
 	"context"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
@@ -27,28 +29,14 @@ type grantsDataSource struct {
 	data *providerData
 }
 
+// grantsDataSourceModel is the data source's configuration. The grants are
+// built as Terraform values directly (grantItemValue), not through the model.
 type grantsDataSourceModel struct {
-	Principal      types.String     `tfsdk:"principal"`
-	Entitlement    types.String     `tfsdk:"entitlement"`
-	Status         types.String     `tfsdk:"status"`
-	ExpiringBefore types.String     `tfsdk:"expiring_before"`
-	Grants         []grantItemModel `tfsdk:"grants"`
-}
-
-type grantItemModel struct {
-	ID                types.String `tfsdk:"id"`
-	Principal         types.String `tfsdk:"principal"`
-	Entitlement       types.String `tfsdk:"entitlement"`
-	TicketID          types.String `tfsdk:"ticket_id"`
-	Approvers         types.Set    `tfsdk:"approvers"`
-	BreakGlass        types.Bool   `tfsdk:"break_glass"`
-	Status            types.String `tfsdk:"status"`
-	Active            types.Bool   `tfsdk:"active"`
-	GrantedAt         types.String `tfsdk:"granted_at"`
-	ExpiresAt         types.String `tfsdk:"expires_at"`
-	RevokedAt         types.String `tfsdk:"revoked_at"`
-	RevocationReason  types.String `tfsdk:"revocation_reason"`
-	RevocationPending types.Bool   `tfsdk:"revocation_pending"`
+	Principal      types.String `tfsdk:"principal"`
+	Entitlement    types.String `tfsdk:"entitlement"`
+	Status         types.String `tfsdk:"status"`
+	ExpiringBefore types.String `tfsdk:"expiring_before"`
+	Grants         types.List   `tfsdk:"grants"`
 }
 
 func (d *grantsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -126,13 +114,20 @@ func (d *grantsDataSource) Configure(_ context.Context, req datasource.Configure
 	}
 }
 
+// Read lists the matching grants. Every filter is the store's to apply, in SQL
+// through an index (ledger.GrantFilter), and the grants are read one by one
+// into Terraform values, so that a filtered read over a long ledger costs what
+// it returns, not the ledger's history.
 func (d *grantsDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m grantsDataSourceModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	filter := ledger.GrantFilter{Entitlement: m.Entitlement.ValueString()}
+	filter := ledger.GrantFilter{Entitlement: m.Entitlement.ValueString(), Identity: m.Principal.ValueString()}
+	if !m.Status.IsNull() {
+		filter.StatusAt, filter.At = m.Status.ValueString(), d.data.now
+	}
 	if !m.ExpiringBefore.IsNull() {
 		t, err := policy.ParseTimestamp(m.ExpiringBefore.ValueString())
 		if err != nil {
@@ -141,40 +136,68 @@ func (d *grantsDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 		}
 		filter.ExpiringBefore = t
 	}
-	grants, err := d.data.ledger.Grants(ctx, filter)
-	if err != nil {
-		addReadError(&resp.Diagnostics, summaryListGrants, "the grants", err)
+	objectType, ok := resp.State.Schema.Type().TerraformType(ctx).(tftypes.Object)
+	listType, ok2 := objectType.AttributeTypes["grants"].(tftypes.List)
+	itemType, ok3 := listType.ElementType.(tftypes.Object)
+	if !ok || !ok2 || !ok3 {
+		resp.Diagnostics.AddError(summaryListGrants, "The data source's schema has no list of grant objects; this is a bug in the provider.")
 		return
 	}
-	principal := policy.NormalizeIdentity(m.Principal.ValueString())
-	m.Grants = []grantItemModel{}
-	for _, g := range grants {
-		status := g.StatusAt(d.data.now)
-		if !m.Principal.IsNull() && policy.NormalizeIdentity(g.Principal) != principal {
-			continue
+	items := []tftypes.Value{}
+	// A principal that is blank after trimming names no one.
+	if m.Principal.IsNull() || policy.NormalizeIdentity(filter.Identity) != "" {
+		err := d.data.ledger.EachGrant(ctx, filter, func(g ledger.Grant) error {
+			items = append(items, grantItemValue(itemType, g, g.StatusAt(d.data.now)))
+			return nil
+		})
+		if err != nil {
+			addReadError(&resp.Diagnostics, summaryListGrants, "the grants", err)
+			return
 		}
-		if !m.Status.IsNull() && m.Status.ValueString() != status {
-			continue
-		}
-		m.Grants = append(m.Grants, grantItemFromLedger(g, status))
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	var attrs map[string]tftypes.Value
+	if err := req.Config.Raw.As(&attrs); err != nil {
+		resp.Diagnostics.AddError(summaryListGrants, "Reading the configuration: "+err.Error())
+		return
+	}
+	attrs["grants"] = tftypes.NewValue(listType, items)
+	resp.State.Raw = tftypes.NewValue(objectType, attrs)
 }
 
-func grantItemFromLedger(g ledger.Grant, status string) grantItemModel {
-	return grantItemModel{
-		ID:                types.StringValue(g.ID),
-		Principal:         types.StringValue(g.Principal),
-		Entitlement:       types.StringValue(g.Entitlement),
-		TicketID:          types.StringValue(g.TicketID),
-		Approvers:         stringSet(g.Approvers),
-		BreakGlass:        types.BoolValue(g.BreakGlass),
-		Status:            types.StringValue(status),
-		Active:            types.BoolValue(status == ledger.StatusActive),
-		GrantedAt:         timeOrNull(g.GrantedAt),
-		ExpiresAt:         types.StringValue(g.ExpiresAt),
-		RevokedAt:         timeOrNull(g.RevokedAt),
-		RevocationReason:  stringOrNull(g.RevocationReason),
-		RevocationPending: types.BoolValue(g.RevokePending),
+// grantItemValue is one element of the grants list, of type t, for g with
+// its status as of now: the value the framework would build from the
+// element's attributes, made without reflection.
+func grantItemValue(t tftypes.Object, g ledger.Grant, status string) tftypes.Value {
+	str := func(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
+	strOrNull := func(s string) tftypes.Value {
+		if s == "" {
+			return tftypes.NewValue(tftypes.String, nil)
+		}
+		return str(s)
 	}
+	timeOrNull := func(at time.Time) tftypes.Value {
+		if at.IsZero() {
+			return tftypes.NewValue(tftypes.String, nil)
+		}
+		return str(formatTime(at))
+	}
+	approvers := make([]tftypes.Value, len(g.Approvers))
+	for i, a := range g.Approvers {
+		approvers[i] = str(a)
+	}
+	return tftypes.NewValue(t, map[string]tftypes.Value{
+		"id":                 str(g.ID),
+		"principal":          str(g.Principal),
+		"entitlement":        str(g.Entitlement),
+		"ticket_id":          str(g.TicketID),
+		"approvers":          tftypes.NewValue(t.AttributeTypes["approvers"], approvers),
+		"break_glass":        tftypes.NewValue(tftypes.Bool, g.BreakGlass),
+		"status":             str(status),
+		"active":             tftypes.NewValue(tftypes.Bool, status == ledger.StatusActive),
+		"granted_at":         timeOrNull(g.GrantedAt),
+		"expires_at":         str(g.ExpiresAt),
+		"revoked_at":         timeOrNull(g.RevokedAt),
+		"revocation_reason":  strOrNull(g.RevocationReason),
+		"revocation_pending": tftypes.NewValue(tftypes.Bool, g.RevokePending),
+	})
 }

@@ -174,7 +174,9 @@ var sqliteDialect = dialect{
 		// expires_unix is the expiry's whole seconds, rounded down.
 		return "expires_unix >= %s", bound.Unix()
 	},
-	unfolded:          sqliteUnfolded,
+	unfolded: sqliteUnfolded,
+	// A unary plus: the same value, but not a column an index can serve.
+	unindexed:         func(column string) string { return "+" + column },
 	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = json_extract(grants.data, '$.approval_id') AND a.status = %s)`,
 	revokePending:     sqliteRevokePending,
 	migrations:        sqliteMigrations,

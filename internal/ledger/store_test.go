@@ -604,12 +604,18 @@ func TestStoresGrantsAsListed(t *testing.T) {
 		for _, tt := range []struct {
 			f       GrantFilter
 			indexes []string
+			avoid   []string
 		}{
-			{GrantFilter{Identity: "svc-a"}, []string{"grants_principal ", "grants_principal_unfolded"}},
-			{GrantFilter{Entitlement: "read", StatusAt: StatusActive, At: now}, []string{"grants_entitlement_status"}},
-			{GrantFilter{Entitlement: "read", StatusAt: StatusRevoked, At: now}, []string{"grants_entitlement_status"}},
-			{GrantFilter{StatusAt: StatusActive, At: now}, []string{"grants_status_expires"}},
-			{GrantFilter{StatusAt: StatusExpired, At: now}, []string{"grants_status_expires"}},
+			{GrantFilter{Identity: "svc-a"}, []string{"grants_principal ", "grants_principal_unfolded"}, nil},
+			// A principal's grants are few, an entitlement's may be most of
+			// the ledger: the query starts from the principal.
+			// (SQLite's choice; PostgreSQL's planner goes by its statistics.)
+			{GrantFilter{Identity: "svc-a", Entitlement: "read"}, []string{"grants_principal ", "grants_principal_unfolded"}, []string{"grants_entitlement"}},
+			{GrantFilter{Identity: "svc-a", Entitlement: "read", StatusAt: StatusExpired, At: now}, []string{"grants_principal ", "grants_principal_unfolded"}, []string{"grants_entitlement", "grants_status_expires"}},
+			{GrantFilter{Entitlement: "read", StatusAt: StatusActive, At: now}, []string{"grants_entitlement_status"}, nil},
+			{GrantFilter{Entitlement: "read", StatusAt: StatusRevoked, At: now}, []string{"grants_entitlement_status"}, nil},
+			{GrantFilter{StatusAt: StatusActive, At: now}, []string{"grants_status_expires"}, nil},
+			{GrantFilter{StatusAt: StatusExpired, At: now}, []string{"grants_status_expires"}, nil},
 		} {
 			q, args := st.dialect.grantsQuery(tt.f)
 			plan, err := st.explain(q, args)
@@ -619,6 +625,11 @@ func TestStoresGrantsAsListed(t *testing.T) {
 			for _, index := range tt.indexes {
 				if !strings.Contains(plan+"\n", index) || fullRead.MatchString(plan) {
 					t.Errorf("%+v: the query does not find its grants through %s:\n%s\n%s", tt.f, index, q, plan)
+				}
+			}
+			for _, index := range tt.avoid {
+				if st.name == "sqlite" && strings.Contains(plan, index) {
+					t.Errorf("%+v: the query reads %s:\n%s\n%s", tt.f, index, q, plan)
 				}
 			}
 		}

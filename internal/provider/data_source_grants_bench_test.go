@@ -232,7 +232,7 @@ func BenchmarkGrantsDataSource(b *testing.B) {
 
 // dynamicValue is an object of type t with the given string attributes and
 // every other attribute null, as Terraform sends a configuration.
-func dynamicValue(b *testing.B, t tftypes.Type, strs map[string]string) *tfprotov6.DynamicValue {
+func dynamicValue(b testing.TB, t tftypes.Type, strs map[string]string) *tfprotov6.DynamicValue {
 	b.Helper()
 	object := t.(tftypes.Object)
 	attrs := map[string]tftypes.Value{}
@@ -250,7 +250,7 @@ func dynamicValue(b *testing.B, t tftypes.Type, strs map[string]string) *tfproto
 }
 
 // countGrants decodes a governed_grants state and counts its grants.
-func countGrants(b *testing.B, t tftypes.Type, state *tfprotov6.DynamicValue) int {
+func countGrants(b testing.TB, t tftypes.Type, state *tfprotov6.DynamicValue) int {
 	b.Helper()
 	v, err := state.Unmarshal(t)
 	if err != nil {

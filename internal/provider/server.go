@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
@@ -57,6 +58,10 @@ func NewProtocol6Server(p func() provider.Provider) func() (tfprotov6.ProviderSe
 
 type releasingServer struct {
 	tfprotov6.ProviderServer
+	// configured is what the provider's Configure made for this server's
+	// instance (nil before, or when it failed), handed back through the
+	// context of ConfigureProvider (configuredSlot).
+	configured atomic.Pointer[providerData]
 	// Requests hold gate's read lock while they run; whoever finds it free
 	// afterwards releases the finished requests' contexts.
 	gate sync.RWMutex
@@ -81,7 +86,20 @@ func (s *releasingServer) begin() func() {
 // in tests, where every instance is served from one process), triggers.
 func (s *releasingServer) ConfigureProvider(ctx context.Context, req *tfprotov6.ConfigureProviderRequest) (*tfprotov6.ConfigureProviderResponse, error) {
 	defer s.begin()()
-	return s.ProviderServer.ConfigureProvider(ctx, req)
+	s.configured.Store(nil)
+	return s.ProviderServer.ConfigureProvider(context.WithValue(ctx, configuredSlot{}, &s.configured), req)
+}
+
+// configuredSlot is the context key under which ConfigureProvider passes the
+// provider's Configure the place to leave what it made (keepConfigured).
+type configuredSlot struct{}
+
+// keepConfigured leaves data where the server that is configuring the
+// provider reads it, if one is; ctx is Configure's.
+func keepConfigured(ctx context.Context, data *providerData) {
+	if slot, ok := ctx.Value(configuredSlot{}).(*atomic.Pointer[providerData]); ok {
+		slot.Store(data)
+	}
 }
 
 // The requests Terraform sends once per resource instance, which are the ones
@@ -117,8 +135,15 @@ func (s *releasingServer) ImportResourceState(ctx context.Context, req *tfprotov
 	return s.ProviderServer.ImportResourceState(ctx, req)
 }
 
+// ReadDataSource answers governed_grants itself where it can
+// (readGrantsDirect), and leaves everything else to the framework.
 func (s *releasingServer) ReadDataSource(ctx context.Context, req *tfprotov6.ReadDataSourceRequest) (*tfprotov6.ReadDataSourceResponse, error) {
 	defer s.begin()()
+	if req.TypeName == grantsTypeName {
+		if resp, ok := readGrantsDirect(ctx, s.configured.Load(), req); ok {
+			return resp, nil
+		}
+	}
 	return s.ProviderServer.ReadDataSource(ctx, req)
 }
 

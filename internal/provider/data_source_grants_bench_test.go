@@ -2,9 +2,6 @@ package provider
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -17,23 +14,14 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/benchledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
-	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
 
 // The history fixture: a SQLite ledger of historyEvents events (set
-// GOVERNED_BENCH_EVENTS to change it), made of grants of ten entitlements to
-// ten thousand principals, each issued, expired and retired, except the last
-// historyActive, which are still in force at historyNow.
-const (
-	historyActive       = 2_000
-	historyEntitlements = 10
-	historyPrincipals   = 10_000
-)
-
+// GOVERNED_BENCH_EVENTS to change it), as benchledger.AppendHistory writes it.
 var (
-	historyStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	historyNow   = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	historyNow = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 
 	historyFixture struct {
 		once sync.Once
@@ -57,110 +45,13 @@ func historyLedger(b *testing.B) string {
 		historyFixture.dir, historyFixture.err = os.MkdirTemp("", "governed-history-") //nolint:usetesting // shared by every benchmark of the binary
 		if historyFixture.err == nil {
 			historyFixture.path = filepath.Join(historyFixture.dir, "ledger.db")
-			historyFixture.err = writeHistory(historyFixture.path, historyEvents())
+			historyFixture.err = benchledger.AppendHistory(context.Background(), historyFixture.path, historyEvents(), historyNow)
 		}
 	})
 	if historyFixture.err != nil {
 		b.Fatal(historyFixture.err)
 	}
 	return historyFixture.path
-}
-
-// writeHistory makes a ledger with the store's own schema, then writes n
-// events into it in one transaction, chained as appends chain them, with the
-// current-state rows appends keep: as a ledger that has lived for years
-// would be, made in seconds rather than hours of durable appends.
-func writeHistory(path string, n int) error {
-	ctx := context.Background()
-	l, err := ledger.Open(ctx, path)
-	if err != nil {
-		return err
-	}
-	if err := l.Close(); err != nil {
-		return err
-	}
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit, it does nothing
-	insertEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	upsertGrant, err := tx.PrepareContext(ctx, `INSERT INTO grants (id, seq, data) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`)
-	if err != nil {
-		return err
-	}
-	seq, prev := int64(0), ""
-	appendEvent := func(typ string, at time.Time, g ledger.Grant) error {
-		data, err := json.Marshal(g)
-		if err != nil {
-			return err
-		}
-		seq++
-		e := ledger.Event{Seq: seq, At: at, Type: typ, Subject: g.ID, Data: data, PrevHash: prev}
-		e.Hash = ledger.HashEvent(prev, e)
-		if _, err := insertEvent.ExecContext(ctx, e.Seq, at.Format(time.RFC3339Nano), typ, g.ID, string(data), prev, e.Hash); err != nil {
-			return err
-		}
-		if _, err := upsertGrant.ExecContext(ctx, g.ID, seq, string(data)); err != nil {
-			return err
-		}
-		prev = e.Hash
-		return nil
-	}
-	// Grants that live their whole lives (three events each), then the
-	// active ones (one event each), with n events in all.
-	past := (n - historyActive) / 3
-	active := n - 3*past
-	step := historyNow.Add(-9*time.Hour).Sub(historyStart) / time.Duration(past+active)
-	for i := range past + active {
-		at := historyStart.Add(time.Duration(i) * step)
-		g := ledger.Grant{
-			ID:          fmt.Sprintf("grt_%020d", i),
-			Principal:   fmt.Sprintf("svc-%d", i%historyPrincipals),
-			Entitlement: fmt.Sprintf("ent-%d", i%historyEntitlements),
-			TicketID:    fmt.Sprintf("SEC-%d", i),
-			Approvers:   []string{"alice@example.com"},
-			Requester:   "dev@example.com",
-			Target:      "ledger",
-			Role:        "reader",
-			TTL:         "8h",
-			ExpiresAt:   at.Add(8 * time.Hour).Format(time.RFC3339),
-			GrantedAt:   at,
-			Status:      ledger.StatusActive,
-			Evidence:    "asserted",
-		}
-		if i >= past {
-			g.ExpiresAt = historyNow.Add(8 * time.Hour).Format(time.RFC3339)
-		}
-		if err := appendEvent(ledger.EventGrantIssued, at, g); err != nil {
-			return err
-		}
-		if i >= past {
-			continue
-		}
-		exp := at.Add(8 * time.Hour)
-		g.Status, g.RevokedAt, g.RevocationReason = ledger.StatusExpired, exp, ledger.ReasonExpired
-		if err := appendEvent(ledger.EventGrantExpired, exp, g); err != nil {
-			return err
-		}
-		g.RetiredAt = exp.Add(time.Minute)
-		if err := appendEvent(ledger.EventGrantRetired, g.RetiredAt, g); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, seq, prev); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // BenchmarkGrantsDataSource reads governed_grants through the provider's
@@ -202,10 +93,10 @@ func BenchmarkGrantsDataSource(b *testing.B) {
 		name   string
 		filter map[string]string
 	}{
-		{"principal", map[string]string{"principal": "SVC-42"}},
+		{"principal", map[string]string{"principal": "HIST-42"}},
 		{"entitlement_active", map[string]string{"entitlement": "ent-3", "status": "active"}},
 		{"entitlement_expiring", map[string]string{"entitlement": "ent-3", "expiring_before": "2026-06-01T09:00:00Z"}},
-		{"entitlement_principal_none", map[string]string{"entitlement": "ent-3", "principal": "svc-nobody"}},
+		{"entitlement_principal_none", map[string]string{"entitlement": "ent-3", "principal": "hist-nobody"}},
 		{"entitlement_all", map[string]string{"entitlement": "ent-3"}},
 	} {
 		b.Run(bm.name, func(b *testing.B) {

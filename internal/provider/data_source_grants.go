@@ -2,6 +2,9 @@ package provider
 
 import (
 	"context"
+	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -151,27 +154,36 @@ type grantsConfig struct {
 	principal, entitlement, status, expiringBefore *string
 }
 
-// listGrants returns the data source's state for configuration config (of
-// type objectType) with filters c: the configuration with its grants.
-func listGrants(ctx context.Context, data *providerData, c grantsConfig, objectType tftypes.Object, config tftypes.Value) (tftypes.Value, diag.Diagnostics) {
-	var diags diag.Diagnostics
-	var filter ledger.GrantFilter
+// grantsFilter is the ledger's filter for c, with statuses judged at now;
+// none is set when c can match no grant (a principal blank after trimming).
+func grantsFilter(c grantsConfig, now time.Time) (f ledger.GrantFilter, none bool, diags diag.Diagnostics) {
 	if c.entitlement != nil {
-		filter.Entitlement = *c.entitlement
+		f.Entitlement = *c.entitlement
 	}
 	if c.principal != nil {
-		filter.Identity = *c.principal
+		f.Identity = *c.principal
+		none = policy.NormalizeIdentity(f.Identity) == ""
 	}
 	if c.status != nil {
-		filter.StatusAt, filter.At = *c.status, data.now
+		f.StatusAt, f.At = *c.status, now
 	}
 	if c.expiringBefore != nil {
 		t, err := policy.ParseTimestamp(*c.expiringBefore)
 		if err != nil {
 			diags.AddError("Invalid expiring_before", err.Error())
-			return tftypes.Value{}, diags
+			return f, none, diags
 		}
-		filter.ExpiringBefore = t
+		f.ExpiringBefore = t
+	}
+	return f, none, diags
+}
+
+// listGrants returns the data source's state for configuration config (of
+// type objectType) with filters c: the configuration with its grants.
+func listGrants(ctx context.Context, data *providerData, c grantsConfig, objectType tftypes.Object, config tftypes.Value) (tftypes.Value, diag.Diagnostics) {
+	filter, none, diags := grantsFilter(c, data.now)
+	if diags.HasError() {
+		return tftypes.Value{}, diags
 	}
 	listType, ok := objectType.AttributeTypes["grants"].(tftypes.List)
 	itemType, ok2 := listType.ElementType.(tftypes.Object)
@@ -180,8 +192,7 @@ func listGrants(ctx context.Context, data *providerData, c grantsConfig, objectT
 		return tftypes.Value{}, diags
 	}
 	items := []tftypes.Value{}
-	// A principal that is blank after trimming names no one.
-	if c.principal == nil || policy.NormalizeIdentity(filter.Identity) != "" {
+	if !none {
 		err := data.ledger.EachGrant(ctx, filter, func(g ledger.Grant) error {
 			items = append(items, grantItemValue(itemType, g, g.StatusAt(data.now)))
 			return nil
@@ -209,15 +220,17 @@ var grantsObjectType = sync.OnceValue(func() tftypes.Object {
 })
 
 // readGrantsDirect answers a ReadDataSource request for governed_grants
-// without the framework: it decodes the configuration, lists the grants
-// (listGrants, as Read does) and encodes the state. The framework would walk
-// every value of the result again (semantic equality, null blocks) and
-// convert it, which costs more than the listing for a long list and has no
-// effect on this schema, which has no blocks and no custom types. It answers
-// only when the result is a plain success with every filter known; for
-// anything else (diagnostics, unknown values, an unconfigured provider) it
-// reports false, and the framework answers, with its own diagnostics.
-// TestGrantsDirectReadIsTheFrameworkRead holds the two answers byte for byte.
+// without the framework: it decodes the configuration, reads the grants with
+// the filter Read uses (grantsFilter) and encodes each one, as it is read,
+// from the attributes Read maps it to (grantItemAttrs). The framework would
+// hold every grant as a value, walk the result again (semantic equality,
+// null blocks) and convert it, which costs far more than the reading for a
+// long list and has no effect on this schema, which has no blocks and no
+// custom types. It answers only when the result is a plain success with every
+// filter known; for anything else (diagnostics, unknown values, an
+// unconfigured provider) it reports false, and the framework answers, with
+// its own diagnostics. TestGrantsDirectReadIsTheFrameworkRead holds the two
+// answers equal byte for byte.
 func readGrantsDirect(ctx context.Context, data *providerData, req *tfprotov6.ReadDataSourceRequest) (*tfprotov6.ReadDataSourceResponse, bool) {
 	objectType := grantsObjectType()
 	if data == nil || req.Config == nil || objectType.AttributeTypes == nil {
@@ -247,51 +260,192 @@ func readGrantsDirect(ctx context.Context, data *providerData, req *tfprotov6.Re
 		}
 		*dest = &str
 	}
-	state, diags := listGrants(ctx, data, c, objectType, config)
+	filter, none, diags := grantsFilter(c, data.now)
 	if len(diags) > 0 {
 		return nil, false
 	}
-	dv, err := tfprotov6.NewDynamicValue(objectType, state)
-	if err != nil {
+	listType, ok := objectType.AttributeTypes["grants"].(tftypes.List)
+	itemType, ok2 := listType.ElementType.(tftypes.Object)
+	if !ok || !ok2 {
 		return nil, false
 	}
-	return &tfprotov6.ReadDataSourceResponse{State: &dv}, true
+	// The grants are encoded as they are read, in MessagePack as tftypes
+	// encodes them, so that a long list is never held as values.
+	var items msgpackWriter
+	count := 0
+	if !none {
+		err := data.ledger.EachGrant(ctx, filter, func(g ledger.Grant) error {
+			count++
+			return items.object(itemType, grantItemAttrs(g, g.StatusAt(data.now)))
+		})
+		if err != nil {
+			return nil, false
+		}
+	}
+	state := map[string]any{"grants": msgpackRaw{count: count, items: items.b}}
+	for name, v := range attrs {
+		if name == "grants" {
+			continue
+		}
+		var str string
+		if v.IsNull() {
+			state[name] = nil
+		} else if err := v.As(&str); err == nil {
+			state[name] = str
+		} else {
+			return nil, false
+		}
+	}
+	var out msgpackWriter
+	if err := out.object(objectType, state); err != nil {
+		return nil, false
+	}
+	return &tfprotov6.ReadDataSourceResponse{State: &tfprotov6.DynamicValue{MsgPack: out.b}}, true
+}
+
+// msgpackWriter encodes values of governed_grants' schema in MessagePack
+// exactly as tftypes encodes them for the plugin protocol: objects as maps
+// with their attributes in sorted order, the shortest header for each length,
+// null as nil. TestGrantsDirectReadIsTheFrameworkRead compares the bytes.
+type msgpackWriter struct{ b []byte }
+
+// msgpackRaw is a list whose count elements are already encoded in items.
+type msgpackRaw struct {
+	count int
+	items []byte
+}
+
+// header writes a length header: the fixed form below fixed, else the 16- or
+// 32-bit form after code16 or code16+1 (str8 is the caller's).
+func (w *msgpackWriter) header(fixedBase byte, fixed, l int, code16 byte) {
+	switch {
+	case l < fixed:
+		w.b = append(w.b, fixedBase|byte(l))
+	case l <= 0xffff:
+		w.b = append(w.b, code16, byte(l>>8), byte(l))
+	default:
+		w.b = append(w.b, code16+1, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
+	}
+}
+
+func (w *msgpackWriter) str(s string) {
+	if l := len(s); l >= 32 && l < 256 {
+		w.b = append(w.b, 0xd9, byte(l))
+	} else {
+		w.header(0xa0, 32, l, 0xda)
+	}
+	w.b = append(w.b, s...)
+}
+
+// object writes attrs as an object of type t; every attribute of t must be
+// in attrs, with a value of its type.
+func (w *msgpackWriter) object(t tftypes.Object, attrs map[string]any) error {
+	if len(attrs) != len(t.AttributeTypes) {
+		return errors.New("the attributes do not match the type")
+	}
+	names := slices.Sorted(maps.Keys(t.AttributeTypes))
+	w.header(0x80, 16, len(names), 0xde)
+	for _, name := range names {
+		w.str(name)
+		v, ok := attrs[name]
+		if !ok {
+			return errors.New("no value for " + name)
+		}
+		at := t.AttributeTypes[name]
+		switch v := v.(type) {
+		case nil:
+			w.b = append(w.b, 0xc0)
+		case string:
+			if !at.Is(tftypes.String) {
+				return errors.New(name + " is not a string")
+			}
+			w.str(v)
+		case bool:
+			if !at.Is(tftypes.Bool) {
+				return errors.New(name + " is not a bool")
+			}
+			if v {
+				w.b = append(w.b, 0xc3)
+			} else {
+				w.b = append(w.b, 0xc2)
+			}
+		case []string:
+			if !at.Is(tftypes.Set{ElementType: tftypes.String}) && !at.Is(tftypes.List{ElementType: tftypes.String}) {
+				return errors.New(name + " is not a collection of strings")
+			}
+			w.header(0x90, 16, len(v), 0xdc)
+			for _, e := range v {
+				w.str(e)
+			}
+		case msgpackRaw:
+			if _, ok := at.(tftypes.List); !ok {
+				return errors.New(name + " is not a list")
+			}
+			w.header(0x90, 16, v.count, 0xdc)
+			w.b = append(w.b, v.items...)
+		default:
+			return errors.New(name + " has a value of no known kind")
+		}
+	}
+	return nil
+}
+
+// grantItemAttrs is one element of the grants list for g with its status as
+// of now, attribute by attribute: a string, nil for null, a bool, or a
+// []string for a set of strings. grantItemValue and the direct read's encoder
+// both build from it, so that the two cannot map a grant differently.
+func grantItemAttrs(g ledger.Grant, status string) map[string]any {
+	strOrNull := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	timeOrNull := func(at time.Time) any {
+		if at.IsZero() {
+			return nil
+		}
+		return formatTime(at)
+	}
+	approvers := g.Approvers
+	if approvers == nil {
+		approvers = []string{}
+	}
+	return map[string]any{
+		"id":                 g.ID,
+		"principal":          g.Principal,
+		"entitlement":        g.Entitlement,
+		"ticket_id":          g.TicketID,
+		"approvers":          approvers,
+		"break_glass":        g.BreakGlass,
+		"status":             status,
+		"active":             status == ledger.StatusActive,
+		"granted_at":         timeOrNull(g.GrantedAt),
+		"expires_at":         g.ExpiresAt,
+		"revoked_at":         timeOrNull(g.RevokedAt),
+		"revocation_reason":  strOrNull(g.RevocationReason),
+		"revocation_pending": g.RevokePending,
+	}
 }
 
 // grantItemValue is one element of the grants list, of type t, for g with
 // its status as of now: the value the framework would build from the
 // element's attributes, made without reflection.
 func grantItemValue(t tftypes.Object, g ledger.Grant, status string) tftypes.Value {
-	str := func(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
-	strOrNull := func(s string) tftypes.Value {
-		if s == "" {
-			return tftypes.NewValue(tftypes.String, nil)
+	attrs := map[string]tftypes.Value{}
+	for name, v := range grantItemAttrs(g, status) {
+		switch v := v.(type) {
+		case nil:
+			attrs[name] = tftypes.NewValue(t.AttributeTypes[name], nil)
+		case []string:
+			elems := make([]tftypes.Value, len(v))
+			for i, e := range v {
+				elems[i] = tftypes.NewValue(tftypes.String, e)
+			}
+			attrs[name] = tftypes.NewValue(t.AttributeTypes[name], elems)
+		default:
+			attrs[name] = tftypes.NewValue(t.AttributeTypes[name], v)
 		}
-		return str(s)
 	}
-	timeOrNull := func(at time.Time) tftypes.Value {
-		if at.IsZero() {
-			return tftypes.NewValue(tftypes.String, nil)
-		}
-		return str(formatTime(at))
-	}
-	approvers := make([]tftypes.Value, len(g.Approvers))
-	for i, a := range g.Approvers {
-		approvers[i] = str(a)
-	}
-	return tftypes.NewValue(t, map[string]tftypes.Value{
-		"id":                 str(g.ID),
-		"principal":          str(g.Principal),
-		"entitlement":        str(g.Entitlement),
-		"ticket_id":          str(g.TicketID),
-		"approvers":          tftypes.NewValue(t.AttributeTypes["approvers"], approvers),
-		"break_glass":        tftypes.NewValue(tftypes.Bool, g.BreakGlass),
-		"status":             str(status),
-		"active":             tftypes.NewValue(tftypes.Bool, status == ledger.StatusActive),
-		"granted_at":         timeOrNull(g.GrantedAt),
-		"expires_at":         str(g.ExpiresAt),
-		"revoked_at":         timeOrNull(g.RevokedAt),
-		"revocation_reason":  strOrNull(g.RevocationReason),
-		"revocation_pending": tftypes.NewValue(tftypes.Bool, g.RevokePending),
-	})
+	return tftypes.NewValue(t, attrs)
 }

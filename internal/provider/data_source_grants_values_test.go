@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,6 +195,16 @@ func TestGrantsDirectReadIsTheFrameworkRead(t *testing.T) {
 			}
 		}
 	}
+	// Lengths at every MessagePack header size: strings of 32 and 256 bytes
+	// and more, a set of 16 approvers and more.
+	mk("svc-"+strings.Repeat("long", 10), "payments-db-read", later, nil)
+	mk("svc-"+strings.Repeat("longer", 60), "payments-db-read", later, nil)
+	mk("svc-many", "payments-db-read", later, func(g *ledger.Grant) {
+		g.Approvers = nil
+		for i := range 17 {
+			g.Approvers = append(g.Approvers, fmt.Sprintf("approver-%d@example.com", i))
+		}
+	})
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +239,7 @@ func TestGrantsDirectReadIsTheFrameworkRead(t *testing.T) {
 
 	dataType := schemas.DataSourceSchemas[grantsTypeName].ValueType()
 	var filters []map[string]string
-	for _, p := range []string{"", "svc-a", " Svc-A ", "SVC-\u00c4", "svc-nobody", "   "} {
+	for _, p := range []string{"", "svc-a", " Svc-A ", "SVC-\u00c4", "svc-nobody", "   ", "svc-many", "SVC-" + strings.Repeat("LONG", 10)} {
 		for _, e := range []string{"", "payments-db-read", "ci-deploy"} {
 			for _, st := range []string{"", "active", "expired", "revoked", "pending"} {
 				f := map[string]string{}

@@ -59,7 +59,11 @@ func main() {
 	// that nothing else can reach the real provider.
 	schemas.ResourceSchemas = map[string]*tfprotov6.Schema{grantType: grant}
 	schemas.DataSourceSchemas = map[string]*tfprotov6.Schema{}
-	s := &server{ProviderServer: framework, schemas: schemas, grant: grant.ValueType().(tftypes.Object)}
+	grantObject, ok := grant.ValueType().(tftypes.Object)
+	if !ok {
+		log.Fatal(errors.New(grantType + "'s schema is not an object"))
+	}
+	s := &server{ProviderServer: framework, schemas: schemas, grant: grantObject}
 	if err := tf6server.Serve(governed.Address, func() tfprotov6.ProviderServer { return s }); err != nil {
 		log.Fatal(err)
 	}

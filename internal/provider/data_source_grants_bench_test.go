@@ -124,7 +124,10 @@ func BenchmarkGrantsDataSource(b *testing.B) {
 // every other attribute null, as Terraform sends a configuration.
 func dynamicValue(b testing.TB, t tftypes.Type, strs map[string]string) *tfprotov6.DynamicValue {
 	b.Helper()
-	object := t.(tftypes.Object)
+	object, ok := t.(tftypes.Object)
+	if !ok {
+		b.Fatalf("%s is not an object type", t)
+	}
 	attrs := map[string]tftypes.Value{}
 	for name, at := range object.AttributeTypes {
 		attrs[name] = tftypes.NewValue(at, nil)

@@ -76,9 +76,12 @@ func TestGrantItemValueIsTheReflectedValue(t *testing.T) {
 	ctx := context.Background()
 	var sr datasource.SchemaResponse
 	NewGrantsDataSource().Schema(ctx, datasource.SchemaRequest{}, &sr)
-	objectType := sr.Schema.Type().TerraformType(ctx).(tftypes.Object)
-	listType := objectType.AttributeTypes["grants"].(tftypes.List)
-	itemType := listType.ElementType.(tftypes.Object)
+	objectType, ok := sr.Schema.Type().TerraformType(ctx).(tftypes.Object)
+	listType, ok2 := objectType.AttributeTypes["grants"].(tftypes.List)
+	itemType, ok3 := listType.ElementType.(tftypes.Object)
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("governed_grants' schema has no list of objects named grants")
+	}
 
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	base := ledger.Grant{ID: "grt_1", Principal: "svc-a", Entitlement: "read", TicketID: "SEC-1",
@@ -214,7 +217,10 @@ func TestGrantsDirectReadIsTheFrameworkRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := server.(*releasingServer)
+	rs, ok := server.(*releasingServer)
+	if !ok {
+		t.Fatalf("the provider's server is a %T", server)
+	}
 	schemas, err := server.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,11 @@
 #     same values. terraform_data is built into Terraform, so the baseline is
 #     Terraform's own cost for N resources, without a plugin process, policy or
 #     ledger;
+#   - the same two commands against the protocol floor (bench/protofloor, side
+#     "protocol"): the same governed_grant schema served by a provider that is
+#     written on terraform-plugin-go directly and does nothing. It is what
+#     Terraform and the plugin protocol cost any external provider, and the
+#     floor that the plan target is set against;
 #   - the same two commands against the framework floor (bench/floor): a
 #     provider served like governed, with the same governed_grant schema, that
 #     does no policy and no ledger work, run on the same configuration text.
@@ -20,7 +25,11 @@
 #     PostgreSQL server that the script starts (bench/pgserver, fsync on), and
 #     every event a durable commit. PG=0 leaves this side out;
 #   - the provider process's peak resident memory (VmHWM) during those runs,
-#     for governed and for the floor;
+#     for governed and for the floors;
+#   - plans of governed against ledgers with long histories (run_history:
+#     HISTORY, default "0 10000 100000 1000000" events of other grants added
+#     to the ledger after the apply), so that what a plan costs as the ledger
+#     grows is seen; HISTORY= leaves it out;
 #   - the Go benchmarks of the policy and the ledger, including verification
 #     throughput.
 #
@@ -32,8 +41,9 @@
 #
 # Usage: make bench, or   N=1000 RUNS=5 ./scripts/bench.sh
 # Settings (environment): N, RUNS, PARALLELISM (passed to every side as
-# -parallelism), PG=0 to skip the PostgreSQL side, KEEP_WORK=1 to keep the
-# scratch directory, GO.
+# -parallelism), PG=0 to skip the PostgreSQL side, HISTORY (event counts of
+# the ledger-history side; empty to skip it), KEEP_WORK=1 to keep the scratch
+# directory, GOBENCH=0 to skip the Go benchmarks, GO.
 # The report goes to stdout and to bench/results/latest.txt; progress to stderr.
 set -euo pipefail
 export LC_ALL=C
@@ -43,11 +53,13 @@ RUNS=${RUNS:-5}
 PARALLELISM=${PARALLELISM:-10}
 KEEP_WORK=${KEEP_WORK:-0}
 PG=${PG:-1}
+HISTORY=${HISTORY-0 10000 100000 1000000}
+GOBENCH=${GOBENCH:-1}
 GO=${GO:-go}
 
 # Targets. A miss is reported, not treated as a failure: this is a measurement.
-APPLY_TARGET=1.50     # governed/baseline, median apply time
-PLAN_TARGET=1.25      # governed/baseline, median plan time
+APPLY_TARGET=1.15     # governed/baseline, median apply time
+PLAN_TARGET=1.30      # governed/protocol (the protocol floor), median plan time
 PG_TARGET=1.50        # pg/baseline, median apply and plan time
 RSS_TARGET_MIB=100    # provider peak RSS
 VERIFY_TARGET=500000  # ledger verification, events/s (BenchmarkVerify)
@@ -65,6 +77,7 @@ provider_bin=$work/bin/terraform-provider-governed
 # The floor goes in a directory of its own under the same file name, since
 # dev_overrides names a directory and Terraform looks for the provider's name in it.
 floor_bin=$work/floor/terraform-provider-governed
+protocol_bin=$work/protocol/terraform-provider-governed
 times=$work/times.tsv # kind phase run seconds peak_kib provider_processes
 
 progress() { printf '==> %s\n' "$*" >&2; }
@@ -88,14 +101,17 @@ trap cleanup EXIT
 source_commit=unknown
 
 build_provider() {
-  progress "Building the provider and the framework floor"
+  progress "Building the provider, the framework floor and the protocol floor"
   source_commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
   "$GO" build -C "$root" -o "$provider_bin" .
   "$GO" build -C "$root" -o "$floor_bin" ./bench/floor
+  "$GO" build -C "$root" -o "$protocol_bin" ./bench/protofloor
+  [[ -z $HISTORY ]] || "$GO" build -C "$root" -o "$work/history" ./bench/history
   [[ $PG == 1 ]] && "$GO" build -C "$root" -o "$work/pgserver" ./bench/pgserver
   # As /proc/PID/exe shows them.
   provider_bin=$(readlink -f "$provider_bin")
   floor_bin=$(readlink -f "$floor_bin")
+  protocol_bin=$(readlink -f "$protocol_bin")
 }
 
 # cli_config BINARY: a throwaway CLI configuration, printed, that makes
@@ -116,6 +132,7 @@ RC
 write_cli_config() {
   cli_config "$provider_bin" >"$work/terraformrc"
   cli_config "$floor_bin" >"$work/terraformrc-floor"
+  cli_config "$protocol_bin" >"$work/terraformrc-protocol"
   export TF_CLI_CONFIG_FILE=$work/terraformrc TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
   unset TF_LOG TF_LOG_PROVIDER TF_LOG_CORE
 }
@@ -151,12 +168,19 @@ stop_postgres() {
 # side_binary KIND: the provider binary that side runs (the baseline runs none,
 # but is watched for governed's, so that the watcher costs it the same).
 side_binary() {
-  if [[ $1 == floor ]]; then printf '%s\n' "$floor_bin"; else printf '%s\n' "$provider_bin"; fi
+  case $1 in
+    floor) printf '%s\n' "$floor_bin" ;;
+    protocol) printf '%s\n' "$protocol_bin" ;;
+    *) printf '%s\n' "$provider_bin" ;;
+  esac
 }
 
 # side_cli_config KIND: the CLI configuration file for that side.
 side_cli_config() {
-  if [[ $1 == floor ]]; then printf '%s\n' "$work/terraformrc-floor"; else printf '%s\n' "$work/terraformrc"; fi
+  case $1 in
+    floor | protocol) printf '%s\n' "$work/terraformrc-$1" ;;
+    *) printf '%s\n' "$work/terraformrc" ;;
+  esac
 }
 
 write_policy() {
@@ -220,7 +244,7 @@ gen_baseline() {
 # governed's configuration with a provider block and policy of its own.
 new_run_dir() {
   local kind=$1 name=$2 size=$3 dir config=$1
-  [[ $kind == floor || $kind == pg ]] && config=governed
+  [[ $kind == floor || $kind == protocol || $kind == pg || $kind == history-* ]] && config=governed
   dir=$work/runs/$kind-$name
   mkdir -p "$dir"
   cp "$work/configs/$config-$size.tf" "$dir/main.tf"
@@ -344,7 +368,7 @@ run_pair() {
 }
 
 # The sides, in the order of the first run.
-SIDES=(governed floor baseline)
+SIDES=(governed protocol floor baseline)
 [[ $PG == 1 ]] && SIDES+=(pg)
 
 # A small untimed round first: proves the setup works before the long runs and
@@ -369,6 +393,37 @@ run_all() {
       run_pair "${SIDES[(run - 1 + i) % ${#SIDES[@]}]}" "$run" "$N"
     done
     [[ $KEEP_WORK == 1 ]] || rm -rf "$work/runs/"*-"$run"
+  done
+}
+
+# run_history: the ledger-history side. For each event count E in HISTORY, a
+# directory where governed applies N grants on a new ledger, untimed; then
+# bench/history appends E events of other grants to that ledger (issued,
+# expired and retired over a year and a half) and the plan with no changes is
+# timed, RUNS times, the sizes interleaved. E=0 is the new ledger that the
+# others are compared with. Kept apart from run_all, so that other
+# measurements of long ledgers can sit beside it.
+run_history() {
+  [[ -n $HISTORY ]] || return 0
+  local events run i dir rc_file
+  local -a sizes
+  read -r -a sizes <<<"$HISTORY"
+  rc_file=$(side_cli_config governed)
+  for events in "${sizes[@]}"; do
+    [[ $events =~ ^[0-9]+$ ]] || die "HISTORY holds $events, not an event count"
+    dir=$(new_run_dir "history-$events" hist "$N")
+    progress "history: applying $N grants, then adding $events events to the ledger"
+    (cd "$dir" && TF_CLI_CONFIG_FILE=$rc_file exec "${APPLY_CMD[@]}") >"$dir/apply.log" 2>&1 ||
+      { tail -n 40 "$dir/apply.log" >&2; die "history-$events apply failed; see $dir/apply.log"; }
+    if ((events > 0)); then
+      "$work/history" -ledger "$dir/governed.db" -events "$events" || die "bench/history failed for $events events"
+    fi
+  done
+  for ((run = 1; run <= RUNS; run++)); do
+    for ((i = 0; i < ${#sizes[@]}; i++)); do
+      events=${sizes[(run - 1 + i) % ${#sizes[@]}]}
+      measure "history-$events" plan "$run" "$work/runs/history-$events-hist"
+    done
   done
 }
 
@@ -405,7 +460,8 @@ report_header() {
   echo "  go            $("$GO" env GOVERSION)"
   echo "  cpus          $(nproc)"
   echo "  resources     N=$N per configuration, RUNS=$RUNS runs of each"
-  echo "  floor         bench/floor: governed_grant's schema in a provider that does nothing, same configuration"
+  echo "  protocol      bench/protofloor: governed_grant's schema in a provider on terraform-plugin-go that does nothing"
+  echo "  floor         bench/floor: governed_grant's schema in a framework provider that does nothing, same configuration"
   [[ $PG == 1 ]] && echo "  pg            the same grants on a PostgreSQL target (GRANT per grant) with a PostgreSQL ledger; fsync on"
   echo "  apply         ${APPLY_CMD[*]}   (from an empty state and an empty ledger)"
   echo "  plan          ${PLAN_CMD[*]}   (must exit 0: no changes)"
@@ -415,7 +471,7 @@ report_header() {
 report_times() {
   local phase kind lo hi ratio target
   local -A median=()
-  echo "Wall time, seconds (governed_grant vs the framework floor vs terraform_data, same values)"
+  echo "Wall time, seconds (governed_grant vs the protocol floor vs the framework floor vs terraform_data, same values)"
   printf '  %-6s %-9s %9s %9s %9s\n' phase side median min max
   for phase in apply plan; do
     for kind in "${SIDES[@]}"; do
@@ -424,13 +480,11 @@ report_times() {
     done
   done
   echo
-  echo "Ratio governed/baseline (medians)"
-  for phase in apply plan; do
-    target=$APPLY_TARGET
-    [[ $phase == plan ]] && target=$PLAN_TARGET
-    ratio=$(awk -v g="${median[governed-$phase]}" -v b="${median[baseline-$phase]}" 'BEGIN { printf "%.2f", g / b }')
-    printf '  %-6s %5sx   target <= %sx   %s\n' "$phase" "$ratio" "$target" "$(verdict "$ratio" "$target")"
-  done
+  echo "Targets (ratios of medians): apply against terraform_data, plan against the protocol floor"
+  ratio=$(awk -v g="${median[governed-apply]}" -v b="${median[baseline-apply]}" 'BEGIN { printf "%.2f", g / b }')
+  printf '  apply  governed/baseline %5sx   target <= %sx   %s\n' "$ratio" "$APPLY_TARGET" "$(verdict "$ratio" "$APPLY_TARGET")"
+  ratio=$(awk -v g="${median[governed-plan]}" -v b="${median[protocol-plan]}" 'BEGIN { printf "%.2f", g / b }')
+  printf '  plan   governed/protocol %5sx   target <= %sx   %s\n' "$ratio" "$PLAN_TARGET" "$(verdict "$ratio" "$PLAN_TARGET")"
   if [[ $PG == 1 ]]; then
     echo
     echo "Ratio pg/baseline (medians): grants on a PostgreSQL target with a PostgreSQL ledger"
@@ -441,13 +495,17 @@ report_times() {
     done
   fi
   echo
-  echo "Against the framework floor (medians; context, no target)"
-  echo "  floor/baseline: the framework floor, what any framework provider with this schema costs"
-  echo "  governed/floor: governed's own cost, what governed adds to that floor"
+  echo "Against the floors (medians; context, no target)"
+  echo "  protocol/baseline: the protocol floor, what any external provider with this schema costs"
+  echo "  floor/protocol:    what the plugin framework adds to it"
+  echo "  governed/floor:    governed's own cost, what governed adds to the framework floor"
+  echo "  governed/baseline: governed against Terraform's built-in terraform_data"
   for phase in apply plan; do
-    awk -v p="$phase" -v g="${median[governed-$phase]}" -v f="${median[floor-$phase]}" -v b="${median[baseline-$phase]}" 'BEGIN {
-      printf "  %-6s floor/baseline %5.2fx (%+.3fs)   framework floor\n", p, f / b, f - b
-      printf "  %-6s governed/floor %5.2fx (%+.3fs)   governed'"'"'s own cost\n", p, g / f, g - f
+    awk -v p="$phase" -v g="${median[governed-$phase]}" -v f="${median[floor-$phase]}" -v b="${median[baseline-$phase]}" -v r="${median[protocol-$phase]}" 'BEGIN {
+      printf "  %-6s protocol/baseline %5.2fx (%+.3fs)   protocol floor\n", p, r / b, r - b
+      printf "  %-6s floor/protocol    %5.2fx (%+.3fs)   framework\n", p, f / r, f - r
+      printf "  %-6s governed/floor    %5.2fx (%+.3fs)   governed'"'"'s own cost\n", p, g / f, g - f
+      printf "  %-6s governed/baseline %5.2fx (%+.3fs)\n", p, g / b, g - b
     }'
   done
   echo
@@ -456,9 +514,9 @@ report_times() {
 report_memory() {
   local kind phase peak_kib peak_mib procs label sampled=0
   echo "Provider peak RSS (VmHWM of the provider processes, sampled every ${SAMPLE_INTERVAL}s)"
-  for kind in governed floor; do
+  for kind in governed protocol floor; do
     label=
-    [[ $kind == floor ]] && label="floor "
+    [[ $kind != governed ]] && label="$kind "
     for phase in apply plan all; do
       peak_kib=$(awk -v k="$kind" -v p="$phase" '$1 == k && (p == "all" || $2 == p) { if ($5 > m) m = $5 } END { print m + 0 }' "$times")
       peak_mib=$(awk -v k="$peak_kib" 'BEGIN { printf "%.1f", k / 1024 }')
@@ -467,7 +525,7 @@ report_memory() {
         printf '  max over all governed runs   %6s MiB   target <= %s MiB   %s\n' \
           "$peak_mib" "$RSS_TARGET_MIB" "$(verdict "$peak_mib" "$RSS_TARGET_MIB")"
       elif [[ $phase == all ]]; then
-        printf '  max over all floor runs      %6s MiB   (framework floor; context, no target)\n' "$peak_mib"
+        printf '  %-28s %6s MiB   (context, no target)\n' "max over all $kind runs" "$peak_mib"
       else
         procs=$(awk -v k="$kind" -v p="$phase" '$1 == k && $2 == p { print $6 }' "$times" | sort -un | paste -sd, -)
         printf '  %-28s %6s MiB   (provider processes sampled per %s: %s)\n' \
@@ -482,10 +540,31 @@ report_memory() {
   echo
 }
 
+# report_history: the plans against long ledgers, each against the new
+# ledger's (HISTORY's first count, normally 0) in the same run.
+report_history() {
+  [[ -n $HISTORY ]] || return 0
+  local events first median lo hi peak_kib
+  local -a sizes
+  read -r -a sizes <<<"$HISTORY"
+  first=${sizes[0]}
+  local first_median
+  read -r first_median lo hi < <(seconds "history-$first" plan | summarise)
+  echo "Plans of N=$N grants against a ledger with a long history (events added after the apply; medians of $RUNS)"
+  printf '  %12s %9s %9s %9s %14s %10s\n' events median min max "vs $first events" "peak MiB"
+  for events in "${sizes[@]}"; do
+    read -r median lo hi < <(seconds "history-$events" plan | summarise)
+    peak_kib=$(awk -v k="history-$events" '$1 == k { if ($5 > m) m = $5 } END { print m + 0 }' "$times")
+    awk -v e="$events" -v m="$median" -v lo="$lo" -v hi="$hi" -v f="$first_median" -v p="$peak_kib" 'BEGIN {
+      printf "  %12d %9.3f %9.3f %9.3f %13.2fx %10.1f\n", e, m, lo, hi, m / f, p / 1024 }'
+  done
+  echo
+}
+
 report_runs() {
   echo "Per run (in the order they ran)"
-  printf '  %-4s %-9s %-6s %10s %12s\n' run side phase seconds "peak MiB"
-  awk '{ printf "  %-4s %-9s %-6s %10.3f %12s\n", $3, $1, $2, $4, $1 != "baseline" ? sprintf("%.1f", $5 / 1024) : "-" }' "$times"
+  printf '  %-4s %-15s %-6s %10s %12s\n' run side phase seconds "peak MiB"
+  awk '{ printf "  %-4s %-15s %-6s %10.3f %12s\n", $3, $1, $2, $4, $1 != "baseline" ? sprintf("%.1f", $5 / 1024) : "-" }' "$times"
   echo
 }
 
@@ -531,13 +610,15 @@ main() {
   start_postgres
   warm_up
   run_all
+  run_history
   stop_postgres
 
   report_header
   report_times
   report_memory
+  report_history
   report_runs
-  report_go_benchmarks
+  [[ $GOBENCH == 0 ]] || report_go_benchmarks
 }
 
 mkdir -p "$root/bench/results"

@@ -281,11 +281,17 @@ func (c *command) grants(ctx context.Context, args []string) int {
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	// Status is judged at now, below: a grant past its expiry is expired even
-	// before an apply records it.
-	f := ledger.GrantFilter{Entitlement: entitlement}
+	// Every filter is the store's to apply, through an index. Status is
+	// judged at now: a grant past its expiry is expired even before an apply
+	// records it. Principals are compared as the policy compares identities,
+	// so the filter finds a grant whatever case or Unicode form it was
+	// written in.
+	f := ledger.GrantFilter{Entitlement: entitlement, Identity: principal}
 	if status != "" && !slices.Contains(grantStatuses, status) {
 		return c.usageError(fs, "--status %q is not one of %s", status, strings.Join(grantStatuses, ", "))
+	}
+	if status != "" {
+		f.StatusAt, f.At = status, c.now
 	}
 	if within != "" {
 		d, err := policy.ParseDuration(within)
@@ -294,25 +300,21 @@ func (c *command) grants(ctx context.Context, args []string) int {
 		}
 		f.ExpiringBefore = c.now.Add(d)
 	}
+	if principal != "" && policy.NormalizeIdentity(principal) == "" {
+		return c.usageError(fs, "--principal is blank")
+	}
 	l, err := c.open(ctx, location)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
 	defer l.Close()
-	all, err := l.Grants(ctx, f)
+	var grants []listedGrant
+	err = l.EachGrant(ctx, f, func(g ledger.Grant) error {
+		grants = append(grants, listGrant(g, c.now))
+		return nil
+	})
 	if err != nil {
 		return c.fail(exitUsage, "reading grants: %v", err)
-	}
-	var grants []listedGrant
-	for _, g := range all {
-		// Principals are compared as the policy compares identities, so the
-		// filter finds a grant whatever case or Unicode form it was written in.
-		if principal != "" && policy.NormalizeIdentity(g.Principal) != policy.NormalizeIdentity(principal) {
-			continue
-		}
-		if lg := listGrant(g, c.now); status == "" || lg.Status == status {
-			grants = append(grants, lg)
-		}
 	}
 	if asJSON {
 		enc := json.NewEncoder(c.stdout)

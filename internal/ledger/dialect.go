@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // dialect holds what differs in the SQL that both stores run: the rest of
@@ -19,6 +21,19 @@ type dialect struct {
 	// parameter's value. It may select more rows than it must, never fewer:
 	// Grants checks every payload again.
 	expiresBefore func(bound time.Time) (cond string, arg any)
+	// expiresAfter is expiresBefore's counterpart: the condition selecting
+	// rows whose expiry may be after bound, and its parameter's value. It
+	// may select more rows than it must, never fewer.
+	expiresAfter func(bound time.Time) (cond string, arg any)
+	// unfolded is the condition that selects current-state rows whose
+	// principal is not plain lower-case printable ASCII: the only principals
+	// that policy.NormalizeIdentity may change, so that a principal outside
+	// it matches an identity only when it equals it. The partial index
+	// grants_principal_unfolded is made with the same text.
+	unfolded string
+	// unindexed is a column's name written so that the planner does not look
+	// it up in an index but only checks it on the rows it reads.
+	unindexed func(column string) string
 	// approvalWithdrawn is the condition, with %s for the withdrawn status,
 	// that selects grants whose approval record has that status: a lookup of
 	// the record by its primary key.
@@ -74,14 +89,22 @@ func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
 		}
 		where = append(where, fmt.Sprintf(cond, params...))
 	}
+	// A principal's grants are few: where they are asked for as an identity,
+	// they are what the query starts from, and the other columns are only
+	// checked (SQLite, which keeps no statistics here, would otherwise start
+	// from the entitlement's grants, which may be most of the ledger).
+	col := func(name string) string { return name }
+	if f.Identity != "" {
+		col = d.unindexed
+	}
 	if f.Principal != "" {
-		add("principal = %s", f.Principal)
+		add(col("principal")+" = %s", f.Principal)
 	}
 	if f.Entitlement != "" {
-		add("entitlement = %s", f.Entitlement)
+		add(col("entitlement")+" = %s", f.Entitlement)
 	}
 	if f.Status != "" {
-		add("status = %s", f.Status)
+		add(col("status")+" = %s", f.Status)
 	}
 	if !f.ExpiringBefore.IsZero() {
 		add("status = %s", StatusActive)
@@ -101,6 +124,27 @@ func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
 	}
 	if f.RevokePending {
 		add(d.revokePending)
+	}
+	if f.Identity != "" {
+		// Plain principals through grants_principal, the few others through
+		// grants_principal_unfolded; Grants compares the normalised forms.
+		add("id IN (SELECT id FROM grants WHERE principal = %s UNION ALL SELECT id FROM grants WHERE "+d.unfolded+")",
+			policy.NormalizeIdentity(f.Identity))
+	}
+	if f.StatusAt != "" {
+		status := col("status")
+		switch f.StatusAt {
+		case StatusActive, StatusPending:
+			add(status+" = %s", f.StatusAt)
+			add(d.expiresAfter(f.At))
+		case StatusExpired:
+			// Recorded as expired, or still in force by the ledger's account
+			// with an expiry that is not after At.
+			cond, bound := d.expiresBefore(f.At)
+			add("("+status+" = %s OR ("+status+" IN (%s, %s) AND "+cond+"))", StatusExpired, StatusActive, StatusPending, bound)
+		default:
+			add(status+" = %s", f.StatusAt)
+		}
 	}
 	q := `SELECT seq, data FROM grants`
 	if len(where) > 0 {

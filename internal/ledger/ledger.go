@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // DefaultLocation is the ledger used when none is configured: a SQLite file in
@@ -125,6 +126,12 @@ func (l *Ledger) Grant(ctx context.Context, id string) (Grant, error) { return l
 // Grants returns the grants that match f, sorted by id.
 func (l *Ledger) Grants(ctx context.Context, f GrantFilter) ([]Grant, error) {
 	return l.s.Grants(ctx, f)
+}
+
+// EachGrant calls fn for every grant that matches f, in order of id, as the
+// store reads them (see Store.EachGrant).
+func (l *Ledger) EachGrant(ctx context.Context, f GrantFilter, fn func(Grant) error) error {
+	return l.s.EachGrant(ctx, f, fn)
 }
 
 // Approval returns the current state of an approval record (ErrNotFound when unknown).
@@ -508,6 +515,12 @@ func (f GrantFilter) Matches(g Grant) bool {
 		return false
 	}
 	if f.RevokePending && !g.RevokePending {
+		return false
+	}
+	if f.Identity != "" && policy.NormalizeIdentity(g.Principal) != policy.NormalizeIdentity(f.Identity) {
+		return false
+	}
+	if f.StatusAt != "" && g.StatusAt(f.At) != f.StatusAt {
 		return false
 	}
 	return true

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -189,6 +190,56 @@ func scanRecords[T record](rows recordRows, kind string, keep func(T) bool) ([]T
 		if keep == nil || keep(r) {
 			out = append(out, r)
 		}
+	}
+	return out, nil
+}
+
+// eachRecord is scanRecords without the slice: it decodes the rows one by one
+// and calls fn for each that keep accepts. An error from fn ends the walk and
+// is returned as it is. The caller checks the rows' error at the end.
+func eachRecord[T record](rows recordRows, kind string, keep func(T) bool, fn func(T) error) error {
+	var seq int64
+	var data []byte
+	for rows.Next() {
+		if err := rows.Scan(&seq, &data); err != nil {
+			return err
+		}
+		r, err := decodeRecord[T](seq, data)
+		if err != nil {
+			return fmt.Errorf("a stored %s is not readable: %w", kind, err)
+		}
+		if keep == nil || keep(r) {
+			if err := fn(r); err != nil {
+				return errStopRecords{err}
+			}
+		}
+	}
+	return nil
+}
+
+// errStopRecords carries an error of eachRecord's callback through a store's
+// error handling, which must give it back as it is.
+type errStopRecords struct{ err error }
+
+func (e errStopRecords) Error() string { return e.err.Error() }
+func (e errStopRecords) Unwrap() error { return e.err }
+
+// callbackError returns the callback's own error when err carries one, and
+// false otherwise.
+func callbackError(err error) (error, bool) {
+	var stop errStopRecords
+	if errors.As(err, &stop) {
+		return stop.err, true
+	}
+	return nil, false
+}
+
+// collectGrants is Grants in terms of EachGrant.
+func collectGrants(ctx context.Context, each func(context.Context, GrantFilter, func(Grant) error) error, f GrantFilter) ([]Grant, error) {
+	out := []Grant{}
+	err := each(ctx, f, func(g Grant) error { out = append(out, g); return nil })
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

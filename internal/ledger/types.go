@@ -243,6 +243,16 @@ type GrantFilter struct {
 	Entitlement    string
 	Status         string
 	ExpiringBefore time.Time
+	// Identity selects grants whose principal is this identity as the policy
+	// compares identities (policy.NormalizeIdentity on both sides: trimmed,
+	// NFC, case folded), so that it finds a grant whatever case or Unicode
+	// form its principal was written in. Aliases are not followed.
+	Identity string
+	// StatusAt selects grants whose status at At (Grant.StatusAt) is this
+	// one: a grant the ledger holds as active or pending whose expiry is not
+	// after At counts as expired. At must be set with it.
+	StatusAt string
+	At       time.Time
 	// Overdue selects grants that the ledger still holds as active or
 	// pending although their expiry is not after it: past their expiry at
 	// that instant, with no expiry or revocation recorded yet.
@@ -275,6 +285,10 @@ type Store interface {
 	AppendDiscontinuity(ctx context.Context, at time.Time, note string) (Event, bool, error)
 	Grant(ctx context.Context, id string) (Grant, error)
 	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
+	// EachGrant calls fn for every grant that matches f, in order of id, as
+	// the rows are read, without holding them all; an error from fn ends the
+	// walk and is returned as it is.
+	EachGrant(ctx context.Context, f GrantFilter, fn func(Grant) error) error
 	Approval(ctx context.Context, id string) (Approval, error)
 	// Head returns the head the store recorded with its last append ({0, ""} when empty).
 	Head(ctx context.Context) (Head, error)

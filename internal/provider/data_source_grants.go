@@ -2,12 +2,20 @@ package provider
 
 import (
 	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
@@ -27,29 +35,18 @@ type grantsDataSource struct {
 	data *providerData
 }
 
+// grantsDataSourceModel is the data source's configuration. The grants are
+// built as Terraform values directly (grantItemValue), not through the model.
 type grantsDataSourceModel struct {
-	Principal      types.String     `tfsdk:"principal"`
-	Entitlement    types.String     `tfsdk:"entitlement"`
-	Status         types.String     `tfsdk:"status"`
-	ExpiringBefore types.String     `tfsdk:"expiring_before"`
-	Grants         []grantItemModel `tfsdk:"grants"`
+	Principal      types.String `tfsdk:"principal"`
+	Entitlement    types.String `tfsdk:"entitlement"`
+	Status         types.String `tfsdk:"status"`
+	ExpiringBefore types.String `tfsdk:"expiring_before"`
+	Grants         types.List   `tfsdk:"grants"`
 }
 
-type grantItemModel struct {
-	ID                types.String `tfsdk:"id"`
-	Principal         types.String `tfsdk:"principal"`
-	Entitlement       types.String `tfsdk:"entitlement"`
-	TicketID          types.String `tfsdk:"ticket_id"`
-	Approvers         types.Set    `tfsdk:"approvers"`
-	BreakGlass        types.Bool   `tfsdk:"break_glass"`
-	Status            types.String `tfsdk:"status"`
-	Active            types.Bool   `tfsdk:"active"`
-	GrantedAt         types.String `tfsdk:"granted_at"`
-	ExpiresAt         types.String `tfsdk:"expires_at"`
-	RevokedAt         types.String `tfsdk:"revoked_at"`
-	RevocationReason  types.String `tfsdk:"revocation_reason"`
-	RevocationPending types.Bool   `tfsdk:"revocation_pending"`
-}
+// grantsTypeName is the data source's type name.
+const grantsTypeName = "governed_grants"
 
 func (d *grantsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_grants"
@@ -126,55 +123,329 @@ func (d *grantsDataSource) Configure(_ context.Context, req datasource.Configure
 	}
 }
 
+// Read lists the matching grants. Every filter is the store's to apply, in SQL
+// through an index (ledger.GrantFilter), and the grants are read one by one
+// into Terraform values, so that a filtered read over a long ledger costs what
+// it returns, not the ledger's history. The provider's server answers most
+// reads itself, with the same values, without the framework's walk of the
+// result (readGrantsDirect); this is the framework's way, for the rest.
 func (d *grantsDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m grantsDataSourceModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	filter := ledger.GrantFilter{Entitlement: m.Entitlement.ValueString()}
-	if !m.ExpiringBefore.IsNull() {
-		t, err := policy.ParseTimestamp(m.ExpiringBefore.ValueString())
-		if err != nil {
-			resp.Diagnostics.AddError("Invalid expiring_before", err.Error())
-			return
-		}
-		filter.ExpiringBefore = t
-	}
-	grants, err := d.data.ledger.Grants(ctx, filter)
-	if err != nil {
-		addReadError(&resp.Diagnostics, summaryListGrants, "the grants", err)
+	c := grantsConfig{principal: m.Principal.ValueStringPointer(), entitlement: m.Entitlement.ValueStringPointer(),
+		status: m.Status.ValueStringPointer(), expiringBefore: m.ExpiringBefore.ValueStringPointer()}
+	objectType, ok := resp.State.Schema.Type().TerraformType(ctx).(tftypes.Object)
+	if !ok {
+		resp.Diagnostics.AddError(summaryListGrants, "The data source's schema is not an object; this is a bug in the provider.")
 		return
 	}
-	principal := policy.NormalizeIdentity(m.Principal.ValueString())
-	m.Grants = []grantItemModel{}
-	for _, g := range grants {
-		status := g.StatusAt(d.data.now)
-		if !m.Principal.IsNull() && policy.NormalizeIdentity(g.Principal) != principal {
-			continue
-		}
-		if !m.Status.IsNull() && m.Status.ValueString() != status {
-			continue
-		}
-		m.Grants = append(m.Grants, grantItemFromLedger(g, status))
+	state, diags := listGrants(ctx, d.data, c, objectType, req.Config.Raw)
+	resp.Diagnostics.Append(diags...)
+	if !diags.HasError() {
+		resp.State.Raw = state
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-func grantItemFromLedger(g ledger.Grant, status string) grantItemModel {
-	return grantItemModel{
-		ID:                types.StringValue(g.ID),
-		Principal:         types.StringValue(g.Principal),
-		Entitlement:       types.StringValue(g.Entitlement),
-		TicketID:          types.StringValue(g.TicketID),
-		Approvers:         stringSet(g.Approvers),
-		BreakGlass:        types.BoolValue(g.BreakGlass),
-		Status:            types.StringValue(status),
-		Active:            types.BoolValue(status == ledger.StatusActive),
-		GrantedAt:         timeOrNull(g.GrantedAt),
-		ExpiresAt:         types.StringValue(g.ExpiresAt),
-		RevokedAt:         timeOrNull(g.RevokedAt),
-		RevocationReason:  stringOrNull(g.RevocationReason),
-		RevocationPending: types.BoolValue(g.RevokePending),
+// grantsConfig is the data source's filters, each nil when not set.
+type grantsConfig struct {
+	principal, entitlement, status, expiringBefore *string
+}
+
+// grantsFilter is the ledger's filter for c, with statuses judged at now;
+// none is set when c can match no grant (a principal blank after trimming).
+func grantsFilter(c grantsConfig, now time.Time) (f ledger.GrantFilter, none bool, diags diag.Diagnostics) {
+	if c.entitlement != nil {
+		f.Entitlement = *c.entitlement
 	}
+	if c.principal != nil {
+		f.Identity = *c.principal
+		none = policy.NormalizeIdentity(f.Identity) == ""
+	}
+	if c.status != nil {
+		f.StatusAt, f.At = *c.status, now
+	}
+	if c.expiringBefore != nil {
+		t, err := policy.ParseTimestamp(*c.expiringBefore)
+		if err != nil {
+			diags.AddError("Invalid expiring_before", err.Error())
+			return f, none, diags
+		}
+		f.ExpiringBefore = t
+	}
+	return f, none, diags
+}
+
+// listGrants returns the data source's state for configuration config (of
+// type objectType) with filters c: the configuration with its grants.
+func listGrants(ctx context.Context, data *providerData, c grantsConfig, objectType tftypes.Object, config tftypes.Value) (tftypes.Value, diag.Diagnostics) {
+	filter, none, diags := grantsFilter(c, data.now)
+	if diags.HasError() {
+		return tftypes.Value{}, diags
+	}
+	listType, ok := objectType.AttributeTypes["grants"].(tftypes.List)
+	itemType, ok2 := listType.ElementType.(tftypes.Object)
+	if !ok || !ok2 {
+		diags.AddError(summaryListGrants, "The data source's schema has no list of grant objects; this is a bug in the provider.")
+		return tftypes.Value{}, diags
+	}
+	items := []tftypes.Value{}
+	if !none {
+		err := data.ledger.EachGrant(ctx, filter, func(g ledger.Grant) error {
+			items = append(items, grantItemValue(itemType, g, g.StatusAt(data.now)))
+			return nil
+		})
+		if err != nil {
+			addReadError(&diags, summaryListGrants, "the grants", err)
+			return tftypes.Value{}, diags
+		}
+	}
+	var attrs map[string]tftypes.Value
+	if err := config.As(&attrs); err != nil {
+		diags.AddError(summaryListGrants, "Reading the configuration: "+err.Error())
+		return tftypes.Value{}, diags
+	}
+	attrs["grants"] = tftypes.NewValue(listType, items)
+	return tftypes.NewValue(objectType, attrs), diags
+}
+
+// grantsObjectType is the Terraform type of governed_grants' schema.
+var grantsObjectType = sync.OnceValue(func() tftypes.Object {
+	var resp datasource.SchemaResponse
+	NewGrantsDataSource().Schema(context.Background(), datasource.SchemaRequest{}, &resp)
+	t, _ := resp.Schema.Type().TerraformType(context.Background()).(tftypes.Object)
+	return t
+})
+
+// readGrantsDirect answers a ReadDataSource request for governed_grants
+// without the framework: it decodes the configuration, reads the grants with
+// the filter Read uses (grantsFilter) and encodes each one, as it is read,
+// from the attributes Read maps it to (grantItemAttrs). The framework would
+// hold every grant as a value, walk the result again (semantic equality,
+// null blocks) and convert it, which costs far more than the reading for a
+// long list and has no effect on this schema, which has no blocks and no
+// custom types. It answers only when the result is a plain success with every
+// filter known; for anything else (diagnostics, unknown values, an
+// unconfigured provider) it reports false, and the framework answers, with
+// its own diagnostics. TestGrantsDirectReadIsTheFrameworkRead holds the two
+// answers equal byte for byte.
+func readGrantsDirect(ctx context.Context, data *providerData, req *tfprotov6.ReadDataSourceRequest) (*tfprotov6.ReadDataSourceResponse, bool) {
+	objectType := grantsObjectType()
+	if data == nil || req.Config == nil || objectType.AttributeTypes == nil {
+		return nil, false
+	}
+	config, err := req.Config.Unmarshal(objectType)
+	if err != nil || !config.IsFullyKnown() || config.IsNull() {
+		return nil, false
+	}
+	var attrs map[string]tftypes.Value
+	if err := config.As(&attrs); err != nil {
+		return nil, false
+	}
+	var c grantsConfig
+	for name, dest := range map[string]**string{"principal": &c.principal, "entitlement": &c.entitlement,
+		"status": &c.status, "expiring_before": &c.expiringBefore} {
+		v, ok := attrs[name]
+		if !ok {
+			return nil, false
+		}
+		if v.IsNull() {
+			continue
+		}
+		var str string
+		if err := v.As(&str); err != nil {
+			return nil, false
+		}
+		*dest = &str
+	}
+	filter, none, diags := grantsFilter(c, data.now)
+	if len(diags) > 0 {
+		return nil, false
+	}
+	listType, ok := objectType.AttributeTypes["grants"].(tftypes.List)
+	itemType, ok2 := listType.ElementType.(tftypes.Object)
+	if !ok || !ok2 {
+		return nil, false
+	}
+	// The grants are encoded as they are read, in MessagePack as tftypes
+	// encodes them, so that a long list is never held as values.
+	var items msgpackWriter
+	count := 0
+	if !none {
+		err := data.ledger.EachGrant(ctx, filter, func(g ledger.Grant) error {
+			count++
+			return items.object(itemType, grantItemAttrs(g, g.StatusAt(data.now)))
+		})
+		if err != nil {
+			return nil, false
+		}
+	}
+	state := map[string]any{"grants": msgpackRaw{count: count, items: items.b}}
+	for name, v := range attrs {
+		if name == "grants" {
+			continue
+		}
+		var str string
+		if v.IsNull() {
+			state[name] = nil
+		} else if err := v.As(&str); err == nil {
+			state[name] = str
+		} else {
+			return nil, false
+		}
+	}
+	var out msgpackWriter
+	if err := out.object(objectType, state); err != nil {
+		return nil, false
+	}
+	return &tfprotov6.ReadDataSourceResponse{State: &tfprotov6.DynamicValue{MsgPack: out.b}}, true
+}
+
+// msgpackWriter encodes values of governed_grants' schema in MessagePack
+// exactly as tftypes encodes them for the plugin protocol: objects as maps
+// with their attributes in sorted order, the shortest header for each length,
+// null as nil. TestGrantsDirectReadIsTheFrameworkRead compares the bytes.
+type msgpackWriter struct{ b []byte }
+
+// msgpackRaw is a list whose count elements are already encoded in items.
+type msgpackRaw struct {
+	count int
+	items []byte
+}
+
+// header writes a length header: the fixed form below fixed, else the 16- or
+// 32-bit form after code16 or code16+1 (str8 is the caller's).
+func (w *msgpackWriter) header(fixedBase byte, fixed, l int, code16 byte) {
+	switch {
+	case l < fixed:
+		w.b = append(w.b, fixedBase|byte(l))
+	case l <= 0xffff:
+		w.b = append(w.b, code16, byte(l>>8), byte(l))
+	default:
+		w.b = append(w.b, code16+1, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
+	}
+}
+
+func (w *msgpackWriter) str(s string) {
+	if l := len(s); l >= 32 && l < 256 {
+		w.b = append(w.b, 0xd9, byte(l))
+	} else {
+		w.header(0xa0, 32, l, 0xda)
+	}
+	w.b = append(w.b, s...)
+}
+
+// object writes attrs as an object of type t; every attribute of t must be
+// in attrs, with a value of its type.
+func (w *msgpackWriter) object(t tftypes.Object, attrs map[string]any) error {
+	if len(attrs) != len(t.AttributeTypes) {
+		return errors.New("the attributes do not match the type")
+	}
+	names := slices.Sorted(maps.Keys(t.AttributeTypes))
+	w.header(0x80, 16, len(names), 0xde)
+	for _, name := range names {
+		w.str(name)
+		v, ok := attrs[name]
+		if !ok {
+			return errors.New("no value for " + name)
+		}
+		at := t.AttributeTypes[name]
+		switch v := v.(type) {
+		case nil:
+			w.b = append(w.b, 0xc0)
+		case string:
+			if !at.Is(tftypes.String) {
+				return errors.New(name + " is not a string")
+			}
+			w.str(v)
+		case bool:
+			if !at.Is(tftypes.Bool) {
+				return errors.New(name + " is not a bool")
+			}
+			if v {
+				w.b = append(w.b, 0xc3)
+			} else {
+				w.b = append(w.b, 0xc2)
+			}
+		case []string:
+			if !at.Is(tftypes.Set{ElementType: tftypes.String}) && !at.Is(tftypes.List{ElementType: tftypes.String}) {
+				return errors.New(name + " is not a collection of strings")
+			}
+			w.header(0x90, 16, len(v), 0xdc)
+			for _, e := range v {
+				w.str(e)
+			}
+		case msgpackRaw:
+			if _, ok := at.(tftypes.List); !ok {
+				return errors.New(name + " is not a list")
+			}
+			w.header(0x90, 16, v.count, 0xdc)
+			w.b = append(w.b, v.items...)
+		default:
+			return errors.New(name + " has a value of no known kind")
+		}
+	}
+	return nil
+}
+
+// grantItemAttrs is one element of the grants list for g with its status as
+// of now, attribute by attribute: a string, nil for null, a bool, or a
+// []string for a set of strings. grantItemValue and the direct read's encoder
+// both build from it, so that the two cannot map a grant differently.
+func grantItemAttrs(g ledger.Grant, status string) map[string]any {
+	strOrNull := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	timeOrNull := func(at time.Time) any {
+		if at.IsZero() {
+			return nil
+		}
+		return formatTime(at)
+	}
+	approvers := g.Approvers
+	if approvers == nil {
+		approvers = []string{}
+	}
+	return map[string]any{
+		"id":                 g.ID,
+		"principal":          g.Principal,
+		"entitlement":        g.Entitlement,
+		"ticket_id":          g.TicketID,
+		"approvers":          approvers,
+		"break_glass":        g.BreakGlass,
+		"status":             status,
+		"active":             status == ledger.StatusActive,
+		"granted_at":         timeOrNull(g.GrantedAt),
+		"expires_at":         g.ExpiresAt,
+		"revoked_at":         timeOrNull(g.RevokedAt),
+		"revocation_reason":  strOrNull(g.RevocationReason),
+		"revocation_pending": g.RevokePending,
+	}
+}
+
+// grantItemValue is one element of the grants list, of type t, for g with
+// its status as of now: the value the framework would build from the
+// element's attributes, made without reflection.
+func grantItemValue(t tftypes.Object, g ledger.Grant, status string) tftypes.Value {
+	attrs := map[string]tftypes.Value{}
+	for name, v := range grantItemAttrs(g, status) {
+		switch v := v.(type) {
+		case nil:
+			attrs[name] = tftypes.NewValue(t.AttributeTypes[name], nil)
+		case []string:
+			elems := make([]tftypes.Value, len(v))
+			for i, e := range v {
+				elems[i] = tftypes.NewValue(tftypes.String, e)
+			}
+			attrs[name] = tftypes.NewValue(t.AttributeTypes[name], elems)
+		default:
+			attrs[name] = tftypes.NewValue(t.AttributeTypes[name], v)
+		}
+	}
+	return tftypes.NewValue(t, attrs)
 }

@@ -343,6 +343,7 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		"head_seq": report.Head.Seq, "policy_digest": pol.Digest, "revoke_only": data.revokeOnly})
 	resp.ResourceData = data
 	resp.DataSourceData = data
+	keepConfigured(ctx, data)
 }
 
 // keepPolicy keeps the policy document this instance judges by in the ledger,

@@ -54,7 +54,9 @@ func TestMain(m *testing.M) {
 	// Serve the provider in tests under its real source address, so that test
 	// configurations and examples both use `governed-entitlements/governed`.
 	os.Setenv("TF_ACC_PROVIDER_NAMESPACE", "governed-entitlements")
-	pgtest.Main(m)
+	code := pgtest.Main(m)
+	removeHistory()
+	os.Exit(code)
 }
 
 // testNow is where every test clock starts.

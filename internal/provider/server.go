@@ -3,7 +3,10 @@ package provider
 import (
 	"context"
 	"os"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
@@ -17,11 +20,11 @@ const Address = "registry.terraform.io/governed-entitlements/governed"
 
 // Serve serves the provider that factory makes to Terraform over protocol 6 at
 // address, as the released binary does: logs that Terraform would discard are
-// turned off (QuietUnreadLogs), the server is NewProtocol6Server's, and debug
+// left unformatted (QuietUnreadLogs), the server is NewProtocol6Server's, and debug
 // serves it for a debugger such as delve instead of for Terraform to start. It
 // returns when Terraform is done with the provider.
 func Serve(address string, factory func() provider.Provider, debug bool) error {
-	QuietUnreadLogs()
+	QuietUnreadLogs(address)
 	server, err := NewProtocol6Server(factory)()
 	if err != nil {
 		return err
@@ -55,6 +58,10 @@ func NewProtocol6Server(p func() provider.Provider) func() (tfprotov6.ProviderSe
 
 type releasingServer struct {
 	tfprotov6.ProviderServer
+	// configured is what the provider's Configure made for this server's
+	// instance (nil before, or when it failed), handed back through the
+	// context of ConfigureProvider (configuredSlot).
+	configured atomic.Pointer[providerData]
 	// Requests hold gate's read lock while they run; whoever finds it free
 	// afterwards releases the finished requests' contexts.
 	gate sync.RWMutex
@@ -79,7 +86,20 @@ func (s *releasingServer) begin() func() {
 // in tests, where every instance is served from one process), triggers.
 func (s *releasingServer) ConfigureProvider(ctx context.Context, req *tfprotov6.ConfigureProviderRequest) (*tfprotov6.ConfigureProviderResponse, error) {
 	defer s.begin()()
-	return s.ProviderServer.ConfigureProvider(ctx, req)
+	s.configured.Store(nil)
+	return s.ProviderServer.ConfigureProvider(context.WithValue(ctx, configuredSlot{}, &s.configured), req)
+}
+
+// configuredSlot is the context key under which ConfigureProvider passes the
+// provider's Configure the place to leave what it made (keepConfigured).
+type configuredSlot struct{}
+
+// keepConfigured leaves data where the server that is configuring the
+// provider reads it, if one is; ctx is Configure's.
+func keepConfigured(ctx context.Context, data *providerData) {
+	if slot, ok := ctx.Value(configuredSlot{}).(*atomic.Pointer[providerData]); ok {
+		slot.Store(data)
+	}
 }
 
 // The requests Terraform sends once per resource instance, which are the ones
@@ -115,22 +135,69 @@ func (s *releasingServer) ImportResourceState(ctx context.Context, req *tfprotov
 	return s.ProviderServer.ImportResourceState(ctx, req)
 }
 
+// ReadDataSource answers governed_grants itself where it can
+// (readGrantsDirect), and leaves everything else to the framework.
 func (s *releasingServer) ReadDataSource(ctx context.Context, req *tfprotov6.ReadDataSourceRequest) (*tfprotov6.ReadDataSourceResponse, error) {
 	defer s.begin()()
+	if req.TypeName == grantsTypeName {
+		if resp, ok := readGrantsDirect(ctx, s.configured.Load(), req); ok {
+			return resp, nil
+		}
+	}
 	return s.ProviderServer.ReadDataSource(ctx, req)
 }
 
-// QuietUnreadLogs turns provider-side logging off when Terraform will discard
-// it anyway: Terraform keeps provider logs only when TF_LOG or TF_LOG_PROVIDER
-// is set, yet formatting the SDK's per-request trace lines costs about a third
-// of a large plan. Any level set explicitly is left alone.
-func QuietUnreadLogs() {
-	if os.Getenv("TF_LOG") != "" || os.Getenv("TF_LOG_PROVIDER") != "" {
-		return
+// QuietUnreadLogs keeps the provider from formatting log lines that Terraform
+// will discard. Terraform keeps a provider's log lines at the level that
+// TF_LOG_PROVIDER names, or else TF_LOG (as Terraform parses them: unset is
+// off, JSON and unknown names are TRACE), and drops the rest after the
+// provider has formatted and sent them; the SDK's loggers, left to themselves,
+// format everything at TRACE, which costs about a third of a large plan. So
+// every provider-side logger (TF_LOG_SDK, TF_LOG_SDK_PROTO,
+// TF_LOG_SDK_FRAMEWORK and the provider's own, TF_LOG_PROVIDER_<NAME> for the
+// last part of address) is set to the level Terraform keeps, or to its own
+// level where that is set and less verbose. It changes only this process's
+// environment and must run before the server starts.
+func QuietUnreadLogs(address string) {
+	for name, level := range providerLogLevels(address, os.Getenv) {
+		_ = os.Setenv(name, level)
 	}
-	for _, name := range []string{"TF_LOG_PROVIDER", "TF_LOG_SDK", "TF_LOG_SDK_PROTO", "TF_LOG_SDK_FRAMEWORK"} {
-		if os.Getenv(name) == "" {
-			_ = os.Setenv(name, "off")
+}
+
+// logLevels are the level names Terraform and the SDK's loggers know, from
+// the most verbose; OFF comes last.
+var logLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"}
+
+// keptLogLevel is the index in logLevels of the level Terraform keeps of a
+// provider's logs, read as Terraform reads it.
+func keptLogLevel(getenv func(string) string) int {
+	level := strings.ToUpper(getenv("TF_LOG_PROVIDER"))
+	if level == "" {
+		level = strings.ToUpper(getenv("TF_LOG"))
+	}
+	if level == "" {
+		return len(logLevels) - 1
+	}
+	if i := slices.Index(logLevels[:len(logLevels)-1], level); i >= 0 {
+		return i
+	}
+	return 0 // JSON, or a name Terraform does not know: TRACE
+}
+
+// providerLogLevels returns the level each provider-side logger's variable
+// should have: the level Terraform keeps, or the variable's own where it is
+// less verbose. An own level the loggers cannot read counts as TRACE, as they
+// read it.
+func providerLogLevels(address string, getenv func(string) string) map[string]string {
+	kept := keptLogLevel(getenv)
+	name := address[strings.LastIndex(address, "/")+1:]
+	out := map[string]string{}
+	for _, v := range []string{"TF_LOG_SDK", "TF_LOG_SDK_PROTO", "TF_LOG_SDK_FRAMEWORK", "TF_LOG_PROVIDER_" + strings.ToUpper(name)} {
+		level := kept
+		if own := slices.Index(logLevels, strings.ToUpper(getenv(v))); own > kept {
+			level = own
 		}
+		out[v] = logLevels[level]
 	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
 
@@ -168,6 +169,10 @@ func (c *command) open(ctx context.Context, location string) (*ledger.Ledger, er
 	if errors.Is(err, ledger.ErrNoLedger) {
 		return nil, fmt.Errorf("%w: run governed in the directory where terraform apply ran, or name the ledger with "+
 			"--ledger or $%s", err, ledger.EnvLocation)
+	}
+	if err == nil {
+		// Verification judges every recorded decision against its policy.
+		l.SetJudge(evidence.NewJudge())
 	}
 	return l, err
 }

@@ -42,6 +42,19 @@ const maxAttempts = 5
 // for concurrent use.
 type Ledger struct {
 	s Store
+	// judge judges recorded decisions against their policies in Verify;
+	// nil judges only what the ledger knows by itself.
+	judge Judge
+}
+
+// SetJudge makes Verify judge every recorded decision with j too (see
+// Judge). Call it before the ledger is shared; nil removes it.
+func (l *Ledger) SetJudge(j Judge) { l.judge = j }
+
+// judgedVerifier is a store whose verification can take a Judge: both of
+// this package's stores.
+type judgedVerifier interface {
+	verify(ctx context.Context, judge Judge) (Report, error)
 }
 
 // New returns a Ledger over s.
@@ -121,10 +134,20 @@ func (l *Ledger) EventHash(ctx context.Context, seq int64) (string, error) {
 	return l.s.EventHash(ctx, seq)
 }
 
-// Verify checks the whole ledger; see Report.
-// Every kept policy document must still hash to the digest it is kept under.
+// Verify checks the whole ledger; see Report: its chain, its recorded head,
+// its current-state tables, its schema, and the meaning of its events (every
+// grant's and approval's life, approvals recorded before the grants they
+// authorise, every decision naming a policy document the ledger keeps, and,
+// with a Judge, each decision meeting that policy). Every kept policy
+// document must still hash to the digest it is kept under.
 func (l *Ledger) Verify(ctx context.Context) (Report, error) {
-	r, err := l.s.Verify(ctx)
+	var r Report
+	var err error
+	if jv, ok := l.s.(judgedVerifier); ok {
+		r, err = jv.verify(ctx, l.judge)
+	} else {
+		r, err = l.s.Verify(ctx)
+	}
 	if err != nil || !r.OK {
 		return r, err
 	}

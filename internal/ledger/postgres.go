@@ -752,7 +752,10 @@ func (s *PostgresStore) Events(ctx context.Context, fn func(Event) error) error 
 // What it cannot see: a superuser can skip triggers for a session
 // (session_replication_role = replica) without changing any definition. The
 // chain and the head still show what such a session changed.
-func (s *PostgresStore) Verify(ctx context.Context) (Report, error) {
+func (s *PostgresStore) Verify(ctx context.Context) (Report, error) { return s.verify(ctx, nil) }
+
+// verify is Verify with a Judge of the decisions (nil for none).
+func (s *PostgresStore) verify(ctx context.Context, judge Judge) (Report, error) {
 	var report Report
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
 		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -760,7 +763,7 @@ func (s *PostgresStore) Verify(ctx context.Context) (Report, error) {
 			return err
 		}
 		defer tx.Rollback(ctx)
-		report, err = verifySnapshot(ctx, pgTx{tx})
+		report, err = verifySnapshot(ctx, pgTx{tx}, judge)
 		return err
 	})
 	if err != nil {
@@ -825,6 +828,24 @@ func (t pgTx) walkEvents(ctx context.Context, v *verification) error {
 }
 
 // rows reads one current-state table, in the binary format.
+// policies reads the kept policy documents.
+func (t pgTx) policies(ctx context.Context, fn func(digest string, document []byte)) error {
+	rows, err := t.tx.Query(ctx, policiesQuery)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var digest string
+		var document []byte
+		if err := rows.Scan(&digest, &document); err != nil {
+			return err
+		}
+		fn(digest, document)
+	}
+	return rows.Err()
+}
+
 func (t pgTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
 	table := kindTables[kind]
 	rows, err := t.tx.Query(ctx, `SELECT id, seq, data FROM `+table, pgx.QueryResultFormats{pgx.BinaryFormatCode})

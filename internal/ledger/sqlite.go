@@ -603,13 +603,16 @@ func (s *SQLiteStore) Events(ctx context.Context, fn func(Event) error) error {
 // Verify implements Store: verifySnapshot over one read-only transaction, so
 // that the chain, the recorded head, the current-state tables and the schema
 // are read in one snapshot while appends go on.
-func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) {
+func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) { return s.verify(ctx, nil) }
+
+// verify is Verify with a Judge of the decisions (nil for none).
+func (s *SQLiteStore) verify(ctx context.Context, judge Judge) (Report, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
 	defer tx.Rollback()
-	r, err := verifySnapshot(ctx, sqliteTx{tx})
+	r, err := verifySnapshot(ctx, sqliteTx{tx}, judge)
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
@@ -665,6 +668,24 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification) error {
 		return err
 	}
 	return rows.Close()
+}
+
+// policies reads the kept policy documents.
+func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document []byte)) error {
+	rows, err := t.tx.QueryContext(ctx, policiesQuery)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var digest string
+		var document []byte
+		if err := rows.Scan(&digest, &document); err != nil {
+			return err
+		}
+		fn(digest, document)
+	}
+	return rows.Err()
 }
 
 // rows reads one current-state table.

@@ -72,6 +72,19 @@ const unnamedPolicy = "<policy>"
 // Parse reports every problem it finds, not only the first, as a *ParseError. The
 // returned policy is complete and validated, or nil.
 func Parse(filename string, src []byte) (*Policy, error) {
+	return parse(filename, src, false)
+}
+
+// ParseKept reads a policy document as the ledger keeps it (under its
+// digest), to judge the decisions recorded under it: as Parse, except that
+// the files approval_signatures names are not read, since the ledger keeps
+// only the document. The result's Signers is not nil when the document
+// required signed approvals, and holds the files' names but no keys.
+func ParseKept(src []byte) (*Policy, error) {
+	return parse("", src, true)
+}
+
+func parse(filename string, src []byte, kept bool) (*Policy, error) {
 	name := filename
 	if name == "" {
 		name = unnamedPolicy
@@ -87,7 +100,7 @@ func Parse(filename string, src []byte) (*Policy, error) {
 	if diags.HasErrors() || file == nil {
 		return nil, &ParseError{Diagnostics: onlyErrors(diags)}
 	}
-	d := &decoder{dir: "."}
+	d := &decoder{dir: ".", kept: kept}
 	if filename != "" {
 		d.dir = filepath.Dir(filename)
 	}
@@ -198,6 +211,9 @@ type decoder struct {
 	// dir is where files the document names are looked up: the document's
 	// own directory, or the working directory for a document given as text.
 	dir string
+	// kept is set when the document is read as the ledger keeps it, without
+	// the files it names (ParseKept).
+	kept bool
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
@@ -301,6 +317,14 @@ func (d *decoder) signers(b *hcl.Block) *Signers {
 		file := rel
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(d.dir, file)
+		}
+		if d.kept {
+			if name == "allowed_signers" {
+				s.AllowedSignersFile = rel
+			} else {
+				s.RevokedKeysFile = rel
+			}
+			return nil, "", a, false
 		}
 		data, err := os.ReadFile(file)
 		if err != nil {

@@ -68,9 +68,9 @@ func TestAccLedger_behindCheckpointRefusesNewGrants(t *testing.T) {
 	env, h := appliedHarness(t, twoGrants)
 	old := backupLedger(t, env.ledger)
 	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
-		g := ledger.Grant{ID: ledger.NewGrantID(), Principal: "svc-reports", Entitlement: "payments-db-read",
+		g := ledger.Grant{ID: ledger.NewGrantID(), Principal: "svc-payments-reports", Entitlement: "payments-db-read",
 			TicketID: "SEC-699", Approvers: []string{"alice@example.com"}, Requester: "dev@example.com",
-			Target: "ledger", ExpiresAt: testNow.Add(time.Hour).Format(time.RFC3339)}
+			Target: "ledger", ExpiresAt: testNow.Add(time.Hour).Format(time.RFC3339), PolicyDigest: env.keepPolicy(l)}
 		if _, err := l.IssueGrant(ctx, g, testNow); err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
@@ -398,6 +399,8 @@ func (p *governedProvider) openLedger(ctx context.Context, location string) (*le
 	if err != nil {
 		return nil, err
 	}
+	// Verification judges every recorded decision against its policy.
+	l.SetJudge(evidence.NewJudge())
 	if p.ledger != nil {
 		_ = p.ledger.Close()
 	}

@@ -368,3 +368,90 @@ func btoi(b bool) int64 {
 	}
 	return 0
 }
+
+// VerifySince verifies from a trusted event (a checkpoint's): what was
+// appended since, against the lives the ledger gave its grants and approvals
+// up to that event.
+func TestStoresVerifySince(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		after    func(t *testing.T, st ledger.StoreUnderTest, l *ledger.Ledger)
+		firstBad int64
+		problem  string
+	}{
+		{"intact", func(*testing.T, ledger.StoreUnderTest, *ledger.Ledger) {}, 0, ""},
+		{"a revoked grant revived", func(t *testing.T, st ledger.StoreUnderTest, _ *ledger.Ledger) {
+			ctx := context.Background()
+			a := st.Appender(t)
+			g, err := a.Grant(ctx, "grt_1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Status, g.RevokedAt, g.RevocationReason = ledger.StatusActive, time.Time{}, ""
+			if _, err := a.Store().AppendGrant(ctx, ledger.EventGrantIssued, attackT0.Add(6*time.Hour), g, g.Seq); err != nil {
+				t.Fatal(err)
+			}
+		}, 8, `records grant.issued for grant "grt_1", revoked after event 5`},
+		{"a forged grant naming no policy", func(t *testing.T, st ledger.StoreUnderTest, _ *ledger.Ledger) {
+			forged := ledger.Grant{ID: "grt_evil", Principal: "svc-payments-evil", Entitlement: "payments-db-read",
+				TicketID: "SEC-1", Target: "ledger", ExpiresAt: "2099-01-01T00:00:00Z", Status: ledger.StatusActive}
+			if _, err := st.Appender(t).Store().AppendGrant(context.Background(), ledger.EventGrantIssued, attackT0.Add(6*time.Hour), forged, 0); err != nil {
+				t.Fatal(err)
+			}
+		}, 8, "where the ledger keeps the policies that judge its decisions"},
+		{"the trusted event rewritten", func(t *testing.T, st ledger.StoreUnderTest, _ *ledger.Ledger) {
+			if err := st.AsOwner(`UPDATE events SET hash = 'feed' WHERE seq = 5`); err != nil {
+				t.Fatal(err)
+			}
+		}, 5, "event 5, from which the ledger is verified, has hash feed"},
+		{"an event after it altered", func(t *testing.T, st ledger.StoreUnderTest, _ *ledger.Ledger) {
+			if err := st.AsOwner(`UPDATE events SET data = replace(data, 'SEC-2', 'SEC-9') WHERE seq = 7`); err != nil {
+				t.Fatal(err)
+			}
+		}, 7, "event 7 was altered"},
+		{"the row of a grant touched since edited", func(t *testing.T, st ledger.StoreUnderTest, _ *ledger.Ledger) {
+			if err := st.Exec(`UPDATE grants SET data = replace(data, 'SEC-2', 'SEC-9') WHERE id = 'grt_bg'`); err != nil {
+				t.Fatal(err)
+			}
+		}, 7, `grant "grt_bg"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ledger.ForEachStore(t, func(t *testing.T, st ledger.StoreUnderTest) {
+				ctx := context.Background()
+				l := st.Ledger()
+				attackFixture(t, l)
+				hash, err := l.EventHash(ctx, 5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// 6: grt_bg expires; 7: it is retired.
+				if _, _, err := l.ExpireGrant(ctx, "grt_bg", attackT0.Add(5*time.Hour), nil); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := l.RetireGrant(ctx, "grt_bg", attackT0.Add(5*time.Hour), nil); err != nil {
+					t.Fatal(err)
+				}
+				tc.after(t, st, l)
+				r, err := l.VerifySince(ctx, ledger.Head{Seq: 5, Hash: hash})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.firstBad == 0 {
+					if !r.OK || r.From != 5 || r.Events != 2 || r.Head.Seq != 7 {
+						t.Fatalf("VerifySince = %+v; want events 6 and 7 verified", r)
+					}
+					return
+				}
+				if r.OK || r.FirstBad != tc.firstBad || !strings.Contains(r.Problem, tc.problem) {
+					t.Fatalf("VerifySince = %+v; want event %d: %s", r, tc.firstBad, tc.problem)
+				}
+				if full, err := l.Verify(ctx); err != nil || full.OK {
+					t.Fatalf("Verify = %+v, %v; want it to fail too", full, err)
+				}
+			})
+		})
+	}
+}

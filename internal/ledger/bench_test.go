@@ -152,7 +152,7 @@ func BenchmarkVerifyWalk(b *testing.B) {
 			b.Fatal(err)
 		}
 		v := newVerification()
-		if err := (sqliteTx{tx}).walkEvents(ctx, v); err != nil || v.failed || v.events != benchEvents {
+		if err := (sqliteTx{tx}).walkEvents(ctx, v, 0); err != nil || v.failed || v.events != benchEvents {
 			b.Fatalf("walk: %v, %+v", err, v.report(Head{}))
 		}
 		tx.Rollback()

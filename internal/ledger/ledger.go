@@ -54,7 +54,9 @@ func (l *Ledger) SetJudge(j Judge) { l.judge = j }
 // judgedVerifier is a store whose verification can take a Judge: both of
 // this package's stores.
 type judgedVerifier interface {
-	verify(ctx context.Context, judge Judge) (Report, error)
+	// verify verifies the whole ledger, or from the trusted event from when
+	// it is not nil (VerifySince).
+	verify(ctx context.Context, judge Judge, from *Head) (Report, error)
 }
 
 // New returns a Ledger over s.
@@ -144,14 +146,20 @@ func (l *Ledger) Verify(ctx context.Context) (Report, error) {
 	var r Report
 	var err error
 	if jv, ok := l.s.(judgedVerifier); ok {
-		r, err = jv.verify(ctx, l.judge)
+		r, err = jv.verify(ctx, l.judge, nil)
 	} else {
 		r, err = l.s.Verify(ctx)
 	}
 	if err != nil || !r.OK {
 		return r, err
 	}
-	err = l.s.Policies(ctx, func(digest string, document []byte) error {
+	return l.checkPolicies(ctx, r)
+}
+
+// checkPolicies fails r when a kept policy document no longer hashes to
+// the digest it is kept under.
+func (l *Ledger) checkPolicies(ctx context.Context, r Report) (Report, error) {
+	err := l.s.Policies(ctx, func(digest string, document []byte) error {
 		if checkPolicy(digest, document) != nil {
 			r.OK, r.Problem = false, fmt.Sprintf("the policy document kept under digest %s was altered", digest)
 			return errStopPolicies

@@ -85,9 +85,12 @@ type approvalLife struct {
 // document the ledger keeps; with a Judge, that each decision met that
 // policy. It keeps the first problem.
 type meaning struct {
-	judge     Judge
-	policies  map[string][]byte
-	sawDigest int64 // the first decision that named a policy digest; 0 before one
+	judge    Judge
+	policies map[string][]byte
+	// sawDigest is the first decision that named a policy digest; 0 before
+	// one, -1 when verifying from a trusted point of a ledger that keeps
+	// policy documents.
+	sawDigest int64
 	grants    []grantLife
 	approvals []approvalLife
 	hash      maphash.Hash
@@ -142,16 +145,26 @@ func (m *meaning) event(v *verification, kind, i int, isNew bool, prevSeq, seq i
 		return
 	}
 	if kind == kindGrant {
-		if isNew {
-			m.grants = append(m.grants, grantLife{})
-		}
+		m.grantSlot(i)
 		m.grant(v, &m.grants[i], isNew, prevSeq, seq, at, typ, subject, data)
 		return
 	}
-	if isNew {
+	m.approvalSlot(i)
+	m.approval(&m.approvals[i], isNew, prevSeq, seq, typ, subject, data)
+}
+
+// grantSlot makes room for the grant at index i.
+func (m *meaning) grantSlot(i int) {
+	for len(m.grants) <= i {
+		m.grants = append(m.grants, grantLife{})
+	}
+}
+
+// approvalSlot makes room for the approval at index i.
+func (m *meaning) approvalSlot(i int) {
+	for len(m.approvals) <= i {
 		m.approvals = append(m.approvals, approvalLife{})
 	}
-	m.approval(&m.approvals[i], isNew, prevSeq, seq, typ, subject, data)
 }
 
 var grantFixed = []int{fPrincipal, fEntitlement, fTicketID, fExpiresAt, fBreakGlass, fApprovalID, fPolicyDigest, fReplaces}
@@ -289,9 +302,14 @@ func (m *meaning) grantDecision(v *verification, seq int64, at, subject, data []
 func (m *meaning) decisionPolicy(seq int64, kind string, subject []byte) ([]byte, bool) {
 	digest := m.fields[fPolicyDigest]
 	if len(digest) == 0 {
-		if m.sawDigest != 0 {
+		switch {
+		case m.sawDigest > 0:
 			m.fail(seq, "records a decision about %s %q that names no policy digest, where decisions since event %d name the policy that judged them",
 				kind, subject, m.sawDigest)
+			return nil, false
+		case m.sawDigest < 0:
+			m.fail(seq, "records a decision about %s %q that names no policy digest, where the ledger keeps the policies that judge its decisions",
+				kind, subject)
 			return nil, false
 		}
 		return nil, true
@@ -299,6 +317,7 @@ func (m *meaning) decisionPolicy(seq int64, kind string, subject []byte) ([]byte
 	if m.sawDigest == 0 {
 		m.sawDigest = seq
 	}
+
 	doc, ok := m.policies[string(digest)]
 	if !ok {
 		m.fail(seq, "records a decision about %s %q under policy digest %s, which the ledger does not keep", kind, subject, digest)

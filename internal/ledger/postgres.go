@@ -752,10 +752,11 @@ func (s *PostgresStore) Events(ctx context.Context, fn func(Event) error) error 
 // What it cannot see: a superuser can skip triggers for a session
 // (session_replication_role = replica) without changing any definition. The
 // chain and the head still show what such a session changed.
-func (s *PostgresStore) Verify(ctx context.Context) (Report, error) { return s.verify(ctx, nil) }
+func (s *PostgresStore) Verify(ctx context.Context) (Report, error) { return s.verify(ctx, nil, nil) }
 
-// verify is Verify with a Judge of the decisions (nil for none).
-func (s *PostgresStore) verify(ctx context.Context, judge Judge) (Report, error) {
+// verify is Verify with a Judge of the decisions (nil for none), from the
+// trusted event from when it is not nil (VerifySince).
+func (s *PostgresStore) verify(ctx context.Context, judge Judge, from *Head) (Report, error) {
 	var report Report
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
 		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -763,7 +764,7 @@ func (s *PostgresStore) verify(ctx context.Context, judge Judge) (Report, error)
 			return err
 		}
 		defer tx.Rollback(ctx)
-		report, err = verifySnapshot(ctx, pgTx{tx}, judge)
+		report, err = verifySnapshot(ctx, pgTx{tx}, judge, from)
 		return err
 	})
 	if err != nil {
@@ -782,7 +783,11 @@ func (t pgTx) exec(ctx context.Context, stmt string, args ...any) error {
 }
 
 func (t pgTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error) {
-	err := t.tx.QueryRow(ctx, q).Scan(dest...)
+	return t.queryRowArgs(ctx, q, nil, dest...)
+}
+
+func (t pgTx) queryRowArgs(ctx context.Context, q string, args []any, dest ...any) (bool, error) {
+	err := t.tx.QueryRow(ctx, q, args...).Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -791,13 +796,13 @@ func (t pgTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error)
 
 // pgWalkQuery reads the events in sequence order, in the binary format: the
 // text columns arrive as stored, seq as 8 bytes.
-const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, data FROM events ORDER BY seq`
+const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, data FROM events WHERE seq > $1 ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk); each
 // event's text fields travel joined by walkSeparator, which no stored field
 // holds unless it was altered.
-func (t pgTx) walkEvents(ctx context.Context, v *verification) error {
-	rows, err := t.tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode})
+func (t pgTx) walkEvents(ctx context.Context, v *verification, after int64) error {
+	rows, err := t.tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode}, after)
 	if err != nil {
 		return err
 	}
@@ -827,7 +832,8 @@ func (t pgTx) walkEvents(ctx context.Context, v *verification) error {
 	return rows.Err()
 }
 
-// rows reads one current-state table, in the binary format.
+func (t pgTx) dialect() dialect { return pgDialect }
+
 // policies reads the kept policy documents.
 func (t pgTx) policies(ctx context.Context, fn func(digest string, document []byte)) error {
 	rows, err := t.tx.Query(ctx, policiesQuery)
@@ -846,9 +852,10 @@ func (t pgTx) policies(ctx context.Context, fn func(digest string, document []by
 	return rows.Err()
 }
 
-func (t pgTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
+// rows reads one current-state table, in the binary format.
+func (t pgTx) rows(ctx context.Context, kind int, after int64, fn func(id string, seq int64, data []byte)) error {
 	table := kindTables[kind]
-	rows, err := t.tx.Query(ctx, `SELECT id, seq, data FROM `+table, pgx.QueryResultFormats{pgx.BinaryFormatCode})
+	rows, err := t.tx.Query(ctx, `SELECT id, seq, data FROM `+table+rowsAfter(pgDialect, after), pgx.QueryResultFormats{pgx.BinaryFormatCode}, after)
 	if err != nil {
 		return err
 	}

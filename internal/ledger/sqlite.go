@@ -603,16 +603,17 @@ func (s *SQLiteStore) Events(ctx context.Context, fn func(Event) error) error {
 // Verify implements Store: verifySnapshot over one read-only transaction, so
 // that the chain, the recorded head, the current-state tables and the schema
 // are read in one snapshot while appends go on.
-func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) { return s.verify(ctx, nil) }
+func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) { return s.verify(ctx, nil, nil) }
 
-// verify is Verify with a Judge of the decisions (nil for none).
-func (s *SQLiteStore) verify(ctx context.Context, judge Judge) (Report, error) {
+// verify is Verify with a Judge of the decisions (nil for none), from the
+// trusted event from when it is not nil (VerifySince).
+func (s *SQLiteStore) verify(ctx context.Context, judge Judge, from *Head) (Report, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
 	defer tx.Rollback()
-	r, err := verifySnapshot(ctx, sqliteTx{tx}, judge)
+	r, err := verifySnapshot(ctx, sqliteTx{tx}, judge, from)
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
@@ -629,7 +630,11 @@ func (t sqliteTx) exec(ctx context.Context, stmt string, args ...any) error {
 }
 
 func (t sqliteTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error) {
-	err := t.tx.QueryRowContext(ctx, q).Scan(dest...)
+	return t.queryRowArgs(ctx, q, nil, dest...)
+}
+
+func (t sqliteTx) queryRowArgs(ctx context.Context, q string, args []any, dest ...any) (bool, error) {
+	err := t.tx.QueryRowContext(ctx, q, args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -639,12 +644,12 @@ func (t sqliteTx) queryRow(ctx context.Context, q string, dest ...any) (bool, er
 // sqliteWalkQuery reads the events in sequence order, their text fields
 // joined in the order walkFields splits them.
 const sqliteWalkQuery = `SELECT seq, at || ?1 || type || ?1 || subject || ?1 || prev_hash || ?1 || hash || ?1 || data
-FROM events ORDER BY seq`
+FROM events WHERE seq > ?2 ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk), each
 // event's text fields joined in one column.
-func (t sqliteTx) walkEvents(ctx context.Context, v *verification) error {
-	rows, err := t.tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)))
+func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64) error {
+	rows, err := t.tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)), after)
 	if err != nil {
 		return err
 	}
@@ -670,6 +675,8 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification) error {
 	return rows.Close()
 }
 
+func (t sqliteTx) dialect() dialect { return sqliteDialect }
+
 // policies reads the kept policy documents.
 func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document []byte)) error {
 	rows, err := t.tx.QueryContext(ctx, policiesQuery)
@@ -689,8 +696,8 @@ func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document 
 }
 
 // rows reads one current-state table.
-func (t sqliteTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
-	rows, err := t.tx.QueryContext(ctx, `SELECT id, seq, data FROM `+kindTables[kind])
+func (t sqliteTx) rows(ctx context.Context, kind int, after int64, fn func(id string, seq int64, data []byte)) error {
+	rows, err := t.tx.QueryContext(ctx, `SELECT id, seq, data FROM `+kindTables[kind]+rowsAfter(sqliteDialect, after), after)
 	if err != nil {
 		return err
 	}

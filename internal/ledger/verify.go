@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -27,6 +28,9 @@ type Report struct {
 	FirstBad int64
 	// Problem says what is wrong, in one sentence; empty when OK.
 	Problem string
+	// From is the sequence number of the trusted event that verification
+	// started after (VerifySince), or 0 when it verified the whole ledger.
+	From int64
 }
 
 // Subject kinds, by event type prefix.
@@ -92,8 +96,11 @@ func (x *subjectIndex) record(subject []byte, seq int64, digest uint64) (i int, 
 // cannot know the seed, so a changed payload has a chance of 2^-64 of going
 // unnoticed.
 type verification struct {
-	chain    *ChainVerifier
-	meaning  *meaning
+	chain   *ChainVerifier
+	meaning *meaning
+	// suffix, when not nil, keeps the events for the checks of meaning,
+	// which run after the walk (verifySuffix).
+	suffix   []suffixEvent
 	seed     maphash.Seed
 	events   int64
 	subjects [2]subjectIndex
@@ -137,7 +144,14 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 	}
 	if k := eventKind(typ); k != kindOther {
 		i, isNew, prevSeq := v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
-		v.meaning.event(v, k, i, isNew, prevSeq, seq, at, typ, subject, data)
+		if v.suffix != nil {
+			buf := make([]byte, 0, len(at)+len(typ)+len(subject)+len(data))
+			buf = append(append(append(append(buf, at...), typ...), subject...), data...)
+			a, t, s := len(at), len(at)+len(typ), len(at)+len(typ)+len(subject)
+			v.suffix = append(v.suffix, suffixEvent{kind: k, i: i, seq: seq, at: buf[:a:a], typ: buf[a:t:t], subject: buf[t:s:s], data: buf[s:]})
+		} else {
+			v.meaning.event(v, k, i, isNew, prevSeq, seq, at, typ, subject, data)
+		}
 	} else if bytes.Equal(typ, discontinuityType) {
 		v.discontinuity(seq, at, prevHash, data)
 		return false
@@ -368,12 +382,17 @@ func (v *verification) walk(read func(buf []byte) (seq int64, grown []byte, more
 // of its own. Its errors are reported as they are; the store describes them.
 type snapshotReader interface {
 	rowQuerier
-	// walkEvents feeds every stored event to v through v.walk, in sequence
-	// order, stopping when v does.
-	walkEvents(ctx context.Context, v *verification) error
+	// dialect is the store's SQL dialect.
+	dialect() dialect
+	// queryRowArgs is queryRow for a query with parameters.
+	queryRowArgs(ctx context.Context, q string, args []any, dest ...any) (found bool, err error)
+	// walkEvents feeds every stored event after sequence number after to v
+	// through v.walk, in sequence order, stopping when v does.
+	walkEvents(ctx context.Context, v *verification, after int64) error
 	// rows calls fn for every current-state row of kind (kindGrant or
-	// kindApproval). data is valid only until fn returns.
-	rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error
+	// kindApproval) whose sequence number is after after. data is valid only
+	// until fn returns.
+	rows(ctx context.Context, kind int, after int64, fn func(id string, seq int64, data []byte)) error
 	// policies calls fn for every kept policy document, by digest; document
 	// is fn's to keep.
 	policies(ctx context.Context, fn func(digest string, document []byte)) error
@@ -386,19 +405,22 @@ type snapshotReader interface {
 // verifySnapshot verifies a store from one snapshot: the chain, the recorded
 // head, the replay of the log against the current-state tables and, when
 // those hold, the store's schema.
-func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge) (Report, error) {
-	v := newVerification()
+func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *Head) (Report, error) {
 	policies := map[string][]byte{}
 	if err := r.policies(ctx, func(digest string, document []byte) { policies[digest] = document }); err != nil {
 		return Report{}, err
 	}
+	if from != nil {
+		return verifySuffix(ctx, r, judge, *from, policies)
+	}
+	v := newVerification()
 	v.meaning = newMeaning(v.seed, judge, policies)
 	var grants, approvals int
 	if _, err := r.queryRow(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`, &grants, &approvals); err != nil {
 		return Report{}, err
 	}
 	v.expectSubjects(grants, approvals)
-	if err := r.walkEvents(ctx, v); err != nil {
+	if err := r.walkEvents(ctx, v, math.MinInt64); err != nil {
 		return Report{}, err
 	}
 	var head Head
@@ -413,7 +435,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge) (Report,
 	}
 	if !v.failed {
 		for _, kind := range []int{kindGrant, kindApproval} {
-			err := r.rows(ctx, kind, func(id string, seq int64, data []byte) { v.row(kind, id, seq, data) })
+			err := r.rows(ctx, kind, math.MinInt64, func(id string, seq int64, data []byte) { v.row(kind, id, seq, data) })
 			if err != nil {
 				return Report{}, err
 			}
@@ -431,3 +453,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge) (Report,
 	}
 	return v.report(head), nil
 }
+
+// rowsAfter is the condition of a read of the current-state rows whose
+// sequence number is after its one parameter.
+func rowsAfter(d dialect, _ int64) string { return ` WHERE seq > ` + d.param(1) }

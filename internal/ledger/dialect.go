@@ -77,7 +77,11 @@ func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
 	if f.Principal != "" {
 		add("principal = %s", f.Principal)
 	}
-	if f.Entitlement != "" {
+	// With a principal, only its index is used: a principal holds few grants,
+	// while one entitlement may hold most of a long history's, and a planner
+	// without statistics (SQLite) may pick the wrong one. Grants checks the
+	// entitlement on each payload.
+	if f.Entitlement != "" && f.Principal == "" {
 		add("entitlement = %s", f.Entitlement)
 	}
 	if f.Status != "" {

@@ -28,8 +28,9 @@ const (
 
 Commands:
   verify   [--checkpoint F --checkpoint-key K] [--ledger L]
-                                         verify the ledger's whole hash chain and print its head; with a
-                                         checkpoint, check that the ledger extends it
+                                         verify the whole ledger (its hash chain and the meaning of its
+                                         events) and print its head; with a checkpoint, check that the
+                                         ledger extends it
   checkpoint keygen --name NAME [--signer-key FILE] [--verifier-key FILE]
                                          make a key pair for signing checkpoints
   checkpoint sign --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]

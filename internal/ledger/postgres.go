@@ -853,9 +853,9 @@ func (t pgTx) policies(ctx context.Context, fn func(digest string, document []by
 }
 
 // rows reads one current-state table, in the binary format.
-func (t pgTx) rows(ctx context.Context, kind int, after int64, fn func(id string, seq int64, data []byte)) error {
+func (t pgTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
 	table := kindTables[kind]
-	rows, err := t.tx.Query(ctx, `SELECT id, seq, data FROM `+table+rowsAfter(pgDialect, after), pgx.QueryResultFormats{pgx.BinaryFormatCode}, after)
+	rows, err := t.tx.Query(ctx, `SELECT id, seq, data FROM `+table, pgx.QueryResultFormats{pgx.BinaryFormatCode})
 	if err != nil {
 		return err
 	}

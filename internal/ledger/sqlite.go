@@ -696,8 +696,8 @@ func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document 
 }
 
 // rows reads one current-state table.
-func (t sqliteTx) rows(ctx context.Context, kind int, after int64, fn func(id string, seq int64, data []byte)) error {
-	rows, err := t.tx.QueryContext(ctx, `SELECT id, seq, data FROM `+kindTables[kind]+rowsAfter(sqliteDialect, after), after)
+func (t sqliteTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
+	rows, err := t.tx.QueryContext(ctx, `SELECT id, seq, data FROM `+kindTables[kind])
 	if err != nil {
 		return err
 	}

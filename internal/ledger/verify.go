@@ -390,9 +390,8 @@ type snapshotReader interface {
 	// through v.walk, in sequence order, stopping when v does.
 	walkEvents(ctx context.Context, v *verification, after int64) error
 	// rows calls fn for every current-state row of kind (kindGrant or
-	// kindApproval) whose sequence number is after after. data is valid only
-	// until fn returns.
-	rows(ctx context.Context, kind int, after int64, fn func(id string, seq int64, data []byte)) error
+	// kindApproval). data is valid only until fn returns.
+	rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error
 	// policies calls fn for every kept policy document, by digest; document
 	// is fn's to keep.
 	policies(ctx context.Context, fn func(digest string, document []byte)) error
@@ -435,7 +434,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	}
 	if !v.failed {
 		for _, kind := range []int{kindGrant, kindApproval} {
-			err := r.rows(ctx, kind, math.MinInt64, func(id string, seq int64, data []byte) { v.row(kind, id, seq, data) })
+			err := r.rows(ctx, kind, func(id string, seq int64, data []byte) { v.row(kind, id, seq, data) })
 			if err != nil {
 				return Report{}, err
 			}
@@ -453,7 +452,3 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	}
 	return v.report(head), nil
 }
-
-// rowsAfter is the condition of a read of the current-state rows whose
-// sequence number is after its one parameter.
-func rowsAfter(d dialect, _ int64) string { return ` WHERE seq > ` + d.param(1) }

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
 
@@ -27,8 +28,9 @@ const (
 
 Commands:
   verify   [--checkpoint F --checkpoint-key K] [--ledger L]
-                                         verify the ledger's whole hash chain and print its head; with a
-                                         checkpoint, check that the ledger extends it
+                                         verify the whole ledger (its hash chain and the meaning of its
+                                         events) and print its head; with a checkpoint, check that the
+                                         ledger extends it
   checkpoint keygen --name NAME [--signer-key FILE] [--verifier-key FILE]
                                          make a key pair for signing checkpoints
   checkpoint sign --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]
@@ -162,6 +164,10 @@ func (c *command) open(ctx context.Context, location string) (*ledger.Ledger, er
 	if errors.Is(err, ledger.ErrNoLedger) {
 		return nil, fmt.Errorf("%w: run governed in the directory where terraform apply ran, or name the ledger with "+
 			"--ledger or $%s", err, ledger.EnvLocation)
+	}
+	if err == nil {
+		// Verification judges every recorded decision against its policy.
+		l.SetJudge(evidence.NewJudge())
 	}
 	return l, err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // overdueGrant records in l an active grant of role in target to principal
@@ -144,8 +145,11 @@ func TestPostgresReconcile(t *testing.T) {
 	}
 	a := ledger.Approval{ID: "apr_1", TicketID: "SEC-1", Entitlement: "app-read", Principal: member["withdrawn"],
 		Approvers: []string{"alice@example.com"}, Justification: "batch", ExpiresAt: now.Add(time.Hour).Format(time.RFC3339),
-		Statement: "statement", Digest: "digest"}
+		Statement: "statement", Digest: policy.Digest("statement")}
 	if _, err := l.RecordApproval(ctx, a, now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.UseApproval(ctx, "apr_1", "grt_withdrawn", now.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.IssueGrant(ctx, ledger.Grant{ID: "grt_withdrawn", Principal: member["withdrawn"], Entitlement: "app-read",

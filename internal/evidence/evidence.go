@@ -171,7 +171,7 @@ func Collect(ctx context.Context, l *ledger.Ledger, opts Options, emit func(*Row
 	}
 	policies := map[string]*policy.Policy{}
 	err := l.Policies(ctx, func(digest string, document []byte) error {
-		if p, err := policy.ParseRecorded(document); err == nil {
+		if p, err := policy.ParseKept(document); err == nil {
 			policies[digest] = p
 		}
 		return nil

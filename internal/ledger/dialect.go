@@ -100,8 +100,15 @@ func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
 	if f.Principal != "" {
 		add(col("principal")+" = %s", f.Principal)
 	}
+	// With a principal, only its index is used: a principal holds few grants,
+	// while one entitlement may hold most of a long history's, and a planner
+	// without statistics (SQLite) may pick the wrong one.
 	if f.Entitlement != "" {
-		add(col("entitlement")+" = %s", f.Entitlement)
+		entitlement := col("entitlement")
+		if f.Principal != "" {
+			entitlement = d.unindexed("entitlement")
+		}
+		add(entitlement+" = %s", f.Entitlement)
 	}
 	if f.Status != "" {
 		add(col("status")+" = %s", f.Status)

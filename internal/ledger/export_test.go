@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,4 +64,67 @@ func eventOrigin(e Event) originFields {
 		rec = formatAt(e.RecordedAt)
 	}
 	return originFields{[]byte(rec), []byte(e.Actor), []byte(e.RunID)}
+}
+
+// StoreUnderTest gives the tests of package ledger_test, which may import
+// what imports the ledger (the checkpoint and evidence packages), the
+// conformance suite's ledgers.
+type StoreUnderTest struct{ st storeUnderTest }
+
+// ForEachStore is forEachStore for package ledger_test.
+func ForEachStore(t *testing.T, test func(t *testing.T, st StoreUnderTest)) {
+	t.Helper()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) { test(t, StoreUnderTest{st}) })
+}
+
+// Ledger is the store's ledger, as its owner opened it.
+func (s StoreUnderTest) Ledger() *Ledger { return s.st.l }
+
+// Name is the kind of store: "sqlite" or "postgres".
+func (s StoreUnderTest) Name() string { return s.st.name }
+
+// Appender opens the ledger as the least-privileged role that appends.
+func (s StoreUnderTest) Appender(t testing.TB) *Ledger { return s.st.appender(t) }
+
+// AsOwner runs statements with full access, the append-only triggers taken
+// away meanwhile and put back as they were.
+func (s StoreUnderTest) AsOwner(stmts ...string) error {
+	all := append(append(slices.Clone(s.st.triggersOff), stmts...), s.st.triggersOn...)
+	return s.st.exec(all...)
+}
+
+// Exec runs statements with full access.
+func (s StoreUnderTest) Exec(stmts ...string) error { return s.st.exec(stmts...) }
+
+// FormatAt is the stored text of an event's time.
+func FormatAt(t time.Time) string { return formatAt(t) }
+
+// AppendRawGrant appends a grant event whose payload is data as given, as
+// someone who writes the store's rows directly could: g is the state the
+// append's checks read, data what is hashed and kept.
+func AppendRawGrant(ctx context.Context, s Store, eventType string, at time.Time, g Grant, data []byte, expectSeq int64) (Event, error) {
+	r, err := grantRecord(eventType, g)
+	if err != nil {
+		return Event{}, err
+	}
+	r.data = data
+	switch s := s.(type) {
+	case *SQLiteStore:
+		return s.append(ctx, eventType, at, r, expectSeq)
+	case *PostgresStore:
+		return s.appendRecord(ctx, eventType, at, r, expectSeq)
+	}
+	return Event{}, fmt.Errorf("no raw append to a %T", s)
+}
+
+// VacuumInto copies a SQLite ledger file into a new file, as sqlite3's
+// .backup does.
+func VacuumInto(ctx context.Context, path, into string) error {
+	s, err := openSQLite(ctx, path, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_, err = s.db.ExecContext(ctx, `VACUUM INTO ?`, into)
+	return err
 }

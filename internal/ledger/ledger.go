@@ -44,6 +44,21 @@ const maxAttempts = 5
 // for concurrent use.
 type Ledger struct {
 	s Store
+	// judge judges recorded decisions against their policies in Verify;
+	// nil judges only what the ledger knows by itself.
+	judge Judge
+}
+
+// SetJudge makes Verify judge every recorded decision with j too (see
+// Judge). Call it before the ledger is shared; nil removes it.
+func (l *Ledger) SetJudge(j Judge) { l.judge = j }
+
+// judgedVerifier is a store whose verification can take a Judge: both of
+// this package's stores.
+type judgedVerifier interface {
+	// verify verifies the whole ledger, or from the trusted event from when
+	// it is not nil (VerifySince).
+	verify(ctx context.Context, judge Judge, from *Head) (Report, error)
 }
 
 // New returns a Ledger over s.
@@ -150,14 +165,30 @@ func (l *Ledger) EventHash(ctx context.Context, seq int64) (string, error) {
 	return l.s.EventHash(ctx, seq)
 }
 
-// Verify checks the whole ledger; see Report.
-// Every kept policy document must still hash to the digest it is kept under.
+// Verify checks the whole ledger; see Report: its chain, its recorded head,
+// its current-state tables, its schema, and the meaning of its events (every
+// grant's and approval's life, approvals recorded before the grants they
+// authorise, every decision naming a policy document the ledger keeps, and,
+// with a Judge, each decision meeting that policy). Every kept policy
+// document must still hash to the digest it is kept under.
 func (l *Ledger) Verify(ctx context.Context) (Report, error) {
-	r, err := l.s.Verify(ctx)
+	var r Report
+	var err error
+	if jv, ok := l.s.(judgedVerifier); ok {
+		r, err = jv.verify(ctx, l.judge, nil)
+	} else {
+		r, err = l.s.Verify(ctx)
+	}
 	if err != nil || !r.OK {
 		return r, err
 	}
-	err = l.s.Policies(ctx, func(digest string, document []byte) error {
+	return l.checkPolicies(ctx, r)
+}
+
+// checkPolicies fails r when a kept policy document no longer hashes to
+// the digest it is kept under.
+func (l *Ledger) checkPolicies(ctx context.Context, r Report) (Report, error) {
+	err := l.s.Policies(ctx, func(digest string, document []byte) error {
 		if checkPolicy(digest, document) != nil {
 			r.OK, r.Problem = false, fmt.Sprintf("the policy document kept under digest %s was altered", digest)
 			return errStopPolicies

@@ -325,7 +325,7 @@ func TestTransitionRetriesOnConflict(t *testing.T) {
 	if _, err := base.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := base.IssueGrant(ctx, testGrant("grt_2"), t0); err != nil {
+	if _, err := base.RequestGrant(ctx, testGrant("grt_2"), t0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -344,10 +344,12 @@ func TestTransitionRetriesOnConflict(t *testing.T) {
 		t.Fatalf("after the race: %+v, %d appends", g, rs.appends)
 	}
 
-	// A conflicting change that leaves the grant active: the retry appends.
+	// A conflicting change that leaves the grant in force (a pending grant
+	// issued, with another justification): the retry appends.
 	rs = &racingStore{Store: base.Store(), race: func() {
 		cur, _ := base.Grant(ctx, "grt_2")
 		cur.Justification = "amended"
+		cur.Status = StatusActive
 		if _, err := base.Store().AppendGrant(ctx, EventGrantIssued, t0, cur, cur.Seq); err != nil {
 			t.Errorf("racing append: %v", err)
 		}

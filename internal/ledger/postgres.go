@@ -801,7 +801,11 @@ func (s *PostgresStore) scanEvents(ctx context.Context, fn func(Event) error, q 
 // What it cannot see: a superuser can skip triggers for a session
 // (session_replication_role = replica) without changing any definition. The
 // chain and the head still show what such a session changed.
-func (s *PostgresStore) Verify(ctx context.Context) (Report, error) {
+func (s *PostgresStore) Verify(ctx context.Context) (Report, error) { return s.verify(ctx, nil, nil) }
+
+// verify is Verify with a Judge of the decisions (nil for none), from the
+// trusted event from when it is not nil (VerifySince).
+func (s *PostgresStore) verify(ctx context.Context, judge Judge, from *Head) (Report, error) {
 	var report Report
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
 		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -809,7 +813,7 @@ func (s *PostgresStore) Verify(ctx context.Context) (Report, error) {
 			return err
 		}
 		defer tx.Rollback(ctx)
-		report, err = verifySnapshot(ctx, pgTx{tx})
+		report, err = verifySnapshot(ctx, pgTx{tx}, judge, from)
 		return err
 	})
 	if err != nil {
@@ -828,7 +832,11 @@ func (t pgTx) exec(ctx context.Context, stmt string, args ...any) error {
 }
 
 func (t pgTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error) {
-	err := t.tx.QueryRow(ctx, q).Scan(dest...)
+	return t.queryRowArgs(ctx, q, nil, dest...)
+}
+
+func (t pgTx) queryRowArgs(ctx context.Context, q string, args []any, dest ...any) (bool, error) {
+	err := t.tx.QueryRow(ctx, q, args...).Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -837,13 +845,13 @@ func (t pgTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error)
 
 // pgWalkQuery reads the events in sequence order, in the binary format: the
 // text columns arrive as stored, seq as 8 bytes.
-const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data FROM events ORDER BY seq`
+const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data FROM events WHERE seq > $1 ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk); each
 // event's text fields travel joined by walkSeparator, which no stored field
 // holds unless it was altered.
-func (t pgTx) walkEvents(ctx context.Context, v *verification) error {
-	rows, err := t.tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode})
+func (t pgTx) walkEvents(ctx context.Context, v *verification, after int64) error {
+	rows, err := t.tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode}, after)
 	if err != nil {
 		return err
 	}
@@ -869,6 +877,26 @@ func (t pgTx) walkEvents(ctx context.Context, v *verification) error {
 	rows.Close()
 	if err != nil {
 		return err
+	}
+	return rows.Err()
+}
+
+func (t pgTx) dialect() dialect { return pgDialect }
+
+// policies reads the kept policy documents.
+func (t pgTx) policies(ctx context.Context, fn func(digest string, document []byte)) error {
+	rows, err := t.tx.Query(ctx, policiesQuery)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var digest string
+		var document []byte
+		if err := rows.Scan(&digest, &document); err != nil {
+			return err
+		}
+		fn(digest, document)
 	}
 	return rows.Err()
 }

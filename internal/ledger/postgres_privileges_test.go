@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -28,24 +29,7 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 	owner.Close()
 
 	pipeline := fmt.Sprintf("pipeline_%d", privilegeRoles.Add(1))
-	if err := srv.Exec(ctx, db,
-		"CREATE ROLE "+pipeline+" LOGIN",
-		"GRANT CONNECT ON DATABASE "+pgx.Identifier{db}.Sanitize()+" TO "+pipeline,
-		"GRANT USAGE ON SCHEMA public TO "+pipeline,
-		"GRANT SELECT ON schema_migrations, ledger_identity TO "+pipeline,
-		"GRANT SELECT, INSERT ON policies TO "+pipeline,
-		"GRANT SELECT, INSERT ON events TO "+pipeline,
-		"GRANT SELECT, UPDATE ON ledger_head TO "+pipeline,
-		"GRANT SELECT, INSERT, UPDATE ON grants, approvals TO "+pipeline,
-	); err != nil {
-		t.Fatal(err)
-	}
-
-	l, err := Open(ctx, srv.URLAs(pipeline, db))
-	if err != nil {
-		t.Fatalf("opening the ledger as %s: %v", pipeline, err)
-	}
-	defer l.Close()
+	l := leastPrivilegedAs(t, srv, db, pipeline)
 	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
 		t.Fatalf("issuing as %s: %v", pipeline, err)
 	}
@@ -94,4 +78,34 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 	if g, err := l.IssueGrant(ctx, testGrant("grt_2"), t0.Add(9*24*time.Hour)); err != nil || g.Seq != 4 {
 		t.Fatalf("appending after the discontinuity as %s: %+v, %v", pipeline, g, err)
 	}
+}
+
+// leastPrivileged opens the ledger in db as a new role that has only what
+// appending and verifying need, as the guide documents it.
+func leastPrivileged(t testing.TB, srv *pgtest.Server, db string) *Ledger {
+	t.Helper()
+	return leastPrivilegedAs(t, srv, db, fmt.Sprintf("pipeline_%d", privilegeRoles.Add(1)))
+}
+
+func leastPrivilegedAs(t testing.TB, srv *pgtest.Server, db, pipeline string) *Ledger {
+	t.Helper()
+	ctx := context.Background()
+	if err := srv.Exec(ctx, db,
+		"CREATE ROLE "+pipeline+" LOGIN",
+		"GRANT CONNECT ON DATABASE "+pgx.Identifier{db}.Sanitize()+" TO "+pipeline,
+		"GRANT USAGE ON SCHEMA public TO "+pipeline,
+		"GRANT SELECT ON schema_migrations, ledger_identity TO "+pipeline,
+		"GRANT SELECT, INSERT ON policies TO "+pipeline,
+		"GRANT SELECT, INSERT ON events TO "+pipeline,
+		"GRANT SELECT, UPDATE ON ledger_head TO "+pipeline,
+		"GRANT SELECT, INSERT, UPDATE ON grants, approvals TO "+pipeline,
+	); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(ctx, srv.URLAs(pipeline, db))
+	if err != nil {
+		t.Fatalf("opening the ledger as %s: %v", pipeline, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }

@@ -649,13 +649,17 @@ func (s *SQLiteStore) scanEvents(ctx context.Context, fn func(Event) error, q st
 // Verify implements Store: verifySnapshot over one read-only transaction, so
 // that the chain, the recorded head, the current-state tables and the schema
 // are read in one snapshot while appends go on.
-func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) {
+func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) { return s.verify(ctx, nil, nil) }
+
+// verify is Verify with a Judge of the decisions (nil for none), from the
+// trusted event from when it is not nil (VerifySince).
+func (s *SQLiteStore) verify(ctx context.Context, judge Judge, from *Head) (Report, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
 	defer tx.Rollback()
-	r, err := verifySnapshot(ctx, sqliteTx{tx})
+	r, err := verifySnapshot(ctx, sqliteTx{tx}, judge, from)
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
@@ -672,7 +676,11 @@ func (t sqliteTx) exec(ctx context.Context, stmt string, args ...any) error {
 }
 
 func (t sqliteTx) queryRow(ctx context.Context, q string, dest ...any) (bool, error) {
-	err := t.tx.QueryRowContext(ctx, q).Scan(dest...)
+	return t.queryRowArgs(ctx, q, nil, dest...)
+}
+
+func (t sqliteTx) queryRowArgs(ctx context.Context, q string, args []any, dest ...any) (bool, error) {
+	err := t.tx.QueryRowContext(ctx, q, args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -683,12 +691,12 @@ func (t sqliteTx) queryRow(ctx context.Context, q string, dest ...any) (bool, er
 // joined in the order walkFields splits them.
 const sqliteWalkQuery = `SELECT seq, at || ?1 || type || ?1 || subject || ?1 || prev_hash || ?1 || hash
 	|| ?1 || recorded_at || ?1 || actor || ?1 || run_id || ?1 || data
-FROM events ORDER BY seq`
+FROM events WHERE seq > ?2 ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk), each
 // event's text fields joined in one column.
-func (t sqliteTx) walkEvents(ctx context.Context, v *verification) error {
-	rows, err := t.tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)))
+func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64) error {
+	rows, err := t.tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)), after)
 	if err != nil {
 		return err
 	}
@@ -712,6 +720,26 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification) error {
 		return err
 	}
 	return rows.Close()
+}
+
+func (t sqliteTx) dialect() dialect { return sqliteDialect }
+
+// policies reads the kept policy documents.
+func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document []byte)) error {
+	rows, err := t.tx.QueryContext(ctx, policiesQuery)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var digest string
+		var document []byte
+		if err := rows.Scan(&digest, &document); err != nil {
+			return err
+		}
+		fn(digest, document)
+	}
+	return rows.Err()
 }
 
 // rows reads one current-state table.

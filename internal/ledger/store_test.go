@@ -37,6 +37,11 @@ type storeUnderTest struct {
 	// triggersOff and triggersOn take the append-only triggers away and put
 	// them back as they were, as someone with full access could.
 	triggersOff, triggersOn []string
+	// appender opens the ledger as the least-privileged role a pipeline
+	// appends with: for PostgreSQL a role that may only insert events and
+	// keep the head and the current state; for SQLite, whoever can write
+	// the file.
+	appender func(t testing.TB) *Ledger
 }
 
 // testStores opens ledgers of every kind.
@@ -86,6 +91,14 @@ var testStores = []struct {
 			},
 			triggersOff: []string{`DROP TRIGGER events_no_update`, `DROP TRIGGER events_no_delete`},
 			triggersOn:  []string{sqliteTriggerNoUpdate, sqliteTriggerNoDelete},
+			appender: func(t testing.TB) *Ledger {
+				l, err := Open(context.Background(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { l.Close() })
+				return l
+			},
 		}
 	}},
 	{"postgres", func(t testing.TB) storeUnderTest {
@@ -135,6 +148,9 @@ var testStores = []struct {
 			// deleting or renumbering the events they point to.
 			triggersOff: []string{`ALTER TABLE events DISABLE TRIGGER ALL`},
 			triggersOn:  []string{`ALTER TABLE events ENABLE TRIGGER ALL`},
+			appender: func(t testing.TB) *Ledger {
+				return leastPrivileged(t, srv, db)
+			},
 		}
 	}},
 }
@@ -672,6 +688,7 @@ func TestStoresAppendExpectations(t *testing.T) {
 		if _, err := s.AppendGrant(ctx, EventGrantIssued, t0, g3, 0); err == nil || !strings.Contains(err.Error(), "control character") {
 			t.Errorf("an id with a control character: %v", err)
 		}
+		g.Status = StatusRevoked
 		ev, err := s.AppendGrant(ctx, EventGrantRevoked, t0, g, 1)
 		if err != nil || ev.Seq != 2 || ev.PrevHash == "" || ev.Hash != HashEvent(ev.PrevHash, ev) {
 			t.Fatalf("append = %+v, %v", ev, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -13,16 +14,23 @@ import (
 // Report is the outcome of verifying a ledger. Tampering is reported here, with
 // OK false; Verify's error is reserved for failures to read the ledger.
 type Report struct {
-	// Events is the number of events read, up to and including the first bad one.
+	// Events is the number of events read, up to and including the first one
+	// whose chain is broken (past a problem of meaning, the chain is still
+	// checked to its end).
 	Events int64
 	// Head is the head the store recorded with its last append.
 	Head Head
 	OK   bool
 	// FirstBad is the first sequence number at fault, or 0 when the fault is not
-	// tied to one event (the store's protections were removed).
+	// tied to one event (the store's protections were removed). A fault of
+	// meaning (an event that no grant's or approval's life allows, or a
+	// decision its policy did not allow) counts as much as a broken chain.
 	FirstBad int64
 	// Problem says what is wrong, in one sentence; empty when OK.
 	Problem string
+	// From is the sequence number of the trusted event that verification
+	// started after (VerifySince), or 0 when it verified the whole ledger.
+	From int64
 }
 
 // Subject kinds, by event type prefix.
@@ -61,14 +69,20 @@ type subjectState struct {
 	seen   bool // a current-state row was found for it
 }
 
-func (x *subjectIndex) record(subject []byte, seq int64, digest uint64) {
+// record notes event seq about subject and returns the subject's index,
+// whether this is its first event, and the sequence number of its event
+// before (0 for a first).
+func (x *subjectIndex) record(subject []byte, seq int64, digest uint64) (i int, isNew bool, prevSeq int64) {
 	if i, ok := x.index[string(subject)]; ok {
+		prevSeq = x.last[i].seq
 		x.last[i].seq, x.last[i].digest = seq, digest
-		return
+		return i, false, prevSeq
 	}
 	id := string(subject)
-	x.index[id] = len(x.last)
+	i = len(x.last)
+	x.index[id] = i
 	x.last = append(x.last, subjectState{id: id, seq: seq, digest: digest})
+	return i, true, 0
 }
 
 // verification runs the checks every store shares: the chain, the recorded
@@ -82,7 +96,11 @@ func (x *subjectIndex) record(subject []byte, seq int64, digest uint64) {
 // cannot know the seed, so a changed payload has a chance of 2^-64 of going
 // unnoticed.
 type verification struct {
-	chain    *ChainVerifier
+	chain   *ChainVerifier
+	meaning *meaning
+	// suffix, when not nil, keeps the events for the checks of meaning,
+	// which run after the walk (verifySuffix).
+	suffix   []suffixEvent
 	seed     maphash.Seed
 	events   int64
 	subjects [2]subjectIndex
@@ -94,6 +112,7 @@ type verification struct {
 
 func newVerification() *verification {
 	v := &verification{chain: NewChainVerifier(), seed: maphash.MakeSeed()}
+	v.meaning = newMeaning(v.seed, nil, nil)
 	for i := range v.subjects {
 		v.subjects[i].index = make(map[string]int)
 	}
@@ -124,7 +143,15 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 		return false
 	}
 	if k := eventKind(typ); k != kindOther {
-		v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
+		i, isNew, prevSeq := v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
+		if v.suffix != nil {
+			buf := make([]byte, 0, len(at)+len(typ)+len(subject)+len(data))
+			buf = append(append(append(append(buf, at...), typ...), subject...), data...)
+			a, t, s := len(at), len(at)+len(typ), len(at)+len(typ)+len(subject)
+			v.suffix = append(v.suffix, suffixEvent{kind: k, i: i, seq: seq, at: buf[:a:a], typ: buf[a:t:t], subject: buf[t:s:s], data: buf[s:]})
+		} else {
+			v.meaning.event(v, k, i, isNew, prevSeq, seq, at, typ, subject, data)
+		}
 	} else if bytes.Equal(typ, discontinuityType) {
 		v.discontinuity(seq, at, prevHash, data)
 		return false
@@ -245,8 +272,16 @@ func (v *verification) replayFail(seq int64, problem string) {
 	v.failed, v.replay, v.firstBad, v.problem = true, true, seq, problem
 }
 
+// report is the outcome: the problem at the lowest sequence number, where a
+// problem of the chain, the head or the replay comes before a problem of
+// meaning at the same event, and a problem of the schema (tied to no event)
+// after any problem of meaning.
 func (v *verification) report(recorded Head) Report {
-	return Report{Events: v.events, Head: recorded, OK: !v.failed, FirstBad: v.firstBad, Problem: v.problem}
+	r := Report{Events: v.events, Head: recorded, OK: !v.failed, FirstBad: v.firstBad, Problem: v.problem}
+	if m := v.meaning; m.firstBad != 0 && (!v.failed || v.firstBad == 0 || m.firstBad < v.firstBad) {
+		r.OK, r.FirstBad, r.Problem = false, m.firstBad, m.problem
+	}
+	return r
 }
 
 // walkSeparator joins an event's text fields for the walk: the SQLite store
@@ -348,12 +383,19 @@ func (v *verification) walk(read func(buf []byte) (seq int64, grown []byte, more
 // of its own. Its errors are reported as they are; the store describes them.
 type snapshotReader interface {
 	rowQuerier
-	// walkEvents feeds every stored event to v through v.walk, in sequence
-	// order, stopping when v does.
-	walkEvents(ctx context.Context, v *verification) error
+	// dialect is the store's SQL dialect.
+	dialect() dialect
+	// queryRowArgs is queryRow for a query with parameters.
+	queryRowArgs(ctx context.Context, q string, args []any, dest ...any) (found bool, err error)
+	// walkEvents feeds every stored event after sequence number after to v
+	// through v.walk, in sequence order, stopping when v does.
+	walkEvents(ctx context.Context, v *verification, after int64) error
 	// rows calls fn for every current-state row of kind (kindGrant or
 	// kindApproval). data is valid only until fn returns.
 	rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error
+	// policies calls fn for every kept policy document, by digest; document
+	// is fn's to keep.
+	policies(ctx context.Context, fn func(digest string, document []byte)) error
 	// schemaProblem says, in one sentence, how the append-only protections
 	// or the definitions of the current-state tables differ from what the
 	// migrations made; it is empty when they do not.
@@ -363,14 +405,22 @@ type snapshotReader interface {
 // verifySnapshot verifies a store from one snapshot: the chain, the recorded
 // head, the replay of the log against the current-state tables and, when
 // those hold, the store's schema.
-func verifySnapshot(ctx context.Context, r snapshotReader) (Report, error) {
+func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *Head) (Report, error) {
+	policies := map[string][]byte{}
+	if err := r.policies(ctx, func(digest string, document []byte) { policies[digest] = document }); err != nil {
+		return Report{}, err
+	}
+	if from != nil {
+		return verifySuffix(ctx, r, judge, *from, policies)
+	}
 	v := newVerification()
+	v.meaning = newMeaning(v.seed, judge, policies)
 	var grants, approvals int
 	if _, err := r.queryRow(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`, &grants, &approvals); err != nil {
 		return Report{}, err
 	}
 	v.expectSubjects(grants, approvals)
-	if err := r.walkEvents(ctx, v); err != nil {
+	if err := r.walkEvents(ctx, v, math.MinInt64); err != nil {
 		return Report{}, err
 	}
 	var head Head

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -124,7 +125,13 @@ func TestVerifyChain(t *testing.T) {
 // or as itself when its payload does not describe the log it follows.
 func TestVerificationReportsDiscontinuities(t *testing.T) {
 	t.Parallel()
-	first := Event{Seq: 1, At: t0, Type: EventGrantIssued, Subject: "grt_1", Data: []byte(`{"id":"grt_1"}`)}
+	g := testGrant("grt_1")
+	g.Status = StatusActive
+	data, err := json.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := Event{Seq: 1, At: t0, Type: EventGrantIssued, Subject: "grt_1", Data: data}
 	first.Hash = HashEvent("", first)
 	last := Head{Seq: 1, Hash: first.Hash}
 	cases := []struct {

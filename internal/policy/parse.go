@@ -75,16 +75,16 @@ func Parse(filename string, src []byte) (*Policy, error) {
 	return parse(filename, src, false)
 }
 
-// ParseRecorded parses a policy document as the ledger keeps it, to read the
-// rules a past decision was judged by (an entitlement's max_ttl and
-// min_approvals, its break-glass rules): the key files its
-// approval_signatures block names are not read, since the ledger does not
-// keep them, and the result's Signers lists no key. Errors are Parse's.
-func ParseRecorded(src []byte) (*Policy, error) {
+// ParseKept reads a policy document as the ledger keeps it (under its
+// digest), to judge the decisions recorded under it: as Parse, except that
+// the files approval_signatures names are not read, since the ledger keeps
+// only the document. The result's Signers is not nil when the document
+// required signed approvals, and holds the files' names but no keys.
+func ParseKept(src []byte) (*Policy, error) {
 	return parse("", src, true)
 }
 
-func parse(filename string, src []byte, noKeyFiles bool) (*Policy, error) {
+func parse(filename string, src []byte, kept bool) (*Policy, error) {
 	name := filename
 	if name == "" {
 		name = unnamedPolicy
@@ -103,7 +103,7 @@ func parse(filename string, src []byte, noKeyFiles bool) (*Policy, error) {
 	if diags.HasErrors() || file == nil {
 		return nil, &ParseError{Diagnostics: onlyErrors(diags)}
 	}
-	d := &decoder{dir: ".", noKeyFiles: noKeyFiles}
+	d := &decoder{dir: ".", kept: kept}
 	if filename != "" {
 		d.dir = filepath.Dir(filename)
 	}
@@ -214,9 +214,9 @@ type decoder struct {
 	// dir is where files the document names are looked up: the document's
 	// own directory, or the working directory for a document given as text.
 	dir string
-	// noKeyFiles leaves the key files of approval_signatures unread
-	// (ParseRecorded).
-	noKeyFiles bool
+	// kept is set when the document is read as the ledger keeps it, without
+	// the files it names (ParseKept).
+	kept bool
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
@@ -314,12 +314,20 @@ func (d *decoder) signers(b *hcl.Block) *Signers {
 			return nil, "", nil, false
 		}
 		rel, ok := d.str(a)
-		if !ok || d.noKeyFiles {
+		if !ok {
 			return nil, "", a, false
 		}
 		file := rel
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(d.dir, file)
+		}
+		if d.kept {
+			if name == "allowed_signers" {
+				s.AllowedSignersFile = rel
+			} else {
+				s.RevokedKeysFile = rel
+			}
+			return nil, "", a, false
 		}
 		data, err := os.ReadFile(file)
 		if err != nil {

@@ -68,9 +68,9 @@ func TestAccLedger_behindCheckpointRefusesNewGrants(t *testing.T) {
 	env, h := appliedHarness(t, twoGrants)
 	old := backupLedger(t, env.ledger)
 	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
-		g := ledger.Grant{ID: ledger.NewGrantID(), Principal: "svc-reports", Entitlement: "payments-db-read",
+		g := ledger.Grant{ID: ledger.NewGrantID(), Principal: "svc-payments-reports", Entitlement: "payments-db-read",
 			TicketID: "SEC-699", Approvers: []string{"alice@example.com"}, Requester: "dev@example.com",
-			Target: "ledger", ExpiresAt: testNow.Add(time.Hour).Format(time.RFC3339)}
+			Target: "ledger", ExpiresAt: testNow.Add(time.Hour).Format(time.RFC3339), PolicyDigest: env.keepPolicy(l)}
 		if _, err := l.IssueGrant(ctx, g, testNow); err != nil {
 			t.Fatal(err)
 		}
@@ -197,5 +197,45 @@ func TestPipeline_checkpointSettings(t *testing.T) {
 				t.Errorf("pipeline checkpoint %q key %v; want %q and a key when one is given", p.checkpoint, p.checkpointKey, tt.file)
 			}
 		})
+	}
+}
+
+// With a checkpoint the ledger extends, the provider verifies only what was
+// appended since (the data source reports where it started), and a grant
+// forged after the checkpoint still refuses new grants.
+func TestAccLedger_verifiedFromCheckpoint(t *testing.T) {
+	skipUnlessAcc(t)
+	env, h := appliedHarness(t, twoGrants)
+	signCheckpoint(t, env.ledger) // at event 2
+	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
+		g := ledger.Grant{Principal: "svc-payments-reports", Entitlement: "payments-db-read", TicketID: "SEC-699",
+			Approvers: []string{"alice@example.com"}, Requester: "dev@example.com", Target: "ledger",
+			ExpiresAt: testNow.Add(time.Hour).Format(time.RFC3339), PolicyDigest: env.keepPolicy(l)}
+		if _, err := l.IssueGrant(ctx, g, testNow); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h.write("main.tf", env.config(twoGrants+`data "governed_ledger" "this" {}`))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	for attr, want := range map[string]any{"verified": true, "verified_from": float64(2), "events": float64(1),
+		"head_seq": float64(3), "checkpoint_size": float64(2), "checkpoint_extended": true, "checkpoint_key": "checkpoints.example.com"} {
+		if got := h.stateAttr("governed_ledger.this", attr); got != want {
+			t.Errorf("data.governed_ledger.this.%s = %v, want %v", attr, got, want)
+		}
+	}
+
+	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
+		forged := ledger.Grant{ID: "grt_forged", Principal: "svc-payments-evil", Entitlement: "payments-db-read",
+			TicketID: "SEC-601", Approvers: []string{"alice@example.com"}, Target: "ledger",
+			ExpiresAt: "2099-01-01T00:00:00Z", Status: ledger.StatusActive, PolicyDigest: env.keepPolicy(l)}
+		if _, err := l.Store().AppendGrant(ctx, ledger.EventGrantIssued, testNow, forged, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h.write("main.tf", env.config(twoGrants+thirdGrant))
+	out, err := h.run("plan", "-input=false")
+	out = strings.Join(strings.Fields(out), " ")
+	if err == nil || !strings.Contains(out, "Ledger does not verify") || !strings.Contains(out, "sequence number 4") {
+		t.Fatalf("plan of a new grant after a forged one: err=%v\n%s", err, out)
 	}
 }

@@ -1,11 +1,15 @@
 package provider
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 const twoGrants = `
@@ -121,5 +125,53 @@ func TestAccLedger_editedStateRowDoesNotExtend(t *testing.T) {
 		if !strings.Contains(out, "Ledger does not verify") {
 			t.Fatalf("%v: the plan does not warn that the ledger fails verification:\n%s", args, out)
 		}
+	}
+}
+
+// A grant.issued appended behind governed's back, correctly chained (as the
+// pipeline's least-privileged database role could), for a principal with no
+// approval and an expiry in 2099: the ledger fails verification of meaning,
+// naming that event, so new grants are refused; the revocation of a grant
+// whose configuration is removed, and expiries, still go through.
+func TestAccLedger_forgedGrantRefusesNewGrantsButRevokes(t *testing.T) {
+	skipUnlessAcc(t)
+	t.Parallel()
+	env, h := appliedHarness(t, twoGrants)
+	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
+		forged := ledger.Grant{ID: "grt_forged", Principal: "svc-payments-evil", Entitlement: "payments-db-read",
+			TicketID: "SEC-601", Approvers: []string{"alice@example.com"}, Target: "ledger", Role: "payments_read",
+			ExpiresAt: "2099-01-01T00:00:00Z", Status: ledger.StatusActive, GrantedAt: testNow,
+			PolicyDigest: env.keepPolicy(l), Evidence: policy.EvidenceAsserted}
+		if _, err := l.Store().AppendGrant(ctx, ledger.EventGrantIssued, testNow, forged, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	h.write("main.tf", env.config(twoGrants+thirdGrant))
+	out, err := h.run("plan", "-input=false")
+	out = strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{"Ledger does not verify", "sequence number 3", `grant "grt_forged"`, "max_ttl"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Fatalf("plan of a new grant on a ledger with a forged grant: err=%v; want a refusal naming %q\n%s", err, want, out)
+		}
+	}
+
+	// Removing a grant from the configuration revokes it.
+	secondOnly := twoGrants[strings.Index(twoGrants, `resource "governed_grant" "second"`):]
+	secondOnly = strings.Replace(secondOnly, "depends_on  = [governed_grant.first] # so that it is event 2", "", 1)
+	h.write("main.tf", env.config(secondOnly))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
+		gs, err := l.Grants(ctx, ledger.GrantFilter{Principal: "svc-payments-api"})
+		if err != nil || len(gs) != 1 || gs[0].Status != ledger.StatusRevoked || gs[0].RetiredAt.IsZero() {
+			t.Fatalf("the removed grant after the apply: %+v, %v; want it revoked and retired", gs, err)
+		}
+	})
+
+	// The other expires on time.
+	env.clock.Advance(8*time.Hour + time.Minute)
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	if got := h.stateAttr("governed_grant.second", "status"); got != ledger.StatusExpired {
+		t.Errorf("governed_grant.second after the apply past its expiry: status %v, want expired", got)
 	}
 }

@@ -263,20 +263,28 @@ func (d *providerData) mayAddAccess(diags *diag.Diagnostics, summary, what strin
 // anchor checks that the ledger extends the pipeline's checkpoint. It
 // returns "" when it does or when the pipeline sets none, else what is wrong:
 // a checkpoint that cannot be read or whose signature does not verify, or a
-// ledger that does not extend it. The error is for failures to read the
-// ledger.
-func (p pipeline) anchor(ctx context.Context, l *ledger.Ledger) (string, error) {
+// ledger that does not extend it. cp is the checkpoint when its signature
+// verified, nil otherwise. The error is for failures to read the ledger.
+func (p pipeline) anchor(ctx context.Context, l *ledger.Ledger) (problem string, cp *checkpoint.Checkpoint, err error) {
 	if p.checkpoint == "" || p.checkpointKey == nil {
-		return "", nil
+		return "", nil, nil
 	}
-	cp, err := checkpoint.Load(p.checkpoint, p.checkpointKey)
+	c, err := checkpoint.Load(p.checkpoint, p.checkpointKey)
 	if err != nil {
-		return sentence(err.Error()), nil
+		return sentence(err.Error()), nil, nil
 	}
-	problem, err := checkpoint.Check(ctx, l, cp)
+	problem, err = checkpoint.Check(ctx, l, c)
 	if err != nil || problem == "" {
-		return "", err
+		return "", &c, err
 	}
 	return fmt.Sprintf("The ledger does not extend the checkpoint %s (ledger %s, size %d): %s.", p.checkpoint,
-		cp.LedgerID, cp.Size, problem), nil
+		c.LedgerID, c.Size, problem), &c, nil
+}
+
+// checkpointKeyName is the name of the checkpoint's verifier key, "" without one.
+func (p pipeline) checkpointKeyName() string {
+	if p.checkpointKey == nil {
+		return ""
+	}
+	return p.checkpointKey.Name()
 }

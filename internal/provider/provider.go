@@ -23,7 +23,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/checkpoint"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/lifecycle"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgurl"
@@ -114,8 +116,14 @@ type providerData struct {
 	verification ledger.Report
 	// anchor says why the ledger cannot be trusted against the pipeline's
 	// checkpoint (see pipeline.anchor); "" when it can, or when there is none.
-	anchor   string
-	location string
+	anchor string
+	// checkpoint is the pipeline's checkpoint when its signature verified
+	// (nil without one), read from the file checkpointAt; checkpointKey is
+	// the name of the key it verified with.
+	checkpoint    *checkpoint.Checkpoint
+	checkpointAt  string
+	checkpointKey string
+	location      string
 	// run carries grants through their lives on this instance's ledger and
 	// targets, at now.
 	run *lifecycle.Run
@@ -275,16 +283,10 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 				"and the URL and credentials are right.")
 		return
 	}
-	report, err := l.Verify(ctx)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryVerifyLedger,
-			"Reading the ledger at "+location+" failed: "+err.Error()+". Nothing was planned or changed.")
-		return
-	}
-	if !report.OK {
-		tflog.Warn(ctx, "ledger does not verify", map[string]any{"ledger": location, "first_bad_seq": report.FirstBad, "problem": report.Problem})
-	}
-	anchor, err := pipe.anchor(ctx, l)
+	// The checkpoint first: a ledger that extends it is verified from the
+	// event it names, so that a plan's cost does not grow with the history
+	// the checkpoint's signer already verified.
+	anchor, cp, err := pipe.anchor(ctx, l)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryVerifyLedger,
 			"Reading the ledger at "+location+" to check it against the checkpoint "+pipe.checkpoint+" failed: "+
@@ -293,6 +295,20 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 	}
 	if anchor != "" {
 		tflog.Warn(ctx, "ledger not anchored", map[string]any{"ledger": location, "checkpoint": pipe.checkpoint, "problem": anchor})
+	}
+	var report ledger.Report
+	if cp != nil && anchor == "" {
+		report, err = l.VerifySince(ctx, ledger.Head{Seq: cp.Size, Hash: cp.Hash})
+	} else {
+		report, err = l.Verify(ctx)
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("ledger"), summaryVerifyLedger,
+			"Reading the ledger at "+location+" failed: "+err.Error()+". Nothing was planned or changed.")
+		return
+	}
+	if !report.OK {
+		tflog.Warn(ctx, "ledger does not verify", map[string]any{"ledger": location, "first_bad_seq": report.FirstBad, "problem": report.Problem})
 	}
 	ledgerID, err := l.ID(ctx)
 	if err != nil {
@@ -307,18 +323,21 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 		runOpts = append(runOpts, lifecycle.WithFaultHook(p.fault))
 	}
 	data := &providerData{
-		policy:       pol,
-		ledger:       l,
-		targets:      targets,
-		requester:    requester,
-		requesters:   requesters,
-		revokeOnly:   pipe.revokeOnly,
-		now:          now,
-		verification: report,
-		anchor:       anchor,
-		location:     location,
-		run:          lifecycle.NewRun(l, targets, now, runOpts...),
-		ledgerID:     ledgerID,
+		policy:        pol,
+		ledger:        l,
+		targets:       targets,
+		requester:     requester,
+		requesters:    requesters,
+		revokeOnly:    pipe.revokeOnly,
+		now:           now,
+		verification:  report,
+		anchor:        anchor,
+		checkpoint:    cp,
+		checkpointAt:  pipe.checkpoint,
+		checkpointKey: pipe.checkpointKeyName(),
+		location:      location,
+		run:           lifecycle.NewRun(l, targets, now, runOpts...),
+		ledgerID:      ledgerID,
 	}
 	if data.requester == "" {
 		resp.Diagnostics.AddWarning("No requester configured", "Neither the provider's requester nor "+EnvRequester+
@@ -399,6 +418,8 @@ func (p *governedProvider) openLedger(ctx context.Context, location string) (*le
 	if err != nil {
 		return nil, err
 	}
+	// Verification judges every recorded decision against its policy.
+	l.SetJudge(evidence.NewJudge())
 	if p.ledger != nil {
 		_ = p.ledger.Close()
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // providerAddress is the provider's source address under the CLI the tests
@@ -142,6 +143,22 @@ func (e *testEnv) openLedger() *ledger.Ledger {
 	}
 	e.t.Cleanup(func() { _ = l.Close() })
 	return l
+}
+
+// keepPolicy keeps the test's policy document in l, as the provider does
+// before its first decision, and returns its digest, for fixtures that record
+// decisions directly.
+func (e *testEnv) keepPolicy(l *ledger.Ledger) string {
+	e.t.Helper()
+	doc, err := os.ReadFile(e.policy)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	digest := policy.DocumentDigest(doc)
+	if err := l.KeepPolicy(context.Background(), digest, doc, testNow); err != nil {
+		e.t.Fatal(err)
+	}
+	return digest
 }
 
 // at formats testNow+d as RFC 3339.

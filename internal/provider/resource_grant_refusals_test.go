@@ -156,7 +156,7 @@ func TestAccGrant_approvalWithdrawnOrAged(t *testing.T) {
 			a := ledger.Approval{
 				ID: "apr_fixture", TicketID: "SEC-101", Entitlement: "payments-db-read", Principal: "svc-payments-api",
 				Approvers: []string{"alice@example.com"}, Justification: "fixture", ExpiresAt: at(24 * time.Hour),
-				Statement: "fixture", Digest: "fixture",
+				Statement: "fixture", Digest: policy.Digest("fixture"), PolicyDigest: env.keepPolicy(l),
 			}
 			if _, err := l.RecordApproval(context.Background(), a, tc.recorded); err != nil {
 				t.Fatal(err)
@@ -185,7 +185,7 @@ func TestAccGrant_savedPlanRecheckedAtApply(t *testing.T) {
 	a := ledger.Approval{
 		ID: "apr_fixture", TicketID: "SEC-101", Entitlement: "payments-db-read", Principal: "svc-payments-api",
 		Approvers: []string{"alice@example.com"}, Justification: "fixture", ExpiresAt: at(20 * 24 * time.Hour),
-		Statement: "fixture", Digest: "fixture",
+		Statement: "fixture", Digest: policy.Digest("fixture"), PolicyDigest: env.keepPolicy(l),
 	}
 	if _, err := l.RecordApproval(context.Background(), a, testNow.Add(-6*24*time.Hour)); err != nil {
 		t.Fatal(err)

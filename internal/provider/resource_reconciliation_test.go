@@ -9,6 +9,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
 // removedBlock forgets governed_grant.name without destroying it, as a team
@@ -199,12 +200,17 @@ resource "governed_reconciliation" "scheduled" {
 			// Grants that no configuration here manages: recorded by another
 			// workspace of the same ledger, say.
 			ctx, l := context.Background(), env.openLedger()
+			digest := env.keepPolicy(l)
 			orphan := func(id, target, approval string) {
 				t.Helper()
 				g := ledger.Grant{ID: id, Principal: "svc-payments-batch", Entitlement: "payments-db-read", TicketID: "SEC-7",
-					Approvers: []string{"alice@example.com"}, Target: target, ApprovalID: approval, ExpiresAt: at(time.Hour)}
+					Approvers: []string{"alice@example.com"}, Target: target, ApprovalID: approval, ExpiresAt: at(time.Hour),
+					PolicyDigest: digest}
 				if approval != "" {
 					g.ExpiresAt = at(48 * time.Hour)
+					if _, err := l.UseApproval(ctx, approval, id, testNow); err != nil {
+						t.Fatal(err)
+					}
 				}
 				if _, err := l.IssueGrant(ctx, g, testNow); err != nil {
 					t.Fatal(err)
@@ -212,7 +218,7 @@ resource "governed_reconciliation" "scheduled" {
 			}
 			if _, err := l.RecordApproval(ctx, ledger.Approval{ID: "apr_gone", TicketID: "SEC-7", Entitlement: "payments-db-read",
 				Principal: "svc-payments-batch", Approvers: []string{"alice@example.com"}, Justification: "batch",
-				ExpiresAt: at(72 * time.Hour), Statement: "statement", Digest: "digest"}, testNow); err != nil {
+				ExpiresAt: at(72 * time.Hour), Statement: "statement", Digest: policy.Digest("statement"), PolicyDigest: digest}, testNow); err != nil {
 				t.Fatal(err)
 			}
 			orphan("grt_orphan", "ledger", "")

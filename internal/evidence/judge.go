@@ -1,0 +1,184 @@
+// Package evidence judges the decisions a ledger records against the policy
+// documents the ledger keeps (ledger.Judge): that a grant stayed within the
+// rules of the policy it names, and that an approval record's signatures
+// verify over its statement with the keys it records. It joins the policy
+// and the ledger, which know nothing of each other.
+package evidence
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// Judge is a ledger.Judge over the policy package's rules. It parses each
+// kept policy document once. The zero value is not usable; call NewJudge.
+type Judge struct {
+	mu       sync.Mutex
+	policies map[string]parsed
+}
+
+type parsed struct {
+	p   *policy.Policy
+	err error
+}
+
+var _ ledger.Judge = (*Judge)(nil)
+
+// NewJudge returns a Judge.
+func NewJudge() *Judge { return &Judge{policies: map[string]parsed{}} }
+
+// policy parses a kept policy document, once per digest.
+func (j *Judge) policy(doc []byte) (*policy.Policy, string) {
+	digest := policy.DocumentDigest(doc)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	r, ok := j.policies[digest]
+	if !ok {
+		r.p, r.err = policy.ParseKept(doc)
+		j.policies[digest] = r
+	}
+	if r.err != nil {
+		return nil, fmt.Sprintf("the policy document kept under digest %s cannot be read: %v", digest, r.err)
+	}
+	return r.p, ""
+}
+
+// Approval implements ledger.Judge: the record's digest must be the SHA-256
+// of its statement; every key it records for an approver must have made one
+// of its signatures, in namespace governed-approval, verifying over the
+// statement; and, under a policy that required signed approvals, it must
+// carry as many verified signatures as the entitlement's min_approvals.
+//
+// The allowed_signers file that said whose key is whose is not kept in the
+// ledger, so the keys are checked against the fingerprints the record keeps;
+// an auditor compares those with the file's history.
+func (j *Judge) Approval(a ledger.Approval, doc []byte) (int, string) {
+	if policy.Digest(a.Statement) != a.Digest {
+		return 0, "its digest is not the SHA-256 of its statement"
+	}
+	approvers := map[string]bool{}
+	for _, ap := range a.Approvers {
+		approvers[policy.NormalizeIdentity(ap)] = true
+	}
+	keys := map[string]string{} // fingerprint → approver
+	for _, approver := range slices.Sorted(func(yield func(string) bool) {
+		for k := range a.SignerKeys {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		fp := a.SignerKeys[approver]
+		if !approvers[approver] {
+			return 0, fmt.Sprintf("it records key %s for %q, who is not one of its approvers", fp, approver)
+		}
+		if other, ok := keys[fp]; ok {
+			return 0, fmt.Sprintf("it records key %s for both %q and %q: one key counts for one approver", fp, other, approver)
+		}
+		keys[fp] = approver
+		if !signedWith(a.Statement, a.Signatures, fp) {
+			return 0, fmt.Sprintf("none of its signatures made with key %s, which it records for %q, verifies over its statement", fp, approver)
+		}
+	}
+	signers := len(a.SignerKeys)
+	if doc == nil {
+		return signers, ""
+	}
+	p, problem := j.policy(doc)
+	if problem != "" {
+		return 0, problem
+	}
+	e := p.Entitlements[a.Entitlement]
+	if e == nil {
+		return 0, fmt.Sprintf("it approves entitlement %q, which the policy it names does not define", a.Entitlement)
+	}
+	if p.Signers != nil && (a.Evidence != policy.EvidenceSigned || signers < e.MinApprovals) {
+		return 0, fmt.Sprintf("the policy it names requires signed approvals, %d for %q, and it carries %d verified signature(s)",
+			e.MinApprovals, a.Entitlement, signers)
+	}
+	return signers, ""
+}
+
+// signedWith reports whether one of sigs, armored SSH signatures, was made
+// with the key whose SHA256 fingerprint is fp in namespace
+// governed-approval and verifies over statement.
+func signedWith(statement string, sigs map[string]string, fp string) bool {
+	for _, armored := range sigs {
+		sig, err := sshsig.Unarmor([]byte(strings.TrimSpace(armored)))
+		if err != nil || ssh.FingerprintSHA256(sig.PublicKey) != fp || sig.Namespace != policy.SignatureNamespace {
+			continue
+		}
+		if sshsig.Verify(strings.NewReader(statement), sig, sig.PublicKey, sig.HashAlgorithm, policy.SignatureNamespace) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Grant implements ledger.Judge: under the policy it names, the grant's
+// entitlement exists and allows its principal; its expiry is within the
+// max_ttl (break-glass: the break-glass max_ttl) of when it was recorded; it
+// names as many authorised approvers as min_approvals; it names an approval
+// record where the policy requires one; and, where the policy requires
+// signed approvals and its rules need an approver, its approval record
+// carries that many verified signatures.
+func (j *Judge) Grant(g ledger.Grant, at time.Time, signers int, doc []byte) string {
+	p, problem := j.policy(doc)
+	if problem != "" {
+		return problem
+	}
+	e := p.Entitlements[g.Entitlement]
+	if e == nil {
+		return fmt.Sprintf("entitlement %q is not defined there", g.Entitlement)
+	}
+	if !e.AllowsPrincipal(g.Principal) {
+		return fmt.Sprintf("entitlement %q does not allow principal %q", g.Entitlement, g.Principal)
+	}
+	maxTTL, minApprovals, kind := e.MaxTTL, e.MinApprovals, "max_ttl"
+	if g.BreakGlass {
+		if e.BreakGlass == nil {
+			return fmt.Sprintf("it is break-glass, and entitlement %q has no break_glass rules", g.Entitlement)
+		}
+		maxTTL, minApprovals, kind = e.BreakGlass.MaxTTL, e.BreakGlass.MinApprovals, "break-glass max_ttl"
+	}
+	exp, err := g.Expiry()
+	if err != nil {
+		return fmt.Sprintf("its expiry %q cannot be read", g.ExpiresAt)
+	}
+	if maxTTL > 0 && exp.After(at.Add(maxTTL)) {
+		return fmt.Sprintf("it expires at %s, later than its %s (%s) after it was recorded at %s",
+			g.ExpiresAt, kind, maxTTL, at.UTC().Format(time.RFC3339))
+	}
+	authorised := e.ApproverSet(p)
+	counted := map[string]bool{}
+	for _, a := range g.Approvers {
+		if c := p.CanonicalIdentity(a); authorised[c] {
+			counted[c] = true
+		}
+	}
+	if len(counted) < minApprovals {
+		return fmt.Sprintf("it names %d approver(s) with authority over %q, fewer than its min_approvals %d",
+			len(counted), g.Entitlement, minApprovals)
+	}
+	if p.RequireApprovalRecord && g.ApprovalID == "" {
+		return "it names no approval record, and the policy sets require_approval_record"
+	}
+	if p.Signers != nil && minApprovals > 0 {
+		if g.ApprovalID == "" {
+			return "it names no approval record, and the policy requires signed approvals"
+		}
+		if signers < minApprovals {
+			return fmt.Sprintf("its approval record %s carries %d verified signature(s), and the policy requires %d", g.ApprovalID, max(signers, 0), minApprovals)
+		}
+	}
+	return ""
+}

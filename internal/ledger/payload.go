@@ -1,0 +1,257 @@
+package ledger
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// The payload members that verification of meaning reads, by index into a
+// payloadFields.
+const (
+	fID = iota
+	fStatus
+	fApprovalID
+	fPolicyDigest
+	fPrincipal
+	fEntitlement
+	fTicketID
+	fExpiresAt
+	fBreakGlass
+	fRevokePending
+	fRetiredAt
+	fReplaces
+	fGrantID
+	fPreviousGrantID
+	fDigest
+	fEvidence
+	numFields
+)
+
+// fieldNames are the JSON names of the members payloadFields reads.
+var fieldNames = [numFields]string{
+	fID: "id", fStatus: "status", fApprovalID: "approval_id", fPolicyDigest: "policy_digest",
+	fPrincipal: "principal", fEntitlement: "entitlement", fTicketID: "ticket_id", fExpiresAt: "expires_at",
+	fBreakGlass: "break_glass", fRevokePending: "revoke_pending", fRetiredAt: "retired_at", fReplaces: "replaces",
+	fGrantID: "grant_id", fPreviousGrantID: "previous_grant_id", fDigest: "digest", fEvidence: "approval_evidence",
+}
+
+// payloadFields holds the raw values of the members read from one payload:
+// a string's bytes between its quotes (decoded only when it holds an escape),
+// any other value as written; nil for a member the payload does not have.
+type payloadFields [numFields][]byte
+
+// fieldIndex maps a member's name to its index, -1 for a member that the
+// payloads have but verification does not read, and -2 for any other.
+func fieldIndex(key []byte) int {
+	switch string(key) {
+	case "id":
+		return fID
+	case "status":
+		return fStatus
+	case "approval_id":
+		return fApprovalID
+	case "policy_digest":
+		return fPolicyDigest
+	case "principal":
+		return fPrincipal
+	case "entitlement":
+		return fEntitlement
+	case "ticket_id":
+		return fTicketID
+	case "expires_at":
+		return fExpiresAt
+	case "break_glass":
+		return fBreakGlass
+	case "revoke_pending":
+		return fRevokePending
+	case "retired_at":
+		return fRetiredAt
+	case "replaces":
+		return fReplaces
+	case "grant_id":
+		return fGrantID
+	case "previous_grant_id":
+		return fPreviousGrantID
+	case "digest":
+		return fDigest
+	case "approval_evidence":
+		return fEvidence
+	case "approvers", "requester", "justification", "target", "role", "target_server", "ttl", "granted_at",
+		"revoked_at", "revocation_reason", "revocation_note", "revoke_error", "revoke_note", "statement",
+		"signatures", "signer_keys", "approved_at", "withdrawn_at":
+		return -1
+	}
+	return -2
+}
+
+// readPayload reads the members of a payload's top-level JSON object that
+// verification of meaning needs, in one pass and without allocating for the
+// payloads governed writes. It returns a problem, in words, for a payload
+// that is not one JSON object, or that could be read otherwise than as it
+// reads it: a member twice, or a member named like one it reads but in
+// other letter case (Go's decoder, which the rest of governed reads
+// payloads with, matches names regardless of case and keeps the last of
+// two).
+func readPayload(data []byte, out *payloadFields) string {
+	*out = payloadFields{}
+	var seen [numFields]bool
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return "its payload is not a JSON object"
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return trailing(data, i+1)
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return "its payload is not well-formed JSON"
+		}
+		key, escaped, end := scanString(data, i)
+		if end < 0 {
+			return "its payload is not well-formed JSON"
+		}
+		if escaped {
+			var s string
+			if json.Unmarshal(data[i:end], &s) != nil {
+				return "its payload is not well-formed JSON"
+			}
+			key = []byte(s)
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return "its payload is not well-formed JSON"
+		}
+		i = skipSpace(data, i+1)
+		start := i
+		var valEnd int
+		var valEscaped bool
+		if i < len(data) && data[i] == '"' {
+			_, valEscaped, valEnd = scanString(data, i)
+		} else {
+			valEnd = skipValue(data, i)
+		}
+		if valEnd < 0 || valEnd == start {
+			return "its payload is not well-formed JSON"
+		}
+		k := fieldIndex(key)
+		if k == -2 {
+			for j, name := range fieldNames {
+				if strings.EqualFold(string(key), name) {
+					return "its payload has a member " + quote(key) + ", which governed never writes and would read as " + quote([]byte(fieldNames[j]))
+				}
+			}
+		}
+		if k >= 0 {
+			if seen[k] {
+				return "its payload has the member " + quote(key) + " twice"
+			}
+			seen[k] = true
+			v := data[start:valEnd]
+			if v[0] == '"' {
+				v = v[1 : len(v)-1]
+				if valEscaped {
+					var s string
+					if json.Unmarshal(data[start:valEnd], &s) != nil {
+						return "its payload is not well-formed JSON"
+					}
+					v = []byte(s)
+				}
+			}
+			out[k] = v
+		}
+		i = skipSpace(data, valEnd)
+		if i >= len(data) {
+			return "its payload is not well-formed JSON"
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			return trailing(data, i+1)
+		default:
+			return "its payload is not well-formed JSON"
+		}
+	}
+}
+
+func quote(b []byte) string {
+	q, _ := json.Marshal(string(b))
+	return string(q)
+}
+
+func trailing(data []byte, i int) string {
+	if skipSpace(data, i) != len(data) {
+		return "its payload is not well-formed JSON"
+	}
+	return ""
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanString reads the JSON string that opens at data[i] ('"'): its bytes
+// between the quotes, whether it holds an escape, and the index after its
+// closing quote (-1 when it has none).
+func scanString(data []byte, i int) (s []byte, escaped bool, end int) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '"':
+			return data[i+1 : j], escaped, j + 1
+		case '\\':
+			escaped = true
+			j++
+		}
+	}
+	return nil, false, -1
+}
+
+// skipValue returns the index after the JSON value (not a string) that
+// starts at data[i]: an object or array with everything in it, or a
+// literal or number; -1 when it does not end.
+func skipValue(data []byte, i int) int {
+	if i >= len(data) {
+		return -1
+	}
+	if data[i] != '{' && data[i] != '[' {
+		j := i
+		for j < len(data) {
+			switch data[j] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return j
+			}
+			j++
+		}
+		return j
+	}
+	depth := 0
+	for i < len(data) {
+		switch data[i] {
+		case '"':
+			_, _, end := scanString(data, i)
+			if end < 0 {
+				return -1
+			}
+			i = end
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+		i++
+	}
+	return -1
+}

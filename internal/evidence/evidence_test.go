@@ -33,7 +33,7 @@ func judge(t *testing.T, f *evidencetest.Fixture, opts evidence.Options) (map[st
 
 func TestCollectJudgesEveryGrantLife(t *testing.T) {
 	t.Parallel()
-	f := evidencetest.Build(t)
+	f := evidencetest.BuildTampered(t)
 	if _, _, err := f.Ledger.RevokeGrant(context.Background(), f.OutOfBand, f.Now, ledger.ReasonOutOfBand, "INC-9", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestCollectJudgesEveryGrantLife(t *testing.T) {
 
 func TestCollectSelects(t *testing.T) {
 	t.Parallel()
-	f := evidencetest.Build(t)
+	f := evidencetest.BuildTampered(t)
 	day := 24 * time.Hour
 	tests := []struct {
 		name string
@@ -127,7 +127,7 @@ func TestCollectSelects(t *testing.T) {
 
 func TestFormats(t *testing.T) {
 	t.Parallel()
-	f := evidencetest.Build(t)
+	f := evidencetest.BuildTampered(t)
 	rep, spool, err := evidence.Build(context.Background(), f.Ledger, evidence.Options{Now: f.Now}, evidence.Source{Location: f.Path})
 	if err != nil {
 		t.Fatal(err)

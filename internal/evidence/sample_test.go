@@ -17,7 +17,7 @@ func TestWriteSample(t *testing.T) {
 	if out == "" {
 		t.Skip("set GOVERNED_EVIDENCE_SAMPLE=FILE.html to write a sample report")
 	}
-	f := evidencetest.Build(t)
+	f := evidencetest.BuildTampered(t)
 	if _, _, err := f.Ledger.RevokeGrant(context.Background(), f.OutOfBand, f.Now, ledger.ReasonOutOfBand, "INC-9", nil); err != nil {
 		t.Fatal(err)
 	}

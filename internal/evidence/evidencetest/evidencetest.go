@@ -57,10 +57,37 @@ type Fixture struct {
 	Signer sshtest.Key
 	// SignedApproval is the id of the signed approval.
 	SignedApproval string
+	// tamper appends the grants of BuildTampered.
+	tamper func()
 }
 
-// Build writes the fixture into a new SQLite ledger in a temporary directory.
+// Build writes the fixture into a new SQLite ledger in a temporary directory:
+// grants of every life a ledger the provider wrote may hold, so that the
+// ledger verifies, meaning included.
 func Build(t testing.TB) *Fixture {
+	t.Helper()
+	return build(t)
+}
+
+// BuildTampered is Build plus two grants only an insider who writes the store
+// could have recorded: one issued for longer than its entitlement's max_ttl,
+// and one whose approval's signature is over another text. Verification of
+// meaning reports them; evidence judges them all the same.
+func BuildTampered(t testing.TB) *Fixture {
+	t.Helper()
+	f := build(t)
+	f.Tamper(t)
+	return f
+}
+
+// Tamper appends BuildTampered's two grants to a fixture Build made, as an
+// insider would after a checkpoint was signed.
+func (f *Fixture) Tamper(t testing.TB) {
+	t.Helper()
+	f.tamper()
+}
+
+func build(t testing.TB) *Fixture {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "governed.db")
@@ -137,12 +164,6 @@ func Build(t testing.TB) *Fixture {
 	expire("grt_breakglass", T0.Add(5*time.Hour), nil)
 	f.Want["grt_breakglass"] = Want{Authorised: "no", TimeBound: "yes", RevokedOnTime: "yes", Lateness: "1h"}
 
-	// Longer than the entitlement's max_ttl.
-	long := grant("grt_toolong", 8*day)
-	issue(long)
-	expire("grt_toolong", T0.Add(8*day), nil)
-	f.Want["grt_toolong"] = Want{Authorised: "asserted", TimeBound: "no", RevokedOnTime: "yes"}
-
 	// The target refused the revocation; a later run carried it out.
 	issue(grant("grt_retried", day))
 	expire("grt_retried", T0.Add(day+time.Hour), errors.New("connection refused"))
@@ -177,11 +198,19 @@ func Build(t testing.TB) *Fixture {
 	signed("apr_signed", "grt_signed", func(st string) string { return f.Signer.Sign(t, policy.SignatureNamespace, st) })
 	f.Want["grt_signed"] = Want{Authorised: "signed", TimeBound: "yes", RevokedOnTime: "yes", Lateness: "2h"}
 
-	// Recorded as signed, but the signature is over another text.
-	signed("apr_forged", "grt_forged", func(string) string {
-		return f.Signer.Sign(t, policy.SignatureNamespace, "some other statement")
-	})
-	f.Want["grt_forged"] = Want{Authorised: "no", TimeBound: "yes", RevokedOnTime: "yes", Lateness: "2h"}
+	f.tamper = func() {
+		// Longer than the entitlement's max_ttl.
+		long := grant("grt_toolong", 8*day)
+		issue(long)
+		expire("grt_toolong", T0.Add(8*day), nil)
+		f.Want["grt_toolong"] = Want{Authorised: "asserted", TimeBound: "no", RevokedOnTime: "yes"}
+
+		// Recorded as signed, but the signature is over another text.
+		signed("apr_forged", "grt_forged", func(string) string {
+			return f.Signer.Sign(t, policy.SignatureNamespace, "some other statement")
+		})
+		f.Want["grt_forged"] = Want{Authorised: "no", TimeBound: "yes", RevokedOnTime: "yes", Lateness: "2h"}
+	}
 	return f
 }
 

@@ -120,7 +120,9 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 		fmt.Fprint(w, "</ul>\n")
 	}
 	fmt.Fprint(w, "<h2>Grants</h2>\n<div class=\"legend\">")
-	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#3b6fb6"/>`, "in force, issue to expiry"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#3b6fb6"/>`, "in force, before expiry"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#b9cde9"/>`, "still in force: now to expiry"))
+	fmt.Fprint(w, legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#3b6fb6"/>`, "now, in force"))
 	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#d92d20"/>`, "in force past expiry (lateness)"))
 	fmt.Fprint(w, legendItem(`<line x1="0" y1="7" x2="22" y2="7" stroke="#9aa4b2" stroke-dasharray="3 2" stroke-width="2"/>`, "removed before expiry"))
 	fmt.Fprint(w, legendItem(`<path d="M11 1 L17 7 L11 13 L5 7 Z" fill="#1f7a4d"/>`, "access removed"))
@@ -278,6 +280,11 @@ func timeline(r *Row) string {
 	case end.After(r.expiry):
 		bar(start, r.expiry, "#3b6fb6")
 		bar(r.expiry, end, "#d92d20")
+	case inForce:
+		// Still in force and not yet expired: what is left until the
+		// expiry is pale, not the dashes of access removed early.
+		bar(start, end, "#3b6fb6")
+		bar(end, r.expiry, "#b9cde9")
 	default:
 		bar(start, end, "#3b6fb6")
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="18" x2="%.1f" y2="18" stroke="#9aa4b2" stroke-dasharray="3 2" stroke-width="2"/>`, x(end), x(r.expiry))

@@ -211,3 +211,31 @@ func TestFormats(t *testing.T) {
 		}
 	}
 }
+
+// A period without grants says so, in every report, instead of claiming that
+// all zero grants pass; the HTML outcome is neutral, not green.
+func TestEmptyPeriodSaysNoGrants(t *testing.T) {
+	t.Parallel()
+	f := evidencetest.Build(t)
+	opts := evidence.Options{Now: f.Now, To: f.T0.Add(-time.Hour)}
+	rep, spool, err := evidence.Build(context.Background(), f.Ledger, opts, evidence.Source{Location: f.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	if rep.Summary.Grants != 0 || rep.Failed() {
+		t.Fatalf("report = %+v, want no grants and no finding", rep.Summary)
+	}
+	for format, want := range map[string]string{
+		"md":   "## Access evidence: no grants in the period: nothing to judge",
+		"html": `<div class="outcome none">No grants in the period: nothing to judge</div>`,
+	} {
+		var b bytes.Buffer
+		if err := evidence.Write(&b, format, rep, spool); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), want) || strings.Contains(b.String(), "ll 0 grants") {
+			t.Errorf("%s report of an empty period does not say %q:\n%s", format, want, b.String())
+		}
+	}
+}

@@ -162,6 +162,8 @@ func verdictLine(rep *Report) string {
 		return "the ledger does not extend its checkpoint"
 	case rep.Summary.Failed > 0:
 		return fmt.Sprintf("%d of %d grants fail a verdict", rep.Summary.Failed, rep.Summary.Grants)
+	case rep.Summary.Grants == 0:
+		return "no grants in the period: nothing to judge"
 	}
 	return fmt.Sprintf("all %d grants authorised, time bound and revoked on time", rep.Summary.Grants)
 }

@@ -21,6 +21,7 @@ h2 { font-size: 16px; margin: 28px 0 8px; border-bottom: 1px solid var(--line); 
 .outcome { padding: 10px 14px; border-radius: 6px; font-weight: 600; font-size: 15px; margin-bottom: 16px; }
 .outcome.ok { background: var(--okbg); color: var(--ok); border: 1px solid #b7dfc8; }
 .outcome.bad { background: var(--badbg); color: var(--bad); border: 1px solid #f3c3bd; }
+.outcome.none { background: #f4f6f8; color: #1c2430; border: 1px solid #d5dbe2; }
 .cards { display: flex; gap: 12px; flex-wrap: wrap; margin-bottom: 12px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 150px; }
 .card .n { font-size: 24px; font-weight: 700; }
@@ -82,8 +83,11 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 	fmt.Fprintf(w, "<p class=\"sub\">Ledger <span class=\"mono\">%s</span> · generated %s by governed evidence</p>\n",
 		esc(rep.Ledger.ID), esc(stamp(rep.GeneratedAt)))
 	cls := "ok"
-	if rep.Failed() {
+	switch {
+	case rep.Failed():
 		cls = "bad"
+	case s.Grants == 0:
+		cls = "none"
 	}
 	fmt.Fprintf(w, "<div class=\"outcome %s\">%s</div>\n", cls, esc(sentenceCase(verdictLine(rep))))
 

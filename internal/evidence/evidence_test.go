@@ -239,3 +239,27 @@ func TestEmptyPeriodSaysNoGrants(t *testing.T) {
 		}
 	}
 }
+
+// One grant is counted as one grant, not "1 grants".
+func TestOneGrantIsSingular(t *testing.T) {
+	t.Parallel()
+	f := evidencetest.Build(t)
+	for principal, want := range map[string]string{
+		"svc-grt_ontime": "## Access evidence: the 1 grant authorised, time bound and revoked on time",
+		"svc-grt_late":   "## Access evidence: 1 of 1 grant fail a verdict",
+	} {
+		rep, spool, err := evidence.Build(context.Background(), f.Ledger, evidence.Options{Now: f.Now, Principal: principal},
+			evidence.Source{Location: f.Path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := evidence.Write(&b, "md", rep, spool); err != nil {
+			t.Fatal(err)
+		}
+		spool.Close()
+		if md := b.String(); !strings.Contains(md, want) || !strings.Contains(md, "- 1 grant, ") || strings.Contains(md, "1 grants") {
+			t.Errorf("%s: markdown does not say %q and \"1 grant, \":\n%s", principal, want, md)
+		}
+	}
+}

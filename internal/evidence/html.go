@@ -127,7 +127,8 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#3b6fb6"/>`, "in force, before expiry"))
 	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#b9cde9"/>`, "still in force: now to expiry"))
 	fmt.Fprint(w, legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#3b6fb6"/>`, "now, in force"))
-	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#d92d20"/>`, "in force past expiry (lateness)"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#f0b429"/>`, "past expiry, within the allowed lateness"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#d92d20"/>`, "past expiry, late"))
 	fmt.Fprint(w, legendItem(`<line x1="0" y1="7" x2="22" y2="7" stroke="#9aa4b2" stroke-dasharray="3 2" stroke-width="2"/>`, "removed before expiry"))
 	fmt.Fprint(w, legendItem(`<path d="M11 1 L17 7 L11 13 L5 7 Z" fill="#1f7a4d"/>`, "access removed"))
 	fmt.Fprint(w, legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#d92d20"/>`, "OVERDUE: still in force past expiry"))
@@ -246,6 +247,16 @@ func sentenceCase(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// lateColor is the colour of the time a grant was in force past its expiry:
+// red when that made it late (revoked_on_time no, or overdue), amber while it
+// is within the allowed lateness.
+func lateColor(r *Row) string {
+	if r.RevokedOnTime == VerdictNo || r.Overdue {
+		return "#d92d20"
+	}
+	return "#f0b429"
+}
+
 // timeline draws one grant's life: issued → expiry → access removed, the
 // lateness in red, an overdue grant marked.
 func timeline(r *Row) string {
@@ -283,7 +294,7 @@ func timeline(r *Row) string {
 		bar(start, end, "#3b6fb6")
 	case end.After(r.expiry):
 		bar(start, r.expiry, "#3b6fb6")
-		bar(r.expiry, end, "#d92d20")
+		bar(r.expiry, end, lateColor(r))
 	case inForce:
 		// Still in force and not yet expired: what is left until the
 		// expiry is pale, not the dashes of access removed early.
@@ -314,8 +325,10 @@ func timeline(r *Row) string {
 	switch {
 	case r.Overdue:
 		label(width-right, "end", "OVERDUE +"+r.Lateness, "#b42318")
-	case r.Lateness != "":
+	case r.Lateness != "" && r.RevokedOnTime == VerdictNo:
 		label(width-right, "end", "removed +"+r.Lateness+" late", "#b42318")
+	case r.Lateness != "":
+		label(width-right, "end", "removed "+r.Lateness+" after expiry", "#5b6675")
 	case !r.expiry.IsZero():
 		label(width-right, "end", "expiry "+r.expiry.Format("Jan 2 15:04"), "#5b6675")
 	}

@@ -162,6 +162,9 @@ func (c *command) history(ctx context.Context, args []string) int {
 	if code, ok := c.parseFlags(fs, args); !ok {
 		return code
 	}
+	if fs.NArg() > 1 && strings.HasPrefix(fs.Arg(1), "-") {
+		return c.usageError(fs, "flags go before the grant: governed history %s %s", fs.Arg(1), fs.Arg(0))
+	}
 	if fs.NArg() != 1 {
 		return c.usageError(fs, "name one grant: governed history GRANT")
 	}

@@ -282,6 +282,10 @@ func TestFlagHelp(t *testing.T) {
 		!strings.Contains(errOut, `Run "governed history -h" for its flags.`) {
 		t.Errorf("history with a bad flag = %d, %q, %q; want exit 2 and the message", code, out, errOut)
 	}
+	code, out, errOut = runCLI("history", "grt_x", "--json")
+	if code != 2 || out != "" || !strings.Contains(errOut, "flags go before the grant: governed history --json grt_x") {
+		t.Errorf("history with a flag after the grant = %d, %q, %q; want exit 2 and where flags go", code, out, errOut)
+	}
 	_, _, help = runCLI("checkpoint", "keygen", "-h")
 	if strings.Count(help, "(default checkpoint.key)") != 1 {
 		t.Errorf("checkpoint keygen -h:\n%s", help)

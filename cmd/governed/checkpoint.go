@@ -98,6 +98,12 @@ func (c *command) checkpointSign(ctx context.Context, args []string) int {
 	if _, code, ok := c.verified(ctx, l); !ok {
 		return code
 	}
+	if prev.file != "" {
+		if _, err := os.Stat(prev.file); errors.Is(err, os.ErrNotExist) {
+			return c.fail(exitUsage, "the previous checkpoint %s does not exist: for a ledger's first checkpoint, "+
+				"leave out --checkpoint and --checkpoint-key; after that, give the checkpoint the last sign wrote", prev.file)
+		}
+	}
 	if code, ok := prev.check(ctx, c, l); !ok {
 		return code
 	}

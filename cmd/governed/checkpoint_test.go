@@ -154,6 +154,24 @@ func TestVerifyCheckpoint(t *testing.T) {
 	}
 }
 
+// The first checkpoint has no previous one: sign says to leave the flags out,
+// and writes nothing.
+func TestCheckpointSignFirstWithAMissingPrevious(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	signer, verifier := keygen(t, dir)
+	latest := filepath.Join(dir, "checkpoints", "latest")
+	code, out, errOut := runCLI("checkpoint", "sign", "--key", signer, "--ledger", fixture(t),
+		"--checkpoint", latest, "--checkpoint-key", verifier, "--out", latest)
+	if code != 2 || out != "" || !strings.Contains(errOut, "the previous checkpoint "+latest+" does not exist") ||
+		!strings.Contains(errOut, "leave out --checkpoint and --checkpoint-key") {
+		t.Errorf("sign with a missing previous checkpoint = %d, %q, %q; want exit 2 and how to sign the first", code, out, errOut)
+	}
+	if _, err := os.Stat(latest); !os.IsNotExist(err) {
+		t.Errorf("a checkpoint was written: %v", err)
+	}
+}
+
 func TestCheckpointUsage(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{

@@ -345,12 +345,13 @@ func (c *command) grants(ctx context.Context, args []string) int {
 	}
 	if pending > 0 {
 		fmt.Fprintf(c.stdout, "\n%d grant(s) are no longer active but still in force in their target: the next terraform apply that manages them retries the revocation,\n"+
-			"or run governed revoke --grant ID, or governed reconcile, with --postgres-target.\n", pending)
+			"or run governed revoke --grant ID, or governed reconcile, with --postgres-target for the grant's PostgreSQL target.\n", pending)
 	}
 	if overdue > 0 {
 		fmt.Fprintf(c.stdout, "\n%d grant(s) are past their expiry but not yet revoked: the ledger has not recorded their expiry, and their\n"+
 			"target may still give the access. The next terraform apply that manages them revokes them; for grants no\n"+
-			"configuration manages any more, run governed reconcile with --postgres-target, or apply a governed_reconciliation.\n", overdue)
+			"configuration manages any more, run governed reconcile (with --postgres-target for each PostgreSQL target), or apply\n"+
+			"a governed_reconciliation.\n", overdue)
 	}
 	return exitOK
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,8 +24,8 @@ import (
 // does not verify.
 func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	var location, from, to, principal, entitlement, format, out, maxLateness, asOf, bundle string
-	fs := c.flags("evidence", "[--from T --to T] [--principal P] [--entitlement E] --format csv|json|md|html [--out F] "+
-		"[--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR] [--ledger L]", &location)
+	fs := c.flags("evidence", "[--from T --to T] [--principal P] [--entitlement E] [--format csv|json|md|html] [--out F] "+
+		"[--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR] [--ledger L]", &location)
 	fs.StringVar(&from, "from", "", "only grants whose life (request to removal of access) reaches this time or later, RFC 3339")
 	fs.StringVar(&to, "to", "", "only grants requested at or before this time, RFC 3339")
 	fs.StringVar(&principal, "principal", "", "only grants to this principal (compared as the policy compares identities)")
@@ -161,11 +159,11 @@ func (c *command) history(ctx context.Context, args []string) int {
 	var asJSON bool
 	fs := c.flags("history", "[--json] [--ledger L] GRANT", &location)
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per event")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := c.parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 1 && strings.HasPrefix(fs.Arg(1), "-") {
+		return c.usageError(fs, "flags go before the grant: governed history %s %s", fs.Arg(1), fs.Arg(0))
 	}
 	if fs.NArg() != 1 {
 		return c.usageError(fs, "name one grant: governed history GRANT")

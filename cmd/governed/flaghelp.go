@@ -20,9 +20,14 @@ func (c *command) newFlags(name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// printHelp writes the subcommand's synopsis and flags to stderr (-h).
+// printHelp writes the subcommand's synopsis, its note (c.helpNote, where it
+// has one) and its flags to stderr (-h).
 func (c *command) printHelp(fs *flag.FlagSet) {
-	fmt.Fprintf(c.stderr, "Usage: %s %s\n\nFlags:\n", c.name, c.synopsis)
+	fmt.Fprintf(c.stderr, "Usage: %s %s\n\n", c.name, c.synopsis)
+	if c.helpNote != "" {
+		fmt.Fprintf(c.stderr, "%s\n\n", c.helpNote)
+	}
+	fmt.Fprint(c.stderr, "Flags:\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		typ, usage := flag.UnquoteUsage(f)
 		line := "  --" + f.Name
@@ -44,15 +49,24 @@ var singleDash = regexp.MustCompile(`(^|\s)-([A-Za-z][A-Za-z0-9-]*)`)
 // parse parses the subcommand's flags. It returns an exit code and false when
 // the command should stop: -h (exit 0) or bad flags (exit 2).
 func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if code, ok := c.parseFlags(fs, args); !ok {
+		return code, false
+	}
+	if fs.NArg() > 0 {
+		return c.usageError(fs, "unexpected argument %q", fs.Arg(0)), false
+	}
+	return 0, true
+}
+
+// parseFlags parses the subcommand's flags and leaves its arguments to the
+// caller: -h prints the help (exit 0), a bad flag its message (exit 2).
+func (c *command) parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			c.printHelp(fs)
 			return exitOK, false
 		}
 		return c.usageError(fs, "%s", singleDash.ReplaceAllString(err.Error(), "$1--$2")), false
-	}
-	if fs.NArg() > 0 {
-		return c.usageError(fs, "unexpected argument %q", fs.Arg(0)), false
 	}
 	return 0, true
 }

@@ -45,8 +45,8 @@ Commands:
   review   --plan plan.json [--plan-log plan.jsonl] [--format md|json|github|sarif] [--expiring-within D]
            [--detailed-exitcode]        a pull request's grant diff, from terraform show -json of a saved plan
                                          and the log of terraform plan -json; exit 1 when something blocks
-  evidence [--from T --to T] [--principal P] [--entitlement E] --format csv|json|md|html [--out F]
-           [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR] [--ledger L]
+  evidence [--from T --to T] [--principal P] [--entitlement E] [--format csv|json|md|html] [--out F]
+           [--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR] [--ledger L]
                                          per grant: authorised, time bound, revoked on time, with the events
                                          that prove it; exit 1 when any grant fails
   history  [--json] [--ledger L] GRANT   every event of one grant (and its approval), verified
@@ -143,6 +143,7 @@ type command struct {
 	now            time.Time
 	name           string
 	synopsis       string // the subcommand's arguments, as its help shows them
+	helpNote       string // what its help says between the synopsis and the flags, if anything
 }
 
 // flags returns a flag set for the subcommand, with --ledger.

@@ -263,11 +263,34 @@ func TestFlagHelp(t *testing.T) {
 		strings.Contains(help, "(default true)") || strings.Count(help, "default") != 2 {
 		t.Errorf("revoke -h:\n%s", help)
 	}
+	// Every subcommand's help is the synopsis and the flags, once, written as --name.
+	for _, sub := range []string{"verify", "revoke", "grants", "reconcile", "review", "evidence", "history", "approvals"} {
+		code, out, help := runCLI(sub, "-h")
+		if code != 0 || out != "" || strings.Count(help, "Usage: governed "+sub+" ") != 1 ||
+			strings.Count(help, "\nFlags:\n") != 1 || strings.Contains(help, "\n  -") && !strings.Contains(help, "\n  --") {
+			t.Errorf("%s -h = %d, %q, %q; want its synopsis and flags once", sub, code, out, help)
+		}
+		if strings.Contains(help, "\n  -"+"format") || strings.Contains(help, "\n  -"+"json") || strings.Contains(help, "\n  -"+"plan") {
+			t.Errorf("%s -h names a flag with one dash:\n%s", sub, help)
+		}
+	}
+	if _, _, help := runCLI("review", "-h"); !strings.Contains(help, "Exit codes: 0 nothing blocks") {
+		t.Errorf("review -h does not give the exit codes:\n%s", help)
+	}
+	code, out, errOut := runCLI("history", "--nope", "grt_x")
+	if code != 2 || out != "" || !strings.Contains(errOut, "flag provided but not defined: --nope") ||
+		!strings.Contains(errOut, `Run "governed history -h" for its flags.`) {
+		t.Errorf("history with a bad flag = %d, %q, %q; want exit 2 and the message", code, out, errOut)
+	}
+	code, out, errOut = runCLI("history", "grt_x", "--json")
+	if code != 2 || out != "" || !strings.Contains(errOut, "flags go before the grant: governed history --json grt_x") {
+		t.Errorf("history with a flag after the grant = %d, %q, %q; want exit 2 and where flags go", code, out, errOut)
+	}
 	_, _, help = runCLI("checkpoint", "keygen", "-h")
 	if strings.Count(help, "(default checkpoint.key)") != 1 {
 		t.Errorf("checkpoint keygen -h:\n%s", help)
 	}
-	code, out, errOut := runCLI("revoke", "--terminate-sessions=maybe")
+	code, out, errOut = runCLI("revoke", "--terminate-sessions=maybe")
 	if code != 2 || out != "" || !strings.Contains(errOut, `invalid boolean value "maybe" for --terminate-sessions`) ||
 		strings.Contains(errOut, "Flags:") || !strings.Contains(errOut, `Run "governed revoke -h" for its flags.`) {
 		t.Errorf("a bad value = %d, %q, %q", code, out, errOut)

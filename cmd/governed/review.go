@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,9 +25,10 @@ var reviewFormats = []string{"md", "json", "github", "sarif"}
 func (c *command) review(args []string) int {
 	var planFile, logFile, format, expiring string
 	var detailed bool
-	c.name = "governed review"
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError) // no --ledger: a review reads the plan files only
-	fs.SetOutput(c.stderr)
+	fs := c.newFlags("review", reviewSynopsis) // no --ledger: a review reads the plan files only
+	c.helpNote = "Exit codes: 0 nothing blocks; 1 something blocks (a refusal, an errored or incomplete\n" +
+		"plan, a missing signature, a governed value unknown at plan); 2 bad usage or unreadable input;\n" +
+		"3 with --detailed-exitcode, nothing blocks and access is added or extended."
 	fs.StringVar(&planFile, "plan", "", "the JSON of a saved plan: terraform show -json PLANFILE > plan.json")
 	fs.StringVar(&logFile, "plan-log", "", "the log of terraform plan -json (JSON lines); refusals come from it when the plan was refused\n"+
 		"and no plan file was written")
@@ -36,12 +36,6 @@ func (c *command) review(args []string) int {
 		"json, github (workflow annotations) or sarif (2.1.0, for code scanning)")
 	fs.StringVar(&expiring, "expiring-within", "", "also list unchanged grants that expire within this duration of the plan (e.g. 72h, 7d)")
 	fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 3 when nothing blocks and the change adds or extends access")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: governed review %s\n\nExit codes: 0 nothing blocks; 1 something blocks (a refusal, an errored or incomplete\n"+
-			"plan, a missing signature, a governed value unknown at plan); 2 bad usage or unreadable input;\n"+
-			"3 with --detailed-exitcode, nothing blocks and access is added or extended.\n\nFlags:\n", reviewSynopsis)
-		fs.PrintDefaults()
-	}
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}

@@ -261,7 +261,7 @@ func bundleReadme(rep *Report, policies, verifyLines []string) string {
 | --- | --- |
 | evidence.csv, evidence.json, evidence.md, evidence.html | One row per grant in the period: identity, authorisation, time bound, revocation, lateness and the three verdicts (authorised, time_bound, revoked_on_time) with the ledger events that prove each. evidence.json also maps columns to controls (SOC 2 CC6.2, CC6.3; ISO 27001:2022 A.5.18; NIST CSF 2.0 PR.AA-05; OWASP NHI1, NHI5, NHI7). |
 | ledger/verification.txt | Whether the ledger's whole hash chain verified when the bundle was made, and its head. |
-| checkpoint/checkpoint, checkpoint/verification.txt | The signed checkpoint the ledger was checked against (a C2SP signed note), and the result. |
+| checkpoint/checkpoint, checkpoint/verification.txt | With --checkpoint only: the signed checkpoint the ledger was checked against (a C2SP signed note), and the result. |
 | policies/DIGEST.policy | Each policy document the grants were judged by; its SHA-256 is its name. |
 | approvals/ID/statement.txt | The approval's statement: the exact text its approvers signed. |
 | approvals/ID/APPROVER.sig | Each approver's SSH signature over the statement. |
@@ -295,7 +295,7 @@ Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8
 		b.WriteString("       " + line + "\n")
 	}
 	b.WriteString(`
-   Each prints "Good \"governed-approval\" signature for APPROVER". The allowed_signers files are made from the
+   Each prints: Good "governed-approval" signature for APPROVER. The allowed_signers files are made from the
    ledger's records; compare their keys with your organisation's allowed_signers file (ssh-keygen -lf FILE prints
    the fingerprints, which the signer_keys column lists too).
 

@@ -211,3 +211,55 @@ func TestFormats(t *testing.T) {
 		}
 	}
 }
+
+// A period without grants says so, in every report, instead of claiming that
+// all zero grants pass; the HTML outcome is neutral, not green.
+func TestEmptyPeriodSaysNoGrants(t *testing.T) {
+	t.Parallel()
+	f := evidencetest.Build(t)
+	opts := evidence.Options{Now: f.Now, To: f.T0.Add(-time.Hour)}
+	rep, spool, err := evidence.Build(context.Background(), f.Ledger, opts, evidence.Source{Location: f.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	if rep.Summary.Grants != 0 || rep.Failed() {
+		t.Fatalf("report = %+v, want no grants and no finding", rep.Summary)
+	}
+	for format, want := range map[string]string{
+		"md":   "## Access evidence: no grants in the period: nothing to judge",
+		"html": `<div class="outcome none">No grants in the period: nothing to judge</div>`,
+	} {
+		var b bytes.Buffer
+		if err := evidence.Write(&b, format, rep, spool); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), want) || strings.Contains(b.String(), "ll 0 grants") {
+			t.Errorf("%s report of an empty period does not say %q:\n%s", format, want, b.String())
+		}
+	}
+}
+
+// One grant is counted as one grant, not "1 grants".
+func TestOneGrantIsSingular(t *testing.T) {
+	t.Parallel()
+	f := evidencetest.Build(t)
+	for principal, want := range map[string]string{
+		"svc-grt_ontime": "## Access evidence: the 1 grant authorised, time bound and revoked on time",
+		"svc-grt_late":   "## Access evidence: 1 of 1 grant fail a verdict",
+	} {
+		rep, spool, err := evidence.Build(context.Background(), f.Ledger, evidence.Options{Now: f.Now, Principal: principal},
+			evidence.Source{Location: f.Path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := evidence.Write(&b, "md", rep, spool); err != nil {
+			t.Fatal(err)
+		}
+		spool.Close()
+		if md := b.String(); !strings.Contains(md, want) || !strings.Contains(md, "- 1 grant, ") || strings.Contains(md, "1 grants") {
+			t.Errorf("%s: markdown does not say %q and \"1 grant, \":\n%s", principal, want, md)
+		}
+	}
+}

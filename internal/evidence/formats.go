@@ -161,9 +161,22 @@ func verdictLine(rep *Report) string {
 	case rep.Ledger.Checkpoint != "" && !rep.Ledger.CheckpointExtended:
 		return "the ledger does not extend its checkpoint"
 	case rep.Summary.Failed > 0:
-		return fmt.Sprintf("%d of %d grants fail a verdict", rep.Summary.Failed, rep.Summary.Grants)
+		return fmt.Sprintf("%d of %s fail a verdict", rep.Summary.Failed, grants(rep.Summary.Grants))
+	case rep.Summary.Grants == 0:
+		return "no grants in the period: nothing to judge"
+	}
+	if rep.Summary.Grants == 1 {
+		return "the 1 grant authorised, time bound and revoked on time"
 	}
 	return fmt.Sprintf("all %d grants authorised, time bound and revoked on time", rep.Summary.Grants)
+}
+
+// grants is n with "grant" or "grants".
+func grants(n int) string {
+	if n == 1 {
+		return "1 grant"
+	}
+	return fmt.Sprintf("%d grants", n)
 }
 
 // summaryLines are the report's facts, one sentence each.
@@ -201,7 +214,7 @@ func summaryLines(rep *Report) []string {
 		lines = append(lines, fmt.Sprintf("Checkpoint %s: %s.", rep.Ledger.Checkpoint, rep.Ledger.CheckpointResult))
 	}
 	lines = append(lines,
-		fmt.Sprintf("%d grants, %d failing a verdict, %d overdue, %d break-glass.", s.Grants, s.Failed, s.Overdue, s.BreakGlass),
+		fmt.Sprintf("%s, %d failing a verdict, %d overdue, %d break-glass.", grants(s.Grants), s.Failed, s.Overdue, s.BreakGlass),
 		fmt.Sprintf("Authorised: %d signed, %d asserted (approvers named, unsigned), %d no.", s.Authorised[AuthorisedSigned],
 			s.Authorised[AuthorisedAsserted], s.Authorised[VerdictNo]),
 		fmt.Sprintf("Time bound: %d yes, %d no.", s.TimeBound[VerdictYes], s.TimeBound[VerdictNo]),

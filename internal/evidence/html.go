@@ -21,6 +21,7 @@ h2 { font-size: 16px; margin: 28px 0 8px; border-bottom: 1px solid var(--line); 
 .outcome { padding: 10px 14px; border-radius: 6px; font-weight: 600; font-size: 15px; margin-bottom: 16px; }
 .outcome.ok { background: var(--okbg); color: var(--ok); border: 1px solid #b7dfc8; }
 .outcome.bad { background: var(--badbg); color: var(--bad); border: 1px solid #f3c3bd; }
+.outcome.none { background: #f4f6f8; color: #1c2430; border: 1px solid #d5dbe2; }
 .cards { display: flex; gap: 12px; flex-wrap: wrap; margin-bottom: 12px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 150px; }
 .card .n { font-size: 24px; font-weight: 700; }
@@ -82,8 +83,11 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 	fmt.Fprintf(w, "<p class=\"sub\">Ledger <span class=\"mono\">%s</span> · generated %s by governed evidence</p>\n",
 		esc(rep.Ledger.ID), esc(stamp(rep.GeneratedAt)))
 	cls := "ok"
-	if rep.Failed() {
+	switch {
+	case rep.Failed():
 		cls = "bad"
+	case s.Grants == 0:
+		cls = "none"
 	}
 	fmt.Fprintf(w, "<div class=\"outcome %s\">%s</div>\n", cls, esc(sentenceCase(verdictLine(rep))))
 
@@ -120,8 +124,11 @@ func writeHTML(w *bufio.Writer, rep *Report, rows Rows) error {
 		fmt.Fprint(w, "</ul>\n")
 	}
 	fmt.Fprint(w, "<h2>Grants</h2>\n<div class=\"legend\">")
-	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#3b6fb6"/>`, "in force, issue to expiry"))
-	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#d92d20"/>`, "in force past expiry (lateness)"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#3b6fb6"/>`, "in force, before expiry"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#b9cde9"/>`, "still in force: now to expiry"))
+	fmt.Fprint(w, legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#3b6fb6"/>`, "now, in force"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#f0b429"/>`, "past expiry, within the allowed lateness"))
+	fmt.Fprint(w, legendItem(`<rect x="0" y="3" width="22" height="8" rx="2" fill="#d92d20"/>`, "past expiry, late"))
 	fmt.Fprint(w, legendItem(`<line x1="0" y1="7" x2="22" y2="7" stroke="#9aa4b2" stroke-dasharray="3 2" stroke-width="2"/>`, "removed before expiry"))
 	fmt.Fprint(w, legendItem(`<path d="M11 1 L17 7 L11 13 L5 7 Z" fill="#1f7a4d"/>`, "access removed"))
 	fmt.Fprint(w, legendItem(`<path d="M2 1 L12 7 L2 13 Z" fill="#d92d20"/>`, "OVERDUE: still in force past expiry"))
@@ -240,6 +247,16 @@ func sentenceCase(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// lateColor is the colour of the time a grant was in force past its expiry:
+// red when that made it late (revoked_on_time no, or overdue), amber while it
+// is within the allowed lateness.
+func lateColor(r *Row) string {
+	if r.RevokedOnTime == VerdictNo || r.Overdue {
+		return "#d92d20"
+	}
+	return "#f0b429"
+}
+
 // timeline draws one grant's life: issued → expiry → access removed, the
 // lateness in red, an overdue grant marked.
 func timeline(r *Row) string {
@@ -277,7 +294,12 @@ func timeline(r *Row) string {
 		bar(start, end, "#3b6fb6")
 	case end.After(r.expiry):
 		bar(start, r.expiry, "#3b6fb6")
-		bar(r.expiry, end, "#d92d20")
+		bar(r.expiry, end, lateColor(r))
+	case inForce:
+		// Still in force and not yet expired: what is left until the
+		// expiry is pale, not the dashes of access removed early.
+		bar(start, end, "#3b6fb6")
+		bar(end, r.expiry, "#b9cde9")
 	default:
 		bar(start, end, "#3b6fb6")
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="18" x2="%.1f" y2="18" stroke="#9aa4b2" stroke-dasharray="3 2" stroke-width="2"/>`, x(end), x(r.expiry))
@@ -303,8 +325,10 @@ func timeline(r *Row) string {
 	switch {
 	case r.Overdue:
 		label(width-right, "end", "OVERDUE +"+r.Lateness, "#b42318")
-	case r.Lateness != "":
+	case r.Lateness != "" && r.RevokedOnTime == VerdictNo:
 		label(width-right, "end", "removed +"+r.Lateness+" late", "#b42318")
+	case r.Lateness != "":
+		label(width-right, "end", "removed "+r.Lateness+" after expiry", "#5b6675")
 	case !r.expiry.IsZero():
 		label(width-right, "end", "expiry "+r.expiry.Format("Jan 2 15:04"), "#5b6675")
 	}

@@ -356,8 +356,13 @@ func TestAttackSQLiteBackupRestored(t *testing.T) {
 }
 
 func insertEvent(e ledger.Event) string {
-	return fmt.Sprintf(`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES (%d, %s, %s, %s, %s, %s, %s)`,
-		e.Seq, sqlText(ledger.FormatAt(e.At)), sqlText(e.Type), sqlText(e.Subject), sqlText(string(e.Data)), sqlText(e.PrevHash), sqlText(e.Hash))
+	recordedAt := ""
+	if !e.RecordedAt.IsZero() {
+		recordedAt = ledger.FormatAt(e.RecordedAt)
+	}
+	return fmt.Sprintf(`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash, recorded_at, actor, run_id) VALUES (%d, %s, %s, %s, %s, %s, %s, %s, %s, %s)`,
+		e.Seq, sqlText(ledger.FormatAt(e.At)), sqlText(e.Type), sqlText(e.Subject), sqlText(string(e.Data)), sqlText(e.PrevHash), sqlText(e.Hash),
+		sqlText(recordedAt), sqlText(e.Actor), sqlText(e.RunID))
 }
 
 func sqlText(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -492,6 +492,10 @@ func TestAttackApprovalReusedOutsideItsScope(t *testing.T) {
 					t.Fatal(err)
 				}
 				mustVerify(t, st.Ledger(), 6)
+				trusted, err := st.Ledger().Store().Head(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
 				attacker := st.Appender(t)
 				if _, err := attacker.UseApproval(ctx, "apr_2", "grt_evil", attackT0.Add(3*time.Hour)); err != nil {
 					t.Fatalf("claiming the approval as the pipeline's role: %v", err)
@@ -509,6 +513,15 @@ func TestAttackApprovalReusedOutsideItsScope(t *testing.T) {
 				}
 				if r.OK || r.FirstBad != 8 || !strings.Contains(r.Problem, tc.reason) {
 					t.Fatalf("Verify = %+v; want event 8 named: %s", r, tc.reason)
+				}
+				// From a checkpoint at the approval: its scope is read from
+				// its events before that point.
+				r, err = st.Ledger().VerifySince(ctx, trusted)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.OK || r.From != 6 || r.FirstBad != 8 || !strings.Contains(r.Problem, tc.reason) {
+					t.Fatalf("VerifySince(6) = %+v; want event 8 named: %s", r, tc.reason)
 				}
 			})
 		})

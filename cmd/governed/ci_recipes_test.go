@@ -268,3 +268,38 @@ func TestPRAuthor(t *testing.T) {
 		}
 	}
 }
+
+// Anyone who can comment on a merge request can write a note that starts
+// with the review's marker, before the pipeline posts its own: the recipe
+// updates only the note its token wrote. The note lookup's jq program runs
+// here over notes where the requester's comes first.
+func TestGitLabRecipeUpdatesOnlyItsOwnNote(t *testing.T) {
+	t.Parallel()
+	jq, err := exec.LookPath("jq")
+	if err != nil {
+		t.Skip("jq is not installed")
+	}
+	texts, _ := recipeTexts(t, filepath.Join(ciDir, "gitlab", ".gitlab-ci.yml"))
+	var program string
+	for _, line := range strings.Split(strings.Join(texts, "\n"), "\n") {
+		if strings.Contains(line, "jq -r") && strings.Contains(line, "governed-review") {
+			if i, j := strings.Index(line, "'"), strings.LastIndex(line, "'"); i >= 0 && j > i {
+				program = line[i+1 : j]
+			}
+		}
+	}
+	if program == "" {
+		t.Fatal("the GitLab recipe has no jq program that finds the review's note")
+	}
+	notes := `[{"id": 11, "author": {"id": 7, "username": "requester"}, "body": "<!-- governed-review -->\nNothing blocks."},
+	           {"id": 12, "author": {"id": 99, "username": "project_1_bot"}, "body": "<!-- governed-review -->\n1 blocking"}]`
+	cmd := exec.Command(jq, "-r", "--argjson", "me", "99", program)
+	cmd.Stdin = strings.NewReader(notes)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("jq %s: %v", program, err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "12" {
+		t.Fatalf("the recipe would update note %q; want 12, the one its token wrote", got)
+	}
+}

@@ -515,6 +515,9 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 			if sum := sha256.Sum256([]byte(rec.Statement)); hex.EncodeToString(sum[:]) != rec.Digest {
 				problems = append(problems, "its approval's statement does not match the digest recorded with it")
 			}
+			if why := outsideScope(g, rec); why != "" {
+				problems = append(problems, fmt.Sprintf("it goes beyond its approval %s: %s", g.ApprovalID, why))
+			}
 		}
 	}
 
@@ -616,4 +619,24 @@ func recordedKey(a *ledger.Approval, fp string) bool {
 		}
 	}
 	return false
+}
+
+// outsideScope says how grant g goes beyond the approval record a it names,
+// as the policy holds a request to it: the same principal, entitlement and
+// ticket, and an expiry no later than the approval's; "" when it does not.
+func outsideScope(g ledger.Grant, a ledger.Approval) string {
+	switch {
+	case g.Principal != a.Principal:
+		return fmt.Sprintf("principal %q, where it approves %q", g.Principal, a.Principal)
+	case g.Entitlement != a.Entitlement:
+		return fmt.Sprintf("entitlement %q, where it approves %q", g.Entitlement, a.Entitlement)
+	case g.TicketID != a.TicketID:
+		return fmt.Sprintf("ticket %q, where it approves %q", g.TicketID, a.TicketID)
+	}
+	ge, err1 := time.Parse(time.RFC3339Nano, g.ExpiresAt)
+	ae, err2 := time.Parse(time.RFC3339Nano, a.ExpiresAt)
+	if err1 == nil && err2 == nil && ge.After(ae) {
+		return fmt.Sprintf("it expires at %s, after the approval's expires_at %s", g.ExpiresAt, a.ExpiresAt)
+	}
+	return ""
 }

@@ -75,12 +75,21 @@ func writeJSON(w *bufio.Writer, rep *Report, each func(func(*Row) error) error) 
 	return err
 }
 
-// mdCell escapes a Markdown table cell.
-func mdCell(s string) string {
-	s = strings.ReplaceAll(s, "\\", "\\\\")
-	s = strings.ReplaceAll(s, "|", "\\|")
-	s = strings.ReplaceAll(s, "\n", " ")
-	return s
+// mdCell escapes text from the ledger (principals, tickets, approvers,
+// notes) for a Markdown table cell or list item: it cannot open a link,
+// emphasis or a code span, add HTML or hide the rest of the report in an
+// HTML comment, or end the cell or the line.
+func mdCell(s string) string { return mdReplacer.Replace(s) }
+
+var mdReplacer = strings.NewReplacer(
+	"\\", "\\\\", "`", "\\`", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "<", "&lt;", ">", "&gt;", "&", "&amp;",
+	"|", "\\|", "#", "\\#", "~", "\\~", "\r", " ", "\n", " ",
+)
+
+// mdCode is the text of a code span in a Markdown table cell: a backtick or
+// line break cannot end it, nor a pipe the cell.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "\n", " ", "\r", " ", "|", "\\|").Replace(s)
 }
 
 func verdictMark(v string) string {
@@ -103,7 +112,7 @@ func writeMarkdown(w *bufio.Writer, rep *Report, rows Rows) error {
 	fmt.Fprint(w, "\n| grant | principal | entitlement | ticket | approvers | authorised | time bound | revoked on time | expires | access removed | lateness | proof (events) |\n")
 	fmt.Fprint(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	err := rows.Each(func(r *Row) error {
-		lateness := r.Lateness
+		lateness := mdCell(r.Lateness)
 		if r.Overdue {
 			lateness += " **overdue**"
 		}
@@ -113,9 +122,9 @@ func writeMarkdown(w *bufio.Writer, rep *Report, rows Rows) error {
 		}
 		proof := fmt.Sprintf("A: %s; T: %s; R: %s", seqs(r.AuthorisedEvents), seqs(r.TimeBoundEvents), seqs(r.RevokedOnTimeEvents))
 		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			mdCell(r.GrantID), mdCell(r.Principal), mdCell(r.Entitlement), mdCell(r.TicketID), mdCell(list(r.Approvers)),
+			mdCode(r.GrantID), mdCell(r.Principal), mdCell(r.Entitlement), mdCell(r.TicketID), mdCell(list(r.Approvers)),
 			verdictMark(r.Authorised), verdictMark(r.TimeBound), verdictMark(r.RevokedOnTime),
-			mdCell(r.ExpiresAt), mdCell(removed), mdCell(lateness), proof)
+			mdCell(r.ExpiresAt), mdCell(removed), lateness, proof)
 		return nil
 	})
 	if err != nil {
@@ -127,7 +136,7 @@ func writeMarkdown(w *bufio.Writer, rep *Report, rows Rows) error {
 			fmt.Fprint(w, "\n### Findings\n\n")
 			notes = true
 		}
-		fmt.Fprintf(w, "- `%s` (%s, %s, %s): %s\n", mdCell(r.GrantID), mdCell(r.Principal), mdCell(r.Entitlement),
+		fmt.Fprintf(w, "- `%s` (%s, %s, %s): %s\n", mdCode(r.GrantID), mdCell(r.Principal), mdCell(r.Entitlement),
 			mdCell(r.TicketID), mdCell(findings(r)))
 		return nil
 	})

@@ -460,3 +460,70 @@ func TestStoresVerifySince(t *testing.T) {
 		})
 	}
 }
+
+// The pipeline's role claims a real approval for a grant of something else:
+// apr_2 approves svc-payments-api under ticket SEC-3 until t0+1d, and the
+// forged grant, within the policy's rules otherwise, differs in one member of
+// that scope. The approval's scope holds as the policy holds a request to it.
+func TestAttackApprovalReusedOutsideItsScope(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		forge  func(g *ledger.Grant)
+		reason string
+	}{
+		{"for another principal", func(g *ledger.Grant) { g.Principal = "svc-payments-evil" },
+			`principal "svc-payments-evil" differs from approval "apr_2"'s principal "svc-payments-api"`},
+		{"under another ticket", func(g *ledger.Grant) { g.TicketID = "SEC-9" },
+			`ticket "SEC-9" differs from approval "apr_2"'s ticket "SEC-3"`},
+		{"past the approval's expiry", func(g *ledger.Grant) { g.ExpiresAt = attackT0.Add(2 * 24 * time.Hour).Format(time.RFC3339) },
+			`expires at 2026-03-03T09:00:00Z, after approval "apr_2"'s expires_at 2026-03-02T09:00:00Z`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ledger.ForEachStore(t, func(t *testing.T, st ledger.StoreUnderTest) {
+				ctx := context.Background()
+				digest := attackFixture(t, st.Ledger())
+				statement := "governed approval v2\nticket: SEC-3\n"
+				if _, err := st.Ledger().RecordApproval(ctx, ledger.Approval{ID: "apr_2", TicketID: "SEC-3", Entitlement: "payments-db-read",
+					Principal: "svc-payments-api", Approvers: []string{"alice@example.com"}, ExpiresAt: attackT0.Add(24 * time.Hour).Format(time.RFC3339),
+					Statement: statement, Digest: policy.Digest(statement), PolicyDigest: digest, Evidence: policy.EvidenceAsserted}, attackT0); err != nil {
+					t.Fatal(err)
+				}
+				mustVerify(t, st.Ledger(), 6)
+				trusted, err := st.Ledger().Store().Head(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				attacker := st.Appender(t)
+				if _, err := attacker.UseApproval(ctx, "apr_2", "grt_evil", attackT0.Add(3*time.Hour)); err != nil {
+					t.Fatalf("claiming the approval as the pipeline's role: %v", err)
+				}
+				forged := ledger.Grant{ID: "grt_evil", Principal: "svc-payments-api", Entitlement: "payments-db-read",
+					TicketID: "SEC-3", Approvers: []string{"alice@example.com"}, ApprovalID: "apr_2", Target: "ledger", Role: "payments_read",
+					ExpiresAt: attackT0.Add(24 * time.Hour).Format(time.RFC3339), PolicyDigest: digest, Evidence: policy.EvidenceAsserted}
+				tc.forge(&forged)
+				if _, err := attacker.IssueGrant(ctx, forged, attackT0.Add(3*time.Hour)); err != nil {
+					t.Fatalf("appending as the pipeline's role: %v", err)
+				}
+				r, err := st.Ledger().Verify(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.OK || r.FirstBad != 8 || !strings.Contains(r.Problem, tc.reason) {
+					t.Fatalf("Verify = %+v; want event 8 named: %s", r, tc.reason)
+				}
+				// From a checkpoint at the approval: its scope is read from
+				// its events before that point.
+				r, err = st.Ledger().VerifySince(ctx, trusted)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.OK || r.From != 6 || r.FirstBad != 8 || !strings.Contains(r.Problem, tc.reason) {
+					t.Fatalf("VerifySince(6) = %+v; want event 8 named: %s", r, tc.reason)
+				}
+			})
+		})
+	}
+}

@@ -77,6 +77,47 @@ type approvalLife struct {
 	// signers is the number of approvers whose signatures the judge found
 	// verified when it was recorded; 0 without a judge.
 	signers int
+	// scope is what it approves: the principal, entitlement and ticket, and
+	// the latest expiry, that a grant under it must keep to.
+	scope *approvalScope
+}
+
+// approvalScope is what an approval approves, as its events record it.
+type approvalScope struct {
+	principal, entitlement, ticket, expiresAt string
+}
+
+// newApprovalScope reads the scope of the approval whose payload was read
+// last.
+func (m *meaning) newApprovalScope() *approvalScope {
+	f := &m.fields
+	return &approvalScope{principal: string(f[fPrincipal]), entitlement: string(f[fEntitlement]),
+		ticket: string(f[fTicketID]), expiresAt: string(f[fExpiresAt])}
+}
+
+// scopeProblem says how the grant whose payload was read last goes beyond
+// approval aid's scope, as the policy holds a request to the approval record
+// it names: the same principal (exactly as written), entitlement and ticket,
+// and an expiry no later than the approval's. "" when it does not.
+func (m *meaning) scopeProblem(aid []byte, s *approvalScope) string {
+	f := &m.fields
+	switch {
+	case string(f[fPrincipal]) != s.principal:
+		return fmt.Sprintf("principal %q differs from approval %q's principal %q", f[fPrincipal], aid, s.principal)
+	case string(f[fEntitlement]) != s.entitlement:
+		return fmt.Sprintf("entitlement %q differs from approval %q's entitlement %q", f[fEntitlement], aid, s.entitlement)
+	case string(f[fTicketID]) != s.ticket:
+		return fmt.Sprintf("ticket %q differs from approval %q's ticket %q", f[fTicketID], aid, s.ticket)
+	}
+	if s.expiresAt == "" {
+		return ""
+	}
+	grantExp, err1 := time.Parse(time.RFC3339Nano, string(f[fExpiresAt]))
+	approvalExp, err2 := time.Parse(time.RFC3339Nano, s.expiresAt)
+	if err1 == nil && err2 == nil && grantExp.After(approvalExp) {
+		return fmt.Sprintf("it expires at %s, after approval %q's expires_at %s", f[fExpiresAt], aid, s.expiresAt)
+	}
+	return ""
 }
 
 // meaning checks, in one pass over the log, that every grant's and every
@@ -274,6 +315,12 @@ func (m *meaning) grantDecision(v *verification, seq int64, at, subject, data []
 			m.fail(seq, "issues grant %q under approval %q, which was not claimed for it first (approval.used or approval.handed_over)", subject, aid)
 			return
 		}
+		if a.scope != nil {
+			if problem := m.scopeProblem(aid, a.scope); problem != "" {
+				m.fail(seq, "issues grant %q beyond the scope of the approval it names: %s", subject, problem)
+				return
+			}
+		}
 		signers = a.signers
 	}
 	policy, ok := m.decisionPolicy(seq, "grant", subject)
@@ -343,7 +390,7 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ,
 			m.fail(seq, "records approval %q as %q, claimed by %q: a new approval is active and authorises no grant yet", subject, f[fStatus], grantID)
 			return
 		}
-		*a = approvalLife{status: lifeActive, fixed: fixed}
+		*a = approvalLife{status: lifeActive, fixed: fixed, scope: m.newApprovalScope()}
 		policy, ok := m.decisionPolicy(seq, "approval", subject)
 		if !ok || m.judge == nil {
 			return

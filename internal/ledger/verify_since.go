@@ -172,7 +172,8 @@ func (m *meaning) seed(kind, i int, seq int64, data []byte) {
 		return
 	}
 	m.approvalSlot(i)
-	a := approvalLife{status: lifeStatus(f[fStatus]), grantID: string(f[fGrantID]), fixed: m.fixedDigest(approvalFixed...)}
+	a := approvalLife{status: lifeStatus(f[fStatus]), grantID: string(f[fGrantID]), fixed: m.fixedDigest(approvalFixed...),
+		scope: m.newApprovalScope()}
 	var keys struct {
 		SignerKeys map[string]string `json:"signer_keys"`
 	}

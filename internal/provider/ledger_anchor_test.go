@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,7 +168,8 @@ func TestAccGrant_noRevivalFromAnOlderLedger(t *testing.T) {
 }
 
 // The checkpoint and its key go together, and a key that is neither a
-// verifier key nor a file holding one stops the run.
+// verifier key nor a file holding one is a problem of the checkpoint: it
+// refuses what adds access (pipeline.anchor) and stops nothing else.
 func TestPipeline_checkpointSettings(t *testing.T) {
 	_, verifier, err := checkpoint.GenerateKey("checkpoints.example.com")
 	if err != nil {
@@ -178,7 +180,7 @@ func TestPipeline_checkpointSettings(t *testing.T) {
 	}{
 		{"neither", "", "", ""},
 		{"both", "ledger.checkpoint", verifier, ""},
-		{"no key", "ledger.checkpoint", "", EnvCheckpoint + " is set"},
+		{"no key", "ledger.checkpoint", "", EnvCheckpointKey + ", the verifier key"},
 		{"no checkpoint", "", verifier, EnvCheckpointKey + " is set"},
 		{"not a key", "ledger.checkpoint", "not-a-key", "neither a verifier key"},
 	} {
@@ -186,12 +188,16 @@ func TestPipeline_checkpointSettings(t *testing.T) {
 			t.Setenv(EnvCheckpoint, tt.file)
 			t.Setenv(EnvCheckpointKey, tt.key)
 			p, diags := readPipeline()
-			var got string
-			for _, d := range diags.Errors() {
-				got += d.Detail()
+			if diags.HasError() {
+				t.Fatalf("readPipeline: %v; want no error, only a problem of the checkpoint", diags)
 			}
-			if tt.want == "" && diags.HasError() || tt.want != "" && !strings.Contains(got, tt.want) {
-				t.Fatalf("readPipeline: %q; want %q", got, tt.want)
+			if tt.want != "" {
+				problem, cp, err := p.anchor(context.Background(), nil)
+				if err != nil || cp != nil || !strings.Contains(problem, tt.want) {
+					t.Fatalf("anchor: %q, %v, %v; want a problem naming %q", problem, cp, err, tt.want)
+				}
+			} else if p.checkpointProblem != "" {
+				t.Fatalf("checkpoint problem %q; want none", p.checkpointProblem)
 			}
 			if tt.want == "" && (p.checkpoint != tt.file || (tt.key != "") != (p.checkpointKey != nil)) {
 				t.Errorf("pipeline checkpoint %q key %v; want %q and a key when one is given", p.checkpoint, p.checkpointKey, tt.file)
@@ -237,5 +243,38 @@ func TestAccLedger_verifiedFromCheckpoint(t *testing.T) {
 	out = strings.Join(strings.Fields(out), " ")
 	if err == nil || !strings.Contains(out, "Ledger does not verify") || !strings.Contains(out, "sequence number 4") {
 		t.Fatalf("plan of a new grant after a forged one: err=%v\n%s", err, out)
+	}
+}
+
+// The checkpoint's key is lost from the pipeline (a secret deleted or
+// mistyped): nothing is granted, the plan says which setting is wrong, and
+// removing access still goes through.
+func TestAccLedger_checkpointKeyGoneStillRemovesAccess(t *testing.T) {
+	skipUnlessAcc(t)
+	for _, key := range []string{"", "not-a-key"} {
+		t.Run("key "+strconv.Quote(key), func(t *testing.T) {
+			env, h := appliedHarness(t, twoGrants)
+			signCheckpoint(t, env.ledger)
+			t.Setenv(EnvCheckpointKey, key)
+			h.write("main.tf", env.config(twoGrants+thirdGrant))
+			out, err := h.run("plan", "-input=false")
+			out = strings.Join(strings.Fields(out), " ") // as one line, whatever the terminal's width
+			for _, want := range []string{EnvCheckpointKey, "Nothing is granted or approved"} {
+				if err == nil || !strings.Contains(out, want) {
+					t.Fatalf("plan of a new grant without the checkpoint's key: err=%v; want a refusal naming %q\n%s", err, want, out)
+				}
+			}
+			h.write("main.tf", env.config(""))
+			h.mustRun("apply", "-input=false", "-auto-approve")
+			withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
+				active, err := l.Grants(ctx, ledger.GrantFilter{Status: ledger.StatusActive})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(active) != 0 {
+					t.Errorf("after destroying every grant without the checkpoint's key, %d grants are active", len(active))
+				}
+			})
+		})
 	}
 }

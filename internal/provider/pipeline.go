@@ -75,6 +75,12 @@ type pipeline struct {
 	// when the pipeline sets none.
 	checkpoint    string
 	checkpointKey note.Verifier
+	// checkpointProblem says what is wrong with the checkpoint settings
+	// (one without the other, a key that cannot be read); "" when nothing
+	// is. Like a ledger that does not extend its checkpoint, it refuses
+	// what adds access and lets what removes access proceed: a lost or
+	// mistyped secret must not keep expired access in force.
+	checkpointProblem string
 }
 
 // readPipeline reads the pipeline's settings. A setting that is present but
@@ -128,15 +134,17 @@ func readPipeline() (pipeline, diag.Diagnostics) {
 	key := strings.TrimSpace(os.Getenv(EnvCheckpointKey))
 	switch {
 	case p.checkpoint != "" && key == "":
-		addPipelineSettingError(&diags, EnvCheckpoint, p.checkpoint, "It needs "+EnvCheckpointKey+", the verifier key "+
-			"that the checkpoint's signature must verify with (as governed checkpoint keygen prints it), or a file that holds it.")
+		p.checkpointProblem = fmt.Sprintf("The environment variable %s is set to %q, and %s, the verifier key "+
+			"that the checkpoint's signature must verify with (as governed checkpoint keygen prints it), or a file "+
+			"that holds it, is not set.", EnvCheckpoint, p.checkpoint, EnvCheckpointKey)
 	case p.checkpoint == "" && key != "":
-		addPipelineSettingError(&diags, EnvCheckpointKey, key, "It is the verifier key of "+EnvCheckpoint+", which is "+
-			"not set: set both, or neither.")
+		p.checkpointProblem = fmt.Sprintf("The environment variable %s is set, and %s, the checkpoint it "+
+			"verifies, is not: set both, or neither.", EnvCheckpointKey, EnvCheckpoint)
 	case key != "":
 		v, err := checkpoint.ParseVerifierKey(key)
 		if err != nil {
-			addPipelineSettingError(&diags, EnvCheckpointKey, key, sentence(err.Error()))
+			p.checkpointProblem = fmt.Sprintf("The environment variable %s is set to %q, which the provider "+
+				"cannot use: %s", EnvCheckpointKey, key, sentence(err.Error()))
 		}
 		p.checkpointKey = v
 	}
@@ -266,6 +274,9 @@ func (d *providerData) mayAddAccess(diags *diag.Diagnostics, summary, what strin
 // ledger that does not extend it. cp is the checkpoint when its signature
 // verified, nil otherwise. The error is for failures to read the ledger.
 func (p pipeline) anchor(ctx context.Context, l *ledger.Ledger) (problem string, cp *checkpoint.Checkpoint, err error) {
+	if p.checkpointProblem != "" {
+		return p.checkpointProblem, nil, nil
+	}
 	if p.checkpoint == "" || p.checkpointKey == nil {
 		return "", nil, nil
 	}

@@ -296,7 +296,7 @@ func (f *witnessFlags) check(c *command, w checkpoint.Witnesses, file string) (c
 	}
 	r := w.Cosigners(msg)
 	if short := r.Short(w.Threshold); short != "" {
-		fmt.Fprintf(c.stderr, "checkpoint is NOT witnessed: %s %s\n", file, short)
+		fmt.Fprintf(c.stderr, "checkpoint is NOT witnessed: %s: %s\n", file, short)
 		return r, exitProblem, false
 	}
 	return r, exitOK, true

@@ -263,7 +263,8 @@ func VerifierOf(signerKey string) (note.Verifier, error) {
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
 		return nil, errors.New("it is not an Ed25519 signer key")
 	}
-	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	priv := ed25519.NewKeyFromSeed(raw[1:])
+	pub := ed25519.PublicKey(priv[ed25519.SeedSize:]) // the private key is the seed, then the public key
 	vkey, err := note.NewEd25519VerifierKey(s.Name(), pub)
 	if err != nil {
 		return nil, err

@@ -13,15 +13,18 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
 
-const checkpointUsage = `Usage: governed checkpoint <keygen|sign> [flags]
+const checkpointUsage = `Usage: governed checkpoint <keygen|sign|witness> [flags]
 
-  keygen --name NAME [--signer-key FILE] [--verifier-key FILE]
-         make a key pair for signing checkpoints
-  sign   --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]
-         sign a checkpoint of the ledger's id, size and head hash
+  keygen  --name NAME [--signer-key FILE] [--verifier-key FILE]
+          make a key pair for signing checkpoints, or for a witness to cosign them
+  sign    --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]
+          sign a checkpoint of the ledger's id, size and head hash
+  witness --key FILE --checkpoint F --checkpoint-key K [--previous P] [--out F] [--ledger L]
+          cosign a checkpoint as a witness: only one the ledger extends, and that extends
+          the checkpoint this witness cosigned last (--previous)
 `
 
-// checkpointCmd runs governed checkpoint keygen|sign.
+// checkpointCmd runs governed checkpoint keygen|sign|witness.
 func (c *command) checkpointCmd(ctx context.Context, args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(c.stderr, checkpointUsage)
@@ -32,6 +35,8 @@ func (c *command) checkpointCmd(ctx context.Context, args []string) int {
 		return c.checkpointKeygen(args[1:])
 	case "sign":
 		return c.checkpointSign(ctx, args[1:])
+	case "witness":
+		return c.checkpointWitness(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, checkpointUsage)
 		return exitOK
@@ -124,6 +129,177 @@ func (c *command) checkpointSign(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "checkpoint written to %s: ledger %s, size %d, head hash %s\n", out, cp.LedgerID, cp.Size, cp.Hash)
 	return exitOK
+}
+
+// checkpointWitness cosigns a checkpoint as a witness. It cosigns only a
+// checkpoint whose log signature verifies, of a ledger that verifies and
+// extends it, and, given the checkpoint this witness cosigned last
+// (--previous), one of the same ledger, no smaller, whose ledger holds at the
+// old size the event the old checkpoint records: never a fork or a rollback.
+func (c *command) checkpointWitness(ctx context.Context, args []string) int {
+	var location, keyFile, previous, out string
+	fs := c.flags("checkpoint witness", "--key FILE --checkpoint F --checkpoint-key K [--previous P] [--out F] [--ledger L]", &location)
+	fs.StringVar(&keyFile, "key", "", "the witness's signer key file, as governed checkpoint keygen writes it (required)")
+	fs.StringVar(&previous, "previous", "", "the checkpoint this witness cosigned last, as it wrote it: cosign only a checkpoint\n"+
+		"that extends it (leave it out for the witness's first cosignature)")
+	fs.StringVar(&out, "out", "", "where to write the cosigned checkpoint (default: standard output)")
+	cp := c.checkpointFlags(fs, "the checkpoint to cosign (required)")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if keyFile == "" {
+		return c.usageError(fs, "--key is required: name the witness's signer key file")
+	}
+	if cp.file == "" || cp.key == "" {
+		return c.usageError(fs, "--checkpoint and --checkpoint-key are required: the checkpoint to cosign and the "+
+			"verifier key of the log that signed it")
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		return c.fail(exitUsage, "reading the witness key: %v", err)
+	}
+	own, err := checkpoint.VerifierOf(string(key))
+	if err != nil {
+		return c.fail(exitUsage, "the witness key %s: %v", keyFile, err)
+	}
+	logKey, err := checkpoint.ParseVerifierKey(cp.key)
+	if err != nil {
+		return c.fail(exitUsage, "--checkpoint-key: %v", err)
+	}
+	msg, err := os.ReadFile(cp.file)
+	if err != nil {
+		return c.fail(exitUsage, "reading the checkpoint: %v", err)
+	}
+	next, err := checkpoint.Open(msg, logKey)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: the checkpoint %s is not valid: %v\n", cp.file, err)
+		return exitProblem
+	}
+	var prev *checkpoint.Checkpoint
+	if previous != "" {
+		prevMsg, err := os.ReadFile(previous)
+		if errors.Is(err, os.ErrNotExist) {
+			return c.fail(exitUsage, "the previous checkpoint %s does not exist: for this witness's first "+
+				"cosignature, leave out --previous; after that, give the checkpoint it cosigned last", previous)
+		}
+		if err != nil {
+			return c.fail(exitUsage, "reading the previous checkpoint: %v", err)
+		}
+		p, err := checkpoint.Open(prevMsg, logKey)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: the previous checkpoint %s is not valid: %v\n", previous, err)
+			return exitProblem
+		}
+		if _, err := checkpoint.Open(prevMsg, own); err != nil {
+			fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: the previous checkpoint %s carries no valid cosignature by "+
+				"this witness (%s): give the checkpoint this witness cosigned last, as it wrote it\n", previous, own.Name())
+			return exitProblem
+		}
+		prev = &p
+	}
+	l, err := c.open(ctx, location)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	defer l.Close()
+	if _, code, ok := c.verified(ctx, l); !ok {
+		return code
+	}
+	problem, err := checkpoint.Check(ctx, l, next)
+	if err == nil && problem == "" && prev != nil {
+		problem, err = checkpoint.Extends(ctx, l, *prev, next)
+	}
+	if err != nil {
+		return c.fail(exitUsage, "reading the ledger: %v", err)
+	}
+	if problem != "" {
+		fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: %s (ledger %s, size %d): %s\n", cp.file, next.LedgerID, next.Size, problem)
+		return exitProblem
+	}
+	cosigned, _, err := checkpoint.Cosign(msg, logKey, string(key))
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	if out == "" {
+		_, _ = c.stdout.Write(cosigned)
+		return exitOK
+	}
+	if err := writeFile(out, cosigned, 0o644); err != nil {
+		return c.fail(exitUsage, "writing the cosigned checkpoint: %v", err)
+	}
+	fmt.Fprintf(c.stdout, "checkpoint cosigned by %s, written to %s: ledger %s, size %d, head hash %s\n",
+		own.Name(), out, next.LedgerID, next.Size, next.Hash)
+	return exitOK
+}
+
+// witnessFlags are verify's --witness-key (repeatable) and --witnesses.
+type witnessFlags struct {
+	keys      []string
+	threshold int
+}
+
+func (c *command) witnessFlags(fs *flag.FlagSet) *witnessFlags {
+	f := &witnessFlags{threshold: -1}
+	fs.Func("witness-key", "the verifier key of a witness whose cosignature --checkpoint must carry: its text\n"+
+		"(NAME+HASH+KEY) or a file that holds it (repeatable)", func(v string) error {
+		f.keys = append(f.keys, v)
+		return nil
+	})
+	fs.IntVar(&f.threshold, "witnesses", -1, "how many of the --witness-key witnesses must have cosigned (default: all of them)")
+	return f
+}
+
+// parse reads the witness keys into what the checkpoint must carry. It
+// returns a zero Witnesses without --witness-key.
+func (f *witnessFlags) parse(c *command, fs *flag.FlagSet, cp *checkpointFlags) (checkpoint.Witnesses, int, bool) {
+	var w checkpoint.Witnesses
+	if len(f.keys) == 0 {
+		if f.threshold >= 0 {
+			return w, c.usageError(fs, "--witnesses needs --witness-key: name the witnesses' verifier keys"), false
+		}
+		return w, exitOK, true
+	}
+	if cp.file == "" {
+		return w, c.usageError(fs, "--witness-key needs --checkpoint and --checkpoint-key: the checkpoint whose "+
+			"cosignatures to check"), false
+	}
+	for _, k := range f.keys {
+		v, err := checkpoint.ParseVerifierKey(k)
+		if err != nil {
+			return w, c.fail(exitUsage, "--witness-key %s: %v", k, err), false
+		}
+		w.Keys = append(w.Keys, v)
+	}
+	w.Threshold = f.threshold
+	if w.Threshold < 0 {
+		w.Threshold = len(w.Keys)
+	}
+	logKey, err := checkpoint.ParseVerifierKey(cp.key)
+	if err != nil {
+		return w, c.fail(exitUsage, "--checkpoint-key: %v", err), false
+	}
+	if err := w.CheckKeys(logKey); err != nil {
+		return w, c.usageError(fs, "%v", err), false
+	}
+	return w, exitOK, true
+}
+
+// check reports, and exits 1 on, a checkpoint short of its witnesses. It
+// does nothing without witness keys; file's own signature is checked first.
+func (f *witnessFlags) check(c *command, w checkpoint.Witnesses, file string) (checkpoint.Witnessed, int, bool) {
+	if len(w.Keys) == 0 {
+		return checkpoint.Witnessed{}, exitOK, true
+	}
+	msg, err := os.ReadFile(file)
+	if err != nil {
+		return checkpoint.Witnessed{}, c.fail(exitUsage, "reading the checkpoint: %v", err), false
+	}
+	r := w.Cosigners(msg)
+	if short := r.Short(w.Threshold); short != "" {
+		fmt.Fprintf(c.stderr, "checkpoint is NOT witnessed: %s: %s\n", file, short)
+		return r, exitProblem, false
+	}
+	return r, exitOK, true
 }
 
 // checkpointFlags are --checkpoint and --checkpoint-key.

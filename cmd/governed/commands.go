@@ -21,13 +21,18 @@ import (
 // also checks that the ledger extends it.
 func (c *command) verify(ctx context.Context, args []string) int {
 	var location string
-	fs := c.flags("verify", "[--checkpoint F --checkpoint-key K] [--ledger L]", &location)
+	fs := c.flags("verify", "[--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] [--ledger L]", &location)
 	cp := c.checkpointFlags(fs, "a signed checkpoint the ledger must extend: the same ledger, at least as long, "+
 		"with the same event at the checkpoint's size")
+	wf := c.witnessFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if code, ok := cp.validate(c, fs); !ok {
+		return code
+	}
+	witnesses, code, ok := wf.parse(c, fs, cp)
+	if !ok {
 		return code
 	}
 	l, err := c.open(ctx, location)
@@ -42,9 +47,17 @@ func (c *command) verify(ctx context.Context, args []string) int {
 	if code, ok := cp.check(ctx, c, l); !ok {
 		return code
 	}
+	cosigned, code, ok := wf.check(c, witnesses, cp.file)
+	if !ok {
+		return code
+	}
 	fmt.Fprintf(c.stdout, "ledger verified: %d events, head seq %d hash %s\n", r.Events, r.Head.Seq, r.Head.Hash)
 	if cp.file != "" {
 		fmt.Fprintf(c.stdout, "ledger extends the checkpoint %s\n", cp.file)
+	}
+	if len(witnesses.Keys) > 0 {
+		fmt.Fprintf(c.stdout, "checkpoint cosigned by %d of %d witnesses (needs %d): %s\n", len(cosigned.Cosigned),
+			len(witnesses.Keys), witnesses.Threshold, strings.Join(cosigned.Cosigned, ", "))
 	}
 	return exitOK
 }

@@ -27,14 +27,16 @@ const (
 	usageSummary = `Usage: governed <command> [flags]
 
 Commands:
-  verify   [--checkpoint F --checkpoint-key K] [--ledger L]
+  verify   [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] [--ledger L]
                                          verify the whole ledger (its hash chain and the meaning of its
                                          events) and print its head; with a checkpoint, check that the
-                                         ledger extends it
+                                         ledger extends it and that enough witnesses cosigned it
   checkpoint keygen --name NAME [--signer-key FILE] [--verifier-key FILE]
-                                         make a key pair for signing checkpoints
+                                         make a key pair for signing or cosigning checkpoints
   checkpoint sign --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]
                                          sign a checkpoint of the ledger (its id, size and head hash)
+  checkpoint witness --key FILE --checkpoint F --checkpoint-key K [--previous P] [--out F] [--ledger L]
+                                         cosign a checkpoint as a witness, never a fork or a rollback
   revoke   --grant ID --reason TEXT [--postgres-target NAME=URL]... [--terminate-sessions=false] [--ledger L]
                                          revoke a grant now, outside Terraform (incident response)
   grants   [--status S] [--expiring-within D] [--principal P] [--entitlement E] [--json] [--ledger L]

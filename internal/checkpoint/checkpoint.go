@@ -19,7 +19,9 @@ package checkpoint
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -208,4 +210,186 @@ func Check(ctx context.Context, l *ledger.Ledger, c Checkpoint) (string, error) 
 			"checkpoint records %s: the ledger was rewritten or forked at or before that event", c.Size, hash, c.Hash), nil
 	}
 	return "", nil
+}
+
+// A witness cosigns checkpoints: it adds its own signature line to a
+// checkpoint the log signed, after checking that the ledger extends both
+// that checkpoint and the last one it cosigned. A witness key is an ordinary
+// signed-note Ed25519 key pair (GenerateKey), and its cosignature an ordinary
+// signature line of the note, over the same text as the log's signature.
+// Whoever holds the log's signer key can sign a fork; a witness that refuses
+// to cosign anything that does not extend what it cosigned before makes such
+// a fork show as a checkpoint short of that witness's cosignature.
+
+// Cosign checks the log's signature on the signed note msg with logKey and
+// returns the note with a signature line by witnessKey (a signer key) added;
+// the signature lines it already carries, the log's and other witnesses',
+// are kept. It returns the checkpoint the note signs.
+func Cosign(msg []byte, logKey note.Verifier, witnessKey string) ([]byte, Checkpoint, error) {
+	c, err := Open(msg, logKey)
+	if err != nil {
+		return nil, Checkpoint{}, err
+	}
+	s, err := note.NewSigner(strings.TrimSpace(witnessKey))
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("the witness key is not a signed-note signer key: %w", err)
+	}
+	if s.Name() == logKey.Name() && s.KeyHash() == logKey.KeyHash() {
+		return nil, Checkpoint{}, fmt.Errorf("the witness key is the log's own key %s: a witness cosigns with a key of its own", s.Name())
+	}
+	n, err := note.Open(msg, note.VerifierList(logKey))
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("it is not a signed note: %w", err)
+	}
+	out, err := note.Sign(n, s)
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("cosigning the checkpoint: %w", err)
+	}
+	return out, c, nil
+}
+
+// VerifierOf is the verifier key (NAME+HASH+KEY) that belongs to a signer
+// key as GenerateKey makes it (PRIVATE+KEY+NAME+HASH+KEY, Ed25519), so that a
+// witness can check its own cosignature on the checkpoint it cosigned last.
+func VerifierOf(signerKey string) (note.Verifier, error) {
+	signerKey = strings.TrimSpace(signerKey)
+	s, err := note.NewSigner(signerKey)
+	if err != nil {
+		return nil, fmt.Errorf("it is not a signed-note signer key: %w", err)
+	}
+	// PRIVATE+KEY+NAME+HASH+KEY: the key's base64 may itself hold '+'.
+	parts := strings.SplitN(signerKey, "+", 5)
+	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return nil, errors.New("it is not an Ed25519 signer key")
+	}
+	priv := ed25519.NewKeyFromSeed(raw[1:])
+	pub := ed25519.PublicKey(priv[ed25519.SeedSize:]) // the private key is the seed, then the public key
+	vkey, err := note.NewEd25519VerifierKey(s.Name(), pub)
+	if err != nil {
+		return nil, err
+	}
+	return note.NewVerifier(vkey)
+}
+
+// Extends reports whether the checkpoint next may follow prev, the one a
+// witness cosigned last, on the ledger l: the same ledger, a size not
+// smaller, and at prev's size the event prev records. It returns "" when it
+// may, else a sentence that says why not; the error is for failures to read
+// the ledger. next itself is checked against l with Check.
+func Extends(ctx context.Context, l *ledger.Ledger, prev, next Checkpoint) (string, error) {
+	switch {
+	case next.LedgerID != prev.LedgerID:
+		return fmt.Sprintf("the checkpoint is of ledger %s and the one cosigned last of ledger %s: it is another "+
+			"ledger", next.LedgerID, prev.LedgerID), nil
+	case next.Size < prev.Size:
+		return fmt.Sprintf("the checkpoint's size %d is smaller than %d, the size of the one cosigned last: the "+
+			"ledger went backwards", next.Size, prev.Size), nil
+	case next.Size == prev.Size && next.Hash != prev.Hash:
+		return fmt.Sprintf("the checkpoint records hash %s at size %d, and the one cosigned last %s at the same "+
+			"size: the ledger was forked", next.Hash, next.Size, prev.Hash), nil
+	}
+	problem, err := Check(ctx, l, prev)
+	if err != nil || problem == "" {
+		return "", err
+	}
+	return "the ledger does not extend the checkpoint cosigned last: " + problem, nil
+}
+
+// Witnesses is what a checkpoint must carry besides the log's signature:
+// cosignatures by at least Threshold of Keys.
+type Witnesses struct {
+	Keys      []note.Verifier
+	Threshold int
+}
+
+// CheckKeys reports witness keys that cannot count: one that is the log's
+// own key, or one given twice.
+func (w Witnesses) CheckKeys(logKey note.Verifier) error {
+	seen := map[string]bool{}
+	for _, k := range w.Keys {
+		id := fmt.Sprintf("%s+%08x", k.Name(), k.KeyHash())
+		if logKey != nil && k.Name() == logKey.Name() && k.KeyHash() == logKey.KeyHash() {
+			return fmt.Errorf("the witness key %s is the checkpoint's own key: a witness cosigns with a key of its own", k.Name())
+		}
+		if seen[id] {
+			return fmt.Errorf("the witness key %s is given twice: each witness counts once", k.Name())
+		}
+		seen[id] = true
+	}
+	if len(w.Keys) > 0 && (w.Threshold < 1 || w.Threshold > len(w.Keys)) {
+		return fmt.Errorf("the number of witnesses required, %d, must be between 1 and the number of witness keys, %d",
+			w.Threshold, len(w.Keys))
+	}
+	return nil
+}
+
+// Witnessed is which witnesses cosigned a checkpoint, by key name.
+type Witnessed struct {
+	// Cosigned are the witnesses whose cosignature verifies.
+	Cosigned []string
+	// Missing are those without a cosignature on the note.
+	Missing []string
+	// Invalid are those whose cosignature line does not verify: the note was
+	// altered after they cosigned it.
+	Invalid []string
+}
+
+// Cosigners checks each witness key's cosignature on the signed note msg.
+func (w Witnesses) Cosigners(msg []byte) Witnessed {
+	var r Witnessed
+	for _, k := range w.Keys {
+		_, err := note.Open(msg, note.VerifierList(k))
+		var invalid *note.InvalidSignatureError
+		switch {
+		case err == nil:
+			r.Cosigned = append(r.Cosigned, k.Name())
+		case errors.As(err, &invalid):
+			r.Invalid = append(r.Invalid, k.Name())
+		default:
+			r.Missing = append(r.Missing, k.Name())
+		}
+	}
+	return r
+}
+
+// Short returns "" when r has at least threshold cosignatures, else a
+// sentence that names the witnesses whose cosignatures are missing or invalid.
+func (r Witnessed) Short(threshold int) string {
+	if len(r.Cosigned) >= threshold {
+		return ""
+	}
+	total := len(r.Cosigned) + len(r.Missing) + len(r.Invalid)
+	s := fmt.Sprintf("it carries valid cosignatures from %d of %d witnesses and needs %d", len(r.Cosigned), total, threshold)
+	if len(r.Missing) > 0 {
+		s += "; not cosigned by " + strings.Join(r.Missing, ", ")
+	}
+	if len(r.Invalid) > 0 {
+		s += "; the cosignature does not verify (the checkpoint was altered after it was cosigned) for " +
+			strings.Join(r.Invalid, ", ")
+	}
+	return s
+}
+
+// LoadWitnessed reads the signed checkpoint at path, checks its signature
+// with v and its cosignatures with w. short is "" when the checkpoint carries
+// the cosignatures w requires, else a sentence naming those that are missing;
+// the error is for a checkpoint that cannot be read or whose own signature
+// does not verify.
+func LoadWitnessed(path string, v note.Verifier, w Witnesses) (c Checkpoint, short string, err error) {
+	msg, err := os.ReadFile(path)
+	if err != nil {
+		return Checkpoint{}, "", fmt.Errorf("reading the checkpoint: %w", err)
+	}
+	c, err = Open(msg, v)
+	if err != nil {
+		return Checkpoint{}, "", fmt.Errorf("the checkpoint %s is not valid: %w", path, err)
+	}
+	if len(w.Keys) == 0 {
+		return c, "", nil
+	}
+	if s := w.Cosigners(msg).Short(w.Threshold); s != "" {
+		return c, fmt.Sprintf("the checkpoint %s is short of its witnesses: %s", path, s), nil
+	}
+	return c, "", nil
 }

@@ -46,6 +46,14 @@ const (
 	// EnvCheckpointKey is the verifier key of EnvCheckpoint: its text
 	// (NAME+HASH+KEY) or the path of a file that holds it.
 	EnvCheckpointKey = "GOVERNED_CHECKPOINT_KEY"
+	// EnvCheckpointWitnessKeys names the verifier keys of the witnesses whose
+	// cosignatures (governed checkpoint witness) EnvCheckpoint must carry: a
+	// comma-separated list, each the path of a file that holds a key or the
+	// key's text (NAME+HASH+KEY).
+	EnvCheckpointWitnessKeys = "GOVERNED_CHECKPOINT_WITNESS_KEYS"
+	// EnvCheckpointWitnesses is how many of those witnesses must have
+	// cosigned, a decimal from 1 to their number; all of them when unset.
+	EnvCheckpointWitnesses = "GOVERNED_CHECKPOINT_WITNESSES"
 )
 
 // pipelineWhose is how messages name the requester the pipeline sets.
@@ -81,6 +89,10 @@ type pipeline struct {
 	// what adds access and lets what removes access proceed: a lost or
 	// mistyped secret must not keep expired access in force.
 	checkpointProblem string
+
+	// witnesses are the cosignatures the checkpoint must carry; none when
+	// the pipeline names no witness keys.
+	witnesses checkpoint.Witnesses
 }
 
 // readPipeline reads the pipeline's settings. A setting that is present but
@@ -148,7 +160,65 @@ func readPipeline() (pipeline, diag.Diagnostics) {
 		}
 		p.checkpointKey = v
 	}
+	readWitnesses(&p)
 	return p, diags
+}
+
+// readWitnesses reads EnvCheckpointWitnessKeys and EnvCheckpointWitnesses.
+// Settings it cannot use become the checkpoint's problem, as unusable
+// checkpoint settings do: they refuse what adds access and let what removes
+// access proceed.
+func readWitnesses(p *pipeline) {
+	problem := func(env, value, detail string) {
+		if p.checkpointProblem == "" {
+			p.checkpointProblem = fmt.Sprintf("The environment variable %s is set to %q, which the provider cannot use: %s",
+				env, value, detail)
+		}
+	}
+	keys := strings.TrimSpace(os.Getenv(EnvCheckpointWitnessKeys))
+	threshold := strings.TrimSpace(os.Getenv(EnvCheckpointWitnesses))
+	if keys == "" {
+		if threshold != "" {
+			problem(EnvCheckpointWitnesses, threshold, "It is how many of the witnesses in "+
+				EnvCheckpointWitnessKeys+" must have cosigned the checkpoint, and that is not set: set both, or neither.")
+		}
+		return
+	}
+	if p.checkpoint == "" {
+		problem(EnvCheckpointWitnessKeys, keys, "It names the witnesses whose cosignatures "+
+			EnvCheckpoint+" must carry, and that is not set: set "+EnvCheckpoint+" and "+EnvCheckpointKey+" too.")
+		return
+	}
+	for _, k := range strings.Split(keys, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		v, err := checkpoint.ParseVerifierKey(k)
+		if err != nil {
+			problem(EnvCheckpointWitnessKeys, keys, "The witness key "+k+": "+sentence(err.Error()))
+			p.witnesses.Keys = append(p.witnesses.Keys, nil)
+			continue
+		}
+		p.witnesses.Keys = append(p.witnesses.Keys, v)
+	}
+	p.witnesses.Threshold = len(p.witnesses.Keys)
+	if threshold != "" {
+		n, err := strconv.Atoi(threshold)
+		if err != nil || n < 1 || n > len(p.witnesses.Keys) {
+			problem(EnvCheckpointWitnesses, threshold, fmt.Sprintf("It must be how many of "+
+				"the %d witnesses in %s must have cosigned the checkpoint: a number from 1 to %d.",
+				len(p.witnesses.Keys), EnvCheckpointWitnessKeys, len(p.witnesses.Keys)))
+			return
+		}
+		p.witnesses.Threshold = n
+	}
+	if p.checkpointProblem != "" {
+		return
+	}
+	if err := p.witnesses.CheckKeys(p.checkpointKey); err != nil {
+		problem(EnvCheckpointWitnessKeys, keys, sentence(err.Error()))
+	}
 }
 
 // requesters returns every requester the provider instance knows of, for
@@ -280,16 +350,26 @@ func (p pipeline) anchor(ctx context.Context, l *ledger.Ledger) (problem string,
 	if p.checkpoint == "" || p.checkpointKey == nil {
 		return "", nil, nil
 	}
-	c, err := checkpoint.Load(p.checkpoint, p.checkpointKey)
+	c, short, err := checkpoint.LoadWitnessed(p.checkpoint, p.checkpointKey, p.witnesses)
 	if err != nil {
 		return sentence(err.Error()), nil, nil
 	}
 	problem, err = checkpoint.Check(ctx, l, c)
-	if err != nil || problem == "" {
+	if err != nil {
 		return "", &c, err
 	}
-	return fmt.Sprintf("The ledger does not extend the checkpoint %s (ledger %s, size %d): %s.", p.checkpoint,
-		c.LedgerID, c.Size, problem), &c, nil
+	if problem != "" {
+		problem = fmt.Sprintf("The ledger does not extend the checkpoint %s (ledger %s, size %d): %s.", p.checkpoint,
+			c.LedgerID, c.Size, problem)
+	}
+	if short != "" {
+		// A checkpoint short of its witnesses may be a fork its witnesses
+		// refused to cosign: it anchors nothing.
+		problem = strings.TrimSpace(sentence(short) + " Have the witnesses cosign it (governed checkpoint witness); " +
+			"a witness that refuses has seen a ledger this one does not extend, a fork or a rollback, to investigate " +
+			"before anything is granted. " + problem)
+	}
+	return problem, &c, nil
 }
 
 // checkpointKeyName is the name of the checkpoint's verifier key, "" without one.

@@ -80,7 +80,7 @@ func fixtureEvent(seq int64, prev string) (Event, Grant, error) {
 // them one by one.
 func writeFixture(path string, n int) error {
 	ctx := context.Background()
-	s, err := openSQLite(ctx, path, true)
+	s, err := openSQLite(ctx, path, true, Origin{})
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func BenchmarkVerify(b *testing.B) {
 // without the replay of the current-state tables.
 func BenchmarkVerifyWalk(b *testing.B) {
 	path := verifyFixture(b)
-	s, err := openSQLite(context.Background(), path, false)
+	s, err := openSQLite(context.Background(), path, false, Origin{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func writePostgresFixture(srv *pgtest.Server, n int) (string, error) {
 		return "", err
 	}
 	location := srv.URL(db)
-	s, err := openPostgres(ctx, location, true)
+	s, err := openPostgres(ctx, location, true, Origin{})
 	if err != nil {
 		return "", err
 	}

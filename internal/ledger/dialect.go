@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -45,6 +46,12 @@ type dialect struct {
 	// migrations are the schema's versions, in order: step i brings the
 	// schema to version i+1.
 	migrations [][]string
+	// lockHead is what follows the read of the head row in a migration that
+	// appends an event, to hold the row against appends until it commits.
+	lockHead string
+	// identityVersion is the schema version whose migration makes the
+	// ledger's id (the table ledger_identity).
+	identityVersion int
 }
 
 // ledgerIDQuery reads the ledger's id, which both stores keep in a one-row
@@ -176,8 +183,10 @@ type migrationTx interface {
 // migrate brings the schema of a ledger that has its schema_migrations table
 // to the latest version, recording each version it applies there. It refuses
 // a schema newer than this build knows. Each store runs it inside its own
-// transaction, after checking that the database holds its ledger.
-func (d dialect) migrate(ctx context.Context, tx migrationTx) error {
+// transaction, after checking that the database holds its ledger. When it
+// gives an id to a ledger that already holds events, it also appends the
+// ledger.identified event, stamped with st (see identify).
+func (d dialect) migrate(ctx context.Context, tx migrationTx, st stamp) error {
 	var version int
 	if _, err := tx.queryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`, &version); err != nil {
 		return err
@@ -196,5 +205,50 @@ func (d dialect) migrate(ctx context.Context, tx migrationTx) error {
 			return err
 		}
 	}
+	// A schema from before version 1 has no events; from the identity
+	// version on, the id was made with the ledger or has its event already.
+	if version >= 1 && version < d.identityVersion {
+		return d.identify(ctx, tx, version, st)
+	}
 	return nil
+}
+
+// identify appends the ledger.identified event to a ledger whose id the
+// migration running in tx has just made, when its log already holds events:
+// chained and hashed as every event, stamped with st, in the transaction
+// that makes the id, so that the id and its event are committed together
+// and once (migrations take turns under the store's migration lock, and a
+// later opener finds the schema migrated). A new ledger, with no events,
+// records none. A ledger whose recorded head does not match its log gets no
+// event: it is damaged, Verify says so, and an append would be refused.
+//
+// An open for a plan may write this event: it is part of a schema migration,
+// which already writes at open, and it never happens again once committed.
+func (d dialect) identify(ctx context.Context, tx migrationTx, from int, st stamp) error {
+	var head, last Head
+	found, err := tx.queryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`+d.lockHead, &head.Seq, &head.Hash)
+	if err != nil || !found {
+		return err
+	}
+	if found, err = tx.queryRow(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`, &last.Seq, &last.Hash); err != nil || !found {
+		return err
+	}
+	if head != last {
+		return nil
+	}
+	var id string
+	if _, err := tx.queryRow(ctx, ledgerIDQuery, &id); err != nil {
+		return err
+	}
+	data, err := json.Marshal(Identified{LedgerID: id, MigratedFrom: from, SchemaVersion: len(d.migrations)})
+	if err != nil {
+		return err
+	}
+	ev := Event{Seq: last.Seq + 1, At: st.recordedAt, Type: EventLedgerIdentified, Subject: LedgerSubject, Data: data, PrevHash: last.Hash}
+	st.apply(&ev)
+	ev.Hash = HashEvent(ev.PrevHash, ev)
+	if err := tx.exec(ctx, insertEventStatement(d), eventArgs(ev)...); err != nil {
+		return fmt.Errorf("recording the ledger's id in its log: %w", err)
+	}
+	return tx.exec(ctx, `UPDATE ledger_head SET seq = `+d.param(1)+`, hash = `+d.param(2)+` WHERE id = 1`, ev.Seq, ev.Hash)
 }

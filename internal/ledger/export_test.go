@@ -120,7 +120,7 @@ func AppendRawGrant(ctx context.Context, s Store, eventType string, at time.Time
 // VacuumInto copies a SQLite ledger file into a new file, as sqlite3's
 // .backup does.
 func VacuumInto(ctx context.Context, path, into string) error {
-	s, err := openSQLite(ctx, path, false)
+	s, err := openSQLite(ctx, path, false, Origin{})
 	if err != nil {
 		return err
 	}

@@ -91,20 +91,15 @@ var unknownScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]+:`)
 // open is the one place that maps a location to a store. The ledger records
 // the origin the environment gives (OriginFromEnv) with every event.
 func open(ctx context.Context, location string, create bool) (*Ledger, error) {
-	l, err := openStore(ctx, location, create)
-	if err != nil {
-		return nil, err
-	}
-	l.SetOrigin(OriginFromEnv(os.Getenv))
-	return l, nil
+	return openStore(ctx, location, create, OriginFromEnv(os.Getenv))
 }
 
-func openStore(ctx context.Context, location string, create bool) (*Ledger, error) {
+func openStore(ctx context.Context, location string, create bool, origin Origin) (*Ledger, error) {
 	switch {
 	case location == "":
 		location = DefaultLocation
 	case pgurl.Is(location):
-		s, err := openPostgres(ctx, location, create)
+		s, err := openPostgres(ctx, location, create, origin)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +117,7 @@ func openStore(ctx context.Context, location string, create bool) (*Ledger, erro
 		return nil, fmt.Errorf("unsupported ledger location %q: %q is not a scheme governed knows; use a file path, "+
 			"sqlite:PATH or postgres://… (./%s for a file whose name has a colon)", location, scheme+":", location)
 	}
-	s, err := openSQLite(ctx, location, create)
+	s, err := openSQLite(ctx, location, create, origin)
 	if err != nil {
 		return nil, err
 	}

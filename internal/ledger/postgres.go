@@ -235,6 +235,9 @@ var pgDialect = dialect{
 	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = (grants.data::json ->> 'approval_id') COLLATE "C" AND a.status = %s)`,
 	revokePending:     pgRevokePending,
 	migrations:        pgMigrations,
+	// The row lock every append takes first.
+	lockHead:        ` FOR UPDATE`,
+	identityVersion: 2,
 }
 
 var (
@@ -251,7 +254,10 @@ var (
 // tables of the ledger's names that are not a ledger. The URL may set
 // pgxpool's settings, such as pool_max_conns (default: the number of CPUs, at
 // least 4).
-func openPostgres(ctx context.Context, rawURL string, create bool) (*PostgresStore, error) {
+//
+// origin is recorded with every event it appends, the first of which a
+// migration may append at open.
+func openPostgres(ctx context.Context, rawURL string, create bool, origin Origin) (*PostgresStore, error) {
 	ledger := pgurl.Redact(rawURL)
 	cfg, err := pgurl.Config(rawURL)
 	if err != nil {
@@ -262,6 +268,7 @@ func openPostgres(ctx context.Context, rawURL string, create bool) (*PostgresSto
 		return nil, fmt.Errorf("invalid PostgreSQL ledger location %s: %v", ledger, err)
 	}
 	s := &PostgresStore{pool: pgPool{pool}, ledger: ledger}
+	s.SetOrigin(origin)
 	if err := s.migrate(ctx, create); err != nil {
 		s.pool.close()
 		return nil, s.describeAll(err)
@@ -404,7 +411,7 @@ WHERE n.nspname = current_schema() AND c.relname = 'schema_migrations' AND a.att
 				return errNotALedger
 			}
 		}
-		if err := pgDialect.migrate(ctx, pgTx{tx}); err != nil {
+		if err := pgDialect.migrate(ctx, pgTx{tx}, s.stamp()); err != nil {
 			return err
 		}
 		return tx.Commit(ctx)

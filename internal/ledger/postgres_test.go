@@ -203,7 +203,7 @@ func TestPostgresConcurrentFirstOpen(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		wg.Go(func() {
-			s, err := openPostgres(ctx, location, true)
+			s, err := openPostgres(ctx, location, true, Origin{})
 			if err == nil {
 				s.Close()
 			}

@@ -188,13 +188,15 @@ var sqliteDialect = dialect{
 	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = json_extract(grants.data, '$.approval_id') AND a.status = %s)`,
 	revokePending:     sqliteRevokePending,
 	migrations:        sqliteMigrations,
+	identityVersion:   3,
 }
 
 // openSQLite opens the ledger in the SQLite file at path and brings its schema
 // up to date. With create, it creates the file when it does not exist (but
 // never its directory). It fails, without leaving a new file behind, when the
-// file cannot be written or is not a ledger.
-func openSQLite(ctx context.Context, path string, create bool) (*SQLiteStore, error) {
+// file cannot be written or is not a ledger. origin is recorded with every
+// event it appends, the first of which a migration may append at open.
+func openSQLite(ctx context.Context, path string, create bool, origin Origin) (*SQLiteStore, error) {
 	if path == "" {
 		return nil, errors.New("the ledger path is empty")
 	}
@@ -212,6 +214,7 @@ func openSQLite(ctx context.Context, path string, create bool) (*SQLiteStore, er
 	db, err := sql.Open("sqlite", sqliteDSN(abs))
 	if err == nil {
 		s := &SQLiteStore{db: db, path: path}
+		s.SetOrigin(origin)
 		if err = s.migrate(ctx); err == nil {
 			return s, nil
 		}
@@ -350,7 +353,7 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := sqliteDialect.migrate(ctx, sqliteTx{tx}); err != nil {
+	if err := sqliteDialect.migrate(ctx, sqliteTx{tx}, s.stamp()); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -38,10 +38,20 @@ const (
 	// after it, and Verify reports the damage it describes: it never makes a
 	// damaged ledger verify.
 	EventLedgerDiscontinuity = "ledger.discontinuity"
+	// EventLedgerIdentified records the ledger's id in its chain, in a ledger
+	// that already held events when a schema migration gave it its id: the
+	// migration appends it, once, in the transaction that makes the id (see
+	// Identified). A ledger made with its id records none. Verify requires
+	// its id to be the one the ledger keeps.
+	EventLedgerIdentified = "ledger.identified"
 )
 
+// LedgerSubject is the subject of the events about the ledger itself
+// (ledger.discontinuity, ledger.identified).
+const LedgerSubject = "ledger"
+
 // DiscontinuitySubject is the subject of every ledger.discontinuity event.
-const DiscontinuitySubject = "ledger"
+const DiscontinuitySubject = LedgerSubject
 
 // The event types each kind of append accepts. Stores check them.
 var (
@@ -229,6 +239,17 @@ type Discontinuity struct {
 	LastEvent Head `json:"last_event"`
 	// Note says why it was written.
 	Note string `json:"note,omitempty"`
+}
+
+// Identified is the payload of a ledger.identified event.
+type Identified struct {
+	// LedgerID is the ledger's id (Store.ID) as the migration made it: 32
+	// lowercase hex digits.
+	LedgerID string `json:"ledger_id"`
+	// MigratedFrom is the schema version the ledger had before the
+	// migration, and SchemaVersion the version it brought it to.
+	MigratedFrom  int `json:"migrated_from"`
+	SchemaVersion int `json:"schema_version"`
 }
 
 // GrantFilter selects grants; zero fields match everything, and the fields

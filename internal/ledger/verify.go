@@ -108,6 +108,11 @@ type verification struct {
 	problem  string
 	failed   bool
 	replay   bool // the recorded problem comes from the replay
+	// ledgerID is the id the ledger keeps (ledger_identity), "" when its
+	// row is missing; identified is the sequence number of the
+	// ledger.identified event seen, 0 before one.
+	ledgerID   string
+	identified int64
 }
 
 func newVerification() *verification {
@@ -155,11 +160,43 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 	} else if bytes.Equal(typ, discontinuityType) {
 		v.discontinuity(seq, at, prevHash, data)
 		return false
+	} else if bytes.Equal(typ, identifiedType) {
+		v.identify(seq, subject, data)
 	}
 	return true
 }
 
-var discontinuityType = []byte(EventLedgerDiscontinuity)
+var (
+	discontinuityType = []byte(EventLedgerDiscontinuity)
+	identifiedType    = []byte(EventLedgerIdentified)
+)
+
+// identify checks a ledger.identified event at seq: the only one in the log,
+// about the ledger, naming the id the ledger keeps.
+func (v *verification) identify(seq int64, subject, data []byte) {
+	if v.identified != 0 {
+		v.fail(seq, fmt.Sprintf("event %d records the ledger's id again, after event %d", seq, v.identified))
+		return
+	}
+	v.identified = seq
+	var id Identified
+	switch {
+	case string(subject) != LedgerSubject:
+		v.fail(seq, fmt.Sprintf("event %d records the ledger's id about %q, not about the ledger", seq, subject))
+	case json.Unmarshal(data, &id) != nil:
+		v.fail(seq, fmt.Sprintf("event %d records the ledger's id in a payload that cannot be read", seq))
+	case v.ledgerID == "":
+		v.fail(seq, fmt.Sprintf("the ledger's id was changed: event %d records it as %s, but the ledger keeps none", seq, id.LedgerID))
+	case id.LedgerID != v.ledgerID:
+		v.fail(seq, fmt.Sprintf("the ledger's id was changed: event %d records it as %s, but the ledger says %s", seq, id.LedgerID, v.ledgerID))
+	}
+}
+
+// readLedgerID reads the id the ledger keeps into v, for identify.
+func (v *verification) readLedgerID(ctx context.Context, r snapshotReader) error {
+	_, err := r.queryRow(ctx, ledgerIDQuery, &v.ledgerID)
+	return err
+}
 
 // discontinuity reports the damage a ledger.discontinuity event records, at
 // the sequence number where verification found it before the event was
@@ -420,6 +457,9 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 		return Report{}, err
 	}
 	v.expectSubjects(grants, approvals)
+	if err := v.readLedgerID(ctx, r); err != nil {
+		return Report{}, err
+	}
 	if err := r.walkEvents(ctx, v, math.MinInt64); err != nil {
 		return Report{}, err
 	}

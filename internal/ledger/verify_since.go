@@ -76,6 +76,11 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 		v.fail(from.Seq, fmt.Sprintf("event %d, from which the ledger is verified, has hash %.16s…, not %.16s…", from.Seq, hash, from.Hash))
 	}
 	if !v.failed {
+		if err := v.identifiedBefore(ctx, r, from.Seq); err != nil {
+			return Report{}, err
+		}
+	}
+	if !v.failed {
 		if err := r.walkEvents(ctx, v, from.Seq); err != nil {
 			return Report{}, err
 		}
@@ -125,6 +130,32 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 	rep := v.report(head)
 	rep.From = from.Seq
 	return rep, nil
+}
+
+// identifiedQuery reads the first ledger.identified event at or before a
+// sequence number, through the events' subject index.
+func identifiedQuery(d dialect) string {
+	return `SELECT seq, data FROM events WHERE subject = ` + d.param(1) + ` AND type = ` + d.param(2) +
+		` AND seq <= ` + d.param(3) + ` ORDER BY seq LIMIT 1`
+}
+
+// identifiedBefore checks the ledger.identified event at or before the
+// trusted event at seq from, if there is one, against the id the ledger
+// keeps: one indexed read. The event is part of the trusted chain, which
+// the checkpoint's signer verified whole, so that a changed ledger_identity
+// no longer matches it. A second one after from is caught by the walk.
+func (v *verification) identifiedBefore(ctx context.Context, r snapshotReader, from int64) error {
+	if err := v.readLedgerID(ctx, r); err != nil {
+		return err
+	}
+	var seq int64
+	var data []byte
+	found, err := r.queryRowArgs(ctx, identifiedQuery(r.dialect()), []any{LedgerSubject, EventLedgerIdentified, from}, &seq, &data)
+	if err != nil || !found {
+		return err
+	}
+	v.identify(seq, []byte(LedgerSubject), data)
+	return nil
 }
 
 // suffixMeaning runs the checks of meaning over the events kept after the

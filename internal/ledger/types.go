@@ -321,7 +321,8 @@ type Store interface {
 	Policies(ctx context.Context, fn func(digest string, document []byte) error) error
 	// ID returns the ledger's id: 32 lowercase hex digits, random, made when
 	// the ledger was created (or when a ledger older than ids was first opened
-	// by a build that knows them), never changed.
+	// by a build that knows them, which then appends a ledger.identified
+	// event naming it when the ledger holds events), never changed.
 	ID(ctx context.Context) (string, error)
 	// EventHash returns the hash of the event at seq, as the log records it;
 	// ErrNotFound when the log has no such event.

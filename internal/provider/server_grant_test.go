@@ -132,7 +132,10 @@ func testGrantFastPath(t *testing.T, world string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := server.(*releasingServer)
+	rs, ok := server.(*releasingServer)
+	if !ok {
+		t.Fatalf("the provider's server is a %T", server)
+	}
 	schemas, err := server.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
 	if err != nil {
 		t.Fatal(err)

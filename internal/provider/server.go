@@ -115,13 +115,27 @@ func (s *releasingServer) UpgradeResourceState(ctx context.Context, req *tfproto
 	return s.ProviderServer.UpgradeResourceState(ctx, req)
 }
 
+// ReadResource answers a settled governed_grant itself (readGrantDirect),
+// and leaves everything else to the framework.
 func (s *releasingServer) ReadResource(ctx context.Context, req *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, error) {
 	defer s.begin()()
+	if req.TypeName == grantTypeName {
+		if resp, ok := readGrantDirect(ctx, s.configured.Load(), req); ok {
+			return resp, nil
+		}
+	}
 	return s.ProviderServer.ReadResource(ctx, req)
 }
 
+// PlanResourceChange answers an unchanged, settled governed_grant itself
+// (planGrantDirect), and leaves everything else to the framework.
 func (s *releasingServer) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, error) {
 	defer s.begin()()
+	if req.TypeName == grantTypeName {
+		if resp, ok := planGrantDirect(ctx, s.configured.Load(), req); ok {
+			return resp, nil
+		}
+	}
 	return s.ProviderServer.PlanResourceChange(ctx, req)
 }
 

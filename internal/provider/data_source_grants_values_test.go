@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -18,8 +17,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
-
-	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
@@ -212,33 +209,7 @@ func TestGrantsDirectReadIsTheFrameworkRead(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	factory := NewProtocol6Server(New("test", WithClock(clocktest.NewManual(now))))
-	server, err := factory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, ok := server.(*releasingServer)
-	if !ok {
-		t.Fatalf("the provider's server is a %T", server)
-	}
-	schemas, err := server.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	policyFile := filepath.Join(dir, "policy.hcl")
-	if err := os.WriteFile(policyFile, []byte(testPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	configured, err := server.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{TerraformVersion: "1.11.4",
-		Config: dynamicValue(t, schemas.Provider.ValueType(), map[string]string{"ledger": path, "policy_file": policyFile, "requester": "dev@example.com"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range configured.Diagnostics {
-		if d.Severity == tfprotov6.DiagnosticSeverityError {
-			t.Fatalf("configure: %s: %s", d.Summary, d.Detail)
-		}
-	}
+	server, rs, schemas := configuredServer(ctx, t, dir, path, now)
 	if rs.configured.Load() == nil {
 		t.Fatal("ConfigureProvider did not keep what Configure made")
 	}

@@ -127,33 +127,7 @@ func testGrantFastPath(t *testing.T, world string) {
 		execSQL(t, path, `DROP TRIGGER events_no_update`, `UPDATE events SET data = replace(data, 'SEC-1"', 'SEC-8"') WHERE seq = 3`)
 	}
 
-	factory := NewProtocol6Server(New("test", WithClock(clocktest.NewManual(now))))
-	server, err := factory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, ok := server.(*releasingServer)
-	if !ok {
-		t.Fatalf("the provider's server is a %T", server)
-	}
-	schemas, err := server.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	policyFile := filepath.Join(dir, "policy.hcl")
-	if err := os.WriteFile(policyFile, []byte(testPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	configured, err := server.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{TerraformVersion: "1.11.4",
-		Config: dynamicValue(t, schemas.Provider.ValueType(), map[string]string{"ledger": path, "policy_file": policyFile, "requester": "dev@example.com"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range configured.Diagnostics {
-		if d.Severity == tfprotov6.DiagnosticSeverityError {
-			t.Fatalf("configure: %s: %s", d.Summary, d.Detail)
-		}
-	}
+	server, rs, _ := configuredServer(ctx, t, dir, path, now)
 	data := rs.configured.Load()
 	if data == nil {
 		t.Fatal("ConfigureProvider did not keep what Configure made")
@@ -307,4 +281,40 @@ func testGrantFastPath(t *testing.T, world string) {
 		t.Errorf("%d answers direct, %d plain cases, %d framework answers with diagnostics: the cases test nothing", fast, plain, withDiags)
 	}
 	t.Logf("%d direct answers, %d plain plans, %d plans with diagnostics", fast, plain, withDiags)
+}
+
+// configuredServer starts the provider's protocol server at now and
+// configures it with the ledger at ledgerPath and testPolicy (written into
+// dir), failing the test on any error. It returns the server, its
+// releasingServer (whose ProviderServer is the framework's), and its schemas.
+func configuredServer(ctx context.Context, t *testing.T, dir, ledgerPath string, now time.Time) (tfprotov6.ProviderServer, *releasingServer, *tfprotov6.GetProviderSchemaResponse) {
+	t.Helper()
+	factory := NewProtocol6Server(New("test", WithClock(clocktest.NewManual(now))))
+	server, err := factory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, ok := server.(*releasingServer)
+	if !ok {
+		t.Fatalf("the provider's server is a %T", server)
+	}
+	schemas, err := server.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(dir, "policy.hcl")
+	if err := os.WriteFile(policyFile, []byte(testPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	configured, err := server.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{TerraformVersion: "1.11.4",
+		Config: dynamicValue(t, schemas.Provider.ValueType(), map[string]string{"ledger": ledgerPath, "policy_file": policyFile, "requester": "dev@example.com"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range configured.Diagnostics {
+		if d.Severity == tfprotov6.DiagnosticSeverityError {
+			t.Fatalf("configure: %s: %s", d.Summary, d.Detail)
+		}
+	}
+	return server, rs, schemas
 }

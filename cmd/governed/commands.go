@@ -95,6 +95,9 @@ func (c *command) revoke(ctx context.Context, args []string) int {
 	if reason == "" {
 		return c.usageError(fs, "--reason is required: say why the grant is revoked, for the record")
 	}
+	if err := policy.CheckProse(reason); err != nil {
+		return c.usageError(fs, "--reason %v", err)
+	}
 	l, err := c.open(ctx, location)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)

@@ -160,6 +160,9 @@ func TestRevoke(t *testing.T) {
 		{"revoke", "--ledger", path, "--reason", "why"},
 		{"revoke", "--ledger", path, "--grant", "grt_b", "--reason", "x", "extra"},
 		{"revoke", "--bogus"},
+		{"revoke", "--ledger", path, "--grant", "grt_b", "--reason", strings.Repeat("x", 4097)},
+		{"revoke", "--ledger", path, "--grant", "grt_b", "--reason", "INC-1\x1b[2Jcleared"},
+		{"revoke", "--ledger", path, "--grant", "grt_b", "--reason", "INC-1\x00"},
 	} {
 		if code, _, errOut := runCLI(args...); code != 2 || errOut == "" {
 			t.Errorf("%v = %d, %q; want a usage error", args, code, errOut)

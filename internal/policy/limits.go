@@ -89,6 +89,20 @@ func controlProblem(s string, kind textKind) string {
 	return ""
 }
 
+// CheckProse checks free text that every event of a record carries, such as
+// a justification or the reason given for a revocation: at most
+// MaxJustificationBytes bytes, no control characters but tab and newline. The
+// error says what is wrong and where, without repeating the text.
+func CheckProse(value string) error {
+	if len(value) > MaxJustificationBytes {
+		return fmt.Errorf("is %d bytes long, past its limit of %d (%s). %s", len(value), MaxJustificationBytes, RuleValueTooLong.Name, RuleValueTooLong.Fix)
+	}
+	if problem := controlProblem(value, kindProse); problem != "" {
+		return fmt.Errorf("%s (%s). %s", problem, RuleValueControl.Name, RuleValueControl.Fix)
+	}
+	return nil
+}
+
 // checkValue refuses a known value past its limit or holding control
 // characters, under attr; the attribute is then left out of the other checks,
 // so that one mistake gives one error.

@@ -40,7 +40,7 @@ func TestApprovalSignatures(t *testing.T) {
 			SignerKeys: map[string]string{"alice@example.com": alice.Fingerprint, "bob@example.com": bob.Fingerprint}}
 	}
 	j := NewJudge()
-	if n, problem := j.Approval(signed(), []byte(signedPolicy)); problem != "" || n != 2 {
+	if n, problem := j.Approval(signed(), []byte(signedPolicy), ledger.SignersDocuments{}); problem != "" || n != 2 {
 		t.Fatalf("Approval of a record signed by both = %d, %q", n, problem)
 	}
 	for name, tc := range map[string]struct {
@@ -68,7 +68,7 @@ func TestApprovalSignatures(t *testing.T) {
 	} {
 		a := signed()
 		tc.change(&a)
-		if _, problem := j.Approval(a, []byte(signedPolicy)); !strings.Contains(problem, tc.want) {
+		if _, problem := j.Approval(a, []byte(signedPolicy), ledger.SignersDocuments{}); !strings.Contains(problem, tc.want) {
 			t.Errorf("%s: problem = %q, want %q", name, problem, tc.want)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -55,6 +56,11 @@ type Signers struct {
 	// hex) of each file's contents, as `sha256sum` prints them; the second is
 	// empty where the policy names no revoked keys file.
 	AllowedSignersSHA256, RevokedKeysSHA256 string
+	// AllowedSignersDocument and RevokedKeysDocument are the files' contents,
+	// byte for byte, as the ledger keeps them beside the decisions verified
+	// against them; the second is nil where the policy names no revoked keys
+	// file. Both are nil in a policy read as the ledger keeps it (ParseKept).
+	AllowedSignersDocument, RevokedKeysDocument []byte
 	// ids are the policy's identity aliases, through which approvers and
 	// requesters are matched to the principals of allowed_signers.
 	ids *identityIndex
@@ -77,6 +83,83 @@ func (s *Signers) digest(data []byte) {
 	h.Write(data)
 	s.hash = h.Sum(nil)
 	s.Digest = hex.EncodeToString(s.hash)
+}
+
+// ParseSigners reads key material given as documents rather than named by a
+// policy: the contents of an allowed_signers file (ParseAllowedSigners) and,
+// when revoked is not nil, of a revoked keys list (ParseRevokedKeys).
+// allowedName and revokedName name them in messages (a path, or "the
+// allowed_signers kept under digest …"). Identities are compared without
+// aliases until WithIdentities gives them. The error says which document
+// does not parse, and where.
+func ParseSigners(allowedName string, allowed []byte, revokedName string, revoked []byte) (*Signers, error) {
+	s := &Signers{AllowedSignersFile: allowedName, RevokedKeysFile: revokedName, Revoked: map[string]bool{}}
+	var err error
+	if s.Allowed, err = ParseAllowedSigners(allowed); err != nil {
+		return nil, fmt.Errorf("%s: %w", allowedName, err)
+	}
+	s.AllowedSignersSHA256 = DocumentDigest(allowed)
+	s.AllowedSignersDocument = allowed
+	s.digest(allowed)
+	if revoked != nil {
+		if s.Revoked, err = ParseRevokedKeys(revoked); err != nil {
+			return nil, fmt.Errorf("%s: %w", revokedName, err)
+		}
+		s.RevokedKeysSHA256 = DocumentDigest(revoked)
+		s.RevokedKeysDocument = revoked
+		s.digest(revoked)
+	}
+	return s, nil
+}
+
+// WithIdentities returns a copy of s that matches approvers and requesters
+// to the principals of its allowed_signers through the identity aliases of
+// p, as the provider did when p judged an approval; nil p gives none.
+func (s *Signers) WithIdentities(p *Policy) *Signers {
+	c := *s
+	c.ids = nil
+	if p != nil {
+		c.ids = p.ids
+	}
+	return &c
+}
+
+// CheckRecorded holds the keys that an approval record says counted (keys:
+// SHA256 fingerprint by normalised approver, as the ledger records them) to
+// this key material, as VerifyApproval would have judged them at at, the
+// instant the approval was recorded: for each, the approver's signature
+// among sigs must be made with that key, verify over statement in
+// SignatureNamespace, and the key must be listed for that approver, valid at
+// at, not revoked, and not listed for a requester. It returns what does not
+// hold, in one sentence naming the approver and the key, or "".
+func (s *Signers) CheckRecorded(statement string, approvers []string, sigs, keys map[string]string, requesters []string, at time.Time) string {
+	verified, problems := s.VerifyApproval(statement, approvers, sigs, requesters, at)
+	counted := make(map[string]string, len(verified))
+	for _, v := range verified {
+		counted[v.Approver] = v.Fingerprint
+	}
+	names := make([]string, 0, len(keys))
+	for n := range keys {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fp := keys[n]
+		if counted[n] == fp {
+			continue
+		}
+		for _, written := range approvers {
+			if NormalizeIdentity(written) != n {
+				continue
+			}
+			if p, bad := problems[written]; bad {
+				return fmt.Sprintf("%s (%s)", p.Detail, p.Rule.Name)
+			}
+			return fmt.Sprintf("approver %q signed with key %s, not with key %s that the record names", written, counted[n], fp)
+		}
+		return fmt.Sprintf("the record names key %s for %q, who is not one of its approvers", fp, n)
+	}
+	return ""
 }
 
 // ParseAllowedSigners reads an OpenSSH allowed_signers file: one key a line,

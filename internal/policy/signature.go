@@ -411,6 +411,23 @@ func (s *Signers) listedFor(fp, identity string) bool {
 	return false
 }
 
+// ListedName returns a name under which the allowed_signers file lists the
+// key whose SHA256 fingerprint is fp for identity, for ssh-keygen -Y verify
+// -I: identity as written when a line lists the key for it, else the first
+// of the person's names (normalised, through the identity aliases) that a
+// line lists it for; "" when none does.
+func (s *Signers) ListedName(fp, identity string) string {
+	names := append([]string{identity}, s.ids.names(identity)...)
+	for _, n := range names {
+		for i := range s.Allowed {
+			if a := &s.Allowed[i]; ssh.FingerprintSHA256(a.Key) == fp && matchPatterns(a.Principals, NormalizeIdentity(n)) {
+				return n
+			}
+		}
+	}
+	return ""
+}
+
 // listsFor reports whether the allowed_signers line a lists its key for
 // identity under any of the names the policy's identity blocks give that
 // person.

@@ -50,7 +50,7 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	if code, ok := cp.validate(c, fs); !ok {
 		return code
 	}
-	opts := evidence.Options{Principal: principal, Entitlement: entitlement, Now: c.now}
+	opts := evidence.Options{Principal: principal, Entitlement: entitlement, Now: c.now, Trust: c.trust}
 	var err error
 	for _, t := range []struct {
 		flag, value string

@@ -132,8 +132,19 @@ func TestAccApprovalRecord_signed(t *testing.T) {
 	if err != nil || g.Evidence != "signed" || a.Evidence != "signed" {
 		t.Fatalf("evidence: grant %q (%v), approval %q; want signed", g.Evidence, err, a.Evidence)
 	}
-	if a.PolicyDigest == "" || kept[a.PolicyDigest] != string(policyDoc) || len(kept) != 1 {
+	if a.PolicyDigest == "" || kept[a.PolicyDigest] != string(policyDoc) || len(kept) != 2 {
 		t.Fatalf("approval names policy %q; the ledger keeps %d documents, that one %v", a.PolicyDigest, len(kept), kept[a.PolicyDigest] != "")
+	}
+	// So is the allowed_signers file its signatures were verified against,
+	// byte for byte, under the digest the approval names; the policy names
+	// no revoked keys.
+	signersDoc, err := os.ReadFile(filepath.Join(filepath.Dir(env.policy), "approvers.allowed_signers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.AllowedSignersSHA256 != policy.DocumentDigest(signersDoc) || kept[a.AllowedSignersSHA256] != string(signersDoc) || a.RevokedKeysSHA256 != "" {
+		t.Fatalf("approval names allowed_signers %q and revoked keys %q; the ledger keeps the file: %v",
+			a.AllowedSignersSHA256, a.RevokedKeysSHA256, kept[a.AllowedSignersSHA256] == string(signersDoc))
 	}
 	if a.SignerKeys["alice@example.com"] != env.alice.Fingerprint || !strings.Contains(a.Signatures["alice@example.com"], "BEGIN SSH SIGNATURE") ||
 		a.Statement != string(statement) {

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -319,5 +320,107 @@ func TestVerifyKeptSigners(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEvidenceBundleKeepsSignersFiles: the bundle carries the allowed_signers
+// and revoked keys files the ledger keeps, byte for byte, not files rebuilt
+// from recorded fingerprints; verify.sh checks each signature against them
+// with ssh-keygen at the instant the approval was recorded; and the README
+// tells the auditor to compare them with the organisation's, which shows
+// the insider's file for what it is.
+func TestEvidenceBundleKeepsSignersFiles(t *testing.T) {
+	t.Parallel()
+	w := newSignersWorld(t)
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	l, location := signersLedger(t, "sqlite")
+	w.recordLegitimate(t, l, "svc-good", at)
+	insiderLine := "alice@example.com " + w.inner.Public
+	w.recordInsider(t, l, "svc-evil", w.inner, insiderLine, at)
+
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if code, _, errOut := runCLI("evidence", "--ledger", location, "--format", "md", "--bundle", bundle); code != 0 {
+		t.Fatalf("evidence --bundle = %d, %q", code, errOut)
+	}
+	trusted, err := os.ReadFile(w.trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := os.ReadFile(w.revoked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"signers/" + policy.DocumentDigest(trusted) + ".allowed_signers":                  string(trusted),
+		"signers/" + policy.DocumentDigest(revoked) + ".revoked_keys":                     string(revoked),
+		"signers/" + policy.DocumentDigest([]byte(insiderLine+"\n")) + ".allowed_signers": insiderLine + "\n",
+	} {
+		if got, err := os.ReadFile(filepath.Join(bundle, name)); err != nil || string(got) != want {
+			t.Errorf("%s = %q (%v), want the kept file %q", name, got, err, want)
+		}
+	}
+	for _, rebuilt := range []string{"approvals/apr_svc-good/allowed_signers", "approvals/apr_svc-evil/allowed_signers"} {
+		if _, err := os.Stat(filepath.Join(bundle, rebuilt)); err == nil {
+			t.Errorf("the bundle has %s, rebuilt from recorded fingerprints", rebuilt)
+		}
+	}
+	script, err := os.ReadFile(filepath.Join(bundle, "verify.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("ssh-keygen -Y verify -f signers/%s.allowed_signers -I alice@example.com -n governed-approval -O verify-time=%s -r signers/%s.revoked_keys -s approvals/apr_svc-good/alice@example.com.sig < approvals/apr_svc-good/statement.txt",
+		policy.DocumentDigest(trusted), at.Format("20060102150405Z"), policy.DocumentDigest(revoked))
+	if !strings.Contains(string(script), want) {
+		t.Fatalf("verify.sh lacks\n%s\n:\n%s", want, script)
+	}
+	cmd := exec.Command("sh", "verify.sh")
+	cmd.Dir = bundle
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Count(string(out), `Good "governed-approval" signature for alice@example.com`) != 2 {
+		t.Fatalf("verify.sh: %v\n%s", err, out)
+	}
+	readme, err := os.ReadFile(filepath.Join(bundle, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"What you compare", "sha256sum signers/*", "--allowed-signers YOUR_ALLOWED_SIGNERS",
+		"signers/" + policy.DocumentDigest([]byte(insiderLine+"\n")) + ".allowed_signers"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README.md lacks %q:\n%s", want, readme)
+		}
+	}
+	// What the README asks the auditor to do finds the insider's file: its
+	// digest is not the organisation's.
+	if policy.DocumentDigest([]byte(insiderLine+"\n")) == policy.DocumentDigest(trusted) {
+		t.Fatal("the insider's allowed_signers has the organisation's digest")
+	}
+}
+
+// TestSignersFlagsUsage: a trusted file that is missing or does not parse,
+// a pin that is not a digest, and --revoked-keys alone are usage errors
+// (exit 2) that say what to give, before the ledger is read.
+func TestSignersFlagsUsage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.allowed_signers")
+	if err := os.WriteFile(bad, []byte("alice@example.com not-a-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	location := filepath.Join(dir, "governed.db")
+	for _, cmd := range []string{"verify", "evidence"} {
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--revoked-keys", bad}, "--revoked-keys goes with --allowed-signers"},
+			{[]string{"--allowed-signers", filepath.Join(dir, "missing")}, "--allowed-signers: open"},
+			{[]string{"--allowed-signers", bad}, bad + ": line 1: the public key does not parse"},
+			{[]string{"--signers-sha256", "abc"}, `"abc" is not a SHA-256 in hex`},
+		} {
+			code, out, errOut := runCLI(append([]string{cmd, "--ledger", location}, tc.args...)...)
+			if code != 2 || out != "" || !strings.Contains(errOut, tc.want) {
+				t.Errorf("%s %v = %d, %q, %q; want exit 2 and %q", cmd, tc.args, code, out, errOut, tc.want)
+			}
+		}
 	}
 }

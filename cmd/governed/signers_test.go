@@ -91,19 +91,19 @@ func keep(t *testing.T, l *ledger.Ledger, at time.Time, docs ...[]byte) {
 	}
 }
 
-// recordLegitimate records, as the provider does, an approval that alice
-// signed with her key and the policy accepted, and a grant under it; it
-// returns the approval.
-func (w *signersWorld) recordLegitimate(t *testing.T, l *ledger.Ledger, principal string, at time.Time) ledger.Approval {
+// recordLegitimate records, as the provider does, an approval for svc-good
+// that alice signed with her key and the policy accepted, and a grant under
+// it; it returns the approval.
+func (w *signersWorld) recordLegitimate(t *testing.T, l *ledger.Ledger, at time.Time) ledger.Approval {
 	t.Helper()
-	req := w.request(t, l, principal, at)
+	req := w.request(t, l, "svc-good", at)
 	req.Signatures = map[string]string{"alice@example.com": w.alice.Sign(t, policy.SignatureNamespace, w.pol.Statement(req))}
 	dec, violations := w.pol.EvaluateApproval(req, at)
 	if len(violations) > 0 {
 		t.Fatalf("the policy refuses alice's approval: %v", violations)
 	}
 	keep(t, l, at, w.pol.Document, w.pol.Signers.AllowedSignersDocument, w.pol.Signers.RevokedKeysDocument)
-	a := ledger.Approval{ID: "apr_" + principal, TicketID: req.TicketID, Entitlement: req.Entitlement, Principal: req.Principal,
+	a := ledger.Approval{ID: "apr_" + req.Principal, TicketID: req.TicketID, Entitlement: req.Entitlement, Principal: req.Principal,
 		Approvers: req.Approvers, Justification: req.Justification, Requester: req.Requester, ExpiresAt: req.ExpiresAt,
 		Statement: dec.Statement, Digest: policy.Digest(dec.Statement), Signatures: req.Signatures, SignerKeys: map[string]string{},
 		PolicyDigest: dec.PolicyDigest, Evidence: dec.Evidence,
@@ -136,16 +136,16 @@ func (w *signersWorld) recordWithGrant(t *testing.T, l *ledger.Ledger, a ledger.
 }
 
 // recordInsider records what an insider who can append to the ledger makes
-// up: an approval in alice's name signed with key, verified (they claim)
+// up: an approval for svc-evil in alice's name signed with key, verified (they claim)
 // against an allowed_signers of their own that lists key for alice, which
 // they keep in the ledger too. allowedLine is that file's line for the key.
-func (w *signersWorld) recordInsider(t *testing.T, l *ledger.Ledger, principal string, key sshtest.Key, allowedLine string, at time.Time) ledger.Approval {
+func (w *signersWorld) recordInsider(t *testing.T, l *ledger.Ledger, key sshtest.Key, allowedLine string, at time.Time) ledger.Approval {
 	t.Helper()
-	req := w.request(t, l, principal, at)
+	req := w.request(t, l, "svc-evil", at)
 	st := w.pol.Statement(req)
 	own := []byte(allowedLine + "\n")
 	keep(t, l, at, w.pol.Document, own)
-	a := ledger.Approval{ID: "apr_" + principal, TicketID: req.TicketID, Entitlement: req.Entitlement, Principal: req.Principal,
+	a := ledger.Approval{ID: "apr_" + req.Principal, TicketID: req.TicketID, Entitlement: req.Entitlement, Principal: req.Principal,
 		Approvers: req.Approvers, Justification: req.Justification, Requester: req.Requester, ExpiresAt: req.ExpiresAt,
 		Statement: st, Digest: policy.Digest(st),
 		Signatures:   map[string]string{"alice@example.com": key.Sign(t, policy.SignatureNamespace, st)},
@@ -189,7 +189,7 @@ func TestVerifyAgainstTrustedSigners(t *testing.T) {
 			// A legitimate approval passes every form of the check, and the
 			// evidence of its grant.
 			l, location := signersLedger(t, store)
-			w.recordLegitimate(t, l, "svc-good", at)
+			w.recordLegitimate(t, l, at)
 			for _, args := range [][]string{nil, trust, pin, append(append([]string{}, trust...), pin...)} {
 				code, out, errOut := runCLI(append([]string{"verify", "--ledger", location}, args...)...)
 				if code != 0 || !strings.Contains(out, "ledger verified") {
@@ -212,20 +212,20 @@ func TestVerifyAgainstTrustedSigners(t *testing.T) {
 				want string
 			}{
 				{"a key the organisation does not list", func(l *ledger.Ledger) ledger.Approval {
-					return w.recordInsider(t, l, "svc-evil", w.inner, "alice@example.com "+w.inner.Public, at)
+					return w.recordInsider(t, l, w.inner, "alice@example.com "+w.inner.Public, at)
 				}, "which " + w.trusted + " does not list"},
 				{"a key listed only for another approver", func(l *ledger.Ledger) ledger.Approval {
-					return w.recordInsider(t, l, "svc-evil", w.mallory, "alice@example.com "+w.mallory.Public, at)
+					return w.recordInsider(t, l, w.mallory, "alice@example.com "+w.mallory.Public, at)
 				}, "lists for mallory@example.com, not for \"alice@example.com\""},
 				{"a revoked key", func(l *ledger.Ledger) ledger.Approval {
-					return w.recordInsider(t, l, "svc-evil", w.aliceOld, "alice@example.com "+w.aliceOld.Public, at)
+					return w.recordInsider(t, l, w.aliceOld, "alice@example.com "+w.aliceOld.Public, at)
 				}, "lists as revoked"},
 				{"a key past its valid-before", func(l *ledger.Ledger) ledger.Approval {
-					return w.recordInsider(t, l, "svc-evil", w.aliceLapsed, "alice@example.com "+w.aliceLapsed.Public, at)
+					return w.recordInsider(t, l, w.aliceLapsed, "alice@example.com "+w.aliceLapsed.Public, at)
 				}, "is valid until"},
 			} {
 				l, location := signersLedger(t, store)
-				w.recordLegitimate(t, l, "svc-good", at)
+				w.recordLegitimate(t, l, at)
 				evil := tc.insider(l)
 
 				// By itself the ledger is consistent: the insider kept the
@@ -308,7 +308,7 @@ func TestVerifyKeptSigners(t *testing.T) {
 				}, "without naming the allowed_signers its signatures were verified against, where approvals since event 1 name it"},
 			} {
 				l, location := signersLedger(t, store)
-				good := w.recordLegitimate(t, l, "svc-good", at)
+				good := w.recordLegitimate(t, l, at)
 				bad := good
 				bad.ID, bad.Seq, bad.Principal = "apr_svc-evil", 0, "svc-evil"
 				tc.change(&bad)
@@ -334,9 +334,9 @@ func TestEvidenceBundleKeepsSignersFiles(t *testing.T) {
 	w := newSignersWorld(t)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	l, location := signersLedger(t, "sqlite")
-	w.recordLegitimate(t, l, "svc-good", at)
+	w.recordLegitimate(t, l, at)
 	insiderLine := "alice@example.com " + w.inner.Public
-	w.recordInsider(t, l, "svc-evil", w.inner, insiderLine, at)
+	w.recordInsider(t, l, w.inner, insiderLine, at)
 
 	bundle := filepath.Join(t.TempDir(), "bundle")
 	if code, _, errOut := runCLI("evidence", "--ledger", location, "--format", "md", "--bundle", bundle); code != 0 {

@@ -588,8 +588,8 @@ func (j *judge) untrusted(a ledger.Approval) string {
 		}
 	}
 	if t.Signers != nil && len(a.SignerKeys) > 0 {
-		if problem := t.Signers.WithIdentities(j.policies[a.PolicyDigest]).CheckRecorded(a.Statement, a.Approvers, a.Signatures,
-			a.SignerKeys, []string{a.Requester}, a.ApprovedAt); problem != "" {
+		if problem := t.Signers.WithIdentities(j.policies[a.PolicyDigest]).CheckRecorded(a.Approvers, a.SignerKeys,
+			[]string{a.Requester}, a.ApprovedAt); problem != "" {
 			return "does not hold against the trusted allowed_signers: " + problem
 		}
 	}

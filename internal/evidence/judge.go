@@ -181,7 +181,7 @@ func (j *Judge) keys(a ledger.Approval, p *policy.Policy, docs ledger.SignersDoc
 		if problem != "" {
 			return problem
 		}
-		if problem := s.WithIdentities(p).CheckRecorded(a.Statement, a.Approvers, a.Signatures, a.SignerKeys, requesters, a.ApprovedAt); problem != "" {
+		if problem := s.WithIdentities(p).CheckRecorded(a.Approvers, a.SignerKeys, requesters, a.ApprovedAt); problem != "" {
 			return "a key it records does not hold against the key documents it names: " + problem
 		}
 	}
@@ -199,7 +199,7 @@ func (j *Judge) keys(a ledger.Approval, p *policy.Policy, docs ledger.SignersDoc
 		}
 	}
 	if j.trust.Signers != nil && len(a.SignerKeys) > 0 {
-		if problem := j.trust.Signers.WithIdentities(p).CheckRecorded(a.Statement, a.Approvers, a.Signatures, a.SignerKeys, requesters, a.ApprovedAt); problem != "" {
+		if problem := j.trust.Signers.WithIdentities(p).CheckRecorded(a.Approvers, a.SignerKeys, requesters, a.ApprovedAt); problem != "" {
 			return "a key it records does not hold against the trusted allowed_signers: " + problem
 		}
 	}

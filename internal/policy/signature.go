@@ -127,17 +127,13 @@ func (s *Signers) WithIdentities(p *Policy) *Signers {
 // CheckRecorded holds the keys that an approval record says counted (keys:
 // SHA256 fingerprint by normalised approver, as the ledger records them) to
 // this key material, as VerifyApproval would have judged them at at, the
-// instant the approval was recorded: for each, the approver's signature
-// among sigs must be made with that key, verify over statement in
-// SignatureNamespace, and the key must be listed for that approver, valid at
-// at, not revoked, and not listed for a requester. It returns what does not
-// hold, in one sentence naming the approver and the key, or "".
-func (s *Signers) CheckRecorded(statement string, approvers []string, sigs, keys map[string]string, requesters []string, at time.Time) string {
-	verified, problems := s.VerifyApproval(statement, approvers, sigs, requesters, at)
-	counted := make(map[string]string, len(verified))
-	for _, v := range verified {
-		counted[v.Approver] = v.Fingerprint
-	}
+// instant the approval was recorded: each key must be listed for its
+// approver (one of approvers, as written), allowed SignatureNamespace,
+// valid at at, not revoked, and not listed for any of the requesters. It
+// does not verify the signatures: the caller has checked that each key
+// made one over the statement. It returns what does not hold, in one
+// sentence naming the approver, the key and the rule, or "".
+func (s *Signers) CheckRecorded(approvers []string, keys map[string]string, requesters []string, at time.Time) string {
 	names := make([]string, 0, len(keys))
 	for n := range keys {
 		names = append(names, n)
@@ -145,19 +141,19 @@ func (s *Signers) CheckRecorded(statement string, approvers []string, sigs, keys
 	sort.Strings(names)
 	for _, n := range names {
 		fp := keys[n]
-		if counted[n] == fp {
-			continue
-		}
-		for _, written := range approvers {
-			if NormalizeIdentity(written) != n {
-				continue
+		written := ""
+		for _, a := range approvers {
+			if NormalizeIdentity(a) == n {
+				written = a
+				break
 			}
-			if p, bad := problems[written]; bad {
-				return fmt.Sprintf("%s (%s)", p.Detail, p.Rule.Name)
-			}
-			return fmt.Sprintf("approver %q signed with key %s, not with key %s that the record names", written, counted[n], fp)
 		}
-		return fmt.Sprintf("the record names key %s for %q, who is not one of its approvers", fp, n)
+		if written == "" {
+			return fmt.Sprintf("the record names key %s for %q, who is not one of its approvers", fp, n)
+		}
+		if _, p := s.keyProblem(written, fp, requesters, at); p != nil {
+			return fmt.Sprintf("%s (%s)", p.Detail, p.Rule.Name)
+		}
 	}
 	return ""
 }
@@ -357,12 +353,31 @@ func (s *Signers) verifyOne(statement, approver, armored string, requesters []st
 		return problem(RuleSignatureNamespace, fp, "approver %q signed with key %s in namespace %q, not %q",
 			approver, fp, sig.Namespace, SignatureNamespace)
 	}
+	line, p := s.keyProblem(approver, fp, requesters, at)
+	if p != nil {
+		return fp, p
+	}
+	if err := sshsig.Verify(strings.NewReader(statement), sig, line.Key, sig.HashAlgorithm, SignatureNamespace); err != nil {
+		return problem(RuleSignatureInvalid, fp, "the signature of approver %q with key %s does not verify over this approval's statement: %v",
+			approver, fp, err)
+	}
+	return fp, nil
+}
+
+// keyProblem checks the key whose SHA256 fingerprint is fp as the key of
+// approver at instant at: not revoked, not listed for any of the requesters,
+// listed for approver, allowed SignatureNamespace, valid at at. It returns
+// the allowed_signers line that lists it, or why it does not count.
+func (s *Signers) keyProblem(approver, fp string, requesters []string, at time.Time) (*AllowedSigner, *SignatureProblem) {
+	problem := func(rule Rule, fp, format string, args ...any) *SignatureProblem {
+		return &SignatureProblem{Rule: rule, Fingerprint: fp, Detail: fmt.Sprintf(format, args...)}
+	}
 	if s.Revoked[fp] {
-		return problem(RuleSignatureRevoked, fp, "approver %q signed with key %s, which %s lists as revoked", approver, fp, s.RevokedKeysFile)
+		return nil, problem(RuleSignatureRevoked, fp, "approver %q signed with key %s, which %s lists as revoked", approver, fp, s.RevokedKeysFile)
 	}
 	for _, r := range requesters {
 		if r != "" && s.listedFor(fp, r) {
-			return problem(RuleSignatureRequester, fp, "approver %q signed with key %s, which %s lists for the requester %q",
+			return nil, problem(RuleSignatureRequester, fp, "approver %q signed with key %s, which %s lists for the requester %q",
 				approver, fp, s.AllowedSignersFile, r)
 		}
 	}
@@ -381,24 +396,20 @@ func (s *Signers) verifyOne(statement, approver, armored string, requesters []st
 	}
 	if line == nil {
 		if len(others) > 0 {
-			return problem(RuleSignatureSigner, fp, "approver %q signed with key %s, which %s lists for %s, not for %q",
+			return nil, problem(RuleSignatureSigner, fp, "approver %q signed with key %s, which %s lists for %s, not for %q",
 				approver, fp, s.AllowedSignersFile, strings.Join(others, "; "), approver)
 		}
-		return problem(RuleSignatureSigner, fp, "approver %q signed with key %s, which %s does not list", approver, fp, s.AllowedSignersFile)
+		return nil, problem(RuleSignatureSigner, fp, "approver %q signed with key %s, which %s does not list", approver, fp, s.AllowedSignersFile)
 	}
 	if line.Namespaces != nil && !matchPatterns(line.Namespaces, SignatureNamespace) {
-		return problem(RuleSignatureNamespace, fp, "key %s of approver %q may sign only in namespaces %q (%s line %d)",
+		return nil, problem(RuleSignatureNamespace, fp, "key %s of approver %q may sign only in namespaces %q (%s line %d)",
 			fp, approver, strings.Join(line.Namespaces, ","), s.AllowedSignersFile, line.Line)
 	}
 	if !line.ValidAfter.IsZero() && at.Before(line.ValidAfter) || !line.ValidBefore.IsZero() && !at.Before(line.ValidBefore) {
-		return problem(RuleSignatureValidity, fp, "key %s of approver %q is valid %s, not at %s (%s line %d)",
+		return nil, problem(RuleSignatureValidity, fp, "key %s of approver %q is valid %s, not at %s (%s line %d)",
 			fp, approver, validity(*line), shown(at), s.AllowedSignersFile, line.Line)
 	}
-	if err := sshsig.Verify(strings.NewReader(statement), sig, line.Key, sig.HashAlgorithm, SignatureNamespace); err != nil {
-		return problem(RuleSignatureInvalid, fp, "the signature of approver %q with key %s does not verify over this approval's statement: %v",
-			approver, fp, err)
-	}
-	return fp, nil
+	return line, nil
 }
 
 // listedFor reports whether the allowed_signers file lists the key for identity.

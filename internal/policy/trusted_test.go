@@ -8,7 +8,8 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/sshtest"
 )
 
-// TestCheckRecorded holds the keys an approval record counted to an
+// TestCheckRecorded holds the keys an approval record counted (by
+// fingerprint; the signatures are verified apart) to an
 // allowed_signers file given as a document, as the ledger keeps it or as an
 // auditor has it: listed for the approver (through the policy's identity
 // aliases once WithIdentities gives them), valid at the approval's time, not
@@ -17,8 +18,6 @@ func TestCheckRecorded(t *testing.T) {
 	t.Parallel()
 	alice, mallory := sshtest.NewKey(t, "ed25519"), sshtest.NewKey(t, "ed25519")
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	statement := "governed approval v2\nticket: SEC-1\n"
-	sigs := map[string]string{"alice@example.com": alice.Sign(t, SignatureNamespace, statement)}
 	keys := map[string]string{"alice@example.com": alice.Fingerprint}
 	approvers := []string{"alice@example.com"}
 	aliased, err := Parse("", []byte("identity \"alice@example.com\" {\n  aliases = [\"github:alice\"]\n}\n"+evalPolicy))
@@ -53,7 +52,7 @@ func TestCheckRecorded(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		s = s.WithIdentities(tc.aliases)
-		got := s.CheckRecorded(statement, approvers, sigs, keys, []string{"dev@example.com"}, at)
+		got := s.CheckRecorded(approvers, keys, []string{"dev@example.com"}, at)
 		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
 			t.Errorf("%s: CheckRecorded = %q, want %q", tc.name, got, tc.want)
 		}
@@ -61,13 +60,13 @@ func TestCheckRecorded(t *testing.T) {
 			t.Errorf("%s: ListedName = %q, want %q", tc.name, listed, tc.listed)
 		}
 	}
-	// A record that names a key the signature was not made with.
+	// A record that names a key for someone who is not its approver.
 	s, err := ParseSigners("trusted", []byte("alice@example.com "+alice.Public+"\n"), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.CheckRecorded(statement, approvers, sigs, map[string]string{"alice@example.com": mallory.Fingerprint}, nil, at); !strings.Contains(got, "not with key "+mallory.Fingerprint) {
-		t.Errorf("CheckRecorded of a key the signature was not made with = %q", got)
+	if got := s.CheckRecorded(approvers, map[string]string{"mallory@example.com": mallory.Fingerprint}, nil, at); !strings.Contains(got, "who is not one of its approvers") {
+		t.Errorf("CheckRecorded of a key for someone else = %q", got)
 	}
 	if _, err := ParseSigners("trusted", []byte("alice@example.com cert-authority "+alice.Public+"\n"), "", nil); err == nil || !strings.HasPrefix(err.Error(), "trusted: line 1:") {
 		t.Errorf("ParseSigners of a cert-authority line = %v", err)

@@ -27,10 +27,12 @@ const (
 	usageSummary = `Usage: governed <command> [flags]
 
 Commands:
-  verify   [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] [--ledger L]
+  verify   [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]]
+           [--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]... [--ledger L]
                                          verify the whole ledger (its hash chain and the meaning of its
                                          events) and print its head; with a checkpoint, check that the
-                                         ledger extends it and that enough witnesses cosigned it
+                                         ledger extends it and that enough witnesses cosigned it; with
+                                         --allowed-signers, that every approver's key is one you trust
   checkpoint keygen --name NAME [--signer-key FILE] [--verifier-key FILE]
                                          make a key pair for signing or cosigning checkpoints
   checkpoint sign --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]
@@ -48,7 +50,8 @@ Commands:
            [--detailed-exitcode]        a pull request's grant diff, from terraform show -json of a saved plan
                                          and the log of terraform plan -json; exit 1 when something blocks
   evidence [--from T --to T] [--principal P] [--entitlement E] [--format csv|json|md|html] [--out F]
-           [--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR] [--ledger L]
+           [--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR]
+           [--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]... [--ledger L]
                                          per grant: authorised, time bound, revoked on time, with the events
                                          that prove it; exit 1 when any grant fails
   history  [--json] [--ledger L] GRANT   every event of one grant (and its approval), verified
@@ -146,6 +149,9 @@ type command struct {
 	name           string
 	synopsis       string // the subcommand's arguments, as its help shows them
 	helpNote       string // what its help says between the synopsis and the flags, if anything
+	// trust is what verification holds signed approvals to beyond the
+	// ledger (--allowed-signers, --signers-sha256); zero for nothing.
+	trust evidence.Trust
 }
 
 // flags returns a flag set for the subcommand, with --ledger.
@@ -169,8 +175,9 @@ func (c *command) open(ctx context.Context, location string) (*ledger.Ledger, er
 			"--ledger or $%s", err, ledger.EnvLocation)
 	}
 	if err == nil {
-		// Verification judges every recorded decision against its policy.
-		l.SetJudge(evidence.NewJudge())
+		// Verification judges every recorded decision against its policy,
+		// and signed approvals against what the auditor trusts, if anything.
+		l.SetJudge(evidence.NewTrustingJudge(c.trust))
 	}
 	return l, err
 }

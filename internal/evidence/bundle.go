@@ -30,8 +30,10 @@ const (
 // WriteBundle writes the evidence bundle into dir, which must be empty or
 // not exist: the report in every format, the ledger's verification and the
 // checkpoint with its verification, the policy documents the ledger keeps,
-// each approval's statement and signatures with an allowed_signers file of
-// the keys the ledger recorded for its approvers, a README that says how to
+// each approval's statement and signatures, the allowed_signers files and
+// revoked keys lists the ledger keeps that the approvals name (for an
+// approval recorded before they were kept, an allowed_signers file of the
+// keys the ledger recorded for its approvers), a README that says how to
 // re-verify all of it offline with stock tools, and SHA256SUMS over every
 // file (as sha256sum writes it, so that sha256sum -c checks it).
 func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report, spool *Spool) error {
@@ -99,7 +101,9 @@ func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report,
 		return err
 	}
 	var policies []string
+	keys := &keptKeys{docs: map[string][]byte{}, written: map[string]bool{}}
 	err := l.Policies(ctx, func(digest string, document []byte) error {
+		keys.docs[digest] = document
 		if !digests[digest] {
 			return nil
 		}
@@ -119,14 +123,14 @@ func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report,
 		if err != nil {
 			return err
 		}
-		lines, err := writeApproval(write, text, a)
+		lines, err := writeApproval(write, text, a, keys)
 		if err != nil {
 			return err
 		}
 		verifyLines = append(verifyLines, lines...)
 	}
 
-	if err := write(BundleReadme, text(bundleReadme(rep, policies, verifyLines))); err != nil {
+	if err := write(BundleReadme, text(bundleReadme(rep, policies, slices.Sorted(mapKeys(keys.written)), verifyLines, keys.rebuilt))); err != nil {
 		return err
 	}
 	script := "#!/bin/sh\n# Re-verifies this bundle offline with sha256sum and ssh-keygen; see README.md.\n" +
@@ -160,9 +164,41 @@ func safeName(s string) string {
 	return out
 }
 
+// keptKeys are the documents the ledger keeps, by digest, and which key
+// documents the bundle holds so far.
+type keptKeys struct {
+	docs map[string][]byte
+	// written maps each key document written (its path in the bundle) to true.
+	written map[string]bool
+	// rebuilt is set when an approval named no kept key documents, so that
+	// an allowed_signers file was made from the fingerprints it records.
+	rebuilt bool
+}
+
+// keyFile writes the kept key document under digest into signers/, once,
+// and returns its path in the bundle; "" when the ledger does not keep it.
+func (k *keptKeys) keyFile(write func(string, func(io.Writer) error) error, digest, ext string) (string, error) {
+	doc, ok := k.docs[digest]
+	if !ok || digest == "" {
+		return "", nil
+	}
+	name := "signers/" + safeName(digest) + "." + ext
+	if k.written[name] {
+		return name, nil
+	}
+	if err := write(name, func(w io.Writer) error { _, err := w.Write(doc); return err }); err != nil {
+		return "", err
+	}
+	k.written[name] = true
+	return name, nil
+}
+
 // writeApproval writes one approval's record, statement and signatures, and
-// returns the commands that verify each signature.
-func writeApproval(write func(string, func(io.Writer) error) error, text func(string) func(io.Writer) error, a ledger.Approval) ([]string, error) {
+// returns the commands that verify each signature: against the
+// allowed_signers (and revoked keys) the ledger keeps and the record names,
+// at the instant it was recorded; for a record made before the ledger kept
+// them, against an allowed_signers file made from the keys it recorded.
+func writeApproval(write func(string, func(io.Writer) error) error, text func(string) func(io.Writer) error, a ledger.Approval, keys *keptKeys) ([]string, error) {
 	dir := "approvals/" + safeName(a.ID)
 	record, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
@@ -173,6 +209,30 @@ func writeApproval(write func(string, func(io.Writer) error) error, text func(st
 	}
 	if err := write(dir+"/statement.txt", text(a.Statement)); err != nil {
 		return nil, err
+	}
+	allowedFile, err := keys.keyFile(write, a.AllowedSignersSHA256, "allowed_signers")
+	if err != nil {
+		return nil, err
+	}
+	revokedFile, err := keys.keyFile(write, a.RevokedKeysSHA256, "revoked_keys")
+	if err != nil {
+		return nil, err
+	}
+	var kept *policy.Signers
+	if allowedFile != "" {
+		var revoked []byte
+		if revokedFile != "" {
+			revoked = keys.docs[a.RevokedKeysSHA256]
+		}
+		if kept, err = policy.ParseSigners(allowedFile, keys.docs[a.AllowedSignersSHA256], revokedFile, revoked); err == nil {
+			var p *policy.Policy
+			if doc, ok := keys.docs[a.PolicyDigest]; ok {
+				p, _ = policy.ParseKept(doc)
+			}
+			kept = kept.WithIdentities(p)
+		} else {
+			kept = nil
+		}
 	}
 	var signers []string
 	var lines []string
@@ -187,8 +247,24 @@ func writeApproval(write func(string, func(io.Writer) error) error, text func(st
 			continue
 		}
 		fp := ssh.FingerprintSHA256(sig.PublicKey)
-		if !recordedKey(&a, fp) || strings.ContainsAny(approver, " \t,\"*?!") {
+		if !recordedKey(&a, fp) {
 			continue // not a key the ledger recorded for this approver
+		}
+		if kept != nil {
+			listed := kept.ListedName(fp, approver)
+			if listed == "" {
+				listed = approver // ssh-keygen says why it does not verify
+			}
+			line := fmt.Sprintf("ssh-keygen -Y verify -f %s -I %s -n %s -O verify-time=%s",
+				allowedFile, shellQuote(listed), policy.SignatureNamespace, a.ApprovedAt.UTC().Format("20060102150405Z"))
+			if revokedFile != "" {
+				line += " -r " + revokedFile
+			}
+			lines = append(lines, line+fmt.Sprintf(" -s %s/%s.sig < %s/statement.txt", dir, name, dir))
+			continue
+		}
+		if strings.ContainsAny(approver, " \t,\"*?!") {
+			continue
 		}
 		signers = append(signers, fmt.Sprintf("%s namespaces=%q %s", approver, policy.SignatureNamespace,
 			strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sig.PublicKey)))))
@@ -196,6 +272,7 @@ func writeApproval(write func(string, func(io.Writer) error) error, text func(st
 			dir, shellQuote(approver), policy.SignatureNamespace, dir, name, dir))
 	}
 	if len(signers) > 0 {
+		keys.rebuilt = true
 		if err := write(dir+"/allowed_signers", text(strings.Join(signers, "\n")+"\n")); err != nil {
 			return nil, err
 		}
@@ -247,10 +324,14 @@ func writeSums(dir string) error {
 	return os.WriteFile(filepath.Join(dir, BundleSums), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
-func bundleReadme(rep *Report, policies, verifyLines []string) string {
+func bundleReadme(rep *Report, policies, signers, verifyLines []string, rebuilt bool) string {
 	policyList := "(none kept)"
 	if len(policies) > 0 {
 		policyList = "policies/" + strings.Join(policies, ".policy, policies/") + ".policy"
+	}
+	signersList := "(none: no approval in this period names the key files it was verified against)"
+	if len(signers) > 0 {
+		signersList = strings.Join(signers, ", ")
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Access evidence bundle: ledger %s\n\n", rep.Ledger.ID)
@@ -265,14 +346,15 @@ func bundleReadme(rep *Report, policies, verifyLines []string) string {
 | policies/DIGEST.policy | Each policy document the grants were judged by; its SHA-256 is its name. |
 | approvals/ID/statement.txt | The approval's statement: the exact text its approvers signed. |
 | approvals/ID/APPROVER.sig | Each approver's SSH signature over the statement. |
-| approvals/ID/allowed_signers | The public keys that made the signatures, as the ledger recorded their fingerprints, one line per approver. |
+| signers/DIGEST.allowed_signers, signers/DIGEST.revoked_keys | The allowed_signers files and revoked keys lists the ledger keeps, that the approvals' signatures were verified against when they were recorded; each approval.json names them (allowed_signers_sha256, revoked_keys_sha256) and their SHA-256 is their name. |
+| approvals/ID/allowed_signers | Only for an approval recorded before the ledger kept its key files: the public keys that made its signatures, as the ledger recorded their fingerprints, one line per approver. |
 | approvals/ID/approval.json | The approval record as the ledger holds it. |
 | verify.sh | The commands below, in one script. |
 | SHA256SUMS | The SHA-256 of every other file. |
 
 ## Re-verifying offline
 
-Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8.2 or later).
+Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8.9 or later, for verify-time).
 
 1. Every file is as it was written:
 
@@ -284,8 +366,9 @@ Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8
 
    Kept in this bundle: ` + policyList + `.
 
-3. Each approval signature verifies over its statement, in the namespace governed-approval, with the key recorded
-   for its approver:
+3. Each approval signature verifies over its statement, in the namespace governed-approval, with a key that the
+   kept allowed_signers file lists for its approver at the instant the approval was recorded (verify-time), and
+   that the kept revoked keys list does not revoke:
 
 `)
 	if len(verifyLines) == 0 {
@@ -295,11 +378,30 @@ Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8
 		b.WriteString("       " + line + "\n")
 	}
 	b.WriteString(`
-   Each prints: Good "governed-approval" signature for APPROVER. The allowed_signers files are made from the
-   ledger's records; compare their keys with your organisation's allowed_signers file (ssh-keygen -lf FILE prints
-   the fingerprints, which the signer_keys column lists too).
+   Each prints: Good "governed-approval" signature for APPROVER.
 
-4. The statement digest in the evidence is the statement's SHA-256:
+   What you compare: the key files are the ledger's copies, and whoever could write the ledger could have kept
+   their own. Check that each is one your organisation published, from a place you trust (the repository that
+   holds the policy, under review, or the pipeline's GOVERNED_SIGNERS_SHA256):
+
+       sha256sum signers/*
+
+   Kept in this bundle: ` + signersList + `. Or let governed hold every approval in the ledger to your own copy,
+   naming the first event whose key it does not list for that approver, revokes or lists only at another time:
+
+       governed verify --ledger LEDGER --allowed-signers YOUR_ALLOWED_SIGNERS [--revoked-keys YOUR_REVOKED_KEYS]
+       governed verify --ledger LEDGER --signers-sha256 ALLOWED_SHA256[,REVOKED_SHA256]
+
+`)
+	if rebuilt {
+		b.WriteString(`   Some approvals were recorded before the ledger kept its key files: their approvals/ID/allowed_signers are
+   made from the fingerprints the ledger recorded, so they prove nothing about who may sign. Compare their keys with
+   your organisation's allowed_signers file (ssh-keygen -lf FILE prints the fingerprints, which the signer_keys
+   column lists too), or run governed verify --allowed-signers as above.
+
+`)
+	}
+	b.WriteString(`4. The statement digest in the evidence is the statement's SHA-256:
 
        sha256sum approvals/*/statement.txt
 

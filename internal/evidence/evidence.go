@@ -57,6 +57,10 @@ type Options struct {
 	MaxLateness time.Duration
 	// Now is the instant the grants still in force are judged at.
 	Now time.Time
+	// Trust is what the auditor holds signed approvals to beyond the
+	// ledger: a grant whose approval's keys do not hold against it is not
+	// authorised.
+	Trust Trust
 }
 
 // Row is the evidence of one grant. Its JSON names are the column names of
@@ -518,6 +522,9 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 			if why := outsideScope(g, rec); why != "" {
 				problems = append(problems, fmt.Sprintf("it goes beyond its approval %s: %s", g.ApprovalID, why))
 			}
+			if why := j.untrusted(rec); why != "" {
+				problems = append(problems, fmt.Sprintf("its approval %s %s", g.ApprovalID, why))
+			}
 		}
 	}
 
@@ -560,6 +567,33 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 	}
 	r.AuthorisedNote = strings.Join(problems, "; ")
 	return nil
+}
+
+// untrusted says how approval a's signatures fail the auditor's Trust: a
+// recorded key that the trusted allowed_signers does not list for its
+// approver when it was recorded, or key files that are not pinned; "" when
+// they hold, or when there is no Trust.
+func (j *judge) untrusted(a ledger.Approval) string {
+	t := j.opts.Trust
+	if len(a.SignerKeys) == 0 && a.Evidence != policy.EvidenceSigned {
+		return ""
+	}
+	if len(t.SignersPins) > 0 {
+		pin := a.AllowedSignersSHA256
+		if a.RevokedKeysSHA256 != "" {
+			pin += "," + a.RevokedKeysSHA256
+		}
+		if !slices.Contains(t.SignersPins, pin) {
+			return "was not verified against pinned key files (--signers-sha256)"
+		}
+	}
+	if t.Signers != nil && len(a.SignerKeys) > 0 {
+		if problem := t.Signers.WithIdentities(j.policies[a.PolicyDigest]).CheckRecorded(a.Approvers, a.SignerKeys,
+			[]string{a.Requester}, a.ApprovedAt); problem != "" {
+			return "does not hold against the trusted allowed_signers: " + problem
+		}
+	}
+	return ""
 }
 
 // verifySignatures verifies each approver's signature over the approval's

@@ -7,6 +7,7 @@ package evidence
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -20,10 +21,13 @@ import (
 )
 
 // Judge is a ledger.Judge over the policy package's rules. It parses each
-// kept policy document once. The zero value is not usable; call NewJudge.
+// kept policy document, and each pair of kept key documents, once. The zero
+// value is not usable; call NewJudge or NewTrustingJudge.
 type Judge struct {
 	mu       sync.Mutex
 	policies map[string]parsed
+	signers  map[string]parsedSigners
+	trust    Trust
 }
 
 type parsed struct {
@@ -31,10 +35,41 @@ type parsed struct {
 	err error
 }
 
+type parsedSigners struct {
+	s   *policy.Signers
+	err error
+}
+
+// Trust is what an auditor brings to verification from outside the ledger,
+// so that a key an insider recorded does not vouch for itself.
+type Trust struct {
+	// Signers is the organisation's allowed_signers file (and, optionally,
+	// its revoked keys), read from a place the auditor trusts
+	// (policy.ParseSigners): every key an approval record says counted must
+	// be listed there for that approver (through the identity aliases of the
+	// policy the record names), valid when the approval was recorded, in
+	// namespace governed-approval, not revoked and not a requester's. Nil
+	// checks nothing more.
+	Signers *policy.Signers
+	// SignersPins are the key documents accepted, each as
+	// GOVERNED_SIGNERS_SHA256 writes them (policy.Signers.Pin): the SHA-256
+	// of the allowed_signers file, then, where there is a revoked keys list,
+	// a comma and its SHA-256, lowercase hex. A signed approval must name
+	// kept key documents whose digests are exactly one of them. Empty checks
+	// nothing more.
+	SignersPins []string
+}
+
 var _ ledger.Judge = (*Judge)(nil)
 
-// NewJudge returns a Judge.
-func NewJudge() *Judge { return &Judge{policies: map[string]parsed{}} }
+// NewJudge returns a Judge that trusts nothing beyond the ledger.
+func NewJudge() *Judge { return NewTrustingJudge(Trust{}) }
+
+// NewTrustingJudge returns a Judge that also holds every signed approval to
+// t.
+func NewTrustingJudge(t Trust) *Judge {
+	return &Judge{policies: map[string]parsed{}, signers: map[string]parsedSigners{}, trust: t}
+}
 
 // policy parses a kept policy document, once per digest.
 func (j *Judge) policy(doc []byte) (*policy.Policy, string) {
@@ -52,16 +87,42 @@ func (j *Judge) policy(doc []byte) (*policy.Policy, string) {
 	return r.p, ""
 }
 
+// keptSigners parses the key documents an approval record names, once per
+// pair of digests.
+func (j *Judge) keptSigners(a ledger.Approval, docs ledger.SignersDocuments) (*policy.Signers, string) {
+	key := a.AllowedSignersSHA256 + "," + a.RevokedKeysSHA256
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	r, ok := j.signers[key]
+	if !ok {
+		revokedName := ""
+		if docs.RevokedKeys != nil {
+			revokedName = "the revoked keys kept under digest " + shortDigest(a.RevokedKeysSHA256)
+		}
+		r.s, r.err = policy.ParseSigners("the allowed_signers kept under digest "+shortDigest(a.AllowedSignersSHA256),
+			docs.AllowedSigners, revokedName, docs.RevokedKeys)
+		j.signers[key] = r
+	}
+	if r.err != nil {
+		return nil, fmt.Sprintf("its key documents cannot be read: %v", r.err)
+	}
+	return r.s, ""
+}
+
+func shortDigest(d string) string { return d[:min(len(d), 16)] + "…" }
+
 // Approval implements ledger.Judge: the record's digest must be the SHA-256
 // of its statement; every key it records for an approver must have made one
 // of its signatures, in namespace governed-approval, verifying over the
-// statement; and, under a policy that required signed approvals, it must
-// carry as many verified signatures as the entitlement's min_approvals.
+// statement; where it names the allowed_signers (and revoked keys) it was
+// verified against, the ledger keeps them and they list each key for its
+// approver as they did when it was recorded; under a policy that required
+// signed approvals, it must carry as many verified signatures as the
+// entitlement's min_approvals; and it must hold against the Judge's Trust.
 //
-// The allowed_signers file that said whose key is whose is not kept in the
-// ledger, so the keys are checked against the fingerprints the record keeps;
-// an auditor compares those with the file's history.
-func (j *Judge) Approval(a ledger.Approval, doc []byte) (int, string) {
+// A record made before the ledger kept the key documents is checked against
+// the fingerprints it records alone, unless a Trust says more.
+func (j *Judge) Approval(a ledger.Approval, doc []byte, docs ledger.SignersDocuments) (int, string) {
 	if policy.Digest(a.Statement) != a.Digest {
 		return 0, "its digest is not the SHA-256 of its statement"
 	}
@@ -70,13 +131,7 @@ func (j *Judge) Approval(a ledger.Approval, doc []byte) (int, string) {
 		approvers[policy.NormalizeIdentity(ap)] = true
 	}
 	keys := map[string]string{} // fingerprint → approver
-	for _, approver := range slices.Sorted(func(yield func(string) bool) {
-		for k := range a.SignerKeys {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, approver := range slices.Sorted(maps.Keys(a.SignerKeys)) {
 		fp := a.SignerKeys[approver]
 		if !approvers[approver] {
 			return 0, fmt.Sprintf("it records key %s for %q, who is not one of its approvers", fp, approver)
@@ -90,12 +145,18 @@ func (j *Judge) Approval(a ledger.Approval, doc []byte) (int, string) {
 		}
 	}
 	signers := len(a.SignerKeys)
-	if doc == nil {
-		return signers, ""
+	var p *policy.Policy
+	if doc != nil {
+		var problem string
+		if p, problem = j.policy(doc); problem != "" {
+			return 0, problem
+		}
 	}
-	p, problem := j.policy(doc)
-	if problem != "" {
+	if problem := j.keys(a, p, docs); problem != "" {
 		return 0, problem
+	}
+	if p == nil {
+		return signers, ""
 	}
 	e := p.Entitlements[a.Entitlement]
 	if e == nil {
@@ -106,6 +167,43 @@ func (j *Judge) Approval(a ledger.Approval, doc []byte) (int, string) {
 			e.MinApprovals, a.Entitlement, signers)
 	}
 	return signers, ""
+}
+
+// keys holds the keys an approval record says counted to the key documents
+// it names, kept in the ledger, and to the Judge's Trust. p is the policy
+// the record names, nil when it names none; its identity aliases match
+// approvers to the principals of allowed_signers, as when it was recorded.
+func (j *Judge) keys(a ledger.Approval, p *policy.Policy, docs ledger.SignersDocuments) string {
+	signed := len(a.SignerKeys) > 0 || a.Evidence == policy.EvidenceSigned
+	requesters := []string{a.Requester}
+	if docs.AllowedSigners != nil && len(a.SignerKeys) > 0 {
+		s, problem := j.keptSigners(a, docs)
+		if problem != "" {
+			return problem
+		}
+		if problem := s.WithIdentities(p).CheckRecorded(a.Approvers, a.SignerKeys, requesters, a.ApprovedAt); problem != "" {
+			return "a key it records does not hold against the key documents it names: " + problem
+		}
+	}
+	if len(j.trust.SignersPins) > 0 && signed {
+		pin := a.AllowedSignersSHA256
+		if a.RevokedKeysSHA256 != "" {
+			pin += "," + a.RevokedKeysSHA256
+		}
+		switch {
+		case pin == "":
+			return "it is signed but names no allowed_signers it was verified against, so it cannot be held to the pinned signers (--signers-sha256)"
+		case !slices.Contains(j.trust.SignersPins, pin):
+			return fmt.Sprintf("its signatures were verified against key documents %s, which is not a pinned one (%s)",
+				pin, strings.Join(j.trust.SignersPins, " or "))
+		}
+	}
+	if j.trust.Signers != nil && len(a.SignerKeys) > 0 {
+		if problem := j.trust.Signers.WithIdentities(p).CheckRecorded(a.Approvers, a.SignerKeys, requesters, a.ApprovedAt); problem != "" {
+			return "a key it records does not hold against the trusted allowed_signers: " + problem
+		}
+	}
+	return ""
 }
 
 // signedWith reports whether one of sigs, armored SSH signatures, was made

@@ -40,7 +40,7 @@ func TestApprovalSignatures(t *testing.T) {
 			SignerKeys: map[string]string{"alice@example.com": alice.Fingerprint, "bob@example.com": bob.Fingerprint}}
 	}
 	j := NewJudge()
-	if n, problem := j.Approval(signed(), []byte(signedPolicy)); problem != "" || n != 2 {
+	if n, problem := j.Approval(signed(), []byte(signedPolicy), ledger.SignersDocuments{}); problem != "" || n != 2 {
 		t.Fatalf("Approval of a record signed by both = %d, %q", n, problem)
 	}
 	for name, tc := range map[string]struct {
@@ -68,7 +68,7 @@ func TestApprovalSignatures(t *testing.T) {
 	} {
 		a := signed()
 		tc.change(&a)
-		if _, problem := j.Approval(a, []byte(signedPolicy)); !strings.Contains(problem, tc.want) {
+		if _, problem := j.Approval(a, []byte(signedPolicy), ledger.SignersDocuments{}); !strings.Contains(problem, tc.want) {
 			t.Errorf("%s: problem = %q, want %q", name, problem, tc.want)
 		}
 	}
@@ -134,5 +134,42 @@ func TestGrantUnderPolicy(t *testing.T) {
 	}
 	if problem := j.Grant(grant(), at, 2, []byte("entitlement {")); !strings.Contains(problem, "cannot be read") {
 		t.Errorf("Grant under an unreadable policy = %q", problem)
+	}
+}
+
+// BenchmarkJudgeSignedApproval measures what holding a signed approval (two
+// approvers) to key files costs verification, against the baseline of the
+// recorded keys alone, in the same run: "kept" adds the allowed_signers the
+// ledger keeps, "kept+trusted" also the auditor's file.
+func BenchmarkJudgeSignedApproval(b *testing.B) {
+	alice, bob := sshtest.NewKey(b, "ed25519"), sshtest.NewKey(b, "ed25519")
+	statement := "governed approval v2\nticket: SEC-1\nentitlement: payments-db-read\n"
+	file := []byte("alice@example.com " + alice.Public + "\nbob@example.com " + bob.Public + "\n")
+	a := ledger.Approval{ID: "apr_1", Entitlement: "payments-db-read", Approvers: []string{"alice@example.com", "bob@example.com"},
+		Statement: statement, Digest: policy.Digest(statement), Evidence: policy.EvidenceSigned,
+		Signatures: map[string]string{"alice@example.com": alice.Sign(b, policy.SignatureNamespace, statement),
+			"bob@example.com": bob.Sign(b, policy.SignatureNamespace, statement)},
+		SignerKeys: map[string]string{"alice@example.com": alice.Fingerprint, "bob@example.com": bob.Fingerprint}}
+	trusted, err := policy.ParseSigners("trusted", file, "", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		trust Trust
+		kept  bool
+	}{{"recorded", Trust{}, false}, {"kept", Trust{}, true}, {"kept+trusted", Trust{Signers: trusted}, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			j := NewTrustingJudge(bc.trust)
+			rec, docs := a, ledger.SignersDocuments{}
+			if bc.kept {
+				rec.AllowedSignersSHA256, docs.AllowedSigners = policy.DocumentDigest(file), file
+			}
+			for b.Loop() {
+				if n, problem := j.Approval(rec, []byte(signedPolicy), docs); problem != "" || n != 2 {
+					b.Fatalf("Approval = %d, %q", n, problem)
+				}
+			}
+		})
 	}
 }

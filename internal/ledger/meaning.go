@@ -20,9 +20,11 @@ import (
 type Judge interface {
 	// Approval judges an approval record as its approval.recorded event
 	// holds it: its digest is the statement's, and its signatures verify
-	// over the statement with the keys it records. It returns the number of
-	// approvers whose signatures verified.
-	Approval(a Approval, policy []byte) (signers int, problem string)
+	// over the statement with the keys it records. signers holds the key
+	// documents the record names (AllowedSignersSHA256, RevokedKeysSHA256)
+	// as the ledger keeps them, nil where it names none. It returns the
+	// number of approvers whose signatures verified.
+	Approval(a Approval, policy []byte, signers SignersDocuments) (verified int, problem string)
 	// Grant judges a grant as its first event (grant.requested, or
 	// grant.issued) holds it, recorded at at, under the approval record it
 	// names: signers is what Approval returned for that record, -1 when the
@@ -138,6 +140,10 @@ type meaning struct {
 	fields    payloadFields
 	firstBad  int64
 	problem   string
+
+	// sawSigners is the first approval that named the key documents its
+	// signatures were verified against; 0 before one (approvalSigners).
+	sawSigners int64
 }
 
 func newMeaning(seed maphash.Seed, judge Judge, policies map[string][]byte) *meaning {
@@ -373,7 +379,7 @@ func (m *meaning) decisionPolicy(seq int64, kind string, subject []byte) ([]byte
 	return doc, true
 }
 
-var approvalFixed = []int{fPrincipal, fEntitlement, fTicketID, fExpiresAt, fDigest, fPolicyDigest}
+var approvalFixed = []int{fPrincipal, fEntitlement, fTicketID, fExpiresAt, fDigest, fPolicyDigest, fAllowedSigners, fRevokedKeys}
 
 func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ, subject, data []byte) {
 	f := &m.fields
@@ -392,6 +398,10 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ,
 		}
 		*a = approvalLife{status: lifeActive, fixed: fixed, scope: m.newApprovalScope()}
 		policy, ok := m.decisionPolicy(seq, "approval", subject)
+		if !ok {
+			return
+		}
+		keys, ok := m.approvalSigners(seq, subject)
 		if !ok || m.judge == nil {
 			return
 		}
@@ -400,7 +410,7 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ,
 			m.fail(seq, "about approval %q cannot be read: %v", subject, err)
 			return
 		}
-		signers, problem := m.judge.Approval(rec, policy)
+		signers, problem := m.judge.Approval(rec, policy, keys)
 		if problem != "" {
 			m.fail(seq, "records approval %q, whose evidence does not hold: %s", subject, problem)
 			return

@@ -24,6 +24,8 @@ const (
 	fPreviousGrantID
 	fDigest
 	fEvidence
+	fAllowedSigners
+	fRevokedKeys
 	numFields
 )
 
@@ -33,6 +35,7 @@ var fieldNames = [numFields]string{
 	fPrincipal: "principal", fEntitlement: "entitlement", fTicketID: "ticket_id", fExpiresAt: "expires_at",
 	fBreakGlass: "break_glass", fRevokePending: "revoke_pending", fRetiredAt: "retired_at", fReplaces: "replaces",
 	fGrantID: "grant_id", fPreviousGrantID: "previous_grant_id", fDigest: "digest", fEvidence: "approval_evidence",
+	fAllowedSigners: "allowed_signers_sha256", fRevokedKeys: "revoked_keys_sha256",
 }
 
 // payloadFields holds the raw values of the members read from one payload:
@@ -76,6 +79,10 @@ func fieldIndex(key []byte) int {
 		return fDigest
 	case "approval_evidence":
 		return fEvidence
+	case "allowed_signers_sha256":
+		return fAllowedSigners
+	case "revoked_keys_sha256":
+		return fRevokedKeys
 	case "approvers", "requester", "justification", "target", "role", "target_server", "ttl", "granted_at",
 		"revoked_at", "revocation_reason", "revocation_note", "revoke_error", "revoke_note", "statement",
 		"signatures", "signer_keys", "approved_at", "withdrawn_at":

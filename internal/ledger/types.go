@@ -203,6 +203,14 @@ type Approval struct {
 	// when the policy did not require them and the approvers are only named;
 	// empty in records made before it was kept.
 	Evidence string `json:"approval_evidence,omitempty"`
+	// AllowedSignersSHA256 and RevokedKeysSHA256 are the SHA-256 (lowercase
+	// hex) of the allowed_signers file and the revoked keys list that the
+	// signatures were verified against, whose contents the ledger keeps under
+	// those digests beside the policy documents (KeepPolicy); the second is
+	// empty where the policy names no revoked keys. Both are empty in a record
+	// that carries no signatures, and in records made before they were kept.
+	AllowedSignersSHA256 string `json:"allowed_signers_sha256,omitempty"`
+	RevokedKeysSHA256    string `json:"revoked_keys_sha256,omitempty"`
 }
 
 // Event is one entry of the log.
@@ -313,11 +321,13 @@ type Store interface {
 	Approval(ctx context.Context, id string) (Approval, error)
 	// Head returns the head the store recorded with its last append ({0, ""} when empty).
 	Head(ctx context.Context) (Head, error)
-	// KeepPolicy keeps a policy document under its digest (the SHA-256 of its
-	// bytes, hex) at at, once: keeping one already kept does nothing. A digest
-	// that is not the document's is an error.
+	// KeepPolicy keeps a document that judged decisions under its digest (the
+	// SHA-256 of its bytes, hex) at at, once: keeping one already kept does
+	// nothing. A digest that is not the document's is an error. The documents
+	// are policy documents, and the allowed_signers files and revoked keys
+	// lists that approvals' signatures were verified against.
 	KeepPolicy(ctx context.Context, digest string, document []byte, at time.Time) error
-	// Policies calls fn for every kept policy document, by digest.
+	// Policies calls fn for every kept document (see KeepPolicy), by digest.
 	Policies(ctx context.Context, fn func(digest string, document []byte) error) error
 	// ID returns the ledger's id: 32 lowercase hex digits, random, made when
 	// the ledger was created (or when a ledger older than ids was first opened

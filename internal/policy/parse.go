@@ -347,6 +347,7 @@ func (d *decoder) signers(b *hcl.Block) *Signers {
 		}
 		s.Allowed = allowed
 		s.AllowedSignersSHA256 = DocumentDigest(data)
+		s.AllowedSignersDocument = data
 		s.digest(data)
 	}
 	if data, file, a, ok := read("revoked_keys"); ok {
@@ -357,6 +358,7 @@ func (d *decoder) signers(b *hcl.Block) *Signers {
 		}
 		s.Revoked = revoked
 		s.RevokedKeysSHA256 = DocumentDigest(data)
+		s.RevokedKeysDocument = data
 		s.digest(data)
 	}
 	return s

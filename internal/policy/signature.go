@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -55,6 +56,11 @@ type Signers struct {
 	// hex) of each file's contents, as `sha256sum` prints them; the second is
 	// empty where the policy names no revoked keys file.
 	AllowedSignersSHA256, RevokedKeysSHA256 string
+	// AllowedSignersDocument and RevokedKeysDocument are the files' contents,
+	// byte for byte, as the ledger keeps them beside the decisions verified
+	// against them; the second is nil where the policy names no revoked keys
+	// file. Both are nil in a policy read as the ledger keeps it (ParseKept).
+	AllowedSignersDocument, RevokedKeysDocument []byte
 	// ids are the policy's identity aliases, through which approvers and
 	// requesters are matched to the principals of allowed_signers.
 	ids *identityIndex
@@ -77,6 +83,79 @@ func (s *Signers) digest(data []byte) {
 	h.Write(data)
 	s.hash = h.Sum(nil)
 	s.Digest = hex.EncodeToString(s.hash)
+}
+
+// ParseSigners reads key material given as documents rather than named by a
+// policy: the contents of an allowed_signers file (ParseAllowedSigners) and,
+// when revoked is not nil, of a revoked keys list (ParseRevokedKeys).
+// allowedName and revokedName name them in messages (a path, or "the
+// allowed_signers kept under digest …"). Identities are compared without
+// aliases until WithIdentities gives them. The error says which document
+// does not parse, and where.
+func ParseSigners(allowedName string, allowed []byte, revokedName string, revoked []byte) (*Signers, error) {
+	s := &Signers{AllowedSignersFile: allowedName, RevokedKeysFile: revokedName, Revoked: map[string]bool{}}
+	var err error
+	if s.Allowed, err = ParseAllowedSigners(allowed); err != nil {
+		return nil, fmt.Errorf("%s: %w", allowedName, err)
+	}
+	s.AllowedSignersSHA256 = DocumentDigest(allowed)
+	s.AllowedSignersDocument = allowed
+	s.digest(allowed)
+	if revoked != nil {
+		if s.Revoked, err = ParseRevokedKeys(revoked); err != nil {
+			return nil, fmt.Errorf("%s: %w", revokedName, err)
+		}
+		s.RevokedKeysSHA256 = DocumentDigest(revoked)
+		s.RevokedKeysDocument = revoked
+		s.digest(revoked)
+	}
+	return s, nil
+}
+
+// WithIdentities returns a copy of s that matches approvers and requesters
+// to the principals of its allowed_signers through the identity aliases of
+// p, as the provider did when p judged an approval; nil p gives none.
+func (s *Signers) WithIdentities(p *Policy) *Signers {
+	c := *s
+	c.ids = nil
+	if p != nil {
+		c.ids = p.ids
+	}
+	return &c
+}
+
+// CheckRecorded holds the keys that an approval record says counted (keys:
+// SHA256 fingerprint by normalised approver, as the ledger records them) to
+// this key material, as VerifyApproval would have judged them at at, the
+// instant the approval was recorded: each key must be listed for its
+// approver (one of approvers, as written), allowed SignatureNamespace,
+// valid at at, not revoked, and not listed for any of the requesters. It
+// does not verify the signatures: the caller has checked that each key
+// made one over the statement. It returns what does not hold, in one
+// sentence naming the approver, the key and the rule, or "".
+func (s *Signers) CheckRecorded(approvers []string, keys map[string]string, requesters []string, at time.Time) string {
+	names := make([]string, 0, len(keys))
+	for n := range keys {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fp := keys[n]
+		written := ""
+		for _, a := range approvers {
+			if NormalizeIdentity(a) == n {
+				written = a
+				break
+			}
+		}
+		if written == "" {
+			return fmt.Sprintf("the record names key %s for %q, who is not one of its approvers", fp, n)
+		}
+		if _, p := s.keyProblem(written, fp, requesters, at); p != nil {
+			return fmt.Sprintf("%s (%s)", p.Detail, p.Rule.Name)
+		}
+	}
+	return ""
 }
 
 // ParseAllowedSigners reads an OpenSSH allowed_signers file: one key a line,
@@ -274,12 +353,31 @@ func (s *Signers) verifyOne(statement, approver, armored string, requesters []st
 		return problem(RuleSignatureNamespace, fp, "approver %q signed with key %s in namespace %q, not %q",
 			approver, fp, sig.Namespace, SignatureNamespace)
 	}
+	line, p := s.keyProblem(approver, fp, requesters, at)
+	if p != nil {
+		return fp, p
+	}
+	if err := sshsig.Verify(strings.NewReader(statement), sig, line.Key, sig.HashAlgorithm, SignatureNamespace); err != nil {
+		return problem(RuleSignatureInvalid, fp, "the signature of approver %q with key %s does not verify over this approval's statement: %v",
+			approver, fp, err)
+	}
+	return fp, nil
+}
+
+// keyProblem checks the key whose SHA256 fingerprint is fp as the key of
+// approver at instant at: not revoked, not listed for any of the requesters,
+// listed for approver, allowed SignatureNamespace, valid at at. It returns
+// the allowed_signers line that lists it, or why it does not count.
+func (s *Signers) keyProblem(approver, fp string, requesters []string, at time.Time) (*AllowedSigner, *SignatureProblem) {
+	problem := func(rule Rule, fp, format string, args ...any) *SignatureProblem {
+		return &SignatureProblem{Rule: rule, Fingerprint: fp, Detail: fmt.Sprintf(format, args...)}
+	}
 	if s.Revoked[fp] {
-		return problem(RuleSignatureRevoked, fp, "approver %q signed with key %s, which %s lists as revoked", approver, fp, s.RevokedKeysFile)
+		return nil, problem(RuleSignatureRevoked, fp, "approver %q signed with key %s, which %s lists as revoked", approver, fp, s.RevokedKeysFile)
 	}
 	for _, r := range requesters {
 		if r != "" && s.listedFor(fp, r) {
-			return problem(RuleSignatureRequester, fp, "approver %q signed with key %s, which %s lists for the requester %q",
+			return nil, problem(RuleSignatureRequester, fp, "approver %q signed with key %s, which %s lists for the requester %q",
 				approver, fp, s.AllowedSignersFile, r)
 		}
 	}
@@ -298,24 +396,20 @@ func (s *Signers) verifyOne(statement, approver, armored string, requesters []st
 	}
 	if line == nil {
 		if len(others) > 0 {
-			return problem(RuleSignatureSigner, fp, "approver %q signed with key %s, which %s lists for %s, not for %q",
+			return nil, problem(RuleSignatureSigner, fp, "approver %q signed with key %s, which %s lists for %s, not for %q",
 				approver, fp, s.AllowedSignersFile, strings.Join(others, "; "), approver)
 		}
-		return problem(RuleSignatureSigner, fp, "approver %q signed with key %s, which %s does not list", approver, fp, s.AllowedSignersFile)
+		return nil, problem(RuleSignatureSigner, fp, "approver %q signed with key %s, which %s does not list", approver, fp, s.AllowedSignersFile)
 	}
 	if line.Namespaces != nil && !matchPatterns(line.Namespaces, SignatureNamespace) {
-		return problem(RuleSignatureNamespace, fp, "key %s of approver %q may sign only in namespaces %q (%s line %d)",
+		return nil, problem(RuleSignatureNamespace, fp, "key %s of approver %q may sign only in namespaces %q (%s line %d)",
 			fp, approver, strings.Join(line.Namespaces, ","), s.AllowedSignersFile, line.Line)
 	}
 	if !line.ValidAfter.IsZero() && at.Before(line.ValidAfter) || !line.ValidBefore.IsZero() && !at.Before(line.ValidBefore) {
-		return problem(RuleSignatureValidity, fp, "key %s of approver %q is valid %s, not at %s (%s line %d)",
+		return nil, problem(RuleSignatureValidity, fp, "key %s of approver %q is valid %s, not at %s (%s line %d)",
 			fp, approver, validity(*line), shown(at), s.AllowedSignersFile, line.Line)
 	}
-	if err := sshsig.Verify(strings.NewReader(statement), sig, line.Key, sig.HashAlgorithm, SignatureNamespace); err != nil {
-		return problem(RuleSignatureInvalid, fp, "the signature of approver %q with key %s does not verify over this approval's statement: %v",
-			approver, fp, err)
-	}
-	return fp, nil
+	return line, nil
 }
 
 // listedFor reports whether the allowed_signers file lists the key for identity.
@@ -326,6 +420,23 @@ func (s *Signers) listedFor(fp, identity string) bool {
 		}
 	}
 	return false
+}
+
+// ListedName returns a name under which the allowed_signers file lists the
+// key whose SHA256 fingerprint is fp for identity, for ssh-keygen -Y verify
+// -I: identity as written when a line lists the key for it, else the first
+// of the person's names (normalised, through the identity aliases) that a
+// line lists it for; "" when none does.
+func (s *Signers) ListedName(fp, identity string) string {
+	names := append([]string{identity}, s.ids.names(identity)...)
+	for _, n := range names {
+		for i := range s.Allowed {
+			if a := &s.Allowed[i]; ssh.FingerprintSHA256(a.Key) == fp && matchPatterns(a.Principals, NormalizeIdentity(n)) {
+				return n
+			}
+		}
+	}
+	return ""
 }
 
 // listsFor reports whether the allowed_signers line a lists its key for

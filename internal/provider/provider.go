@@ -366,8 +366,9 @@ func (p *governedProvider) Configure(ctx context.Context, req provider.Configure
 }
 
 // keepPolicy keeps the policy document this instance judges by in the ledger,
-// under the digest every decision it records names, before the first such
-// decision: at apply time, never at plan. A failure stops the operation before
+// under the digest every decision it records names, and the key files its
+// approval_signatures names, under the digests signed approvals name, before
+// the first such decision: at apply time, never at plan. A failure stops the operation before
 // anything is recorded or granted.
 func (d *providerData) keepPolicy(ctx context.Context, diags *diag.Diagnostics, summary string) bool {
 	d.policyKept.Lock()
@@ -378,6 +379,19 @@ func (d *providerData) keepPolicy(ctx context.Context, diags *diag.Diagnostics, 
 	if err := d.ledger.KeepPolicy(ctx, d.policy.Digest, d.policy.Document, d.now); err != nil {
 		addWriteError(diags, summary, "keep the policy document in the ledger", err)
 		return false
+	}
+	if s := d.policy.Signers; s != nil {
+		// The key documents signed approvals are verified against, which
+		// the approvals name by digest.
+		for _, doc := range [][]byte{s.AllowedSignersDocument, s.RevokedKeysDocument} {
+			if doc == nil {
+				continue
+			}
+			if err := d.ledger.KeepPolicy(ctx, policy.DocumentDigest(doc), doc, d.now); err != nil {
+				addWriteError(diags, summary, "keep the approval_signatures key files in the ledger", err)
+				return false
+			}
+		}
 	}
 	d.policyKeptDone = true
 	return true

@@ -335,6 +335,11 @@ func (r *approvalRecordResource) Create(ctx context.Context, req resource.Create
 	a.Digest = policy.Digest(a.Statement)
 	a.PolicyDigest = dec.PolicyDigest
 	a.Evidence = dec.Evidence
+	if s := r.data.policy.Signers; s != nil && dec.Evidence == policy.EvidenceSigned {
+		// The key files the signatures were verified against, which
+		// keepPolicy keeps in the ledger under these digests.
+		a.AllowedSignersSHA256, a.RevokedKeysSHA256 = s.AllowedSignersSHA256, s.RevokedKeysSHA256
+	}
 	for _, s := range dec.Signers {
 		if a.SignerKeys == nil {
 			a.SignerKeys = map[string]string{}

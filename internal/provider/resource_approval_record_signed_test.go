@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/sshtest"
 )
@@ -132,8 +133,19 @@ func TestAccApprovalRecord_signed(t *testing.T) {
 	if err != nil || g.Evidence != "signed" || a.Evidence != "signed" {
 		t.Fatalf("evidence: grant %q (%v), approval %q; want signed", g.Evidence, err, a.Evidence)
 	}
-	if a.PolicyDigest == "" || kept[a.PolicyDigest] != string(policyDoc) || len(kept) != 1 {
+	if a.PolicyDigest == "" || kept[a.PolicyDigest] != string(policyDoc) || len(kept) != 2 {
 		t.Fatalf("approval names policy %q; the ledger keeps %d documents, that one %v", a.PolicyDigest, len(kept), kept[a.PolicyDigest] != "")
+	}
+	// So is the allowed_signers file its signatures were verified against,
+	// byte for byte, under the digest the approval names; the policy names
+	// no revoked keys.
+	signersDoc, err := os.ReadFile(filepath.Join(filepath.Dir(env.policy), "approvers.allowed_signers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.AllowedSignersSHA256 != policy.DocumentDigest(signersDoc) || kept[a.AllowedSignersSHA256] != string(signersDoc) || a.RevokedKeysSHA256 != "" {
+		t.Fatalf("approval names allowed_signers %q and revoked keys %q; the ledger keeps the file: %v",
+			a.AllowedSignersSHA256, a.RevokedKeysSHA256, kept[a.AllowedSignersSHA256] == string(signersDoc))
 	}
 	if a.SignerKeys["alice@example.com"] != env.alice.Fingerprint || !strings.Contains(a.Signatures["alice@example.com"], "BEGIN SSH SIGNATURE") ||
 		a.Statement != string(statement) {
@@ -162,5 +174,68 @@ func TestAccGrant_signedApprovalRequired(t *testing.T) {
 	id, _ := h.stateAttr("governed_grant.read", "id").(string)
 	if g, err := env.openLedger().Grant(context.Background(), id); err != nil || g.Evidence != "none" {
 		t.Fatalf("a break-glass grant without approvers has evidence %q (%v), want none", g.Evidence, err)
+	}
+}
+
+// What a plan trusts: an insider who can append to the ledger records an
+// approval in alice's name signed with mallory's key, and keeps beside it an
+// allowed_signers of their own that lists mallory's key for alice, so that
+// the ledger verifies by itself. A grant under that approval is refused at
+// plan: the provider verifies the recorded signatures again with the key
+// files it reads, which the pipeline pins (GOVERNED_SIGNERS_SHA256), never
+// with the ledger's copies.
+func TestAccGrant_insiderApprovalRefusedByPinnedSigners(t *testing.T) {
+	skipUnlessAcc(t)
+	env := newSignedEnv(t)
+	doc, err := os.ReadFile(env.policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed, err := os.ReadFile(filepath.Join(filepath.Dir(env.policy), "approvers.allowed_signers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvPolicySHA256, policy.DocumentDigest(doc))
+	t.Setenv(EnvSignersSHA256, policy.DocumentDigest(allowed))
+
+	ctx := context.Background()
+	l := env.openLedger()
+	ledgerID, err := l.ID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Parse(env.policy, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := policy.ApprovalRequest{TicketID: "SEC-101", Entitlement: "payments-db-read", Principal: "svc-payments-api",
+		Approvers: []string{"alice@example.com"}, Justification: "Nightly reconciliation", Requester: "dev@example.com",
+		ExpiresAt: at(5 * 24 * time.Hour), LedgerID: ledgerID}
+	statement := pol.Statement(req)
+	own := []byte("alice@example.com " + env.mallory.Public + "\n")
+	env.keepPolicy(l)
+	if err := l.KeepPolicy(ctx, policy.DocumentDigest(own), own, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RecordApproval(ctx, ledger.Approval{ID: "apr_insider", TicketID: req.TicketID, Entitlement: req.Entitlement,
+		Principal: req.Principal, Approvers: req.Approvers, Justification: req.Justification, Requester: req.Requester,
+		ExpiresAt: req.ExpiresAt, Statement: statement, Digest: policy.Digest(statement),
+		Signatures:   map[string]string{"alice@example.com": env.mallory.Sign(t, policy.SignatureNamespace, statement)},
+		SignerKeys:   map[string]string{"alice@example.com": env.mallory.Fingerprint},
+		PolicyDigest: pol.Digest, Evidence: policy.EvidenceSigned, AllowedSignersSHA256: policy.DocumentDigest(own)},
+		testNow.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.Verify(ctx); err != nil || !r.OK {
+		t.Fatalf("the insider's ledger does not verify by itself (%v): %s", err, r.Problem)
+	}
+
+	h := newCLIHarness(t, env.clock, env.options...)
+	h.write("main.tf", env.config(validGrant().with("approval_id", q("apr_insider")).hcl("read")))
+	h.mustRun("init", "-input=false")
+	out, err := h.run("plan", "-input=false")
+	if err == nil || !strings.Contains(out, "Rule "+policy.RuleSignatureSigner.Name) || !strings.Contains(out, env.mallory.Fingerprint) ||
+		strings.Contains(out, summaryLedgerUnverified) {
+		t.Fatalf("a grant under the insider's approval planned, or was refused for another reason:\n%s", out)
 	}
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
+)
+
+// signersFlags are --allowed-signers, --revoked-keys and --signers-sha256
+// (repeatable), of verify and evidence: what the auditor trusts about
+// approvers' keys, from outside the ledger.
+type signersFlags struct {
+	allowed, revoked string
+	pins             []string
+}
+
+// signersPin is the form of one --signers-sha256: the SHA-256 of an
+// allowed_signers file, then optionally a comma and that of a revoked keys
+// list, as GOVERNED_SIGNERS_SHA256 writes them.
+var signersPin = regexp.MustCompile(`^[0-9a-f]{64}(,[0-9a-f]{64})?$`)
+
+// signersSynopsis is the flags' part of a synopsis.
+const signersSynopsis = "[--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]..."
+
+func (c *command) signersFlags(fs *flag.FlagSet) *signersFlags {
+	f := &signersFlags{}
+	fs.StringVar(&f.allowed, "allowed-signers", "", "your organisation's OpenSSH allowed_signers file, from a place you trust: every key an\n"+
+		"approval record counted must be listed there for its approver, valid when it was recorded")
+	fs.StringVar(&f.revoked, "revoked-keys", "", "public keys, one a line, that count for nobody (with --allowed-signers)")
+	fs.Func("signers-sha256", "accept only signed approvals verified against kept key files with these digests: the\n"+
+		"SHA-256 of the allowed_signers file, then a comma and that of the revoked keys list where the policy\n"+
+		"names one, as GOVERNED_SIGNERS_SHA256 (repeatable, one per version of the files)", func(v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if !signersPin.MatchString(v) {
+			return fmt.Errorf("%q is not a SHA-256 in hex, optionally a comma and another (as GOVERNED_SIGNERS_SHA256)", v)
+		}
+		f.pins = append(f.pins, v)
+		return nil
+	})
+	return f
+}
+
+// trust reads the files the flags name into what verification holds signed
+// approvals to. An unreadable or invalid file is a usage error.
+func (f *signersFlags) trust(c *command, fs *flag.FlagSet) (evidence.Trust, int, bool) {
+	t := evidence.Trust{SignersPins: f.pins}
+	if f.allowed == "" {
+		if f.revoked != "" {
+			return t, c.usageError(fs, "--revoked-keys goes with --allowed-signers: name the allowed_signers file you trust"), false
+		}
+		return t, exitOK, true
+	}
+	allowed, err := os.ReadFile(f.allowed)
+	if err != nil {
+		return t, c.fail(exitUsage, "--allowed-signers: %v", err), false
+	}
+	var revoked []byte
+	if f.revoked != "" {
+		if revoked, err = os.ReadFile(f.revoked); err != nil {
+			return t, c.fail(exitUsage, "--revoked-keys: %v", err), false
+		}
+	}
+	s, err := policy.ParseSigners(f.allowed, allowed, f.revoked, revoked)
+	if err != nil {
+		return t, c.fail(exitUsage, "%v", err), false
+	}
+	if len(s.Allowed) == 0 {
+		return t, c.fail(exitUsage, "--allowed-signers: %s lists no key", f.allowed), false
+	}
+	t.Signers = s
+	return t, exitOK, true
+}
+
+// describe says what the flags held signed approvals to, for the success
+// output; "" without them.
+func (f *signersFlags) describe() string {
+	var parts []string
+	if f.allowed != "" {
+		parts = append(parts, "the keys "+f.allowed+" lists for their approvers")
+	}
+	if len(f.pins) > 0 {
+		parts = append(parts, "key files with SHA-256 "+strings.Join(f.pins, " or "))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "every signed approval holds against " + strings.Join(parts, ", and ")
+}

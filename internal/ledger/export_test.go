@@ -34,7 +34,7 @@ func storedApprovals(ctx context.Context, s Store) ([]Approval, error) {
 			return nil, err
 		}
 		defer rows.Close()
-		all, err := scanRecords[Approval](rows, "approval", nil)
+		all, err := scanRecords[Approval](&sqliteRecordRows{Rows: rows}, "approval", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +47,7 @@ func storedApprovals(ctx context.Context, s Store) ([]Approval, error) {
 				return err
 			}
 			defer rows.Close()
-			if all, err = scanRecords[Approval](rows, "approval", nil); err != nil {
+			if all, err = scanRecords[Approval](pgRecordRows{rows}, "approval", nil); err != nil {
 				return err
 			}
 			return rows.Err()

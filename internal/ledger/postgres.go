@@ -692,6 +692,17 @@ func (s *PostgresStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, err
 // EachGrant implements Store. Rows are selected in SQL and the filter is
 // checked again against each stored payload.
 func (s *PostgresStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Grant) error) error {
+	return s.eachGrantRow(ctx, f, func(rows recordRows) error { return eachRecord(rows, "grant", f.Matches, fn) })
+}
+
+// EachListedGrant implements Store, as EachGrant does.
+func (s *PostgresStore) EachListedGrant(ctx context.Context, f GrantFilter, fn func(*Grant) error) error {
+	return s.eachGrantRow(ctx, f, func(rows recordRows) error { return eachListedGrant(rows, f.Matches, fn) })
+}
+
+// eachGrantRow runs the query of the grants that may match f and hands its
+// rows to each, which returns the callback's errors in an errStopRecords.
+func (s *PostgresStore) eachGrantRow(ctx context.Context, f GrantFilter, each func(recordRows) error) error {
 	q, args := pgDialect.grantsQuery(f)
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, q, args...)
@@ -699,7 +710,7 @@ func (s *PostgresStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Gr
 			return err
 		}
 		defer rows.Close()
-		if err := eachRecord(rows, "grant", f.Matches, fn); err != nil {
+		if err := each(pgRecordRows{rows}); err != nil {
 			return err
 		}
 		return rows.Err()
@@ -711,6 +722,17 @@ func (s *PostgresStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Gr
 		return s.describeAll(err)
 	}
 	return nil
+}
+
+// pgRecordRows are a query's (id, seq, payload) rows (recordRows); each
+// payload is pgx's buffer, read without a copy.
+type pgRecordRows struct{ pgx.Rows }
+
+func (r pgRecordRows) scanRecord(id *string, seq *int64) ([]byte, error) {
+	if err := r.Scan(id, seq, nil); err != nil {
+		return nil, err
+	}
+	return r.RawValues()[2], nil
 }
 
 // Head implements Store.

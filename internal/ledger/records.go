@@ -216,11 +216,13 @@ func lastRecord[T record](ctx context.Context, read lastEventReader, kind, id st
 	return r, nil
 }
 
-// recordRows is what eachRecord needs of a query's result; database/sql's
-// and pgx's rows both have it.
+// recordRows is the result of a query of (id, seq, payload) rows, as each
+// store reads it (sqliteRecordRows, pgRecordRows).
 type recordRows interface {
 	Next() bool
-	Scan(dest ...any) error
+	// scanRecord reads the current row's id and seq into id and seq and
+	// returns its payload, nil for NULL, valid until the next call of Next.
+	scanRecord(id *string, seq *int64) ([]byte, error)
 }
 
 // scanRecords is eachRecord into a slice.
@@ -250,28 +252,69 @@ func scanRecords[T record](rows recordRows, kind string, keep func(T) bool) ([]T
 // from a filter, or a seq naming an earlier event of the same record, goes
 // unseen until `governed verify` reads every row.
 func eachRecord[T record](rows recordRows, kind string, keep func(T) bool, fn func(T) error) error {
-	var id string
-	var seq int64
-	var data []byte
-	for rows.Next() {
-		if err := rows.Scan(&id, &seq, &data); err != nil {
-			return err
-		}
-		if data == nil {
-			return fmt.Errorf("the current state of %s %q names event %d, which is missing; run governed verify", kind, id, seq)
-		}
+	return eachRow(rows, kind, func(id string, seq int64, data []byte) error {
 		r, err := decodeRecord[T](seq, data)
 		if err != nil {
 			return fmt.Errorf("%s %q: its event %d is not readable: %w", kind, id, seq, err)
 		}
-		if got := recordID(&r); got != id {
-			return fmt.Errorf("the current state of %s %q names event %d, which is about %q; run governed verify", kind, id, seq, got)
+		if err := checkRowSubject(kind, id, seq, recordID(&r)); err != nil {
+			return err
 		}
 		if keep == nil || keep(r) {
 			if err := fn(r); err != nil {
 				return errStopRecords{err}
 			}
 		}
+		return nil
+	})
+}
+
+// eachListedGrant is eachRecord for grants with only their ListedFields
+// decoded (decodeListedGrant), into one Grant that each call of fn reuses.
+func eachListedGrant(rows recordRows, keep func(Grant) bool, fn func(*Grant) error) error {
+	var g Grant
+	return eachRow(rows, "grant", func(id string, seq int64, data []byte) error {
+		if err := decodeListedGrant(seq, data, &g); err != nil {
+			return fmt.Errorf("grant %q: its event %d is not readable: %w", id, seq, err)
+		}
+		if err := checkRowSubject("grant", id, seq, g.ID); err != nil {
+			return err
+		}
+		if keep == nil || keep(g) {
+			if err := fn(&g); err != nil {
+				return errStopRecords{err}
+			}
+		}
+		return nil
+	})
+}
+
+// eachRow scans the (id, seq, payload) rows of a current-state query and
+// calls fn with each; the payload is valid only until fn returns. A row whose
+// event is missing is an error.
+func eachRow(rows recordRows, kind string, fn func(id string, seq int64, data []byte) error) error {
+	var id string
+	var seq int64
+	for rows.Next() {
+		data, err := rows.scanRecord(&id, &seq)
+		if err != nil {
+			return err
+		}
+		if data == nil {
+			return fmt.Errorf("the current state of %s %q names event %d, which is missing; run governed verify", kind, id, seq)
+		}
+		if err := fn(id, seq, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRowSubject refuses a current-state row of id whose event seq is about
+// the record got instead.
+func checkRowSubject(kind, id string, seq int64, got string) error {
+	if got != id {
+		return fmt.Errorf("the current state of %s %q names event %d, which is about %q; run governed verify", kind, id, seq, got)
 	}
 	return nil
 }

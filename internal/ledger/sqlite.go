@@ -597,13 +597,24 @@ func (s *SQLiteStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error
 // EachGrant implements Store. Rows are selected in SQL and the filter is
 // checked again against each stored payload.
 func (s *SQLiteStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Grant) error) error {
+	return s.eachGrantRow(ctx, f, func(rows recordRows) error { return eachRecord(rows, "grant", f.Matches, fn) })
+}
+
+// EachListedGrant implements Store, as EachGrant does.
+func (s *SQLiteStore) EachListedGrant(ctx context.Context, f GrantFilter, fn func(*Grant) error) error {
+	return s.eachGrantRow(ctx, f, func(rows recordRows) error { return eachListedGrant(rows, f.Matches, fn) })
+}
+
+// eachGrantRow runs the query of the grants that may match f and hands its
+// rows to each, which returns the callback's errors in an errStopRecords.
+func (s *SQLiteStore) eachGrantRow(ctx context.Context, f GrantFilter, each func(recordRows) error) error {
 	q, args := sqliteDialect.grantsQuery(f)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return describeSQLiteError(s.path, err)
 	}
 	defer rows.Close()
-	if err := eachRecord(rows, "grant", f.Matches, fn); err != nil {
+	if err := each(&sqliteRecordRows{Rows: rows}); err != nil {
 		if own, ok := callbackError(err); ok {
 			return own
 		}
@@ -613,6 +624,18 @@ func (s *SQLiteStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Gran
 		return describeSQLiteError(s.path, err)
 	}
 	return nil
+}
+
+// sqliteRecordRows are a query's (id, seq, payload) rows (recordRows), whose
+// payloads share one buffer.
+type sqliteRecordRows struct {
+	*sql.Rows
+	data sql.RawBytes
+}
+
+func (r *sqliteRecordRows) scanRecord(id *string, seq *int64) ([]byte, error) {
+	err := r.Scan(id, seq, &r.data)
+	return r.data, err
 }
 
 // Head implements Store.

@@ -388,13 +388,13 @@ func (w grantItems) write(out *msgpackWriter, g *ledger.Grant, status string) {
 			out.b = append(out.b, 0xc0)
 			continue
 		}
-		switch {
-		case v.kind == attrStrings:
+		switch v.kind {
+		case attrStrings:
 			out.header(0x90, 16, len(v.strs), 0xdc)
 			for _, e := range v.strs {
 				out.str(e)
 			}
-		case v.kind == attrBool:
+		case attrBool:
 			if v.b {
 				out.b = append(out.b, 0xc3)
 			} else {

@@ -203,7 +203,8 @@ $function$`,
 // and the filter columns, and readers take the payload from the event. The
 // generated columns become plain ones with their values, the two new ones
 // are read from the copy, and the copy goes, with the CHECK and the index
-// made from it; the index is made again on the new column.
+// made from it; the index is made again on the new column. The index of
+// grants by entitlement alone goes too.
 func pgStateWithoutPayload(tables ...string) []string {
 	var steps []string
 	for _, t := range tables {
@@ -215,7 +216,8 @@ func pgStateWithoutPayload(tables ...string) []string {
 	approval_id = coalesce(data::json ->> 'approval_id', '')`,
 			`ALTER TABLE `+t+` DROP COLUMN data, ALTER COLUMN revoke_pending DROP DEFAULT, ALTER COLUMN approval_id DROP DEFAULT`)
 	}
-	return append(steps, `CREATE INDEX grants_revoke_pending ON grants (id) WHERE `+pgRevokePending)
+	// grants_entitlement_status serves every read by entitlement.
+	return append(steps, `CREATE INDEX grants_revoke_pending ON grants (id) WHERE `+pgRevokePending, `DROP INDEX grants_entitlement`)
 }
 
 // pgUnfolded selects grants whose principal is not plain lower-case printable

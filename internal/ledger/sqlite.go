@@ -170,8 +170,9 @@ SELECT id, seq, principal, entitlement, status, expires_unix,
 	coalesce(json_extract(data, '$.revoke_pending'), 0), coalesce(json_extract(data, '$.approval_id'), '')
 FROM grants_v7`,
 		`DROP TABLE grants_v7`,
+		// grants_entitlement is not made again: grants_entitlement_status
+		// serves every read by entitlement.
 		`CREATE INDEX grants_principal ON grants (principal)`,
-		`CREATE INDEX grants_entitlement ON grants (entitlement)`,
 		`CREATE INDEX grants_status_expires ON grants (status, expires_unix)`,
 		`CREATE INDEX grants_revoke_pending ON grants (id) WHERE ` + sqliteRevokePending,
 		`CREATE INDEX grants_principal_unfolded ON grants (id) WHERE ` + sqliteUnfolded,

@@ -628,6 +628,7 @@ func TestStoresGrantsAsListed(t *testing.T) {
 			// (SQLite's choice; PostgreSQL's planner goes by its statistics.)
 			{GrantFilter{Identity: "svc-a", Entitlement: "read"}, []string{"grants_principal ", "grants_principal_unfolded"}, []string{"grants_entitlement"}},
 			{GrantFilter{Identity: "svc-a", Entitlement: "read", StatusAt: StatusExpired, At: now}, []string{"grants_principal ", "grants_principal_unfolded"}, []string{"grants_entitlement", "grants_status_expires"}},
+			{GrantFilter{Entitlement: "read"}, []string{"grants_entitlement_status"}, nil},
 			{GrantFilter{Entitlement: "read", StatusAt: StatusActive, At: now}, []string{"grants_entitlement_status"}, nil},
 			{GrantFilter{Entitlement: "read", StatusAt: StatusRevoked, At: now}, []string{"grants_entitlement_status"}, nil},
 			{GrantFilter{StatusAt: StatusActive, At: now}, []string{"grants_status_expires"}, nil},

@@ -331,7 +331,8 @@ func (c *chunkedWriter) next() *msgpackWriter {
 		c.done = append(c.done, c.cur)
 		c.cur = msgpackWriter{}
 	}
-	if c.cur.b == nil {
+	if c.cur.b == nil && len(c.done) > 0 {
+		// A long answer: the first chunk grew as a short one would.
 		c.cur.b = make([]byte, 0, chunkSize+chunkSize/8)
 	}
 	return &c.cur

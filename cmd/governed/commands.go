@@ -333,27 +333,22 @@ func (c *command) grants(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "%v", err)
 	}
 	defer l.Close()
-	var grants []listedGrant
-	err = l.EachGrant(ctx, f, func(g ledger.Grant) error {
-		grants = append(grants, listGrant(g, c.now))
-		return nil
-	})
-	if err != nil {
-		return c.fail(exitUsage, "reading grants: %v", err)
-	}
+	// Each grant is written as it is read: with --json, whole; in the
+	// table, only the fields it shows are read (EachListedGrant), and the
+	// table holds their text until its columns are aligned.
 	if asJSON {
 		enc := json.NewEncoder(c.stdout)
-		for _, g := range grants {
-			if err := enc.Encode(g); err != nil {
-				return c.fail(exitUsage, "%v", err)
-			}
+		err = l.EachGrant(ctx, f, func(g ledger.Grant) error { return enc.Encode(listGrant(g, c.now)) })
+		if err != nil {
+			return c.fail(exitUsage, "reading grants: %v", err)
 		}
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPRINCIPAL\tENTITLEMENT\tTICKET\tSTATUS\tEXPIRES_AT")
 	pending, overdue := 0, 0
-	for _, g := range grants {
+	err = l.EachListedGrant(ctx, f, func(lg *ledger.Grant) error {
+		g := listGrant(*lg, c.now)
 		st := g.Status
 		switch {
 		case g.RevokePending:
@@ -363,7 +358,11 @@ func (c *command) grants(ctx context.Context, args []string) int {
 			st += " (not yet revoked)"
 			overdue++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Principal, g.Entitlement, g.TicketID, st, g.ExpiresAt)
+		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Principal, g.Entitlement, g.TicketID, st, g.ExpiresAt)
+		return err
+	})
+	if err != nil {
+		return c.fail(exitUsage, "reading grants: %v", err)
 	}
 	if err := tw.Flush(); err != nil {
 		return c.fail(exitUsage, "%v", err)

@@ -69,8 +69,11 @@ func AppendHistory(ctx context.Context, path string, n int, now time.Time) error
 	if err != nil {
 		return err
 	}
-	upsertGrant, err := tx.PrepareContext(ctx, `INSERT INTO grants (id, seq, data) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`)
+	upsertGrant, err := tx.PrepareContext(ctx, `INSERT INTO grants (id, seq, principal, entitlement, status, expires_unix, revoke_pending, approval_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, principal = excluded.principal, entitlement = excluded.entitlement,
+	status = excluded.status, expires_unix = excluded.expires_unix, revoke_pending = excluded.revoke_pending,
+	approval_id = excluded.approval_id`)
 	if err != nil {
 		return err
 	}
@@ -85,7 +88,12 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`)
 		if _, err := insertEvent.ExecContext(ctx, e.Seq, e.At.Format(time.RFC3339Nano), typ, g.ID, string(data), prev, e.Hash); err != nil {
 			return err
 		}
-		if _, err := upsertGrant.ExecContext(ctx, g.ID, seq, string(data)); err != nil {
+		expires, err := time.Parse(time.RFC3339, g.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		if _, err := upsertGrant.ExecContext(ctx, g.ID, seq, g.Principal, g.Entitlement, g.Status, expires.Unix(),
+			g.RevokePending, g.ApprovalID); err != nil {
 			return err
 		}
 		prev = e.Hash

@@ -94,8 +94,7 @@ func writeFixture(path string, n int) error {
 	if err != nil {
 		return err
 	}
-	upsertGrant, err := tx.PrepareContext(ctx, `INSERT INTO grants (id, seq, data) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`)
+	upsertGrant, err := tx.PrepareContext(ctx, sqliteUpsert["grants"])
 	if err != nil {
 		return err
 	}
@@ -108,7 +107,11 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`)
 		if _, err := insertEvent.ExecContext(ctx, e.Seq, formatAt(e.At), e.Type, e.Subject, string(e.Data), e.PrevHash, e.Hash); err != nil {
 			return err
 		}
-		if _, err := upsertGrant.ExecContext(ctx, g.ID, seq, string(e.Data)); err != nil {
+		expires, err := time.Parse(time.RFC3339, g.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		if _, err := upsertGrant.ExecContext(ctx, g.ID, seq, g.Principal, g.Entitlement, g.Status, expires.Unix(), g.RevokePending, g.ApprovalID); err != nil {
 			return err
 		}
 		prev = e.Hash

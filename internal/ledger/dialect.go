@@ -43,6 +43,12 @@ type dialect struct {
 	// pending. The partial index grants_revoke_pending is made with the same
 	// condition, which is what lets a store use it.
 	revokePending string
+	// expiresStored is the stored expiry of the current-state row g as an
+	// integer, in the store's unit, for verification.
+	expiresStored string
+	// expiresAgree reports whether a stored expiry (expiresStored) is the
+	// expiry expiresAt of the payload it was copied from.
+	expiresAgree func(stored int64, expiresAt time.Time) bool
 	// migrations are the schema's versions, in order: step i brings the
 	// schema to version i+1.
 	migrations [][]string
@@ -52,6 +58,9 @@ type dialect struct {
 	// identityVersion is the schema version whose migration makes the
 	// ledger's id (the table ledger_identity).
 	identityVersion int
+	// stateVersion is the schema version whose migration takes the copies
+	// of event payloads out of the current-state tables.
+	stateVersion int
 }
 
 // ledgerIDQuery reads the ledger's id, which both stores keep in a one-row
@@ -81,9 +90,10 @@ func checkPolicy(digest string, document []byte) error {
 	return nil
 }
 
-// grantsQuery is the query of Grants: the sequence numbers and payloads of
-// the grants whose current-state rows may match f, sorted by id, and its
-// parameters.
+// grantsQuery is the query of Grants: the ids, sequence numbers and payloads
+// of the grants whose current-state rows may match f, sorted by id, and its
+// parameters. The payload is that of the event the row names, read by its
+// primary key (NULL when the event is missing).
 func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
 	var where []string
 	var args []any
@@ -160,11 +170,25 @@ func (d dialect) grantsQuery(f GrantFilter) (string, []any) {
 			add(status+" = %s", f.StatusAt)
 		}
 	}
-	q := `SELECT seq, data FROM grants`
+	q := `SELECT id, seq, ` + stateEventData("grants") + ` FROM grants`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	return q + ` ORDER BY id`, args
+}
+
+// stateEventData is the expression, in a query of the current-state table
+// table, for the payload of the event a row names.
+func stateEventData(table string) string {
+	return `(SELECT data FROM events WHERE events.seq = ` + table + `.seq)`
+}
+
+// stateRowsQuery reads current-state rows of table for verification, each
+// with the payload of the event it names (NULL when there is none), in the
+// order of stateRow's fields (see scanStateRow).
+func (d dialect) stateRowsQuery(table string) string {
+	return `SELECT g.id, g.seq, g.principal, g.entitlement, g.status, ` + d.expiresStored +
+		`, g.revoke_pending, g.approval_id, e.data FROM ` + table + ` g LEFT JOIN events e ON e.seq = g.seq`
 }
 
 // rowQuerier runs a query that returns at most one row in a store's

@@ -26,7 +26,7 @@ func verifyChain(events []Event) (ok bool, firstBad int64, problem string) {
 // storedApprovals returns every approval in the current-state table of s,
 // sorted by id, so that tests can compare it with the log.
 func storedApprovals(ctx context.Context, s Store) ([]Approval, error) {
-	const q = `SELECT seq, data FROM approvals ORDER BY id`
+	const q = `SELECT id, seq, (SELECT data FROM events WHERE events.seq = approvals.seq) FROM approvals ORDER BY id`
 	switch s := s.(type) {
 	case *SQLiteStore:
 		rows, err := s.db.QueryContext(ctx, q)
@@ -34,7 +34,7 @@ func storedApprovals(ctx context.Context, s Store) ([]Approval, error) {
 			return nil, err
 		}
 		defer rows.Close()
-		all, err := scanRecords[Approval](rows, "approval", nil)
+		all, err := scanRecords[Approval](&sqliteRecordRows{Rows: rows}, "approval", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +47,7 @@ func storedApprovals(ctx context.Context, s Store) ([]Approval, error) {
 				return err
 			}
 			defer rows.Close()
-			if all, err = scanRecords[Approval](rows, "approval", nil); err != nil {
+			if all, err = scanRecords[Approval](pgRecordRows{rows}, "approval", nil); err != nil {
 				return err
 			}
 			return rows.Err()

@@ -44,6 +44,7 @@ func makePreIDLedger(t *testing.T, st storeUnderTest) {
 	if _, _, err := l.ExpireGrant(ctx, "grt_old", t0.Add(time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
+	revertStateCopies(t, st)
 	undo := []string{
 		`DROP TABLE ledger_identity`, `DROP TABLE policies`,
 		`DROP INDEX grants_revoke_pending`, `DROP INDEX grants_principal_unfolded`, `DROP INDEX grants_entitlement_status`,

@@ -144,6 +144,13 @@ func (l *Ledger) EachGrant(ctx context.Context, f GrantFilter, fn func(Grant) er
 	return l.s.EachGrant(ctx, f, fn)
 }
 
+// EachListedGrant is EachGrant with only the grant's ListedFields filled,
+// in one Grant that fn is given again for each grant (see
+// Store.EachListedGrant).
+func (l *Ledger) EachListedGrant(ctx context.Context, f GrantFilter, fn func(*Grant) error) error {
+	return l.s.EachListedGrant(ctx, f, fn)
+}
+
 // Approval returns the current state of an approval record (ErrNotFound when unknown).
 func (l *Ledger) Approval(ctx context.Context, id string) (Approval, error) {
 	return l.s.Approval(ctx, id)

@@ -60,17 +60,17 @@ END
 	pgTriggerNoDelete   = `CREATE TRIGGER events_no_delete BEFORE DELETE ON events FOR EACH ROW EXECUTE FUNCTION events_append_only()`
 	pgTriggerNoTruncate = `CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()`
 
-	// pgCurrentStateTable creates a current-state table (%[1]s is its name):
-	// the payload of the record's last event, that event's sequence number, and
-	// columns derived from the payload for filtering. principal, entitlement
-	// and status are generated from the payload. The expiry cannot be: turning
-	// text into a time depends on session settings in general, so PostgreSQL
-	// refuses it in a generated column. The append writes it instead and a
-	// CHECK ties it to the payload; the payload always carries an explicit UTC
-	// offset (checkRecord), which makes the conversion independent of them.
-	// Ids are compared and sorted byte by byte, as SQLite does, whatever the
-	// database's collation.
-	pgCurrentStateTable = `CREATE TABLE %[1]s (
+	// pgCurrentStateTableV1 created a current-state table (%[1]s is its
+	// name) in schema versions 1 to 6: the payload of the record's last event,
+	// that event's sequence number, and columns derived from the payload for
+	// filtering. principal, entitlement and status were generated from the
+	// payload. The expiry could not be: turning text into a time depends on
+	// session settings in general, so PostgreSQL refuses it in a generated
+	// column. The append wrote it and a CHECK tied it to the payload. Ids are
+	// compared and sorted byte by byte, as SQLite does, whatever the
+	// database's collation. Since version 7 the table keeps no payload
+	// (pgCurrentStateTableDef); only migrations use this.
+	pgCurrentStateTableV1 = `CREATE TABLE %[1]s (
 	id          text COLLATE "C" PRIMARY KEY,
 	seq         bigint NOT NULL REFERENCES events (seq),
 	data        text NOT NULL,
@@ -80,16 +80,21 @@ END
 	expires_at  timestamptz NOT NULL,
 	CONSTRAINT %[1]s_expires_at_payload CHECK (expires_at = (data::json ->> 'expires_at')::timestamptz)
 )`
-	// pgCurrentStateTableDef is how schemaProblem describes such a table: its
-	// columns in order, then its constraints by name.
+	// pgCurrentStateTableDef is how schemaProblem describes a current-state
+	// table (%[1]s is its name): its columns in order, then its constraints
+	// by name. It holds the sequence number of the record's last event, whose
+	// payload is the record, and the filter columns the append copies from
+	// that payload (stateColumns); the expiry is written as the payload's
+	// text, which always carries an explicit UTC offset (checkRecord), so
+	// that its conversion does not depend on session settings.
 	pgCurrentStateTableDef = `id text NOT NULL
 seq bigint NOT NULL
-data text NOT NULL
-principal text NOT NULL GENERATED ALWAYS AS ((data)::json ->> 'principal'::text) STORED
-entitlement text NOT NULL GENERATED ALWAYS AS ((data)::json ->> 'entitlement'::text) STORED
-status text NOT NULL GENERATED ALWAYS AS ((data)::json ->> 'status'::text) STORED
+principal text NOT NULL
+entitlement text NOT NULL
+status text NOT NULL
 expires_at timestamp with time zone NOT NULL
-CONSTRAINT %[1]s_expires_at_payload CHECK ((expires_at = (((data)::json ->> 'expires_at'::text))::timestamp with time zone))
+revoke_pending boolean NOT NULL
+approval_id text NOT NULL
 CONSTRAINT %[1]s_pkey PRIMARY KEY (id)
 CONSTRAINT %[1]s_seq_fkey FOREIGN KEY (seq) REFERENCES events(seq)
 `
@@ -134,11 +139,11 @@ var pgMigrations = [][]string{
 	hash text NOT NULL
 )`,
 		`INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '')`,
-		fmt.Sprintf(pgCurrentStateTable, "grants"),
+		fmt.Sprintf(pgCurrentStateTableV1, "grants"),
 		`CREATE INDEX grants_principal ON grants (principal)`,
 		`CREATE INDEX grants_entitlement ON grants (entitlement)`,
 		`CREATE INDEX grants_status_expires ON grants (status, expires_at)`,
-		fmt.Sprintf(pgCurrentStateTable, "approvals"),
+		fmt.Sprintf(pgCurrentStateTableV1, "approvals"),
 	},
 	{
 		// The ledger's id: random, made once, never changed. Approval
@@ -174,7 +179,7 @@ $function$`,
 	{
 		// Grants whose revocation their target has not carried out yet, which
 		// a reconciliation completes: few, found without reading every grant.
-		`CREATE INDEX grants_revoke_pending ON grants (id) WHERE ` + pgRevokePending,
+		`CREATE INDEX grants_revoke_pending ON grants (id) WHERE (data::json ->> 'revoke_pending') = 'true'`,
 	},
 	{
 		// Reads of grants by principal as an identity, and by entitlement and
@@ -190,6 +195,29 @@ $function$`,
 		// A constant default changes no stored row, so no trigger fires.
 		`ALTER TABLE events ADD COLUMN recorded_at text NOT NULL DEFAULT '', ADD COLUMN actor text NOT NULL DEFAULT '', ADD COLUMN run_id text NOT NULL DEFAULT ''`,
 	},
+	pgStateWithoutPayload("grants", "approvals"),
+}
+
+// pgStateWithoutPayload is the migration to current state without a copy of
+// the events: each row keeps the sequence number of its record's last event
+// and the filter columns, and readers take the payload from the event. The
+// generated columns become plain ones with their values, the two new ones
+// are read from the copy, and the copy goes, with the CHECK and the index
+// made from it; the index is made again on the new column. The index of
+// grants by entitlement alone goes too.
+func pgStateWithoutPayload(tables ...string) []string {
+	var steps []string
+	for _, t := range tables {
+		steps = append(steps,
+			`ALTER TABLE `+t+` ALTER COLUMN principal DROP EXPRESSION, ALTER COLUMN entitlement DROP EXPRESSION,
+	ALTER COLUMN status DROP EXPRESSION, ADD COLUMN revoke_pending boolean NOT NULL DEFAULT false,
+	ADD COLUMN approval_id text COLLATE "C" NOT NULL DEFAULT ''`,
+			`UPDATE `+t+` SET revoke_pending = coalesce((data::json ->> 'revoke_pending')::boolean, false),
+	approval_id = coalesce(data::json ->> 'approval_id', '')`,
+			`ALTER TABLE `+t+` DROP COLUMN data, ALTER COLUMN revoke_pending DROP DEFAULT, ALTER COLUMN approval_id DROP DEFAULT`)
+	}
+	// grants_entitlement_status serves every read by entitlement.
+	return append(steps, `CREATE INDEX grants_revoke_pending ON grants (id) WHERE `+pgRevokePending, `DROP INDEX grants_entitlement`)
 }
 
 // pgUnfolded selects grants whose principal is not plain lower-case printable
@@ -199,9 +227,10 @@ $function$`,
 const pgUnfolded = `(principal ~ '[^!-~]|[A-Z]')`
 
 // pgRevokePending selects grants whose revocation is pending. The index
-// grants_revoke_pending is made with this condition and the planner uses the
-// index only for a query with the same condition, so it never changes.
-const pgRevokePending = `(data::json ->> 'revoke_pending') = 'true'`
+// grants_revoke_pending is made with this condition (since schema version 7)
+// and the planner uses the index only for a query with the same condition,
+// so it never changes.
+const pgRevokePending = `revoke_pending`
 
 // PostgresStore is a Store in a PostgreSQL database. Every append is one
 // transaction that first locks the ledger's head row, so writers in any number
@@ -232,12 +261,20 @@ var pgDialect = dialect{
 	unindexed: func(column string) string { return column },
 	// The approval's id is compared byte by byte, as the approvals' primary
 	// key sorts it, so that the lookup uses that key.
-	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = (grants.data::json ->> 'approval_id') COLLATE "C" AND a.status = %s)`,
+	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = grants.approval_id AND a.status = %s)`,
 	revokePending:     pgRevokePending,
-	migrations:        pgMigrations,
+	// In whole microseconds, as PostgreSQL keeps it.
+	expiresStored: `(extract(epoch FROM g.expires_at) * 1000000)::bigint`,
+	expiresAgree: func(stored int64, expiresAt time.Time) bool {
+		// PostgreSQL rounds to the nearest microsecond, ties to even.
+		d := expiresAt.Sub(time.UnixMicro(stored))
+		return d >= -time.Microsecond/2 && d <= time.Microsecond/2
+	},
+	migrations: pgMigrations,
 	// The row lock every append takes first.
 	lockHead:        ` FOR UPDATE`,
 	identityVersion: 2,
+	stateVersion:    7,
 }
 
 var (
@@ -493,8 +530,11 @@ func init() {
 	for _, table := range []string{"grants", "approvals"} {
 		pgStateQuery[table] = `SELECT (SELECT seq FROM ` + table + ` WHERE id = $1),
 	(SELECT seq FROM events ORDER BY seq DESC LIMIT 1), (SELECT hash FROM events ORDER BY seq DESC LIMIT 1)`
-		pgUpsert[table] = `INSERT INTO ` + table + ` (id, seq, data, expires_at) VALUES ($1, $2, $3, $4::text::timestamptz)
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data, expires_at = excluded.expires_at`
+		pgUpsert[table] = `INSERT INTO ` + table + ` (id, seq, principal, entitlement, status, expires_at, revoke_pending, approval_id)
+VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz, $7, $8)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, principal = excluded.principal, entitlement = excluded.entitlement,
+	status = excluded.status, expires_at = excluded.expires_at, revoke_pending = excluded.revoke_pending,
+	approval_id = excluded.approval_id`
 	}
 }
 
@@ -559,7 +599,8 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 
 	b = &pgx.Batch{}
 	b.Queue(insertEventStatement(pgDialect), eventArgs(ev)...)
-	b.Queue(pgUpsert[r.row.table], r.row.id, ev.Seq, string(r.data), r.expiresAt)
+	b.Queue(pgUpsert[r.row.table], r.row.id, ev.Seq, r.cols.principal, r.cols.entitlement, r.cols.status, r.cols.expiresAt,
+		r.cols.revokePending, r.cols.approvalID)
 	b.Queue(`UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, ev.Seq, ev.Hash)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Event{}, err
@@ -653,6 +694,17 @@ func (s *PostgresStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, err
 // EachGrant implements Store. Rows are selected in SQL and the filter is
 // checked again against each stored payload.
 func (s *PostgresStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Grant) error) error {
+	return s.eachGrantRow(ctx, f, func(rows recordRows) error { return eachRecord(rows, "grant", f.Matches, fn) })
+}
+
+// EachListedGrant implements Store, as EachGrant does.
+func (s *PostgresStore) EachListedGrant(ctx context.Context, f GrantFilter, fn func(*Grant) error) error {
+	return s.eachGrantRow(ctx, f, func(rows recordRows) error { return eachListedGrant(rows, f.Matches, fn) })
+}
+
+// eachGrantRow runs the query of the grants that may match f and hands its
+// rows to each, which returns the callback's errors in an errStopRecords.
+func (s *PostgresStore) eachGrantRow(ctx context.Context, f GrantFilter, each func(recordRows) error) error {
 	q, args := pgDialect.grantsQuery(f)
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, q, args...)
@@ -660,7 +712,7 @@ func (s *PostgresStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Gr
 			return err
 		}
 		defer rows.Close()
-		if err := eachRecord(rows, "grant", f.Matches, fn); err != nil {
+		if err := each(pgRecordRows{rows}); err != nil {
 			return err
 		}
 		return rows.Err()
@@ -672,6 +724,17 @@ func (s *PostgresStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Gr
 		return s.describeAll(err)
 	}
 	return nil
+}
+
+// pgRecordRows are a query's (id, seq, payload) rows (recordRows); each
+// payload is pgx's buffer, read without a copy.
+type pgRecordRows struct{ pgx.Rows }
+
+func (r pgRecordRows) scanRecord(id *string, seq *int64) ([]byte, error) {
+	if err := r.Scan(id, seq, nil); err != nil {
+		return nil, err
+	}
+	return r.RawValues()[2], nil
 }
 
 // Head implements Store.
@@ -908,20 +971,20 @@ func (t pgTx) policies(ctx context.Context, fn func(digest string, document []by
 	return rows.Err()
 }
 
-// rows reads one current-state table, in the binary format.
-func (t pgTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
-	table := kindTables[kind]
-	rows, err := t.tx.Query(ctx, `SELECT id, seq, data FROM `+table, pgx.QueryResultFormats{pgx.BinaryFormatCode})
+// rows reads one current-state table, each row with its event's payload.
+func (t pgTx) rows(ctx context.Context, kind int, fn func(*stateRow)) error {
+	rows, err := t.tx.Query(ctx, pgDialect.stateRowsQuery(kindTables[kind]))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	var r stateRow
+	dest := r.dest()
 	for rows.Next() {
-		vals := rows.RawValues()
-		if len(vals) != 3 || len(vals[1]) != 8 {
-			return fmt.Errorf("reading the %s: unexpected row format", table)
+		if err := rows.Scan(dest...); err != nil {
+			return err
 		}
-		fn(string(vals[0]), int64(binary.BigEndian.Uint64(vals[1])), vals[2])
+		fn(&r)
 	}
 	return rows.Err()
 }

@@ -19,11 +19,50 @@ type currentRow struct {
 }
 
 // appendRecord is what every store appends for one event about a record: the
-// current-state row it replaces, the record's expiry and its payload.
+// current-state row it replaces, the record's expiry, its payload, and the
+// row's filter columns, read back from that payload (stateColumnsOf).
 type appendRecord struct {
 	row       currentRow
 	expiresAt string
 	data      []byte
+	cols      stateColumns
+}
+
+// stateColumns are the filter columns of a current-state row: what a query
+// selects grants and approvals by, copied from the payload of the record's
+// last event. The row holds them and that event's sequence number, never
+// the payload itself, which readers take from the event.
+type stateColumns struct {
+	principal, entitlement, status string
+	// expiresAt is the payload's expires_at, as written; each store keeps
+	// it in a form of its own (dialect.expires).
+	expiresAt     string
+	revokePending bool
+	// approvalID is the approval record a grant was made under, "" for
+	// none and for an approval.
+	approvalID string
+}
+
+// stateColumnsOf reads a record's filter columns from the payload of an
+// event about it. Appends and verification both read them this way, so that
+// a row an append wrote always agrees with its event. It reads the payload
+// as verification of meaning does (readPayload), in one pass without
+// reflection, since verification reads every current-state row's event.
+func stateColumnsOf(data []byte) (stateColumns, error) {
+	var f payloadFields
+	if problem := readPayload(data, &f); problem != "" {
+		return stateColumns{}, errors.New(problem)
+	}
+	var revokePending bool
+	switch string(f[fRevokePending]) {
+	case "true":
+		revokePending = true
+	case "", "false":
+	default:
+		return stateColumns{}, errors.New("its payload's revoke_pending is not a boolean")
+	}
+	return stateColumns{principal: string(f[fPrincipal]), entitlement: string(f[fEntitlement]), status: string(f[fStatus]),
+		expiresAt: string(f[fExpiresAt]), revokePending: revokePending, approvalID: string(f[fApprovalID])}, nil
 }
 
 // grantRecord checks an append of an event about g and encodes its payload.
@@ -51,7 +90,11 @@ func newAppendRecord(eventType string, allowed []string, row currentRow, status,
 	if err != nil {
 		return appendRecord{}, err
 	}
-	return appendRecord{row: row, expiresAt: expiresAt, data: data}, nil
+	cols, err := stateColumnsOf(data)
+	if err != nil {
+		return appendRecord{}, err
+	}
+	return appendRecord{row: row, expiresAt: expiresAt, data: data, cols: cols}, nil
 }
 
 // checkRecord refuses a record the current-state tables cannot index.
@@ -124,8 +167,8 @@ var errHeadMissing = fmt.Errorf("the ledger's recorded head is missing: %w", Err
 // record is a grant or an approval: what the events of the log are about.
 type record interface{ Grant | Approval }
 
-// decodeRecord decodes a stored payload, the data of an event or of a
-// current-state row, and gives the record the sequence number seq.
+// decodeRecord decodes a stored payload, the data of an event, and gives the
+// record the sequence number seq.
 func decodeRecord[T record](seq int64, data []byte) (T, error) {
 	var r T
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -138,6 +181,17 @@ func decodeRecord[T record](seq int64, data []byte) (T, error) {
 		p.Seq = seq
 	}
 	return r, nil
+}
+
+// recordID is the id of a grant or an approval.
+func recordID[T record](r *T) string {
+	switch p := any(r).(type) {
+	case *Grant:
+		return p.ID
+	case *Approval:
+		return p.ID
+	}
+	return ""
 }
 
 // lastEventReader reads the sequence number and payload of the last event of
@@ -165,54 +219,105 @@ func lastRecord[T record](ctx context.Context, read lastEventReader, kind, id st
 	return r, nil
 }
 
-// recordRows is what scanRecords needs of a query's result; database/sql's
-// and pgx's rows both have it.
+// recordRows is the result of a query of (id, seq, payload) rows, as each
+// store reads it (sqliteRecordRows, pgRecordRows).
 type recordRows interface {
 	Next() bool
-	Scan(dest ...any) error
+	// scanRecord reads the current row's id and seq into id and seq and
+	// returns its payload, nil for NULL, valid until the next call of Next.
+	scanRecord(id *string, seq *int64) ([]byte, error)
 }
 
-// scanRecords decodes the (seq, data) rows of a current-state table about
-// records of kind, in order, and keeps those that keep accepts (all of them
-// when keep is nil). The caller checks the rows' error at the end.
+// scanRecords is eachRecord into a slice.
 func scanRecords[T record](rows recordRows, kind string, keep func(T) bool) ([]T, error) {
 	out := []T{}
-	var seq int64
-	var data []byte
-	for rows.Next() {
-		if err := rows.Scan(&seq, &data); err != nil {
-			return nil, err
-		}
-		r, err := decodeRecord[T](seq, data)
-		if err != nil {
-			return nil, fmt.Errorf("a stored %s is not readable: %w", kind, err)
-		}
-		if keep == nil || keep(r) {
-			out = append(out, r)
-		}
+	err := eachRecord(rows, kind, keep, func(r T) error { out = append(out, r); return nil })
+	if own, ok := callbackError(err); ok {
+		return nil, own
 	}
-	return out, nil
+	return out, err
 }
 
-// eachRecord is scanRecords without the slice: it decodes the rows one by one
-// and calls fn for each that keep accepts. An error from fn ends the walk and
-// is returned as it is. The caller checks the rows' error at the end.
+// eachRecord decodes the (id, seq, payload) rows of a query of a current-state
+// table about records of kind, where the payload is that of the event seq
+// (stateEventData), one by one, and calls fn for each that keep accepts (all
+// of them when keep is nil). An error from fn ends the walk and is returned
+// in an errStopRecords. The caller checks the rows' error at the end.
+//
+// What readers trust: a row's seq and filter columns are copied from the
+// record's last event by the append, in the same transaction, and Verify
+// checks every row against the events. Between two full verifications (a
+// plan verifies only the rows that events since its checkpoint touched,
+// VerifySince), a row edited behind governed's back is caught here only in
+// part: a seq naming a missing event or another record's event is refused,
+// and a filter column that lies cannot add a grant to a result, since keep
+// checks the filter again against the payload; but a lie that hides a grant
+// from a filter, or a seq naming an earlier event of the same record, goes
+// unseen until `governed verify` reads every row.
 func eachRecord[T record](rows recordRows, kind string, keep func(T) bool, fn func(T) error) error {
-	var seq int64
-	var data []byte
-	for rows.Next() {
-		if err := rows.Scan(&seq, &data); err != nil {
-			return err
-		}
+	return eachRow(rows, kind, func(id string, seq int64, data []byte) error {
 		r, err := decodeRecord[T](seq, data)
 		if err != nil {
-			return fmt.Errorf("a stored %s is not readable: %w", kind, err)
+			return fmt.Errorf("%s %q: its event %d is not readable: %w", kind, id, seq, err)
+		}
+		if err := checkRowSubject(kind, id, seq, recordID(&r)); err != nil {
+			return err
 		}
 		if keep == nil || keep(r) {
 			if err := fn(r); err != nil {
 				return errStopRecords{err}
 			}
 		}
+		return nil
+	})
+}
+
+// eachListedGrant is eachRecord for grants with only their ListedFields
+// decoded (decodeListedGrant), into one Grant that each call of fn reuses.
+func eachListedGrant(rows recordRows, keep func(Grant) bool, fn func(*Grant) error) error {
+	var g Grant
+	return eachRow(rows, "grant", func(id string, seq int64, data []byte) error {
+		if err := decodeListedGrant(seq, data, &g); err != nil {
+			return fmt.Errorf("grant %q: its event %d is not readable: %w", id, seq, err)
+		}
+		if err := checkRowSubject("grant", id, seq, g.ID); err != nil {
+			return err
+		}
+		if keep == nil || keep(g) {
+			if err := fn(&g); err != nil {
+				return errStopRecords{err}
+			}
+		}
+		return nil
+	})
+}
+
+// eachRow scans the (id, seq, payload) rows of a current-state query and
+// calls fn with each; the payload is valid only until fn returns. A row whose
+// event is missing is an error.
+func eachRow(rows recordRows, kind string, fn func(id string, seq int64, data []byte) error) error {
+	var id string
+	var seq int64
+	for rows.Next() {
+		data, err := rows.scanRecord(&id, &seq)
+		if err != nil {
+			return err
+		}
+		if data == nil {
+			return fmt.Errorf("the current state of %s %q names event %d, which is missing; run governed verify", kind, id, seq)
+		}
+		if err := fn(id, seq, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRowSubject refuses a current-state row of id whose event seq is about
+// the record got instead.
+func checkRowSubject(kind, id string, seq int64, got string) error {
+	if got != id {
+		return fmt.Errorf("the current state of %s %q names event %d, which is about %q; run governed verify", kind, id, seq, got)
 	}
 	return nil
 }

@@ -22,9 +22,8 @@ import (
 const sqliteBusyTimeout = 30 * time.Second
 
 // Schema objects whose definitions Verify checks: the append-only triggers,
-// and the current-state tables, whose filter columns are generated from the
-// payload so that they cannot disagree with it. A migration that changes one of
-// them must update the definition here to what SQLite then stores.
+// and the current-state tables. A migration that changes one of them must
+// update the definition here to what SQLite then stores.
 const (
 	sqliteTriggerNoUpdate = `CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN
@@ -37,9 +36,25 @@ END`
 	sqliteGrantsTable    = `CREATE TABLE grants (` + sqliteCurrentStateColumns + `) STRICT`
 	sqliteApprovalsTable = `CREATE TABLE approvals (` + sqliteCurrentStateColumns + `) STRICT`
 
-	// sqliteCurrentStateColumns: the payload of the record's last event, that
-	// event's sequence number, and columns derived from the payload for filtering.
+	// sqliteCurrentStateColumns: the sequence number of the record's last
+	// event, whose payload is the record, and the filter columns the append
+	// copies from that payload (stateColumns). expires_unix is the expiry's
+	// whole seconds since 1970, rounded down; revoke_pending is 0 or 1.
 	sqliteCurrentStateColumns = `
+	id             TEXT PRIMARY KEY,
+	seq            INTEGER NOT NULL REFERENCES events (seq),
+	principal      TEXT NOT NULL,
+	entitlement    TEXT NOT NULL,
+	status         TEXT NOT NULL,
+	expires_unix   INTEGER NOT NULL,
+	revoke_pending INTEGER NOT NULL,
+	approval_id    TEXT NOT NULL
+`
+
+	// sqliteCurrentStateColumnsV1 are the current-state columns of schema
+	// versions 1 to 7, which held a copy of the last event's payload and
+	// generated the filter columns from it. Only migrations use them.
+	sqliteCurrentStateColumnsV1 = `
 	id           TEXT PRIMARY KEY,
 	seq          INTEGER NOT NULL REFERENCES events (seq),
 	data         TEXT NOT NULL,
@@ -79,11 +94,11 @@ var sqliteMigrations = [][]string{
 	hash TEXT NOT NULL
 ) STRICT`,
 		`INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '')`,
-		sqliteGrantsTable,
+		`CREATE TABLE grants (` + sqliteCurrentStateColumnsV1 + `) STRICT`,
 		`CREATE INDEX grants_principal ON grants (principal)`,
 		`CREATE INDEX grants_entitlement ON grants (entitlement)`,
 		`CREATE INDEX grants_status_expires ON grants (status, expires_unix)`,
-		sqliteApprovalsTable,
+		`CREATE TABLE approvals (` + sqliteCurrentStateColumnsV1 + `) STRICT`,
 	},
 	{
 		// Reads of one grant or approval come from its last event, the chained
@@ -124,7 +139,7 @@ END`,
 	{
 		// Grants whose revocation their target has not carried out yet, which
 		// a reconciliation completes: few, found without reading every grant.
-		`CREATE INDEX grants_revoke_pending ON grants (id) WHERE ` + sqliteRevokePending,
+		`CREATE INDEX grants_revoke_pending ON grants (id) WHERE json_extract(data, '$.revoke_pending') = 1`,
 	},
 	{
 		// Reads of grants by principal as an identity, and by entitlement and
@@ -141,6 +156,33 @@ END`,
 		`ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE events ADD COLUMN run_id TEXT NOT NULL DEFAULT ''`,
 	},
+	{
+		// Current state without a copy of the events: each row keeps the
+		// sequence number of its record's last event and the filter columns,
+		// and readers take the payload from the event. The tables are made
+		// again, as SQLite cannot turn generated columns into plain ones;
+		// the columns are kept as they were generated, and the two new ones
+		// read from the copy before it goes.
+		`ALTER TABLE grants RENAME TO grants_v7`,
+		sqliteGrantsTable,
+		`INSERT INTO grants (id, seq, principal, entitlement, status, expires_unix, revoke_pending, approval_id)
+SELECT id, seq, principal, entitlement, status, expires_unix,
+	coalesce(json_extract(data, '$.revoke_pending'), 0), coalesce(json_extract(data, '$.approval_id'), '')
+FROM grants_v7`,
+		`DROP TABLE grants_v7`,
+		// grants_entitlement is not made again: grants_entitlement_status
+		// serves every read by entitlement.
+		`CREATE INDEX grants_principal ON grants (principal)`,
+		`CREATE INDEX grants_status_expires ON grants (status, expires_unix)`,
+		`CREATE INDEX grants_revoke_pending ON grants (id) WHERE ` + sqliteRevokePending,
+		`CREATE INDEX grants_principal_unfolded ON grants (id) WHERE ` + sqliteUnfolded,
+		`CREATE INDEX grants_entitlement_status ON grants (entitlement, status, expires_unix)`,
+		`ALTER TABLE approvals RENAME TO approvals_v7`,
+		sqliteApprovalsTable,
+		`INSERT INTO approvals (id, seq, principal, entitlement, status, expires_unix, revoke_pending, approval_id)
+SELECT id, seq, principal, entitlement, status, expires_unix, 0, '' FROM approvals_v7`,
+		`DROP TABLE approvals_v7`,
+	},
 }
 
 // sqliteUnfolded selects grants whose principal is not plain lower-case
@@ -149,9 +191,9 @@ END`,
 const sqliteUnfolded = `(principal GLOB '*[^!-~]*' OR principal GLOB '*[A-Z]*')`
 
 // sqliteRevokePending selects grants whose revocation is pending. The index
-// grants_revoke_pending is made with this condition and a query uses the
-// index only with the same text, so it never changes.
-const sqliteRevokePending = `json_extract(data, '$.revoke_pending') = 1`
+// grants_revoke_pending is made with this condition (since schema version 8)
+// and a query uses the index only with the same text, so it never changes.
+const sqliteRevokePending = `revoke_pending = 1`
 
 const sqlitePoliciesTable = `CREATE TABLE policies (
 	digest      TEXT PRIMARY KEY,
@@ -185,10 +227,15 @@ var sqliteDialect = dialect{
 	unfolded: sqliteUnfolded,
 	// A unary plus: the same value, but not a column an index can serve.
 	unindexed:         func(column string) string { return "+" + column },
-	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = json_extract(grants.data, '$.approval_id') AND a.status = %s)`,
+	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = grants.approval_id AND a.status = %s)`,
 	revokePending:     sqliteRevokePending,
-	migrations:        sqliteMigrations,
-	identityVersion:   3,
+	expiresStored:     `g.expires_unix`,
+	expiresAgree: func(stored int64, expiresAt time.Time) bool {
+		return stored == expiresAt.Unix()
+	},
+	migrations:      sqliteMigrations,
+	identityVersion: 3,
+	stateVersion:    8,
 }
 
 // openSQLite opens the ledger in the SQLite file at path and brings its schema
@@ -394,6 +441,19 @@ func (s *SQLiteStore) append(ctx context.Context, eventType string, at time.Time
 	return ev, nil
 }
 
+// sqliteUpsert stores a record's new current state, by table.
+var sqliteUpsert = map[string]string{}
+
+func init() {
+	for _, table := range []string{"grants", "approvals"} {
+		sqliteUpsert[table] = `INSERT INTO ` + table + ` (id, seq, principal, entitlement, status, expires_unix, revoke_pending, approval_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, principal = excluded.principal, entitlement = excluded.entitlement,
+	status = excluded.status, expires_unix = excluded.expires_unix, revoke_pending = excluded.revoke_pending,
+	approval_id = excluded.approval_id`
+	}
+}
+
 // appendTx is one append: it reads the record's current-state row, the head
 // and the last event under the write lock, decides, and writes.
 func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Time, r appendRecord, expectSeq int64) (Event, error) {
@@ -432,9 +492,16 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 	if _, err := tx.ExecContext(ctx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
 		return Event{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO `+r.row.table+` (id, seq, data) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`,
-		r.row.id, ev.Seq, string(r.data)); err != nil {
+	expires, err := time.Parse(time.RFC3339, r.cols.expiresAt)
+	if err != nil {
+		return Event{}, err // checkRecord took it
+	}
+	revokePending := 0
+	if r.cols.revokePending {
+		revokePending = 1
+	}
+	if _, err := tx.ExecContext(ctx, sqliteUpsert[r.row.table], r.row.id, ev.Seq, r.cols.principal, r.cols.entitlement,
+		r.cols.status, expires.Unix(), revokePending, r.cols.approvalID); err != nil {
 		return Event{}, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
@@ -531,13 +598,24 @@ func (s *SQLiteStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error
 // EachGrant implements Store. Rows are selected in SQL and the filter is
 // checked again against each stored payload.
 func (s *SQLiteStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Grant) error) error {
+	return s.eachGrantRow(ctx, f, func(rows recordRows) error { return eachRecord(rows, "grant", f.Matches, fn) })
+}
+
+// EachListedGrant implements Store, as EachGrant does.
+func (s *SQLiteStore) EachListedGrant(ctx context.Context, f GrantFilter, fn func(*Grant) error) error {
+	return s.eachGrantRow(ctx, f, func(rows recordRows) error { return eachListedGrant(rows, f.Matches, fn) })
+}
+
+// eachGrantRow runs the query of the grants that may match f and hands its
+// rows to each, which returns the callback's errors in an errStopRecords.
+func (s *SQLiteStore) eachGrantRow(ctx context.Context, f GrantFilter, each func(recordRows) error) error {
 	q, args := sqliteDialect.grantsQuery(f)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return describeSQLiteError(s.path, err)
 	}
 	defer rows.Close()
-	if err := eachRecord(rows, "grant", f.Matches, fn); err != nil {
+	if err := each(&sqliteRecordRows{Rows: rows}); err != nil {
 		if own, ok := callbackError(err); ok {
 			return own
 		}
@@ -547,6 +625,18 @@ func (s *SQLiteStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Gran
 		return describeSQLiteError(s.path, err)
 	}
 	return nil
+}
+
+// sqliteRecordRows are a query's (id, seq, payload) rows (recordRows), whose
+// payloads share one buffer.
+type sqliteRecordRows struct {
+	*sql.Rows
+	data sql.RawBytes
+}
+
+func (r *sqliteRecordRows) scanRecord(id *string, seq *int64) ([]byte, error) {
+	err := r.Scan(id, seq, &r.data)
+	return r.data, err
 }
 
 // Head implements Store.
@@ -745,21 +835,23 @@ func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document 
 	return rows.Err()
 }
 
-// rows reads one current-state table.
-func (t sqliteTx) rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error {
-	rows, err := t.tx.QueryContext(ctx, `SELECT id, seq, data FROM `+kindTables[kind])
+// rows reads one current-state table, each row with its event's payload.
+func (t sqliteTx) rows(ctx context.Context, kind int, fn func(*stateRow)) error {
+	rows, err := t.tx.QueryContext(ctx, sqliteDialect.stateRowsQuery(kindTables[kind]))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var id string
-	var seq int64
+	var r stateRow
+	dest := r.dest()
 	var data sql.RawBytes
+	dest[len(dest)-1] = &data
 	for rows.Next() {
-		if err := rows.Scan(&id, &seq, &data); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		fn(id, seq, data)
+		r.data = data
+		fn(&r)
 	}
 	return rows.Err()
 }

@@ -628,6 +628,7 @@ func TestStoresGrantsAsListed(t *testing.T) {
 			// (SQLite's choice; PostgreSQL's planner goes by its statistics.)
 			{GrantFilter{Identity: "svc-a", Entitlement: "read"}, []string{"grants_principal ", "grants_principal_unfolded"}, []string{"grants_entitlement"}},
 			{GrantFilter{Identity: "svc-a", Entitlement: "read", StatusAt: StatusExpired, At: now}, []string{"grants_principal ", "grants_principal_unfolded"}, []string{"grants_entitlement", "grants_status_expires"}},
+			{GrantFilter{Entitlement: "read"}, []string{"grants_entitlement_status"}, nil},
 			{GrantFilter{Entitlement: "read", StatusAt: StatusActive, At: now}, []string{"grants_entitlement_status"}, nil},
 			{GrantFilter{Entitlement: "read", StatusAt: StatusRevoked, At: now}, []string{"grants_entitlement_status"}, nil},
 			{GrantFilter{StatusAt: StatusActive, At: now}, []string{"grants_status_expires"}, nil},
@@ -714,7 +715,9 @@ func TestStoresAppendExpectations(t *testing.T) {
 }
 
 // TestStoresReadTheLog: a grant or approval is what its last event says, not
-// what its current-state row says; Verify reports the edited row.
+// what its current-state row says: the rows hold no payload, and a filter
+// column that lies cannot put a grant in a list it does not belong to.
+// Verify reports the edited row.
 func TestStoresReadTheLog(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st storeUnderTest) {
@@ -728,20 +731,24 @@ func TestStoresReadTheLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := st.exec(
-			`UPDATE grants SET data = replace(data, 'SEC-101', 'SEC-999') WHERE id = 'grt_1'`,
-			`UPDATE approvals SET data = replace(data, 'nightly', 'hourly') WHERE id = 'apr_1'`,
+			`UPDATE grants SET principal = 'svc-other' WHERE id = 'grt_1'`,
+			`UPDATE approvals SET status = 'withdrawn' WHERE id = 'apr_1'`,
 		); err != nil {
 			t.Fatal(err)
 		}
 		if g, err := l.Grant(ctx, "grt_1"); err != nil || g.TicketID != "SEC-101" || fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", issued) {
 			t.Fatalf("Grant after the row was edited = %+v, %v", g, err)
 		}
-		if a, err := l.Approval(ctx, "apr_1"); err != nil || a.Justification != rec.Justification {
+		if a, err := l.Approval(ctx, "apr_1"); err != nil || a.Status != rec.Status {
 			t.Fatalf("Approval after the row was edited = %+v, %v", a, err)
 		}
-		// The lists come from the current-state tables, which Verify checks.
-		if all, _ := l.Grants(ctx, GrantFilter{}); len(all) != 1 || all[0].TicketID != "SEC-999" {
-			t.Fatalf("Grants = %+v", all)
+		// The lists select rows by their columns, which Verify checks, and
+		// take each grant from its event.
+		if all, err := l.Grants(ctx, GrantFilter{}); err != nil || len(all) != 1 || fmt.Sprintf("%+v", all[0]) != fmt.Sprintf("%+v", issued) {
+			t.Fatalf("Grants = %+v, %v", all, err)
+		}
+		if some, err := l.Grants(ctx, GrantFilter{Principal: "svc-other"}); err != nil || len(some) != 0 {
+			t.Fatalf("Grants of the principal the row names = %+v, %v; want none", some, err)
 		}
 		r, err := l.Verify(ctx)
 		if err != nil || r.OK || r.FirstBad != 1 || !strings.Contains(r.Problem, `grant "grt_1"`) {
@@ -1123,14 +1130,63 @@ VALUES (11, '%s', '%s', '%s', '%s', 'FORGED_PREV', 'FORGED_HASH')`,
 			firstBad: 10, problem: []string{"recorded head hash"},
 		},
 		{
-			name:     "grant row payload edited",
-			sql:      []string{`UPDATE grants SET data = replace(data, 'SEC-101', 'SEC-999') WHERE id = 'grt_4'`},
-			firstBad: 6, problem: []string{`grant "grt_4"`, "(6)"},
+			// Plain columns, which the append writes: anyone who can write
+			// the table can change them, and Verify compares each with the
+			// payload of the event the row names.
+			name:     "grant row's entitlement edited",
+			sql:      []string{`UPDATE grants SET entitlement = 'other-db-read' WHERE id = 'grt_4'`},
+			firstBad: 6, problem: []string{`grant "grt_4"`, "(6)", "its entitlement differs"},
+		},
+		{
+			name:     "grant row's principal edited",
+			sql:      []string{`UPDATE grants SET principal = 'svc-other' WHERE id = 'grt_5'`},
+			firstBad: 9, problem: []string{`grant "grt_5"`, "its principal differs"},
+		},
+		{
+			// An active grant shown as expired would leave a filter on
+			// status active without it.
+			name:     "grant row's status edited to hide it",
+			sql:      []string{`UPDATE grants SET status = 'expired' WHERE id = 'grt_5'`},
+			firstBad: 9, problem: []string{`grant "grt_5"`, "its status differs"},
+		},
+		{
+			name: "grant row's expiry moved to hide it",
+			dialectSQL: map[string][]string{
+				"sqlite":   {`UPDATE grants SET expires_unix = expires_unix + 86400 WHERE id = 'grt_5'`},
+				"postgres": {`UPDATE grants SET expires_at = expires_at + interval '1 day' WHERE id = 'grt_5'`},
+			},
+			firstBad: 9, problem: []string{`grant "grt_5"`, "its expiry differs"},
+		},
+		{
+			name: "grant row's expiry moved by a second",
+			dialectSQL: map[string][]string{
+				"sqlite":   {`UPDATE grants SET expires_unix = expires_unix - 1 WHERE id = 'grt_4'`},
+				"postgres": {`UPDATE grants SET expires_at = expires_at - interval '1 microsecond' WHERE id = 'grt_4'`},
+			},
+			firstBad: 6, problem: []string{`grant "grt_4"`, "its expiry differs"},
+		},
+		{
+			name: "grant row's pending revocation hidden",
+			dialectSQL: map[string][]string{
+				"sqlite":   {`UPDATE grants SET revoke_pending = 1 WHERE id = 'grt_4'`},
+				"postgres": {`UPDATE grants SET revoke_pending = true WHERE id = 'grt_4'`},
+			},
+			firstBad: 6, problem: []string{`grant "grt_4"`, "its revoke_pending differs"},
+		},
+		{
+			name:     "grant row's approval changed",
+			sql:      []string{`UPDATE grants SET approval_id = 'apr_1' WHERE id = 'grt_4'`},
+			firstBad: 6, problem: []string{`grant "grt_4"`, "its approval_id differs"},
 		},
 		{
 			name:     "grant row put back to an earlier event",
-			sql:      []string{`UPDATE grants SET seq = 1, data = (SELECT data FROM events WHERE seq = 1) WHERE id = 'grt_1'`},
+			sql:      []string{`UPDATE grants SET seq = 1 WHERE id = 'grt_1'`},
 			firstBad: 5, problem: []string{`grant "grt_1"`, "says event 1 but its last event is 5"},
+		},
+		{
+			name:     "grant row names another grant's event",
+			sql:      []string{`UPDATE grants SET seq = 9 WHERE id = 'grt_1'`},
+			firstBad: 5, problem: []string{`grant "grt_1"`, "says event 9 but its last event is 5"},
 		},
 		{
 			name:     "grant row deleted",
@@ -1139,40 +1195,27 @@ VALUES (11, '%s', '%s', '%s', '%s', 'FORGED_PREV', 'FORGED_HASH')`,
 		},
 		{
 			name: "grant row invented",
-			dialectSQL: map[string][]string{
-				"sqlite":   {`INSERT INTO grants (id, seq, data) SELECT 'grt_ghost', seq, data FROM grants WHERE id = 'grt_5'`},
-				"postgres": {`INSERT INTO grants (id, seq, data, expires_at) SELECT 'grt_ghost', seq, data, expires_at FROM grants WHERE id = 'grt_5'`},
-			},
+			sql: []string{`CREATE TEMP TABLE saved AS SELECT * FROM grants WHERE id = 'grt_5'`,
+				`UPDATE saved SET id = 'grt_ghost'`, `INSERT INTO grants SELECT * FROM saved`},
 			firstBad: 9, problem: []string{`grant "grt_ghost" has a current-state row`},
 		},
 		{
 			name:     "approval row edited",
-			sql:      []string{`UPDATE approvals SET data = replace(data, '"withdrawn"', '"active"') WHERE id = 'apr_1'`},
-			firstBad: 7, problem: []string{`approval "apr_1"`},
+			sql:      []string{`UPDATE approvals SET status = 'active' WHERE id = 'apr_1'`},
+			firstBad: 7, problem: []string{`approval "apr_1"`, "its status differs"},
 		},
 		{
-			name: "filter column cannot be edited",
-			sql:  []string{`UPDATE grants SET status = 'active' WHERE id = 'grt_1'`},
-			refused: map[string]string{
-				"sqlite":   `cannot UPDATE generated column "status"`,
-				"postgres": `column "status" can only be updated to DEFAULT`,
-			},
-		},
-		{
-			name: "filter column made plain and edited",
+			name: "grants table altered",
 			dialectSQL: map[string][]string{
 				"sqlite": {
-					`CREATE TABLE saved AS SELECT id, seq, data, principal, entitlement, status, expires_unix FROM grants`,
+					`CREATE TABLE saved AS SELECT * FROM grants`,
 					`DROP TABLE grants`,
-					`CREATE TABLE grants (id TEXT PRIMARY KEY, seq INTEGER, data TEXT, principal TEXT, entitlement TEXT, status TEXT, expires_unix INTEGER)`,
+					`CREATE TABLE grants (id TEXT PRIMARY KEY, seq INTEGER, principal TEXT, entitlement TEXT, status TEXT,
+	expires_unix INTEGER, revoke_pending INTEGER, approval_id TEXT)`,
 					`INSERT INTO grants SELECT * FROM saved`,
 					`DROP TABLE saved`,
-					`UPDATE grants SET status = 'active' WHERE id = 'grt_1'`,
 				},
-				"postgres": {
-					`ALTER TABLE grants ALTER COLUMN status DROP EXPRESSION`,
-					`UPDATE grants SET status = 'active' WHERE id = 'grt_1'`,
-				},
+				"postgres": {`ALTER TABLE grants DROP CONSTRAINT grants_seq_fkey`},
 			},
 			firstBad: 0, problem: []string{"the definition of the grants table was altered"},
 		},

@@ -113,6 +113,8 @@ type verification struct {
 	// ledger.identified event seen, 0 before one.
 	ledgerID   string
 	identified int64
+	// expiresAgree is the store's dialect.expiresAgree.
+	expiresAgree func(stored int64, expiresAt time.Time) bool
 }
 
 func newVerification() *verification {
@@ -264,10 +266,29 @@ func headProblem(recorded *Head, last Head) (seq int64, problem string, ok bool)
 	return 0, "", true
 }
 
-// row checks one current-state row: it must hold the payload of the last event
-// about its subject, at that event's sequence number.
-func (v *verification) row(kind int, id string, seq int64, data []byte) {
-	name := kindNames[kind]
+// stateRow is one current-state row as verification reads it
+// (dialect.stateRowsQuery): its columns, its expiry as the store keeps it
+// (dialect.expiresStored), and the payload of the event its seq names, nil
+// when there is none.
+type stateRow struct {
+	id      string
+	seq     int64
+	cols    stateColumns // expiresAt unset: see expires
+	expires int64
+	data    []byte
+}
+
+// dest is where a scan of a stateRowsQuery row goes.
+func (r *stateRow) dest() []any {
+	return []any{&r.id, &r.seq, &r.cols.principal, &r.cols.entitlement, &r.cols.status, &r.expires,
+		&r.cols.revokePending, &r.cols.approvalID, &r.data}
+}
+
+// row checks one current-state row: it must name the last event about its
+// subject, and its filter columns must be those the event's payload gives
+// (stateColumnsOf), so that no filter can hide a record or show another.
+func (v *verification) row(kind int, r *stateRow) {
+	name, id, seq := kindNames[kind], r.id, r.seq
 	x := &v.subjects[kind]
 	i, ok := x.index[id]
 	if !ok {
@@ -287,9 +308,44 @@ func (v *verification) row(kind int, id string, seq int64, data []byte) {
 			name, id, seq, end))
 	case st.seq != seq:
 		v.replayFail(st.seq, fmt.Sprintf("the current state of %s %q says event %d but its last event is %d", name, id, seq, st.seq))
-	case maphash.Bytes(v.seed, data) != st.digest:
+	case r.data == nil || maphash.Bytes(v.seed, r.data) != st.digest:
+		// The walk read the event in the same snapshot: only a store that
+		// reads its rows wrongly gets here.
 		v.replayFail(seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d)", name, id, seq))
+	default:
+		if column := v.columnProblem(r); column != "" {
+			v.replayFail(seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d): its %s differs", name, id, seq, column))
+		}
 	}
+}
+
+// columnProblem names the first filter column of r that differs from what
+// the payload of its event gives, "" when none does.
+func (v *verification) columnProblem(r *stateRow) string {
+	want, err := stateColumnsOf(r.data)
+	if err != nil {
+		// The payload reads otherwise than governed writes it: the checks
+		// of meaning report the event, which fails verification.
+		return ""
+	}
+	got := r.cols
+	switch {
+	case got.principal != want.principal:
+		return "principal"
+	case got.entitlement != want.entitlement:
+		return "entitlement"
+	case got.status != want.status:
+		return "status"
+	case got.revokePending != want.revokePending:
+		return "revoke_pending"
+	case got.approvalID != want.approvalID:
+		return "approval_id"
+	}
+	expires, err := time.Parse(time.RFC3339, want.expiresAt)
+	if err != nil || !v.expiresAgree(r.expires, expires) {
+		return "expiry"
+	}
+	return ""
 }
 
 // unseen reports the subjects of kind that have events but no current-state row.
@@ -428,8 +484,9 @@ type snapshotReader interface {
 	// through v.walk, in sequence order, stopping when v does.
 	walkEvents(ctx context.Context, v *verification, after int64) error
 	// rows calls fn for every current-state row of kind (kindGrant or
-	// kindApproval). data is valid only until fn returns.
-	rows(ctx context.Context, kind int, fn func(id string, seq int64, data []byte)) error
+	// kindApproval), read with dialect.stateRowsQuery. The row is valid
+	// only until fn returns.
+	rows(ctx context.Context, kind int, fn func(*stateRow)) error
 	// policies calls fn for every kept policy document, by digest; document
 	// is fn's to keep.
 	policies(ctx context.Context, fn func(digest string, document []byte)) error
@@ -452,6 +509,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	}
 	v := newVerification()
 	v.meaning = newMeaning(v.seed, judge, policies)
+	v.expiresAgree = r.dialect().expiresAgree
 	var grants, approvals int
 	if _, err := r.queryRow(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`, &grants, &approvals); err != nil {
 		return Report{}, err
@@ -475,7 +533,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	}
 	if !v.failed {
 		for _, kind := range []int{kindGrant, kindApproval} {
-			err := r.rows(ctx, kind, func(id string, seq int64, data []byte) { v.row(kind, id, seq, data) })
+			err := r.rows(ctx, kind, func(row *stateRow) { v.row(kind, row) })
 			if err != nil {
 				return Report{}, err
 			}

@@ -59,6 +59,7 @@ func lastEventAtOrBeforeQuery(d dialect) string {
 func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head, policies map[string][]byte) (Report, error) {
 	v := newVerification()
 	v.meaning = newMeaning(v.seed, judge, policies)
+	v.expiresAgree = r.dialect().expiresAgree
 	if len(policies) > 0 {
 		v.meaning.sawDigest = -1
 	}
@@ -100,16 +101,15 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 		// read by its id: a read of every row would cost what the history
 		// costs.
 		for _, kind := range []int{kindGrant, kindApproval} {
-			q := `SELECT seq, data FROM ` + kindTables[kind] + ` WHERE id = ` + r.dialect().param(1)
+			q := r.dialect().stateRowsQuery(kindTables[kind]) + ` WHERE g.id = ` + r.dialect().param(1)
 			for _, st := range v.subjects[kind].last {
-				var seq int64
-				var data []byte
-				found, err := r.queryRowArgs(ctx, q, []any{st.id}, &seq, &data)
+				var row stateRow
+				found, err := r.queryRowArgs(ctx, q, []any{st.id}, row.dest()...)
 				if err != nil {
 					return Report{}, err
 				}
 				if found {
-					v.row(kind, st.id, seq, data)
+					v.row(kind, &row)
 				}
 			}
 			v.unseen(kind)

@@ -264,43 +264,147 @@ func readGrantsDirect(ctx context.Context, data *providerData, req *tfprotov6.Re
 	if len(diags) > 0 {
 		return nil, false
 	}
-	listType, ok := objectType.AttributeTypes["grants"].(tftypes.List)
-	itemType, ok2 := listType.ElementType.(tftypes.Object)
-	if !ok || !ok2 {
+	// The state is encoded as the grants are read, in MessagePack as tftypes
+	// encodes it, so that a long list is never held as values: the grants
+	// go into chunks of a fixed size as they are read, and the state into
+	// one buffer of its exact size at the end. The list's header comes
+	// first but depends on the number of grants.
+	items, ok := grantItemWriter()
+	if !ok {
 		return nil, false
 	}
-	// The grants are encoded as they are read, in MessagePack as tftypes
-	// encodes them, so that a long list is never held as values.
-	var items msgpackWriter
+	var list chunkedWriter
 	count := 0
 	if !none {
-		err := data.ledger.EachGrant(ctx, filter, func(g ledger.Grant) error {
+		err := data.ledger.EachListedGrant(ctx, filter, func(g *ledger.Grant) error {
 			count++
-			return items.object(itemType, grantItemAttrs(g, g.StatusAt(data.now)))
+			items.write(list.next(), g, g.StatusAt(data.now))
+			return nil
 		})
 		if err != nil {
 			return nil, false
 		}
 	}
-	state := map[string]any{"grants": msgpackRaw{count: count, items: items.b}}
-	for name, v := range attrs {
+	var head, tail msgpackWriter
+	names := slices.Sorted(maps.Keys(objectType.AttributeTypes))
+	head.header(0x80, 16, len(names), 0xde)
+	out := &head
+	for _, name := range names {
+		out.str(name)
 		if name == "grants" {
+			out.header(0x90, 16, count, 0xdc)
+			out = &tail
 			continue
 		}
+		v := attrs[name]
 		var str string
 		if v.IsNull() {
-			state[name] = nil
+			out.b = append(out.b, 0xc0)
 		} else if err := v.As(&str); err == nil {
-			state[name] = str
+			out.str(str)
 		} else {
 			return nil, false
 		}
 	}
-	var out msgpackWriter
-	if err := out.object(objectType, state); err != nil {
-		return nil, false
+	state := make([]byte, 0, len(head.b)+list.len()+len(tail.b))
+	state = append(state, head.b...)
+	state = list.appendTo(state)
+	state = append(state, tail.b...)
+	return &tfprotov6.ReadDataSourceResponse{State: &tfprotov6.DynamicValue{MsgPack: state}}, true
+}
+
+// chunkedWriter is MessagePack written in chunks of about chunkSize bytes,
+// so that a long text never moves as it grows.
+type chunkedWriter struct {
+	done []msgpackWriter
+	cur  msgpackWriter
+	size int
+}
+
+const chunkSize = 256 << 10
+
+// next returns the writer of the next value: the current chunk, or a new
+// one once it is full.
+func (c *chunkedWriter) next() *msgpackWriter {
+	if len(c.cur.b) >= chunkSize {
+		c.size += len(c.cur.b)
+		c.done = append(c.done, c.cur)
+		c.cur = msgpackWriter{}
 	}
-	return &tfprotov6.ReadDataSourceResponse{State: &tfprotov6.DynamicValue{MsgPack: out.b}}, true
+	if c.cur.b == nil && len(c.done) > 0 {
+		// A long answer: the first chunk grew as a short one would.
+		c.cur.b = make([]byte, 0, chunkSize+chunkSize/8)
+	}
+	return &c.cur
+}
+
+// len is the length of what c holds.
+func (c *chunkedWriter) len() int { return c.size + len(c.cur.b) }
+
+// appendTo appends what c holds to b.
+func (c *chunkedWriter) appendTo(b []byte) []byte {
+	for _, w := range c.done {
+		b = append(b, w.b...)
+	}
+	return append(b, c.cur.b...)
+}
+
+// grantItems writes elements of the grants list (see grantItemWriter).
+type grantItems struct {
+	names []string // sorted
+}
+
+// grantItemWriter returns the writer of the grants list's elements, once it
+// has checked that every attribute of the element type has a value of its
+// type in grantItemAttr; false when one has not, which is a bug that the
+// framework's read then answers instead.
+var grantItemWriter = sync.OnceValues(func() (grantItems, bool) {
+	listType, ok := grantsObjectType().AttributeTypes["grants"].(tftypes.List)
+	if !ok {
+		return grantItems{}, false
+	}
+	itemType, ok := listType.ElementType.(tftypes.Object)
+	if !ok {
+		return grantItems{}, false
+	}
+	w := grantItems{names: slices.Sorted(maps.Keys(itemType.AttributeTypes))}
+	var sample ledger.Grant
+	for _, name := range w.names {
+		v, known := grantItemAttr(&sample, ledger.StatusActive, name)
+		if !known || !itemType.AttributeTypes[name].Is(attrTypes[v.kind]) {
+			return grantItems{}, false
+		}
+	}
+	return w, true
+})
+
+// write appends one element of the grants list for g with its status as
+// of now, its attributes in sorted order, as msgpackWriter.object would.
+func (w grantItems) write(out *msgpackWriter, g *ledger.Grant, status string) {
+	out.header(0x80, 16, len(w.names), 0xde)
+	for _, name := range w.names {
+		out.str(name)
+		v, _ := grantItemAttr(g, status, name)
+		if v.null {
+			out.b = append(out.b, 0xc0)
+			continue
+		}
+		switch v.kind {
+		case attrStrings:
+			out.header(0x90, 16, len(v.strs), 0xdc)
+			for _, e := range v.strs {
+				out.str(e)
+			}
+		case attrBool:
+			if v.b {
+				out.b = append(out.b, 0xc3)
+			} else {
+				out.b = append(out.b, 0xc2)
+			}
+		default:
+			out.str(v.s)
+		}
+	}
 }
 
 // msgpackWriter encodes values of governed_grants' schema in MessagePack
@@ -308,12 +412,6 @@ func readGrantsDirect(ctx context.Context, data *providerData, req *tfprotov6.Re
 // with their attributes in sorted order, the shortest header for each length,
 // null as nil. TestGrantsDirectReadIsTheFrameworkRead compares the bytes.
 type msgpackWriter struct{ b []byte }
-
-// msgpackRaw is a list whose count elements are already encoded in items.
-type msgpackRaw struct {
-	count int
-	items []byte
-}
 
 // header writes a length header: the fixed form below fixed, else the 16- or
 // 32-bit form after code16 or code16+1 (str8 is the caller's).
@@ -377,12 +475,6 @@ func (w *msgpackWriter) object(t tftypes.Object, attrs map[string]any) error {
 			for _, e := range v {
 				w.str(e)
 			}
-		case msgpackRaw:
-			if _, ok := at.(tftypes.List); !ok {
-				return errors.New(name + " is not a list")
-			}
-			w.header(0x90, 16, v.count, 0xdc)
-			w.b = append(w.b, v.items...)
 		default:
 			return errors.New(name + " has a value of no known kind")
 		}
@@ -390,42 +482,101 @@ func (w *msgpackWriter) object(t tftypes.Object, attrs map[string]any) error {
 	return nil
 }
 
-// grantItemAttrs is one element of the grants list for g with its status as
-// of now, attribute by attribute: a string, nil for null, a bool, or a
-// []string for a set of strings. grantItemValue and the direct read's encoder
-// both build from it, so that the two cannot map a grant differently.
-func grantItemAttrs(g ledger.Grant, status string) map[string]any {
-	strOrNull := func(s string) any {
-		if s == "" {
-			return nil
-		}
-		return s
-	}
-	timeOrNull := func(at time.Time) any {
+// grantAttrValue is the value of one attribute of an element of the grants
+// list, of a kind: null, a string, a bool, or a set of strings.
+type grantAttrValue struct {
+	kind attrKind
+	null bool
+	s    string
+	b    bool
+	strs []string
+}
+
+// attrKind is the Terraform type of a grantAttrValue (attrTypes).
+type attrKind uint8
+
+const (
+	attrString attrKind = iota
+	attrBool
+	attrStrings
+)
+
+var attrTypes = [...]tftypes.Type{attrString: tftypes.String, attrBool: tftypes.Bool,
+	attrStrings: tftypes.Set{ElementType: tftypes.String}}
+
+// grantItemAttr is one attribute, by name, of the element of the grants
+// list for g with its status as of now; false for a name the element does
+// not have. It reads only the grant's ledger.ListedFields. grantItemAttrs
+// and the direct read's encoder (grantItems) both build from it, so that the
+// two cannot map a grant differently.
+func grantItemAttr(g *ledger.Grant, status, name string) (grantAttrValue, bool) {
+	str := func(s string) grantAttrValue { return grantAttrValue{kind: attrString, s: s} }
+	strOrNull := func(s string) grantAttrValue { return grantAttrValue{kind: attrString, null: s == "", s: s} }
+	timeOrNull := func(at time.Time) grantAttrValue {
 		if at.IsZero() {
-			return nil
+			return grantAttrValue{kind: attrString, null: true}
 		}
-		return formatTime(at)
+		return str(formatTime(at))
 	}
-	approvers := g.Approvers
-	if approvers == nil {
-		approvers = []string{}
+	boolean := func(b bool) grantAttrValue { return grantAttrValue{kind: attrBool, b: b} }
+	switch name {
+	case "id":
+		return str(g.ID), true
+	case "principal":
+		return str(g.Principal), true
+	case "entitlement":
+		return str(g.Entitlement), true
+	case "ticket_id":
+		return str(g.TicketID), true
+	case "approvers":
+		approvers := g.Approvers
+		if approvers == nil {
+			approvers = []string{}
+		}
+		return grantAttrValue{kind: attrStrings, strs: approvers}, true
+	case "break_glass":
+		return boolean(g.BreakGlass), true
+	case "status":
+		return str(status), true
+	case "active":
+		return boolean(status == ledger.StatusActive), true
+	case "granted_at":
+		return timeOrNull(g.GrantedAt), true
+	case "expires_at":
+		return str(g.ExpiresAt), true
+	case "revoked_at":
+		return timeOrNull(g.RevokedAt), true
+	case "revocation_reason":
+		return strOrNull(g.RevocationReason), true
+	case "revocation_pending":
+		return boolean(g.RevokePending), true
 	}
-	return map[string]any{
-		"id":                 g.ID,
-		"principal":          g.Principal,
-		"entitlement":        g.Entitlement,
-		"ticket_id":          g.TicketID,
-		"approvers":          approvers,
-		"break_glass":        g.BreakGlass,
-		"status":             status,
-		"active":             status == ledger.StatusActive,
-		"granted_at":         timeOrNull(g.GrantedAt),
-		"expires_at":         g.ExpiresAt,
-		"revoked_at":         timeOrNull(g.RevokedAt),
-		"revocation_reason":  strOrNull(g.RevocationReason),
-		"revocation_pending": g.RevokePending,
+	return grantAttrValue{}, false
+}
+
+// grantItemAttrNames are the attributes grantItemAttr knows.
+var grantItemAttrNames = []string{"id", "principal", "entitlement", "ticket_id", "approvers", "break_glass", "status",
+	"active", "granted_at", "expires_at", "revoked_at", "revocation_reason", "revocation_pending"}
+
+// grantItemAttrs is one element of the grants list for g with its status as
+// of now, attribute by attribute (grantItemAttr): a string, nil for null, a
+// bool, or a []string for a set of strings.
+func grantItemAttrs(g ledger.Grant, status string) map[string]any {
+	attrs := make(map[string]any, len(grantItemAttrNames))
+	for _, name := range grantItemAttrNames {
+		v, _ := grantItemAttr(&g, status, name)
+		switch {
+		case v.null:
+			attrs[name] = nil
+		case v.kind == attrStrings:
+			attrs[name] = v.strs
+		case v.kind == attrBool:
+			attrs[name] = v.b
+		default:
+			attrs[name] = v.s
+		}
 	}
+	return attrs
 }
 
 // grantItemValue is one element of the grants list, of type t, for g with

@@ -275,3 +275,23 @@ func TestGrantsDirectReadIsTheFrameworkRead(t *testing.T) {
 		t.Errorf("svc-a (as svc-a and SVC-A) has %d active grants, want 12", countGrants(t, dataType, resp.State))
 	}
 }
+
+// TestChunkedWriterKeepsOrder: values written across many chunks read back
+// as one text, in the order written, as one writer would have written them.
+func TestChunkedWriterKeepsOrder(t *testing.T) {
+	t.Parallel()
+	var chunked chunkedWriter
+	var whole msgpackWriter
+	for i := range 3 * chunkSize / 10 {
+		s := strings.Repeat("x", i%300)
+		chunked.next().str(s)
+		whole.str(s)
+	}
+	if len(chunked.done) < 2 {
+		t.Fatalf("%d full chunks, want several", len(chunked.done))
+	}
+	got := chunked.appendTo([]byte("head"))
+	if chunked.len() != len(whole.b) || string(got) != "head"+string(whole.b) {
+		t.Fatalf("chunks hold %d bytes that differ from the %d written", chunked.len(), len(whole.b))
+	}
+}

@@ -86,7 +86,8 @@ func TestAccLedger_tamperRefusesNewGrants(t *testing.T) {
 			`DELETE FROM events WHERE seq = 2`,
 		}, 2},
 		{"edited current state", []string{
-			`UPDATE grants SET data = json_set(data, '$.expires_at', '2027-06-01T00:00:00Z') WHERE json_extract(data, '$.ticket_id') = 'SEC-601'`,
+			`UPDATE grants SET expires_unix = unixepoch('2027-06-01T00:00:00Z')
+WHERE id = (SELECT subject FROM events WHERE json_extract(data, '$.ticket_id') = 'SEC-601')`,
 		}, 1},
 	}
 	for _, tc := range cases {
@@ -112,7 +113,7 @@ func TestAccLedger_editedStateRowDoesNotExtend(t *testing.T) {
 	t.Parallel()
 	env, h := appliedHarness(t, twoGrants)
 	execSQL(t, env.ledger,
-		`UPDATE grants SET data = json_set(data, '$.expires_at', '2027-06-01T00:00:00Z')`)
+		`UPDATE grants SET expires_unix = unixepoch('2027-06-01T00:00:00Z')`)
 
 	env.clock.Advance(9 * time.Hour)
 	for _, args := range [][]string{{}, {"-refresh=false"}} {

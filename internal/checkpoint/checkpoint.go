@@ -409,19 +409,43 @@ func (r Witnessed) Short(threshold int) string {
 // the error is for a checkpoint that cannot be read or whose own signature
 // does not verify.
 func LoadWitnessed(path string, v note.Verifier, w Witnesses) (c Checkpoint, short string, err error) {
+	c, _, short, err = LoadCosigned(path, v, w)
+	return c, short, err
+}
+
+// LoadCosigned is LoadWitnessed that also returns which witnesses cosigned
+// and when (Witnessed.Times), for CheckAnchors.
+func LoadCosigned(path string, v note.Verifier, w Witnesses) (c Checkpoint, r Witnessed, short string, err error) {
 	msg, err := os.ReadFile(path)
 	if err != nil {
-		return Checkpoint{}, "", fmt.Errorf("reading the checkpoint: %w", err)
+		return Checkpoint{}, r, "", fmt.Errorf("reading the checkpoint: %w", err)
 	}
 	c, err = Open(msg, v)
 	if err != nil {
-		return Checkpoint{}, "", fmt.Errorf("the checkpoint %s is not valid: %w", path, err)
+		return Checkpoint{}, r, "", fmt.Errorf("the checkpoint %s is not valid: %w", path, err)
 	}
 	if len(w.Keys) == 0 {
-		return c, "", nil
+		return c, r, "", nil
 	}
-	if s := w.Cosigners(msg).Short(w.Threshold); s != "" {
-		return c, fmt.Sprintf("the checkpoint %s is short of its witnesses: %s", path, s), nil
+	r = w.Cosigners(msg)
+	if s := r.Short(w.Threshold); s != "" {
+		return c, r, fmt.Sprintf("the checkpoint %s is short of its witnesses: %s", path, s), nil
 	}
-	return c, "", nil
+	return c, r, "", nil
+}
+
+// CheckAnchors holds the ledger's recording times to the times at which the
+// witnesses in r cosigned c (ledger.CheckTimeAnchor): no event after c's
+// size recorded before a cosignature, none at or below it recorded after.
+// It returns "" when the ledger keeps to every one, else a sentence naming
+// the first event at fault; the error is for failures to read the ledger.
+// Plain cosignatures, without a time, anchor nothing.
+func CheckAnchors(ctx context.Context, l *ledger.Ledger, c Checkpoint, r Witnessed) (string, error) {
+	for _, a := range r.Anchors(c) {
+		_, problem, err := l.CheckTimeAnchor(ctx, a)
+		if err != nil || problem != "" {
+			return problem, err
+		}
+	}
+	return "", nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,13 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence/evidencetest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
+
+// The fixtures decide at instants days before the clock the ledger
+// records by.
+func TestMain(m *testing.M) {
+	ledger.UnboundDecisionTimesForTests()
+	os.Exit(m.Run())
+}
 
 // judge collects the fixture's rows by grant id, as of its Now.
 func judge(t *testing.T, f *evidencetest.Fixture, opts evidence.Options) (map[string]*evidence.Row, evidence.Summary) {

@@ -306,3 +306,12 @@ func scanRecordedAround(ctx context.Context, q func(ctx context.Context, query s
 	}
 	return at, t, true, nil
 }
+
+// StampsTime reports whether the ledger's store records each event by a
+// clock of its own that the appender cannot set: PostgreSQL's, through the
+// trigger events_recorded_now. A SQLite ledger's recording times come from
+// the appending host's clock, which whoever appends controls.
+func (l *Ledger) StampsTime() bool {
+	_, ok := l.s.(*PostgresStore)
+	return ok
+}

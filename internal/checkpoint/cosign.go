@@ -114,7 +114,7 @@ func newCosignerV1(signerKey string, now func() time.Time) (*cosignerV1, error) 
 	h := sha256.New()
 	h.Write([]byte(s.Name() + "\n"))
 	h.Write([]byte{cosigV1Alg})
-	h.Write(priv.Public().(ed25519.PublicKey))
+	h.Write(priv[ed25519.SeedSize:]) // the private key is the seed, then the public key
 	return &cosignerV1{name: s.Name(), hash: binary.BigEndian.Uint32(h.Sum(nil)), key: priv, now: now}, nil
 }
 

@@ -82,10 +82,20 @@ func TestStoresRecordingTimesNeverGoBackwards(t *testing.T) {
 		if r, err := l.VerifySince(boundedContext(), Head{Seq: 1, Hash: mustHash(t, l, 1)}); err != nil || !r.OK {
 			t.Fatalf("VerifySince = %+v, %v (grant %+v)", r, err, g)
 		}
-		if r, err := l.s.(judgedVerifier).verify(boundedContext(), nil, nil); err != nil || !r.OK {
+		if r, err := verifyBounded(t, l); err != nil || !r.OK {
 			t.Fatalf("Verify = %+v, %v", r, err)
 		}
 	})
+}
+
+// verifyBounded verifies the whole ledger with decision instants bounded.
+func verifyBounded(t *testing.T, l *Ledger) (Report, error) {
+	t.Helper()
+	jv, ok := l.s.(judgedVerifier)
+	if !ok {
+		t.Fatalf("%T cannot verify", l.s)
+	}
+	return jv.verify(boundedContext(), nil, nil)
 }
 
 func mustHash(t *testing.T, l *Ledger, seq int64) string {
@@ -128,8 +138,11 @@ func TestVerifyHoldsEventTimes(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The owner appends the second event with times of their choosing.
-			s := l.s.(*SQLiteStore)
-			s.stamper.wall = nil
+			s, ok := l.s.(*SQLiteStore)
+			if !ok {
+				t.Fatalf("%T is not the SQLite store", l.s)
+			}
+			s.wall = nil
 			g, err := l.Grant(context.Background(), "grt_1")
 			if err != nil {
 				t.Fatal(err)
@@ -251,7 +264,7 @@ func TestPostgresStampsRecordingTimes(t *testing.T) {
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		t.Fatalf("appending with the database's time as the pipeline's role: %v", err)
 	}
-	r, err := owner.s.(judgedVerifier).verify(boundedContext(), nil, nil)
+	r, err := verifyBounded(t, owner)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,8 +177,13 @@ func parseUTC(b []byte) (int64, bool) {
 		}
 	}
 	if day > 28 {
-		// Leave the rare end of a month to the library, which knows its length.
-		return parseSlow(b)
+		length := [...]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[month-1]
+		if month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			length = 29
+		}
+		if day > length {
+			return parseSlow(b) // which refuses it
+		}
 	}
 	days := daysFromCivil(year, month, day)
 	return (days*86400+int64(hour*3600+minute*60+sec))*1e9 + frac, true

@@ -209,6 +209,17 @@ func (c *command) checkpointWitness(ctx context.Context, args []string) int {
 	if err == nil && problem == "" && prev != nil {
 		problem, err = checkpoint.Extends(ctx, l, *prev, next)
 	}
+	if err == nil && problem == "" {
+		// The cosignature is dated now, read before the ledger was: it
+		// says that the ledger's head was at the checkpoint's size then,
+		// which holds only while no event was appended since.
+		var head ledger.Head
+		if head, err = l.Head(ctx); err == nil && head.Seq != next.Size {
+			problem = fmt.Sprintf("the ledger's head is at sequence number %d, past the checkpoint's size %d: a witness "+
+				"dates its cosignature, and it would date events appended since the checkpoint as older than they are; "+
+				"sign a checkpoint of the ledger as it is now and cosign that", head.Seq, next.Size)
+		}
+	}
 	if err != nil {
 		return c.fail(exitUsage, "reading the ledger: %v", err)
 	}
@@ -216,7 +227,7 @@ func (c *command) checkpointWitness(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: %s (ledger %s, size %d): %s\n", cp.file, next.LedgerID, next.Size, problem)
 		return exitProblem
 	}
-	cosigned, _, err := checkpoint.Cosign(msg, logKey, string(key))
+	cosigned, _, err := checkpoint.CosignAt(msg, logKey, string(key), c.now)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
@@ -300,6 +311,31 @@ func (f *witnessFlags) check(c *command, w checkpoint.Witnesses, file string) (c
 		return r, exitProblem, false
 	}
 	return r, exitOK, true
+}
+
+// checkAnchors reports, and exits 1 on, recording times that contradict the
+// times at which the witnesses cosigned the checkpoint at file.
+func (f *witnessFlags) checkAnchors(ctx context.Context, c *command, l *ledger.Ledger, cp *checkpointFlags, r checkpoint.Witnessed) (int, bool) {
+	if len(r.Times) == 0 {
+		return exitOK, true
+	}
+	v, err := checkpoint.ParseVerifierKey(cp.key)
+	if err != nil {
+		return c.fail(exitUsage, "--checkpoint-key: %v", err), false
+	}
+	at, err := checkpoint.Load(cp.file, v)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err), false
+	}
+	problem, err := checkpoint.CheckAnchors(ctx, l, at, r)
+	if err != nil {
+		return c.fail(exitUsage, "reading the ledger: %v", err), false
+	}
+	if problem != "" {
+		fmt.Fprintf(c.stderr, "ledger's recording times contradict the witnesses of %s: %s\n", cp.file, problem)
+		return exitProblem, false
+	}
+	return exitOK, true
 }
 
 // checkpointFlags are --checkpoint and --checkpoint-key.

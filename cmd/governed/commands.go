@@ -57,6 +57,9 @@ func (c *command) verify(ctx context.Context, args []string) int {
 	if !ok {
 		return code
 	}
+	if code, ok := wf.checkAnchors(ctx, c, l, cp, cosigned); !ok {
+		return code
+	}
 	fmt.Fprintf(c.stdout, "ledger verified: %d events, head seq %d hash %s\n", r.Events, r.Head.Seq, r.Head.Hash)
 	if cp.file != "" {
 		fmt.Fprintf(c.stdout, "ledger extends the checkpoint %s\n", cp.file)
@@ -67,6 +70,12 @@ func (c *command) verify(ctx context.Context, args []string) int {
 	if len(witnesses.Keys) > 0 {
 		fmt.Fprintf(c.stdout, "checkpoint cosigned by %d of %d witnesses (needs %d): %s\n", len(cosigned.Cosigned),
 			len(witnesses.Keys), witnesses.Threshold, strings.Join(cosigned.Cosigned, ", "))
+		for _, name := range cosigned.Cosigned {
+			if t, ok := cosigned.Times[name]; ok {
+				fmt.Fprintf(c.stdout, "witness %s cosigned at %s: the ledger's recording times keep to it\n", name,
+					t.Format(time.RFC3339))
+			}
+		}
 	}
 	return exitOK
 }

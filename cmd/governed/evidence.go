@@ -25,7 +25,7 @@ import (
 func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	var location, from, to, principal, entitlement, format, out, maxLateness, asOf, bundle string
 	fs := c.flags("evidence", "[--from T --to T] [--principal P] [--entitlement E] [--format csv|json|md|html] [--out F] "+
-		"[--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR] "+signersSynopsis+" [--ledger L]", &location)
+		"[--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] [--bundle DIR] "+signersSynopsis+" [--ledger L]", &location)
 	fs.StringVar(&from, "from", "", "only grants whose life (request to removal of access) reaches this time or later, RFC 3339")
 	fs.StringVar(&to, "to", "", "only grants requested at or before this time, RFC 3339")
 	fs.StringVar(&principal, "principal", "", "only grants to this principal (compared as the policy compares identities)")
@@ -39,6 +39,7 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 		"checkpoint, policy documents, approval statements and signatures, a README on re-verifying offline, SHA256SUMS")
 	cp := c.checkpointFlags(fs, "a signed checkpoint the ledger must extend")
 	sf := c.signersFlags(fs)
+	wf := c.witnessFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -48,6 +49,10 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 		return code
 	}
 	if code, ok := cp.validate(c, fs); !ok {
+		return code
+	}
+	witnesses, code, ok := wf.parse(c, fs, cp)
+	if !ok {
 		return code
 	}
 	opts := evidence.Options{Principal: principal, Entitlement: entitlement, Now: c.now, Trust: c.trust}
@@ -72,7 +77,7 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	if opts.MaxLateness, err = policy.ParseDuration(maxLateness); err != nil || opts.MaxLateness <= 0 {
 		return c.usageError(fs, "--max-lateness %q is not a positive duration such as 25h or 2d", maxLateness)
 	}
-	src := evidence.Source{Checkpoint: cp.file}
+	src := evidence.Source{Checkpoint: cp.file, Witnesses: witnesses}
 	if cp.file != "" {
 		if src.CheckpointKey, err = checkpoint.ParseVerifierKey(cp.key); err != nil {
 			return c.usageError(fs, "--checkpoint-key: %v", err)

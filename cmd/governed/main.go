@@ -50,8 +50,8 @@ Commands:
            [--detailed-exitcode]        a pull request's grant diff, from terraform show -json of a saved plan
                                          and the log of terraform plan -json; exit 1 when something blocks
   evidence [--from T --to T] [--principal P] [--entitlement E] [--format csv|json|md|html] [--out F]
-           [--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K] [--bundle DIR]
-           [--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]... [--ledger L]
+           [--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]]
+           [--bundle DIR] [--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]... [--ledger L]
                                          per grant: authorised, time bound, revoked on time, with the events
                                          that prove it; exit 1 when any grant fails
   history  [--json] [--ledger L] GRANT   every event of one grant (and its approval), verified

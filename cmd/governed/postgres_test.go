@@ -26,7 +26,12 @@ import (
 // Every test of the package shares one PostgreSQL server (pgtest.Shared),
 // which pgtest.Main stops. Each test gets databases of its own, and role
 // names of its own, since roles belong to the whole server.
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	// The tests decide at instants of their own (--as-of, fixed dates)
+	// while the ledger records by the clock.
+	ledger.UnboundDecisionTimesForTests()
+	pgtest.Main(m)
+}
 
 // pgFixture is populate's ledger in a new PostgreSQL database; it returns the
 // database's name and the ledger's URL.

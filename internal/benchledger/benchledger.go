@@ -57,15 +57,29 @@ func AppendHistory(ctx context.Context, path string, n int, now time.Time) error
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit, it does nothing
 	var seq int64
-	var prev string
+	var prev, prevRecorded string
 	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&seq, &prev); err != nil {
 		return err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT recorded_at FROM events WHERE seq = ?`, seq).Scan(&prevRecorded); err != nil &&
+		!errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	// Each event is recorded when it was decided, or, where the history
+	// goes back before the event already at the head, when that one was:
+	// recording times never go backwards along the chain.
+	var recorded time.Time
+	if prevRecorded != "" {
+		if recorded, err = time.Parse(time.RFC3339Nano, prevRecorded); err != nil {
+			return err
+		}
 	}
 	var first int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM grants WHERE id LIKE 'grt_hist_%'`).Scan(&first); err != nil {
 		return err
 	}
-	insertEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (seq, at, type, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	insertEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (seq, at, type, subject, data, prev_hash, hash, recorded_at, actor, run_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -83,9 +97,14 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, principal = excluded.principa
 			return err
 		}
 		seq++
-		e := ledger.Event{Seq: seq, At: at.UTC().Round(0), Type: typ, Subject: g.ID, Data: data, PrevHash: prev}
+		if at.After(recorded) {
+			recorded = at.UTC().Round(0)
+		}
+		e := ledger.Event{Seq: seq, At: at.UTC().Round(0), Type: typ, Subject: g.ID, Data: data, PrevHash: prev,
+			RecordedAt: recorded, Actor: "benchledger"}
 		e.Hash = ledger.HashEvent(prev, e)
-		if _, err := insertEvent.ExecContext(ctx, e.Seq, e.At.Format(time.RFC3339Nano), typ, g.ID, string(data), prev, e.Hash); err != nil {
+		if _, err := insertEvent.ExecContext(ctx, e.Seq, e.At.Format(time.RFC3339Nano), typ, g.ID, string(data), prev, e.Hash,
+			e.RecordedAt.Format(time.RFC3339Nano), e.Actor, e.RunID); err != nil {
 			return err
 		}
 		expires, err := time.Parse(time.RFC3339, g.ExpiresAt)

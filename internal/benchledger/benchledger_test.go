@@ -2,12 +2,20 @@ package benchledger
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 )
+
+// The histories are decided at instants of their own, long before the
+// clock the ledger records by.
+func TestMain(m *testing.M) {
+	ledger.UnboundDecisionTimesForTests()
+	os.Exit(m.Run())
+}
 
 // TestAppendHistoryVerifies: a history written in one go, onto a new ledger
 // and again onto one with grants of its own, verifies as appends would, and

@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -126,7 +127,7 @@ func Sign(c Checkpoint, signerKey string) ([]byte, error) {
 // (NAME+HASH+KEY) or as the path of a file that holds it.
 func ParseVerifierKey(value string) (note.Verifier, error) {
 	value = strings.TrimSpace(value)
-	if v, err := note.NewVerifier(value); err == nil {
+	if v, err := newKey(value); err == nil {
 		return v, nil
 	}
 	b, err := os.ReadFile(value)
@@ -134,7 +135,7 @@ func ParseVerifierKey(value string) (note.Verifier, error) {
 		return nil, errors.New("it is neither a verifier key (NAME+HASH+KEY, as governed checkpoint keygen prints it) " +
 			"nor a readable file that holds one")
 	}
-	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
+	v, err := newKey(strings.TrimSpace(string(b)))
 	if err != nil {
 		return nil, fmt.Errorf("the file %s does not hold a verifier key (NAME+HASH+KEY): %w", value, err)
 	}
@@ -145,7 +146,7 @@ func ParseVerifierKey(value string) (note.Verifier, error) {
 // the checkpoint it signs. A note without a valid signature by that key is
 // an error that says so.
 func Open(msg []byte, v note.Verifier) (Checkpoint, error) {
-	n, err := note.Open(msg, note.VerifierList(v))
+	n, err := note.Open(msg, verifiers(v))
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
@@ -215,8 +216,8 @@ func Check(ctx context.Context, l *ledger.Ledger, c Checkpoint) (string, error) 
 // A witness cosigns checkpoints: it adds its own signature line to a
 // checkpoint the log signed, after checking that the ledger extends both
 // that checkpoint and the last one it cosigned. A witness key is an ordinary
-// signed-note Ed25519 key pair (GenerateKey), and its cosignature an ordinary
-// signature line of the note, over the same text as the log's signature.
+// signed-note Ed25519 key pair (GenerateKey), and its cosignature a
+// timestamped cosignature/v1 line (see cosign.go).
 // Whoever holds the log's signer key can sign a fork; a witness that refuses
 // to cosign anything that does not extend what it cosigned before makes such
 // a fork show as a checkpoint short of that witness's cosignature.
@@ -224,20 +225,31 @@ func Check(ctx context.Context, l *ledger.Ledger, c Checkpoint) (string, error) 
 // Cosign checks the log's signature on the signed note msg with logKey and
 // returns the note with a signature line by witnessKey (a signer key) added;
 // the signature lines it already carries, the log's and other witnesses',
-// are kept. It returns the checkpoint the note signs.
+// are kept. It returns the checkpoint the note signs. The cosignature is
+// timestamped (cosignature/v1) with the time now.
 func Cosign(msg []byte, logKey note.Verifier, witnessKey string) ([]byte, Checkpoint, error) {
+	return CosignAt(msg, logKey, witnessKey, time.Now())
+}
+
+// CosignAt is Cosign with the cosignature timestamped at, which is the time
+// the witness says it saw the checkpoint: whole seconds, rounded down.
+func CosignAt(msg []byte, logKey note.Verifier, witnessKey string, at time.Time) ([]byte, Checkpoint, error) {
 	c, err := Open(msg, logKey)
 	if err != nil {
 		return nil, Checkpoint{}, err
 	}
-	s, err := note.NewSigner(strings.TrimSpace(witnessKey))
+	plain, err := note.NewSigner(strings.TrimSpace(witnessKey))
 	if err != nil {
 		return nil, Checkpoint{}, fmt.Errorf("the witness key is not a signed-note signer key: %w", err)
 	}
-	if s.Name() == logKey.Name() && s.KeyHash() == logKey.KeyHash() {
-		return nil, Checkpoint{}, fmt.Errorf("the witness key is the log's own key %s: a witness cosigns with a key of its own", s.Name())
+	if plain.Name() == logKey.Name() && plain.KeyHash() == logKey.KeyHash() {
+		return nil, Checkpoint{}, fmt.Errorf("the witness key is the log's own key %s: a witness cosigns with a key of its own", plain.Name())
 	}
-	n, err := note.Open(msg, note.VerifierList(logKey))
+	s, err := newCosignerV1(witnessKey, func() time.Time { return at })
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("the witness key: %w", err)
+	}
+	n, err := note.Open(msg, verifiers(logKey))
 	if err != nil {
 		return nil, Checkpoint{}, fmt.Errorf("it is not a signed note: %w", err)
 	}
@@ -269,7 +281,7 @@ func VerifierOf(signerKey string) (note.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return note.NewVerifier(vkey)
+	return newKey(vkey)
 }
 
 // Extends reports whether the checkpoint next may follow prev, the one a
@@ -333,13 +345,33 @@ type Witnessed struct {
 	// Invalid are those whose cosignature line does not verify: the note was
 	// altered after they cosigned it.
 	Invalid []string
+	// Times are when the witnesses whose cosignature is timestamped
+	// (cosignature/v1) cosigned, by name; a witness whose cosignature is a
+	// plain signed-note line has none.
+	Times map[string]time.Time
 }
 
 // Cosigners checks each witness key's cosignature on the signed note msg.
 func (w Witnesses) Cosigners(msg []byte) Witnessed {
 	var r Witnessed
 	for _, k := range w.Keys {
-		_, err := note.Open(msg, note.VerifierList(k))
+		if t, ok, invalid := cosignedAt(msg, k); ok || invalid {
+			if invalid {
+				r.Invalid = append(r.Invalid, k.Name())
+				continue
+			}
+			if r.Times == nil {
+				r.Times = map[string]time.Time{}
+			}
+			r.Times[k.Name()] = t
+			r.Cosigned = append(r.Cosigned, k.Name())
+			continue
+		}
+		plain := k
+		if key, ok := k.(*Key); ok {
+			plain = key.Verifier
+		}
+		_, err := note.Open(msg, note.VerifierList(plain))
 		var invalid *note.InvalidSignatureError
 		switch {
 		case err == nil:
@@ -377,19 +409,43 @@ func (r Witnessed) Short(threshold int) string {
 // the error is for a checkpoint that cannot be read or whose own signature
 // does not verify.
 func LoadWitnessed(path string, v note.Verifier, w Witnesses) (c Checkpoint, short string, err error) {
+	c, _, short, err = LoadCosigned(path, v, w)
+	return c, short, err
+}
+
+// LoadCosigned is LoadWitnessed that also returns which witnesses cosigned
+// and when (Witnessed.Times), for CheckAnchors.
+func LoadCosigned(path string, v note.Verifier, w Witnesses) (c Checkpoint, r Witnessed, short string, err error) {
 	msg, err := os.ReadFile(path)
 	if err != nil {
-		return Checkpoint{}, "", fmt.Errorf("reading the checkpoint: %w", err)
+		return Checkpoint{}, r, "", fmt.Errorf("reading the checkpoint: %w", err)
 	}
 	c, err = Open(msg, v)
 	if err != nil {
-		return Checkpoint{}, "", fmt.Errorf("the checkpoint %s is not valid: %w", path, err)
+		return Checkpoint{}, r, "", fmt.Errorf("the checkpoint %s is not valid: %w", path, err)
 	}
 	if len(w.Keys) == 0 {
-		return c, "", nil
+		return c, r, "", nil
 	}
-	if s := w.Cosigners(msg).Short(w.Threshold); s != "" {
-		return c, fmt.Sprintf("the checkpoint %s is short of its witnesses: %s", path, s), nil
+	r = w.Cosigners(msg)
+	if s := r.Short(w.Threshold); s != "" {
+		return c, r, fmt.Sprintf("the checkpoint %s is short of its witnesses: %s", path, s), nil
 	}
-	return c, "", nil
+	return c, r, "", nil
+}
+
+// CheckAnchors holds the ledger's recording times to the times at which the
+// witnesses in r cosigned c (ledger.CheckTimeAnchor): no event after c's
+// size recorded before a cosignature, none at or below it recorded after.
+// It returns "" when the ledger keeps to every one, else a sentence naming
+// the first event at fault; the error is for failures to read the ledger.
+// Plain cosignatures, without a time, anchor nothing.
+func CheckAnchors(ctx context.Context, l *ledger.Ledger, c Checkpoint, r Witnessed) (string, error) {
+	for _, a := range r.Anchors(c) {
+		_, problem, err := l.CheckTimeAnchor(ctx, a)
+		if err != nil || problem != "" {
+			return problem, err
+		}
+	}
+	return "", nil
 }

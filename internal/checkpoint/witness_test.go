@@ -102,7 +102,7 @@ func TestCosignAndCount(t *testing.T) {
 	if err != nil || own.Name() != w1.Name() || own.KeyHash() != w1.KeyHash() {
 		t.Fatalf("VerifierOf = %v, %v", own, err)
 	}
-	if _, err := note.Open(one, note.VerifierList(own)); err != nil {
+	if _, err := Open(one, own); err != nil {
 		t.Errorf("the verifier derived from the witness's signer key does not verify its cosignature: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -25,6 +26,10 @@ type Source struct {
 	// for none.
 	Checkpoint    string
 	CheckpointKey note.Verifier
+	// Witnesses are the cosignatures the checkpoint must carry; their
+	// timestamps (cosignature/v1) also bound the ledger's recording times
+	// (checkpoint.CheckAnchors). None when Keys is empty.
+	Witnesses checkpoint.Witnesses
 }
 
 // ErrCheckpointUnreadable is returned by Build for a checkpoint file that
@@ -133,7 +138,7 @@ func Prepare(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*
 	}
 	if src.Checkpoint != "" {
 		rep.Ledger.Checkpoint = src.Checkpoint
-		cp, err := checkpoint.Load(src.Checkpoint, src.CheckpointKey)
+		cp, cosigned, short, err := checkpoint.LoadCosigned(src.Checkpoint, src.CheckpointKey, src.Witnesses)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("%w: %w", ErrCheckpointUnreadable, err)
@@ -149,6 +154,25 @@ func Prepare(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*
 			if problem == "" {
 				rep.Ledger.CheckpointResult = fmt.Sprintf("the signature verifies with key %s and the ledger extends the "+
 					"checkpoint (ledger %s, size %d, head hash %s)", src.CheckpointKey.Name(), cp.LedgerID, cp.Size, cp.Hash)
+			}
+			if problem == "" && short != "" {
+				rep.Ledger.CheckpointExtended = false
+				rep.Ledger.CheckpointResult = short
+			}
+			if problem == "" && short == "" && len(src.Witnesses.Keys) > 0 {
+				timeProblem, err := checkpoint.CheckAnchors(ctx, l, cp, cosigned)
+				if err != nil {
+					return nil, err
+				}
+				if timeProblem != "" {
+					rep.Ledger.CheckpointExtended = false
+					rep.Ledger.CheckpointResult = "the ledger's recording times contradict the checkpoint's witnesses: " + timeProblem
+				} else {
+					rep.Ledger.CheckpointResult += fmt.Sprintf("; cosigned by %s", strings.Join(cosigned.Cosigned, ", "))
+					for _, a := range cosigned.Anchors(cp) {
+						rep.Ledger.CheckpointResult += fmt.Sprintf("; witness %s saw it at %s", a.Witness, a.Time.Format(time.RFC3339))
+					}
+				}
 			}
 		}
 	}

@@ -348,8 +348,8 @@ func (j *judge) row(ctx context.Context, events []ledger.Event) (*Row, bool, err
 		}
 	}
 	if removed != nil {
-		r.removed = removed.ev.At.UTC()
-		r.AccessRemovedAt = stamp(removed.ev.At)
+		r.removed = removalTime(j.l, removed.ev)
+		r.AccessRemovedAt = stamp(r.removed)
 		r.RemovedBy = who(removed.ev)
 	}
 
@@ -673,4 +673,21 @@ func outsideScope(g ledger.Grant, a ledger.Approval) string {
 		return fmt.Sprintf("it expires at %s, after the approval's expires_at %s", g.ExpiresAt, a.ExpiresAt)
 	}
 	return ""
+}
+
+// removalTime is when the event that records a grant's access removed says
+// it was removed, as revoked on time judges it. Where the store stamps its
+// own recording times (PostgreSQL: the database's clock, which a role that
+// may only append cannot set), it is the recording time: the decision
+// instant At is the appender's to choose, and a revocation appended late
+// could be dated before the expiry. Elsewhere (SQLite, whose recording times
+// come from the appender's clock too, and events recorded before recording
+// times were kept) it is At, which verification holds to within
+// ledger.MaxRunLength before and ledger.MaxClockSkew after the recording
+// time, and a witness's timestamped cosignature anchors.
+func removalTime(l *ledger.Ledger, ev ledger.Event) time.Time {
+	if l != nil && l.StampsTime() && !ev.RecordedAt.IsZero() {
+		return ev.RecordedAt.UTC()
+	}
+	return ev.At.UTC()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,60 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence/evidencetest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
+
+// The fixtures decide at instants days before the clock the ledger
+// records by.
+func TestMain(m *testing.M) {
+	ledger.UnboundDecisionTimesForTests()
+	os.Exit(pgtest.Main(m))
+}
+
+// A revocation decided before the grant's expiry and recorded after it: on
+// PostgreSQL, whose database stamps the recording time, revoked on time is
+// judged by when it was recorded, which the appender could not choose; on
+// SQLite, whose recording time is the appender's clock like the decision
+// instant, by the decision instant, which verification bounds.
+func TestRevokedOnTimeByTheDatabasesClock(t *testing.T) {
+	t.Parallel()
+	_, pgURL := pgtest.Shared(t).NewDatabase(t, "evidence")
+	for _, tc := range []struct {
+		name, location, verdict string
+	}{
+		{"postgres", pgURL, evidence.VerdictNo},
+		{"sqlite", t.TempDir() + "/ledger.db", evidence.VerdictYes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			l, err := ledger.Open(ctx, tc.location)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			now := time.Now().UTC()
+			expiry := now.Add(-time.Hour)
+			g := ledger.Grant{ID: "grt_1", Principal: "svc-payments", Entitlement: "db-read", TicketID: "SEC-1",
+				Approvers: []string{"alice@example.com"}, Target: "ledger", Role: "reader", ExpiresAt: expiry.Format(time.RFC3339)}
+			if _, err := l.IssueGrant(ctx, g, now.Add(-2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := l.RevokeGrant(ctx, "grt_1", expiry.Add(-30*time.Minute), ledger.ReasonOutOfBand, "late", nil); err != nil {
+				t.Fatal(err)
+			}
+			var row *evidence.Row
+			if _, err := evidence.Collect(ctx, l, evidence.Options{Now: now, MaxLateness: 10 * time.Minute}, func(r *evidence.Row) error {
+				row = r
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if row == nil || row.RevokedOnTime != tc.verdict {
+				t.Fatalf("row = %+v, want revoked_on_time %q", row, tc.verdict)
+			}
+		})
+	}
+}
 
 // judge collects the fixture's rows by grant id, as of its Now.
 func judge(t *testing.T, f *evidencetest.Fixture, opts evidence.Options) (map[string]*evidence.Row, evidence.Summary) {

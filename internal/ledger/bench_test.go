@@ -48,6 +48,9 @@ func verifyFixture(b *testing.B) string {
 }
 
 func TestMain(m *testing.M) {
+	// The tests decide at fixed instants (t0) while the stores record by
+	// the clock; the tests of the bounds turn them on (boundedContext).
+	UnboundDecisionTimesForTests()
 	code := pgtest.Main(m)
 	if benchFixture.path != "" {
 		os.RemoveAll(filepath.Dir(benchFixture.path))

@@ -254,9 +254,11 @@ func (d dialect) identify(ctx context.Context, tx migrationTx, from int, st stam
 	if err != nil || !found {
 		return err
 	}
-	if found, err = tx.queryRow(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`, &last.Seq, &last.Hash); err != nil || !found {
+	var lastRecorded string
+	if found, err = tx.queryRow(ctx, lastEventQuery, &last.Seq, &last.Hash, &lastRecorded); err != nil || !found {
 		return err
 	}
+	st = st.after(lastRecorded)
 	if head != last {
 		return nil
 	}

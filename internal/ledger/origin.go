@@ -143,6 +143,30 @@ func (s *stamper) stamp() stamp {
 	return stamp{recordedAt: now.UTC().Round(0), origin: s.origin}
 }
 
+// stampAt is stamp with the recording time read from the database's clock
+// (dbNow), which PostgreSQL's trigger holds every append to; a clock that
+// setWallClock replaced still wins (tests).
+func (s *stamper) stampAt(dbNow time.Time) stamp {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wall != nil {
+		return stamp{recordedAt: s.wall().UTC().Round(0), origin: s.origin}
+	}
+	return stamp{recordedAt: dbNow.UTC().Round(0), origin: s.origin}
+}
+
+// after returns st recorded no earlier than the event before it, whose
+// stored recording time is prev ("" when it has none): recording times never
+// go backwards along the chain, even where the hosts that append disagree on
+// the time. A stamp without a recording time (tests of old ledgers) stays
+// without one.
+func (st stamp) after(prev string) stamp {
+	if !st.recordedAt.IsZero() {
+		st.recordedAt = later(st.recordedAt, prev)
+	}
+	return st
+}
+
 // originSetter is a store that records an origin (both stores are).
 type originSetter interface{ SetOrigin(Origin) }
 

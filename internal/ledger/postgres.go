@@ -100,6 +100,48 @@ CONSTRAINT %[1]s_seq_fkey FOREIGN KEY (seq) REFERENCES events(seq)
 `
 )
 
+// The trigger that has the database stamp time: an event's recording time
+// must be an RFC 3339 time in UTC within pgClockBound of the database's
+// clock_timestamp() when it is inserted, and not before the recording time
+// of the event before it. The append reads the clock under the ledger's
+// write lock (the head row) and records what it read, one round trip before
+// the insert; a role that may only INSERT cannot date an event otherwise,
+// nor alter or disable the trigger, which only the table's owner can.
+const (
+	// pgClockBound is how far an event's recording time may be from the
+	// database's clock when it is inserted, in seconds: the time between
+	// the append's read of the clock and its insert, one round trip under
+	// the head row's lock, with a wide margin.
+	pgClockBound = "30"
+
+	pgRecordedNowBody = `
+DECLARE
+	recorded timestamptz;
+	previous text;
+BEGIN
+	IF NEW.recorded_at !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$' THEN
+		RAISE EXCEPTION 'ledger event % has the recording time %, where the database''s clock stamps every event', NEW.seq, quote_literal(NEW.recorded_at);
+	END IF;
+	recorded := NEW.recorded_at::timestamptz;
+	IF abs(extract(epoch FROM recorded - clock_timestamp())) > ` + pgClockBound + ` THEN
+		RAISE EXCEPTION 'ledger event % has the recording time %, more than ` + pgClockBound + ` seconds from the database''s clock (%): the database stamps every event', NEW.seq, NEW.recorded_at, clock_timestamp();
+	END IF;
+	SELECT e.recorded_at INTO previous FROM events e WHERE e.seq = NEW.seq - 1;
+	IF previous IS NOT NULL AND previous <> '' AND recorded < previous::timestamptz THEN
+		RAISE EXCEPTION 'ledger event % has the recording time %, before event % (%): recording times never go backwards', NEW.seq, NEW.recorded_at, NEW.seq - 1, previous;
+	END IF;
+	RETURN NEW;
+END
+`
+	pgRecordedNowFunction = `CREATE FUNCTION events_recorded_now() RETURNS trigger LANGUAGE plpgsql AS $function$` +
+		pgRecordedNowBody + `$function$`
+	// pgRecordedNowFunctionDef is pg_get_functiondef of the function, with
+	// {schema} for the quoted name of its schema (its body holds %).
+	pgRecordedNowFunctionDef = "CREATE OR REPLACE FUNCTION {schema}.events_recorded_now()\n RETURNS trigger\n LANGUAGE plpgsql\nAS $function$" +
+		pgRecordedNowBody + "$function$\n"
+	pgTriggerRecordedNow = `CREATE TRIGGER events_recorded_now BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION events_recorded_now()`
+)
+
 // pgTriggers maps the append-only triggers to their definitions.
 var pgTriggers = map[string]string{
 	"events_no_update":   pgTriggerNoUpdate,
@@ -196,6 +238,13 @@ $function$`,
 		`ALTER TABLE events ADD COLUMN recorded_at text NOT NULL DEFAULT '', ADD COLUMN actor text NOT NULL DEFAULT '', ADD COLUMN run_id text NOT NULL DEFAULT ''`,
 	},
 	pgStateWithoutPayload("grants", "approvals"),
+	{
+		// The database stamps time: every new event is recorded by its
+		// clock, not after the one before, whoever inserts it. Events
+		// recorded before are not touched.
+		pgRecordedNowFunction,
+		pgTriggerRecordedNow,
+	},
 }
 
 // pgStateWithoutPayload is the migration to current state without a copy of
@@ -448,7 +497,11 @@ WHERE n.nspname = current_schema() AND c.relname = 'schema_migrations' AND a.att
 				return errNotALedger
 			}
 		}
-		if err := pgDialect.migrate(ctx, pgTx{tx}, s.stamp()); err != nil {
+		var dbNow time.Time
+		if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&dbNow); err != nil {
+			return err
+		}
+		if err := pgDialect.migrate(ctx, pgTx{tx}, s.stampAt(dbNow)); err != nil {
 			return err
 		}
 		return tx.Commit(ctx)
@@ -520,7 +573,9 @@ func hasEscapedNUL(data []byte) bool {
 // Statements of an append, by current-state table.
 var (
 	// pgStateQuery reads, once the head is locked, the current-state row's
-	// sequence number and the last event of the log.
+	// sequence number, the last event of the log and the database's clock,
+	// which the event is recorded by (the trigger events_recorded_now holds
+	// every insert to it).
 	pgStateQuery = map[string]string{}
 	// pgUpsert stores the record's new current state.
 	pgUpsert = map[string]string{}
@@ -528,8 +583,8 @@ var (
 
 func init() {
 	for _, table := range []string{"grants", "approvals"} {
-		pgStateQuery[table] = `SELECT (SELECT seq FROM ` + table + ` WHERE id = $1),
-	(SELECT seq FROM events ORDER BY seq DESC LIMIT 1), (SELECT hash FROM events ORDER BY seq DESC LIMIT 1)`
+		pgStateQuery[table] = `SELECT (SELECT seq FROM ` + table + ` WHERE id = $1), e.seq, e.hash, e.recorded_at, clock_timestamp()
+FROM (SELECT 1) one LEFT JOIN (SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1) e ON true`
 		pgUpsert[table] = `INSERT INTO ` + table + ` (id, seq, principal, entitlement, status, expires_at, revoke_pending, approval_id)
 VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz, $7, $8)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, principal = excluded.principal, entitlement = excluded.entitlement,
@@ -565,7 +620,8 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 	// once the lock is held, and so sees the append that held it before.
 	var head Head
 	var cur, lastSeq *int64
-	var lastHash *string
+	var lastHash, lastRecorded *string
+	var dbNow time.Time
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	b.Queue(`SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE`).QueryRow(func(row pgx.Row) error {
@@ -579,7 +635,7 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 		return nil
 	})
 	b.Queue(pgStateQuery[r.row.table], r.row.id).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&cur, &lastSeq, &lastHash)
+		return row.Scan(&cur, &lastSeq, &lastHash, &lastRecorded, &dbNow)
 	})
 	br := c.SendBatch(ctx, b)
 	tx := br.Tx()
@@ -589,10 +645,11 @@ func (s *PostgresStore) appendTx(ctx context.Context, c *pgx.Conn, eventType str
 	}
 
 	var last Head
-	if lastSeq != nil && lastHash != nil {
-		last = Head{Seq: *lastSeq, Hash: *lastHash}
+	prevRecorded := ""
+	if lastSeq != nil && lastHash != nil && lastRecorded != nil {
+		last, prevRecorded = Head{Seq: *lastSeq, Hash: *lastHash}, *lastRecorded
 	}
-	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last, s.stamp())
+	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last, s.stampAt(dbNow).after(prevRecorded))
 	if err != nil {
 		return Event{}, err
 	}
@@ -635,11 +692,16 @@ func (s *PostgresStore) AppendDiscontinuity(ctx context.Context, at time.Time, n
 		case err != nil:
 			return err
 		}
-		err = tx.QueryRow(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
+		var lastRecorded string
+		err = tx.QueryRow(ctx, lastEventQuery).Scan(&last.Seq, &last.Hash, &lastRecorded)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if ev, appended, err = decideDiscontinuity(at, note, head, last, s.stamp()); err != nil || !appended {
+		var dbNow time.Time
+		if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&dbNow); err != nil {
+			return err
+		}
+		if ev, appended, err = decideDiscontinuity(at, note, head, last, s.stampAt(dbNow).after(lastRecorded)); err != nil || !appended {
 			return err
 		}
 		if _, err := tx.Exec(ctx, insertEventStatement(pgDialect), eventArgs(ev)...); err != nil {
@@ -801,6 +863,28 @@ func (s *PostgresStore) ID(ctx context.Context) (string, error) {
 		return "", s.describeAll(err)
 	}
 	return id, nil
+}
+
+// recordedAround implements timeReader.
+func (s *PostgresStore) recordedAround(ctx context.Context, seq int64, after bool) (int64, time.Time, bool, error) {
+	var at int64
+	var t time.Time
+	var found bool
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		at, t, found, err = scanRecordedAround(ctx, func(ctx context.Context, q string, args []any, dest ...any) (bool, error) {
+			err := c.QueryRow(ctx, q, args...).Scan(dest...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return false, nil
+			}
+			return err == nil, err
+		}, pgDialect, seq, after)
+		return err
+	})
+	if err != nil {
+		return 0, time.Time{}, false, s.describeAll(err)
+	}
+	return at, t, found, nil
 }
 
 // EventHash implements Store.
@@ -1035,6 +1119,21 @@ WHERE n.nspname = current_schema() AND p.proname = 'events_append_only' AND p.pr
 		if triggers[n].enabled != "O" && triggers[n].enabled != "A" {
 			return "append-only triggers are disabled", nil
 		}
+	}
+
+	var recordedNow string
+	err = t.tx.QueryRow(ctx, `SELECT coalesce((SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = current_schema() AND p.proname = 'events_recorded_now' AND p.pronargs = 0), '')`).Scan(&recordedNow)
+	if err != nil {
+		return "", err
+	}
+	switch tr, ok := triggers["events_recorded_now"]; {
+	case !ok || recordedNow == "":
+		return "the trigger that has the database stamp each event's recording time is missing", nil
+	case tr.def != pgTriggerRecordedNow || recordedNow != strings.Replace(pgRecordedNowFunctionDef, "{schema}", schema, 1):
+		return "the trigger that has the database stamp each event's recording time was altered", nil
+	case tr.enabled != "O" && tr.enabled != "A":
+		return "the trigger that has the database stamp each event's recording time is disabled", nil
 	}
 
 	tables, err := describePostgresTables(ctx, t.tx, "grants", "approvals")

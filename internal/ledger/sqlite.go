@@ -480,11 +480,12 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 	if err != nil {
 		return Event{}, fmt.Errorf("reading the ledger's head: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
+	var lastRecorded string
+	err = tx.QueryRowContext(ctx, lastEventQuery).Scan(&last.Seq, &last.Hash, &lastRecorded)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Event{}, err
 	}
-	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last, s.stamp())
+	ev, err := decideAppend(eventType, at, r, expectSeq, cur, head, last, s.stamp().after(lastRecorded))
 	if err != nil {
 		return Event{}, err
 	}
@@ -541,11 +542,12 @@ func (s *SQLiteStore) discontinuityTx(ctx context.Context, at time.Time, note st
 	case err != nil:
 		return Event{}, false, err
 	}
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
+	var lastRecorded string
+	err = tx.QueryRowContext(ctx, lastEventQuery).Scan(&last.Seq, &last.Hash, &lastRecorded)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Event{}, false, err
 	}
-	ev, appended, err := decideDiscontinuity(at, note, head, last, s.stamp())
+	ev, appended, err := decideDiscontinuity(at, note, head, last, s.stamp().after(lastRecorded))
 	if err != nil || !appended {
 		return Event{}, false, err
 	}
@@ -700,6 +702,22 @@ func (s *SQLiteStore) EventHash(ctx context.Context, seq int64) (string, error) 
 		return "", describeSQLiteError(s.path, err)
 	}
 	return hash, nil
+}
+
+// recordedAround implements timeReader.
+func (s *SQLiteStore) recordedAround(ctx context.Context, seq int64, after bool) (int64, time.Time, bool, error) {
+	at, t, found, err := scanRecordedAround(ctx, func(ctx context.Context, q string, args []any, dest ...any) (bool, error) {
+		err := s.db.QueryRowContext(ctx, q, args...).Scan(dest...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	}, sqliteDialect, seq, after)
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return 0, time.Time{}, false, describeSQLiteError(s.path, err)
+	}
+	return at, t, found, err
 }
 
 // Events implements Store.

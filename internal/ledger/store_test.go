@@ -1122,7 +1122,9 @@ WHERE seq IN (3, 5)`,
 			sql: []string{fmt.Sprintf(`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash)
 VALUES (11, '%s', '%s', '%s', '%s', 'FORGED_PREV', 'FORGED_HASH')`,
 				formatAt(forgedEvent.At), forgedEvent.Type, forgedEvent.Subject, forgedEvent.Data)},
-			firstBad: 11, problem: []string{"added outside governed"},
+			// Without a recording time, which PostgreSQL's trigger refuses
+			// (TestPostgresStampsRecordingTimes): the owner turns it off.
+			triggersOff: true, firstBad: 11, problem: []string{"added outside governed"},
 		},
 		{
 			name:     "head hash changed",

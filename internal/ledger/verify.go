@@ -115,6 +115,8 @@ type verification struct {
 	identified int64
 	// expiresAgree is the store's dialect.expiresAgree.
 	expiresAgree func(stored int64, expiresAt time.Time) bool
+	// times checks the events' recording and decision times.
+	times timeline
 }
 
 func newVerification() *verification {
@@ -149,6 +151,7 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 		v.fail(firstBad, problem)
 		return false
 	}
+	v.times.event(seq, at, origin.recordedAt)
 	if k := eventKind(typ); k != kindOther {
 		i, isNew, prevSeq := v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
 		if v.suffix != nil {
@@ -374,6 +377,9 @@ func (v *verification) report(recorded Head) Report {
 	if m := v.meaning; m.firstBad != 0 && (!v.failed || v.firstBad == 0 || m.firstBad < v.firstBad) {
 		r.OK, r.FirstBad, r.Problem = false, m.firstBad, m.problem
 	}
+	if tl := &v.times; tl.firstBad != 0 && (r.OK || r.FirstBad == 0 || tl.firstBad < r.FirstBad) {
+		r.OK, r.FirstBad, r.Problem = false, tl.firstBad, tl.problem
+	}
 	return r
 }
 
@@ -510,6 +516,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	v := newVerification()
 	v.meaning = newMeaning(v.seed, judge, policies)
 	v.expiresAgree = r.dialect().expiresAgree
+	v.times = newTimeline(ctx)
 	var grants, approvals int
 	if _, err := r.queryRow(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`, &grants, &approvals); err != nil {
 		return Report{}, err

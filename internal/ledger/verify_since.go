@@ -60,6 +60,7 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 	v := newVerification()
 	v.meaning = newMeaning(v.seed, judge, policies)
 	v.expiresAgree = r.dialect().expiresAgree
+	v.times = newTimeline(ctx)
 	if len(policies) > 0 {
 		v.meaning.sawDigest = -1
 	}
@@ -77,6 +78,11 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 		v.fail(from.Seq, fmt.Sprintf("event %d, from which the ledger is verified, has hash %.16s…, not %.16s…", from.Seq, hash, from.Hash))
 	}
 	if !v.failed {
+		var rec string
+		if _, err := r.queryRowArgs(ctx, recordedAtQuery(r.dialect()), []any{from.Seq}, &rec); err != nil {
+			return Report{}, err
+		}
+		v.times.from(from.Seq, rec)
 		if err := v.identifiedBefore(ctx, r, from.Seq); err != nil {
 			return Report{}, err
 		}

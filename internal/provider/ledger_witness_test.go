@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/checkpoint"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
@@ -29,6 +30,12 @@ func witnessKey(t *testing.T, name string) (signer, verifierFile string) {
 // cosign adds the witness's cosignature to the pipeline's checkpoint file.
 func cosign(t *testing.T, witnessSigner string) {
 	t.Helper()
+	cosignAt(t, witnessSigner, time.Now())
+}
+
+// cosignAt is cosign with the cosignature dated at.
+func cosignAt(t *testing.T, witnessSigner string, at time.Time) {
+	t.Helper()
 	file := os.Getenv(EnvCheckpoint)
 	msg, err := os.ReadFile(file)
 	if err != nil {
@@ -38,7 +45,7 @@ func cosign(t *testing.T, witnessSigner string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := checkpoint.Cosign(msg, logKey, witnessSigner)
+	out, _, err := checkpoint.CosignAt(msg, logKey, witnessSigner, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +93,40 @@ func TestAccLedger_checkpointShortOfWitnessesRefusesNewGrants(t *testing.T) {
 		g, err := l.Grant(ctx, id)
 		if err != nil || g.Status != ledger.StatusRevoked {
 			t.Errorf("grant %s after its removal on a checkpoint short of a witness: status %q, %v; want revoked", id, g.Status, err)
+		}
+	})
+}
+
+// A witness's timestamp contradicts the ledger's recording times: the
+// checkpoint's events were recorded after the witness says it saw them, so
+// their times were forged. A new grant is refused, naming the event; removing
+// a grant still revokes it.
+func TestAccLedger_recordingTimesAgainstWitnessRefuseNewGrants(t *testing.T) {
+	skipUnlessAcc(t)
+	env, h := appliedHarness(t, twoGrants)
+	signCheckpoint(t, env.ledger)
+	w, wPub := witnessKey(t, "witness.example.org")
+	cosignAt(t, w, time.Now().Add(-time.Hour))
+	t.Setenv(EnvCheckpointWitnessKeys, wPub)
+
+	h.write("main.tf", env.config(twoGrants+thirdGrant))
+	out, err := h.run("plan", "-input=false")
+	out = strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{"Ledger does not match its checkpoint", "recording times contradict the witnesses",
+		"after witness witness.example.org cosigned the ledger at size", "its recording time was forged",
+		"Nothing is granted or approved"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Fatalf("plan of a new grant against a witness's time: err=%v; want a refusal naming %q\n%s", err, want, out)
+		}
+	}
+
+	id, _ := h.stateAttr("governed_grant.second", "id").(string)
+	h.write("main.tf", env.config(strings.Split(twoGrants, `resource "governed_grant" "second"`)[0]))
+	h.mustRun("apply", "-input=false", "-auto-approve")
+	withLedger(t, env.ledger, func(ctx context.Context, l *ledger.Ledger) {
+		g, err := l.Grant(ctx, id)
+		if err != nil || g.Status != ledger.StatusRevoked {
+			t.Errorf("grant %s after its removal against a witness's time: status %q, %v; want revoked", id, g.Status, err)
 		}
 	})
 }

@@ -350,7 +350,7 @@ func (p pipeline) anchor(ctx context.Context, l *ledger.Ledger) (problem string,
 	if p.checkpoint == "" || p.checkpointKey == nil {
 		return "", nil, nil
 	}
-	c, short, err := checkpoint.LoadWitnessed(p.checkpoint, p.checkpointKey, p.witnesses)
+	c, cosigned, short, err := checkpoint.LoadCosigned(p.checkpoint, p.checkpointKey, p.witnesses)
 	if err != nil {
 		return sentence(err.Error()), nil, nil
 	}
@@ -361,6 +361,17 @@ func (p pipeline) anchor(ctx context.Context, l *ledger.Ledger) (problem string,
 	if problem != "" {
 		problem = fmt.Sprintf("The ledger does not extend the checkpoint %s (ledger %s, size %d): %s.", p.checkpoint,
 			c.LedgerID, c.Size, problem)
+	} else {
+		// The witnesses' timestamps anchor the recording times: an event
+		// appended after the checkpoint and dated before a witness saw it
+		// was backdated.
+		timeProblem, err := checkpoint.CheckAnchors(ctx, l, c, cosigned)
+		if err != nil {
+			return "", &c, err
+		}
+		if timeProblem != "" {
+			problem = fmt.Sprintf("The ledger's recording times contradict the witnesses of the checkpoint %s: %s.", p.checkpoint, timeProblem)
+		}
 	}
 	if short != "" {
 		// A checkpoint short of its witnesses may be a fork its witnesses

@@ -169,8 +169,13 @@ func TestAccPostgres_governedRevokeOnDamagedLedger(t *testing.T) {
 		t.Fatalf("ledger after governed revoke: %+v, %v", g, err)
 	}
 	verify, err := exec.Command(governed, "verify", "--ledger", env.ledger).CombinedOutput()
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
-		!strings.Contains(string(verify), fmt.Sprintf("first bad sequence number %d: %s", damage.FirstBad, damage.Problem)) {
+	want := fmt.Sprintf("first bad sequence number %d: %s", damage.FirstBad, damage.Problem)
+	if time.Since(testNow) > ledger.MaxRunLength {
+		// The harness decides at testNow; a build of governed, where the
+		// bounds on decision instants hold, reports that first.
+		want = "its decision instant was backdated"
+	}
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(verify), want) {
 		t.Fatalf("governed verify after the revocation: %v\n%s", err, verify)
 	}
 }

@@ -55,6 +55,9 @@ func TestMain(m *testing.M) {
 	// Serve the provider in tests under its real source address, so that test
 	// configurations and examples both use `governed-entitlements/governed`.
 	os.Setenv("TF_ACC_PROVIDER_NAMESPACE", "governed-entitlements")
+	// The tests move a fake clock by days while the ledger records by the
+	// real one.
+	ledger.UnboundDecisionTimesForTests()
 	code := pgtest.Main(m)
 	removeHistory()
 	os.Exit(code)

@@ -144,10 +144,13 @@ type meaning struct {
 	// sawSigners is the first approval that named the key documents its
 	// signatures were verified against; 0 before one (approvalSigners).
 	sawSigners int64
+	// pinned are the policy digests the judge accepts (PolicyPinner); nil
+	// accepts every kept one.
+	pinned []string
 }
 
 func newMeaning(seed maphash.Seed, judge Judge, policies map[string][]byte) *meaning {
-	m := &meaning{judge: judge, policies: policies}
+	m := &meaning{judge: judge, policies: policies, pinned: pinnedPolicies(judge)}
 	m.hash.SetSeed(seed)
 	return m
 }
@@ -349,10 +352,14 @@ func (m *meaning) grantDecision(v *verification, seq int64, at, subject, data []
 }
 
 // decisionPolicy checks the policy digest of the decision that the current
-// event records: a digest the ledger keeps, and one at all once an earlier
+// event records: one of the judge's pinned digests where it pins some
+// (PolicyPinner), a digest the ledger keeps, and one at all once an earlier
 // decision named one. It returns the kept document (nil for a decision that
 // names none), and false when there is a problem.
 func (m *meaning) decisionPolicy(seq int64, kind string, subject []byte) ([]byte, bool) {
+	if !m.policyPinned(seq, kind, subject) {
+		return nil, false
+	}
 	digest := m.fields[fPolicyDigest]
 	if len(digest) == 0 {
 		switch {

@@ -147,6 +147,12 @@ type meaning struct {
 	// pinned are the policy digests the judge accepts (PolicyPinner); nil
 	// accepts every kept one.
 	pinned []string
+	// signersBefore, when verifying from a trusted point, finds the last
+	// approval before it that named its key documents (0 for none); it is
+	// called once, by the first signed approval after the point that names
+	// none, and lookupErr keeps its error.
+	signersBefore func() (int64, error)
+	lookupErr     error
 }
 
 func newMeaning(seed maphash.Seed, judge Judge, policies map[string][]byte) *meaning {

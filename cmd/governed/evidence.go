@@ -220,6 +220,9 @@ func (c *command) history(ctx context.Context, args []string) int {
 			h := historyEvent(e)
 			fmt.Fprintf(c.stdout, "#%d  %s  %s\n", h.Seq, h.At, h.Type)
 			fmt.Fprintf(c.stdout, "    %s\n", h.Summary)
+			if judged := h.judgedBy(); judged != "" {
+				fmt.Fprintf(c.stdout, "    %s\n", judged)
+			}
 			by := h.Actor
 			if h.RunID != "" {
 				by += " (" + h.RunID + ")"
@@ -255,7 +258,33 @@ type shownEvent struct {
 	Summary    string          `json:"summary"`
 	Hash       string          `json:"hash"`
 	PrevHash   string          `json:"prev_hash"`
-	Data       json.RawMessage `json:"data"`
+	// PolicyDigest is the SHA-256 of the policy document that judged the
+	// decision an approval.recorded, grant.requested or grant.issued event
+	// records; AllowedSignersSHA256 and RevokedKeysSHA256 those of the key
+	// files an approval's signatures were verified against. Each is also in
+	// Data; empty where the event names none.
+	PolicyDigest         string          `json:"policy_digest,omitempty"`
+	AllowedSignersSHA256 string          `json:"allowed_signers_sha256,omitempty"`
+	RevokedKeysSHA256    string          `json:"revoked_keys_sha256,omitempty"`
+	Data                 json.RawMessage `json:"data"`
+}
+
+// judgedBy says, for the text of governed history, which policy document
+// judged the event's decision and which key files its signatures were
+// verified against, by SHA-256, as an auditor compares them with the digests
+// the pipeline pinned; "" for an event that names none.
+func (h shownEvent) judgedBy() string {
+	var parts []string
+	if h.PolicyDigest != "" {
+		parts = append(parts, "policy sha256 "+h.PolicyDigest)
+	}
+	if h.AllowedSignersSHA256 != "" {
+		parts = append(parts, "allowed_signers sha256 "+h.AllowedSignersSHA256)
+	}
+	if h.RevokedKeysSHA256 != "" {
+		parts = append(parts, "revoked keys sha256 "+h.RevokedKeysSHA256)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func historyEvent(e ledger.Event) shownEvent {
@@ -274,6 +303,9 @@ func historyEvent(e ledger.Event) shownEvent {
 		if a.GrantID != "" {
 			h.Summary += ", authorises " + a.GrantID
 		}
+		if e.Type == ledger.EventApprovalRecorded {
+			h.PolicyDigest, h.AllowedSignersSHA256, h.RevokedKeysSHA256 = a.PolicyDigest, a.AllowedSignersSHA256, a.RevokedKeysSHA256
+		}
 		return h
 	}
 	var g ledger.Grant
@@ -291,9 +323,7 @@ func historyEvent(e ledger.Event) shownEvent {
 		if g.BreakGlass {
 			parts = append(parts, "BREAK-GLASS: "+g.Justification)
 		}
-		if g.PolicyDigest != "" {
-			parts = append(parts, "policy "+g.PolicyDigest[:min(16, len(g.PolicyDigest))]+"…")
-		}
+		h.PolicyDigest = g.PolicyDigest
 	}
 	if g.RevocationReason != "" {
 		reason := "reason " + g.RevocationReason
@@ -336,7 +366,7 @@ func (c *command) approvals(ctx context.Context, args []string) int {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(c.stdout)
 	if !asJSON {
-		fmt.Fprintln(tw, "ID\tTICKET\tPRINCIPAL\tENTITLEMENT\tAPPROVERS\tEVIDENCE\tSTATUS\tAPPROVED_AT\tEXPIRES_AT\tAUTHORISED")
+		fmt.Fprintln(tw, "ID\tTICKET\tPRINCIPAL\tENTITLEMENT\tAPPROVERS\tEVIDENCE\tSTATUS\tAPPROVED_AT\tEXPIRES_AT\tAUTHORISED\tPOLICY\tKEY_FILES")
 	}
 	var cur *listedApproval
 	show := func() error {
@@ -358,9 +388,13 @@ func (c *command) approvals(ctx context.Context, args []string) int {
 		if len(a.SignerKeys) > 0 {
 			ev = fmt.Sprintf("signed (%d key(s))", len(a.SignerKeys))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.TicketID, a.Principal, a.Entitlement,
+		keyFiles := a.AllowedSignersSHA256
+		if a.RevokedKeysSHA256 != "" {
+			keyFiles += "," + a.RevokedKeysSHA256
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.TicketID, a.Principal, a.Entitlement,
 			strings.Join(a.Approvers, ","), orDash(ev), a.Status, a.ApprovedAt.UTC().Format(time.RFC3339), a.ExpiresAt,
-			orDash(strings.Join(cur.Authorised, ",")))
+			orDash(strings.Join(cur.Authorised, ",")), orDash(a.PolicyDigest), orDash(keyFiles))
 		return nil
 	}
 	err = l.SubjectEvents(ctx, "approval", "", func(e ledger.Event) error {

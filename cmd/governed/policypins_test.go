@@ -225,3 +225,59 @@ func TestPolicyPinFlagsUsage(t *testing.T) {
 		t.Errorf("a usage error left a ledger at %s (%v)", location, err)
 	}
 }
+
+// TestHistoryAndApprovalsShowDigests: governed history and governed
+// approvals show, for each approval, the SHA-256 of the policy that judged
+// it and of the key files its signatures were verified against, in full and
+// in the forms --policy-sha256 and --signers-sha256 take, so that an auditor
+// can hold them to what the pipeline pinned. On both stores.
+func TestHistoryAndApprovalsShowDigests(t *testing.T) {
+	t.Parallel()
+	for _, store := range []string{"sqlite", "postgres"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			w := newSignersWorld(t)
+			at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+			l, location := signersLedger(t, store)
+			a := w.recordLegitimate(t, l, at)
+			judged := "policy sha256 " + w.pol.Digest + ", allowed_signers sha256 " + w.pol.Signers.AllowedSignersSHA256 +
+				", revoked keys sha256 " + w.pol.Signers.RevokedKeysSHA256
+
+			code, out, errOut := runCLI("history", "--ledger", location, "grt_svc-good")
+			if code != 0 || errOut != "" {
+				t.Fatalf("history = %d, %q", code, errOut)
+			}
+			if !strings.Contains(out, "approval.recorded\n    approval "+a.ID+": active, by alice@example.com, expires "+a.ExpiresAt+", signed\n    "+judged+"\n") {
+				t.Errorf("history does not show the approval's digests (%s):\n%s", judged, out)
+			}
+			if !strings.Contains(out, "grant.issued\n") || !strings.Contains(out, "under "+a.ID+"\n    policy sha256 "+w.pol.Digest+"\n") {
+				t.Errorf("history does not show the grant's policy digest:\n%s", out)
+			}
+			code, out, _ = runCLI("history", "--ledger", location, "--json", "grt_svc-good")
+			first := strings.SplitN(out, "\n", 2)[0]
+			if code != 0 || !strings.Contains(first, `"policy_digest":"`+w.pol.Digest+`"`) ||
+				!strings.Contains(first, `"allowed_signers_sha256":"`+w.pol.Signers.AllowedSignersSHA256+`"`) ||
+				!strings.Contains(first, `"revoked_keys_sha256":"`+w.pol.Signers.RevokedKeysSHA256+`"`) {
+				t.Errorf("history --json = %d, first event %s", code, first)
+			}
+
+			code, out, _ = runCLI("approvals", "--ledger", location)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if code != 0 || len(lines) != 2 {
+				t.Fatalf("approvals = %d\n%s", code, out)
+			}
+			// The last two columns, as the header names them.
+			if h := strings.Fields(lines[0]); h[len(h)-2] != "POLICY" || h[len(h)-1] != "KEY_FILES" {
+				t.Fatalf("approvals header = %q", lines[0])
+			}
+			if f := strings.Fields(lines[1]); f[len(f)-2] != w.pol.Digest || f[len(f)-1] != w.pol.Signers.Pin() {
+				t.Errorf("approvals shows policy %q and key files %q; want %s and %s", f[len(f)-2], f[len(f)-1], w.pol.Digest, w.pol.Signers.Pin())
+			}
+			code, out, _ = runCLI("approvals", "--ledger", location, "--json")
+			if code != 0 || !strings.Contains(out, `"policy_digest":"`+w.pol.Digest+`"`) ||
+				!strings.Contains(out, `"allowed_signers_sha256":"`+w.pol.Signers.AllowedSignersSHA256+`"`) {
+				t.Errorf("approvals --json = %d\n%s", code, out)
+			}
+		})
+	}
+}

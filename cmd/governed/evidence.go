@@ -248,16 +248,16 @@ func orUnknown(s string) string {
 
 // shownEvent is an event as governed history shows it.
 type shownEvent struct {
-	Seq        int64           `json:"seq"`
-	At         string          `json:"at"`
-	RecordedAt string          `json:"recorded_at,omitempty"`
-	Actor      string          `json:"actor,omitempty"`
-	RunID      string          `json:"run_id,omitempty"`
-	Type       string          `json:"type"`
-	Subject    string          `json:"subject"`
-	Summary    string          `json:"summary"`
-	Hash       string          `json:"hash"`
-	PrevHash   string          `json:"prev_hash"`
+	Seq        int64  `json:"seq"`
+	At         string `json:"at"`
+	RecordedAt string `json:"recorded_at,omitempty"`
+	Actor      string `json:"actor,omitempty"`
+	RunID      string `json:"run_id,omitempty"`
+	Type       string `json:"type"`
+	Subject    string `json:"subject"`
+	Summary    string `json:"summary"`
+	Hash       string `json:"hash"`
+	PrevHash   string `json:"prev_hash"`
 	// PolicyDigest is the SHA-256 of the policy document that judged the
 	// decision an approval.recorded, grant.requested or grant.issued event
 	// records; AllowedSignersSHA256 and RevokedKeysSHA256 those of the key

@@ -183,12 +183,3 @@ func TestStoresVerifySinceKeepsNamingKeyFiles(t *testing.T) {
 		}
 	})
 }
-
-func mustEventHash(t *testing.T, l *ledger.Ledger, seq int64) string {
-	t.Helper()
-	h, err := l.EventHash(context.Background(), seq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}

@@ -21,17 +21,21 @@ import (
 // also checks that the ledger extends it.
 func (c *command) verify(ctx context.Context, args []string) int {
 	var location string
-	fs := c.flags("verify", "[--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] "+signersSynopsis+" [--ledger L]", &location)
+	fs := c.flags("verify", "[--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] "+signersSynopsis+" "+policyPinSynopsis+" [--ledger L]", &location)
 	cp := c.checkpointFlags(fs, "a signed checkpoint the ledger must extend: the same ledger, at least as long, "+
 		"with the same event at the checkpoint's size")
 	wf := c.witnessFlags(fs)
 	sf := c.signersFlags(fs)
+	pf := c.policyPinFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	var code int
 	var ok bool
 	if c.trust, code, ok = sf.trust(c, fs); !ok {
+		return code
+	}
+	if code, ok := pf.pin(c, &c.trust); !ok {
 		return code
 	}
 	if code, ok := cp.validate(c, fs); !ok {
@@ -65,6 +69,9 @@ func (c *command) verify(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stdout, "ledger extends the checkpoint %s\n", cp.file)
 	}
 	if held := sf.describe(); held != "" {
+		fmt.Fprintf(c.stdout, "%s\n", held)
+	}
+	if held := pf.describe(); held != "" {
 		fmt.Fprintf(c.stdout, "%s\n", held)
 	}
 	if len(witnesses.Keys) > 0 {

@@ -25,7 +25,7 @@ import (
 func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	var location, from, to, principal, entitlement, format, out, maxLateness, asOf, bundle string
 	fs := c.flags("evidence", "[--from T --to T] [--principal P] [--entitlement E] [--format csv|json|md|html] [--out F] "+
-		"[--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] [--bundle DIR] "+signersSynopsis+" [--ledger L]", &location)
+		"[--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] [--bundle DIR] "+signersSynopsis+" "+policyPinSynopsis+" [--ledger L]", &location)
 	fs.StringVar(&from, "from", "", "only grants whose life (request to removal of access) reaches this time or later, RFC 3339")
 	fs.StringVar(&to, "to", "", "only grants requested at or before this time, RFC 3339")
 	fs.StringVar(&principal, "principal", "", "only grants to this principal (compared as the policy compares identities)")
@@ -40,12 +40,16 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	cp := c.checkpointFlags(fs, "a signed checkpoint the ledger must extend")
 	sf := c.signersFlags(fs)
 	wf := c.witnessFlags(fs)
+	pf := c.policyPinFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	var code int
 	var ok bool
 	if c.trust, code, ok = sf.trust(c, fs); !ok {
+		return code
+	}
+	if code, ok := pf.pin(c, &c.trust); !ok {
 		return code
 	}
 	if code, ok := cp.validate(c, fs); !ok {
@@ -221,6 +225,9 @@ func (c *command) history(ctx context.Context, args []string) int {
 			h := historyEvent(e)
 			fmt.Fprintf(c.stdout, "#%d  %s  %s\n", h.Seq, h.At, h.Type)
 			fmt.Fprintf(c.stdout, "    %s\n", h.Summary)
+			if judged := h.judgedBy(); judged != "" {
+				fmt.Fprintf(c.stdout, "    %s\n", judged)
+			}
 			by := h.Actor
 			if h.RunID != "" {
 				by += " (" + h.RunID + ")"
@@ -246,17 +253,43 @@ func orUnknown(s string) string {
 
 // shownEvent is an event as governed history shows it.
 type shownEvent struct {
-	Seq        int64           `json:"seq"`
-	At         string          `json:"at"`
-	RecordedAt string          `json:"recorded_at,omitempty"`
-	Actor      string          `json:"actor,omitempty"`
-	RunID      string          `json:"run_id,omitempty"`
-	Type       string          `json:"type"`
-	Subject    string          `json:"subject"`
-	Summary    string          `json:"summary"`
-	Hash       string          `json:"hash"`
-	PrevHash   string          `json:"prev_hash"`
-	Data       json.RawMessage `json:"data"`
+	Seq        int64  `json:"seq"`
+	At         string `json:"at"`
+	RecordedAt string `json:"recorded_at,omitempty"`
+	Actor      string `json:"actor,omitempty"`
+	RunID      string `json:"run_id,omitempty"`
+	Type       string `json:"type"`
+	Subject    string `json:"subject"`
+	Summary    string `json:"summary"`
+	Hash       string `json:"hash"`
+	PrevHash   string `json:"prev_hash"`
+	// PolicyDigest is the SHA-256 of the policy document that judged the
+	// decision an approval.recorded, grant.requested or grant.issued event
+	// records; AllowedSignersSHA256 and RevokedKeysSHA256 those of the key
+	// files an approval's signatures were verified against. Each is also in
+	// Data; empty where the event names none.
+	PolicyDigest         string          `json:"policy_digest,omitempty"`
+	AllowedSignersSHA256 string          `json:"allowed_signers_sha256,omitempty"`
+	RevokedKeysSHA256    string          `json:"revoked_keys_sha256,omitempty"`
+	Data                 json.RawMessage `json:"data"`
+}
+
+// judgedBy says, for the text of governed history, which policy document
+// judged the event's decision and which key files its signatures were
+// verified against, by SHA-256, as an auditor compares them with the digests
+// the pipeline pinned; "" for an event that names none.
+func (h shownEvent) judgedBy() string {
+	var parts []string
+	if h.PolicyDigest != "" {
+		parts = append(parts, "policy sha256 "+h.PolicyDigest)
+	}
+	if h.AllowedSignersSHA256 != "" {
+		parts = append(parts, "allowed_signers sha256 "+h.AllowedSignersSHA256)
+	}
+	if h.RevokedKeysSHA256 != "" {
+		parts = append(parts, "revoked keys sha256 "+h.RevokedKeysSHA256)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func historyEvent(e ledger.Event) shownEvent {
@@ -275,6 +308,9 @@ func historyEvent(e ledger.Event) shownEvent {
 		if a.GrantID != "" {
 			h.Summary += ", authorises " + a.GrantID
 		}
+		if e.Type == ledger.EventApprovalRecorded {
+			h.PolicyDigest, h.AllowedSignersSHA256, h.RevokedKeysSHA256 = a.PolicyDigest, a.AllowedSignersSHA256, a.RevokedKeysSHA256
+		}
 		return h
 	}
 	var g ledger.Grant
@@ -292,9 +328,7 @@ func historyEvent(e ledger.Event) shownEvent {
 		if g.BreakGlass {
 			parts = append(parts, "BREAK-GLASS: "+g.Justification)
 		}
-		if g.PolicyDigest != "" {
-			parts = append(parts, "policy "+g.PolicyDigest[:min(16, len(g.PolicyDigest))]+"…")
-		}
+		h.PolicyDigest = g.PolicyDigest
 	}
 	if g.RevocationReason != "" {
 		reason := "reason " + g.RevocationReason
@@ -337,7 +371,7 @@ func (c *command) approvals(ctx context.Context, args []string) int {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(c.stdout)
 	if !asJSON {
-		fmt.Fprintln(tw, "ID\tTICKET\tPRINCIPAL\tENTITLEMENT\tAPPROVERS\tEVIDENCE\tSTATUS\tAPPROVED_AT\tEXPIRES_AT\tAUTHORISED")
+		fmt.Fprintln(tw, "ID\tTICKET\tPRINCIPAL\tENTITLEMENT\tAPPROVERS\tEVIDENCE\tSTATUS\tAPPROVED_AT\tEXPIRES_AT\tAUTHORISED\tPOLICY\tKEY_FILES")
 	}
 	var cur *listedApproval
 	show := func() error {
@@ -359,9 +393,13 @@ func (c *command) approvals(ctx context.Context, args []string) int {
 		if len(a.SignerKeys) > 0 {
 			ev = fmt.Sprintf("signed (%d key(s))", len(a.SignerKeys))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.TicketID, a.Principal, a.Entitlement,
+		keyFiles := a.AllowedSignersSHA256
+		if a.RevokedKeysSHA256 != "" {
+			keyFiles += "," + a.RevokedKeysSHA256
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.TicketID, a.Principal, a.Entitlement,
 			strings.Join(a.Approvers, ","), orDash(ev), a.Status, a.ApprovedAt.UTC().Format(time.RFC3339), a.ExpiresAt,
-			orDash(strings.Join(cur.Authorised, ",")))
+			orDash(strings.Join(cur.Authorised, ",")), orDash(a.PolicyDigest), orDash(keyFiles))
 		return nil
 	}
 	err = l.SubjectEvents(ctx, "approval", "", func(e ledger.Event) error {

@@ -28,11 +28,14 @@ const (
 
 Commands:
   verify   [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]]
-           [--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]... [--ledger L]
+           [--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]...
+           [--policy-sha256 HEX[,HEX...]]... [--policy F]... [--ledger L]
                                          verify the whole ledger (its hash chain and the meaning of its
                                          events) and print its head; with a checkpoint, check that the
                                          ledger extends it and that enough witnesses cosigned it; with
-                                         --allowed-signers, that every approver's key is one you trust
+                                         --allowed-signers, that every approver's key is one you trust;
+                                         with --policy-sha256 or --policy, that every decision was judged
+                                         by a policy you pinned
   checkpoint keygen --name NAME [--signer-key FILE] [--verifier-key FILE]
                                          make a key pair for signing or cosigning checkpoints
   checkpoint sign --key FILE [--out F] [--checkpoint F --checkpoint-key K] [--ledger L]
@@ -51,7 +54,8 @@ Commands:
                                          and the log of terraform plan -json; exit 1 when something blocks
   evidence [--from T --to T] [--principal P] [--entitlement E] [--format csv|json|md|html] [--out F]
            [--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]]
-           [--bundle DIR] [--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]... [--ledger L]
+           [--bundle DIR] [--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]...
+           [--policy-sha256 HEX[,HEX...]]... [--policy F]... [--ledger L]
                                          per grant: authorised, time bound, revoked on time, with the events
                                          that prove it; exit 1 when any grant fails
   history  [--json] [--ledger L] GRANT   every event of one grant (and its approval), verified

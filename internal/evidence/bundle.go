@@ -366,6 +366,15 @@ Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8
 
    Kept in this bundle: ` + policyList + `.
 
+   What you compare: these are the ledger's copies, and whoever could append to the ledger could have kept a
+   policy of their own (an approver made an alias of another, a longer max_ttl, no signatures required) and named
+   it in their decisions. Check that each digest is one your pipeline pinned with GOVERNED_POLICY_SHA256 over
+   the period (the repository that holds the policy keeps its versions), or let governed hold every decision in
+   the ledger to those, naming the first that names another:
+
+       governed verify --ledger LEDGER --policy-sha256 DIGEST[,DIGEST...]
+       governed verify --ledger LEDGER --policy YOUR_POLICY_FILE [--policy AN_EARLIER_VERSION]...
+
 3. Each approval signature verifies over its statement, in the namespace governed-approval, with a key that the
    kept allowed_signers file lists for its approver at the instant the approval was recorded (verify-time), and
    that the kept revoked keys list does not revoke:

@@ -528,6 +528,10 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 		}
 	}
 
+	if why := j.unpinned(g, a); why != "" {
+		problems = append(problems, why)
+	}
+
 	signedEvidence := g.Evidence == "signed" || g.Evidence == "" && a != nil && len(a.SignerKeys) > 0
 	verified := 0
 	if a != nil && len(a.Signatures) > 0 {

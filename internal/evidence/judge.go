@@ -58,9 +58,19 @@ type Trust struct {
 	// kept key documents whose digests are exactly one of them. Empty checks
 	// nothing more.
 	SignersPins []string
+	// PolicyPins are the policy documents accepted, each the SHA-256 of the
+	// document as its file holds it, lowercase hex: what
+	// GOVERNED_POLICY_SHA256 pinned (policy.DocumentDigest). Every decision
+	// (approval record and grant) must name one of them; one that names
+	// another, or none, is the first bad event of verification, and its
+	// grant is not authorised. Empty checks nothing more.
+	PolicyPins []string
 }
 
-var _ ledger.Judge = (*Judge)(nil)
+var (
+	_ ledger.Judge        = (*Judge)(nil)
+	_ ledger.PolicyPinner = (*Judge)(nil)
+)
 
 // NewJudge returns a Judge that trusts nothing beyond the ledger.
 func NewJudge() *Judge { return NewTrustingJudge(Trust{}) }
@@ -70,6 +80,9 @@ func NewJudge() *Judge { return NewTrustingJudge(Trust{}) }
 func NewTrustingJudge(t Trust) *Judge {
 	return &Judge{policies: map[string]parsed{}, signers: map[string]parsedSigners{}, trust: t}
 }
+
+// PinnedPolicies implements ledger.PolicyPinner: the Trust's PolicyPins.
+func (j *Judge) PinnedPolicies() []string { return j.trust.PolicyPins }
 
 // policy parses a kept policy document, once per digest.
 func (j *Judge) policy(doc []byte) (*policy.Policy, string) {

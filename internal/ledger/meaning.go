@@ -144,10 +144,19 @@ type meaning struct {
 	// sawSigners is the first approval that named the key documents its
 	// signatures were verified against; 0 before one (approvalSigners).
 	sawSigners int64
+	// pinned are the policy digests the judge accepts (PolicyPinner); nil
+	// accepts every kept one.
+	pinned []string
+	// signersBefore, when verifying from a trusted point, finds the last
+	// approval before it that named its key documents (0 for none); it is
+	// called once, by the first signed approval after the point that names
+	// none, and lookupErr keeps its error.
+	signersBefore func() (int64, error)
+	lookupErr     error
 }
 
 func newMeaning(seed maphash.Seed, judge Judge, policies map[string][]byte) *meaning {
-	m := &meaning{judge: judge, policies: policies}
+	m := &meaning{judge: judge, policies: policies, pinned: pinnedPolicies(judge)}
 	m.hash.SetSeed(seed)
 	return m
 }
@@ -349,10 +358,14 @@ func (m *meaning) grantDecision(v *verification, seq int64, at, subject, data []
 }
 
 // decisionPolicy checks the policy digest of the decision that the current
-// event records: a digest the ledger keeps, and one at all once an earlier
+// event records: one of the judge's pinned digests where it pins some
+// (PolicyPinner), a digest the ledger keeps, and one at all once an earlier
 // decision named one. It returns the kept document (nil for a decision that
 // names none), and false when there is a problem.
 func (m *meaning) decisionPolicy(seq int64, kind string, subject []byte) ([]byte, bool) {
+	if !m.policyPinned(seq, kind, subject) {
+		return nil, false
+	}
 	digest := m.fields[fPolicyDigest]
 	if len(digest) == 0 {
 		switch {

@@ -101,3 +101,85 @@ func TestAttackSelfMadeSignature(t *testing.T) {
 		}
 	})
 }
+
+// Once an approval has named the key files its signatures were verified
+// against, a later signed approval that names none fails verification from
+// a trusted point too (VerifySince), where the approval that named them is
+// before the point and is not read again: as the least-privileged role, an
+// insider appends such an approval after the checkpoint. A ledger none of
+// whose approvals before the point named key files (recorded before the
+// ledger kept them) still verifies from it. On both stores.
+func TestStoresVerifySinceKeepsNamingKeyFiles(t *testing.T) {
+	t.Parallel()
+	alice := sshtest.NewKey(t, "ed25519")
+	orgFile := []byte("alice@example.com " + alice.Public + "\n")
+	ledger.ForEachStore(t, func(t *testing.T, st ledger.StoreUnderTest) {
+		ctx := context.Background()
+		record := func(l *ledger.Ledger, id string, file []byte, evidence string) ledger.Approval {
+			t.Helper()
+			statement := "governed approval v2\nticket: SEC-1\nprincipal: " + id + "\n"
+			a := ledger.Approval{ID: id, TicketID: "SEC-1", Entitlement: "payments-db-read", Principal: "svc-payments-api",
+				Approvers: []string{"alice@example.com"}, Justification: "reconciliation", Requester: "dev@example.com",
+				ExpiresAt: attackT0.Add(48 * time.Hour).Format(time.RFC3339), Statement: statement, Digest: policy.Digest(statement),
+				PolicyDigest: policy.DocumentDigest([]byte(attackPolicy)), Evidence: evidence}
+			if evidence == policy.EvidenceSigned {
+				a.PolicyDigest = policy.DocumentDigest([]byte(signedAttackPolicy))
+				a.Signatures = map[string]string{"alice@example.com": alice.Sign(t, policy.SignatureNamespace, statement)}
+				a.SignerKeys = map[string]string{"alice@example.com": alice.Fingerprint}
+			}
+			if file != nil {
+				a.AllowedSignersSHA256 = policy.DocumentDigest(file)
+			}
+			a, err := l.RecordApproval(ctx, a, attackT0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		l := st.Ledger()
+		head := func() ledger.Head {
+			t.Helper()
+			h, err := l.Head(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		l.SetJudge(evidence.NewJudge())
+		for _, doc := range [][]byte{[]byte(attackPolicy), []byte(signedAttackPolicy), orgFile} {
+			if err := l.KeepPolicy(ctx, policy.DocumentDigest(doc), doc, attackT0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 1 an asserted approval; 2 a signed one recorded before the ledger
+		// kept key files. No approval up to 1 named key files, so from 1 the
+		// signed approval that names none verifies.
+		record(l, "apr_asserted", nil, policy.EvidenceAsserted)
+		early := head()
+		record(l, "apr_old", nil, policy.EvidenceSigned)
+		if r, err := l.VerifySince(ctx, early); err != nil || !r.OK || r.From != early.Seq {
+			t.Fatalf("VerifySince(%d) before any approval named key files = %+v, %v; want OK", early.Seq, r, err)
+		}
+		// 3 an approval that names them; 4 another asserted one; the
+		// checkpoint at 4. 5 the insider's signed approval naming none.
+		named := record(l, "apr_alice", orgFile, policy.EvidenceSigned)
+		record(l, "apr_asserted_2", nil, policy.EvidenceAsserted)
+		trusted := head()
+		mustVerify(t, l, 4)
+		evil := record(st.Appender(t), "apr_evil", nil, policy.EvidenceSigned)
+		want := fmt.Sprintf("event %d records signed approval %q without naming the allowed_signers its signatures were verified against, "+
+			"where approvals since event %d name it", evil.Seq, evil.ID, named.Seq)
+		r, err := l.VerifySince(ctx, trusted)
+		if err != nil || r.OK || r.From != trusted.Seq || r.FirstBad != evil.Seq || r.Problem != want {
+			t.Fatalf("VerifySince(%d) = %+v, %v; want event %d: %s", trusted.Seq, r, err, evil.Seq, want)
+		}
+		if r, err := l.Verify(ctx); err != nil || r.OK || r.FirstBad != evil.Seq || r.Problem != want {
+			t.Fatalf("Verify = %+v, %v; want event %d: %s", r, err, evil.Seq, want)
+		}
+		// From before the approval that named them, the walk reads it, and
+		// the insider's is named all the same.
+		if r, err := l.VerifySince(ctx, early); err != nil || r.OK || r.FirstBad != evil.Seq || r.Problem != want {
+			t.Fatalf("VerifySince(%d) = %+v, %v; want event %d", early.Seq, r, err, evil.Seq)
+		}
+	})
+}

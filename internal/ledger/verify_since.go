@@ -169,6 +169,7 @@ func (v *verification) identifiedBefore(ctx context.Context, r snapshotReader, f
 // from its last event at or before it.
 func (v *verification) suffixMeaning(ctx context.Context, r snapshotReader, from int64) error {
 	m := v.meaning
+	m.signersBefore = func() (int64, error) { return signersBefore(ctx, r, from) }
 	var lastSeq [2][]int64
 	q := lastEventAtOrBeforeQuery(r.dialect())
 	for kind, prefix := range []string{kindGrant: "grant.%", kindApproval: "approval.%"} {
@@ -189,6 +190,9 @@ func (v *verification) suffixMeaning(ctx context.Context, r snapshotReader, from
 	for _, e := range v.suffix {
 		prev := lastSeq[e.kind][e.i]
 		m.event(v, e.kind, e.i, prev == 0, prev, e.seq, e.at, e.typ, e.subject, e.data)
+		if m.lookupErr != nil {
+			return m.lookupErr
+		}
 		lastSeq[e.kind][e.i] = e.seq
 	}
 	return nil

@@ -364,13 +364,16 @@ const (
 	walkBatchesInUse = 4
 )
 
-// walk verifies the events that read returns, in sequence order. read appends
-// the next event's fields, joined by walkSeparator, to buf and returns its
-// sequence number and the grown buffer, or false at the end of the log.
+// walk verifies the events that read returns, in sequence order. read
+// returns the next event's sequence number and its fields, joined by
+// walkSeparator, or false at the end of the log. The fields must stay
+// unchanged until the walk ends: read either appends them to buf, the
+// batch's buffer that it is given, and returns the grown buffer, or returns
+// bytes of its own that nothing else writes, and buf as it was.
 // Reading rows and hashing take about as long as each other, so read runs in
 // the caller's goroutine while another verifies, with a few batches of events
 // in flight between them. The walk stops at the first bad event.
-func (v *verification) walk(read func(buf []byte) (seq int64, grown []byte, more bool, err error)) error {
+func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []byte, more bool, err error)) error {
 	full := make(chan *walkBatch, walkBatchesInUse)
 	free := make(chan *walkBatch, walkBatchesInUse)
 	for range walkBatchesInUse {
@@ -396,16 +399,17 @@ func (v *verification) walk(read func(buf []byte) (seq int64, grown []byte, more
 	var err error
 	b := <-free
 	for !stopped.Load() {
-		start := len(b.buf)
 		var seq int64
+		var fields []byte
 		var more bool
-		if seq, b.buf, more, err = read(b.buf); err != nil || !more {
+		if seq, fields, b.buf, more, err = read(b.buf); err != nil || !more {
 			break
 		}
-		b.events = append(b.events, walkEvent{seq: seq, fields: b.buf[start:len(b.buf):len(b.buf)]})
+		b.events = append(b.events, walkEvent{seq: seq, fields: fields})
 		if len(b.events) == walkBatchSize {
 			full <- b
 			b = <-free
+			clear(b.events) // let the collector have what read handed over
 			b.buf, b.events = b.buf[:0], b.events[:0]
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -56,33 +57,106 @@ var (
 )
 
 // subjectIndex remembers, for every grant or approval, the last event about
-// it: its sequence number and a digest of its payload.
+// it: its sequence number and a digest of its payload. A full verification
+// keeps one entry for every record the ledger ever held, so it is kept
+// small: an open-addressing table of indexes (no pointers for the collector
+// to trace), the ids back to back in large shared blocks, and one state per
+// record.
 type subjectIndex struct {
-	index map[string]int
+	seed  maphash.Seed
+	slots []uint32 // 1 + an index into last, 0 for a free slot; a power of two long
+	ids   strings.Builder
 	last  []subjectState
 }
 
 type subjectState struct {
-	id     string
+	id     string // shares a block of subjectIndex.ids
 	seq    int64
 	digest uint64
 	seen   bool // a current-state row was found for it
+}
+
+// idBlock is the size in bytes of the blocks that subject ids are kept in.
+const idBlock = 64 << 10
+
+// init empties x, with room for n subjects.
+func (x *subjectIndex) init(seed maphash.Seed, n int) {
+	slots := 16
+	for slots < 2*n {
+		slots *= 2
+	}
+	*x = subjectIndex{seed: seed, slots: make([]uint32, slots), last: make([]subjectState, 0, n)}
+}
+
+// find returns the index of subject id, and whether it is known.
+func (x *subjectIndex) find(id []byte) (int, bool) {
+	i, ok := x.slot(id, maphash.Bytes(x.seed, id))
+	if !ok {
+		return 0, false
+	}
+	return int(x.slots[i] - 1), true
+}
+
+// slot returns the slot of subject id, whose hash is h, or the free slot
+// where it would go.
+func (x *subjectIndex) slot(id []byte, h uint64) (int, bool) {
+	mask := uint64(len(x.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		j := x.slots[i]
+		if j == 0 {
+			return int(i), false
+		}
+		if x.last[j-1].id == string(id) {
+			return int(i), true
+		}
+	}
 }
 
 // record notes event seq about subject and returns the subject's index,
 // whether this is its first event, and the sequence number of its event
 // before (0 for a first).
 func (x *subjectIndex) record(subject []byte, seq int64, digest uint64) (i int, isNew bool, prevSeq int64) {
-	if i, ok := x.index[string(subject)]; ok {
-		prevSeq = x.last[i].seq
-		x.last[i].seq, x.last[i].digest = seq, digest
-		return i, false, prevSeq
+	h := maphash.Bytes(x.seed, subject)
+	slot, ok := x.slot(subject, h)
+	if ok {
+		st := &x.last[x.slots[slot]-1]
+		prevSeq, st.seq, st.digest = st.seq, seq, digest
+		return int(x.slots[slot] - 1), false, prevSeq
 	}
-	id := string(subject)
 	i = len(x.last)
-	x.index[id] = i
-	x.last = append(x.last, subjectState{id: id, seq: seq, digest: digest})
+	x.last = append(x.last, subjectState{id: x.keep(subject), seq: seq, digest: digest})
+	x.slots[slot] = uint32(i + 1)
+	if 2*len(x.last) > len(x.slots) {
+		x.grow()
+	}
 	return i, true, 0
+}
+
+// keep returns id as a string in a block of x.ids.
+func (x *subjectIndex) keep(id []byte) string {
+	if len(id) > idBlock/16 {
+		return string(id)
+	}
+	if x.ids.Cap()-x.ids.Len() < len(id) {
+		x.ids = strings.Builder{}
+		x.ids.Grow(idBlock)
+	}
+	x.ids.Write(id)
+	all := x.ids.String() // earlier strings stay valid: the block is only appended to
+	return all[len(all)-len(id):]
+}
+
+// grow doubles the table.
+func (x *subjectIndex) grow() {
+	x.slots = make([]uint32, 2*len(x.slots))
+	mask := uint64(len(x.slots) - 1)
+	for j, st := range x.last {
+		i := maphash.String(x.seed, st.id) & mask
+		for x.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		x.slots[i] = uint32(j + 1)
+	}
 }
 
 // verification runs the checks every store shares: the chain, the recorded
@@ -118,18 +192,17 @@ type verification struct {
 func newVerification() *verification {
 	v := &verification{chain: NewChainVerifier(), seed: maphash.MakeSeed()}
 	v.meaning = newMeaning(v.seed, nil, nil)
-	for i := range v.subjects {
-		v.subjects[i].index = make(map[string]int)
-	}
+	v.expectSubjects(0, 0)
 	return v
 }
 
-// expectSubjects sizes the subject indexes ahead of the walk.
+// expectSubjects sizes the subject indexes, and what the checks of meaning
+// keep of each subject, ahead of the walk.
 func (v *verification) expectSubjects(grants, approvals int) {
-	v.subjects[kindGrant].index = make(map[string]int, grants)
-	v.subjects[kindGrant].last = make([]subjectState, 0, grants)
-	v.subjects[kindApproval].index = make(map[string]int, approvals)
-	v.subjects[kindApproval].last = make([]subjectState, 0, approvals)
+	v.subjects[kindGrant].init(v.seed, grants)
+	v.subjects[kindApproval].init(v.seed, approvals)
+	v.meaning.grants = make([]grantLife, 0, grants)
+	v.meaning.approvals = make([]approvalLife, 0, approvals)
 }
 
 func (v *verification) fail(seq int64, problem string) {
@@ -269,7 +342,7 @@ func headProblem(recorded *Head, last Head) (seq int64, problem string, ok bool)
 func (v *verification) row(kind int, id string, seq int64, data []byte) {
 	name := kindNames[kind]
 	x := &v.subjects[kind]
-	i, ok := x.index[id]
+	i, ok := x.find([]byte(id))
 	if !ok {
 		v.replayFail(seq, fmt.Sprintf("%s %q has a current-state row (event %d) but no events in the log", name, id, seq))
 		return

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -527,6 +529,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	if from != nil {
 		return verifySuffix(ctx, r, judge, *from, policies)
 	}
+	defer lowerGC()()
 	v := newVerification()
 	v.meaning = newMeaning(v.seed, judge, policies)
 	var grants, approvals int
@@ -569,4 +572,41 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 		}
 	}
 	return v.report(head), nil
+}
+
+// verifyGCPercent is the collector's target (as GOGC) while a whole ledger is
+// verified. The walk's live memory is its index, one entry for every record
+// the ledger ever held (about 90 bytes each, without pointers but for the
+// ids), while every event read is garbage at once: at Go's default of 100
+// the heap grows to twice the index between collections. At 50 it grows to
+// half as much again, for about 5% more CPU; a 1,000,000-event ledger of
+// 334,000 grants then stays under 100 MiB of RSS in the provider.
+const verifyGCPercent = 50
+
+var walkGC struct {
+	sync.Mutex
+	running int // whole verifications under way
+	saved   int // the target before the first of them
+}
+
+// lowerGC lowers the collector's target to verifyGCPercent, unless it is
+// lower already (or off, GOGC=off), until the function it returns is called;
+// the target comes back when the last verification under way ends.
+func lowerGC() (restore func()) {
+	walkGC.Lock()
+	defer walkGC.Unlock()
+	if walkGC.running == 0 {
+		walkGC.saved = debug.SetGCPercent(verifyGCPercent)
+		if walkGC.saved < verifyGCPercent { // lower already, or off (-1)
+			debug.SetGCPercent(walkGC.saved)
+		}
+	}
+	walkGC.running++
+	return func() {
+		walkGC.Lock()
+		defer walkGC.Unlock()
+		if walkGC.running--; walkGC.running == 0 {
+			debug.SetGCPercent(walkGC.saved)
+		}
+	}
 }

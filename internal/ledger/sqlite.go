@@ -704,9 +704,12 @@ func (t sqliteTx) queryRowArgs(ctx context.Context, q string, args []any, dest .
 }
 
 // sqliteWalkQuery reads the events in sequence order, their text fields
-// joined in the order walkFields splits them.
-const sqliteWalkQuery = `SELECT seq, at || ?1 || type || ?1 || subject || ?1 || prev_hash || ?1 || hash
-	|| ?1 || recorded_at || ?1 || actor || ?1 || run_id || ?1 || data
+// joined in the order walkFields splits them. concat_ws copies each field
+// once, where a chain of || copies what it joined so far at every step. It
+// leaves out a NULL field, which no stored event has (the columns are NOT
+// NULL): one that was forced in anyway leaves the event a separator short,
+// and walkFields reports it as altered.
+const sqliteWalkQuery = `SELECT seq, concat_ws(?1, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data)
 FROM events WHERE seq > ?2 ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk), each

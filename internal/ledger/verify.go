@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"math"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,7 +215,9 @@ func (v *verification) fail(seq int64, problem string) {
 	v.failed, v.firstBad, v.problem = true, seq, problem
 }
 
-// event checks the next stored event and reports whether to go on.
+// event checks the next stored event and reports whether to go on. It is
+// the order of the checks that the walk keeps, though it runs the chain's on
+// one goroutine and the rest (subjectEvent) on another.
 func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash []byte, origin originFields) bool {
 	v.events++
 	if !v.chain.addRaw(seq, at, typ, subject, data, prevHash, hash, origin) {
@@ -222,6 +225,13 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 		v.fail(firstBad, problem)
 		return false
 	}
+	return v.subjectEvent(seq, at, typ, subject, data, prevHash)
+}
+
+// subjectEvent runs the checks of event other than the chain's: the subject
+// index and meaning, the ledger's id, a recorded discontinuity. It reports
+// whether to go on.
+func (v *verification) subjectEvent(seq int64, at, typ, subject, data, prevHash []byte) bool {
 	if k := eventKind(typ); k != kindOther {
 		i, isNew, prevSeq := v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
 		if v.suffix != nil {
@@ -422,11 +432,13 @@ func walkFields(joined []byte) (at, typ, subject, prevHash, hash []byte, origin 
 	return f[0], f[1], f[2], f[3], f[4], originFields{f[5], f[6], f[7]}, rest, true
 }
 
-// walkBatch carries stored events from the reader to the verifier: each
-// event's fields joined by walkSeparator, in buf.
+// walkBatch carries stored events from the reader to the two goroutines
+// that check them: each event's fields joined by walkSeparator.
 type walkBatch struct {
 	buf    []byte
 	events []walkEvent
+	first  int64        // the position in the walk of events[0], from 1
+	users  atomic.Int32 // the checking goroutines not done with it yet
 }
 
 type walkEvent struct {
@@ -439,59 +451,175 @@ const (
 	walkBatchesInUse = 4
 )
 
+// walkStop is where one of the walk's goroutines stopped: at the event at
+// position pos (from 1) in the walk, with what it found.
+type walkStop struct {
+	pos      int64
+	firstBad int64
+	problem  string
+}
+
 // walk verifies the events that read returns, in sequence order. read
 // returns the next event's sequence number and its fields, joined by
 // walkSeparator, or false at the end of the log. The fields must stay
 // unchanged until the walk ends: read either appends them to buf, the
 // batch's buffer that it is given, and returns the grown buffer, or returns
 // bytes of its own that nothing else writes, and buf as it was.
-// Reading rows and hashing take about as long as each other, so read runs in
-// the caller's goroutine while another verifies, with a few batches of events
-// in flight between them. The walk stops at the first bad event.
+//
+// Reading rows, hashing and the other checks each take about a third of the
+// time, and the chain's checks need nothing from the others: read runs in
+// the caller's goroutine, the chain's checks in a second and the rest
+// (subjectEvent) in a third, with a few batches of events in flight between
+// them. The outcome is that of event called for each event in turn, which
+// stops at the first event whose chain is broken or that records a
+// discontinuity: what either goroutine found past the point where the other
+// stopped is dropped (finish).
 func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []byte, more bool, err error)) error {
-	full := make(chan *walkBatch, walkBatchesInUse)
+	var toChain, toSubjects = make(chan *walkBatch, walkBatchesInUse), make(chan *walkBatch, walkBatchesInUse)
 	free := make(chan *walkBatch, walkBatchesInUse)
 	for range walkBatchesInUse {
 		free <- &walkBatch{events: make([]walkEvent, 0, walkBatchSize)}
 	}
-	var stopped atomic.Bool
-	done := make(chan struct{})
+	// stopAt is the lowest position where a goroutine stopped: neither
+	// checks past it, and read is not called again.
+	var stopAt atomic.Int64
+	stopAt.Store(math.MaxInt64)
+	stop := func(pos int64) {
+		for old := stopAt.Load(); pos < old && !stopAt.CompareAndSwap(old, pos); old = stopAt.Load() {
+		}
+	}
+	done := func(b *walkBatch) {
+		if b.users.Add(-1) == 0 {
+			free <- b
+		}
+	}
+	var chainStop, subjectStop *walkStop
+	var subjectFailed, meaningFailed int64 // positions of the first problems the third goroutine found, 0 for none
+	var suffixPos []int64                  // the position of each event kept in v.suffix
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(done)
-		for b := range full {
-			for _, e := range b.events {
-				if stopped.Load() {
+		defer wg.Done()
+		for b := range toChain {
+			for k := range b.events {
+				pos := b.first + int64(k)
+				if chainStop != nil || pos > stopAt.Load() {
 					break
 				}
-				if !v.joinedEvent(e.seq, e.fields) {
-					stopped.Store(true)
+				e := &b.events[k]
+				at, typ, subject, prevHash, hash, origin, data, ok := walkFields(e.fields)
+				switch {
+				case !ok:
+					chainStop = &walkStop{pos, e.seq, fmt.Sprintf("event %d was altered (a field holds a control character or is missing)", e.seq)}
+				case !v.chain.addRaw(e.seq, at, typ, subject, data, prevHash, hash, origin):
+					_, firstBad, problem := v.chain.Result()
+					chainStop = &walkStop{pos, firstBad, problem}
+				default:
+					continue
+				}
+				stop(pos)
+			}
+			done(b)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for b := range toSubjects {
+			for k := range b.events {
+				pos := b.first + int64(k)
+				if subjectStop != nil || pos > stopAt.Load() {
+					break
+				}
+				e := &b.events[k]
+				at, typ, subject, prevHash, _, _, data, ok := walkFields(e.fields)
+				if !ok {
+					subjectStop = &walkStop{pos: pos} // the chain's goroutine reports it
+					break
+				}
+				failed, meaningBad, kept := v.failed, v.meaning.firstBad, len(v.suffix)
+				goOn := v.subjectEvent(e.seq, at, typ, subject, data, prevHash)
+				if len(v.suffix) > kept {
+					suffixPos = append(suffixPos, pos)
+				}
+				if !failed && v.failed {
+					subjectFailed = pos
+				}
+				if meaningBad == 0 && v.meaning.firstBad != 0 {
+					meaningFailed = pos
+				}
+				if !goOn {
+					subjectStop = &walkStop{pos: pos}
+					stop(pos)
 				}
 			}
-			free <- b
+			done(b)
 		}
 	}()
 
 	var err error
+	var read0 int64 // events read
 	b := <-free
-	for !stopped.Load() {
+	b.first = 1
+	for read0 < stopAt.Load() {
 		var seq int64
 		var fields []byte
 		var more bool
 		if seq, fields, b.buf, more, err = read(b.buf); err != nil || !more {
 			break
 		}
+		read0++
 		b.events = append(b.events, walkEvent{seq: seq, fields: fields})
 		if len(b.events) == walkBatchSize {
-			full <- b
+			b.users.Store(2)
+			toChain <- b
+			toSubjects <- b
 			b = <-free
 			clear(b.events) // let the collector have what read handed over
-			b.buf, b.events = b.buf[:0], b.events[:0]
+			b.buf, b.events, b.first = b.buf[:0], b.events[:0], read0+1
 		}
 	}
-	full <- b
-	close(full)
-	<-done
+	b.users.Store(2)
+	toChain <- b
+	toSubjects <- b
+	close(toChain)
+	close(toSubjects)
+	wg.Wait()
+	if chainStop != nil {
+		// What the chain's checks stopped at, and what follows it, are
+		// not verified: only what comes before is kept for meaning.
+		kept, _ := slices.BinarySearch(suffixPos, chainStop.pos)
+		clear(v.suffix[kept:])
+		v.suffix = v.suffix[:kept]
+	}
+	v.finish(read0, chainStop, subjectStop, subjectFailed, meaningFailed)
 	return err
+}
+
+// finish makes the outcome of a walk of n events whose chain's checks and
+// other checks ran apart the outcome of event called for each in turn: the
+// walk ends at the first event whose chain is broken or where the other
+// checks stopped (a discontinuity), and a problem found at or past an event
+// whose chain is broken, or past a discontinuity, is dropped. subjectFailed
+// and meaningFailed are the positions of the first problems the other
+// checks recorded in v and in v.meaning, 0 for none.
+func (v *verification) finish(n int64, chainStop, subjectStop *walkStop, subjectFailed, meaningFailed int64) {
+	end := n
+	chainEnd, subjectEnd := int64(math.MaxInt64), int64(math.MaxInt64)
+	if chainStop != nil {
+		chainEnd = chainStop.pos
+	}
+	if subjectStop != nil {
+		subjectEnd = subjectStop.pos
+	}
+	end = min(end, chainEnd, subjectEnd)
+	v.events += end
+	if meaningFailed != 0 && (meaningFailed >= chainEnd || meaningFailed > subjectEnd) {
+		v.meaning.firstBad, v.meaning.problem = 0, ""
+	}
+	if chainStop != nil && chainEnd <= subjectEnd && (subjectFailed == 0 || subjectFailed >= chainEnd) {
+		v.failed = false
+		v.fail(chainStop.firstBad, chainStop.problem)
+	}
 }
 
 // snapshotReader reads what verifySnapshot checks, all from one consistent

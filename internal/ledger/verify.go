@@ -225,13 +225,16 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 		v.fail(firstBad, problem)
 		return false
 	}
-	return v.subjectEvent(seq, at, typ, subject, data, prevHash)
+	return v.subjectEvent(seq, at, typ, subject, data, prevHash, origin)
 }
 
-// subjectEvent runs the checks of event other than the chain's: the subject
-// index and meaning, the ledger's id, a recorded discontinuity. It reports
-// whether to go on.
-func (v *verification) subjectEvent(seq int64, at, typ, subject, data, prevHash []byte) bool {
+// subjectEvent runs the checks of event other than the chain's, in sequence
+// order on one goroutine: the subject index and meaning, the ledger's id, a
+// recorded discontinuity. It reports whether to go on. A check added here
+// that keeps its own first problem, as meaning does, must be dropped in
+// finish when found at or past the event where the chain broke.
+func (v *verification) subjectEvent(seq int64, at, typ, subject, data, prevHash []byte, origin originFields) bool {
+	_ = origin // what the event says of its recording, for checks of time
 	if k := eventKind(typ); k != kindOther {
 		i, isNew, prevSeq := v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
 		if v.suffix != nil {
@@ -531,13 +534,13 @@ func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []by
 					break
 				}
 				e := &b.events[k]
-				at, typ, subject, prevHash, _, _, data, ok := walkFields(e.fields)
+				at, typ, subject, prevHash, _, origin, data, ok := walkFields(e.fields)
 				if !ok {
 					subjectStop = &walkStop{pos: pos} // the chain's goroutine reports it
 					break
 				}
 				failed, meaningBad, kept := v.failed, v.meaning.firstBad, len(v.suffix)
-				goOn := v.subjectEvent(e.seq, at, typ, subject, data, prevHash)
+				goOn := v.subjectEvent(e.seq, at, typ, subject, data, prevHash, origin)
 				if len(v.suffix) > kept {
 					suffixPos = append(suffixPos, pos)
 				}

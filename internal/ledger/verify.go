@@ -8,7 +8,6 @@ import (
 	"hash/maphash"
 	"math"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,13 +434,13 @@ func walkFields(joined []byte) (at, typ, subject, prevHash, hash []byte, origin 
 	return f[0], f[1], f[2], f[3], f[4], originFields{f[5], f[6], f[7]}, rest, true
 }
 
-// walkBatch carries stored events from the reader to the two goroutines
-// that check them: each event's fields joined by walkSeparator.
+// walkBatch carries stored events from the reader to the chain's checks and
+// from there to the others: each event's fields joined by walkSeparator.
 type walkBatch struct {
 	buf    []byte
 	events []walkEvent
-	first  int64        // the position in the walk of events[0], from 1
-	users  atomic.Int32 // the checking goroutines not done with it yet
+	first  int64 // the position in the walk of events[0], from 1
+	intact int   // how many of events, from the first, the chain's checks passed
 }
 
 type walkEvent struct {
@@ -470,143 +469,100 @@ type walkStop struct {
 // bytes of its own that nothing else writes, and buf as it was.
 //
 // Reading rows, hashing and the other checks each take about a third of the
-// time, and the chain's checks need nothing from the others: read runs in
-// the caller's goroutine, the chain's checks in a second and the rest
-// (subjectEvent) in a third, with a few batches of events in flight between
-// them. The outcome is that of event called for each event in turn, which
-// stops at the first event whose chain is broken or that records a
-// discontinuity: what either goroutine found past the point where the other
-// stopped is dropped (finish).
+// time, so they run as a pipeline of three goroutines with a few batches of
+// events in flight: read in the caller's, the chain's checks in a second,
+// and the rest (subjectEvent) in a third, which gets only the events whose
+// chain is intact. The outcome is that of event called for each event in
+// turn, which stops at the first event whose chain is broken or that
+// records a discontinuity (finish).
 func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []byte, more bool, err error)) error {
-	var toChain, toSubjects = make(chan *walkBatch, walkBatchesInUse), make(chan *walkBatch, walkBatchesInUse)
+	toChain, toSubjects := make(chan *walkBatch, walkBatchesInUse), make(chan *walkBatch, walkBatchesInUse)
 	free := make(chan *walkBatch, walkBatchesInUse)
 	for range walkBatchesInUse {
 		free <- &walkBatch{events: make([]walkEvent, 0, walkBatchSize)}
 	}
-	// stopAt is the lowest position where a goroutine stopped: neither
-	// checks past it, and read is not called again.
-	var stopAt atomic.Int64
-	stopAt.Store(math.MaxInt64)
-	stop := func(pos int64) {
-		for old := stopAt.Load(); pos < old && !stopAt.CompareAndSwap(old, pos); old = stopAt.Load() {
-		}
-	}
-	done := func(b *walkBatch) {
-		if b.users.Add(-1) == 0 {
-			free <- b
-		}
-	}
+	// stopped is set when either goroutine stopped: read is not called
+	// again, and what is in flight is passed on unchecked.
+	var stopped atomic.Bool
 	var chainStop, subjectStop *walkStop
-	var subjectFailed, meaningFailed int64 // positions of the first problems the third goroutine found, 0 for none
-	var suffixPos []int64                  // the position of each event kept in v.suffix
-	var wg sync.WaitGroup
-	wg.Add(2)
 	go func() {
-		defer wg.Done()
+		defer close(toSubjects)
 		for b := range toChain {
+			b.intact = 0
 			for k := range b.events {
-				pos := b.first + int64(k)
-				if chainStop != nil || pos > stopAt.Load() {
+				if chainStop != nil {
 					break
 				}
 				e := &b.events[k]
 				at, typ, subject, prevHash, hash, origin, data, ok := walkFields(e.fields)
 				switch {
 				case !ok:
-					chainStop = &walkStop{pos, e.seq, fmt.Sprintf("event %d was altered (a field holds a control character or is missing)", e.seq)}
+					chainStop = &walkStop{b.first + int64(k), e.seq, fmt.Sprintf("event %d was altered (a field holds a control character or is missing)", e.seq)}
 				case !v.chain.addRaw(e.seq, at, typ, subject, data, prevHash, hash, origin):
 					_, firstBad, problem := v.chain.Result()
-					chainStop = &walkStop{pos, firstBad, problem}
+					chainStop = &walkStop{b.first + int64(k), firstBad, problem}
 				default:
+					b.intact++
 					continue
 				}
-				stop(pos)
+				stopped.Store(true)
 			}
-			done(b)
+			toSubjects <- b
 		}
 	}()
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		for b := range toSubjects {
-			for k := range b.events {
-				pos := b.first + int64(k)
-				if subjectStop != nil || pos > stopAt.Load() {
+			for k := range b.events[:b.intact] {
+				if subjectStop != nil {
 					break
 				}
 				e := &b.events[k]
-				at, typ, subject, prevHash, _, origin, data, ok := walkFields(e.fields)
-				if !ok {
-					subjectStop = &walkStop{pos: pos} // the chain's goroutine reports it
-					break
-				}
-				failed, meaningBad, kept := v.failed, v.meaning.firstBad, len(v.suffix)
-				goOn := v.subjectEvent(e.seq, at, typ, subject, data, prevHash, origin)
-				if len(v.suffix) > kept {
-					suffixPos = append(suffixPos, pos)
-				}
-				if !failed && v.failed {
-					subjectFailed = pos
-				}
-				if meaningBad == 0 && v.meaning.firstBad != 0 {
-					meaningFailed = pos
-				}
-				if !goOn {
-					subjectStop = &walkStop{pos: pos}
-					stop(pos)
+				at, typ, subject, prevHash, _, origin, data, _ := walkFields(e.fields) // split once already
+				if !v.subjectEvent(e.seq, at, typ, subject, data, prevHash, origin) {
+					subjectStop = &walkStop{pos: b.first + int64(k)}
+					stopped.Store(true)
 				}
 			}
-			done(b)
+			free <- b
 		}
 	}()
 
 	var err error
-	var read0 int64 // events read
+	var n int64 // events read
 	b := <-free
 	b.first = 1
-	for read0 < stopAt.Load() {
+	for !stopped.Load() {
 		var seq int64
 		var fields []byte
 		var more bool
 		if seq, fields, b.buf, more, err = read(b.buf); err != nil || !more {
 			break
 		}
-		read0++
+		n++
 		b.events = append(b.events, walkEvent{seq: seq, fields: fields})
 		if len(b.events) == walkBatchSize {
-			b.users.Store(2)
 			toChain <- b
-			toSubjects <- b
 			b = <-free
 			clear(b.events) // let the collector have what read handed over
-			b.buf, b.events, b.first = b.buf[:0], b.events[:0], read0+1
+			b.buf, b.events, b.first = b.buf[:0], b.events[:0], n+1
 		}
 	}
-	b.users.Store(2)
 	toChain <- b
-	toSubjects <- b
 	close(toChain)
-	close(toSubjects)
-	wg.Wait()
-	if chainStop != nil {
-		// What the chain's checks stopped at, and what follows it, are
-		// not verified: only what comes before is kept for meaning.
-		kept, _ := slices.BinarySearch(suffixPos, chainStop.pos)
-		clear(v.suffix[kept:])
-		v.suffix = v.suffix[:kept]
-	}
-	v.finish(read0, chainStop, subjectStop, subjectFailed, meaningFailed)
+	<-done
+	v.finish(n, chainStop, subjectStop)
 	return err
 }
 
 // finish makes the outcome of a walk of n events whose chain's checks and
-// other checks ran apart the outcome of event called for each in turn: the
-// walk ends at the first event whose chain is broken or where the other
-// checks stopped (a discontinuity), and a problem found at or past an event
-// whose chain is broken, or past a discontinuity, is dropped. subjectFailed
-// and meaningFailed are the positions of the first problems the other
-// checks recorded in v and in v.meaning, 0 for none.
-func (v *verification) finish(n int64, chainStop, subjectStop *walkStop, subjectFailed, meaningFailed int64) {
-	end := n
+// other checks ran apart the outcome of event called for each in turn. The
+// other checks saw only events whose chain is intact, so what they found
+// comes first; the walk ends at the first event whose chain is broken or
+// where the other checks stopped (a discontinuity), and a broken chain past a
+// discontinuity is not reported.
+func (v *verification) finish(n int64, chainStop, subjectStop *walkStop) {
 	chainEnd, subjectEnd := int64(math.MaxInt64), int64(math.MaxInt64)
 	if chainStop != nil {
 		chainEnd = chainStop.pos
@@ -614,14 +570,9 @@ func (v *verification) finish(n int64, chainStop, subjectStop *walkStop, subject
 	if subjectStop != nil {
 		subjectEnd = subjectStop.pos
 	}
-	end = min(end, chainEnd, subjectEnd)
-	v.events += end
-	if meaningFailed != 0 && (meaningFailed >= chainEnd || meaningFailed > subjectEnd) {
-		v.meaning.firstBad, v.meaning.problem = 0, ""
-	}
-	if chainStop != nil && chainEnd <= subjectEnd && (subjectFailed == 0 || subjectFailed >= chainEnd) {
-		v.failed = false
-		v.fail(chainStop.firstBad, chainStop.problem)
+	v.events += min(n, chainEnd, subjectEnd)
+	if chainStop != nil && chainEnd < subjectEnd {
+		v.fail(chainStop.firstBad, chainStop.problem) // unless the other checks found a problem before it
 	}
 }
 

@@ -13,11 +13,14 @@ import (
 // more events than a batch holds in a few of these ways, at random places:
 // an edited payload (the chain breaks), a field holding the separator, a life
 // no grant has (meaning, correctly chained), a second ledger.identified event
-// and a discontinuity (both correctly chained), and compares the reports.
+// and a discontinuity (both correctly chained), an event stored under an
+// earlier sequence number whose life is also wrong (the chain breaks there,
+// so its meaning must not be reported, though its number is lower), and
+// compares the reports.
 func TestWalkIsSequential(t *testing.T) {
 	t.Parallel()
 	const n = 3*walkBatchSize + 17
-	ways := []string{"edit", "separator", "meaning", "identified", "discontinuity"}
+	ways := []string{"edit", "separator", "meaning", "identified", "discontinuity", "reordered"}
 	for c := range 400 {
 		rng := rand.New(rand.NewPCG(uint64(c), 7))
 		breaks := map[int64]string{}
@@ -69,7 +72,7 @@ func brokenChain(t *testing.T, n int64, breaks map[int64]string) []walkEvent {
 		}
 		way := breaks[s]
 		switch way {
-		case "meaning":
+		case "meaning", "reordered":
 			e.Type = EventGrantExpired // after its issue or its revocation: no life goes so
 		case "identified":
 			e.Type, e.Subject, e.Data = EventLedgerIdentified, LedgerSubject, []byte(`{"ledger_id":"0123"}`)
@@ -88,7 +91,11 @@ func brokenChain(t *testing.T, n int64, breaks map[int64]string) []walkEvent {
 		}
 		fields := bytes.Join([][]byte{[]byte(formatAt(e.At)), []byte(e.Type), []byte(e.Subject), []byte(e.PrevHash),
 			[]byte(e.Hash), nil, nil, nil, e.Data}, []byte{walkSeparator})
-		out = append(out, walkEvent{seq: s, fields: fields})
+		stored := s
+		if way == "reordered" {
+			stored = max(1, s-5)
+		}
+		out = append(out, walkEvent{seq: stored, fields: fields})
 	}
 	return out
 }

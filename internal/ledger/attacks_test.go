@@ -102,6 +102,8 @@ func TestAttackForgedGrantFailsVerification(t *testing.T) {
 		{"naming no policy", func(*ledger.Grant, string) {}, "names no policy digest, where decisions since event 1 name"},
 		{"under a policy the ledger does not keep", func(g *ledger.Grant, _ string) { g.PolicyDigest = strings.Repeat("0", 64) },
 			"which the ledger does not keep"},
+		{"under an approval the ledger does not record", func(g *ledger.Grant, digest string) { g.PolicyDigest, g.ApprovalID = digest, "apr_missing" },
+			`under approval "apr_missing", which the ledger does not record before it`},
 		{"under an approval claimed by another grant", func(g *ledger.Grant, digest string) { g.PolicyDigest, g.ApprovalID = digest, "apr_1" },
 			`under approval "apr_1", which was not claimed for it first`},
 		{"of an entitlement for a principal it does not allow", func(g *ledger.Grant, digest string) {

@@ -316,7 +316,7 @@ func (m *meaning) grantDecision(v *verification, seq int64, at, subject, data []
 	f := &m.fields
 	signers := -1
 	if aid := f[fApprovalID]; len(aid) > 0 {
-		j, ok := v.subjects[kindApproval].index[string(aid)]
+		j, ok := v.subjects[kindApproval].find(aid)
 		if !ok {
 			m.fail(seq, "issues grant %q under approval %q, which the ledger does not record before it", subject, aid)
 			return

@@ -1011,21 +1011,22 @@ func (t pgTx) walkEvents(ctx context.Context, v *verification, after int64) erro
 	}
 	defer rows.Close()
 
-	err = v.walk(func(buf []byte) (int64, []byte, bool, error) {
+	err = v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
 		if !rows.Next() {
-			return 0, buf, false, nil
+			return 0, nil, buf, false, nil
 		}
 		vals := rows.RawValues()
 		if len(vals) != 10 || len(vals[0]) != 8 {
-			return 0, buf, false, errors.New("reading the events: unexpected row format")
+			return 0, nil, buf, false, errors.New("reading the events: unexpected row format")
 		}
+		start := len(buf)
 		for i, f := range vals[1:] {
 			if i > 0 {
 				buf = append(buf, walkSeparator)
 			}
 			buf = append(buf, f...)
 		}
-		return int64(binary.BigEndian.Uint64(vals[0])), buf, true, nil
+		return int64(binary.BigEndian.Uint64(vals[0])), buf[start:len(buf):len(buf)], buf, true, nil
 	})
 	// Stopping early leaves rows unread; Close reads past them.
 	rows.Close()

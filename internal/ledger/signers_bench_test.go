@@ -23,7 +23,7 @@ func BenchmarkSignersBefore(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		seq, err := signersBefore(ctx, sqliteTx{tx}, benchEvents)
+		seq, err := signersBefore(ctx, sqliteTx{tx: tx}, benchEvents)
 		if err != nil || seq != 0 {
 			b.Fatalf("signersBefore = %d, %v", seq, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -167,4 +168,71 @@ func TestVerificationReportsDiscontinuities(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The subject index finds every subject it recorded, by its exact id, through
+// the table's growth, and no id it did not record: ids that are prefixes of
+// one another, differ in one byte, are empty or longer than a block.
+func TestSubjectIndex(t *testing.T) {
+	t.Parallel()
+	v := newVerification() // sized for no subjects: the table grows
+	x := &v.subjects[kindGrant]
+	ids := []string{"", "g", "grt_1", "grt_10", "grt_1\x00", strings.Repeat("x", 2*idBlock), strings.Repeat("y", idBlock/16+1)}
+	for i := range 5000 {
+		ids = append(ids, fmt.Sprintf("grt_%020d", i))
+	}
+	for n, id := range ids {
+		i, isNew, prev := x.record([]byte(id), int64(n+1), uint64(n))
+		if i != n || !isNew || prev != 0 {
+			t.Fatalf("record(%.30q) = %d, %v, %d; want %d, new, 0", id, i, isNew, prev, n)
+		}
+	}
+	for n, id := range ids {
+		if i, ok := x.find([]byte(id)); !ok || i != n || x.last[i].id != id {
+			t.Fatalf("find(%.30q) = %d, %v; want %d", id, i, ok, n)
+		}
+		i, isNew, prev := x.record([]byte(id), int64(len(ids)+n+1), 0)
+		if i != n || isNew || prev != int64(n+1) || x.last[i].seq != int64(len(ids)+n+1) {
+			t.Fatalf("second record(%.30q) = %d, %v, %d; want %d, not new, %d", id, i, isNew, prev, n, n+1)
+		}
+	}
+	for _, id := range []string{"grt_", "grt_2", "grt_1\x00\x00", "grt_000000000000000000000", strings.Repeat("x", 2*idBlock-1), "G"} {
+		if i, ok := x.find([]byte(id)); ok {
+			t.Fatalf("find(%.30q) = %d; want unknown", id, i)
+		}
+	}
+	if len(x.last) != len(ids) {
+		t.Fatalf("%d subjects recorded, want %d", len(x.last), len(ids))
+	}
+}
+
+// A whole verification lowers the collector's target only while it runs, and
+// never raises one that was lower.
+func TestVerificationRestoresGCPercent(t *testing.T) {
+	// Not parallel: the target is the process's.
+	for _, before := range []int{100, 80, 30, -1} {
+		debug.SetGCPercent(before)
+		restore := lowerGC()
+		during := gcPercent()
+		restoreInner := lowerGC()
+		restoreInner()
+		still := gcPercent()
+		restore()
+		after := debug.SetGCPercent(100)
+		want := min(before, verifyGCPercent)
+		if before < 0 {
+			want = -1
+		}
+		if during != want || still != want || after != before {
+			t.Errorf("GC percent %d: %d during, %d after a nested verification, %d after; want %d, %d, %d",
+				before, during, still, after, want, want, before)
+		}
+	}
+}
+
+// gcPercent reads the collector's target.
+func gcPercent() int {
+	p := debug.SetGCPercent(0)
+	debug.SetGCPercent(p)
+	return p
 }

@@ -309,6 +309,10 @@ func readGrantsDirect(ctx context.Context, data *providerData, req *tfprotov6.Re
 // null as nil. TestGrantsDirectReadIsTheFrameworkRead compares the bytes.
 type msgpackWriter struct{ b []byte }
 
+// msgpackUnknown is an unknown value, which tftypes writes as the extension
+// 0xd4 0x00 0x00 whatever its type.
+type msgpackUnknown struct{}
+
 // msgpackRaw is a list whose count elements are already encoded in items.
 type msgpackRaw struct {
 	count int
@@ -355,6 +359,8 @@ func (w *msgpackWriter) object(t tftypes.Object, attrs map[string]any) error {
 		switch v := v.(type) {
 		case nil:
 			w.b = append(w.b, 0xc0)
+		case msgpackUnknown:
+			w.b = append(w.b, 0xd4, 0, 0)
 		case string:
 			if !at.Is(tftypes.String) {
 				return errors.New(name + " is not a string")

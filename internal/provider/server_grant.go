@@ -222,29 +222,37 @@ func grantModelFromValue(v tftypes.Value) (grantModel, bool) {
 // encodeGrantModel encodes m, every value known, in MessagePack as the
 // framework does (msgpackWriter); false for an unknown value.
 func encodeGrantModel(m grantModel) (*tfprotov6.DynamicValue, bool) {
+	return encodeGrantValues(m, false)
+}
+
+// encodeGrantPlan encodes m, in which top-level values may be unknown, in
+// MessagePack as the framework does.
+func encodeGrantPlan(m grantModel) (*tfprotov6.DynamicValue, bool) {
+	return encodeGrantValues(m, true)
+}
+
+func encodeGrantValues(m grantModel, allowUnknown bool) (*tfprotov6.DynamicValue, bool) {
 	attrs := map[string]any{}
 	for name, f := range grantModelFields(&m) {
-		switch f := f.(type) {
-		case *types.String:
-			if f.IsUnknown() {
+		if u, ok := f.(interface{ IsUnknown() bool }); ok && u.IsUnknown() {
+			if !allowUnknown {
 				return nil, false
 			}
+			attrs[name] = msgpackUnknown{}
+			continue
+		}
+		switch f := f.(type) {
+		case *types.String:
 			attrs[name] = nil
 			if !f.IsNull() {
 				attrs[name] = f.ValueString()
 			}
 		case *types.Bool:
-			if f.IsUnknown() {
-				return nil, false
-			}
 			attrs[name] = nil
 			if !f.IsNull() {
 				attrs[name] = f.ValueBool()
 			}
 		case *types.Set:
-			if f.IsUnknown() {
-				return nil, false
-			}
 			attrs[name] = nil
 			if !f.IsNull() {
 				// In the set's own order, as the framework encodes it

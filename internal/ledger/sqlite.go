@@ -167,6 +167,8 @@ type SQLiteStore struct {
 	db   *sql.DB
 	path string     // as given, for messages
 	mu   sync.Mutex // serialises appends within the process
+	// stmts keeps the statements of appends and reads prepared.
+	stmts sqliteStmts
 }
 
 var _ Store = (*SQLiteStore)(nil)
@@ -360,7 +362,7 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *SQLiteStore) Close() error { return s.db.Close() }
+func (s *SQLiteStore) Close() error { return errors.Join(s.stmts.close(), s.db.Close()) }
 
 // AppendGrant implements Store.
 func (s *SQLiteStore) AppendGrant(ctx context.Context, eventType string, at time.Time, g Grant, expectSeq int64) (Event, error) {
@@ -405,7 +407,7 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 
 	var cur *int64
 	var seq int64
-	err = tx.QueryRowContext(ctx, `SELECT seq FROM `+r.row.table+` WHERE id = ?`, r.row.id).Scan(&seq)
+	err = s.txQueryRow(ctx, tx, `SELECT seq FROM `+r.row.table+` WHERE id = ?`, r.row.id).Scan(&seq)
 	switch {
 	case err == nil:
 		cur = &seq
@@ -413,14 +415,14 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 		return Event{}, err
 	}
 	var head, last Head
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
+	err = s.txQueryRow(ctx, tx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Event{}, errHeadMissing
 	}
 	if err != nil {
 		return Event{}, fmt.Errorf("reading the ledger's head: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
+	err = s.txQueryRow(ctx, tx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last.Seq, &last.Hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Event{}, err
 	}
@@ -429,15 +431,15 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 		return Event{}, err
 	}
 
-	if _, err := tx.ExecContext(ctx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
+	if _, err := s.txExec(ctx, tx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
 		return Event{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO `+r.row.table+` (id, seq, data) VALUES (?, ?, ?)
+	if _, err := s.txExec(ctx, tx, `INSERT INTO `+r.row.table+` (id, seq, data) VALUES (?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`,
 		r.row.id, ev.Seq, string(r.data)); err != nil {
 		return Event{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
+	if _, err := s.txExec(ctx, tx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
 		return Event{}, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -510,7 +512,7 @@ func (s *SQLiteStore) Approval(ctx context.Context, id string) (Approval, error)
 
 // lastEvent is the store's lastEventReader.
 func (s *SQLiteStore) lastEvent(ctx context.Context, kind, id string) (seq int64, data []byte, found bool, err error) {
-	err = s.db.QueryRowContext(ctx,
+	err = s.queryRow(ctx,
 		`SELECT seq, data FROM events WHERE subject = ? AND type LIKE ? ORDER BY seq DESC LIMIT 1`,
 		id, kind+".%").Scan(&seq, &data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -532,7 +534,7 @@ func (s *SQLiteStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error
 // checked again against each stored payload.
 func (s *SQLiteStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Grant) error) error {
 	q, args := sqliteDialect.grantsQuery(f)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return describeSQLiteError(s.path, err)
 	}
@@ -552,7 +554,7 @@ func (s *SQLiteStore) EachGrant(ctx context.Context, f GrantFilter, fn func(Gran
 // Head implements Store.
 func (s *SQLiteStore) Head(ctx context.Context) (Head, error) {
 	var h Head
-	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Hash); err != nil {
+	if err := s.queryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Hash); err != nil {
 		return Head{}, describeSQLiteError(s.path, err)
 	}
 	return h, nil

@@ -160,8 +160,16 @@ func (s *releasingServer) PlanResourceChange(ctx context.Context, req *tfprotov6
 	return s.ProviderServer.PlanResourceChange(ctx, req)
 }
 
+// ApplyResourceChange issues a new governed_grant itself
+// (applyGrantCreateDirect), and leaves everything else, every change and
+// every destroy, to the framework.
 func (s *releasingServer) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {
 	defer s.begin()()
+	if req.TypeName == grantTypeName {
+		if resp, ok := applyGrantCreateDirect(ctx, s.configured.Load(), req); ok {
+			return resp, nil
+		}
+	}
 	return s.ProviderServer.ApplyResourceChange(ctx, req)
 }
 

@@ -156,6 +156,16 @@ func grantModelFields(m *grantModel) map[string]any {
 // framework's reflection does, for known and null values; it reports false
 // for anything else (unknown values, attributes the model lacks).
 func grantModelFromValue(v tftypes.Value) (grantModel, bool) {
+	return grantModelFromValues(v, false)
+}
+
+// grantPlanFromValue is grantModelFromValue for a planned value, whose
+// attributes may be unknown (not their elements).
+func grantPlanFromValue(v tftypes.Value) (grantModel, bool) {
+	return grantModelFromValues(v, true)
+}
+
+func grantModelFromValues(v tftypes.Value, allowUnknown bool) (grantModel, bool) {
 	var attrs map[string]tftypes.Value
 	if err := v.As(&attrs); err != nil {
 		return grantModel{}, false
@@ -167,7 +177,20 @@ func grantModelFromValue(v tftypes.Value) (grantModel, bool) {
 	}
 	for name, av := range attrs {
 		if !av.IsKnown() {
-			return grantModel{}, false
+			if !allowUnknown {
+				return grantModel{}, false
+			}
+			switch f := fields[name].(type) {
+			case *types.String:
+				*f = types.StringUnknown()
+			case *types.Bool:
+				*f = types.BoolUnknown()
+			case *types.Set:
+				*f = types.SetUnknown(types.StringType)
+			default:
+				return grantModel{}, false
+			}
+			continue
 		}
 		switch f := fields[name].(type) {
 		case *types.String:

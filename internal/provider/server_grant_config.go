@@ -219,3 +219,94 @@ func planGrantCreateDirect(ctx context.Context, data *providerData, req *tfproto
 	}
 	return &tfprotov6.PlanResourceChangeResponse{PlannedState: planned}, true
 }
+
+// applyGrantCreateDirect answers ApplyResourceChange for a new governed_grant
+// as the framework's Create does, without its reflection: it decodes the
+// planned state and the configuration and runs create, the function Create
+// runs, then encodes the issued grant's state, or a null state and the
+// diagnostics when create refused. Requests it cannot decode (unknown
+// values in the configuration or inside the approvers, private state, an
+// identity) go to the framework before anything is written. Once create has
+// run, its answer is this one, whatever it says: a grant is never issued
+// twice. TestGrantCreateIsTheFramework holds the answers identical.
+func applyGrantCreateDirect(ctx context.Context, data *providerData, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, bool) {
+	objectType := grantObjectType()
+	if data == nil || req.PriorState == nil || req.PlannedState == nil || req.Config == nil ||
+		req.PlannedIdentity != nil || len(req.PlannedPrivate) > 0 || objectType.AttributeTypes == nil {
+		return nil, false
+	}
+	prior, err := req.PriorState.Unmarshal(objectType)
+	if err != nil || !prior.IsNull() {
+		return nil, false
+	}
+	pv, err := req.PlannedState.Unmarshal(objectType)
+	if err != nil || pv.IsNull() {
+		return nil, false
+	}
+	cv, err := req.Config.Unmarshal(objectType)
+	if err != nil || cv.IsNull() || !cv.IsFullyKnown() {
+		return nil, false
+	}
+	plan, ok := grantPlanFromValue(pv)
+	if !ok {
+		return nil, false
+	}
+	config, ok := grantModelFromValue(cv)
+	if !ok {
+		return nil, false
+	}
+	var diags diag.Diagnostics
+	resp := &tfprotov6.ApplyResourceChangeResponse{}
+	state, ok := (&grantResource{data: data}).create(ctx, plan, config, &diags)
+	if ok {
+		if resp.NewState, ok = encodeGrantModel(state); !ok {
+			diags.AddError("Unable to Convert State", "The issued grant "+state.ID.ValueString()+" could not be encoded for Terraform.")
+		}
+	}
+	if resp.NewState == nil {
+		null, err := tfprotov6.NewDynamicValue(objectType, tftypes.NewValue(objectType, nil))
+		if err == nil {
+			resp.NewState = &null
+		}
+	}
+	resp.Diagnostics = protocolDiagnostics(diags)
+	return resp, true
+}
+
+// protocolDiagnostics converts diagnostics for the protocol as the
+// framework does (toproto6.Diagnostics): severity, summary, detail, and the
+// attribute path of a diagnostic that has one.
+func protocolDiagnostics(diags diag.Diagnostics) []*tfprotov6.Diagnostic {
+	var out []*tfprotov6.Diagnostic
+	for _, d := range diags {
+		pd := &tfprotov6.Diagnostic{Detail: d.Detail(), Summary: d.Summary(), Severity: tfprotov6.DiagnosticSeverityInvalid}
+		switch d.Severity() {
+		case diag.SeverityError:
+			pd.Severity = tfprotov6.DiagnosticSeverityError
+		case diag.SeverityWarning:
+			pd.Severity = tfprotov6.DiagnosticSeverityWarning
+		}
+		if dp, ok := d.(diag.DiagnosticWithPath); ok {
+			var steps []tftypes.AttributePathStep
+			for _, step := range dp.Path().Steps() {
+				switch step := step.(type) {
+				case path.PathStepAttributeName:
+					steps = append(steps, tftypes.AttributeName(string(step)))
+				case path.PathStepElementKeyInt:
+					steps = append(steps, tftypes.ElementKeyInt(int64(step)))
+				case path.PathStepElementKeyString:
+					steps = append(steps, tftypes.ElementKeyString(string(step)))
+				case path.PathStepElementKeyValue:
+					v, err := step.Value.ToTerraformValue(context.Background())
+					if err != nil {
+						continue
+					}
+					steps = append(steps, tftypes.ElementKeyValue(v))
+				}
+			}
+			pd.Attribute = tftypes.NewAttributePathWithSteps(steps)
+		}
+		out = append(out, pd)
+	}
+	return out
+}

@@ -249,6 +249,30 @@ func testGrantConfigPaths(t *testing.T, world string) {
 			t.Errorf("validate %s: the framework says %+v; the case says valid=%t", c.name, want.Diagnostics, c.valid)
 		}
 	}
+	// Terraform validates before it configures the provider.
+	if world == "verified" {
+		unconfigured, err := NewProtocol6Server(New("test"))()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unconfigured.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		framework := unconfigured.(*releasingServer).ProviderServer
+		for _, c := range grantConfigCases(kept.ID) {
+			req := &tfprotov6.ValidateResourceConfigRequest{TypeName: grantTypeName, Config: mustDynamicValue(t, grantValue(c.attrs))}
+			want, err := framework.ValidateResourceConfig(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := unconfigured.ValidateResourceConfig(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, answered := validateGrantConfigDirect(ctx, req)
+			compare("validate unconfigured", c.name, got, want, answered, c.valid && grantValue(c.attrs).IsFullyKnown(), len(want.Diagnostics))
+		}
+	}
 	for _, name := range []string{"null", "wrong type"} {
 		v := tftypes.NewValue(grantObjectType(), nil)
 		if name == "wrong type" {

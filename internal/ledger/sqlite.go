@@ -431,15 +431,15 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 		return Event{}, err
 	}
 
-	if _, err := s.txExec(ctx, tx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
+	if err := s.txExec(ctx, tx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
 		return Event{}, err
 	}
-	if _, err := s.txExec(ctx, tx, `INSERT INTO `+r.row.table+` (id, seq, data) VALUES (?, ?, ?)
+	if err := s.txExec(ctx, tx, `INSERT INTO `+r.row.table+` (id, seq, data) VALUES (?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data`,
 		r.row.id, ev.Seq, string(r.data)); err != nil {
 		return Event{}, err
 	}
-	if _, err := s.txExec(ctx, tx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
+	if err := s.txExec(ctx, tx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
 		return Event{}, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -91,13 +91,15 @@ func (s *SQLiteStore) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args
 	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
-func (s *SQLiteStore) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+func (s *SQLiteStore) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
 	st, err := s.stmts.get(ctx, s.db, q)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if st == nil {
-		return tx.ExecContext(ctx, q, args...)
+		_, err = tx.ExecContext(ctx, q, args...)
+		return err
 	}
-	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	return err
 }

@@ -40,7 +40,7 @@ type grantAttributeCheck struct {
 }
 
 var grantAttributeChecks = sync.OnceValues(func() (map[string]grantAttributeCheck, bool) {
-	var r resource.Resource = NewGrantResource()
+	r := NewGrantResource()
 	if _, ok := r.(resource.ResourceWithValidateConfig); ok {
 		return nil, false
 	}
@@ -297,7 +297,7 @@ func protocolDiagnostics(diags diag.Diagnostics) []*tfprotov6.Diagnostic {
 				case path.PathStepElementKeyString:
 					steps = append(steps, tftypes.ElementKeyString(string(step)))
 				case path.PathStepElementKeyValue:
-					v, err := step.Value.ToTerraformValue(context.Background())
+					v, err := step.ToTerraformValue(context.Background())
 					if err != nil {
 						continue
 					}

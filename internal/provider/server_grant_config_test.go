@@ -258,7 +258,11 @@ func testGrantConfigPaths(t *testing.T, world string) {
 		if _, err := unconfigured.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{}); err != nil {
 			t.Fatal(err)
 		}
-		framework := unconfigured.(*releasingServer).ProviderServer
+		rs, ok := unconfigured.(*releasingServer)
+		if !ok {
+			t.Fatalf("the provider's server is a %T", unconfigured)
+		}
+		framework := rs.ProviderServer
 		for _, c := range grantConfigCases(kept.ID) {
 			req := &tfprotov6.ValidateResourceConfigRequest{TypeName: grantTypeName, Config: mustDynamicValue(t, grantValue(c.attrs))}
 			want, err := framework.ValidateResourceConfig(ctx, req)

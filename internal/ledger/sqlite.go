@@ -212,6 +212,8 @@ type SQLiteStore struct {
 	db   *sql.DB
 	path string     // as given, for messages
 	mu   sync.Mutex // serialises appends within the process
+	// stmts keeps the statements of appends and reads prepared.
+	stmts sqliteStmts
 }
 
 var _ Store = (*SQLiteStore)(nil)
@@ -410,7 +412,7 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *SQLiteStore) Close() error { return s.db.Close() }
+func (s *SQLiteStore) Close() error { return errors.Join(s.stmts.close(), s.db.Close()) }
 
 // AppendGrant implements Store.
 func (s *SQLiteStore) AppendGrant(ctx context.Context, eventType string, at time.Time, g Grant, expectSeq int64) (Event, error) {
@@ -468,7 +470,7 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 
 	var cur *int64
 	var seq int64
-	err = tx.QueryRowContext(ctx, `SELECT seq FROM `+r.row.table+` WHERE id = ?`, r.row.id).Scan(&seq)
+	err = s.txQueryRow(ctx, tx, `SELECT seq FROM `+r.row.table+` WHERE id = ?`, r.row.id).Scan(&seq)
 	switch {
 	case err == nil:
 		cur = &seq
@@ -476,7 +478,7 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 		return Event{}, err
 	}
 	var head, last Head
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
+	err = s.txQueryRow(ctx, tx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&head.Seq, &head.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Event{}, errHeadMissing
 	}
@@ -484,7 +486,7 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 		return Event{}, fmt.Errorf("reading the ledger's head: %w", err)
 	}
 	var lastRecorded string
-	err = tx.QueryRowContext(ctx, lastEventQuery).Scan(&last.Seq, &last.Hash, &lastRecorded)
+	err = s.txQueryRow(ctx, tx, lastEventQuery).Scan(&last.Seq, &last.Hash, &lastRecorded)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Event{}, err
 	}
@@ -493,7 +495,7 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 		return Event{}, err
 	}
 
-	if _, err := tx.ExecContext(ctx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
+	if err := s.txExec(ctx, tx, insertEventStatement(sqliteDialect), eventArgs(ev)...); err != nil {
 		return Event{}, err
 	}
 	expires, err := time.Parse(time.RFC3339, r.cols.expiresAt)
@@ -504,11 +506,11 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 	if r.cols.revokePending {
 		revokePending = 1
 	}
-	if _, err := tx.ExecContext(ctx, sqliteUpsert[r.row.table], r.row.id, ev.Seq, r.cols.principal, r.cols.entitlement,
+	if err := s.txExec(ctx, tx, sqliteUpsert[r.row.table], r.row.id, ev.Seq, r.cols.principal, r.cols.entitlement,
 		r.cols.status, expires.Unix(), revokePending, r.cols.approvalID); err != nil {
 		return Event{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
+	if err := s.txExec(ctx, tx, `UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1`, ev.Seq, ev.Hash); err != nil {
 		return Event{}, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -582,7 +584,7 @@ func (s *SQLiteStore) Approval(ctx context.Context, id string) (Approval, error)
 
 // lastEvent is the store's lastEventReader.
 func (s *SQLiteStore) lastEvent(ctx context.Context, kind, id string) (seq int64, data []byte, found bool, err error) {
-	err = s.db.QueryRowContext(ctx,
+	err = s.queryRow(ctx,
 		`SELECT seq, data FROM events WHERE subject = ? AND type LIKE ? ORDER BY seq DESC LIMIT 1`,
 		id, kind+".%").Scan(&seq, &data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -615,7 +617,7 @@ func (s *SQLiteStore) EachListedGrant(ctx context.Context, f GrantFilter, fn fun
 // rows to each, which returns the callback's errors in an errStopRecords.
 func (s *SQLiteStore) eachGrantRow(ctx context.Context, f GrantFilter, each func(recordRows) error) error {
 	q, args := sqliteDialect.grantsQuery(f)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return describeSQLiteError(s.path, err)
 	}
@@ -647,7 +649,7 @@ func (r *sqliteRecordRows) scanRecord(id *string, seq *int64) ([]byte, error) {
 // Head implements Store.
 func (s *SQLiteStore) Head(ctx context.Context) (Head, error) {
 	var h Head
-	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Hash); err != nil {
+	if err := s.queryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Hash); err != nil {
 		return Head{}, describeSQLiteError(s.path, err)
 	}
 	return h, nil

@@ -413,6 +413,10 @@ func (w grantItems) write(out *msgpackWriter, g *ledger.Grant, status string) {
 // null as nil. TestGrantsDirectReadIsTheFrameworkRead compares the bytes.
 type msgpackWriter struct{ b []byte }
 
+// msgpackUnknown is an unknown value, which tftypes writes as the extension
+// 0xd4 0x00 0x00 whatever its type.
+type msgpackUnknown struct{}
+
 // header writes a length header: the fixed form below fixed, else the 16- or
 // 32-bit form after code16 or code16+1 (str8 is the caller's).
 func (w *msgpackWriter) header(fixedBase byte, fixed, l int, code16 byte) {
@@ -453,6 +457,8 @@ func (w *msgpackWriter) object(t tftypes.Object, attrs map[string]any) error {
 		switch v := v.(type) {
 		case nil:
 			w.b = append(w.b, 0xc0)
+		case msgpackUnknown:
+			w.b = append(w.b, 0xd4, 0, 0)
 		case string:
 			if !at.Is(tftypes.String) {
 				return errors.New(name + " is not a string")

@@ -448,27 +448,35 @@ func (r *grantResource) Create(ctx context.Context, req resource.CreateRequest, 
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if state, ok := r.create(ctx, plan, config, &resp.Diagnostics); ok {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	}
+}
+
+// create issues the grant that plan and config describe and returns its
+// state, or reports false with the reason in diags. The protocol server's
+// direct apply (applyGrantCreateDirect) runs the same function.
+func (r *grantResource) create(ctx context.Context, plan, config grantModel, diags *diag.Diagnostics) (grantModel, bool) {
 	// Every plan-time check runs again: a saved plan applied later must not grant
 	// what is no longer allowed.
-	decision, ok := r.evaluate(ctx, config, &resp.Diagnostics, true)
+	decision, ok := r.evaluate(ctx, config, diags, true)
 	if !ok {
-		return
+		return grantModel{}, false
 	}
-	if !r.data.keepPolicy(ctx, &resp.Diagnostics, summaryIssueGrant) {
-		return
+	if !r.data.keepPolicy(ctx, diags, summaryIssueGrant) {
+		return grantModel{}, false
 	}
 	issued, err := r.data.run.Issue(ctx, ledgerGrantFromModel(plan, decision))
 	if errors.Is(err, lifecycle.ErrPredecessorInForce) {
-		addPredecessorInForceWarning(&resp.Diagnostics, issued, err)
+		addPredecessorInForceWarning(diags, issued, err)
 		err = nil
 	}
 	if err != nil {
-		addIssueError(&resp.Diagnostics, err, !config.ApprovalID.IsNull())
-		return
+		addIssueError(diags, err, !config.ApprovalID.IsNull())
+		return grantModel{}, false
 	}
 	tflog.Info(ctx, "grant issued", map[string]any{"grant_id": issued.ID, "ticket": issued.TicketID, "principal": issued.Principal, "entitlement": issued.Entitlement, "expires_at": issued.ExpiresAt})
-	state := grantModelFromLedger(issued)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	return grantModelFromLedger(issued), true
 }
 
 func (r *grantResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {

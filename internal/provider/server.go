@@ -105,13 +105,29 @@ func keepConfigured(ctx context.Context, data *providerData) {
 // The requests Terraform sends once per resource instance, which are the ones
 // that add up.
 
+// ValidateResourceConfig answers a governed_grant configuration with nothing
+// to say itself (validateGrantConfigDirect), and leaves everything else to
+// the framework.
 func (s *releasingServer) ValidateResourceConfig(ctx context.Context, req *tfprotov6.ValidateResourceConfigRequest) (*tfprotov6.ValidateResourceConfigResponse, error) {
 	defer s.begin()()
+	if req.TypeName == grantTypeName {
+		if resp, ok := validateGrantConfigDirect(ctx, req); ok {
+			return resp, nil
+		}
+	}
 	return s.ProviderServer.ValidateResourceConfig(ctx, req)
 }
 
+// UpgradeResourceState reads governed_grant state of the current schema
+// version itself (upgradeGrantStateDirect), and leaves everything else to
+// the framework.
 func (s *releasingServer) UpgradeResourceState(ctx context.Context, req *tfprotov6.UpgradeResourceStateRequest) (*tfprotov6.UpgradeResourceStateResponse, error) {
 	defer s.begin()()
+	if req.TypeName == grantTypeName {
+		if resp, ok := upgradeGrantStateDirect(req); ok {
+			return resp, nil
+		}
+	}
 	return s.ProviderServer.UpgradeResourceState(ctx, req)
 }
 
@@ -127,20 +143,33 @@ func (s *releasingServer) ReadResource(ctx context.Context, req *tfprotov6.ReadR
 	return s.ProviderServer.ReadResource(ctx, req)
 }
 
-// PlanResourceChange answers an unchanged, settled governed_grant itself
-// (planGrantDirect), and leaves everything else to the framework.
+// PlanResourceChange answers an unchanged, settled governed_grant
+// (planGrantDirect) and a new grant with nothing to say
+// (planGrantCreateDirect) itself, and leaves everything else to the
+// framework.
 func (s *releasingServer) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, error) {
 	defer s.begin()()
 	if req.TypeName == grantTypeName {
 		if resp, ok := planGrantDirect(ctx, s.configured.Load(), req); ok {
 			return resp, nil
 		}
+		if resp, ok := planGrantCreateDirect(ctx, s.configured.Load(), req); ok {
+			return resp, nil
+		}
 	}
 	return s.ProviderServer.PlanResourceChange(ctx, req)
 }
 
+// ApplyResourceChange issues a new governed_grant itself
+// (applyGrantCreateDirect), and leaves everything else, every change and
+// every destroy, to the framework.
 func (s *releasingServer) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {
 	defer s.begin()()
+	if req.TypeName == grantTypeName {
+		if resp, ok := applyGrantCreateDirect(ctx, s.configured.Load(), req); ok {
+			return resp, nil
+		}
+	}
 	return s.ProviderServer.ApplyResourceChange(ctx, req)
 }
 

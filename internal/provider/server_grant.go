@@ -156,6 +156,16 @@ func grantModelFields(m *grantModel) map[string]any {
 // framework's reflection does, for known and null values; it reports false
 // for anything else (unknown values, attributes the model lacks).
 func grantModelFromValue(v tftypes.Value) (grantModel, bool) {
+	return grantModelFromValues(v, false)
+}
+
+// grantPlanFromValue is grantModelFromValue for a planned value, whose
+// attributes may be unknown (not their elements).
+func grantPlanFromValue(v tftypes.Value) (grantModel, bool) {
+	return grantModelFromValues(v, true)
+}
+
+func grantModelFromValues(v tftypes.Value, allowUnknown bool) (grantModel, bool) {
 	var attrs map[string]tftypes.Value
 	if err := v.As(&attrs); err != nil {
 		return grantModel{}, false
@@ -167,7 +177,20 @@ func grantModelFromValue(v tftypes.Value) (grantModel, bool) {
 	}
 	for name, av := range attrs {
 		if !av.IsKnown() {
-			return grantModel{}, false
+			if !allowUnknown {
+				return grantModel{}, false
+			}
+			switch f := fields[name].(type) {
+			case *types.String:
+				*f = types.StringUnknown()
+			case *types.Bool:
+				*f = types.BoolUnknown()
+			case *types.Set:
+				*f = types.SetUnknown(types.StringType)
+			default:
+				return grantModel{}, false
+			}
+			continue
 		}
 		switch f := fields[name].(type) {
 		case *types.String:
@@ -222,29 +245,37 @@ func grantModelFromValue(v tftypes.Value) (grantModel, bool) {
 // encodeGrantModel encodes m, every value known, in MessagePack as the
 // framework does (msgpackWriter); false for an unknown value.
 func encodeGrantModel(m grantModel) (*tfprotov6.DynamicValue, bool) {
+	return encodeGrantValues(m, false)
+}
+
+// encodeGrantPlan encodes m, in which top-level values may be unknown, in
+// MessagePack as the framework does.
+func encodeGrantPlan(m grantModel) (*tfprotov6.DynamicValue, bool) {
+	return encodeGrantValues(m, true)
+}
+
+func encodeGrantValues(m grantModel, allowUnknown bool) (*tfprotov6.DynamicValue, bool) {
 	attrs := map[string]any{}
 	for name, f := range grantModelFields(&m) {
-		switch f := f.(type) {
-		case *types.String:
-			if f.IsUnknown() {
+		if u, ok := f.(interface{ IsUnknown() bool }); ok && u.IsUnknown() {
+			if !allowUnknown {
 				return nil, false
 			}
+			attrs[name] = msgpackUnknown{}
+			continue
+		}
+		switch f := f.(type) {
+		case *types.String:
 			attrs[name] = nil
 			if !f.IsNull() {
 				attrs[name] = f.ValueString()
 			}
 		case *types.Bool:
-			if f.IsUnknown() {
-				return nil, false
-			}
 			attrs[name] = nil
 			if !f.IsNull() {
 				attrs[name] = f.ValueBool()
 			}
 		case *types.Set:
-			if f.IsUnknown() {
-				return nil, false
-			}
 			attrs[name] = nil
 			if !f.IsNull() {
 				// In the set's own order, as the framework encodes it

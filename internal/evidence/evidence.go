@@ -519,6 +519,10 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 			if sum := sha256.Sum256([]byte(rec.Statement)); hex.EncodeToString(sum[:]) != rec.Digest {
 				problems = append(problems, "its approval's statement does not match the digest recorded with it")
 			}
+			if len(rec.Signatures) == 0 && len(rec.SignerKeys) == 0 {
+			} else if why := policy.RecordedStatementMismatch(rec.TicketID, rec.Entitlement, rec.Principal, rec.ExpiresAt, rec.Statement, ""); why != "" {
+				problems = append(problems, fmt.Sprintf("its approval %s %s, so its signatures say nothing about it", g.ApprovalID, why))
+			}
 			if why := outsideScope(g, rec); why != "" {
 				problems = append(problems, fmt.Sprintf("it goes beyond its approval %s: %s", g.ApprovalID, why))
 			}

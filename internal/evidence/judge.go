@@ -125,7 +125,8 @@ func (j *Judge) keptSigners(a ledger.Approval, docs ledger.SignersDocuments) (*p
 func shortDigest(d string) string { return d[:min(len(d), 16)] + "…" }
 
 // Approval implements ledger.Judge: the record's digest must be the SHA-256
-// of its statement; every key it records for an approver must have made one
+// of its statement, and the statement must name the record's ticket,
+// entitlement, principal and expiry (policy.RecordedStatementMismatch); every key it records for an approver must have made one
 // of its signatures, in namespace governed-approval, verifying over the
 // statement; where it names the allowed_signers (and revoked keys) it was
 // verified against, the ledger keeps them and they list each key for its
@@ -138,6 +139,15 @@ func shortDigest(d string) string { return d[:min(len(d), 16)] + "…" }
 func (j *Judge) Approval(a ledger.Approval, doc []byte, docs ledger.SignersDocuments) (int, string) {
 	if policy.Digest(a.Statement) != a.Digest {
 		return 0, "its digest is not the SHA-256 of its statement"
+	}
+	// Signatures over a statement about another access say nothing about
+	// this record: a copy of a legitimate record's statement and signatures
+	// under another principal, ticket, entitlement or a later expiry.
+	// (An asserted record's statement carries no signature, and proves
+	// nothing either way.)
+	if len(a.Signatures) == 0 && len(a.SignerKeys) == 0 {
+	} else if problem := policy.RecordedStatementMismatch(a.TicketID, a.Entitlement, a.Principal, a.ExpiresAt, a.Statement, ""); problem != "" {
+		return 0, "it " + problem + ", so its signatures say nothing about it"
 	}
 	approvers := map[string]bool{}
 	for _, ap := range a.Approvers {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"time"
 )
 
@@ -128,7 +129,10 @@ func (m *meaning) scopeProblem(aid []byte, s *approvalScope) string {
 // document the ledger keeps; with a Judge, that each decision met that
 // policy. It keeps the first problem.
 type meaning struct {
-	judge    Judge
+	judge Judge
+	// ledgerID is the id the ledger keeps, "" when it keeps none: a signed
+	// approval's statement that names another ledger was signed there.
+	ledgerID string
 	policies map[string][]byte
 	// sawDigest is the first decision that named a policy digest; 0 before
 	// one, -1 when verifying from a trusted point of a ledger that keeps
@@ -423,6 +427,10 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ,
 			m.fail(seq, "about approval %q cannot be read: %v", subject, err)
 			return
 		}
+		if problem := m.statementLedger(&rec); problem != "" {
+			m.fail(seq, "records approval %q, whose evidence does not hold: %s", subject, problem)
+			return
+		}
 		signers, problem := m.judge.Approval(rec, policy, keys)
 		if problem != "" {
 			m.fail(seq, "records approval %q, whose evidence does not hold: %s", subject, problem)
@@ -464,4 +472,21 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ,
 	if string(grantID) != a.grantID {
 		a.grantID = string(grantID)
 	}
+}
+
+// statementLedger says how a signed approval's statement names another
+// ledger than this one (m.ledgerID), or "": a record copied with its
+// signatures from another ledger (staging, another team's) whose approvers
+// signed for it there. A statement that names no ledger (version 1, or made
+// before the ledger had an id) says nothing either way.
+func (m *meaning) statementLedger(a *Approval) string {
+	if m.ledgerID == "" || (len(a.Signatures) == 0 && len(a.SignerKeys) == 0) {
+		return ""
+	}
+	for _, line := range strings.Split(a.Statement, "\n") {
+		if id, ok := strings.CutPrefix(line, "ledger: "); ok && id != "" && id != m.ledgerID {
+			return fmt.Sprintf("its statement was signed for ledger %q, not this one (%s)", id, m.ledgerID)
+		}
+	}
+	return ""
 }

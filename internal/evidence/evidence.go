@@ -540,6 +540,9 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 	verified := 0
 	if a != nil && len(a.Signatures) > 0 {
 		verified, r.SignerKeys = verifySignatures(a)
+		if p := j.policies[a.PolicyDigest]; p != nil {
+			verified = authorisedSigners(a, p)
+		}
 		r.Signatures = fmt.Sprintf("%d of %d", verified, len(distinct(a.Approvers)))
 	}
 	need := minApprovals
@@ -626,6 +629,26 @@ func verifySignatures(a *ledger.Approval) (int, []string) {
 		}
 	}
 	return verified, keys
+}
+
+// authorisedSigners counts the approvers for whom a records a key that made
+// a signature verifying over its statement (signedWith), and who have authority
+// over a's entitlement under p, the policy a names, each once: a signature
+// of someone who approves only other entitlements does not count. It is 0
+// where p does not define the entitlement.
+func authorisedSigners(a *ledger.Approval, p *policy.Policy) int {
+	e := p.Entitlements[a.Entitlement]
+	if e == nil {
+		return 0
+	}
+	authorised := e.ApproverSet(p)
+	counted := map[string]bool{}
+	for approver, fp := range a.SignerKeys {
+		if c := p.CanonicalIdentity(approver); authorised[c] && signedWith(a.Statement, a.Signatures, fp) {
+			counted[c] = true
+		}
+	}
+	return len(counted)
 }
 
 func verifyOne(a *ledger.Approval, approver string) (string, bool) {

@@ -519,6 +519,10 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 			if sum := sha256.Sum256([]byte(rec.Statement)); hex.EncodeToString(sum[:]) != rec.Digest {
 				problems = append(problems, "its approval's statement does not match the digest recorded with it")
 			}
+			if d := rec.ApprovedAt.Sub(recorded.At); d < -ledger.MaxClockSkew || d > ledger.MaxClockSkew {
+				problems = append(problems, fmt.Sprintf("its approval %s says it was approved at %s, but event %d recorded it as decided at %s",
+					g.ApprovalID, rec.ApprovedAt.UTC().Format(time.RFC3339), recorded.Seq, recorded.At.UTC().Format(time.RFC3339)))
+			}
 			if len(rec.Signatures) == 0 && len(rec.SignerKeys) == 0 {
 			} else if why := policy.RecordedStatementMismatch(rec.TicketID, rec.Entitlement, rec.Principal, rec.ExpiresAt, rec.Statement, ""); why != "" {
 				problems = append(problems, fmt.Sprintf("its approval %s %s, so its signatures say nothing about it", g.ApprovalID, why))

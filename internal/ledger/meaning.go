@@ -210,7 +210,7 @@ func (m *meaning) event(v *verification, kind, i int, isNew bool, prevSeq, seq i
 		return
 	}
 	m.approvalSlot(i)
-	m.approval(&m.approvals[i], isNew, prevSeq, seq, typ, subject, data)
+	m.approval(&m.approvals[i], isNew, prevSeq, seq, at, typ, subject, data)
 }
 
 // grantSlot makes room for the grant at index i.
@@ -398,7 +398,7 @@ func (m *meaning) decisionPolicy(seq int64, kind string, subject []byte) ([]byte
 
 var approvalFixed = []int{fPrincipal, fEntitlement, fTicketID, fExpiresAt, fDigest, fPolicyDigest, fAllowedSigners, fRevokedKeys}
 
-func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ, subject, data []byte) {
+func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, at, typ, subject, data []byte) {
 	f := &m.fields
 	status := lifeStatus(f[fStatus])
 	grantID := f[fGrantID]
@@ -425,6 +425,17 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ,
 		var rec Approval
 		if err := json.Unmarshal(data, &rec); err != nil {
 			m.fail(seq, "about approval %q cannot be read: %v", subject, err)
+			return
+		}
+		// Keys are judged valid (valid-after, valid-before) at approved_at,
+		// which RecordApproval sets to the event's decision instant; the
+		// store's recording time bounds that instant, not a time written
+		// in the payload.
+		if when, err := time.Parse(time.RFC3339Nano, string(at)); err == nil &&
+			(rec.ApprovedAt.Before(when.Add(-MaxClockSkew)) || rec.ApprovedAt.After(when.Add(MaxClockSkew))) {
+			m.fail(seq, "records approval %q as approved at %s, but the event was decided at %s: "+
+				"its keys would be judged valid at a time the ledger does not bound", subject,
+				rec.ApprovedAt.UTC().Format(time.RFC3339Nano), at)
 			return
 		}
 		if problem := m.statementLedger(&rec); problem != "" {

@@ -55,7 +55,9 @@ func (c *command) reconcile(ctx context.Context, args []string) int {
 	run := lifecycle.NewRun(l, targets, c.now, lifecycle.WithUnconfiguredTarget(func(name string) error {
 		return fmt.Errorf("governed reconcile was not given target %s (--postgres-target)", name)
 	}))
-	due, err := run.Due(ctx)
+	// From the events, not the current-state rows, which an insider may
+	// edit to hide a grant from a removal (DueFromEvents).
+	due, err := run.DueFromEvents(ctx)
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}

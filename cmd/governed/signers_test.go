@@ -300,6 +300,8 @@ func TestVerifyKeptSigners(t *testing.T) {
 					a.AllowedSignersSHA256 = policy.DocumentDigest([]byte("bob@example.com ssh-ed25519 AAAA\n"))
 				}, "which the ledger does not keep"},
 				{"a kept file that does not list the key", func(a *ledger.Approval) {
+					a.Statement = strings.Replace(a.Statement, "principal: svc-good", "principal: svc-evil", 1)
+					a.Digest = policy.Digest(a.Statement)
 					a.Signatures = map[string]string{"alice@example.com": w.inner.Sign(t, policy.SignatureNamespace, a.Statement)}
 					a.SignerKeys = map[string]string{"alice@example.com": w.inner.Fingerprint}
 				}, "does not hold against the key documents it names"},

@@ -519,6 +519,14 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 			if sum := sha256.Sum256([]byte(rec.Statement)); hex.EncodeToString(sum[:]) != rec.Digest {
 				problems = append(problems, "its approval's statement does not match the digest recorded with it")
 			}
+			if d := rec.ApprovedAt.Sub(recorded.At); d < -ledger.MaxClockSkew || d > ledger.MaxClockSkew {
+				problems = append(problems, fmt.Sprintf("its approval %s says it was approved at %s, but event %d recorded it as decided at %s",
+					g.ApprovalID, rec.ApprovedAt.UTC().Format(time.RFC3339), recorded.Seq, recorded.At.UTC().Format(time.RFC3339)))
+			}
+			if len(rec.Signatures) == 0 && len(rec.SignerKeys) == 0 {
+			} else if why := policy.RecordedStatementMismatch(rec.TicketID, rec.Entitlement, rec.Principal, rec.ExpiresAt, rec.Statement, ""); why != "" {
+				problems = append(problems, fmt.Sprintf("its approval %s %s, so its signatures say nothing about it", g.ApprovalID, why))
+			}
 			if why := outsideScope(g, rec); why != "" {
 				problems = append(problems, fmt.Sprintf("it goes beyond its approval %s: %s", g.ApprovalID, why))
 			}
@@ -536,6 +544,9 @@ func (j *judge) authorised(ctx context.Context, r *Row, g ledger.Grant, issued, 
 	verified := 0
 	if a != nil && len(a.Signatures) > 0 {
 		verified, r.SignerKeys = verifySignatures(a)
+		if p := j.policies[a.PolicyDigest]; p != nil {
+			verified = authorisedSigners(a, p)
+		}
 		r.Signatures = fmt.Sprintf("%d of %d", verified, len(distinct(a.Approvers)))
 	}
 	need := minApprovals
@@ -622,6 +633,26 @@ func verifySignatures(a *ledger.Approval) (int, []string) {
 		}
 	}
 	return verified, keys
+}
+
+// authorisedSigners counts the approvers for whom a records a key that made
+// a signature verifying over its statement (signedWith), and who have authority
+// over a's entitlement under p, the policy a names, each once: a signature
+// of someone who approves only other entitlements does not count. It is 0
+// where p does not define the entitlement.
+func authorisedSigners(a *ledger.Approval, p *policy.Policy) int {
+	e := p.Entitlements[a.Entitlement]
+	if e == nil {
+		return 0
+	}
+	authorised := e.ApproverSet(p)
+	counted := map[string]bool{}
+	for approver, fp := range a.SignerKeys {
+		if c := p.CanonicalIdentity(approver); authorised[c] && signedWith(a.Statement, a.Signatures, fp) {
+			counted[c] = true
+		}
+	}
+	return len(counted)
 }
 
 func verifyOne(a *ledger.Approval, approver string) (string, bool) {

@@ -125,19 +125,30 @@ func (j *Judge) keptSigners(a ledger.Approval, docs ledger.SignersDocuments) (*p
 func shortDigest(d string) string { return d[:min(len(d), 16)] + "…" }
 
 // Approval implements ledger.Judge: the record's digest must be the SHA-256
-// of its statement; every key it records for an approver must have made one
+// of its statement, and the statement must name the record's ticket,
+// entitlement, principal and expiry (policy.RecordedStatementMismatch); every key it records for an approver must have made one
 // of its signatures, in namespace governed-approval, verifying over the
 // statement; where it names the allowed_signers (and revoked keys) it was
 // verified against, the ledger keeps them and they list each key for its
 // approver as they did when it was recorded; under a policy that required
-// signed approvals, it must carry as many verified signatures as the
-// entitlement's min_approvals; and it must hold against the Judge's Trust.
+// signed approvals, it must carry as many verified signatures of approvers
+// with authority over the entitlement as its min_approvals (the count
+// returned is of those); and it must hold against the Judge's Trust.
 //
 // A record made before the ledger kept the key documents is checked against
 // the fingerprints it records alone, unless a Trust says more.
 func (j *Judge) Approval(a ledger.Approval, doc []byte, docs ledger.SignersDocuments) (int, string) {
 	if policy.Digest(a.Statement) != a.Digest {
 		return 0, "its digest is not the SHA-256 of its statement"
+	}
+	// Signatures over a statement about another access say nothing about
+	// this record: a copy of a legitimate record's statement and signatures
+	// under another principal, ticket, entitlement or a later expiry.
+	// (An asserted record's statement carries no signature, and proves
+	// nothing either way.)
+	if len(a.Signatures) == 0 && len(a.SignerKeys) == 0 {
+	} else if problem := policy.RecordedStatementMismatch(a.TicketID, a.Entitlement, a.Principal, a.ExpiresAt, a.Statement, ""); problem != "" {
+		return 0, "it " + problem + ", so its signatures say nothing about it"
 	}
 	approvers := map[string]bool{}
 	for _, ap := range a.Approvers {
@@ -175,9 +186,21 @@ func (j *Judge) Approval(a ledger.Approval, doc []byte, docs ledger.SignersDocum
 	if e == nil {
 		return 0, fmt.Sprintf("it approves entitlement %q, which the policy it names does not define", a.Entitlement)
 	}
+	// Only a signature of an approver with authority over the entitlement
+	// counts: a key the organisation lists for someone who approves other
+	// entitlements says nothing about this one, whoever the grant under the
+	// record names as its approvers.
+	authorised := e.ApproverSet(p)
+	counted := map[string]bool{}
+	for approver := range a.SignerKeys {
+		if c := p.CanonicalIdentity(approver); authorised[c] {
+			counted[c] = true
+		}
+	}
+	signers = len(counted)
 	if p.Signers != nil && (a.Evidence != policy.EvidenceSigned || signers < e.MinApprovals) {
-		return 0, fmt.Sprintf("the policy it names requires signed approvals, %d for %q, and it carries %d verified signature(s)",
-			e.MinApprovals, a.Entitlement, signers)
+		return 0, fmt.Sprintf("the policy it names requires signed approvals, %d for %q, and it carries %d verified signature(s) "+
+			"of approvers with authority over it", e.MinApprovals, a.Entitlement, signers)
 	}
 	return signers, ""
 }

@@ -31,9 +31,9 @@ entitlement "payments-db-read" {
 func TestApprovalSignatures(t *testing.T) {
 	t.Parallel()
 	alice, bob, mallory := sshtest.NewKey(t, "ed25519"), sshtest.NewKey(t, "ecdsa"), sshtest.NewKey(t, "ed25519")
-	statement := "governed approval v2\nticket: SEC-1\nentitlement: payments-db-read\n"
+	statement := "governed approval v2\nticket: SEC-1\nentitlement: payments-db-read\nprincipal: \nexpires_at: \n"
 	signed := func() ledger.Approval {
-		return ledger.Approval{ID: "apr_1", Entitlement: "payments-db-read", Approvers: []string{"Alice@example.com", "bob@example.com"},
+		return ledger.Approval{ID: "apr_1", TicketID: "SEC-1", Entitlement: "payments-db-read", Approvers: []string{"Alice@example.com", "bob@example.com"},
 			Statement: statement, Digest: policy.Digest(statement), Evidence: policy.EvidenceSigned,
 			Signatures: map[string]string{"Alice@example.com": alice.Sign(t, policy.SignatureNamespace, statement),
 				"bob@example.com": bob.Sign(t, policy.SignatureNamespace, statement)},
@@ -48,9 +48,15 @@ func TestApprovalSignatures(t *testing.T) {
 		want   string
 	}{
 		"statement changed after signing": {func(a *ledger.Approval) {
-			a.Statement = strings.Replace(a.Statement, "SEC-1", "SEC-2", 1)
+			a.Statement += "justification: changed\n"
 			a.Digest = policy.Digest(a.Statement)
 		}, "verifies over its statement"},
+		"statement about another ticket, kept with this record": {func(a *ledger.Approval) { a.TicketID = "SEC-2" },
+			`whose ticket is "SEC-1", not "SEC-2", so its signatures say nothing about it`},
+		"statement about another principal": {func(a *ledger.Approval) { a.Principal = "svc-evil" },
+			`whose principal is "", not "svc-evil"`},
+		"record with another expiry than its statement": {func(a *ledger.Approval) { a.ExpiresAt = "2099-01-01T00:00:00Z" },
+			`whose expires_at is "", not "2099-01-01T00:00:00Z"`},
 		"digest not the statement's": {func(a *ledger.Approval) { a.Digest = strings.Repeat("0", 64) }, "not the SHA-256 of its statement"},
 		"another key recorded":       {func(a *ledger.Approval) { a.SignerKeys["bob@example.com"] = mallory.Fingerprint }, mallory.Fingerprint},
 		"signature in another namespace": {func(a *ledger.Approval) {
@@ -143,9 +149,9 @@ func TestGrantUnderPolicy(t *testing.T) {
 // ledger keeps, "kept+trusted" also the auditor's file.
 func BenchmarkJudgeSignedApproval(b *testing.B) {
 	alice, bob := sshtest.NewKey(b, "ed25519"), sshtest.NewKey(b, "ed25519")
-	statement := "governed approval v2\nticket: SEC-1\nentitlement: payments-db-read\n"
+	statement := "governed approval v2\nticket: SEC-1\nentitlement: payments-db-read\nprincipal: \nexpires_at: \n"
 	file := []byte("alice@example.com " + alice.Public + "\nbob@example.com " + bob.Public + "\n")
-	a := ledger.Approval{ID: "apr_1", Entitlement: "payments-db-read", Approvers: []string{"alice@example.com", "bob@example.com"},
+	a := ledger.Approval{ID: "apr_1", TicketID: "SEC-1", Entitlement: "payments-db-read", Approvers: []string{"alice@example.com", "bob@example.com"},
 		Statement: statement, Digest: policy.Digest(statement), Evidence: policy.EvidenceSigned,
 		Signatures: map[string]string{"alice@example.com": alice.Sign(b, policy.SignatureNamespace, statement),
 			"bob@example.com": bob.Sign(b, policy.SignatureNamespace, statement)},

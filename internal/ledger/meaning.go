@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"time"
 )
 
@@ -128,7 +129,10 @@ func (m *meaning) scopeProblem(aid []byte, s *approvalScope) string {
 // document the ledger keeps; with a Judge, that each decision met that
 // policy. It keeps the first problem.
 type meaning struct {
-	judge    Judge
+	judge Judge
+	// ledgerID is the id the ledger keeps, "" when it keeps none: a signed
+	// approval's statement that names another ledger was signed there.
+	ledgerID string
 	policies map[string][]byte
 	// sawDigest is the first decision that named a policy digest; 0 before
 	// one, -1 when verifying from a trusted point of a ledger that keeps
@@ -206,7 +210,7 @@ func (m *meaning) event(v *verification, kind, i int, isNew bool, prevSeq, seq i
 		return
 	}
 	m.approvalSlot(i)
-	m.approval(&m.approvals[i], isNew, prevSeq, seq, typ, subject, data)
+	m.approval(&m.approvals[i], isNew, prevSeq, seq, at, typ, subject, data)
 }
 
 // grantSlot makes room for the grant at index i.
@@ -394,7 +398,7 @@ func (m *meaning) decisionPolicy(seq int64, kind string, subject []byte) ([]byte
 
 var approvalFixed = []int{fPrincipal, fEntitlement, fTicketID, fExpiresAt, fDigest, fPolicyDigest, fAllowedSigners, fRevokedKeys}
 
-func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ, subject, data []byte) {
+func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, at, typ, subject, data []byte) {
 	f := &m.fields
 	status := lifeStatus(f[fStatus])
 	grantID := f[fGrantID]
@@ -421,6 +425,21 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ,
 		var rec Approval
 		if err := json.Unmarshal(data, &rec); err != nil {
 			m.fail(seq, "about approval %q cannot be read: %v", subject, err)
+			return
+		}
+		// Keys are judged valid (valid-after, valid-before) at approved_at,
+		// which RecordApproval sets to the event's decision instant; the
+		// store's recording time bounds that instant, not a time written
+		// in the payload.
+		if when, err := time.Parse(time.RFC3339Nano, string(at)); err == nil &&
+			(rec.ApprovedAt.Before(when.Add(-MaxClockSkew)) || rec.ApprovedAt.After(when.Add(MaxClockSkew))) {
+			m.fail(seq, "records approval %q as approved at %s, but the event was decided at %s: "+
+				"its keys would be judged valid at a time the ledger does not bound", subject,
+				rec.ApprovedAt.UTC().Format(time.RFC3339Nano), at)
+			return
+		}
+		if problem := m.statementLedger(&rec); problem != "" {
+			m.fail(seq, "records approval %q, whose evidence does not hold: %s", subject, problem)
 			return
 		}
 		signers, problem := m.judge.Approval(rec, policy, keys)
@@ -464,4 +483,21 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, typ,
 	if string(grantID) != a.grantID {
 		a.grantID = string(grantID)
 	}
+}
+
+// statementLedger says how a signed approval's statement names another
+// ledger than this one (m.ledgerID), or "": a record copied with its
+// signatures from another ledger (staging, another team's) whose approvers
+// signed for it there. A statement that names no ledger (version 1, or made
+// before the ledger had an id) says nothing either way.
+func (m *meaning) statementLedger(a *Approval) string {
+	if m.ledgerID == "" || (len(a.Signatures) == 0 && len(a.SignerKeys) == 0) {
+		return ""
+	}
+	for _, line := range strings.Split(a.Statement, "\n") {
+		if id, ok := strings.CutPrefix(line, "ledger: "); ok && id != "" && id != m.ledgerID {
+			return fmt.Sprintf("its statement was signed for ledger %q, not this one (%s)", id, m.ledgerID)
+		}
+	}
+	return ""
 }

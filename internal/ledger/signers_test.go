@@ -50,7 +50,8 @@ func TestAttackSelfMadeSignature(t *testing.T) {
 		keep(l, orgFile)
 		record := func(l *ledger.Ledger, id string, key sshtest.Key, file []byte) ledger.Approval {
 			t.Helper()
-			statement := "governed approval v2\nticket: SEC-1\nprincipal: " + id + "\n"
+			statement := "governed approval v2\nticket: SEC-1\nentitlement: payments-db-read\nprincipal: svc-payments-api\nexpires_at: " +
+				attackT0.Add(48*time.Hour).Format(time.RFC3339) + "\njustification: " + id + "\n"
 			a := ledger.Approval{ID: id, TicketID: "SEC-1", Entitlement: "payments-db-read", Principal: "svc-payments-api",
 				Approvers: []string{"alice@example.com"}, Justification: "reconciliation", Requester: "dev@example.com",
 				ExpiresAt: attackT0.Add(48 * time.Hour).Format(time.RFC3339), Statement: statement, Digest: policy.Digest(statement),
@@ -117,7 +118,8 @@ func TestStoresVerifySinceKeepsNamingKeyFiles(t *testing.T) {
 		ctx := context.Background()
 		record := func(l *ledger.Ledger, id string, file []byte, evidence string) ledger.Approval {
 			t.Helper()
-			statement := "governed approval v2\nticket: SEC-1\nprincipal: " + id + "\n"
+			statement := "governed approval v2\nticket: SEC-1\nentitlement: payments-db-read\nprincipal: svc-payments-api\nexpires_at: " +
+				attackT0.Add(48*time.Hour).Format(time.RFC3339) + "\njustification: " + id + "\n"
 			a := ledger.Approval{ID: id, TicketID: "SEC-1", Entitlement: "payments-db-read", Principal: "svc-payments-api",
 				Approvers: []string{"alice@example.com"}, Justification: "reconciliation", Requester: "dev@example.com",
 				ExpiresAt: attackT0.Add(48 * time.Hour).Format(time.RFC3339), Statement: statement, Digest: policy.Digest(statement),

@@ -686,6 +686,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	if err := v.readLedgerID(ctx, r); err != nil {
 		return Report{}, err
 	}
+	v.meaning.ledgerID = v.ledgerID
 	if err := r.walkEvents(ctx, v, math.MinInt64); err != nil {
 		return Report{}, err
 	}

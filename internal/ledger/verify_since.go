@@ -154,6 +154,7 @@ func (v *verification) identifiedBefore(ctx context.Context, r snapshotReader, f
 	if err := v.readLedgerID(ctx, r); err != nil {
 		return err
 	}
+	v.meaning.ledgerID = v.ledgerID
 	var seq int64
 	var data []byte
 	found, err := r.queryRowArgs(ctx, identifiedQuery(r.dialect()), []any{LedgerSubject, EventLedgerIdentified, from}, &seq, &data)

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -156,4 +157,86 @@ func (r *Run) Reconcile(ctx context.Context, d Due) (Result, error) {
 		return Result{Grant: g}, nil
 	}
 	return r.Settle(ctx, g, d.Ending)
+}
+
+// DueFromEvents lists what Due lists, judged from the ledger's events alone:
+// each grant's and approval's last event, read with one pass over the events
+// of each kind, never the current-state rows. The rows are an index that the
+// pipeline's own database role may write; a row edited behind governed's back
+// (a status or an expiry that lies, a row deleted, a row naming another
+// record's event) can hide a grant from Due's indexed queries, or make them
+// fail, until governed verify reads every row. A removal must not wait on
+// that: governed reconcile, the job that removes the access of grants no
+// configuration manages any more, lists its work this way. It reads every
+// grant event, so it is for scheduled jobs, not for plans. A grant event
+// whose payload cannot be read is listed as past its expiry under the
+// subject's id, so that its access is still removed.
+func (r *Run) DueFromEvents(ctx context.Context) ([]Due, error) {
+	withdrawn := map[string]bool{}
+	var last ledger.Event
+	flushApproval := func() error {
+		if last.Subject == "" {
+			return nil
+		}
+		var a ledger.Approval
+		if err := json.Unmarshal(last.Data, &a); err != nil {
+			return fmt.Errorf("approval %q: its event %d is not readable: %w", last.Subject, last.Seq, err)
+		}
+		if a.Status == ledger.ApprovalWithdrawn {
+			withdrawn[last.Subject] = true
+		}
+		return nil
+	}
+	err := r.ledger.SubjectEvents(ctx, "approval", "", func(e ledger.Event) error {
+		if e.Subject != last.Subject {
+			if err := flushApproval(); err != nil {
+				return err
+			}
+		}
+		last = e
+		return nil
+	})
+	if err == nil {
+		err = flushApproval()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger's approval events: %w", err)
+	}
+
+	var due []Due
+	last = ledger.Event{}
+	flushGrant := func() {
+		if last.Subject == "" {
+			return
+		}
+		var g ledger.Grant
+		if err := json.Unmarshal(last.Data, &g); err != nil || g.ID != last.Subject {
+			// Only verification says what is wrong with it; its access
+			// goes all the same, with what the grant's read gives Settle.
+			due = append(due, Due{Grant: ledger.Grant{ID: last.Subject, Seq: last.Seq}, Ending: ledger.ReasonExpired})
+			return
+		}
+		g.Seq = last.Seq
+		switch {
+		case (ledger.GrantFilter{Overdue: r.now}).Matches(g):
+			due = append(due, Due{Grant: g, Ending: ledger.ReasonExpired})
+		case (ledger.GrantFilter{ApprovalWithdrawn: true}).Matches(g) && withdrawn[g.ApprovalID]:
+			due = append(due, Due{Grant: g, Ending: ledger.ReasonApprovalWithdrawn})
+		case g.RevokePending:
+			due = append(due, Due{Grant: g})
+		}
+	}
+	err = r.ledger.SubjectEvents(ctx, "grant", "", func(e ledger.Event) error {
+		if e.Subject != last.Subject {
+			flushGrant()
+		}
+		last = e
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger's grant events: %w", err)
+	}
+	flushGrant()
+	sort.Slice(due, func(i, j int) bool { return due[i].Grant.ID < due[j].Grant.ID })
+	return due, nil
 }

@@ -161,3 +161,44 @@ func statementMismatch(a *Approval, ledgerID string) string {
 	}
 	return ""
 }
+
+// RecordedStatementMismatch says how the statement an approval record keeps
+// contradicts the record's own scope, or "": its ticket, entitlement and
+// principal (as statementMismatch checks them for a grant), its ledger where
+// ledgerID is given, and its expiry, which bounds the grants the record
+// authorises. expiresAt is the record's expiry as the ledger keeps it (RFC
+// 3339 text); the statement's must be the same instant, or, where either
+// cannot be read as a time, the same text. Verification holds every recorded
+// approval to it: without it, someone who can append to the ledger could copy
+// a legitimate record's statement and signatures into a record for another
+// principal or a later expiry, and every signature would still verify.
+func RecordedStatementMismatch(ticketID, entitlement, principal, expiresAt, statement, ledgerID string) string {
+	a := &Approval{TicketID: ticketID, Entitlement: entitlement, Principal: principal, Statement: statement}
+	if problem := statementMismatch(a, ledgerID); problem != "" {
+		return problem
+	}
+	var got string
+	found := false
+	for _, line := range strings.Split(statement, "\n")[1:] {
+		if v, ok := strings.CutPrefix(line, "expires_at: "); ok {
+			got, found = v, true
+			break
+		}
+	}
+	if !found {
+		return "is kept with a statement that names no expires_at"
+	}
+	want := escapeValue(expiresAt)
+	stated, err1 := ParseTimestamp(got)
+	recorded, err2 := ParseTimestamp(expiresAt)
+	if err1 == nil && err2 == nil {
+		if !stated.Equal(recorded) {
+			return fmt.Sprintf("is kept with a statement whose expires_at is %q, not %q", got, stamp(recorded))
+		}
+		return ""
+	}
+	if got != want {
+		return fmt.Sprintf("is kept with a statement whose expires_at is %q, not %q", got, want)
+	}
+	return ""
+}

@@ -126,7 +126,10 @@ BEGIN
 	IF abs(extract(epoch FROM recorded - clock_timestamp())) > ` + pgClockBound + ` THEN
 		RAISE EXCEPTION 'ledger event % has the recording time %, more than ` + pgClockBound + ` seconds from the database''s clock (%): the database stamps every event', NEW.seq, NEW.recorded_at, clock_timestamp();
 	END IF;
-	SELECT e.recorded_at INTO previous FROM events e WHERE e.seq = NEW.seq - 1;
+	-- The table the trigger fires on, by schema: a session's temporary table
+	-- named events comes first in its search_path and must not be read.
+	EXECUTE format('SELECT e.recorded_at FROM %I.%I e WHERE e.seq = $1', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+		INTO previous USING NEW.seq - 1;
 	IF previous IS NOT NULL AND previous <> '' AND recorded < previous::timestamptz THEN
 		RAISE EXCEPTION 'ledger event % has the recording time %, before event % (%): recording times never go backwards', NEW.seq, NEW.recorded_at, NEW.seq - 1, previous;
 	END IF;

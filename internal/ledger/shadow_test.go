@@ -10,17 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// TestPostgresShadowedEventsTable: the trigger events_recorded_now reads the
-// event before by the unqualified name events, which the inserting session
-// resolves through its search_path, where its own temporary schema comes
-// first. The pipeline's INSERT-only role may create a temporary table named
-// events (every role may create temporary tables unless TEMPORARY is revoked
-// on the database), and the trigger then compares with that table: an event
-// recorded before the event before it, within the trigger's 30 seconds of the
-// database's clock, is taken. The database's clock still bounds the time;
-// verification reports the order. This test pins down both: if the trigger
-// one day refuses the insert, the first half says so and the test still
-// passes.
+// TestPostgresShadowedEventsTable: the pipeline's INSERT-only role may create
+// a temporary table named events (every role may, unless TEMPORARY is revoked
+// on the database), which comes first in its session's search_path. The
+// trigger events_recorded_now reads the event before from the table it fires
+// on, by schema, so such a table cannot make it take an event recorded before
+// the event before it.
 func TestPostgresShadowedEventsTable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -60,18 +55,8 @@ func TestPostgresShadowedEventsTable(t *testing.T) {
 	batch.Queue(insert, eventArgs(ev)...)
 	batch.Queue(`UPDATE public.grants SET seq = 2, status = $1 WHERE id = 'grt_1'`, StatusRevoked)
 	batch.Queue(`UPDATE public.ledger_head SET seq = 2, hash = $1 WHERE id = 1`, ev.Hash)
-	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
-		if strings.Contains(err.Error(), "recording times never go backwards") {
-			return // the trigger no longer reads the session's own table
-		}
-		t.Fatalf("insert as the pipeline's role beside a temporary events table: %v", err)
-	}
-	t.Log("the trigger took an event recorded before the event before it, reading the session's temporary events table")
-	r, err := verifyBounded(t, owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.OK || r.FirstBad != 2 || !strings.Contains(r.Problem, "recording times never go backwards") {
-		t.Fatalf("Verify = %+v, want event 2 reported recorded before event 1", r)
+	err = conn.SendBatch(ctx, batch).Close()
+	if err == nil || !strings.Contains(err.Error(), "recording times never go backwards") {
+		t.Fatalf("insert as the pipeline's role beside a temporary events table = %v, want the trigger to refuse an event recorded before the event before it", err)
 	}
 }

@@ -141,6 +141,14 @@ func readPayload(data []byte, out *payloadFields) string {
 		if valEnd < 0 || valEnd == start {
 			return "its payload is not well-formed JSON"
 		}
+		// A literal, number, array or object is held to JSON's grammar
+		// whole, so that nothing verification takes is refused by the
+		// decoder every other read of the record uses (a "tru", a "01", a
+		// "[tru]" would make the record unreadable, and with it its
+		// revocation).
+		if data[start] != '"' && !json.Valid(data[start:valEnd]) {
+			return "its payload is not well-formed JSON"
+		}
 		k := fieldIndex(key)
 		if k == -2 {
 			for j, name := range fieldNames {
@@ -208,15 +216,18 @@ func skipSpace(data []byte, i int) int {
 
 // scanString reads the JSON string that opens at data[i] ('"'): its bytes
 // between the quotes, whether it holds an escape, and the index after its
-// closing quote (-1 when it has none).
+// closing quote (-1 when it has none, or when it holds a control character,
+// which JSON allows only escaped).
 func scanString(data []byte, i int) (s []byte, escaped bool, end int) {
 	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '"':
+		switch c := data[j]; {
+		case c == '"':
 			return data[i+1 : j], escaped, j + 1
-		case '\\':
+		case c == '\\':
 			escaped = true
 			j++
+		case c < 0x20:
+			return nil, false, -1
 		}
 	}
 	return nil, false, -1

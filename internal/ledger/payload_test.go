@@ -35,9 +35,20 @@ func TestReadPayload(t *testing.T) {
 		{`{"id":"grt_1","status":"revoked","Status":"active"}`, `a member "Status"`},
 		{`{"id":"grt_1","status":}`, "not well-formed"},
 		{`{"id":"grt_1" "status":"active"}`, "not well-formed"},
+		// What Go's decoder, which every other read uses, refuses.
+		{`{"id":"grt_1","break_glass":tru}`, "not well-formed"},
+		{`{"id":"grt_1","break_glass":01}`, "not well-formed"},
+		{`{"id":"grt_1","approvers":[tru]}`, "not well-formed"},
+		{`{"id":"grt_1","approvers":["a",]}`, "not well-formed"},
+		{`{"id":"grt_1","note":` + "\"a\tb\"}", "not well-formed"},
+		{"{\"id\":\"grt\x00_1\"}", "not well-formed"},
+		{`{"id":"grt_1","approval_evidence":{"a":}}`, "not well-formed"},
 	} {
 		if problem := readPayload([]byte(tc.data), &f); !strings.Contains(problem, tc.want) {
 			t.Errorf("readPayload(%s) = %q, want %q", tc.data, problem, tc.want)
+		}
+		if json.Valid([]byte(tc.data)) && tc.want == "not well-formed" {
+			t.Errorf("%s is valid JSON, so readPayload should not refuse it as malformed", tc.data)
 		}
 	}
 }

@@ -260,22 +260,31 @@ func CosignAt(msg []byte, logKey note.Verifier, witnessKey string, at time.Time)
 	return out, c, nil
 }
 
-// VerifierOf is the verifier key (NAME+HASH+KEY) that belongs to a signer
-// key as GenerateKey makes it (PRIVATE+KEY+NAME+HASH+KEY, Ed25519), so that a
-// witness can check its own cosignature on the checkpoint it cosigned last.
-func VerifierOf(signerKey string) (note.Verifier, error) {
+// parseSignerKey reads an Ed25519 signer key as GenerateKey writes it
+// (PRIVATE+KEY+NAME+HASH+KEY): the signed-note signer and its private key.
+func parseSignerKey(signerKey string) (note.Signer, ed25519.PrivateKey, error) {
 	signerKey = strings.TrimSpace(signerKey)
 	s, err := note.NewSigner(signerKey)
 	if err != nil {
-		return nil, fmt.Errorf("it is not a signed-note signer key: %w", err)
+		return nil, nil, fmt.Errorf("it is not a signed-note signer key: %w", err)
 	}
 	// PRIVATE+KEY+NAME+HASH+KEY: the key's base64 may itself hold '+'.
 	parts := strings.SplitN(signerKey, "+", 5)
 	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
-		return nil, errors.New("it is not an Ed25519 signer key")
+		return nil, nil, errors.New("it is not an Ed25519 signer key")
 	}
-	priv := ed25519.NewKeyFromSeed(raw[1:])
+	return s, ed25519.NewKeyFromSeed(raw[1:]), nil
+}
+
+// VerifierOf is the verifier key (NAME+HASH+KEY) that belongs to a signer
+// key as GenerateKey makes it (PRIVATE+KEY+NAME+HASH+KEY, Ed25519), so that a
+// witness can check its own cosignature on the checkpoint it cosigned last.
+func VerifierOf(signerKey string) (note.Verifier, error) {
+	s, priv, err := parseSignerKey(signerKey)
+	if err != nil {
+		return nil, err
+	}
 	pub := ed25519.PublicKey(priv[ed25519.SeedSize:]) // the private key is the seed, then the public key
 	vkey, err := note.NewEd25519VerifierKey(s.Name(), pub)
 	if err != nil {

@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -99,18 +98,10 @@ func (s *cosignerV1) Sign(msg []byte) ([]byte, error) {
 // newCosignerV1 reads an Ed25519 signer key (PRIVATE+KEY+NAME+HASH+KEY, as
 // GenerateKey writes it) as a cosignature/v1 signer dated by now.
 func newCosignerV1(signerKey string, now func() time.Time) (*cosignerV1, error) {
-	signerKey = strings.TrimSpace(signerKey)
-	s, err := note.NewSigner(signerKey)
+	s, priv, err := parseSignerKey(signerKey)
 	if err != nil {
-		return nil, fmt.Errorf("it is not a signed-note signer key: %w", err)
+		return nil, err
 	}
-	// PRIVATE+KEY+NAME+HASH+KEY: the key's base64 may itself hold '+'.
-	parts := strings.SplitN(signerKey, "+", 5)
-	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
-	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
-		return nil, errors.New("it is not an Ed25519 signer key")
-	}
-	priv := ed25519.NewKeyFromSeed(raw[1:])
 	h := sha256.New()
 	h.Write([]byte(s.Name() + "\n"))
 	h.Write([]byte{cosigV1Alg})

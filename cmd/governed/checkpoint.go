@@ -11,6 +11,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/checkpoint"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"golang.org/x/mod/sumdb/note"
 )
 
 const checkpointUsage = `Usage: governed checkpoint <keygen|sign|witness> [flags]
@@ -190,7 +191,7 @@ func (c *command) checkpointWitness(ctx context.Context, args []string) int {
 			fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: the previous checkpoint %s is not valid: %v\n", previous, err)
 			return exitProblem
 		}
-		if _, err := checkpoint.Open(prevMsg, own); err != nil {
+		if mine := (checkpoint.Witnesses{Keys: []note.Verifier{own}}).Cosigners(prevMsg); len(mine.Cosigned) == 0 {
 			fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: the previous checkpoint %s carries no valid cosignature by "+
 				"this witness (%s): give the checkpoint this witness cosigned last, as it wrote it\n", previous, own.Name())
 			return exitProblem

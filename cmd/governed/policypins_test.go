@@ -192,6 +192,30 @@ func TestVerifyPinnedPolicies(t *testing.T) {
 	}
 }
 
+// TestMistypedPolicyPinNoted: a pinned digest under which the ledger keeps no
+// policy, as a mistyped one, gets one line that says so and how to check it,
+// before verification names the first decision it does not pin; a digest the
+// ledger keeps gets none.
+func TestMistypedPolicyPinNoted(t *testing.T) {
+	t.Parallel()
+	w := newPinWorld(t)
+	l, location := signersLedger(t, "sqlite")
+	w.record(t, l, w.v1, "svc-good", w.alice, time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
+	typo := w.v1.Digest[:63] + map[bool]string{true: "1", false: "0"}[strings.HasSuffix(w.v1.Digest, "0")]
+	note := "note: the ledger keeps no policy with SHA-256 " + typo + ", so no decision names it: check the pinned " +
+		"digest against sha256sum of the policy file, or pin the file with --policy\n"
+	for _, cmd := range []string{"verify", "evidence"} {
+		code, _, errOut := runCLI(cmd, "--ledger", location, "--policy-sha256", typo)
+		if code != 1 || !strings.HasPrefix(errOut, note) || !strings.Contains(errOut, "which is not one of the pinned policies ("+typo+")") {
+			t.Errorf("%s --policy-sha256 TYPO = %d, %q; want exit 1, the note %q first, then the decision named", cmd, code, errOut, note)
+		}
+		code, _, errOut = runCLI(cmd, "--ledger", location, "--policy-sha256", w.v1.Digest)
+		if code != 0 || strings.Contains(errOut, "note:") {
+			t.Errorf("%s --policy-sha256 with the kept digest = %d, %q; want exit 0 and no note", cmd, code, errOut)
+		}
+	}
+}
+
 // TestPolicyPinFlagsUsage: a pinned digest that is not a SHA-256 in hex, a
 // policy file that is missing or is not a policy document, are usage errors
 // (exit 2) of one line, before the ledger is read.

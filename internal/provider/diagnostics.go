@@ -112,6 +112,12 @@ func requireAnchoredLedger(diags *diag.Diagnostics, d *providerData) bool {
 // anchorDetail says what is wrong between the ledger at location and its
 // checkpoint, and what to do.
 func anchorDetail(problem, location string) string {
+	if strings.HasPrefix(problem, "The environment variable ") {
+		// A setting the provider cannot use: the ledger is not at fault,
+		// and no copy of it needs restoring.
+		return problem + " Correct the setting in the pipeline (see the pipeline settings guide); the ledger " +
+			"itself was not checked against the checkpoint."
+	}
 	return problem + " Run `governed verify --ledger " + location + " --checkpoint $" + EnvCheckpoint +
 		" --checkpoint-key $" + EnvCheckpointKey + "`, and restore the newest copy of the ledger, the one the " +
 		"checkpoint was signed over or a later one."

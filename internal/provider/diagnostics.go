@@ -490,8 +490,9 @@ func addPolicyPinnedError(diags *diag.Diagnostics, attr, pinned, got string) {
 		"The pipeline pins the policy with %s=%s, and the SHA-256 of the policy document this provider block "+
 			"gives in %s is %s. What the pipeline sets outranks what a change under review says, so no grant is "+
 			"judged by a policy the pipeline has not approved. Revert the policy change; a policy change is "+
-			"reviewed and applied apart from grants, and the pipeline's pin updated with it. Nothing was planned "+
-			"or changed.", EnvPolicySHA256, pinned, attr, got))
+			"reviewed and applied apart from grants, and the pipeline's pin updated with it. Where the policy did "+
+			"not change, the pin is wrong: set it to what sha256sum prints for the policy file on the protected "+
+			"branch. Nothing was planned or changed.", EnvPolicySHA256, pinned, attr, got))
 }
 
 // addSignersPinnedError: the key files the policy's approval_signatures

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -213,6 +214,63 @@ func TestMistypedPolicyPinNoted(t *testing.T) {
 		if code != 0 || strings.Contains(errOut, "note:") {
 			t.Errorf("%s --policy-sha256 with the kept digest = %d, %q; want exit 0 and no note", cmd, code, errOut)
 		}
+	}
+}
+
+// TestEvidenceRecordsWhatItWasHeldTo: a report and its bundle say which
+// pinned policies and trusted key files the ledger was held to, so that an
+// auditor reading them later can tell; without those flags they say nothing
+// of it.
+func TestEvidenceRecordsWhatItWasHeldTo(t *testing.T) {
+	t.Parallel()
+	w := newPinWorld(t)
+	l, location := signersLedger(t, "sqlite")
+	w.record(t, l, w.v1, "svc-good", w.alice, time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
+	signers, err := os.ReadFile(w.signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := policy.DocumentDigest(signers)
+
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	code, out, errOut := runCLI("evidence", "--ledger", location, "--format", "json", "--policy", w.v1File,
+		"--allowed-signers", w.signed, "--bundle", bundle)
+	if code != 0 {
+		t.Fatalf("evidence = %d, %q", code, errOut)
+	}
+	var rep struct {
+		Ledger struct {
+			PinnedPolicies []string `json:"pinned_policies"`
+			TrustedSigners string   `json:"trusted_signers"`
+		} `json:"ledger"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Ledger; len(got.PinnedPolicies) != 1 || got.PinnedPolicies[0] != w.v1.Digest || got.TrustedSigners != trusted {
+		t.Errorf("the JSON report's ledger says pinned_policies %v, trusted_signers %q; want [%s], %q",
+			got.PinnedPolicies, got.TrustedSigners, w.v1.Digest, trusted)
+	}
+	v, err := os.ReadFile(filepath.Join(bundle, "ledger", "verification.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"every decision was held to the pinned policies: " + w.v1.Digest + "\n",
+		"every signed approval was held to the trusted key files with SHA-256 " + trusted + "\n",
+	} {
+		if !strings.Contains(string(v), want) {
+			t.Errorf("ledger/verification.txt lacks %q:\n%s", want, v)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(bundle, "evidence.md"))
+	if !strings.Contains(string(md), "- Every decision was held to the pinned policies: "+w.v1.Digest+".") {
+		t.Errorf("evidence.md does not say what it was held to:\n%.800s", md)
+	}
+
+	code, out, _ = runCLI("evidence", "--ledger", location, "--format", "md")
+	if code != 0 || strings.Contains(out, "held to") {
+		t.Errorf("evidence without pins = %d and says it was held to something:\n%s", code, out)
 	}
 }
 

@@ -72,6 +72,7 @@ func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report,
 	if !rep.Ledger.Verified {
 		verification = "the ledger does NOT verify: " + rep.Ledger.Problem + "\n"
 	}
+	verification += rep.Ledger.trustLines()
 	if err := write("ledger/verification.txt", text(fmt.Sprintf("ledger %s (%s)\n%s", rep.Ledger.ID, rep.Ledger.Location, verification))); err != nil {
 		return err
 	}
@@ -365,7 +366,7 @@ func bundleReadme(rep *Report, policies, signers, verifyLines []string, rebuilt 
 | file | what |
 | --- | --- |
 | evidence.csv, evidence.json, evidence.md, evidence.html | One row per grant in the period: identity, authorisation, time bound, revocation, lateness and the three verdicts (authorised, time_bound, revoked_on_time) with the ledger events that prove each. evidence.json also maps columns to controls (SOC 2 CC6.2, CC6.3; ISO 27001:2022 A.5.18; NIST CSF 2.0 PR.AA-05; OWASP NHI1, NHI5, NHI7). |
-| ledger/verification.txt | Whether the ledger's whole hash chain verified when the bundle was made, and its head. |
+| ledger/verification.txt | Whether the ledger's whole hash chain verified when the bundle was made, and its head; with --policy-sha256, --policy, --allowed-signers or --signers-sha256, what every decision and signed approval was held to. |
 | checkpoint/checkpoint, checkpoint/verification.txt | With --checkpoint only: the signed checkpoint the ledger was checked against (a C2SP signed note), and the result. |
 | policies/DIGEST.policy | Each policy document the grants were judged by; its SHA-256 is its name. |
 | approvals/ID/statement.txt | The approval's statement: the exact text its approvers signed. |

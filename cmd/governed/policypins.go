@@ -65,6 +65,14 @@ func (f *policyPinFlags) pin(c *command, t *evidence.Trust) (int, bool) {
 		for _, v := range strings.Split(list, ",") {
 			d := strings.ToLower(strings.TrimSpace(v))
 			if !policyDigestPattern.MatchString(d) {
+				if f := strings.Fields(d); len(f) > 1 && policyDigestPattern.MatchString(f[0]) {
+					if policyDigestPattern.MatchString(f[len(f)-1]) {
+						return c.fail(exitUsage, "--policy-sha256: %q holds more than one digest: separate them with "+
+							"commas, without spaces", v), false
+					}
+					return c.fail(exitUsage, "--policy-sha256: %q is sha256sum's whole line: give the digest alone "+
+						"(sha256sum FILE | cut -c1-64), or the file with --policy", v), false
+				}
 				return c.fail(exitUsage, "--policy-sha256: %q is not a SHA-256 in hex, as GOVERNED_POLICY_SHA256 holds it "+
 					"(what sha256sum prints for the policy file)", v), false
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/checkpoint"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"golang.org/x/mod/sumdb/note"
 )
 
 const checkpointUsage = `Usage: governed checkpoint <keygen|sign|witness> [flags]
@@ -69,7 +70,7 @@ func (c *command) checkpointKeygen(args []string) int {
 	if err := writeFile(verifierFile, []byte(verifier+"\n"), 0o644); err != nil {
 		return c.fail(exitUsage, "writing the verifier key: %v", err)
 	}
-	fmt.Fprintf(c.stdout, "signer key written to %s: keep it secret, in the apply job only\n", signerFile)
+	fmt.Fprintf(c.stdout, "signer key written to %s: keep it secret, only where it signs (the apply job, or the witness that owns it)\n", signerFile)
 	fmt.Fprintf(c.stdout, "verifier key written to %s:\n%s\n", verifierFile, verifier)
 	return exitOK
 }
@@ -91,6 +92,11 @@ func (c *command) checkpointSign(ctx context.Context, args []string) int {
 	key, err := os.ReadFile(keyFile)
 	if err != nil {
 		return c.fail(exitUsage, "reading the signer key: %v", err)
+	}
+	// The key is checked before the ledger is read, which can take long.
+	own, err := checkpoint.VerifierOf(string(key))
+	if err != nil {
+		return c.fail(exitUsage, "the signer key %s: %v", keyFile, err)
 	}
 	if code, ok := prev.validate(c, fs); !ok {
 		return code
@@ -128,7 +134,25 @@ func (c *command) checkpointSign(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "writing the checkpoint: %v", err)
 	}
 	fmt.Fprintf(c.stdout, "checkpoint written to %s: ledger %s, size %d, head hash %s\n", out, cp.LedgerID, cp.Size, cp.Hash)
+	c.noteOtherSigner(own, prev.key)
 	return exitOK
+}
+
+// noteOtherSigner writes one line to standard error when the checkpoint was
+// signed with a key other than prevKey, the verifier key of the previous
+// checkpoint: runs that check checkpoints with prevKey will refuse it. It is
+// a note, not a refusal, since moving to a new key signs exactly so.
+func (c *command) noteOtherSigner(own note.Verifier, prevKey string) {
+	if prevKey == "" {
+		return
+	}
+	pk, err := checkpoint.ParseVerifierKey(prevKey)
+	if err != nil || (pk.Name() == own.Name() && pk.KeyHash() == own.KeyHash()) {
+		return
+	}
+	fmt.Fprintf(c.stderr, "note: signed with key %s+%08x, not %s+%08x, the key of --checkpoint-key: plans given that "+
+		"key in GOVERNED_CHECKPOINT_KEY will refuse this checkpoint; unless you are moving to the new key, sign "+
+		"with the signer key that belongs to --checkpoint-key\n", own.Name(), own.KeyHash(), pk.Name(), pk.KeyHash())
 }
 
 // checkpointWitness cosigns a checkpoint as a witness. It cosigns only a
@@ -190,7 +214,7 @@ func (c *command) checkpointWitness(ctx context.Context, args []string) int {
 			fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: the previous checkpoint %s is not valid: %v\n", previous, err)
 			return exitProblem
 		}
-		if _, err := checkpoint.Open(prevMsg, own); err != nil {
+		if mine := (checkpoint.Witnesses{Keys: []note.Verifier{own}}).Cosigners(prevMsg); len(mine.Cosigned) == 0 {
 			fmt.Fprintf(c.stderr, "checkpoint NOT cosigned: the previous checkpoint %s carries no valid cosignature by "+
 				"this witness (%s): give the checkpoint this witness cosigned last, as it wrote it\n", previous, own.Name())
 			return exitProblem

@@ -18,7 +18,8 @@ func keygen(t *testing.T, dir string) (signer, verifier string) {
 	signer, verifier = filepath.Join(dir, "checkpoint.key"), filepath.Join(dir, "checkpoint.pub")
 	code, out, errOut := runCLI("checkpoint", "keygen", "--name", "checkpoints.example.com",
 		"--signer-key", signer, "--verifier-key", verifier)
-	if code != 0 || errOut != "" || !strings.Contains(out, "checkpoints.example.com+") {
+	if code != 0 || errOut != "" || !strings.Contains(out, "checkpoints.example.com+") ||
+		!strings.Contains(out, "keep it secret, only where it signs (the apply job, or the witness that owns it)") {
 		t.Fatalf("checkpoint keygen = %d, %q, %q", code, out, errOut)
 	}
 	return signer, verifier
@@ -169,6 +170,48 @@ func TestCheckpointSignFirstWithAMissingPrevious(t *testing.T) {
 	}
 	if _, err := os.Stat(latest); !os.IsNotExist(err) {
 		t.Errorf("a checkpoint was written: %v", err)
+	}
+}
+
+// TestCheckpointSignKeyMixUps: the verifier key given as --key is refused
+// before the ledger is read, naming the file to give; a checkpoint signed
+// with a key other than the previous checkpoint's is written, with one line
+// saying that plans pinned to the old key will refuse it.
+func TestCheckpointSignKeyMixUps(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	signer, verifier := keygen(t, dir)
+	other, otherPub := filepath.Join(dir, "witness.key"), filepath.Join(dir, "witness.pub")
+	if code, out, errOut := runCLI("checkpoint", "keygen", "--name", "witness.example.org", "--signer-key", other,
+		"--verifier-key", otherPub); code != 0 {
+		t.Fatalf("keygen = %d, %q, %q", code, out, errOut)
+	}
+	location := fixture(t)
+	latest := filepath.Join(dir, "latest")
+
+	missing := filepath.Join(dir, "no-ledger.db")
+	code, out, errOut := runCLI("checkpoint", "sign", "--key", verifier, "--ledger", missing, "--out", latest)
+	if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "holds a verifier key") ||
+		!strings.Contains(errOut, "--signer-key") {
+		t.Errorf("sign --key VERIFIER = %d, %q, %q; want exit 2 and one line naming --signer-key", code, out, errOut)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("sign with the wrong key opened the ledger: %v", err)
+	}
+
+	if code, out, errOut := runCLI("checkpoint", "sign", "--key", signer, "--ledger", location, "--out", latest); code != 0 {
+		t.Fatalf("first sign = %d, %q, %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI("checkpoint", "sign", "--key", signer, "--ledger", location,
+		"--checkpoint", latest, "--checkpoint-key", verifier, "--out", latest)
+	if code != 0 || errOut != "" {
+		t.Errorf("sign with the previous checkpoint's key = %d, %q, %q; want no note", code, out, errOut)
+	}
+	code, _, errOut = runCLI("checkpoint", "sign", "--key", other, "--ledger", location,
+		"--checkpoint", latest, "--checkpoint-key", verifier, "--out", filepath.Join(dir, "next"))
+	if code != 0 || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "note: signed with key witness.example.org+") ||
+		!strings.Contains(errOut, "not checkpoints.example.com+") || !strings.Contains(errOut, "GOVERNED_CHECKPOINT_KEY will refuse") {
+		t.Errorf("sign with another key = %d, %q; want exit 0 and one note naming both keys", code, errOut)
 	}
 }
 

@@ -50,6 +50,7 @@ func (c *command) verify(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "%v", err)
 	}
 	defer l.Close()
+	pf.noteUnkept(ctx, c, l)
 	r, code, ok := c.verified(ctx, l)
 	if !ok {
 		return code

@@ -92,6 +92,7 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "%v", err)
 	}
 	defer l.Close()
+	pf.noteUnkept(ctx, c, l)
 	src.Location = pgurl.Redact(ledger.Resolve(location))
 
 	var rep *evidence.Report

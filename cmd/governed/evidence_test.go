@@ -175,6 +175,23 @@ func TestEvidenceBundle(t *testing.T) {
 	if out, err := sh("sh", "verify.sh"); err == nil || !strings.Contains(out, "every file matches SHA256SUMS") || !strings.Contains(out, "Good") {
 		t.Errorf("verify.sh: %v\n%s", err, out)
 	}
+	if out, _ := sh("sh", "verify.sh"); !strings.Contains(out, "every kept policy and key file is named by its SHA-256") {
+		t.Errorf("verify.sh does not check the kept files' names:\n%s", out)
+	}
+	// A kept policy swapped for another text, with SHA256SUMS made again to
+	// match, fails: its name, the digest the evidence names, is not its
+	// SHA-256.
+	kept := "policies/" + policy.DocumentDigest([]byte(evidencetest.PolicyDocument)) + ".policy"
+	if err := os.WriteFile(filepath.Join(bundle, kept), []byte(evidencetest.PolicyDocument+"\n# changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sh("sh", "-c", "sha256sum $(grep -v ' SHA256SUMS$' SHA256SUMS | cut -c67-) > SHA256SUMS.new && mv SHA256SUMS.new SHA256SUMS"); err != nil {
+		t.Fatalf("making SHA256SUMS again: %v\n%s", err, out)
+	}
+	if out, err := sh("sh", "verify.sh"); err == nil || !strings.Contains(out, kept+": its SHA-256 is not its name") ||
+		strings.Contains(out, "every kept policy and key file is named") {
+		t.Errorf("verify.sh after the policy was swapped: %v\n%s", err, out)
+	}
 
 	// A changed file fails sha256sum -c.
 	if err := os.WriteFile(filepath.Join(bundle, "evidence.csv"), []byte("grant_id\n"), 0o644); err != nil {

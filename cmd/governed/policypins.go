@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
 
@@ -63,6 +65,14 @@ func (f *policyPinFlags) pin(c *command, t *evidence.Trust) (int, bool) {
 		for _, v := range strings.Split(list, ",") {
 			d := strings.ToLower(strings.TrimSpace(v))
 			if !policyDigestPattern.MatchString(d) {
+				if f := strings.Fields(d); len(f) > 1 && policyDigestPattern.MatchString(f[0]) {
+					if policyDigestPattern.MatchString(f[len(f)-1]) {
+						return c.fail(exitUsage, "--policy-sha256: %q holds more than one digest: separate them with "+
+							"commas, without spaces", v), false
+					}
+					return c.fail(exitUsage, "--policy-sha256: %q is sha256sum's whole line: give the digest alone "+
+						"(sha256sum FILE | cut -c1-64), or the file with --policy", v), false
+				}
 				return c.fail(exitUsage, "--policy-sha256: %q is not a SHA-256 in hex, as GOVERNED_POLICY_SHA256 holds it "+
 					"(what sha256sum prints for the policy file)", v), false
 			}
@@ -109,4 +119,28 @@ func (f *policyPinFlags) describe() string {
 		return ""
 	}
 	return "every decision names a pinned policy: " + strings.Join(f.pins, " or ")
+}
+
+// noteUnkept writes to standard error, one line each, the pinned digests
+// under which the ledger keeps no policy document: no decision can name
+// them, which is most often a digest mistyped or taken from another file.
+// It decides nothing: verification still holds every decision to the pins.
+// A ledger whose kept documents cannot be read gets no note.
+func (f *policyPinFlags) noteUnkept(ctx context.Context, c *command, l *ledger.Ledger) {
+	if len(f.pins) == 0 {
+		return
+	}
+	kept := map[string]bool{}
+	if err := l.Policies(ctx, func(digest string, _ []byte) error {
+		kept[digest] = true
+		return nil
+	}); err != nil {
+		return
+	}
+	for _, d := range f.pins {
+		if !kept[d] {
+			fmt.Fprintf(c.stderr, "note: the ledger keeps no policy with SHA-256 %s, so no decision names it: check the "+
+				"pinned digest against sha256sum of the policy file, or pin the file with --policy\n", d)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -192,6 +193,87 @@ func TestVerifyPinnedPolicies(t *testing.T) {
 	}
 }
 
+// TestMistypedPolicyPinNoted: a pinned digest under which the ledger keeps no
+// policy, as a mistyped one, gets one line that says so and how to check it,
+// before verification names the first decision it does not pin; a digest the
+// ledger keeps gets none.
+func TestMistypedPolicyPinNoted(t *testing.T) {
+	t.Parallel()
+	w := newPinWorld(t)
+	l, location := signersLedger(t, "sqlite")
+	w.record(t, l, w.v1, "svc-good", w.alice, time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
+	typo := w.v1.Digest[:63] + map[bool]string{true: "1", false: "0"}[strings.HasSuffix(w.v1.Digest, "0")]
+	note := "note: the ledger keeps no policy with SHA-256 " + typo + ", so no decision names it: check the pinned " +
+		"digest against sha256sum of the policy file, or pin the file with --policy\n"
+	for _, cmd := range []string{"verify", "evidence"} {
+		code, _, errOut := runCLI(cmd, "--ledger", location, "--policy-sha256", typo)
+		if code != 1 || !strings.HasPrefix(errOut, note) || !strings.Contains(errOut, "which is not one of the pinned policies ("+typo+")") {
+			t.Errorf("%s --policy-sha256 TYPO = %d, %q; want exit 1, the note %q first, then the decision named", cmd, code, errOut, note)
+		}
+		code, _, errOut = runCLI(cmd, "--ledger", location, "--policy-sha256", w.v1.Digest)
+		if code != 0 || strings.Contains(errOut, "note:") {
+			t.Errorf("%s --policy-sha256 with the kept digest = %d, %q; want exit 0 and no note", cmd, code, errOut)
+		}
+	}
+}
+
+// TestEvidenceRecordsWhatItWasHeldTo: a report and its bundle say which
+// pinned policies and trusted key files the ledger was held to, so that an
+// auditor reading them later can tell; without those flags they say nothing
+// of it.
+func TestEvidenceRecordsWhatItWasHeldTo(t *testing.T) {
+	t.Parallel()
+	w := newPinWorld(t)
+	l, location := signersLedger(t, "sqlite")
+	w.record(t, l, w.v1, "svc-good", w.alice, time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
+	signers, err := os.ReadFile(w.signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := policy.DocumentDigest(signers)
+
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	code, out, errOut := runCLI("evidence", "--ledger", location, "--format", "json", "--policy", w.v1File,
+		"--allowed-signers", w.signed, "--bundle", bundle)
+	if code != 0 {
+		t.Fatalf("evidence = %d, %q", code, errOut)
+	}
+	var rep struct {
+		Ledger struct {
+			PinnedPolicies []string `json:"pinned_policies"`
+			TrustedSigners string   `json:"trusted_signers"`
+		} `json:"ledger"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Ledger; len(got.PinnedPolicies) != 1 || got.PinnedPolicies[0] != w.v1.Digest || got.TrustedSigners != trusted {
+		t.Errorf("the JSON report's ledger says pinned_policies %v, trusted_signers %q; want [%s], %q",
+			got.PinnedPolicies, got.TrustedSigners, w.v1.Digest, trusted)
+	}
+	v, err := os.ReadFile(filepath.Join(bundle, "ledger", "verification.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"every decision was held to the pinned policies: " + w.v1.Digest + "\n",
+		"every signed approval was held to the trusted key files with SHA-256 " + trusted + "\n",
+	} {
+		if !strings.Contains(string(v), want) {
+			t.Errorf("ledger/verification.txt lacks %q:\n%s", want, v)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(bundle, "evidence.md"))
+	if !strings.Contains(string(md), "- Every decision was held to the pinned policies: "+w.v1.Digest+".") {
+		t.Errorf("evidence.md does not say what it was held to:\n%.800s", md)
+	}
+
+	code, out, _ = runCLI("evidence", "--ledger", location, "--format", "md")
+	if code != 0 || strings.Contains(out, "held to") {
+		t.Errorf("evidence without pins = %d and says it was held to something:\n%s", code, out)
+	}
+}
+
 // TestPolicyPinFlagsUsage: a pinned digest that is not a SHA-256 in hex, a
 // policy file that is missing or is not a policy document, are usage errors
 // (exit 2) of one line, before the ledger is read.
@@ -212,6 +294,10 @@ func TestPolicyPinFlagsUsage(t *testing.T) {
 			{[]string{"--policy-sha256", "abc"}, `governed ` + cmd + `: --policy-sha256: "abc" is not a SHA-256 in hex`},
 			{[]string{"--policy-sha256", good + ",zz"}, "governed " + cmd + `: --policy-sha256: "zz" is not a SHA-256 in hex`},
 			{[]string{"--policy-sha256", good + ","}, "governed " + cmd + `: --policy-sha256: "" is not a SHA-256 in hex`},
+			{[]string{"--policy-sha256", good + " " + good}, "governed " + cmd + `: --policy-sha256: "` + good + " " + good +
+				`" holds more than one digest: separate them with commas, without spaces`},
+			{[]string{"--policy-sha256", good + "  access-policy.hcl"}, "governed " + cmd + `: --policy-sha256: "` + good +
+				`  access-policy.hcl" is sha256sum's whole line: give the digest alone (sha256sum FILE | cut -c1-64), or the file with --policy`},
 			{[]string{"--policy", filepath.Join(dir, "missing.hcl")}, "governed " + cmd + ": --policy: open " + filepath.Join(dir, "missing.hcl")},
 			{[]string{"--policy", notPolicy}, "governed " + cmd + ": --policy: " + notPolicy + " is not a policy document: "},
 		} {

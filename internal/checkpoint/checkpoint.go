@@ -118,10 +118,26 @@ func GenerateKey(name string) (signer, verifier string, err error) {
 func Sign(c Checkpoint, signerKey string) ([]byte, error) {
 	s, err := note.NewSigner(strings.TrimSpace(signerKey))
 	if err != nil {
-		return nil, fmt.Errorf("the signer key is not a signed-note signer key: %w", err)
+		return nil, fmt.Errorf("the signer key is not a signed-note signer key: %w", notSignerKey(signerKey, err))
 	}
 	return note.Sign(&note.Note{Text: c.Text()}, s)
 }
+
+// notSignerKey explains why key, which note.NewSigner refused with err, is
+// not a signer key: a verifier key given in its place is named as such, with
+// the file keygen writes the signer key to; anything else keeps err.
+func notSignerKey(key string, err error) error {
+	if _, verr := note.NewVerifier(strings.TrimSpace(key)); verr == nil {
+		return errors.New("it holds a verifier key (NAME+HASH+KEY), which only checks signatures; give the signer " +
+			"key (PRIVATE+KEY+NAME+HASH+KEY), the file governed checkpoint keygen wrote with --signer-key")
+	}
+	return err
+}
+
+// signerKeyGiven is the sentence for a signer key given where a verifier key
+// belongs; it never repeats the key.
+const signerKeyGiven = "holds a signer key (PRIVATE+KEY+...), which must stay secret where it signs; give the " +
+	"verifier key (NAME+HASH+KEY), the file governed checkpoint keygen wrote with --verifier-key"
 
 // ParseVerifierKey reads a verifier key given either as its text
 // (NAME+HASH+KEY) or as the path of a file that holds it.
@@ -130,6 +146,9 @@ func ParseVerifierKey(value string) (note.Verifier, error) {
 	if v, err := newKey(value); err == nil {
 		return v, nil
 	}
+	if _, err := note.NewSigner(value); err == nil {
+		return nil, errors.New("the value " + signerKeyGiven)
+	}
 	b, err := os.ReadFile(value)
 	if err != nil {
 		return nil, errors.New("it is neither a verifier key (NAME+HASH+KEY, as governed checkpoint keygen prints it) " +
@@ -137,6 +156,9 @@ func ParseVerifierKey(value string) (note.Verifier, error) {
 	}
 	v, err := newKey(strings.TrimSpace(string(b)))
 	if err != nil {
+		if _, serr := note.NewSigner(strings.TrimSpace(string(b))); serr == nil {
+			return nil, fmt.Errorf("the file %s %s", value, signerKeyGiven)
+		}
 		return nil, fmt.Errorf("the file %s does not hold a verifier key (NAME+HASH+KEY): %w", value, err)
 	}
 	return v, nil
@@ -146,7 +168,14 @@ func ParseVerifierKey(value string) (note.Verifier, error) {
 // the checkpoint it signs. A note without a valid signature by that key is
 // an error that says so.
 func Open(msg []byte, v note.Verifier) (Checkpoint, error) {
-	n, err := note.Open(msg, verifiers(v))
+	// Only the log's own signature counts: a witness's cosignature/v1 line
+	// signs another message, and is no signature by the log even where v is
+	// the witness's key.
+	plain := v
+	if k, ok := v.(*Key); ok {
+		plain = k.Verifier
+	}
+	n, err := note.Open(msg, note.VerifierList(plain))
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
@@ -155,6 +184,10 @@ func Open(msg []byte, v note.Verifier) (Checkpoint, error) {
 			return Checkpoint{}, fmt.Errorf("its signature by key %s does not verify: the checkpoint was altered after "+
 				"it was signed", v.Name())
 		case errors.As(err, &unverified):
+			if _, cosigned, _ := cosignedAt(msg, v); cosigned {
+				return Checkpoint{}, fmt.Errorf("key %s only cosigned it as a witness: give the verifier key of the "+
+					"log that signed the checkpoint (the apply job's), not a witness's", v.Name())
+			}
 			return Checkpoint{}, fmt.Errorf("its signature does not verify with key %s: it carries no "+
 				"signature by that key (it was signed with another key, or not at all)", v.Name())
 		}
@@ -240,7 +273,7 @@ func CosignAt(msg []byte, logKey note.Verifier, witnessKey string, at time.Time)
 	}
 	plain, err := note.NewSigner(strings.TrimSpace(witnessKey))
 	if err != nil {
-		return nil, Checkpoint{}, fmt.Errorf("the witness key is not a signed-note signer key: %w", err)
+		return nil, Checkpoint{}, fmt.Errorf("the witness key is not a signed-note signer key: %w", notSignerKey(witnessKey, err))
 	}
 	if plain.Name() == logKey.Name() && plain.KeyHash() == logKey.KeyHash() {
 		return nil, Checkpoint{}, fmt.Errorf("the witness key is the log's own key %s: a witness cosigns with a key of its own", plain.Name())
@@ -266,7 +299,7 @@ func parseSignerKey(signerKey string) (note.Signer, ed25519.PrivateKey, error) {
 	signerKey = strings.TrimSpace(signerKey)
 	s, err := note.NewSigner(signerKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("it is not a signed-note signer key: %w", err)
+		return nil, nil, fmt.Errorf("it is not a signed-note signer key: %w", notSignerKey(signerKey, err))
 	}
 	// PRIVATE+KEY+NAME+HASH+KEY: the key's base64 may itself hold '+'.
 	parts := strings.SplitN(signerKey, "+", 5)

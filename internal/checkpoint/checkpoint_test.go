@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"golang.org/x/mod/sumdb/note"
 )
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -137,4 +138,77 @@ func TestCheck(t *testing.T) {
 			t.Errorf("%s: Check = %q, %v; want a problem naming %q", name, problem, err, tc.want)
 		}
 	}
+}
+
+// TestKeyMixUps: each key given where the other kind belongs, and a witness's
+// key given as the log's, is refused with a sentence that names the key file
+// to give instead, never with the encoding library's words alone, and a
+// secret signer key is never repeated.
+func TestKeyMixUps(t *testing.T) {
+	t.Parallel()
+	signer, verifier, err := GenerateKey("checkpoints.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	witnessSigner, witnessVerifier, err := GenerateKey("witness.audit.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Checkpoint{LedgerID: strings.Repeat("a", 32), Size: 3, Hash: strings.Repeat("d", 64)}
+
+	if _, err := Sign(c, verifier); err == nil || !strings.Contains(err.Error(), "holds a verifier key") ||
+		!strings.Contains(err.Error(), "--signer-key") {
+		t.Errorf("Sign with the verifier key: err = %v, want it named a verifier key, with --signer-key", err)
+	}
+	logKey, err := ParseVerifierKey(verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := Sign(c, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Cosign(msg, logKey, witnessVerifier); err == nil || !strings.Contains(err.Error(), "holds a verifier key") {
+		t.Errorf("Cosign with the witness's verifier key: err = %v, want it named a verifier key", err)
+	}
+
+	// The signer key as text (an environment variable) and in a file.
+	for _, value := range []string{signer, writeFile(t, "checkpoint.key", signer+"\n")} {
+		_, err := ParseVerifierKey(value)
+		if err == nil || !strings.Contains(err.Error(), "holds a signer key") || !strings.Contains(err.Error(), "--verifier-key") {
+			t.Errorf("ParseVerifierKey(signer key): err = %v, want it named a signer key, with --verifier-key", err)
+		}
+		if err != nil && strings.Contains(err.Error(), strings.Split(signer, "+")[4]) {
+			t.Errorf("ParseVerifierKey repeats the secret key: %v", err)
+		}
+	}
+
+	// A witness's cosignature is not the log's signature, even to the
+	// witness's own key.
+	cosigned, _, err := Cosign(msg, logKey, witnessSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk, err := ParseVerifierKey(witnessVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(cosigned, wk); err == nil || !strings.Contains(err.Error(), "only cosigned it as a witness") {
+		t.Errorf("Open with the witness's key: err = %v, want the cosignature refused as the log's signature", err)
+	}
+	if got, err := Open(cosigned, logKey); err != nil || got != c {
+		t.Errorf("Open of the cosigned checkpoint with the log's key = %+v, %v; want %+v", got, err, c)
+	}
+	if r := (Witnesses{Keys: []note.Verifier{wk}, Threshold: 1}).Cosigners(cosigned); len(r.Cosigned) != 1 {
+		t.Errorf("Cosigners = %+v, want the witness's cosignature counted", r)
+	}
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -129,7 +129,10 @@ func Prepare(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*
 		return nil, err
 	}
 	rep.Ledger = Ledger{ID: id, Location: src.Location, Events: v.Events, HeadSeq: v.Head.Seq, HeadHash: v.Head.Hash,
-		Verified: v.OK}
+		Verified: v.OK, PinnedPolicies: opts.Trust.PolicyPins, PinnedSigners: opts.Trust.SignersPins}
+	if opts.Trust.Signers != nil {
+		rep.Ledger.TrustedSigners = opts.Trust.Signers.Pin()
+	}
 	if !v.OK {
 		rep.Ledger.Problem = v.Problem
 		if v.FirstBad > 0 {

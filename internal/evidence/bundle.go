@@ -10,7 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -70,6 +72,7 @@ func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report,
 	if !rep.Ledger.Verified {
 		verification = "the ledger does NOT verify: " + rep.Ledger.Problem + "\n"
 	}
+	verification += rep.Ledger.trustLines()
 	if err := write("ledger/verification.txt", text(fmt.Sprintf("ledger %s (%s)\n%s", rep.Ledger.ID, rep.Ledger.Location, verification))); err != nil {
 		return err
 	}
@@ -136,6 +139,24 @@ func WriteBundle(ctx context.Context, dir string, l *ledger.Ledger, rep *Report,
 	script := "#!/bin/sh\n# Re-verifies this bundle offline with sha256sum and ssh-keygen; see README.md.\n" +
 		"# Exits 1 when a file changed or a signature does not verify.\ncd \"$(dirname \"$0\")\" || exit 2\n" +
 		"sha256sum -c --quiet " + BundleSums + " || exit 1\necho \"every file matches " + BundleSums + "\"\nfailed=0\n"
+	// Each kept document is named by its SHA-256, which the evidence and
+	// the approvals name: the name must be the digest of what it holds.
+	var named []string
+	for _, d := range policies {
+		named = append(named, "policies/"+d+".policy")
+	}
+	named = append(named, slices.Sorted(mapKeys(keys.written))...)
+	for _, name := range named {
+		digest := strings.TrimSuffix(path.Base(name), path.Ext(name))
+		if !policyDigestName.MatchString(digest) {
+			continue
+		}
+		script += fmt.Sprintf("[ \"$(sha256sum < %s | cut -c1-64)\" = %s ] || { echo \"%s: its SHA-256 is not its name\"; failed=1; }\n",
+			name, digest, name)
+	}
+	if len(named) > 0 {
+		script += "[ $failed = 0 ] && echo \"every kept policy and key file is named by its SHA-256\"\n"
+	}
 	for _, line := range verifyLines {
 		script += line + " || failed=1\n"
 	}
@@ -177,6 +198,10 @@ type keptKeys struct {
 
 // keyFile writes the kept key document under digest into signers/, once,
 // and returns its path in the bundle; "" when the ledger does not keep it.
+// policyDigestName is a kept document's name in the bundle: its SHA-256 in
+// lowercase hex.
+var policyDigestName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
 func (k *keptKeys) keyFile(write func(string, func(io.Writer) error) error, digest, ext string) (string, error) {
 	doc, ok := k.docs[digest]
 	if !ok || digest == "" {
@@ -341,7 +366,7 @@ func bundleReadme(rep *Report, policies, signers, verifyLines []string, rebuilt 
 | file | what |
 | --- | --- |
 | evidence.csv, evidence.json, evidence.md, evidence.html | One row per grant in the period: identity, authorisation, time bound, revocation, lateness and the three verdicts (authorised, time_bound, revoked_on_time) with the ledger events that prove each. evidence.json also maps columns to controls (SOC 2 CC6.2, CC6.3; ISO 27001:2022 A.5.18; NIST CSF 2.0 PR.AA-05; OWASP NHI1, NHI5, NHI7). |
-| ledger/verification.txt | Whether the ledger's whole hash chain verified when the bundle was made, and its head. |
+| ledger/verification.txt | Whether the ledger's whole hash chain verified when the bundle was made, and its head; with --policy-sha256, --policy, --allowed-signers or --signers-sha256, what every decision and signed approval was held to. |
 | checkpoint/checkpoint, checkpoint/verification.txt | With --checkpoint only: the signed checkpoint the ledger was checked against (a C2SP signed note), and the result. |
 | policies/DIGEST.policy | Each policy document the grants were judged by; its SHA-256 is its name. |
 | approvals/ID/statement.txt | The approval's statement: the exact text its approvers signed. |
@@ -349,7 +374,7 @@ func bundleReadme(rep *Report, policies, signers, verifyLines []string, rebuilt 
 | signers/DIGEST.allowed_signers, signers/DIGEST.revoked_keys | The allowed_signers files and revoked keys lists the ledger keeps, that the approvals' signatures were verified against when they were recorded; each approval.json names them (allowed_signers_sha256, revoked_keys_sha256) and their SHA-256 is their name. |
 | approvals/ID/allowed_signers | Only for an approval recorded before the ledger kept its key files: the public keys that made its signatures, as the ledger recorded their fingerprints, one line per approver. |
 | approvals/ID/approval.json | The approval record as the ledger holds it. |
-| verify.sh | The commands below, in one script. |
+| verify.sh | Steps 1 and 3 below in one script, and a check that each file in policies/ and signers/ is named by its SHA-256. |
 | SHA256SUMS | The SHA-256 of every other file. |
 
 ## Re-verifying offline
@@ -417,6 +442,10 @@ Nothing here needs governed: sha256sum (GNU coreutils) and ssh-keygen (OpenSSH 8
 5. The ledger extends the signed checkpoint: with the ledger itself and the checkpoint's verifier key,
 
        governed verify --ledger LEDGER --checkpoint checkpoint/checkpoint --checkpoint-key KEY
+
+   where witnesses cosigned it, with their verifier keys, taken from the witnesses themselves:
+
+       governed verify --ledger LEDGER --checkpoint checkpoint/checkpoint --checkpoint-key KEY --witness-key WITNESS_KEY
 
    and each grant's events, by the sequence numbers in the *_events columns:
 

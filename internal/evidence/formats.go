@@ -222,6 +222,11 @@ func summaryLines(rep *Report) []string {
 	if rep.Ledger.Checkpoint != "" {
 		lines = append(lines, fmt.Sprintf("Checkpoint %s: %s.", rep.Ledger.Checkpoint, rep.Ledger.CheckpointResult))
 	}
+	for _, held := range strings.Split(strings.TrimSpace(rep.Ledger.trustLines()), "\n") {
+		if held != "" {
+			lines = append(lines, strings.ToUpper(held[:1])+held[1:]+".")
+		}
+	}
 	lines = append(lines,
 		fmt.Sprintf("%s, %d failing a verdict, %d overdue, %d break-glass.", grants(s.Grants), s.Failed, s.Overdue, s.BreakGlass),
 		fmt.Sprintf("Authorised: %d signed, %d asserted (approvers named, unsigned), %d no.", s.Authorised[AuthorisedSigned],

@@ -41,6 +41,34 @@ type Ledger struct {
 	Checkpoint         string `json:"checkpoint,omitempty"`
 	CheckpointExtended bool   `json:"checkpoint_extended,omitempty"`
 	CheckpointResult   string `json:"checkpoint_result,omitempty"`
+	// PinnedPolicies are the policy digests (SHA-256 of each document,
+	// lowercase hex) every decision was held to (--policy-sha256, --policy);
+	// empty when none were pinned.
+	PinnedPolicies []string `json:"pinned_policies,omitempty"`
+	// TrustedSigners is the SHA-256 of the allowed_signers file (then, after
+	// a comma, of the revoked keys list) every signed approval was held to
+	// (--allowed-signers, --revoked-keys), as GOVERNED_SIGNERS_SHA256 writes
+	// it; PinnedSigners are the kept key files accepted by digest
+	// (--signers-sha256). Empty when none were given.
+	TrustedSigners string   `json:"trusted_signers,omitempty"`
+	PinnedSigners  []string `json:"pinned_signers,omitempty"`
+}
+
+// trustLines says, one line each, what the report held the ledger to
+// beyond its own copies: pinned policies and trusted key files; "" when
+// nothing.
+func (l Ledger) trustLines() string {
+	var b strings.Builder
+	if len(l.PinnedPolicies) > 0 {
+		fmt.Fprintf(&b, "every decision was held to the pinned policies: %s\n", strings.Join(l.PinnedPolicies, " or "))
+	}
+	if l.TrustedSigners != "" {
+		fmt.Fprintf(&b, "every signed approval was held to the trusted key files with SHA-256 %s\n", l.TrustedSigners)
+	}
+	if len(l.PinnedSigners) > 0 {
+		fmt.Fprintf(&b, "every signed approval was held to the pinned key files: %s\n", strings.Join(l.PinnedSigners, " or "))
+	}
+	return b.String()
 }
 
 // Period is the selected period; empty sides are open.

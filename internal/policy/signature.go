@@ -191,6 +191,12 @@ func parseAllowedSigner(line string) (AllowedSigner, error) {
 	if principals == "" || rest == "" {
 		return AllowedSigner{}, fmt.Errorf("write principals, then the public key (\"alice@example.com ssh-ed25519 AAAA…\")")
 	}
+	if k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line)); err == nil && k.Type() == principals {
+		// A public key file (id_ed25519.pub) in place of an allowed_signers
+		// line: its key type stands where the approver's identity belongs.
+		return AllowedSigner{}, fmt.Errorf("it is a public key (%s …) without the approver it belongs to: write the "+
+			"approver's identity first, as in \"alice@example.com %s AAAA…\"", principals, principals)
+	}
 	key, _, options, _, err := ssh.ParseAuthorizedKey([]byte(rest))
 	if err != nil {
 		return AllowedSigner{}, fmt.Errorf("the public key does not parse: %v", err)

@@ -286,6 +286,13 @@ func TestParseAllowedSigners(t *testing.T) {
 			t.Errorf("ParseAllowedSigners(%q) accepted it", bad)
 		}
 	}
+	// A public key file given as the allowed_signers file: the line says
+	// that the approver's identity is missing, and how to write it.
+	_, err = ParseAllowedSigners([]byte(k.Public + " alice@laptop\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 1: it is a public key (ssh-ed25519 …) without the approver") ||
+		!strings.Contains(err.Error(), `"alice@example.com ssh-ed25519 AAAA…"`) {
+		t.Errorf("a public key file as allowed_signers: err = %v, want the missing identity named", err)
+	}
 	if _, err := ParseRevokedKeys([]byte("SSHKRL\n\x00")); err == nil {
 		t.Error("a binary KRL was accepted")
 	}

@@ -112,6 +112,12 @@ func requireAnchoredLedger(diags *diag.Diagnostics, d *providerData) bool {
 // anchorDetail says what is wrong between the ledger at location and its
 // checkpoint, and what to do.
 func anchorDetail(problem, location string) string {
+	if strings.HasPrefix(problem, "The environment variable ") {
+		// A setting the provider cannot use: the ledger is not at fault,
+		// and no copy of it needs restoring.
+		return problem + " Correct the setting in the pipeline (see the pipeline settings guide); the ledger " +
+			"itself was not checked against the checkpoint."
+	}
 	return problem + " Run `governed verify --ledger " + location + " --checkpoint $" + EnvCheckpoint +
 		" --checkpoint-key $" + EnvCheckpointKey + "`, and restore the newest copy of the ledger, the one the " +
 		"checkpoint was signed over or a later one."
@@ -484,8 +490,9 @@ func addPolicyPinnedError(diags *diag.Diagnostics, attr, pinned, got string) {
 		"The pipeline pins the policy with %s=%s, and the SHA-256 of the policy document this provider block "+
 			"gives in %s is %s. What the pipeline sets outranks what a change under review says, so no grant is "+
 			"judged by a policy the pipeline has not approved. Revert the policy change; a policy change is "+
-			"reviewed and applied apart from grants, and the pipeline's pin updated with it. Nothing was planned "+
-			"or changed.", EnvPolicySHA256, pinned, attr, got))
+			"reviewed and applied apart from grants, and the pipeline's pin updated with it. Where the policy did "+
+			"not change, the pin is wrong: set it to what sha256sum prints for the policy file on the protected "+
+			"branch. Nothing was planned or changed.", EnvPolicySHA256, pinned, attr, got))
 }
 
 // addSignersPinnedError: the key files the policy's approval_signatures

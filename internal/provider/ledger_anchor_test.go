@@ -206,6 +206,51 @@ func TestPipeline_checkpointSettings(t *testing.T) {
 	}
 }
 
+// A signer key given by mistake where a verifier key belongs, in
+// GOVERNED_CHECKPOINT_KEY or among the witness keys, is named as one and
+// never repeated: the problem reaches plan output and CI logs. The advice is
+// to correct the setting, not to restore the ledger, which is not at fault.
+func TestPipeline_signerKeyNeverShown(t *testing.T) {
+	signer, verifier, err := checkpoint.GenerateKey("checkpoints.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	witnessSigner, _, err := checkpoint.GenerateKey("witness.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PRIVATE+KEY+NAME+HASH+KEY: the key's base64, which may hold '+'.
+	secret := func(k string) string { return strings.SplitN(k, "+", 5)[4] }
+	for _, tt := range []struct{ name, key, witnesses, want string }{
+		{"checkpoint key", signer, "", "PRIVATE+KEY+checkpoints.example.com+… (a signer key, not shown)"},
+		{"witness key", verifier, witnessSigner, "PRIVATE+KEY+witness.example.org+… (a signer key, not shown)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvCheckpoint, "ledger.checkpoint")
+			t.Setenv(EnvCheckpointKey, tt.key)
+			t.Setenv(EnvCheckpointWitnessKeys, tt.witnesses)
+			t.Setenv(EnvCheckpointWitnesses, "")
+			p, diags := readPipeline()
+			if diags.HasError() {
+				t.Fatalf("readPipeline: %v", diags)
+			}
+			problem, _, _ := p.anchor(context.Background(), nil)
+			detail := anchorDetail(problem, "governed.db")
+			if !strings.Contains(detail, tt.want) || !strings.Contains(detail, "holds a signer key") {
+				t.Errorf("problem %q; want it to name the signer key as %q", detail, tt.want)
+			}
+			for _, k := range []string{signer, witnessSigner} {
+				if strings.Contains(detail, secret(k)) {
+					t.Fatalf("the problem repeats a secret signer key: %q", detail)
+				}
+			}
+			if !strings.Contains(detail, "Correct the setting in the pipeline") || strings.Contains(detail, "restore") {
+				t.Errorf("problem %q; want the setting corrected, not the ledger restored", detail)
+			}
+		})
+	}
+}
+
 // With a checkpoint the ledger extends, the provider verifies only what was
 // appended since (the data source reports where it started), and a grant
 // forged after the checkpoint still refuses new grants.
@@ -259,7 +304,10 @@ func TestAccLedger_checkpointKeyGoneStillRemovesAccess(t *testing.T) {
 			h.write("main.tf", env.config(twoGrants+thirdGrant))
 			out, err := h.run("plan", "-input=false")
 			out = strings.Join(strings.Fields(out), " ") // as one line, whatever the terminal's width
-			for _, want := range []string{EnvCheckpointKey, "Nothing is granted or approved"} {
+			if strings.Contains(out, "restore the newest copy") {
+				t.Errorf("a key setting the provider cannot use is blamed on the ledger:\n%s", out)
+			}
+			for _, want := range []string{EnvCheckpointKey, "Nothing is granted or approved", "Correct the setting in the pipeline"} {
 				if err == nil || !strings.Contains(out, want) {
 					t.Fatalf("plan of a new grant without the checkpoint's key: err=%v; want a refusal naming %q\n%s", err, want, out)
 				}

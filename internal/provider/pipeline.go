@@ -155,13 +155,34 @@ func readPipeline() (pipeline, diag.Diagnostics) {
 	case key != "":
 		v, err := checkpoint.ParseVerifierKey(key)
 		if err != nil {
-			p.checkpointProblem = fmt.Sprintf("The environment variable %s is set to %q, which the provider "+
-				"cannot use: %s", EnvCheckpointKey, key, sentence(err.Error()))
+			p.checkpointProblem = fmt.Sprintf("The environment variable %s is set to %s, which the provider "+
+				"cannot use: %s", EnvCheckpointKey, shownKeys(key), sentence(err.Error()))
 		}
 		p.checkpointKey = v
 	}
 	readWitnesses(&p)
 	return p, diags
+}
+
+// shownKeys is a key setting's value as a message quotes it: each
+// comma-separated part that is a signer key, which must stay secret, is
+// replaced by its name alone, so that a secret given by mistake where a
+// verifier key belongs never reaches a plan's output or a CI log.
+func shownKeys(value string) string {
+	parts := strings.Split(value, ",")
+	for i, part := range parts {
+		parts[i] = shownKey(part)
+	}
+	return fmt.Sprintf("%q", strings.Join(parts, ","))
+}
+
+// shownKey is one key setting as a message shows it: a signer key by its
+// name alone, anything else as given.
+func shownKey(value string) string {
+	if s, err := note.NewSigner(strings.TrimSpace(value)); err == nil {
+		return "PRIVATE+KEY+" + s.Name() + "+… (a signer key, not shown)"
+	}
+	return value
 }
 
 // readWitnesses reads EnvCheckpointWitnessKeys and EnvCheckpointWitnesses.
@@ -171,8 +192,8 @@ func readPipeline() (pipeline, diag.Diagnostics) {
 func readWitnesses(p *pipeline) {
 	problem := func(env, value, detail string) {
 		if p.checkpointProblem == "" {
-			p.checkpointProblem = fmt.Sprintf("The environment variable %s is set to %q, which the provider cannot use: %s",
-				env, value, detail)
+			p.checkpointProblem = fmt.Sprintf("The environment variable %s is set to %s, which the provider cannot use: %s",
+				env, shownKeys(value), detail)
 		}
 	}
 	keys := strings.TrimSpace(os.Getenv(EnvCheckpointWitnessKeys))
@@ -196,7 +217,7 @@ func readWitnesses(p *pipeline) {
 		}
 		v, err := checkpoint.ParseVerifierKey(k)
 		if err != nil {
-			problem(EnvCheckpointWitnessKeys, keys, "The witness key "+k+": "+sentence(err.Error()))
+			problem(EnvCheckpointWitnessKeys, keys, "The witness key "+shownKey(k)+": "+sentence(err.Error()))
 			p.witnesses.Keys = append(p.witnesses.Keys, nil)
 			continue
 		}

@@ -221,6 +221,9 @@ func TestAccPipeline_policyPinned(t *testing.T) {
 	expectFailure(t, h, []string{
 		`Error: Policy pinned by the pipeline ` + onProviderAttr("", "policy_file"),
 		`GOVERNED_POLICY_SHA256=` + pinned + `, .* gives in policy_file is ` + policy.DocumentDigest([]byte(loosenedPolicy)) + `\.`,
+		// A pin mistyped in the pipeline, with no policy change, reads
+		// the same: the refusal says how to set it right.
+		`Where the policy did not change, the pin is wrong: set it to what sha256sum prints for the policy file on the protected branch\.`,
 	}, "plan", "-input=false")
 
 	// A malformed pin stops the run rather than being ignored.

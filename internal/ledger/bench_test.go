@@ -406,7 +406,7 @@ func BenchmarkVerifyMeaning(b *testing.B) {
 		for i, e := range events {
 			seq := int64(i + 1)
 			k := eventKind(e.typ)
-			j, isNew, prevSeq := v.subjects[k].record(e.subject, seq, 0)
+			j, isNew, prevSeq := v.subjects[k].record(e.subject, seq, 0, 0)
 			v.meaning.event(v, k, j, isNew, prevSeq, seq, e.at, e.typ, e.subject, e.data)
 		}
 		if v.meaning.firstBad != 0 {

@@ -183,12 +183,12 @@ func stateEventData(table string) string {
 	return `(SELECT data FROM events WHERE events.seq = ` + table + `.seq)`
 }
 
-// stateRowsQuery reads current-state rows of table for verification, each
-// with the payload of the event it names (NULL when there is none), in the
-// order of stateRow's fields (see scanStateRow).
+// stateRowsQuery reads current-state rows of table for verification, in the
+// order of stateRow's fields (stateRow.dest). It does not read the events
+// the rows name: the walk keeps what each row must hold (verification.stateOf).
 func (d dialect) stateRowsQuery(table string) string {
 	return `SELECT g.id, g.seq, g.principal, g.entitlement, g.status, ` + d.expiresStored +
-		`, g.revoke_pending, g.approval_id, e.data FROM ` + table + ` g LEFT JOIN events e ON e.seq = g.seq`
+		`, g.revoke_pending, g.approval_id FROM ` + table + ` g`
 }
 
 // rowQuerier runs a query that returns at most one row in a store's

@@ -929,13 +929,10 @@ func (t sqliteTx) rows(ctx context.Context, kind int, fn func(*stateRow)) error 
 	defer rows.Close()
 	var r stateRow
 	dest := r.dest()
-	var data sql.RawBytes
-	dest[len(dest)-1] = &data
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		r.data = data
 		fn(&r)
 	}
 	return rows.Err()

@@ -59,7 +59,7 @@ var (
 )
 
 // subjectIndex remembers, for every grant or approval, the last event about
-// it: its sequence number and a digest of its payload. A full verification
+// it: its sequence number and what its current-state row must hold. A full verification
 // keeps one entry for every record the ledger ever held, so it is kept
 // small: an open-addressing table of indexes (no pointers for the collector
 // to trace), the ids back to back in large shared blocks, and one state per
@@ -72,10 +72,15 @@ type subjectIndex struct {
 }
 
 type subjectState struct {
-	id     string // shares a block of subjectIndex.ids
-	seq    int64
-	digest uint64
-	seen   bool // a current-state row was found for it
+	id  string // shares a block of subjectIndex.ids
+	seq int64
+	// cols is the keyed digest of the filter columns the last event's
+	// payload gives (columnsDigest), 0 when the payload does not read as
+	// governed writes it; expires is its expiry in Unix nanoseconds,
+	// math.MinInt64 when it has none that reads.
+	cols    uint64
+	expires int64
+	seen    bool // a current-state row was found for it
 }
 
 // idBlock is the size in bytes of the blocks that subject ids are kept in.
@@ -117,16 +122,16 @@ func (x *subjectIndex) slot(id []byte, h uint64) (int, bool) {
 // record notes event seq about subject and returns the subject's index,
 // whether this is its first event, and the sequence number of its event
 // before (0 for a first).
-func (x *subjectIndex) record(subject []byte, seq int64, digest uint64) (i int, isNew bool, prevSeq int64) {
+func (x *subjectIndex) record(subject []byte, seq int64, cols uint64, expires int64) (i int, isNew bool, prevSeq int64) {
 	h := maphash.Bytes(x.seed, subject)
 	slot, ok := x.slot(subject, h)
 	if ok {
 		st := &x.last[x.slots[slot]-1]
-		prevSeq, st.seq, st.digest = st.seq, seq, digest
+		prevSeq, st.seq, st.cols, st.expires = st.seq, seq, cols, expires
 		return int(x.slots[slot] - 1), false, prevSeq
 	}
 	i = len(x.last)
-	x.last = append(x.last, subjectState{id: x.keep(subject), seq: seq, digest: digest})
+	x.last = append(x.last, subjectState{id: x.keep(subject), seq: seq, cols: cols, expires: expires})
 	x.slots[slot] = uint32(i + 1)
 	if 2*len(x.last) > len(x.slots) {
 		x.grow()
@@ -191,6 +196,9 @@ type verification struct {
 	identified int64
 	// expiresAgree is the store's dialect.expiresAgree.
 	expiresAgree func(stored int64, expiresAt time.Time) bool
+	// mismatch is the current-state row with the lowest sequence number
+	// whose columns differ from its last event's, nil for none.
+	mismatch *rowMismatch
 	// times checks the events' recording and decision times.
 	times timeline
 }
@@ -239,7 +247,8 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 func (v *verification) subjectEvent(seq int64, at, typ, subject, data, prevHash []byte, origin originFields) bool {
 	v.times.event(seq, at, origin.recordedAt)
 	if k := eventKind(typ); k != kindOther {
-		i, isNew, prevSeq := v.subjects[k].record(subject, seq, maphash.Bytes(v.seed, data))
+		cols, expires := v.stateOf(data)
+		i, isNew, prevSeq := v.subjects[k].record(subject, seq, cols, expires)
 		if v.suffix != nil {
 			buf := make([]byte, 0, len(at)+len(typ)+len(subject)+len(data))
 			buf = append(append(append(append(buf, at...), typ...), subject...), data...)
@@ -356,21 +365,72 @@ func headProblem(recorded *Head, last Head) (seq int64, problem string, ok bool)
 }
 
 // stateRow is one current-state row as verification reads it
-// (dialect.stateRowsQuery): its columns, its expiry as the store keeps it
-// (dialect.expiresStored), and the payload of the event its seq names, nil
-// when there is none.
+// (dialect.stateRowsQuery): its columns and its expiry as the store keeps it
+// (dialect.expiresStored).
 type stateRow struct {
 	id      string
 	seq     int64
 	cols    stateColumns // expiresAt unset: see expires
 	expires int64
-	data    []byte
 }
 
 // dest is where a scan of a stateRowsQuery row goes.
 func (r *stateRow) dest() []any {
 	return []any{&r.id, &r.seq, &r.cols.principal, &r.cols.entitlement, &r.cols.status, &r.expires,
-		&r.cols.revokePending, &r.cols.approvalID, &r.data}
+		&r.cols.revokePending, &r.cols.approvalID}
+}
+
+// stateOf is what the current-state row of a record whose last event has
+// payload data must hold: the digest of its filter columns (0 when the
+// payload does not read as governed writes it, which the checks of meaning
+// report) and its expiry in Unix nanoseconds (math.MinInt64 when it does not
+// read). The walk keeps it for every record, so that the rows are checked
+// without reading their events again.
+func (v *verification) stateOf(data []byte) (cols uint64, expires int64) {
+	c, err := stateColumnsOf(data)
+	if err != nil {
+		return 0, math.MinInt64
+	}
+	expires = math.MinInt64
+	if t, err := time.Parse(time.RFC3339, c.expiresAt); err == nil {
+		expires = t.UnixNano()
+	}
+	return columnsDigest(v.seed, c), expires
+}
+
+// columnsDigest is a keyed digest of the filter columns of c but its expiry,
+// never 0.
+func columnsDigest(seed maphash.Seed, c stateColumns) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for _, s := range []string{c.principal, c.entitlement, c.status, c.approvalID} {
+		var n [8]byte
+		h.Write(n[:binaryPutLen(n[:], len(s))])
+		h.WriteString(s)
+	}
+	if c.revokePending {
+		h.WriteByte(1)
+	} else {
+		h.WriteByte(0)
+	}
+	return h.Sum64() | 1
+}
+
+// binaryPutLen writes n into b as a little-endian length and returns how
+// many bytes it took, so that the digest's fields cannot run into each other.
+func binaryPutLen(b []byte, n int) int {
+	for i := range b {
+		b[i] = byte(n >> (8 * i))
+	}
+	return len(b)
+}
+
+// rowMismatch is a current-state row whose filter columns differ from what
+// its last event gives; the one with the lowest sequence number is named once
+// all rows are read (nameMismatch).
+type rowMismatch struct {
+	kind int
+	row  stateRow
 }
 
 // row checks one current-state row: it must name the last event about its
@@ -397,24 +457,45 @@ func (v *verification) row(kind int, r *stateRow) {
 			name, id, seq, end))
 	case st.seq != seq:
 		v.replayFail(st.seq, fmt.Sprintf("the current state of %s %q says event %d but its last event is %d", name, id, seq, st.seq))
-	case r.data == nil || maphash.Bytes(v.seed, r.data) != st.digest:
-		// The walk read the event in the same snapshot: only a store that
-		// reads its rows wrongly gets here.
-		v.replayFail(seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d)", name, id, seq))
-	default:
-		if column := v.columnProblem(r); column != "" {
-			v.replayFail(seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d): its %s differs", name, id, seq, column))
+	case st.cols == 0:
+		// The payload reads otherwise than governed writes it: the checks
+		// of meaning report the event, which fails verification.
+	case columnsDigest(v.seed, r.cols) != st.cols || st.expires == math.MinInt64 ||
+		!v.expiresAgree(r.expires, time.Unix(0, st.expires)):
+		if v.mismatch == nil || seq < v.mismatch.row.seq {
+			row := *r
+			row.id, row.cols.principal, row.cols.entitlement = strings.Clone(row.id), strings.Clone(row.cols.principal), strings.Clone(row.cols.entitlement)
+			row.cols.status, row.cols.approvalID = strings.Clone(row.cols.status), strings.Clone(row.cols.approvalID)
+			v.mismatch = &rowMismatch{kind: kind, row: row}
 		}
 	}
 }
 
+// nameMismatch reports the row mismatch found by row, if any, naming the
+// first column that differs: it reads that row's event again.
+func (v *verification) nameMismatch(ctx context.Context, r snapshotReader) error {
+	m := v.mismatch
+	if m == nil {
+		return nil
+	}
+	var data []byte
+	if _, err := r.queryRowArgs(ctx, `SELECT data FROM events WHERE seq = `+r.dialect().param(1), []any{m.row.seq}, &data); err != nil {
+		return err
+	}
+	column := v.columnProblem(&m.row, data)
+	if column == "" {
+		column = "filter columns" // the store read the row otherwise than it reads now
+	}
+	v.replayFail(m.row.seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d): its %s differs",
+		kindNames[m.kind], m.row.id, m.row.seq, column))
+	return nil
+}
+
 // columnProblem names the first filter column of r that differs from what
-// the payload of its event gives, "" when none does.
-func (v *verification) columnProblem(r *stateRow) string {
-	want, err := stateColumnsOf(r.data)
+// data, the payload of its event, gives, "" when none does.
+func (v *verification) columnProblem(r *stateRow, data []byte) string {
+	want, err := stateColumnsOf(data)
 	if err != nil {
-		// The payload reads otherwise than governed writes it: the checks
-		// of meaning report the event, which fails verification.
 		return ""
 	}
 	got := r.cols
@@ -707,6 +788,9 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 				return Report{}, err
 			}
 			v.unseen(kind)
+		}
+		if err := v.nameMismatch(ctx, r); err != nil {
+			return Report{}, err
 		}
 	}
 	if !v.failed {

@@ -120,6 +120,9 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 			}
 			v.unseen(kind)
 		}
+		if err := v.nameMismatch(ctx, r); err != nil {
+			return Report{}, err
+		}
 	}
 	if err := v.suffixMeaning(ctx, r, from.Seq); err != nil {
 		return Report{}, err

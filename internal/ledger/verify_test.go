@@ -182,7 +182,7 @@ func TestSubjectIndex(t *testing.T) {
 		ids = append(ids, fmt.Sprintf("grt_%020d", i))
 	}
 	for n, id := range ids {
-		i, isNew, prev := x.record([]byte(id), int64(n+1), uint64(n))
+		i, isNew, prev := x.record([]byte(id), int64(n+1), uint64(n), int64(n))
 		if i != n || !isNew || prev != 0 {
 			t.Fatalf("record(%.30q) = %d, %v, %d; want %d, new, 0", id, i, isNew, prev, n)
 		}
@@ -191,7 +191,7 @@ func TestSubjectIndex(t *testing.T) {
 		if i, ok := x.find([]byte(id)); !ok || i != n || x.last[i].id != id {
 			t.Fatalf("find(%.30q) = %d, %v; want %d", id, i, ok, n)
 		}
-		i, isNew, prev := x.record([]byte(id), int64(len(ids)+n+1), 0)
+		i, isNew, prev := x.record([]byte(id), int64(len(ids)+n+1), 0, 0)
 		if i != n || isNew || prev != int64(n+1) || x.last[i].seq != int64(len(ids)+n+1) {
 			t.Fatalf("second record(%.30q) = %d, %v, %d; want %d, not new, %d", id, i, isNew, prev, n, n+1)
 		}

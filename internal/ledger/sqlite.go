@@ -920,7 +920,7 @@ func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document 
 	return rows.Err()
 }
 
-// rows reads one current-state table, each row with its event's payload.
+// rows reads one current-state table.
 func (t sqliteTx) rows(ctx context.Context, kind int, fn func(*stateRow)) error {
 	rows, err := t.tx.QueryContext(ctx, sqliteDialect.stateRowsQuery(kindTables[kind]))
 	if err != nil {

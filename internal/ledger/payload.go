@@ -1,8 +1,10 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
+	"time"
 )
 
 // The payload members that verification of meaning reads, by index into a
@@ -100,6 +102,12 @@ func fieldIndex(key []byte) int {
 // payloads with, matches names regardless of case and keeps the last of
 // two).
 func readPayload(data []byte, out *payloadFields) string {
+	return readPayloadTyped(data, out, true)
+}
+
+// readPayloadTyped is readPayload, which also holds the members governed
+// writes to their types when types is set (memberTypeProblem).
+func readPayloadTyped(data []byte, out *payloadFields, types bool) string {
 	*out = payloadFields{}
 	var seen [numFields]bool
 	i := skipSpace(data, 0)
@@ -148,6 +156,11 @@ func readPayload(data []byte, out *payloadFields) string {
 		// revocation).
 		if data[start] != '"' && !json.Valid(data[start:valEnd]) {
 			return "its payload is not well-formed JSON"
+		}
+		if types {
+			if problem := memberTypeProblem(key, data[start:valEnd]); problem != "" {
+				return problem
+			}
 		}
 		k := fieldIndex(key)
 		if k == -2 {
@@ -272,4 +285,119 @@ func skipValue(data []byte, i int) int {
 		i++
 	}
 	return -1
+}
+
+// JSON kinds of the members governed writes, as Grant and Approval declare
+// them.
+const (
+	memberOther   = iota // not a member governed reads: any value
+	memberString         // string
+	memberBool           // bool
+	memberTime           // time.Time: an RFC 3339 string
+	memberStrings        // []string
+	memberMap            // map[string]string
+)
+
+// memberKind is the kind of the member named key, matched regardless of
+// letter case as Go's decoder matches names.
+func memberKind(key []byte) int {
+	var buf [24]byte
+	if len(key) > len(buf) {
+		return memberOther // longer than any name governed writes
+	}
+	lower := buf[:len(key)]
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower) {
+	case "break_glass", "revoke_pending":
+		return memberBool
+	case "granted_at", "revoked_at", "retired_at", "approved_at", "withdrawn_at":
+		return memberTime
+	case "approvers":
+		return memberStrings
+	case "signatures", "signer_keys":
+		return memberMap
+	case "id", "principal", "entitlement", "ticket_id", "requester", "approval_id", "justification", "target", "role",
+		"target_server", "replaces", "ttl", "expires_at", "status", "revocation_reason", "revocation_note",
+		"revoke_error", "revoke_note", "policy_digest", "approval_evidence", "statement", "digest", "grant_id",
+		"previous_grant_id", "allowed_signers_sha256", "revoked_keys_sha256":
+		return memberString
+	}
+	return memberOther
+}
+
+// memberTypeProblem says whether v, the well-formed value of the member
+// named key, is of a type Go's decoder would refuse for that member: a
+// payload verification takes must be one every other read can decode, or a
+// record could be made unreadable, and with it its revocation.
+func memberTypeProblem(key, v []byte) string {
+	kind := memberKind(key)
+	if kind == memberOther || string(v) == "null" {
+		return ""
+	}
+	ok := false
+	switch kind {
+	case memberString:
+		ok = v[0] == '"'
+	case memberBool:
+		ok = string(v) == "true" || string(v) == "false"
+	case memberTime:
+		if v[0] != '"' {
+			ok = false // v is well-formed: a string is at least two quotes
+		} else if _, fast := parseUTCFast(v[1 : len(v)-1]); fast {
+			ok = true // the form governed writes, which Go's decoder takes
+		} else {
+			var t time.Time
+			ok = t.UnmarshalJSON(v) == nil // what Go's decoder calls
+		}
+	case memberStrings:
+		ok = v[0] == '[' && stringsIn(v, false)
+	case memberMap:
+		ok = v[0] == '{' && stringsIn(v, true)
+	}
+	if ok {
+		return ""
+	}
+	return "its payload's member " + quote(key) + " is not of the type governed writes"
+}
+
+// stringsIn reports whether every element of the well-formed array v, or
+// every member value of the object v when object is set, is a string or null.
+func stringsIn(v []byte, object bool) bool {
+	i := skipSpace(v, 1)
+	if i < len(v) && (v[i] == ']' || v[i] == '}') {
+		return true
+	}
+	for i < len(v) {
+		if object {
+			_, _, end := scanString(v, i)
+			if end < 0 {
+				return false
+			}
+			i = skipSpace(v, end)
+			i = skipSpace(v, i+1) // past ':'
+		}
+		switch {
+		case i < len(v) && v[i] == '"':
+			_, _, end := scanString(v, i)
+			if end < 0 {
+				return false
+			}
+			i = end
+		case bytes.HasPrefix(v[i:], []byte("null")):
+			i += 4
+		default:
+			return false
+		}
+		i = skipSpace(v, i)
+		if i >= len(v) || v[i] != ',' {
+			return true // the closing bracket: v is well-formed
+		}
+		i = skipSpace(v, i+1)
+	}
+	return false
 }

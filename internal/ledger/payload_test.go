@@ -22,7 +22,7 @@ func TestReadPayload(t *testing.T) {
 		string(f[fExpiresAt]) != g.ExpiresAt {
 		t.Fatalf("fields = %q", f)
 	}
-	if problem := readPayload([]byte(` { "id" : "gr\u0074_1", "status":"active" , "approvers":["a",{"b":[1,"]}"]}] } `), &f); problem != "" ||
+	if problem := readPayload([]byte(` { "id" : "gr\u0074_1", "status":"active" , "extra":["a",{"b":[1,"]}"]}] } `), &f); problem != "" ||
 		string(f[fID]) != "grt_1" {
 		t.Fatalf("readPayload with escapes and nesting = %q, id %q", problem, f[fID])
 	}
@@ -43,12 +43,44 @@ func TestReadPayload(t *testing.T) {
 		{`{"id":"grt_1","note":` + "\"a\tb\"}", "not well-formed"},
 		{"{\"id\":\"grt\x00_1\"}", "not well-formed"},
 		{`{"id":"grt_1","approval_evidence":{"a":}}`, "not well-formed"},
+		// Well-formed, but of a type Go's decoder refuses for the member.
+		{`{"id":"grt_1","break_glass":"yes"}`, `"break_glass" is not of the type`},
+		{`{"id":"grt_1","Revoked_At":5}`, `"Revoked_At" is not of the type`},
+		{`{"id":"grt_1","revoked_at":"yesterday"}`, `"revoked_at" is not of the type`},
+		{`{"id":"grt_1","approvers":"alice"}`, `"approvers" is not of the type`},
+		{`{"id":"grt_1","approvers":["alice",1]}`, `"approvers" is not of the type`},
+		{`{"id":"apr_1","signatures":{"alice":["x"]}}`, `"signatures" is not of the type`},
+		{`{"id":"grt_1","status":true}`, `"status" is not of the type`},
+		{`{"id":"grt_1","justification":{}}`, `"justification" is not of the type`},
 	} {
 		if problem := readPayload([]byte(tc.data), &f); !strings.Contains(problem, tc.want) {
 			t.Errorf("readPayload(%s) = %q, want %q", tc.data, problem, tc.want)
 		}
 		if json.Valid([]byte(tc.data)) && tc.want == "not well-formed" {
 			t.Errorf("%s is valid JSON, so readPayload should not refuse it as malformed", tc.data)
+		}
+		if strings.Contains(tc.want, "not of the type") {
+			var g Grant
+			var a Approval
+			if json.Unmarshal([]byte(tc.data), &g) == nil && json.Unmarshal([]byte(tc.data), &a) == nil {
+				t.Errorf("%s decodes as a grant and an approval, so readPayload should take it", tc.data)
+			}
+		}
+	}
+	// What both Go's decoder and readPayload take.
+	for _, data := range []string{
+		`{"id":"grt_1","break_glass":null,"approvers":null,"revoked_at":null,"signatures":null}`,
+		`{"id":"grt_1","approvers":[],"revoked_at":"2026-11-30T10:00:00+01:00","retired_at":"2026-11-30T10:00:00.5Z"}`,
+		`{"id":"apr_1","signatures":{},"signer_keys":{"a":"k","b":null},"approvers":["a", null , "b"]}`,
+		`{"id":"grt_1","unknown":[1,{"x":true}],"APPROVERS":["a"]}`,
+	} {
+		var g Grant
+		var a Approval
+		if json.Unmarshal([]byte(data), &g) != nil || json.Unmarshal([]byte(data), &a) != nil {
+			t.Fatalf("%s does not decode", data)
+		}
+		if problem := readPayload([]byte(data), &f); problem != "" {
+			t.Errorf("readPayload(%s) = %q, want it taken", data, problem)
 		}
 	}
 }

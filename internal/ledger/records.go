@@ -50,7 +50,9 @@ type stateColumns struct {
 // reflection, since verification reads every current-state row's event.
 func stateColumnsOf(data []byte) (stateColumns, error) {
 	var f payloadFields
-	if problem := readPayload(data, &f); problem != "" {
+	// The checks of meaning hold the payload's members to their types; its
+	// columns need only its grammar.
+	if problem := readPayloadTyped(data, &f, false); problem != "" {
 		return stateColumns{}, errors.New(problem)
 	}
 	var revokePending bool

@@ -137,9 +137,18 @@ func (tl *timeline) event(seq int64, at, recordedAt []byte) {
 // nine fraction digits) into Unix nanoseconds, without allocating; any other
 // form goes through time.Parse.
 func parseUTC(b []byte) (int64, bool) {
+	if ns, ok := parseUTCFast(b); ok {
+		return ns, true
+	}
+	return parseSlow(b)
+}
+
+// parseUTCFast is parseUTC for the form formatAt writes only: false for any
+// other, valid or not.
+func parseUTCFast(b []byte) (int64, bool) {
 	n := len(b)
 	if n < 20 || b[n-1] != 'Z' || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
-		return parseSlow(b)
+		return 0, false
 	}
 	num := func(i, w int) (int, bool) {
 		v := 0
@@ -159,18 +168,18 @@ func parseUTC(b []byte) (int64, bool) {
 	sec, ok6 := num(17, 2)
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || month < 1 || month > 12 || day < 1 || day > 31 ||
 		hour > 23 || minute > 59 || sec > 59 {
-		return parseSlow(b)
+		return 0, false
 	}
 	frac := int64(0)
 	if n > 20 {
 		digits := b[19 : n-1]
 		if len(digits) < 2 || len(digits) > 10 || digits[0] != '.' {
-			return parseSlow(b)
+			return 0, false
 		}
 		scale := int64(1e9)
 		for _, c := range digits[1:] {
 			if c < '0' || c > '9' {
-				return parseSlow(b)
+				return 0, false
 			}
 			scale /= 10
 			frac += int64(c-'0') * scale
@@ -182,7 +191,7 @@ func parseUTC(b []byte) (int64, bool) {
 			length = 29
 		}
 		if day > length {
-			return parseSlow(b) // which refuses it
+			return 0, false
 		}
 	}
 	days := daysFromCivil(year, month, day)

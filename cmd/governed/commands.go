@@ -21,27 +21,14 @@ import (
 // also checks that the ledger extends it.
 func (c *command) verify(ctx context.Context, args []string) int {
 	var location string
-	fs := c.flags("verify", "[--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] "+signersSynopsis+" "+policyPinSynopsis+" [--ledger L]", &location)
-	cp := c.checkpointFlags(fs, "a signed checkpoint the ledger must extend: the same ledger, at least as long, "+
+	fs := c.flags("verify", auditSynopsis+" [--ledger L]", &location)
+	af := c.auditFlags(fs, "a signed checkpoint the ledger must extend: the same ledger, at least as long, "+
 		"with the same event at the checkpoint's size")
-	wf := c.witnessFlags(fs)
-	sf := c.signersFlags(fs)
-	pf := c.policyPinFlags(fs)
+	cp, wf, sf, pf := af.cp, af.wf, af.sf, af.pf
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	var code int
-	var ok bool
-	if c.trust, code, ok = sf.trust(c, fs); !ok {
-		return code
-	}
-	if code, ok := pf.pin(c, &c.trust); !ok {
-		return code
-	}
-	if code, ok := cp.validate(c, fs); !ok {
-		return code
-	}
-	witnesses, code, ok := wf.parse(c, fs, cp)
+	witnesses, code, ok := af.validate(c, fs)
 	if !ok {
 		return code
 	}

@@ -25,7 +25,7 @@ import (
 func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	var location, from, to, principal, entitlement, format, out, maxLateness, asOf, bundle string
 	fs := c.flags("evidence", "[--from T --to T] [--principal P] [--entitlement E] [--format csv|json|md|html] [--out F] "+
-		"[--as-of T] [--max-lateness D] [--checkpoint F --checkpoint-key K [--witness-key W]... [--witnesses N]] [--bundle DIR] "+signersSynopsis+" "+policyPinSynopsis+" [--ledger L]", &location)
+		"[--as-of T] [--max-lateness D] [--bundle DIR] "+auditSynopsis+" [--ledger L]", &location)
 	fs.StringVar(&from, "from", "", "only grants whose life (request to removal of access) reaches this time or later, RFC 3339")
 	fs.StringVar(&to, "to", "", "only grants requested at or before this time, RFC 3339")
 	fs.StringVar(&principal, "principal", "", "only grants to this principal (compared as the policy compares identities)")
@@ -37,25 +37,12 @@ func (c *command) evidenceCmd(ctx context.Context, args []string) int {
 	fs.StringVar(&asOf, "as-of", "", "judge the grants still in force at this time, RFC 3339, instead of now")
 	fs.StringVar(&bundle, "bundle", "", "also write an evidence bundle into this new directory: the report in every format, the\n"+
 		"checkpoint, policy documents, approval statements and signatures, a README on re-verifying offline, SHA256SUMS")
-	cp := c.checkpointFlags(fs, "a signed checkpoint the ledger must extend")
-	sf := c.signersFlags(fs)
-	wf := c.witnessFlags(fs)
-	pf := c.policyPinFlags(fs)
+	af := c.auditFlags(fs, "a signed checkpoint the ledger must extend")
+	cp, pf := af.cp, af.pf
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	var code int
-	var ok bool
-	if c.trust, code, ok = sf.trust(c, fs); !ok {
-		return code
-	}
-	if code, ok := pf.pin(c, &c.trust); !ok {
-		return code
-	}
-	if code, ok := cp.validate(c, fs); !ok {
-		return code
-	}
-	witnesses, code, ok := wf.parse(c, fs, cp)
+	witnesses, code, ok := af.validate(c, fs)
 	if !ok {
 		return code
 	}

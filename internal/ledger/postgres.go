@@ -1048,33 +1048,17 @@ func (t pgTx) policies(ctx context.Context, fn func(digest string, document []by
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var digest string
-		var document []byte
-		if err := rows.Scan(&digest, &document); err != nil {
-			return err
-		}
-		fn(digest, document)
-	}
-	return rows.Err()
+	return scanPolicies(rows, fn)
 }
 
-// rows reads one current-state table, each row with its event's payload.
+// rows reads one current-state table.
 func (t pgTx) rows(ctx context.Context, kind int, fn func(*stateRow)) error {
 	rows, err := t.tx.Query(ctx, pgDialect.stateRowsQuery(kindTables[kind]))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var r stateRow
-	dest := r.dest()
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		fn(&r)
-	}
-	return rows.Err()
+	return scanStateRows(rows, fn)
 }
 
 // schemaProblem reports whether the append-only triggers and their function,

@@ -909,15 +909,7 @@ func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document 
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var digest string
-		var document []byte
-		if err := rows.Scan(&digest, &document); err != nil {
-			return err
-		}
-		fn(digest, document)
-	}
-	return rows.Err()
+	return scanPolicies(rows, fn)
 }
 
 // rows reads one current-state table.
@@ -927,15 +919,7 @@ func (t sqliteTx) rows(ctx context.Context, kind int, fn func(*stateRow)) error 
 		return err
 	}
 	defer rows.Close()
-	var r stateRow
-	dest := r.dest()
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		fn(&r)
-	}
-	return rows.Err()
+	return scanStateRows(rows, fn)
 }
 
 // schemaProblem reports whether the append-only triggers and the

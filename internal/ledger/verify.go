@@ -718,6 +718,41 @@ func (v *verification) finish(n int64, chainStop, subjectStop *walkStop) {
 	}
 }
 
+// scanRows is what verification reads from the rows of either store's
+// driver (database/sql's and pgx's rows both have it).
+type scanRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanPolicies calls fn for each kept policy document in rows of policiesQuery.
+func scanPolicies(rows scanRows, fn func(digest string, document []byte)) error {
+	for rows.Next() {
+		var digest string
+		var document []byte
+		if err := rows.Scan(&digest, &document); err != nil {
+			return err
+		}
+		fn(digest, document)
+	}
+	return rows.Err()
+}
+
+// scanStateRows calls fn for each current-state row in rows of
+// dialect.stateRowsQuery; the row is valid until fn returns.
+func scanStateRows(rows scanRows, fn func(*stateRow)) error {
+	var r stateRow
+	dest := r.dest()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		fn(&r)
+	}
+	return rows.Err()
+}
+
 // snapshotReader reads what verifySnapshot checks, all from one consistent
 // snapshot of a store: each store supplies one over a read-only transaction
 // of its own. Its errors are reported as they are; the store describes them.

@@ -407,7 +407,7 @@ func BenchmarkVerifyMeaning(b *testing.B) {
 			seq := int64(i + 1)
 			k := eventKind(e.typ)
 			j, isNew, prevSeq := v.subjects[k].record(e.subject, seq, 0, 0)
-			v.meaning.event(v, k, j, isNew, prevSeq, seq, e.at, e.typ, e.subject, e.data)
+			v.meaning.event(v, k, j, isNew, prevSeq, seq, e.at, e.typ, e.subject, e.data, readPayload(e.data, &v.meaning.fields))
 		}
 		if v.meaning.firstBad != 0 {
 			b.Fatal(v.meaning.problem)

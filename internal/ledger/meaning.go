@@ -191,12 +191,13 @@ func (m *meaning) fixedDigest(idx ...int) uint64 {
 
 // event checks one grant or approval event. i is the subject's index in its
 // subjectIndex, isNew whether this is its first event, prevSeq its event
-// before (0 for a first).
-func (m *meaning) event(v *verification, kind, i int, isNew bool, prevSeq, seq int64, at, typ, subject, data []byte) {
+// before (0 for a first). m.fields holds data's members as readPayload read
+// them, and problem is what readPayload found.
+func (m *meaning) event(v *verification, kind, i int, isNew bool, prevSeq, seq int64, at, typ, subject, data []byte, problem string) {
 	if m.firstBad != 0 {
 		return
 	}
-	if problem := readPayload(data, &m.fields); problem != "" {
+	if problem != "" {
 		m.fail(seq, "about %s %q cannot be read: %s", kindNames[kind], subject, problem)
 		return
 	}

@@ -55,16 +55,24 @@ func stateColumnsOf(data []byte) (stateColumns, error) {
 	if problem := readPayloadTyped(data, &f, false); problem != "" {
 		return stateColumns{}, errors.New(problem)
 	}
-	var revokePending bool
-	switch string(f[fRevokePending]) {
-	case "true":
-		revokePending = true
-	case "", "false":
-	default:
-		return stateColumns{}, errors.New("its payload's revoke_pending is not a boolean")
+	revokePending, err := revokePendingOf(&f)
+	if err != nil {
+		return stateColumns{}, err
 	}
 	return stateColumns{principal: string(f[fPrincipal]), entitlement: string(f[fEntitlement]), status: string(f[fStatus]),
 		expiresAt: string(f[fExpiresAt]), revokePending: revokePending, approvalID: string(f[fApprovalID])}, nil
+}
+
+// revokePendingOf is the revoke_pending column of a payload read into f:
+// false when the payload has no such member.
+func revokePendingOf(f *payloadFields) (bool, error) {
+	switch string(f[fRevokePending]) {
+	case "true":
+		return true, nil
+	case "", "false":
+		return false, nil
+	}
+	return false, errors.New("its payload's revoke_pending is not a boolean")
 }
 
 // grantRecord checks an append of an event about g and encodes its payload.

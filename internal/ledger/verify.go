@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Report is the outcome of verifying a ledger. Tampering is reported here, with
@@ -247,7 +248,8 @@ func (v *verification) event(seq int64, at, typ, subject, data, prevHash, hash [
 func (v *verification) subjectEvent(seq int64, at, typ, subject, data, prevHash []byte, origin originFields) bool {
 	v.times.event(seq, at, origin.recordedAt)
 	if k := eventKind(typ); k != kindOther {
-		cols, expires := v.stateOf(data)
+		problem := readPayload(data, &v.meaning.fields)
+		cols, expires := v.stateOf(&v.meaning.fields, problem)
 		i, isNew, prevSeq := v.subjects[k].record(subject, seq, cols, expires)
 		if v.suffix != nil {
 			buf := make([]byte, 0, len(at)+len(typ)+len(subject)+len(data))
@@ -255,7 +257,7 @@ func (v *verification) subjectEvent(seq int64, at, typ, subject, data, prevHash 
 			a, t, s := len(at), len(at)+len(typ), len(at)+len(typ)+len(subject)
 			v.suffix = append(v.suffix, suffixEvent{kind: k, i: i, seq: seq, at: buf[:a:a], typ: buf[a:t:t], subject: buf[t:s:s], data: buf[s:]})
 		} else {
-			v.meaning.event(v, k, i, isNew, prevSeq, seq, at, typ, subject, data)
+			v.meaning.event(v, k, i, isNew, prevSeq, seq, at, typ, subject, data, problem)
 		}
 	} else if bytes.Equal(typ, discontinuityType) {
 		v.discontinuity(seq, at, prevHash, data)
@@ -380,35 +382,44 @@ func (r *stateRow) dest() []any {
 		&r.cols.revokePending, &r.cols.approvalID}
 }
 
-// stateOf is what the current-state row of a record whose last event has
-// payload data must hold: the digest of its filter columns (0 when the
-// payload does not read as governed writes it, which the checks of meaning
-// report) and its expiry in Unix nanoseconds (math.MinInt64 when it does not
-// read). The walk keeps it for every record, so that the rows are checked
-// without reading their events again.
-func (v *verification) stateOf(data []byte) (cols uint64, expires int64) {
-	c, err := stateColumnsOf(data)
+// stateOf is what the current-state row of a record must hold, given its
+// last event's payload as readPayload read it into f with problem: the digest
+// of its filter columns (0 when the payload does not read as governed writes
+// it, which the checks of meaning report) and its expiry in Unix nanoseconds
+// (math.MinInt64 when it does not read). The walk keeps it for every record,
+// so that the rows are checked without reading their events again.
+func (v *verification) stateOf(f *payloadFields, problem string) (cols uint64, expires int64) {
+	if problem != "" {
+		return 0, math.MinInt64
+	}
+	revokePending, err := revokePendingOf(f)
 	if err != nil {
 		return 0, math.MinInt64
 	}
 	expires = math.MinInt64
-	if t, err := time.Parse(time.RFC3339, c.expiresAt); err == nil {
-		expires = t.UnixNano()
+	if t, ok := parseUTC(f[fExpiresAt]); ok {
+		expires = t
 	}
-	return columnsDigest(v.seed, c), expires
+	return columnsDigest(v.seed, f[fPrincipal], f[fEntitlement], f[fStatus], f[fApprovalID], revokePending), expires
 }
 
-// columnsDigest is a keyed digest of the filter columns of c but its expiry,
-// never 0.
-func columnsDigest(seed maphash.Seed, c stateColumns) uint64 {
+// rowDigest is columnsDigest of a current-state row's columns.
+func rowDigest(seed maphash.Seed, c *stateColumns) uint64 {
+	b := func(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) } // only read
+	return columnsDigest(seed, b(c.principal), b(c.entitlement), b(c.status), b(c.approvalID), c.revokePending)
+}
+
+// columnsDigest is a keyed digest of a record's filter columns but its
+// expiry, never 0.
+func columnsDigest(seed maphash.Seed, principal, entitlement, status, approvalID []byte, revokePending bool) uint64 {
 	var h maphash.Hash
 	h.SetSeed(seed)
-	for _, s := range []string{c.principal, c.entitlement, c.status, c.approvalID} {
+	for _, s := range [...][]byte{principal, entitlement, status, approvalID} {
 		var n [8]byte
 		h.Write(n[:binaryPutLen(n[:], len(s))])
-		h.WriteString(s)
+		h.Write(s)
 	}
-	if c.revokePending {
+	if revokePending {
 		h.WriteByte(1)
 	} else {
 		h.WriteByte(0)
@@ -460,7 +471,7 @@ func (v *verification) row(kind int, r *stateRow) {
 	case st.cols == 0:
 		// The payload reads otherwise than governed writes it: the checks
 		// of meaning report the event, which fails verification.
-	case columnsDigest(v.seed, r.cols) != st.cols || st.expires == math.MinInt64 ||
+	case rowDigest(v.seed, &r.cols) != st.cols || st.expires == math.MinInt64 ||
 		!v.expiresAgree(r.expires, time.Unix(0, st.expires)):
 		if v.mismatch == nil || seq < v.mismatch.row.seq {
 			row := *r

@@ -193,7 +193,7 @@ func (v *verification) suffixMeaning(ctx context.Context, r snapshotReader, from
 	}
 	for _, e := range v.suffix {
 		prev := lastSeq[e.kind][e.i]
-		m.event(v, e.kind, e.i, prev == 0, prev, e.seq, e.at, e.typ, e.subject, e.data)
+		m.event(v, e.kind, e.i, prev == 0, prev, e.seq, e.at, e.typ, e.subject, e.data, readPayload(e.data, &m.fields))
 		if m.lookupErr != nil {
 			return m.lookupErr
 		}

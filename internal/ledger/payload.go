@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The payload members that verification of meaning reads, by index into a
@@ -41,56 +42,66 @@ var fieldNames = [numFields]string{
 }
 
 // payloadFields holds the raw values of the members read from one payload:
-// a string's bytes between its quotes (decoded only when it holds an escape),
-// any other value as written; nil for a member the payload does not have.
+// a string's bytes between its quotes (decoded only when it holds an escape
+// or is not UTF-8),
+// any other value as written; nil for a member the payload does not have or
+// gives as null, which Go's decoder reads as the member's zero value.
 type payloadFields [numFields][]byte
 
-// fieldIndex maps a member's name to its index, -1 for a member that the
-// payloads have but verification does not read, and -2 for any other.
-func fieldIndex(key []byte) int {
+// member is what readPayload knows of the member named key: its index
+// into a payloadFields (-1 for a member governed writes but verification
+// does not read, -2 for a name governed never writes) and its kind as Grant
+// and Approval declare it. A name governed writes is matched here as
+// written; any other goes to memberKind, which matches regardless of case.
+func member(key []byte) (index, kind int) {
 	switch string(key) {
 	case "id":
-		return fID
+		return fID, memberString
 	case "status":
-		return fStatus
+		return fStatus, memberString
 	case "approval_id":
-		return fApprovalID
+		return fApprovalID, memberString
 	case "policy_digest":
-		return fPolicyDigest
+		return fPolicyDigest, memberString
 	case "principal":
-		return fPrincipal
+		return fPrincipal, memberString
 	case "entitlement":
-		return fEntitlement
+		return fEntitlement, memberString
 	case "ticket_id":
-		return fTicketID
+		return fTicketID, memberString
 	case "expires_at":
-		return fExpiresAt
+		return fExpiresAt, memberString
 	case "break_glass":
-		return fBreakGlass
+		return fBreakGlass, memberBool
 	case "revoke_pending":
-		return fRevokePending
+		return fRevokePending, memberBool
 	case "retired_at":
-		return fRetiredAt
+		return fRetiredAt, memberTime
 	case "replaces":
-		return fReplaces
+		return fReplaces, memberString
 	case "grant_id":
-		return fGrantID
+		return fGrantID, memberString
 	case "previous_grant_id":
-		return fPreviousGrantID
+		return fPreviousGrantID, memberString
 	case "digest":
-		return fDigest
+		return fDigest, memberString
 	case "approval_evidence":
-		return fEvidence
+		return fEvidence, memberString
 	case "allowed_signers_sha256":
-		return fAllowedSigners
+		return fAllowedSigners, memberString
 	case "revoked_keys_sha256":
-		return fRevokedKeys
-	case "approvers", "requester", "justification", "target", "role", "target_server", "ttl", "granted_at",
-		"revoked_at", "revocation_reason", "revocation_note", "revoke_error", "revoke_note", "statement",
-		"signatures", "signer_keys", "approved_at", "withdrawn_at":
-		return -1
+		return fRevokedKeys, memberString
+	case "requester", "justification", "target", "role", "target_server", "ttl", "revocation_reason",
+		"revocation_note", "revoke_error", "revoke_note", "statement":
+		return -1, memberString
+	case "granted_at", "revoked_at", "approved_at", "withdrawn_at":
+		return -1, memberTime
+	case "approvers":
+		return -1, memberStrings
+	case "signatures", "signer_keys":
+		return -1, memberMap
 	}
-	return -2
+	return -2, memberKind(key)
 }
 
 // readPayload reads the members of a payload's top-level JSON object that
@@ -154,15 +165,15 @@ func readPayloadTyped(data []byte, out *payloadFields, types bool) string {
 		// decoder every other read of the record uses (a "tru", a "01", a
 		// "[tru]" would make the record unreadable, and with it its
 		// revocation).
-		if data[start] != '"' && !json.Valid(data[start:valEnd]) {
+		if !wellFormed(data[start:valEnd], valEscaped) {
 			return "its payload is not well-formed JSON"
 		}
+		k, kind := member(key)
 		if types {
-			if problem := memberTypeProblem(key, data[start:valEnd]); problem != "" {
+			if problem := memberTypeProblem(key, kind, data[start:valEnd]); problem != "" {
 				return problem
 			}
 		}
-		k := fieldIndex(key)
 		if k == -2 {
 			for j, name := range fieldNames {
 				if strings.EqualFold(string(key), name) {
@@ -176,9 +187,12 @@ func readPayloadTyped(data []byte, out *payloadFields, types bool) string {
 			}
 			seen[k] = true
 			v := data[start:valEnd]
-			if v[0] == '"' {
+			switch {
+			case string(v) == "null":
+				v = nil // as Go's decoder reads it: the member's zero value
+			case v[0] == '"':
 				v = v[1 : len(v)-1]
-				if valEscaped {
+				if valEscaped || !utf8.Valid(v) { // the decoder reads bad UTF-8 as U+FFFD
 					var s string
 					if json.Unmarshal(data[start:valEnd], &s) != nil {
 						return "its payload is not well-formed JSON"
@@ -201,6 +215,20 @@ func readPayloadTyped(data []byte, out *payloadFields, types bool) string {
 			return "its payload is not well-formed JSON"
 		}
 	}
+}
+
+// wellFormed reports whether v, a value scanned by readPayload (escaped
+// when it is a string holding an escape), is well-formed JSON: a string's
+// escapes must be JSON's, and a literal, number, array or object must
+// follow JSON's grammar whole.
+func wellFormed(v []byte, escaped bool) bool {
+	switch {
+	case v[0] == '"':
+		return !escaped || json.Valid(v)
+	case string(v) == "true", string(v) == "false", string(v) == "null":
+		return true
+	}
+	return json.Valid(v)
 }
 
 func quote(b []byte) string {
@@ -232,19 +260,35 @@ func skipSpace(data []byte, i int) int {
 // closing quote (-1 when it has none, or when it holds a control character,
 // which JSON allows only escaped).
 func scanString(data []byte, i int) (s []byte, escaped bool, end int) {
-	for j := i + 1; j < len(data); j++ {
-		switch c := data[j]; {
-		case c == '"':
-			return data[i+1 : j], escaped, j + 1
-		case c == '\\':
-			escaped = true
+	j := i + 1
+	for {
+		for j < len(data) && !stringStop[data[j]] {
 			j++
-		case c < 0x20:
+		}
+		if j >= len(data) {
+			return nil, false, -1
+		}
+		switch data[j] {
+		case '"':
+			return data[i+1 : j], escaped, j + 1
+		case '\\':
+			escaped = true
+			j += 2
+		default: // a control character
 			return nil, false, -1
 		}
 	}
-	return nil, false, -1
 }
+
+// stringStop holds the bytes at which scanString stops inside a string: a
+// quote, a backslash and the control characters.
+var stringStop = func() (stop [256]bool) {
+	for c := range 0x20 {
+		stop[c] = true
+	}
+	stop['"'], stop['\\'] = true, true
+	return stop
+}()
 
 // skipValue returns the index after the JSON value (not a string) that
 // starts at data[i]: an object or array with everything in it, or a
@@ -334,8 +378,7 @@ func memberKind(key []byte) int {
 // named key, is of a type Go's decoder would refuse for that member: a
 // payload verification takes must be one every other read can decode, or a
 // record could be made unreadable, and with it its revocation.
-func memberTypeProblem(key, v []byte) string {
-	kind := memberKind(key)
+func memberTypeProblem(key []byte, kind int, v []byte) string {
 	if kind == memberOther || string(v) == "null" {
 		return ""
 	}

@@ -43,6 +43,9 @@ func TestReadPayload(t *testing.T) {
 		{`{"id":"grt_1","note":` + "\"a\tb\"}", "not well-formed"},
 		{"{\"id\":\"grt\x00_1\"}", "not well-formed"},
 		{`{"id":"grt_1","approval_evidence":{"a":}}`, "not well-formed"},
+		{`{"id":"grt_1","justification":"a\qb"}`, "not well-formed"},
+		{`{"id":"grt_1","note":"\u12"}`, "not well-formed"},
+		{`{"id":"grt_1","principal":"svc\x"}`, "not well-formed"},
 		// Well-formed, but of a type Go's decoder refuses for the member.
 		{`{"id":"grt_1","break_glass":"yes"}`, `"break_glass" is not of the type`},
 		{`{"id":"grt_1","Revoked_At":5}`, `"Revoked_At" is not of the type`},
@@ -83,4 +86,40 @@ func TestReadPayload(t *testing.T) {
 			t.Errorf("readPayload(%s) = %q, want it taken", data, problem)
 		}
 	}
+}
+
+// FuzzReadPayload holds readPayload to Go's decoder, which every other read
+// of a record uses: a payload that verification takes must decode as both a
+// grant and an approval, or a forged event could pass verification and make
+// its record, and with it its revocation, unreadable. What it reads of the
+// members it keeps must be what the decoder reads.
+func FuzzReadPayload(f *testing.F) {
+	g := testGrant("grt_1")
+	g.Approvers, g.RevokedAt = []string{"alice", "bob"}, t0
+	grant, _ := json.Marshal(g)
+	approval, _ := json.Marshal(Approval{ID: "apr_1", GrantID: "grt_1", Signatures: map[string]string{"alice": "sig"}})
+	for _, seed := range []string{string(grant), string(approval), `{"id":"g\u0041","justification":"a\"b\\c\n"}`,
+		`{"id":"grt_1","break_glass":true,"revoke_pending":null,"x":[1,{"y":-0.5e3}]}`, `{"ID":"a","id":"b"}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fields payloadFields
+		if readPayload(data, &fields) != "" {
+			return
+		}
+		var g Grant
+		var a Approval
+		if err := json.Unmarshal(data, &g); err != nil {
+			t.Fatalf("readPayload took %q, which does not decode as a grant: %v", data, err)
+		}
+		if err := json.Unmarshal(data, &a); err != nil {
+			t.Fatalf("readPayload took %q, which does not decode as an approval: %v", data, err)
+		}
+		for k, want := range map[int]string{fID: g.ID, fStatus: g.Status, fPrincipal: g.Principal, fEntitlement: g.Entitlement,
+			fTicketID: g.TicketID, fExpiresAt: g.ExpiresAt, fApprovalID: g.ApprovalID, fPolicyDigest: g.PolicyDigest, fGrantID: a.GrantID} {
+			if string(fields[k]) != want {
+				t.Fatalf("readPayload read %s %q from %q, the decoder %q", fieldNames[k], fields[k], data, want)
+			}
+		}
+	})
 }

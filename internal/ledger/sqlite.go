@@ -912,14 +912,112 @@ func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document 
 	return scanPolicies(rows, fn)
 }
 
-// rows reads one current-state table.
+// rows reads one current-state table. Within a verification it reads
+// through the driver's own rows, as walkEvents does, each row's text columns
+// joined in one (sqliteStateRowsQuery); a row whose columns do not split
+// back as they were stored is read again on its own through database/sql.
 func (t sqliteTx) rows(ctx context.Context, kind int, fn func(*stateRow)) error {
-	rows, err := t.tx.QueryContext(ctx, sqliteDialect.stateRowsQuery(kindTables[kind]))
+	if t.conn == nil {
+		return t.rowsSQL(ctx, sqliteDialect.stateRowsQuery(kindTables[kind]), nil, fn)
+	}
+	var others []int64 // rowids of the rows read again on their own
+	err := t.conn.Raw(func(dc any) error {
+		q, ok := dc.(driver.QueryerContext)
+		if !ok {
+			others = nil
+			return errNoRawRows
+		}
+		rows, err := q.QueryContext(ctx, sqliteStateRowsQuery(kindTables[kind]), []driver.NamedValue{
+			{Ordinal: 1, Value: string(rune(walkSeparator))}})
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		dest := make([]driver.Value, 5)
+		var r stateRow
+		for {
+			if err := rows.Next(dest); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			if !splitStateRow(dest, &r) {
+				rowid, _ := dest[0].(int64) // the rowid is always an integer
+				others = append(others, rowid)
+				continue
+			}
+			fn(&r)
+		}
+	})
+	if errors.Is(err, errNoRawRows) {
+		return t.rowsSQL(ctx, sqliteDialect.stateRowsQuery(kindTables[kind]), nil, fn)
+	}
+	if err != nil {
+		return err
+	}
+	for _, rowid := range others {
+		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
+		if err := t.rowsSQL(ctx, q, []any{rowid}, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errNoRawRows = errors.New("the driver's connection cannot query")
+
+// rowsSQL reads current-state rows through database/sql.
+func (t sqliteTx) rowsSQL(ctx context.Context, q string, args []any, fn func(*stateRow)) error {
+	rows, err := t.tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	return scanStateRows(rows, fn)
+}
+
+// sqliteStateRowsQuery reads the current-state rows of table as
+// splitStateRow takes them: rowid, seq, expiry, revoke_pending, then the
+// text columns joined by ?1.
+func sqliteStateRowsQuery(table string) string {
+	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, concat_ws(?1, g.id, g.principal, g.entitlement, g.status, g.approval_id) FROM ` +
+		table + ` g`
+}
+
+// splitStateRow reads a row of sqliteStateRowsQuery into r, and reports
+// whether it read as the row was stored: integers where the table holds
+// them and exactly five text columns. A text column that holds the
+// separator, or a NULL that concat_ws leaves out, changes the count, so five
+// means each column is as stored. A revoke_pending neither 0 nor 1, which no
+// append writes and which a filter on 1 would pass over, makes the row odd.
+func splitStateRow(dest []driver.Value, r *stateRow) bool {
+	seq, ok1 := dest[1].(int64)
+	expires, ok2 := dest[2].(int64)
+	pending, ok3 := dest[3].(int64)
+	joined, ok4 := dest[4].(string)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return false
+	}
+	odd := ""
+	if pending != 0 && pending != 1 {
+		odd = "revoke_pending"
+	}
+	var cols [5]string
+	for i := range cols {
+		j := strings.IndexByte(joined, walkSeparator)
+		if (j < 0) != (i == len(cols)-1) {
+			return false
+		}
+		if j < 0 {
+			cols[i] = joined
+		} else {
+			cols[i], joined = joined[:j], joined[j+1:]
+		}
+	}
+	*r = stateRow{id: cols[0], seq: seq, expires: expires, cols: stateColumns{principal: cols[1], entitlement: cols[2],
+		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd}
+	return true
 }
 
 // schemaProblem reports whether the append-only triggers and the

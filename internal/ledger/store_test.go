@@ -1176,6 +1176,25 @@ VALUES (11, '%s', '%s', '%s', '%s', 'FORGED_PREV', 'FORGED_HASH')`,
 			firstBad: 6, problem: []string{`grant "grt_4"`, "its revoke_pending differs"},
 		},
 		{
+			// The SQLite store reads a row's text columns joined by the
+			// walk's separator: one that holds it is read again on its own.
+			name: "grant row's principal given the walk's separator",
+			dialectSQL: map[string][]string{
+				"sqlite":   {`UPDATE grants SET principal = principal || char(31) || 'x' WHERE id = 'grt_5'`},
+				"postgres": {`UPDATE grants SET principal = principal || chr(31) || 'x' WHERE id = 'grt_5'`},
+			},
+			firstBad: 9, problem: []string{`grant "grt_5"`, "its principal differs"},
+		},
+		{
+			// A filter on revoke_pending = 1 would pass over a 2.
+			name: "grant row's pending revocation neither 0 nor 1",
+			dialectSQL: map[string][]string{
+				"sqlite":   {`UPDATE grants SET revoke_pending = 2 WHERE id = 'grt_4'`},
+				"postgres": {`UPDATE grants SET revoke_pending = NOT revoke_pending WHERE id = 'grt_4'`},
+			},
+			firstBad: 6, problem: []string{`grant "grt_4"`, "its revoke_pending differs"},
+		},
+		{
 			name:     "grant row's approval changed",
 			sql:      []string{`UPDATE grants SET approval_id = 'apr_1' WHERE id = 'grt_4'`},
 			firstBad: 6, problem: []string{`grant "grt_4"`, "its approval_id differs"},

@@ -374,6 +374,10 @@ type stateRow struct {
 	seq     int64
 	cols    stateColumns // expiresAt unset: see expires
 	expires int64
+	// odd names a column the store read otherwise than the append writes it
+	// (a revoke_pending neither 0 nor 1), "" for none: the row differs from
+	// its event whatever the event says.
+	odd string
 }
 
 // dest is where a scan of a stateRowsQuery row goes.
@@ -471,7 +475,7 @@ func (v *verification) row(kind int, r *stateRow) {
 	case st.cols == 0:
 		// The payload reads otherwise than governed writes it: the checks
 		// of meaning report the event, which fails verification.
-	case rowDigest(v.seed, &r.cols) != st.cols || st.expires == math.MinInt64 ||
+	case r.odd != "" || rowDigest(v.seed, &r.cols) != st.cols || st.expires == math.MinInt64 ||
 		!v.expiresAgree(r.expires, time.Unix(0, st.expires)):
 		if v.mismatch == nil || seq < v.mismatch.row.seq {
 			row := *r
@@ -505,6 +509,9 @@ func (v *verification) nameMismatch(ctx context.Context, r snapshotReader) error
 // columnProblem names the first filter column of r that differs from what
 // data, the payload of its event, gives, "" when none does.
 func (v *verification) columnProblem(r *stateRow, data []byte) string {
+	if r.odd != "" {
+		return r.odd
+	}
 	want, err := stateColumnsOf(data)
 	if err != nil {
 		return ""
@@ -599,6 +606,15 @@ type walkBatch struct {
 type walkEvent struct {
 	seq    int64
 	fields []byte
+	// split is fields as the chain's checks split them (walkFields), for
+	// the other checks.
+	split walkSplit
+}
+
+// walkSplit is an event's fields split by walkFields.
+type walkSplit struct {
+	at, typ, subject, prevHash, data []byte
+	origin                           originFields
 }
 
 const (
@@ -648,6 +664,7 @@ func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []by
 				}
 				e := &b.events[k]
 				at, typ, subject, prevHash, hash, origin, data, ok := walkFields(e.fields)
+				e.split = walkSplit{at: at, typ: typ, subject: subject, prevHash: prevHash, data: data, origin: origin}
 				switch {
 				case !ok:
 					chainStop = &walkStop{b.first + int64(k), e.seq, fmt.Sprintf("event %d was altered (a field holds a control character or is missing)", e.seq)}
@@ -671,9 +688,8 @@ func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []by
 				if subjectStop != nil {
 					break
 				}
-				e := &b.events[k]
-				at, typ, subject, prevHash, _, origin, data, _ := walkFields(e.fields) // split once already
-				if !v.subjectEvent(e.seq, at, typ, subject, data, prevHash, origin) {
+				e := &b.events[k].split
+				if !v.subjectEvent(b.events[k].seq, e.at, e.typ, e.subject, e.data, e.prevHash, e.origin) {
 					subjectStop = &walkStop{pos: b.first + int64(k)}
 					stopped.Store(true)
 				}

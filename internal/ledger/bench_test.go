@@ -185,7 +185,7 @@ func BenchmarkVerifyWalk(b *testing.B) {
 			b.Fatal(err)
 		}
 		v := newVerification()
-		if err := (sqliteTx{tx: tx, conn: conn}).walkEvents(ctx, v, 0); err != nil || v.failed || v.events != benchEvents {
+		if _, err := (sqliteTx{tx: tx, conn: conn}).walkEvents(ctx, v, 0, false); err != nil || v.failed || v.events != benchEvents {
 			b.Fatalf("walk: %v, %+v", err, v.report(Head{}))
 		}
 		tx.Rollback()

@@ -1006,11 +1006,12 @@ const pgWalkQuery = `SELECT seq, at, type, subject, prev_hash, hash, recorded_at
 
 // walkEvents walks the log in sequence order (see verification.walk); each
 // event's text fields travel joined by walkSeparator, which no stored field
-// holds unless it was altered.
-func (t pgTx) walkEvents(ctx context.Context, v *verification, after int64) error {
+// holds unless it was altered. A connection runs one query at a time, so the
+// current-state rows are read after the walk.
+func (t pgTx) walkEvents(ctx context.Context, v *verification, after int64, _ bool) (bool, error) {
 	rows, err := t.tx.Query(ctx, pgWalkQuery, pgx.QueryResultFormats{pgx.BinaryFormatCode}, after)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer rows.Close()
 
@@ -1030,13 +1031,13 @@ func (t pgTx) walkEvents(ctx context.Context, v *verification, after int64) erro
 			buf = append(buf, f...)
 		}
 		return int64(binary.BigEndian.Uint64(vals[0])), buf[start:len(buf):len(buf)], buf, true, nil
-	})
+	}, nil)
 	// Stopping early leaves rows unread; Close reads past them.
 	rows.Close()
 	if err != nil {
-		return err
+		return false, err
 	}
-	return rows.Err()
+	return false, rows.Err()
 }
 
 func (t pgTx) dialect() dialect { return pgDialect }

@@ -827,24 +827,35 @@ FROM events WHERE seq > ?2 ORDER BY seq`
 // through the driver's own rows, below database/sql: each row's column is
 // then handed to the verifier as the driver read it, without the two copies
 // (into sql.RawBytes, then into the walk's batch) and the per-row locking
-// that database/sql adds, which cost about a quarter of the walk.
-func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64) error {
+// that database/sql adds, which cost about a quarter of the walk. With rows
+// set, it reads the current-state rows (stateRows) in the same transaction
+// while it reads the events, one statement stepped after the other.
+func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, rows bool) (bool, error) {
 	if t.conn == nil {
-		return t.walkEventsSQL(ctx, v, after)
+		return false, t.walkEventsSQL(ctx, v, after)
 	}
-	return t.conn.Raw(func(dc any) error {
+	var others [2][]int64 // rowids of the rows read again on their own
+	rowsRead := false
+	err := t.conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
 			return t.walkEventsSQL(ctx, v, after)
 		}
-		rows, err := q.QueryContext(ctx, sqliteWalkQuery, []driver.NamedValue{
+		events, err := q.QueryContext(ctx, sqliteWalkQuery, []driver.NamedValue{
 			{Ordinal: 1, Value: string(rune(walkSeparator))}, {Ordinal: 2, Value: after}})
 		if err != nil {
 			return err
 		}
+		defer events.Close()
+		var feed func() (walkRow, bool, error)
+		if rows {
+			state := stateRows{q: q, ctx: ctx, others: &others}
+			defer state.close()
+			feed, rowsRead = state.next, true
+		}
 		dest := make([]driver.Value, 2)
-		err = v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
-			if err := rows.Next(dest); err != nil {
+		return v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
+			if err := events.Next(dest); err != nil {
 				if errors.Is(err, io.EOF) {
 					err = nil
 				}
@@ -861,12 +872,75 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64) 
 			// The driver made the string from a fresh copy of SQLite's
 			// bytes, for this row alone; the verifier only reads them.
 			return seq, unsafe.Slice(unsafe.StringData(joined), len(joined)), buf, true, nil
-		})
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		}, feed)
 	})
+	if err != nil || !rowsRead {
+		return rowsRead, err
+	}
+	for kind, rowids := range others {
+		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
+		for _, rowid := range rowids {
+			if err := t.rowsSQL(ctx, q, []any{rowid}, func(r *stateRow) { v.row(kind, r) }); err != nil {
+				return true, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// stateRows reads the current-state rows of both kinds, grants first, through
+// the driver's rows, for a walk (walkEvents). A row whose columns do not
+// split back as they were stored goes to others, by rowid, to be read again
+// on its own through database/sql after the walk.
+type stateRows struct {
+	q      driver.QueryerContext
+	ctx    context.Context
+	kind   int
+	rows   driver.Rows // of kind; nil before the first read
+	done   bool
+	dest   [5]driver.Value
+	others *[2][]int64
+}
+
+func (s *stateRows) next() (walkRow, bool, error) {
+	for !s.done {
+		if s.rows == nil {
+			rows, err := s.q.QueryContext(s.ctx, sqliteStateRowsQuery(kindTables[s.kind]), []driver.NamedValue{
+				{Ordinal: 1, Value: string(rune(walkSeparator))}})
+			if err != nil {
+				return walkRow{}, false, err
+			}
+			s.rows = rows
+		}
+		err := s.rows.Next(s.dest[:])
+		if errors.Is(err, io.EOF) {
+			if err := s.rows.Close(); err != nil {
+				return walkRow{}, false, err
+			}
+			s.rows = nil
+			if s.kind++; s.kind == len(kindTables) {
+				s.done = true
+			}
+			continue
+		}
+		if err != nil {
+			return walkRow{}, false, err
+		}
+		r := walkRow{kind: s.kind}
+		if !splitStateRow(s.dest[:], &r.row) {
+			rowid, _ := s.dest[0].(int64) // the rowid is always an integer
+			s.others[s.kind] = append(s.others[s.kind], rowid)
+			continue
+		}
+		return r, true, nil
+	}
+	return walkRow{}, false, nil
+}
+
+func (s *stateRows) close() {
+	if s.rows != nil {
+		s.rows.Close()
+	}
 }
 
 // walkEventsSQL is walkEvents through database/sql, for a transaction
@@ -890,7 +964,7 @@ func (t sqliteTx) walkEventsSQL(ctx context.Context, v *verification, after int6
 		start := len(buf)
 		buf = append(buf, joined...)
 		return seq, buf[start:len(buf):len(buf)], buf, true, nil
-	})
+	}, nil)
 	if err == nil {
 		err = rows.Err()
 	}
@@ -912,60 +986,11 @@ func (t sqliteTx) policies(ctx context.Context, fn func(digest string, document 
 	return scanPolicies(rows, fn)
 }
 
-// rows reads one current-state table. Within a verification it reads
-// through the driver's own rows, as walkEvents does, each row's text columns
-// joined in one (sqliteStateRowsQuery); a row whose columns do not split
-// back as they were stored is read again on its own through database/sql.
+// rows reads one current-state table, for a walk that did not read them
+// (walkEvents).
 func (t sqliteTx) rows(ctx context.Context, kind int, fn func(*stateRow)) error {
-	if t.conn == nil {
-		return t.rowsSQL(ctx, sqliteDialect.stateRowsQuery(kindTables[kind]), nil, fn)
-	}
-	var others []int64 // rowids of the rows read again on their own
-	err := t.conn.Raw(func(dc any) error {
-		q, ok := dc.(driver.QueryerContext)
-		if !ok {
-			others = nil
-			return errNoRawRows
-		}
-		rows, err := q.QueryContext(ctx, sqliteStateRowsQuery(kindTables[kind]), []driver.NamedValue{
-			{Ordinal: 1, Value: string(rune(walkSeparator))}})
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		dest := make([]driver.Value, 5)
-		var r stateRow
-		for {
-			if err := rows.Next(dest); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-			if !splitStateRow(dest, &r) {
-				rowid, _ := dest[0].(int64) // the rowid is always an integer
-				others = append(others, rowid)
-				continue
-			}
-			fn(&r)
-		}
-	})
-	if errors.Is(err, errNoRawRows) {
-		return t.rowsSQL(ctx, sqliteDialect.stateRowsQuery(kindTables[kind]), nil, fn)
-	}
-	if err != nil {
-		return err
-	}
-	for _, rowid := range others {
-		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
-		if err := t.rowsSQL(ctx, q, []any{rowid}, fn); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.rowsSQL(ctx, sqliteDialect.stateRowsQuery(kindTables[kind]), nil, fn)
 }
-
-var errNoRawRows = errors.New("the driver's connection cannot query")
 
 // rowsSQL reads current-state rows through database/sql.
 func (t sqliteTx) rowsSQL(ctx context.Context, q string, args []any, fn func(*stateRow)) error {

@@ -74,14 +74,29 @@ type subjectIndex struct {
 
 type subjectState struct {
 	id  string // shares a block of subjectIndex.ids
-	seq int64
+	seq int64  // 0 while no event about it was seen, only a row
 	// cols is the keyed digest of the filter columns the last event's
 	// payload gives (columnsDigest), 0 when the payload does not read as
 	// governed writes it; expires is its expiry in Unix nanoseconds,
 	// math.MinInt64 when it has none that reads.
 	cols    uint64
 	expires int64
-	seen    bool // a current-state row was found for it
+	// row is what the subject's current-state row holds, noted by
+	// verification.row (the first when there are more), and rows how many
+	// rows were found, up to 2.
+	row  rowState
+	rows uint8
+}
+
+// rowState is what verification keeps of a current-state row: the event it
+// names, the digest of its filter columns (rowDigest), its stored expiry as
+// the store keeps it, and whether it read otherwise than appends write it
+// (stateRow.odd).
+type rowState struct {
+	seq     int64
+	cols    uint64
+	expires int64
+	odd     bool
 }
 
 // idBlock is the size in bytes of the blocks that subject ids are kept in.
@@ -124,20 +139,25 @@ func (x *subjectIndex) slot(id []byte, h uint64) (int, bool) {
 // whether this is its first event, and the sequence number of its event
 // before (0 for a first).
 func (x *subjectIndex) record(subject []byte, seq int64, cols uint64, expires int64) (i int, isNew bool, prevSeq int64) {
-	h := maphash.Bytes(x.seed, subject)
-	slot, ok := x.slot(subject, h)
+	i = x.index(subject)
+	st := &x.last[i]
+	prevSeq, st.seq, st.cols, st.expires = st.seq, seq, cols, expires
+	return i, prevSeq == 0, prevSeq
+}
+
+// index returns the index of subject id, adding it when it is not known.
+func (x *subjectIndex) index(id []byte) int {
+	slot, ok := x.slot(id, maphash.Bytes(x.seed, id))
 	if ok {
-		st := &x.last[x.slots[slot]-1]
-		prevSeq, st.seq, st.cols, st.expires = st.seq, seq, cols, expires
-		return int(x.slots[slot] - 1), false, prevSeq
+		return int(x.slots[slot] - 1)
 	}
-	i = len(x.last)
-	x.last = append(x.last, subjectState{id: x.keep(subject), seq: seq, cols: cols, expires: expires})
+	i := len(x.last)
+	x.last = append(x.last, subjectState{id: x.keep(id)})
 	x.slots[slot] = uint32(i + 1)
 	if 2*len(x.last) > len(x.slots) {
 		x.grow()
 	}
-	return i, true, 0
+	return i
 }
 
 // keep returns id as a string in a block of x.ids.
@@ -442,46 +462,59 @@ func binaryPutLen(b []byte, n int) int {
 
 // rowMismatch is a current-state row whose filter columns differ from what
 // its last event gives; the one with the lowest sequence number is named once
-// all rows are read (nameMismatch).
+// all rows are judged (nameMismatch).
 type rowMismatch struct {
 	kind int
-	row  stateRow
+	id   string
+	seq  int64
+	odd  bool
 }
 
-// row checks one current-state row: it must name the last event about its
-// subject, and its filter columns must be those the event's payload gives
-// (stateColumnsOf), so that no filter can hide a record or show another.
+// row notes a current-state row of kind, in any order and at any point of
+// the walk: checkRows judges the rows once the walk is over and every row is
+// noted. Keeping what a row holds beside what the subject's events give lets
+// a store read the rows while it reads the events, rather than after.
 func (v *verification) row(kind int, r *stateRow) {
-	name, id, seq := kindNames[kind], r.id, r.seq
 	x := &v.subjects[kind]
-	i, ok := x.find([]byte(id))
-	if !ok {
-		v.replayFail(seq, fmt.Sprintf("%s %q has a current-state row (event %d) but no events in the log", name, id, seq))
-		return
+	st := &x.last[x.index(unsafe.Slice(unsafe.StringData(r.id), len(r.id)))] // only read, or copied by keep
+	if st.rows < 2 {
+		st.rows++
 	}
-	st := &x.last[i]
-	if st.seen {
-		v.replayFail(st.seq, fmt.Sprintf("%s %q has more than one current-state row", name, id))
-		return
+	if st.rows == 1 {
+		st.row = rowState{seq: r.seq, cols: rowDigest(v.seed, &r.cols), expires: r.expires, odd: r.odd != ""}
 	}
-	st.seen = true
-	end := v.chain.Head().Seq
-	switch {
-	case seq > end:
-		v.replayFail(end+1, fmt.Sprintf("the current state of %s %q refers to event %d, beyond the end of the log (%d): events were removed",
-			name, id, seq, end))
-	case st.seq != seq:
-		v.replayFail(st.seq, fmt.Sprintf("the current state of %s %q says event %d but its last event is %d", name, id, seq, st.seq))
-	case st.cols == 0:
-		// The payload reads otherwise than governed writes it: the checks
-		// of meaning report the event, which fails verification.
-	case r.odd != "" || rowDigest(v.seed, &r.cols) != st.cols || st.expires == math.MinInt64 ||
-		!v.expiresAgree(r.expires, time.Unix(0, st.expires)):
-		if v.mismatch == nil || seq < v.mismatch.row.seq {
-			row := *r
-			row.id, row.cols.principal, row.cols.entitlement = strings.Clone(row.id), strings.Clone(row.cols.principal), strings.Clone(row.cols.entitlement)
-			row.cols.status, row.cols.approvalID = strings.Clone(row.cols.status), strings.Clone(row.cols.approvalID)
-			v.mismatch = &rowMismatch{kind: kind, row: row}
+}
+
+// checkRows judges the current-state rows of kind that row noted: every
+// subject with events has exactly one, naming its last event, and its filter
+// columns are those that event's payload gives (stateColumnsOf), so that no
+// filter can hide a record or show another; no row is about a subject
+// without events.
+func (v *verification) checkRows(kind int) {
+	name, end := kindNames[kind], v.chain.Head().Seq
+	for i := range v.subjects[kind].last {
+		st := &v.subjects[kind].last[i]
+		id, row := st.id, &st.row
+		switch {
+		case st.seq == 0:
+			v.replayFail(row.seq, fmt.Sprintf("%s %q has a current-state row (event %d) but no events in the log", name, id, row.seq))
+		case st.rows == 0:
+			v.replayFail(st.seq, fmt.Sprintf("%s %q has events (the last is %d) but no current-state row", name, id, st.seq))
+		case st.rows > 1:
+			v.replayFail(st.seq, fmt.Sprintf("%s %q has more than one current-state row", name, id))
+		case row.seq > end:
+			v.replayFail(end+1, fmt.Sprintf("the current state of %s %q refers to event %d, beyond the end of the log (%d): events were removed",
+				name, id, row.seq, end))
+		case row.seq != st.seq:
+			v.replayFail(st.seq, fmt.Sprintf("the current state of %s %q says event %d but its last event is %d", name, id, row.seq, st.seq))
+		case st.cols == 0:
+			// The payload reads otherwise than governed writes it: the checks
+			// of meaning report the event, which fails verification.
+		case row.odd || row.cols != st.cols || st.expires == math.MinInt64 ||
+			!v.expiresAgree(row.expires, time.Unix(0, st.expires)):
+			if v.mismatch == nil || st.seq < v.mismatch.seq {
+				v.mismatch = &rowMismatch{kind: kind, id: id, seq: st.seq, odd: row.odd}
+			}
 		}
 	}
 }
@@ -493,25 +526,27 @@ func (v *verification) nameMismatch(ctx context.Context, r snapshotReader) error
 	if m == nil {
 		return nil
 	}
-	var data []byte
-	if _, err := r.queryRowArgs(ctx, `SELECT data FROM events WHERE seq = `+r.dialect().param(1), []any{m.row.seq}, &data); err != nil {
-		return err
+	column := "revoke_pending" // a value no append writes
+	if !m.odd {
+		d := r.dialect()
+		var row stateRow
+		if _, err := r.queryRowArgs(ctx, d.stateRowsQuery(kindTables[m.kind])+` WHERE g.id = `+d.param(1), []any{m.id}, row.dest()...); err != nil {
+			return err
+		}
+		var data []byte
+		if _, err := r.queryRowArgs(ctx, `SELECT data FROM events WHERE seq = `+d.param(1), []any{m.seq}, &data); err != nil {
+			return err
+		}
+		if column = v.columnProblem(&row, data); column == "" {
+			column = "filter columns" // the store read the row otherwise than it reads now
+		}
 	}
-	column := v.columnProblem(&m.row, data)
-	if column == "" {
-		column = "filter columns" // the store read the row otherwise than it reads now
-	}
-	v.replayFail(m.row.seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d): its %s differs",
-		kindNames[m.kind], m.row.id, m.row.seq, column))
+	v.replayFail(m.seq, fmt.Sprintf("the current state of %s %q does not match its last event (%d): its %s differs",
+		kindNames[m.kind], m.id, m.seq, column))
 	return nil
 }
 
-// columnProblem names the first filter column of r that differs from what
-// data, the payload of its event, gives, "" when none does.
 func (v *verification) columnProblem(r *stateRow, data []byte) string {
-	if r.odd != "" {
-		return r.odd
-	}
 	want, err := stateColumnsOf(data)
 	if err != nil {
 		return ""
@@ -534,15 +569,6 @@ func (v *verification) columnProblem(r *stateRow, data []byte) string {
 		return "expiry"
 	}
 	return ""
-}
-
-// unseen reports the subjects of kind that have events but no current-state row.
-func (v *verification) unseen(kind int) {
-	for _, st := range v.subjects[kind].last {
-		if !st.seen {
-			v.replayFail(st.seq, fmt.Sprintf("%s %q has events (the last is %d) but no current-state row", kindNames[kind], st.id, st.seq))
-		}
-	}
 }
 
 func (v *verification) replayFail(seq int64, problem string) {
@@ -599,6 +625,7 @@ func walkFields(joined []byte) (at, typ, subject, prevHash, hash []byte, origin 
 type walkBatch struct {
 	buf    []byte
 	events []walkEvent
+	rows   []walkRow // current-state rows, noted after the events
 	first  int64 // the position in the walk of events[0], from 1
 	intact int   // how many of events, from the first, the chain's checks passed
 }
@@ -609,6 +636,12 @@ type walkEvent struct {
 	// split is fields as the chain's checks split them (walkFields), for
 	// the other checks.
 	split walkSplit
+}
+
+// walkRow is a current-state row of kind read during the walk.
+type walkRow struct {
+	kind int
+	row  stateRow
 }
 
 // walkSplit is an event's fields split by walkFields.
@@ -644,7 +677,14 @@ type walkStop struct {
 // chain is intact. The outcome is that of event called for each event in
 // turn, which stops at the first event whose chain is broken or that
 // records a discontinuity (finish).
-func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []byte, more bool, err error)) error {
+//
+// rows, when not nil, returns the next current-state row (false when none
+// is left); the walk reads one with each event, and the rest after the last
+// event, so that the rows are read while the events are checked, and notes
+// them in sequence with the events (row). Its strings must stay unchanged
+// until the walk ends, as the fields read returns.
+func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []byte, more bool, err error),
+	rows func() (walkRow, bool, error)) error {
 	toChain, toSubjects := make(chan *walkBatch, walkBatchesInUse), make(chan *walkBatch, walkBatchesInUse)
 	free := make(chan *walkBatch, walkBatchesInUse)
 	for range walkBatchesInUse {
@@ -694,6 +734,9 @@ func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []by
 					stopped.Store(true)
 				}
 			}
+			for k := range b.rows {
+				v.row(b.rows[k].kind, &b.rows[k].row)
+			}
 			free <- b
 		}
 	}()
@@ -702,6 +745,22 @@ func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []by
 	var n int64 // events read
 	b := <-free
 	b.first = 1
+	next := func() {
+		toChain <- b
+		b = <-free
+		clear(b.events) // let the collector have what read handed over
+		clear(b.rows)
+		b.buf, b.events, b.rows, b.first = b.buf[:0], b.events[:0], b.rows[:0], n+1
+	}
+	readRow := func() bool {
+		r, more, rerr := rows()
+		if rerr != nil || !more {
+			err, rows = rerr, nil
+			return false
+		}
+		b.rows = append(b.rows, r)
+		return true
+	}
 	for !stopped.Load() {
 		var seq int64
 		var fields []byte
@@ -711,11 +770,16 @@ func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []by
 		}
 		n++
 		b.events = append(b.events, walkEvent{seq: seq, fields: fields})
+		if rows != nil && !readRow() && err != nil {
+			break
+		}
 		if len(b.events) == walkBatchSize {
-			toChain <- b
-			b = <-free
-			clear(b.events) // let the collector have what read handed over
-			b.buf, b.events, b.first = b.buf[:0], b.events[:0], n+1
+			next()
+		}
+	}
+	for err == nil && rows != nil && !stopped.Load() && readRow() {
+		if len(b.rows) == walkBatchSize {
+			next()
 		}
 	}
 	toChain <- b
@@ -790,8 +854,11 @@ type snapshotReader interface {
 	// queryRowArgs is queryRow for a query with parameters.
 	queryRowArgs(ctx context.Context, q string, args []any, dest ...any) (found bool, err error)
 	// walkEvents feeds every stored event after sequence number after to v
-	// through v.walk, in sequence order, stopping when v does.
-	walkEvents(ctx context.Context, v *verification, after int64) error
+	// through v.walk, in sequence order, stopping when v does. With rows
+	// set, it may also feed v every current-state row through the walk
+	// (verification.row) and report that it did, so that they need not be
+	// read again after it.
+	walkEvents(ctx context.Context, v *verification, after int64, rows bool) (rowsRead bool, err error)
 	// rows calls fn for every current-state row of kind (kindGrant or
 	// kindApproval), read with dialect.stateRowsQuery. The row is valid
 	// only until fn returns.
@@ -830,7 +897,8 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 		return Report{}, err
 	}
 	v.meaning.ledgerID = v.ledgerID
-	if err := r.walkEvents(ctx, v, math.MinInt64); err != nil {
+	rowsRead, err := r.walkEvents(ctx, v, math.MinInt64, true)
+	if err != nil {
 		return Report{}, err
 	}
 	var head Head
@@ -845,11 +913,12 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	}
 	if !v.failed {
 		for _, kind := range []int{kindGrant, kindApproval} {
-			err := r.rows(ctx, kind, func(row *stateRow) { v.row(kind, row) })
-			if err != nil {
-				return Report{}, err
+			if !rowsRead {
+				if err := r.rows(ctx, kind, func(row *stateRow) { v.row(kind, row) }); err != nil {
+					return Report{}, err
+				}
 			}
-			v.unseen(kind)
+			v.checkRows(kind)
 		}
 		if err := v.nameMismatch(ctx, r); err != nil {
 			return Report{}, err

@@ -88,7 +88,7 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 		}
 	}
 	if !v.failed {
-		if err := r.walkEvents(ctx, v, from.Seq); err != nil {
+		if _, err := r.walkEvents(ctx, v, from.Seq, false); err != nil {
 			return Report{}, err
 		}
 	}
@@ -118,7 +118,7 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 					v.row(kind, &row)
 				}
 			}
-			v.unseen(kind)
+			v.checkRows(kind)
 		}
 		if err := v.nameMismatch(ctx, r); err != nil {
 			return Report{}, err

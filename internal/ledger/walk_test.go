@@ -45,7 +45,7 @@ func TestWalkIsSequential(t *testing.T) {
 			e := events[i]
 			i++
 			return e.seq, e.fields, buf, true, nil
-		})
+		}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -626,8 +626,8 @@ type walkBatch struct {
 	buf    []byte
 	events []walkEvent
 	rows   []walkRow // current-state rows, noted after the events
-	first  int64 // the position in the walk of events[0], from 1
-	intact int   // how many of events, from the first, the chain's checks passed
+	first  int64     // the position in the walk of events[0], from 1
+	intact int       // how many of events, from the first, the chain's checks passed
 }
 
 type walkEvent struct {

@@ -89,15 +89,18 @@ type subjectState struct {
 }
 
 // rowState is what verification keeps of a current-state row: the event it
-// names, the digest of its filter columns (rowDigest), its stored expiry as
-// the store keeps it, and whether it read otherwise than appends write it
-// (stateRow.odd).
+// names, the digest of its filter columns (rowDigest; oddRow for a row that
+// read otherwise than appends write it, stateRow.odd) and its stored expiry
+// as the store keeps it.
 type rowState struct {
 	seq     int64
 	cols    uint64
 	expires int64
-	odd     bool
 }
+
+// oddRow stands for the filter columns of a row that read otherwise than
+// appends write it: even, so that it equals no digest (columnsDigest).
+const oddRow = 2
 
 // idBlock is the size in bytes of the blocks that subject ids are kept in.
 const idBlock = 64 << 10
@@ -481,7 +484,10 @@ func (v *verification) row(kind int, r *stateRow) {
 		st.rows++
 	}
 	if st.rows == 1 {
-		st.row = rowState{seq: r.seq, cols: rowDigest(v.seed, &r.cols), expires: r.expires, odd: r.odd != ""}
+		st.row = rowState{seq: r.seq, cols: rowDigest(v.seed, &r.cols), expires: r.expires}
+		if r.odd != "" {
+			st.row.cols = oddRow
+		}
 	}
 }
 
@@ -510,10 +516,9 @@ func (v *verification) checkRows(kind int) {
 		case st.cols == 0:
 			// The payload reads otherwise than governed writes it: the checks
 			// of meaning report the event, which fails verification.
-		case row.odd || row.cols != st.cols || st.expires == math.MinInt64 ||
-			!v.expiresAgree(row.expires, time.Unix(0, st.expires)):
+		case row.cols != st.cols || st.expires == math.MinInt64 || !v.expiresAgree(row.expires, time.Unix(0, st.expires)):
 			if v.mismatch == nil || st.seq < v.mismatch.seq {
-				v.mismatch = &rowMismatch{kind: kind, id: id, seq: st.seq, odd: row.odd}
+				v.mismatch = &rowMismatch{kind: kind, id: id, seq: st.seq, odd: row.cols == oddRow}
 			}
 		}
 	}

@@ -236,19 +236,19 @@ func (m *meaning) grant(v *verification, g *grantLife, isNew bool, prevSeq, seq 
 	retired := len(f[fRetiredAt]) > 0
 	revokePending := string(f[fRevokePending]) == "true"
 	fixed := m.fixedDigest(grantFixed...)
-	t := string(typ)
+	t := string(typ) // compared only, so not copied: the messages take typ
 	if isNew {
 		switch {
 		case t == EventGrantRequested && status == lifePending, t == EventGrantIssued && status == lifeActive:
 		case t == EventGrantRequested || t == EventGrantIssued:
-			m.fail(seq, "records %s for grant %q with status %q", t, subject, f[fStatus])
+			m.fail(seq, "records %s for grant %q with status %q", typ, subject, f[fStatus])
 			return
 		default:
-			m.fail(seq, "records %s for grant %q, which was never requested or issued", t, subject)
+			m.fail(seq, "records %s for grant %q, which was never requested or issued", typ, subject)
 			return
 		}
 		if retired || revokePending {
-			m.fail(seq, "records %s for grant %q as already retired or revoked", t, subject)
+			m.fail(seq, "records %s for grant %q as already retired or revoked", typ, subject)
 			return
 		}
 		*g = grantLife{status: status, fixed: fixed}
@@ -257,11 +257,11 @@ func (m *meaning) grant(v *verification, g *grantLife, isNew bool, prevSeq, seq 
 	}
 	was := lifeNames[g.status]
 	if fixed != g.fixed {
-		m.fail(seq, "records %s for grant %q with another principal, entitlement, ticket, expiry, approval or policy than its earlier events", t, subject)
+		m.fail(seq, "records %s for grant %q with another principal, entitlement, ticket, expiry, approval or policy than its earlier events", typ, subject)
 		return
 	}
 	if g.retired && !retired {
-		m.fail(seq, "records %s for grant %q, which event %d retired, as not retired", t, subject, prevSeq)
+		m.fail(seq, "records %s for grant %q, which event %d retired, as not retired", typ, subject, prevSeq)
 		return
 	}
 	inForce := g.status == lifePending || g.status == lifeActive
@@ -287,7 +287,7 @@ func (m *meaning) grant(v *verification, g *grantLife, isNew bool, prevSeq, seq 
 		m.fail(seq, "records grant.requested for grant %q, which event %d already recorded", subject, prevSeq)
 		return
 	default:
-		m.fail(seq, "has the type %q, which no grant's life has", t)
+		m.fail(seq, "has the type %q, which no grant's life has", typ)
 		return
 	}
 	if !ok {
@@ -296,7 +296,7 @@ func (m *meaning) grant(v *verification, g *grantLife, isNew bool, prevSeq, seq 
 			pending = " with its revocation pending"
 		}
 		m.fail(seq, "records %s for grant %q, %s%s after event %d, as %s: a grant's life does not go that way",
-			t, subject, was, pending, prevSeq, describeGrantState(f))
+			typ, subject, was, pending, prevSeq, describeGrantState(f))
 		return
 	}
 	g.status, g.retired, g.revokePending = status, retired, revokePending
@@ -407,7 +407,7 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, at, 
 	t := string(typ)
 	if isNew {
 		if t != EventApprovalRecorded {
-			m.fail(seq, "records %s for approval %q, which was never recorded", t, subject)
+			m.fail(seq, "records %s for approval %q, which was never recorded", typ, subject)
 			return
 		}
 		if status != lifeActive || len(grantID) > 0 || len(f[fPreviousGrantID]) > 0 {
@@ -452,7 +452,7 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, at, 
 		return
 	}
 	if fixed != a.fixed {
-		m.fail(seq, "records %s for approval %q with another scope, statement or policy than event %d", t, subject, prevSeq)
+		m.fail(seq, "records %s for approval %q with another scope, statement or policy than event %d", typ, subject, prevSeq)
 		return
 	}
 	var ok bool
@@ -468,7 +468,7 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, at, 
 		m.fail(seq, "records approval %q again, which event %d recorded: an approval id is recorded once", subject, prevSeq)
 		return
 	default:
-		m.fail(seq, "has the type %q, which no approval's life has", t)
+		m.fail(seq, "has the type %q, which no approval's life has", typ)
 		return
 	}
 	if !ok {
@@ -477,7 +477,7 @@ func (m *meaning) approval(a *approvalLife, isNew bool, prevSeq, seq int64, at, 
 			claimed = fmt.Sprintf("authorising grant %q", a.grantID)
 		}
 		m.fail(seq, "records %s for approval %q, %s and %s after event %d, as %q for grant %q: an approval's life does not go that way",
-			t, subject, lifeNames[a.status], claimed, prevSeq, f[fStatus], grantID)
+			typ, subject, lifeNames[a.status], claimed, prevSeq, f[fStatus], grantID)
 		return
 	}
 	a.status = status

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,5 +121,67 @@ func TestVerifyNamesCheckpointSigners(t *testing.T) {
 	if code != 0 || errOut != "" || len(lines) != len(want)+1 || !strings.HasPrefix(lines[0], "ledger verified: 4 events, head seq 4 hash ") ||
 		strings.Join(lines[1:], "\n") != strings.Join(want, "\n") {
 		t.Fatalf("verify with witnesses = %d, %q,\n%s\nwant after the first line:\n%s", code, errOut, out, strings.Join(want, "\n"))
+	}
+}
+
+// evidenceCheckpointFields are the checkpoint's signers as governed evidence
+// writes them in JSON.
+type evidenceCheckpointFields struct {
+	Ledger struct {
+		CheckpointExtended bool `json:"checkpoint_extended"`
+		CheckpointSigner   *struct {
+			Name    string `json:"name"`
+			KeyHash string `json:"key_hash"`
+		} `json:"checkpoint_signer"`
+		CheckpointCosignatures []struct {
+			Name       string `json:"name"`
+			KeyHash    string `json:"key_hash"`
+			CosignedAt string `json:"cosigned_at"`
+		} `json:"checkpoint_cosignatures"`
+	} `json:"ledger"`
+}
+
+// TestEvidenceNamesCheckpointSigners: governed evidence --format json names
+// the checkpoint's signer and each witness that cosigned, with the same
+// names, key hashes and RFC 3339 times governed verify prints.
+func TestEvidenceNamesCheckpointSigners(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logKey, logPub := keygenNamed(t, dir, "checkpoints.example.com")
+	wKey, wPub := keygenNamed(t, dir, "witness-one.example.org")
+	path := fixture(t)
+	cp := filepath.Join(dir, "cp")
+	sign(t, logKey, path, cp)
+	cosigned := filepath.Join(dir, "cosigned")
+	if code, out, errOut := runCLI("checkpoint", "witness", "--key", wKey, "--checkpoint", cp, "--checkpoint-key", logPub,
+		"--ledger", path, "--out", cosigned); code != 0 {
+		t.Fatalf("checkpoint witness = %d, %q, %q", code, out, errOut)
+	}
+	msg, err := os.ReadFile(cosigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wV, err := checkpoint.ParseVerifierKey(wPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := checkpoint.Witnesses{Keys: []note.Verifier{wV}, Threshold: 1}.Cosigners(msg).Times["witness-one.example.org"]
+
+	code, out, errOut := runCLI("evidence", "--ledger", path, "--format", "json", "--checkpoint", cosigned,
+		"--checkpoint-key", logPub, "--witness-key", wPub)
+	if code > 1 {
+		t.Fatalf("evidence = %d, %q", code, errOut)
+	}
+	var got evidenceCheckpointFields
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("evidence JSON: %v\n%s", err, out)
+	}
+	l := got.Ledger
+	if !l.CheckpointExtended || l.CheckpointSigner == nil || l.CheckpointSigner.Name != "checkpoints.example.com" ||
+		l.CheckpointSigner.KeyHash != keyHashOf(t, logPub) || len(l.CheckpointCosignatures) != 1 ||
+		l.CheckpointCosignatures[0].Name != "witness-one.example.org" || l.CheckpointCosignatures[0].KeyHash != keyHashOf(t, wPub) ||
+		l.CheckpointCosignatures[0].CosignedAt != at.UTC().Format(time.RFC3339) {
+		t.Fatalf("evidence's checkpoint signers = %+v; want checkpoints.example.com %s and witness-one.example.org %s at %s\n%s",
+			l, keyHashOf(t, logPub), keyHashOf(t, wPub), at.UTC().Format(time.RFC3339), out)
 	}
 }

@@ -47,7 +47,7 @@ func TestWitnessTimestampsAnchorTheLedger(t *testing.T) {
 	}
 
 	code, out, errOut := runCLI("verify", "--ledger", path, "--checkpoint", cosigned, "--checkpoint-key", logPub, "--witness-key", wPub)
-	if code != 0 || !strings.Contains(out, "witness witness.example.org cosigned at "+at.Format(time.RFC3339)+
+	if code != 0 || !strings.Contains(out, "witness witness.example.org key hash "+keyHashOf(t, wPub)+" cosigned at "+at.Format(time.RFC3339)+
 		": the ledger's recording times keep to it") {
 		t.Fatalf("verify = %d, %q, %q", code, out, errOut)
 	}

@@ -365,6 +365,9 @@ func (f *witnessFlags) checkAnchors(ctx context.Context, c *command, l *ledger.L
 // checkpointFlags are --checkpoint and --checkpoint-key.
 type checkpointFlags struct {
 	file, key string
+	// signedBy is the key whose signature on the checkpoint verified, once
+	// check has passed.
+	signedBy checkpoint.Signer
 }
 
 func (c *command) checkpointFlags(fs *flag.FlagSet, what string) *checkpointFlags {
@@ -408,6 +411,7 @@ func (f *checkpointFlags) check(ctx context.Context, c *command, l *ledger.Ledge
 		fmt.Fprintf(c.stderr, "ledger does NOT extend the checkpoint %s (ledger %s, size %d): %s\n", f.file, cp.LedgerID, cp.Size, problem)
 		return exitProblem, false
 	}
+	f.signedBy = checkpoint.SignerOf(v)
 	return exitOK, true
 }
 

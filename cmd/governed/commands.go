@@ -55,6 +55,7 @@ func (c *command) verify(ctx context.Context, args []string) int {
 	fmt.Fprintf(c.stdout, "ledger verified: %d events, head seq %d hash %s\n", r.Events, r.Head.Seq, r.Head.Hash)
 	if cp.file != "" {
 		fmt.Fprintf(c.stdout, "ledger extends the checkpoint %s\n", cp.file)
+		fmt.Fprintf(c.stdout, "checkpoint signed by %s key hash %s\n", cp.signedBy.Name, cp.signedBy.Hash())
 	}
 	if held := sf.describe(); held != "" {
 		fmt.Fprintf(c.stdout, "%s\n", held)
@@ -65,11 +66,14 @@ func (c *command) verify(ctx context.Context, args []string) int {
 	if len(witnesses.Keys) > 0 {
 		fmt.Fprintf(c.stdout, "checkpoint cosigned by %d of %d witnesses (needs %d): %s\n", len(cosigned.Cosigned),
 			len(witnesses.Keys), witnesses.Threshold, strings.Join(cosigned.Cosigned, ", "))
-		for _, name := range cosigned.Cosigned {
-			if t, ok := cosigned.Times[name]; ok {
-				fmt.Fprintf(c.stdout, "witness %s cosigned at %s: the ledger's recording times keep to it\n", name,
-					t.Format(time.RFC3339))
+		for _, w := range cosigned.Cosignatures {
+			if w.At.IsZero() {
+				fmt.Fprintf(c.stdout, "witness %s key hash %s cosigned without a time (a plain signature line, which "+
+					"anchors no recording time)\n", w.Name, w.Hash())
+				continue
 			}
+			fmt.Fprintf(c.stdout, "witness %s key hash %s cosigned at %s: the ledger's recording times keep to it\n",
+				w.Name, w.Hash(), w.At.UTC().Format(time.RFC3339))
 		}
 	}
 	return exitOK

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -28,10 +27,6 @@ type policyPinFlags struct {
 	// once each.
 	pins []string
 }
-
-// policyDigestPattern is the form of one pinned policy digest, as
-// GOVERNED_POLICY_SHA256 holds it once lower-cased.
-var policyDigestPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // policyPinSynopsis is the flags' part of a synopsis.
 const policyPinSynopsis = "[--policy-sha256 HEX[,HEX...]]... [--policy F]..."
@@ -61,22 +56,27 @@ func (f *policyPinFlags) pin(c *command, t *evidence.Trust) (int, bool) {
 			f.pins = append(f.pins, d)
 		}
 	}
-	for _, list := range f.digests {
-		for _, v := range strings.Split(list, ",") {
-			d := strings.ToLower(strings.TrimSpace(v))
-			if !policyDigestPattern.MatchString(d) {
-				if f := strings.Fields(d); len(f) > 1 && policyDigestPattern.MatchString(f[0]) {
-					if policyDigestPattern.MatchString(f[len(f)-1]) {
-						return c.fail(exitUsage, "--policy-sha256: %q holds more than one digest: separate them with "+
-							"commas, without spaces", v), false
-					}
-					return c.fail(exitUsage, "--policy-sha256: %q is sha256sum's whole line: give the digest alone "+
-						"(sha256sum FILE | cut -c1-64), or the file with --policy", v), false
+	for _, v := range f.digests {
+		d := readDigests(v)
+		if d.hasBad {
+			return c.fail(exitUsage, "--policy-sha256: %q is not a SHA-256 in hex, as GOVERNED_POLICY_SHA256 holds it "+
+				"(what sha256sum prints for the policy file)", d.bad), false
+		}
+		if m := d.misread("--policy-sha256"); m != "" {
+			if len(d.files) > 0 {
+				files := "the file with"
+				if len(d.files) > 1 {
+					files = "the files with"
 				}
-				return c.fail(exitUsage, "--policy-sha256: %q is not a SHA-256 in hex, as GOVERNED_POLICY_SHA256 holds it "+
-					"(what sha256sum prints for the policy file)", v), false
+				for _, name := range d.files {
+					files += " --policy " + showName(name)
+				}
+				m += ", or " + files
 			}
-			add(d)
+			return c.fail(exitUsage, "--policy-sha256: %s", m), false
+		}
+		for _, digest := range d.digests {
+			add(digest)
 		}
 	}
 	for _, path := range f.files {

@@ -294,10 +294,10 @@ func TestPolicyPinFlagsUsage(t *testing.T) {
 			{[]string{"--policy-sha256", "abc"}, `governed ` + cmd + `: --policy-sha256: "abc" is not a SHA-256 in hex`},
 			{[]string{"--policy-sha256", good + ",zz"}, "governed " + cmd + `: --policy-sha256: "zz" is not a SHA-256 in hex`},
 			{[]string{"--policy-sha256", good + ","}, "governed " + cmd + `: --policy-sha256: "" is not a SHA-256 in hex`},
-			{[]string{"--policy-sha256", good + " " + good}, "governed " + cmd + `: --policy-sha256: "` + good + " " + good +
-				`" holds more than one digest: separate them with commas, without spaces`},
-			{[]string{"--policy-sha256", good + "  access-policy.hcl"}, "governed " + cmd + `: --policy-sha256: "` + good +
-				`  access-policy.hcl" is sha256sum's whole line: give the digest alone (sha256sum FILE | cut -c1-64), or the file with --policy`},
+			{[]string{"--policy-sha256", good + " " + good}, "governed " + cmd + ": --policy-sha256: digests separated by white space: " +
+				"pass --policy-sha256 " + good + "," + good},
+			{[]string{"--policy-sha256", good + "  access-policy.hcl"}, "governed " + cmd + ": --policy-sha256: that is sha256sum's " +
+				"output for access-policy.hcl, not the digest alone: pass --policy-sha256 " + good + ", or the file with --policy access-policy.hcl"},
 			{[]string{"--policy", filepath.Join(dir, "missing.hcl")}, "governed " + cmd + ": --policy: open " + filepath.Join(dir, "missing.hcl")},
 			{[]string{"--policy", notPolicy}, "governed " + cmd + ": --policy: " + notPolicy + " is not a policy document: "},
 		} {

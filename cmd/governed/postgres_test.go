@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger/ledgertest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/target"
 )
@@ -29,7 +30,7 @@ import (
 func TestMain(m *testing.M) {
 	// The tests decide at instants of their own (--as-of, fixed dates)
 	// while the ledger records by the clock.
-	ledger.UnboundDecisionTimesForTests()
+	ledgertest.UnboundDecisionTimes()
 	pgtest.Main(m)
 }
 

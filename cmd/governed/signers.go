@@ -2,9 +2,7 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
@@ -16,13 +14,12 @@ import (
 // approvers' keys, from outside the ledger.
 type signersFlags struct {
 	allowed, revoked string
-	pins             []string
+	// values are the --signers-sha256 values as given, checked after
+	// parsing so that a bad one is one line; pins are the accepted ones,
+	// lower-case, each the allowed_signers file's digest, then optionally a
+	// comma and the revoked keys list's, as GOVERNED_SIGNERS_SHA256 holds them.
+	values, pins []string
 }
-
-// signersPin is the form of one --signers-sha256: the SHA-256 of an
-// allowed_signers file, then optionally a comma and that of a revoked keys
-// list, as GOVERNED_SIGNERS_SHA256 writes them.
-var signersPin = regexp.MustCompile(`^[0-9a-f]{64}(,[0-9a-f]{64})?$`)
 
 // signersSynopsis is the flags' part of a synopsis.
 const signersSynopsis = "[--allowed-signers F [--revoked-keys R]] [--signers-sha256 A[,R]]..."
@@ -35,11 +32,7 @@ func (c *command) signersFlags(fs *flag.FlagSet) *signersFlags {
 	fs.Func("signers-sha256", "accept only signed approvals verified against kept key files with these digests: the\n"+
 		"SHA-256 of the allowed_signers file, then a comma and that of the revoked keys list where the policy\n"+
 		"names one, as GOVERNED_SIGNERS_SHA256 (repeatable, one per version of the files)", func(v string) error {
-		v = strings.ToLower(strings.TrimSpace(v))
-		if !signersPin.MatchString(v) {
-			return fmt.Errorf("%q is not a SHA-256 in hex, optionally a comma and another (as GOVERNED_SIGNERS_SHA256)", v)
-		}
-		f.pins = append(f.pins, v)
+		f.values = append(f.values, v)
 		return nil
 	})
 	return f
@@ -48,7 +41,25 @@ func (c *command) signersFlags(fs *flag.FlagSet) *signersFlags {
 // trust reads the files the flags name into what verification holds signed
 // approvals to. An unreadable or invalid file is a usage error.
 func (f *signersFlags) trust(c *command, fs *flag.FlagSet) (evidence.Trust, int, bool) {
-	t := evidence.Trust{SignersPins: f.pins}
+	var t evidence.Trust
+	for _, v := range f.values {
+		d := readDigests(v)
+		switch {
+		case d.hasBad:
+			return t, c.fail(exitUsage, "--signers-sha256: %q is not a SHA-256 in hex: give the allowed_signers file's SHA-256 "+
+				"(sha256sum FILE | cut -c1-64), then optionally a comma and the revoked keys list's, as "+
+				"GOVERNED_SIGNERS_SHA256 holds them", d.bad), false
+		case len(d.digests) > 2:
+			return t, c.fail(exitUsage, "--signers-sha256: %d digests: give the allowed_signers file's SHA-256, then "+
+				"optionally a comma and the revoked keys list's (repeat the flag for another version of the files)",
+				len(d.digests)), false
+		}
+		if m := d.misread("--signers-sha256"); m != "" {
+			return t, c.fail(exitUsage, "--signers-sha256: %s", m), false
+		}
+		f.pins = append(f.pins, strings.Join(d.digests, ","))
+	}
+	t.SignersPins = f.pins
 	if f.allowed == "" {
 		if f.revoked != "" {
 			return t, c.usageError(fs, "--revoked-keys goes with --allowed-signers: name the allowed_signers file you trust"), false

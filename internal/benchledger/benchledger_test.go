@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger/ledgertest"
 )
 
 // The histories are decided at instants of their own, long before the
 // clock the ledger records by.
 func TestMain(m *testing.M) {
-	ledger.UnboundDecisionTimesForTests()
+	ledgertest.UnboundDecisionTimes()
 	os.Exit(m.Run())
 }
 

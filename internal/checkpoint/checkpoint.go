@@ -378,10 +378,45 @@ func (w Witnesses) CheckKeys(logKey note.Verifier) error {
 	return nil
 }
 
+// Signer names a key that signed or cosigned a checkpoint as the signed-note
+// format names keys (golang.org/x/mod/sumdb/note): its name and its key hash,
+// the first four bytes of SHA-256 over the name, a newline, the signature
+// type and the public key, which the verifier key's text shows as
+// NAME+HASH+KEY with HASH in eight hex digits.
+type Signer struct {
+	Name    string
+	KeyHash uint32
+}
+
+// SignerOf is the signer v verifies signatures of. For a witness key it is
+// the key as its verifier key text names it, whichever kind of line the
+// witness cosigned with.
+func SignerOf(v note.Verifier) Signer {
+	return Signer{Name: v.Name(), KeyHash: v.KeyHash()}
+}
+
+// Hash is the key hash in eight lowercase hex digits, as the verifier key's
+// text writes it.
+func (s Signer) Hash() string {
+	return fmt.Sprintf("%08x", s.KeyHash)
+}
+
+// Cosignature is a witness's cosignature that verifies.
+type Cosignature struct {
+	Signer
+	// At is when the witness says it saw the checkpoint (cosignature/v1),
+	// in UTC and whole seconds; zero for a plain signed-note line, which
+	// carries no time.
+	At time.Time
+}
+
 // Witnessed is which witnesses cosigned a checkpoint, by key name.
 type Witnessed struct {
 	// Cosigned are the witnesses whose cosignature verifies.
 	Cosigned []string
+	// Cosignatures are the same cosignatures, in the same order, with each
+	// witness's key hash and, where the cosignature carries one, its time.
+	Cosignatures []Cosignature
 	// Missing are those without a cosignature on the note.
 	Missing []string
 	// Invalid are those whose cosignature line does not verify: the note was
@@ -407,6 +442,7 @@ func (w Witnesses) Cosigners(msg []byte) Witnessed {
 			}
 			r.Times[k.Name()] = t
 			r.Cosigned = append(r.Cosigned, k.Name())
+			r.Cosignatures = append(r.Cosignatures, Cosignature{Signer: SignerOf(k), At: t})
 			continue
 		}
 		plain := k
@@ -418,6 +454,7 @@ func (w Witnesses) Cosigners(msg []byte) Witnessed {
 		switch {
 		case err == nil:
 			r.Cosigned = append(r.Cosigned, k.Name())
+			r.Cosignatures = append(r.Cosignatures, Cosignature{Signer: SignerOf(k)})
 		case errors.As(err, &invalid):
 			r.Invalid = append(r.Invalid, k.Name())
 		default:

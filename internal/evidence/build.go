@@ -148,6 +148,15 @@ func Prepare(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*
 		case err != nil:
 			rep.Ledger.CheckpointResult = "the checkpoint does not verify: " + err.Error()
 		default:
+			signer := checkpoint.SignerOf(src.CheckpointKey)
+			rep.Ledger.CheckpointSigner = &KeyName{Name: signer.Name, KeyHash: signer.Hash()}
+			for _, w := range cosigned.Cosignatures {
+				c := Cosignature{KeyName: KeyName{Name: w.Name, KeyHash: w.Hash()}}
+				if !w.At.IsZero() {
+					c.CosignedAt = w.At.UTC().Format(time.RFC3339)
+				}
+				rep.Ledger.CheckpointCosignatures = append(rep.Ledger.CheckpointCosignatures, c)
+			}
 			problem, err := checkpoint.Check(ctx, l, cp)
 			if err != nil {
 				return nil, err
@@ -155,8 +164,8 @@ func Prepare(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*
 			rep.Ledger.CheckpointExtended = problem == ""
 			rep.Ledger.CheckpointResult = "the ledger does NOT extend the checkpoint: " + problem
 			if problem == "" {
-				rep.Ledger.CheckpointResult = fmt.Sprintf("the signature verifies with key %s and the ledger extends the "+
-					"checkpoint (ledger %s, size %d, head hash %s)", src.CheckpointKey.Name(), cp.LedgerID, cp.Size, cp.Hash)
+				rep.Ledger.CheckpointResult = fmt.Sprintf("the signature verifies with key %s key hash %s and the ledger "+
+					"extends the checkpoint (ledger %s, size %d, head hash %s)", signer.Name, signer.Hash(), cp.LedgerID, cp.Size, cp.Hash)
 			}
 			if problem == "" && short != "" {
 				rep.Ledger.CheckpointExtended = false

@@ -13,13 +13,14 @@ import (
 	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/evidence/evidencetest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger/ledgertest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 )
 
 // The fixtures decide at instants days before the clock the ledger
 // records by.
 func TestMain(m *testing.M) {
-	ledger.UnboundDecisionTimesForTests()
+	ledgertest.UnboundDecisionTimes()
 	os.Exit(pgtest.Main(m))
 }
 

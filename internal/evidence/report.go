@@ -41,6 +41,12 @@ type Ledger struct {
 	Checkpoint         string `json:"checkpoint,omitempty"`
 	CheckpointExtended bool   `json:"checkpoint_extended,omitempty"`
 	CheckpointResult   string `json:"checkpoint_result,omitempty"`
+	// CheckpointSigner is the key whose signature on the checkpoint
+	// verified, and CheckpointCosignatures the witnesses whose cosignatures
+	// verified, in the order their keys were given; nil when the checkpoint's
+	// own signature does not verify.
+	CheckpointSigner       *KeyName      `json:"checkpoint_signer,omitempty"`
+	CheckpointCosignatures []Cosignature `json:"checkpoint_cosignatures,omitempty"`
 	// PinnedPolicies are the policy digests (SHA-256 of each document,
 	// lowercase hex) every decision was held to (--policy-sha256, --policy);
 	// empty when none were pinned.
@@ -69,6 +75,21 @@ func (l Ledger) trustLines() string {
 		fmt.Fprintf(&b, "every signed approval was held to the pinned key files: %s\n", strings.Join(l.PinnedSigners, " or "))
 	}
 	return b.String()
+}
+
+// KeyName names a signed-note key as its verifier key text (NAME+HASH+KEY)
+// does: its name and its key hash in eight lowercase hex digits.
+type KeyName struct {
+	Name    string `json:"name"`
+	KeyHash string `json:"key_hash"`
+}
+
+// Cosignature is a witness's cosignature of the checkpoint that verifies.
+type Cosignature struct {
+	KeyName
+	// CosignedAt is when the witness says it saw the checkpoint, RFC 3339
+	// in UTC; "" for a plain cosignature, which carries no time.
+	CosignedAt string `json:"cosigned_at,omitempty"`
 }
 
 // Period is the selected period; empty sides are open.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger/ledgertest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -51,7 +52,7 @@ func verifyFixture(b *testing.B) string {
 func TestMain(m *testing.M) {
 	// The tests decide at fixed instants (t0) while the stores record by
 	// the clock; the tests of the bounds turn them on (boundedContext).
-	UnboundDecisionTimesForTests()
+	ledgertest.UnboundDecisionTimes()
 	code := pgtest.Main(m)
 	if benchFixture.path != "" {
 		os.RemoveAll(filepath.Dir(benchFixture.path))

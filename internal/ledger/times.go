@@ -3,9 +3,9 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
-	"testing"
 	"time"
+
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger/internal/timebounds"
 )
 
 // Bounds on an event's times (SPEC §6 "Anchoring"). Every event carries two:
@@ -34,24 +34,6 @@ const (
 	MaxRunLength = 24 * time.Hour
 )
 
-// decisionTimesUnbounded turns the bounds on At off in a test binary whose
-// fake clocks decide at instants far from the wall clock (see
-// UnboundDecisionTimesForTests). The order of recording times is still
-// checked.
-var decisionTimesUnbounded atomic.Bool
-
-// UnboundDecisionTimesForTests lets the test binary that calls it record
-// events decided at any instant: its fake clocks move the decision instant
-// by days without moving the clock the store records by. It panics outside
-// a test binary, so that no build of the provider or the command can turn
-// the bounds off.
-func UnboundDecisionTimesForTests() {
-	if !testing.Testing() {
-		panic("ledger: UnboundDecisionTimesForTests called outside a test binary")
-	}
-	decisionTimesUnbounded.Store(true)
-}
-
 // timeline checks the times of the events of a walk, in sequence order:
 // recording times never go backwards, an event without one never follows
 // one with one, and each decision instant is within MaxClockSkew after and
@@ -69,11 +51,12 @@ type timeline struct {
 }
 
 // boundedKey marks a context whose verifications bound decision instants
-// even where UnboundDecisionTimesForTests was called (tests of the bounds).
+// even in a test binary that turned the bounds off
+// (ledgertest.UnboundDecisionTimes; tests of the bounds).
 type boundedKey struct{}
 
 func newTimeline(ctx context.Context) timeline {
-	return timeline{bounded: !decisionTimesUnbounded.Load() || ctx.Value(boundedKey{}) != nil}
+	return timeline{bounded: !timebounds.Unbounded.Load() || ctx.Value(boundedKey{}) != nil}
 }
 
 func (tl *timeline) fail(seq int64, format string, args ...any) {

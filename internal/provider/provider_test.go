@@ -20,6 +20,7 @@ import (
 
 	"github.com/governed-entitlements/terraform-provider-governed/internal/clock/clocktest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger"
+	"github.com/governed-entitlements/terraform-provider-governed/internal/ledger/ledgertest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/pgtest"
 	"github.com/governed-entitlements/terraform-provider-governed/internal/policy"
 )
@@ -57,7 +58,7 @@ func TestMain(m *testing.M) {
 	os.Setenv("TF_ACC_PROVIDER_NAMESPACE", "governed-entitlements")
 	// The tests move a fake clock by days while the ledger records by the
 	// real one.
-	ledger.UnboundDecisionTimesForTests()
+	ledgertest.UnboundDecisionTimes()
 	code := pgtest.Main(m)
 	removeHistory()
 	os.Exit(code)

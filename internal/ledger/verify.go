@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"math"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -888,7 +889,6 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	if from != nil {
 		return verifySuffix(ctx, r, judge, *from, policies)
 	}
-	defer lowerGC()()
 	v := newVerification()
 	v.meaning = newMeaning(v.seed, judge, policies)
 	v.expiresAgree = r.dialect().expiresAgree
@@ -897,6 +897,7 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	if _, err := r.queryRow(ctx, `SELECT (SELECT count(*) FROM grants), (SELECT count(*) FROM approvals)`, &grants, &approvals); err != nil {
 		return Report{}, err
 	}
+	defer verifyGC(grants, approvals)()
 	v.expectSubjects(grants, approvals)
 	if err := v.readLedgerID(ctx, r); err != nil {
 		return Report{}, err
@@ -941,14 +942,39 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 	return v.report(head), nil
 }
 
-// verifyGCPercent is the collector's target (as GOGC) while a whole ledger is
-// verified. The walk's live memory is its index, one entry for every record
-// the ledger ever held (about 90 bytes each, without pointers but for the
-// ids), while every event read is garbage at once: at Go's default of 100
-// the heap grows to twice the index between collections. At 50 it grows to
-// half as much again, for about 5% more CPU; a 1,000,000-event ledger of
-// 334,000 grants then stays under 100 MiB of RSS in the provider.
-const verifyGCPercent = 50
+// A whole verification's live memory is its index, one entry for every
+// record the ledger ever held, while every event it reads is garbage at once.
+// The collector's target is set for the verification's index, as
+// verifyGCPercent says.
+const (
+	// verifyHeapGoal is the heap a verification may grow to between
+	// collections, while its index is small: a 100,000-event ledger then
+	// verifies with one or two collections rather than a dozen.
+	verifyHeapGoal = 80 << 20
+	// verifyGCFloor is the target (as GOGC) for an index so large that the
+	// goal would leave less than half of it again: at Go's default of 100 the
+	// heap would grow to twice the index between collections, and at 50 a
+	// 1,000,000-event ledger of 334,000 grants stays under 100 MiB of RSS in
+	// the provider.
+	verifyGCFloor = 50
+	// grantIndexBytes and approvalIndexBytes are about what the index keeps
+	// of each grant and approval: its entry, the checks of meaning's record
+	// of it, its slot and its id.
+	grantIndexBytes    = 140
+	approvalIndexBytes = 320
+)
+
+// verifyGCPercent is the collector's target (as GOGC) for a verification
+// whose index keeps grants and approvals, when the process's live heap
+// before it is base bytes: the target that lets the heap grow to
+// verifyHeapGoal, but never below verifyGCFloor.
+func verifyGCPercent(base uint64, grants, approvals int) int {
+	live := base + uint64(grants)*grantIndexBytes + uint64(approvals)*approvalIndexBytes
+	if live == 0 || 2*verifyHeapGoal <= 3*live {
+		return verifyGCFloor
+	}
+	return max(verifyGCFloor, int(100*(verifyHeapGoal-live)/live))
+}
 
 var walkGC struct {
 	sync.Mutex
@@ -956,15 +982,19 @@ var walkGC struct {
 	saved   int // the target before the first of them
 }
 
-// lowerGC lowers the collector's target to verifyGCPercent, unless it is
-// lower already (or off, GOGC=off), until the function it returns is called;
-// the target comes back when the last verification under way ends.
-func lowerGC() (restore func()) {
+// verifyGC sets the collector's target for a whole verification whose index
+// will keep grants and approvals (verifyGCPercent) until the function it
+// returns is called; the target comes back when the last verification under
+// way ends. A target the process set below Go's default of 100, or off
+// (GOGC=off), is kept where it is lower; verifications that overlap keep the
+// target the first one set.
+func verifyGC(grants, approvals int) (restore func()) {
 	walkGC.Lock()
 	defer walkGC.Unlock()
 	if walkGC.running == 0 {
-		walkGC.saved = debug.SetGCPercent(verifyGCPercent)
-		if walkGC.saved < verifyGCPercent { // lower already, or off (-1)
+		percent := verifyGCPercent(liveHeap(), grants, approvals)
+		walkGC.saved = debug.SetGCPercent(percent)
+		if walkGC.saved < 100 && walkGC.saved < percent { // lowered by the process, or off (-1)
 			debug.SetGCPercent(walkGC.saved)
 		}
 	}
@@ -976,4 +1006,15 @@ func lowerGC() (restore func()) {
 			debug.SetGCPercent(walkGC.saved)
 		}
 	}
+}
+
+// liveHeap is the process's live heap in bytes as the last collection left
+// it, 0 when the runtime does not say.
+func liveHeap() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }

@@ -206,26 +206,50 @@ func TestSubjectIndex(t *testing.T) {
 	}
 }
 
-// A whole verification lowers the collector's target only while it runs, and
-// never raises one that was lower.
+// A whole verification sets the collector's target only while it runs, for
+// the size of its index, and never raises one the process set lower.
 func TestVerificationRestoresGCPercent(t *testing.T) {
 	// Not parallel: the target is the process's.
-	for _, before := range []int{100, 80, 30, -1} {
+	const grants = 1000
+	for _, before := range []int{100, 150, 80, 30, -1} {
 		debug.SetGCPercent(before)
-		restore := lowerGC()
+		computed := verifyGCPercent(liveHeap(), grants, 0)
+		restore := verifyGC(grants, 0)
 		during := gcPercent()
-		restoreInner := lowerGC()
+		restoreInner := verifyGC(10*grants, 0)
 		restoreInner()
 		still := gcPercent()
 		restore()
 		after := debug.SetGCPercent(100)
-		want := min(before, verifyGCPercent)
-		if before < 0 {
-			want = -1
+		want := computed
+		if before < 100 && before < computed {
+			want = before
 		}
 		if during != want || still != want || after != before {
 			t.Errorf("GC percent %d: %d during, %d after a nested verification, %d after; want %d, %d, %d",
 				before, during, still, after, want, want, before)
+		}
+	}
+}
+
+// The target lets a small index's heap grow to the goal, and a large one's by
+// half of it.
+func TestVerifyGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		base              uint64
+		grants, approvals int
+		want              int
+	}{
+		{base: 10 << 20, want: 700},                        // 10 MiB of live heap may grow by 70 MiB
+		{base: 10 << 20, grants: 50_000, want: 379},        // about 16.7 MiB live
+		{base: 10 << 20, grants: 334_000, want: 50},        // about 54.6 MiB: the floor
+		{base: 10 << 20, approvals: 100_000, want: 97},     // about 40.5 MiB
+		{base: 0, grants: 0, approvals: 0, want: 50},       // nothing known: the floor
+		{base: 100 << 20, grants: 10, want: verifyGCFloor}, // over the goal already
+	} {
+		if got := verifyGCPercent(tc.base, tc.grants, tc.approvals); got != tc.want {
+			t.Errorf("verifyGCPercent(%d MiB, %d grants, %d approvals) = %d, want %d",
+				tc.base>>20, tc.grants, tc.approvals, got, tc.want)
 		}
 	}
 }

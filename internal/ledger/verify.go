@@ -949,8 +949,10 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 const (
 	// verifyHeapGoal is the heap a verification may grow to between
 	// collections, while its index is small: a 100,000-event ledger then
-	// verifies with one or two collections rather than a dozen.
-	verifyHeapGoal = 80 << 20
+	// verifies with two or three collections rather than a dozen, and the
+	// provider's resident memory (its heap, code and SQLite's pages) stays
+	// under 100 MiB.
+	verifyHeapGoal = 48 << 20
 	// verifyGCFloor is the target (as GOGC) for an index so large that the
 	// goal would leave less than half of it again: at Go's default of 100 the
 	// heap would grow to twice the index between collections, and at 50 a

@@ -240,12 +240,13 @@ func TestVerifyGCPercent(t *testing.T) {
 		grants, approvals int
 		want              int
 	}{
-		{base: 10 << 20, want: 700},                        // 10 MiB of live heap may grow by 70 MiB
-		{base: 10 << 20, grants: 50_000, want: 379},        // about 16.7 MiB live
-		{base: 10 << 20, grants: 334_000, want: 50},        // about 54.6 MiB: the floor
-		{base: 10 << 20, approvals: 100_000, want: 97},     // about 40.5 MiB
-		{base: 0, grants: 0, approvals: 0, want: 50},       // nothing known: the floor
-		{base: 100 << 20, grants: 10, want: verifyGCFloor}, // over the goal already
+		{base: 10 << 20, want: 380},                    // 10 MiB of live heap may grow by 38 MiB
+		{base: 10 << 20, grants: 50_000, want: 187},    // about 16.7 MiB live
+		{base: 1 << 20, grants: 50_000, want: 525},     // about 7.7 MiB
+		{base: 10 << 20, grants: 334_000, want: 50},    // about 54.6 MiB: the floor
+		{base: 10 << 20, approvals: 100_000, want: 50}, // about 40.5 MiB: the floor
+		{base: 0, grants: 0, approvals: 0, want: 50},   // nothing known: the floor
+		{base: 100 << 20, grants: 10, want: verifyGCFloor},
 	} {
 		if got := verifyGCPercent(tc.base, tc.grants, tc.approvals); got != tc.want {
 			t.Errorf("verifyGCPercent(%d MiB, %d grants, %d approvals) = %d, want %d",

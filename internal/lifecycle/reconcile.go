@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -160,83 +159,59 @@ func (r *Run) Reconcile(ctx context.Context, d Due) (Result, error) {
 }
 
 // DueFromEvents lists what Due lists, judged from the ledger's events alone:
-// each grant's and approval's last event, read with one pass over the events
-// of each kind, never the current-state rows. The rows are an index that the
-// pipeline's own database role may write; a row edited behind governed's back
-// (a status or an expiry that lies, a row deleted, a row naming another
-// record's event) can hide a grant from Due's indexed queries, or make them
-// fail, until governed verify reads every row. A removal must not wait on
-// that: governed reconcile, the job that removes the access of grants no
-// configuration manages any more, lists its work this way. It reads every
-// grant event, so it is for scheduled jobs, not for plans. A grant event
-// whose payload cannot be read is listed as past its expiry under the
-// subject's id, so that its access is still removed.
+// each grant's and approval's last event (ledger.EachLastGrant,
+// ledger.EachLastApproval), never the current-state rows. The rows are an
+// index that the pipeline's own database role may write; a row edited
+// behind governed's back (a status or an expiry that lies, a row deleted, a
+// row naming another record's event) can hide a grant from Due's indexed
+// queries, or make them fail, until governed verify reads every row. A
+// removal must not wait on that: governed reconcile and the provider's
+// governed_reconciliation, which remove the access of grants no
+// configuration manages any more, list their work this way. It reads the
+// last event of every grant and approval the ledger ever recorded, so its
+// cost grows with them (see BenchmarkDueListing). A grant event whose
+// payload cannot be read is listed as past its expiry under the subject's
+// id, so that its access is still removed.
 func (r *Run) DueFromEvents(ctx context.Context) ([]Due, error) {
 	withdrawn := map[string]bool{}
-	var last ledger.Event
-	flushApproval := func() error {
-		if last.Subject == "" {
-			return nil
+	err := r.ledger.EachLastApproval(ctx, func(a ledger.Approval, readErr error) error {
+		// An approval whose event cannot be read withdraws nothing here
+		// (verification reports it); the listing of the grants goes on.
+		if readErr == nil && a.Status == ledger.ApprovalWithdrawn {
+			withdrawn[a.ID] = true
 		}
-		var a ledger.Approval
-		if err := json.Unmarshal(last.Data, &a); err != nil {
-			return fmt.Errorf("approval %q: its event %d is not readable: %w", last.Subject, last.Seq, err)
-		}
-		if a.Status == ledger.ApprovalWithdrawn {
-			withdrawn[last.Subject] = true
-		}
-		return nil
-	}
-	err := r.ledger.SubjectEvents(ctx, "approval", "", func(e ledger.Event) error {
-		if e.Subject != last.Subject {
-			if err := flushApproval(); err != nil {
-				return err
-			}
-		}
-		last = e
 		return nil
 	})
-	if err == nil {
-		err = flushApproval()
-	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledger's approval events: %w", err)
 	}
 
 	var due []Due
-	last = ledger.Event{}
-	flushGrant := func() {
-		if last.Subject == "" {
-			return
-		}
-		var g ledger.Grant
-		if err := json.Unmarshal(last.Data, &g); err != nil || g.ID != last.Subject {
+	err = r.ledger.EachLastGrant(ctx, func(g *ledger.Grant, readErr error) error {
+		switch {
+		case readErr != nil:
 			// Only verification says what is wrong with it; its access
 			// goes all the same, with what the grant's read gives Settle.
-			due = append(due, Due{Grant: ledger.Grant{ID: last.Subject, Seq: last.Seq}, Ending: ledger.ReasonExpired})
-			return
-		}
-		g.Seq = last.Seq
-		switch {
-		case (ledger.GrantFilter{Overdue: r.now}).Matches(g):
-			due = append(due, Due{Grant: g, Ending: ledger.ReasonExpired})
-		case (ledger.GrantFilter{ApprovalWithdrawn: true}).Matches(g) && withdrawn[g.ApprovalID]:
-			due = append(due, Due{Grant: g, Ending: ledger.ReasonApprovalWithdrawn})
+			due = append(due, Due{Grant: ledger.Grant{ID: g.ID, Seq: g.Seq}, Ending: ledger.ReasonExpired})
+		case (ledger.GrantFilter{Overdue: r.now}).Matches(*g):
+			due = append(due, Due{Grant: *g, Ending: ledger.ReasonExpired})
+		case (ledger.GrantFilter{ApprovalWithdrawn: true}).Matches(*g) && withdrawn[g.ApprovalID]:
+			due = append(due, Due{Grant: *g, Ending: ledger.ReasonApprovalWithdrawn})
 		case g.RevokePending:
-			due = append(due, Due{Grant: g})
+			due = append(due, Due{Grant: *g})
 		}
-	}
-	err = r.ledger.SubjectEvents(ctx, "grant", "", func(e ledger.Event) error {
-		if e.Subject != last.Subject {
-			flushGrant()
-		}
-		last = e
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledger's grant events: %w", err)
 	}
-	flushGrant()
+	// The walk reads a few fields of every grant; the few that are due are
+	// read whole, from the same last event, for their target and role.
+	for i, d := range due {
+		if full, err := r.ledger.Grant(ctx, d.Grant.ID); err == nil {
+			due[i].Grant = full
+		}
+	}
 	sort.Slice(due, func(i, j int) bool { return due[i].Grant.ID < due[j].Grant.ID })
 	return due, nil
 }

@@ -134,8 +134,20 @@ func (r *reconciliationResource) Configure(_ context.Context, req resource.Confi
 
 // find lists what is due now in the ledger, leaving out the grants that
 // governed_grant resources of this provider instance have in state.
+//
+// It lists from the events (DueFromEvents), not from the current-state rows
+// that Due's indexed queries read: the pipeline's own database role, or the
+// SQLite file's owner, can edit a row's status, expiry or revoke_pending, or
+// delete the row, and so hide a due grant from the rows until a full
+// verification reads them all, and a plan that verifies from a checkpoint
+// never reads the rows that nothing since touched. No cheaper reading is as
+// safe: the rows are the only index of which grants are still in force,
+// and without a trusted summary of them every grant's last event must be
+// read. That costs time in proportion to the grants the ledger ever
+// recorded (BenchmarkDueListing), paid once per plan and once per apply by a
+// configuration that declares this resource.
 func (r *reconciliationResource) find(ctx context.Context, diags *diag.Diagnostics) (found, bool) {
-	due, err := r.data.run.Due(ctx)
+	due, err := r.data.run.DueFromEvents(ctx)
 	if err != nil {
 		addReadError(diags, summaryListGrants, "the grants due for revocation", err)
 		return found{}, false

@@ -110,6 +110,9 @@ func TestReconcileRemovesWhatRowsHide(t *testing.T) {
 				if hidden, err := l.Grants(ctx, ledger.GrantFilter{Overdue: time.Now()}); err != nil || len(hidden) != 0 {
 					t.Fatalf("the rows' overdue grants after the edit = %+v, %v; want none (the edit hides it)", hidden, err)
 				}
+				if code, out, errOut := runCLI("verify", "--ledger", location); code != 1 || !strings.Contains(errOut, "grt_orphan") {
+					t.Fatalf("verify after the edit = %d, %q, %q; want the row of grt_orphan reported", code, out, errOut)
+				}
 
 				code, out, errOut := runCLI("reconcile", "--ledger", location, "--postgres-target", targetFlag(w))
 				if code != 0 || errOut != "" || !strings.Contains(out, "expired, removed from postgres.app") ||

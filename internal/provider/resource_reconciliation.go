@@ -99,6 +99,12 @@ func (r *reconciliationResource) Schema(_ context.Context, _ resource.SchemaRequ
 			"given. The plan lists the grants found in `revokes` and warns about each one; the apply revokes exactly " +
 			"those, in the targets this provider is configured with, and records each revocation in the ledger. " +
 			"Grants in other targets are named in a warning and left alone. A plan that finds nothing shows no change.\n\n" +
+			"The grants are found from the ledger's events (each grant's and approval's last event), never from its " +
+			"current-state tables, which the pipeline's own database role can write: a row edited to say revoked or to " +
+			"move an expiry, or deleted, does not hide a grant from it. Reading every grant's last event takes time in " +
+			"proportion to the grants the ledger ever recorded (a few seconds for a million events), once per plan and " +
+			"once per apply; keep this resource in the configuration of the scheduled job rather than in every " +
+			"workspace.\n\n" +
 			"A grant that a `governed_grant` resource of this configuration manages is that resource's to settle, and " +
 			"the plan shows its expiry there. Where this resource depends on those grant resources (`depends_on`), it " +
 			"is planned after them and leaves their grants out of `revokes`; otherwise it may list them too, and the " +

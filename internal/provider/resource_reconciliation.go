@@ -102,9 +102,9 @@ func (r *reconciliationResource) Schema(_ context.Context, _ resource.SchemaRequ
 			"The grants are found from the ledger's events (each grant's and approval's last event), never from its " +
 			"current-state tables, which the pipeline's own database role can write: a row edited to say revoked or to " +
 			"move an expiry, or deleted, does not hide a grant from it. Reading every grant's last event takes time in " +
-			"proportion to the grants the ledger ever recorded (a few seconds for a million events), once per plan and " +
-			"once per apply; keep this resource in the configuration of the scheduled job rather than in every " +
-			"workspace.\n\n" +
+			"proportion to the grants the ledger ever recorded (a few seconds for a million events), once per plan " +
+			"(and again in the apply that creates the resource); keep this resource in the configuration of the " +
+			"scheduled job rather than in every workspace.\n\n" +
 			"A grant that a `governed_grant` resource of this configuration manages is that resource's to settle, and " +
 			"the plan shows its expiry there. Where this resource depends on those grant resources (`depends_on`), it " +
 			"is planned after them and leaves their grants out of `revokes`; otherwise it may list them too, and the " +
@@ -150,8 +150,9 @@ func (r *reconciliationResource) Configure(_ context.Context, req resource.Confi
 // safe: the rows are the only index of which grants are still in force,
 // and without a trusted summary of them every grant's last event must be
 // read. That costs time in proportion to the grants the ledger ever
-// recorded (BenchmarkDueListing), paid once per plan and once per apply by a
-// configuration that declares this resource.
+// recorded (BenchmarkDueListing), paid by the refresh of every plan of a
+// configuration that declares this resource (an apply of a saved plan does
+// not list again, except to create the resource).
 func (r *reconciliationResource) find(ctx context.Context, diags *diag.Diagnostics) (found, bool) {
 	due, err := r.data.run.DueFromEvents(ctx)
 	if err != nil {

@@ -84,3 +84,59 @@ func TestStoresEndingDoesNotWaitOnRows(t *testing.T) {
 		mustVerify(t, l)
 	})
 }
+
+// TestStoresEachLastGrant: the listings from the events give every grant and
+// approval as its last event holds it, whatever the current-state rows say
+// or whether they are there at all; a grant and an approval under one id are
+// each listed as their own kind.
+func TestStoresEachLastGrant(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx, l := context.Background(), st.l
+		for _, id := range []string{"grt_1", "grt_2", "apr_1"} {
+			if _, err := l.IssueGrant(ctx, testGrant(id), t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		expired, _, err := l.ExpireGrant(ctx, "grt_2", t0.Add(time.Hour), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.RecordApproval(ctx, testApproval("apr_1"), t0); err != nil {
+			t.Fatal(err)
+		}
+		withdrawn, err := l.WithdrawApproval(ctx, "apr_1", t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.exec(`DELETE FROM grants WHERE id = 'grt_1'`, `UPDATE grants SET status = 'active' WHERE id = 'grt_2'`,
+			`DELETE FROM approvals`); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		err = l.EachLastGrant(ctx, func(g *Grant, readErr error) error {
+			if readErr != nil {
+				return readErr
+			}
+			got[g.ID] = fmt.Sprintf("%s@%d", g.Status, g.Seq)
+			return nil
+		})
+		want := map[string]string{"grt_1": StatusActive + "@" + fmt.Sprint(expired.Seq-3), "grt_2": fmt.Sprintf("%s@%d", StatusExpired, expired.Seq),
+			"apr_1": StatusActive + "@" + fmt.Sprint(expired.Seq-1)}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("EachLastGrant = %v, %v; want %v", got, err, want)
+		}
+		var approvals []string
+		err = l.EachLastApproval(ctx, func(a Approval, readErr error) error {
+			approvals = append(approvals, fmt.Sprintf("%s %s@%d %v", a.ID, a.Status, a.Seq, readErr))
+			return nil
+		})
+		if want := fmt.Sprintf("apr_1 %s@%d <nil>", ApprovalWithdrawn, withdrawn.Seq); err != nil || len(approvals) != 1 || approvals[0] != want {
+			t.Fatalf("EachLastApproval = %v, %v; want [%s]", approvals, err, want)
+		}
+		stop := errors.New("stop")
+		if err := l.EachLastGrant(ctx, func(*Grant, error) error { return stop }); err != stop {
+			t.Fatalf("EachLastGrant with a callback that stops: %v, want its error as it is", err)
+		}
+	})
+}

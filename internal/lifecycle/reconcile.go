@@ -186,19 +186,25 @@ func (r *Run) DueFromEvents(ctx context.Context) ([]Due, error) {
 		return nil, fmt.Errorf("reading the ledger's approval events: %w", err)
 	}
 
-	var due []Due
-	err = r.ledger.EachLastGrant(ctx, func(g *ledger.Grant, readErr error) error {
+	// judge says whether g is due, and why, as Due's queries would.
+	judge := func(g ledger.Grant) (Due, bool) {
 		switch {
-		case readErr != nil:
-			// Only verification says what is wrong with it; its access
-			// goes all the same, with what the grant's read gives Settle.
-			due = append(due, Due{Grant: ledger.Grant{ID: g.ID, Seq: g.Seq}, Ending: ledger.ReasonExpired})
-		case (ledger.GrantFilter{Overdue: r.now}).Matches(*g):
-			due = append(due, Due{Grant: *g, Ending: ledger.ReasonExpired})
-		case (ledger.GrantFilter{ApprovalWithdrawn: true}).Matches(*g) && withdrawn[g.ApprovalID]:
-			due = append(due, Due{Grant: *g, Ending: ledger.ReasonApprovalWithdrawn})
+		case (ledger.GrantFilter{Overdue: r.now}).Matches(g):
+			return Due{Grant: g, Ending: ledger.ReasonExpired}, true
+		case (ledger.GrantFilter{ApprovalWithdrawn: true}).Matches(g) && withdrawn[g.ApprovalID]:
+			return Due{Grant: g, Ending: ledger.ReasonApprovalWithdrawn}, true
 		case g.RevokePending:
-			due = append(due, Due{Grant: *g})
+			return Due{Grant: g}, true
+		}
+		return Due{}, false
+	}
+	var due []Due
+	var unread []ledger.Grant
+	err = r.ledger.EachLastGrant(ctx, func(g *ledger.Grant, readErr error) error {
+		if readErr != nil {
+			unread = append(unread, *g)
+		} else if d, ok := judge(*g); ok {
+			due = append(due, d)
 		}
 		return nil
 	})
@@ -206,10 +212,22 @@ func (r *Run) DueFromEvents(ctx context.Context) ([]Due, error) {
 		return nil, fmt.Errorf("reading the ledger's grant events: %w", err)
 	}
 	// The walk reads a few fields of every grant; the few that are due are
-	// read whole, from the same last event, for their target and role.
+	// read whole, from their last event, for their target and role.
 	for i, d := range due {
 		if full, err := r.ledger.Grant(ctx, d.Grant.ID); err == nil {
 			due[i].Grant = full
+		}
+	}
+	// A payload the walk could not read is read whole, as Grant reads it;
+	// one that cannot be read at all is listed as past its expiry, so that
+	// its access goes all the same, with what the grant's read gives Settle
+	// (only verification says what is wrong with it).
+	for _, g := range unread {
+		full, err := r.ledger.Grant(ctx, g.ID)
+		if err != nil {
+			due = append(due, Due{Grant: g, Ending: ledger.ReasonExpired})
+		} else if d, ok := judge(full); ok {
+			due = append(due, d)
 		}
 	}
 	sort.Slice(due, func(i, j int) bool { return due[i].Grant.ID < due[j].Grant.ID })

@@ -146,10 +146,11 @@ func recordSeqQuery(d dialect, kind string) string {
 
 // decideAppend decides an append from what the store read under its write
 // lock: cur is the sequence number of the last event about the record
-// (recordSeqQuery; nil when there is none), head the head recorded with the last append and last the last
-// event of the log ({0, ""} for an empty log). The record must be new when
-// expectSeq is 0 and otherwise still at expectSeq, and the head must match the
-// log. It returns the event to write, chained to the head.
+// (recordSeqQuery; nil when there is none), head the head recorded with the
+// last append and last the last event of the log ({0, ""} for an empty log).
+// The record must be new when expectSeq is 0 and otherwise still at
+// expectSeq, and the head must match the log. It returns the event to write,
+// chained to the head.
 func decideAppend(eventType string, at time.Time, r appendRecord, expectSeq int64, cur *int64, head, last Head, st stamp) (Event, error) {
 	switch {
 	case cur == nil:

@@ -224,7 +224,7 @@ func (r *Run) DueFromEvents(ctx context.Context) ([]Due, error) {
 	// (only verification says what is wrong with it).
 	for _, g := range unread {
 		full, err := r.ledger.Grant(ctx, g.ID)
-		if err != nil {
+		if err != nil || full.ID != g.ID {
 			due = append(due, Due{Grant: g, Ending: ledger.ReasonExpired})
 		} else if d, ok := judge(full); ok {
 			due = append(due, d)

@@ -575,18 +575,18 @@ func hasEscapedNUL(data []byte) bool {
 
 // Statements of an append, by current-state table.
 var (
-	// pgStateQuery reads, once the head is locked, the current-state row's
-	// sequence number, the last event of the log and the database's clock,
-	// which the event is recorded by (the trigger events_recorded_now holds
-	// every insert to it).
+	// pgStateQuery reads, once the head is locked, the sequence number of
+	// the record's last event (recordSeqQuery), the last event of the log
+	// and the database's clock, which the event is recorded by (the trigger
+	// events_recorded_now holds every insert to it).
 	pgStateQuery = map[string]string{}
 	// pgUpsert stores the record's new current state.
 	pgUpsert = map[string]string{}
 )
 
 func init() {
-	for _, table := range []string{"grants", "approvals"} {
-		pgStateQuery[table] = `SELECT (SELECT seq FROM ` + table + ` WHERE id = $1), e.seq, e.hash, e.recorded_at, clock_timestamp()
+	for table, kind := range map[string]string{"grants": "grant", "approvals": "approval"} {
+		pgStateQuery[table] = `SELECT (` + recordSeqQuery(pgDialect, kind) + `), e.seq, e.hash, e.recorded_at, clock_timestamp()
 FROM (SELECT 1) one LEFT JOIN (SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1) e ON true`
 		pgUpsert[table] = `INSERT INTO ` + table + ` (id, seq, principal, entitlement, status, expires_at, revoke_pending, approval_id)
 VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz, $7, $8)

@@ -126,12 +126,31 @@ func checkRecord(kind, id, status, expiresAt string) error {
 	return nil
 }
 
+// recordSeqQuery reads, under an append's write lock, the sequence number of
+// the last event about the record of kind ("grant" or "approval") whose id is
+// the query's one parameter, through the events_subject index; no row when
+// there is none.
+//
+// An append decides by it (decideAppend's cur), not by the seq of the
+// record's current-state row: the rows are an index that the pipeline's own
+// database role, or a SQLite file's owner, can edit or delete. A row whose
+// seq was edited would make every append about its record a conflict, and a
+// deleted row would make every transition of its record "not found", so that
+// the expiry or revocation of a grant could never be recorded. Read from the
+// events, the append goes through and its upsert writes the row again from
+// the event it appends.
+func recordSeqQuery(d dialect, kind string) string {
+	return `SELECT seq FROM events WHERE subject = ` + d.param(1) + ` AND type LIKE '` + kind +
+		`.%' ORDER BY seq DESC LIMIT 1`
+}
+
 // decideAppend decides an append from what the store read under its write
-// lock: cur is the sequence number in the record's current-state row (nil when
-// it has none), head the head recorded with the last append and last the last
-// event of the log ({0, ""} for an empty log). The record must be new when
-// expectSeq is 0 and otherwise still at expectSeq, and the head must match the
-// log. It returns the event to write, chained to the head.
+// lock: cur is the sequence number of the last event about the record
+// (recordSeqQuery; nil when there is none), head the head recorded with the
+// last append and last the last event of the log ({0, ""} for an empty log).
+// The record must be new when expectSeq is 0 and otherwise still at
+// expectSeq, and the head must match the log. It returns the event to write,
+// chained to the head.
 func decideAppend(eventType string, at time.Time, r appendRecord, expectSeq int64, cur *int64, head, last Head, st stamp) (Event, error) {
 	switch {
 	case cur == nil:

@@ -459,8 +459,9 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, principal = excluded.principa
 	}
 }
 
-// appendTx is one append: it reads the record's current-state row, the head
-// and the last event under the write lock, decides, and writes.
+// appendTx is one append: it reads the record's last event (recordSeqQuery),
+// the head and the last event of the log under the write lock, decides, and
+// writes the event, the record's current-state row and the head.
 func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Time, r appendRecord, expectSeq int64) (Event, error) {
 	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock now
 	if err != nil {
@@ -470,7 +471,7 @@ func (s *SQLiteStore) appendTx(ctx context.Context, eventType string, at time.Ti
 
 	var cur *int64
 	var seq int64
-	err = s.txQueryRow(ctx, tx, `SELECT seq FROM `+r.row.table+` WHERE id = ?`, r.row.id).Scan(&seq)
+	err = s.txQueryRow(ctx, tx, recordSeqQuery(sqliteDialect, r.row.kind), r.row.id).Scan(&seq)
 	switch {
 	case err == nil:
 		cur = &seq

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"sort"
@@ -152,5 +153,47 @@ func TestIssueRefusesAnotherServer(t *testing.T) {
 	}
 	if st := w.stored(pending.ID); st.Status != ledger.StatusRevoked || st.RevocationReason != ledger.ReasonGrantFailed {
 		t.Fatalf("the request = %+v, want it closed as failed", st)
+	}
+}
+
+// A current-state row edited to name an earlier event of a grant that was
+// revoked (its grant.issued, when it was in force) does not make that grant
+// keep the same membership in place: the expiry of the other grant of it
+// still revokes it.
+func TestExpiryRevokesDespiteRowNamingAnEarlierEvent(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	run := w.run(t0)
+	ending, err := run.Issue(ctx, w.grant("SEC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := w.grant("SEC-2")
+	long.ExpiresAt = t0.Add(30 * 24 * time.Hour).Format(time.RFC3339)
+	revoked, err := run.Issue(ctx, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuedAt := w.stored(revoked.ID).Seq
+	if _, _, err := w.ledger.RevokeGrant(ctx, revoked.ID, t0.Add(time.Hour), ledger.ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE grants SET seq = ?, status = 'active' WHERE id = ?`, issuedAt, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !w.member() {
+		t.Fatal("the membership is gone before the expiry")
+	}
+	res, err := w.run(t0.Add(25*time.Hour)).Expire(ctx, ending)
+	if err != nil || res.Grant.RevokePending || res.Grant.Status != ledger.StatusExpired {
+		t.Fatalf("Expire = %+v, %v", res, err)
+	}
+	if w.member() {
+		t.Fatalf("the membership outlived its grant: the edited row of %s kept it in place", revoked.ID)
 	}
 }

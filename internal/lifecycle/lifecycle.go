@@ -826,8 +826,17 @@ func (r *Run) Covering(ctx context.Context, g ledger.Grant) ([]ledger.Grant, err
 		if _, removed := r.unrecorded.Load(o.ID); removed {
 			continue
 		}
-		if st := o.StatusAt(r.now); st == ledger.StatusActive || st == ledger.StatusPending {
-			out = append(out, o)
+		if st := o.StatusAt(r.now); st != ledger.StatusActive && st != ledger.StatusPending {
+			continue
+		}
+		// A current-state row may name an earlier event of its grant (an
+		// edit that verification reports later): a grant that ended must
+		// not keep another's access in place, so the one that would is read
+		// again from its last event; one that cannot be read covers nothing.
+		if cur, err := r.ledger.Grant(ctx, o.ID); err == nil {
+			if st := cur.StatusAt(r.now); st == ledger.StatusActive || st == ledger.StatusPending {
+				out = append(out, cur)
+			}
 		}
 	}
 	return out, nil

@@ -19,7 +19,13 @@ import (
 
 var t0 = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if dueFixtures.dir != "" {
+		os.RemoveAll(dueFixtures.dir)
+	}
+	os.Exit(code)
+}
 
 // world is one test's ledger (SQLite, in a temporary directory) and
 // PostgreSQL target "postgres.app" (pgtest.Target): a governed role, a login

@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -160,83 +159,77 @@ func (r *Run) Reconcile(ctx context.Context, d Due) (Result, error) {
 }
 
 // DueFromEvents lists what Due lists, judged from the ledger's events alone:
-// each grant's and approval's last event, read with one pass over the events
-// of each kind, never the current-state rows. The rows are an index that the
-// pipeline's own database role may write; a row edited behind governed's back
-// (a status or an expiry that lies, a row deleted, a row naming another
-// record's event) can hide a grant from Due's indexed queries, or make them
-// fail, until governed verify reads every row. A removal must not wait on
-// that: governed reconcile, the job that removes the access of grants no
-// configuration manages any more, lists its work this way. It reads every
-// grant event, so it is for scheduled jobs, not for plans. A grant event
-// whose payload cannot be read is listed as past its expiry under the
-// subject's id, so that its access is still removed.
+// each grant's and approval's last event (ledger.EachLastGrant,
+// ledger.EachLastApproval), never the current-state rows. The rows are an
+// index that the pipeline's own database role may write; a row edited
+// behind governed's back (a status or an expiry that lies, a row deleted, a
+// row naming another record's event) can hide a grant from Due's indexed
+// queries, or make them fail, until governed verify reads every row. A
+// removal must not wait on that: governed reconcile and the provider's
+// governed_reconciliation, which remove the access of grants no
+// configuration manages any more, list their work this way. It reads the
+// last event of every grant and approval the ledger ever recorded, so its
+// cost grows with them (see BenchmarkDueListing). A grant event whose
+// payload cannot be read is listed as past its expiry under the subject's
+// id, so that its access is still removed.
 func (r *Run) DueFromEvents(ctx context.Context) ([]Due, error) {
 	withdrawn := map[string]bool{}
-	var last ledger.Event
-	flushApproval := func() error {
-		if last.Subject == "" {
-			return nil
+	err := r.ledger.EachLastApproval(ctx, func(a ledger.Approval, readErr error) error {
+		// An approval whose event cannot be read withdraws nothing here
+		// (verification reports it); the listing of the grants goes on.
+		if readErr == nil && a.Status == ledger.ApprovalWithdrawn {
+			withdrawn[a.ID] = true
 		}
-		var a ledger.Approval
-		if err := json.Unmarshal(last.Data, &a); err != nil {
-			return fmt.Errorf("approval %q: its event %d is not readable: %w", last.Subject, last.Seq, err)
-		}
-		if a.Status == ledger.ApprovalWithdrawn {
-			withdrawn[last.Subject] = true
-		}
-		return nil
-	}
-	err := r.ledger.SubjectEvents(ctx, "approval", "", func(e ledger.Event) error {
-		if e.Subject != last.Subject {
-			if err := flushApproval(); err != nil {
-				return err
-			}
-		}
-		last = e
 		return nil
 	})
-	if err == nil {
-		err = flushApproval()
-	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledger's approval events: %w", err)
 	}
 
-	var due []Due
-	last = ledger.Event{}
-	flushGrant := func() {
-		if last.Subject == "" {
-			return
-		}
-		var g ledger.Grant
-		if err := json.Unmarshal(last.Data, &g); err != nil || g.ID != last.Subject {
-			// Only verification says what is wrong with it; its access
-			// goes all the same, with what the grant's read gives Settle.
-			due = append(due, Due{Grant: ledger.Grant{ID: last.Subject, Seq: last.Seq}, Ending: ledger.ReasonExpired})
-			return
-		}
-		g.Seq = last.Seq
+	// judge says whether g is due, and why, as Due's queries would.
+	judge := func(g ledger.Grant) (Due, bool) {
 		switch {
 		case (ledger.GrantFilter{Overdue: r.now}).Matches(g):
-			due = append(due, Due{Grant: g, Ending: ledger.ReasonExpired})
+			return Due{Grant: g, Ending: ledger.ReasonExpired}, true
 		case (ledger.GrantFilter{ApprovalWithdrawn: true}).Matches(g) && withdrawn[g.ApprovalID]:
-			due = append(due, Due{Grant: g, Ending: ledger.ReasonApprovalWithdrawn})
+			return Due{Grant: g, Ending: ledger.ReasonApprovalWithdrawn}, true
 		case g.RevokePending:
-			due = append(due, Due{Grant: g})
+			return Due{Grant: g}, true
 		}
+		return Due{}, false
 	}
-	err = r.ledger.SubjectEvents(ctx, "grant", "", func(e ledger.Event) error {
-		if e.Subject != last.Subject {
-			flushGrant()
+	var due []Due
+	var unread []ledger.Grant
+	err = r.ledger.EachLastGrant(ctx, func(g *ledger.Grant, readErr error) error {
+		if readErr != nil {
+			unread = append(unread, *g)
+		} else if d, ok := judge(*g); ok {
+			due = append(due, d)
 		}
-		last = e
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledger's grant events: %w", err)
 	}
-	flushGrant()
+	// The walk reads a few fields of every grant; the few that are due are
+	// read whole, from their last event, for their target and role.
+	for i, d := range due {
+		if full, err := r.ledger.Grant(ctx, d.Grant.ID); err == nil {
+			due[i].Grant = full
+		}
+	}
+	// A payload the walk could not read is read whole, as Grant reads it;
+	// one that cannot be read at all is listed as past its expiry, so that
+	// its access goes all the same, with what the grant's read gives Settle
+	// (only verification says what is wrong with it).
+	for _, g := range unread {
+		full, err := r.ledger.Grant(ctx, g.ID)
+		if err != nil || full.ID != g.ID {
+			due = append(due, Due{Grant: g, Ending: ledger.ReasonExpired})
+		} else if d, ok := judge(full); ok {
+			due = append(due, d)
+		}
+	}
 	sort.Slice(due, func(i, j int) bool { return due[i].Grant.ID < due[j].Grant.ID })
 	return due, nil
 }

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,6 +83,18 @@ func TestReconcileWhatIsDue(t *testing.T) {
 		}
 		if i > 0 && due[i-1].Grant.ID >= d.Grant.ID {
 			t.Errorf("Due is not sorted by id: %s before %s", due[i-1].Grant.ID, d.Grant.ID)
+		}
+	}
+
+	// The events say the same as the rows, which nobody edited.
+	fromEvents, err := later.DueFromEvents(ctx)
+	if err != nil || len(fromEvents) != len(due) {
+		t.Fatalf("DueFromEvents = %+v, %v; want %+v", fromEvents, err, due)
+	}
+	for i, d := range fromEvents {
+		if d.Grant.ID != due[i].Grant.ID || d.Ending != due[i].Ending || d.Grant.Target != due[i].Grant.Target ||
+			d.Grant.Role != due[i].Grant.Role || d.Grant.Seq != due[i].Grant.Seq {
+			t.Errorf("DueFromEvents lists %+v; Due lists %+v", d, due[i])
 		}
 	}
 
@@ -219,5 +232,40 @@ func TestConcurrentEndsOfOneGrant(t *testing.T) {
 	}
 	if w.member() {
 		t.Error("the access is still in the target")
+	}
+}
+
+// DueFromEvents lists a grant whose last event the quick reading of its
+// members refuses (a member name written with an escape) from the whole
+// read of it, and one whose event cannot be read at all as past its expiry,
+// so that its access still goes; neither stops the listing.
+func TestDueFromEventsUnreadablePayloads(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	db, err := sql.Open("sqlite", w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, ev := range []struct{ subject, data string }{
+		{"grt_escaped", `{"\u0069d":"grt_escaped","principal":"svc-a","target":"ledger","status":"active","expires_at":"2026-11-30T08:00:00Z"}`},
+		{"grt_broken", `{"id":"grt_broken","status":tru}`},
+		{"grt_future", `{"\u0069d":"grt_future","principal":"svc-b","target":"ledger","status":"active","expires_at":"2099-01-01T00:00:00Z"}`},
+	} {
+		if _, err := db.Exec(`INSERT INTO events (seq, at, type, subject, data, prev_hash, hash, recorded_at, actor, run_id)
+VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), '2026-11-30T07:00:00Z', 'grant.issued', ?, ?, '', '', '', '', '')`,
+			ev.subject, ev.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due, err := w.run(t0).DueFromEvents(ctx)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("DueFromEvents = %+v, %v; want grt_broken and grt_escaped", due, err)
+	}
+	if d := due[0]; d.Grant.ID != "grt_broken" || d.Ending != ledger.ReasonExpired {
+		t.Errorf("unreadable grant listed as %+v", d)
+	}
+	if d := due[1]; d.Grant.ID != "grt_escaped" || d.Ending != ledger.ReasonExpired || d.Grant.Principal != "svc-a" || d.Grant.Target != "ledger" {
+		t.Errorf("grant with an escaped member name listed as %+v", d)
 	}
 }

@@ -99,6 +99,12 @@ func (r *reconciliationResource) Schema(_ context.Context, _ resource.SchemaRequ
 			"given. The plan lists the grants found in `revokes` and warns about each one; the apply revokes exactly " +
 			"those, in the targets this provider is configured with, and records each revocation in the ledger. " +
 			"Grants in other targets are named in a warning and left alone. A plan that finds nothing shows no change.\n\n" +
+			"The grants are found from the ledger's events (each grant's and approval's last event), never from its " +
+			"current-state tables, which the pipeline's own database role can write: a row edited to say revoked or to " +
+			"move an expiry, or deleted, does not hide a grant from it. Reading every grant's last event takes time in " +
+			"proportion to the grants the ledger ever recorded (a few seconds for a million events), once per plan " +
+			"(and again in the apply that creates the resource); keep this resource in the configuration of the " +
+			"scheduled job rather than in every workspace.\n\n" +
 			"A grant that a `governed_grant` resource of this configuration manages is that resource's to settle, and " +
 			"the plan shows its expiry there. Where this resource depends on those grant resources (`depends_on`), it " +
 			"is planned after them and leaves their grants out of `revokes`; otherwise it may list them too, and the " +
@@ -134,8 +140,21 @@ func (r *reconciliationResource) Configure(_ context.Context, req resource.Confi
 
 // find lists what is due now in the ledger, leaving out the grants that
 // governed_grant resources of this provider instance have in state.
+//
+// It lists from the events (DueFromEvents), not from the current-state rows
+// that Due's indexed queries read: the pipeline's own database role, or the
+// SQLite file's owner, can edit a row's status, expiry or revoke_pending, or
+// delete the row, and so hide a due grant from the rows until a full
+// verification reads them all, and a plan that verifies from a checkpoint
+// never reads the rows that nothing since touched. No cheaper reading is as
+// safe: the rows are the only index of which grants are still in force,
+// and without a trusted summary of them every grant's last event must be
+// read. That costs time in proportion to the grants the ledger ever
+// recorded (BenchmarkDueListing), paid by the refresh of every plan of a
+// configuration that declares this resource (an apply of a saved plan does
+// not list again, except to create the resource).
 func (r *reconciliationResource) find(ctx context.Context, diags *diag.Diagnostics) (found, bool) {
-	due, err := r.data.run.Due(ctx)
+	due, err := r.data.run.DueFromEvents(ctx)
 	if err != nil {
 		addReadError(diags, summaryListGrants, "the grants due for revocation", err)
 		return found{}, false

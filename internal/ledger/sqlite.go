@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -824,13 +823,6 @@ func (t sqliteTx) queryRowArgs(ctx context.Context, q string, args []any, dest .
 const sqliteWalkQuery = `SELECT seq, concat_ws(?1, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data)
 FROM events WHERE seq > ?2 ORDER BY seq`
 
-// sqliteJoinedWalkQuery is sqliteWalkQuery with the sequence number in the
-// join too, its first field, for a read below database/sql: one column a row
-// is what the driver hands over fastest. seq is the table's rowid, so always
-// an integer.
-const sqliteJoinedWalkQuery = `SELECT concat_ws(?1, seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data)
-FROM events WHERE seq > ?2 ORDER BY seq`
-
 // walkEvents walks the log in sequence order (see verification.walk), each
 // event's text fields joined in one column. Within a verification it reads
 // through the driver's own rows, below database/sql: each row's column is
@@ -850,7 +842,7 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 		if !ok {
 			return t.walkEventsSQL(ctx, v, after)
 		}
-		events, err := q.QueryContext(ctx, sqliteJoinedWalkQuery, []driver.NamedValue{
+		events, err := q.QueryContext(ctx, sqliteWalkQuery, []driver.NamedValue{
 			{Ordinal: 1, Value: string(rune(walkSeparator))}, {Ordinal: 2, Value: after}})
 		if err != nil {
 			return err
@@ -862,7 +854,7 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 			defer state.close()
 			feed, rowsRead = state.next, true
 		}
-		dest := make([]driver.Value, 1)
+		dest := make([]driver.Value, 2)
 		return v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
 			if err := events.Next(dest); err != nil {
 				if errors.Is(err, io.EOF) {
@@ -870,11 +862,13 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 				}
 				return 0, nil, buf, false, err
 			}
-			joined, _ := dest[0].(string) // concat_ws leaves out a NULL, and seq is never one
-			seqText, joined, _ := strings.Cut(joined, string(rune(walkSeparator)))
-			seq, err := strconv.ParseInt(seqText, 10, 64)
-			if err != nil {
-				return 0, nil, buf, false, fmt.Errorf("reading the events: sequence number %q", seqText)
+			seq, ok1 := dest[0].(int64)
+			joined, ok2 := dest[1].(string)
+			if !ok1 || !ok2 {
+				// A NULL field makes the join NULL; a seq that is not an
+				// integer cannot be stored (STRICT). Either way the event
+				// does not split: report it at its place in the chain.
+				return seq, nil, buf, true, nil
 			}
 			// The driver made the string from a fresh copy of SQLite's
 			// bytes, for this row alone; the verifier only reads them.
@@ -905,7 +899,7 @@ type stateRows struct {
 	kind   int
 	rows   driver.Rows // of kind; nil before the first read
 	done   bool
-	dest   [1]driver.Value
+	dest   [5]driver.Value
 	others *[2][]int64
 }
 
@@ -934,12 +928,8 @@ func (s *stateRows) next() (walkRow, bool, error) {
 			return walkRow{}, false, err
 		}
 		r := walkRow{kind: s.kind}
-		joined, _ := s.dest[0].(string) // concat_ws leaves out a NULL, and the rowid is never one
-		rowid, ok, err := splitStateRow(joined, &r.row)
-		if err != nil {
-			return walkRow{}, false, err
-		}
-		if !ok {
+		if !splitStateRow(s.dest[:], &r.row) {
+			rowid, _ := s.dest[0].(int64) // the rowid is always an integer
 			s.others[s.kind] = append(s.others[s.kind], rowid)
 			continue
 		}
@@ -1014,50 +1004,46 @@ func (t sqliteTx) rowsSQL(ctx context.Context, q string, args []any, fn func(*st
 }
 
 // sqliteStateRowsQuery reads the current-state rows of table as
-// splitStateRow takes them, in one column: rowid, seq, expiry,
-// revoke_pending, then the text columns, joined by ?1.
+// splitStateRow takes them: rowid, seq, expiry, revoke_pending, then the
+// text columns joined by ?1.
 func sqliteStateRowsQuery(table string) string {
-	return `SELECT concat_ws(?1, g.rowid, g.seq, g.expires_unix, g.revoke_pending, g.id, g.principal, g.entitlement, g.status, g.approval_id) FROM ` +
+	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, concat_ws(?1, g.id, g.principal, g.entitlement, g.status, g.approval_id) FROM ` +
 		table + ` g`
 }
 
-// splitStateRow reads a row of sqliteStateRowsQuery, joined, into r, and
-// reports whether it read as the row was stored, with its rowid: integers
-// where the table holds them and exactly nine fields. A text column that
-// holds the separator, or a NULL that concat_ws leaves out, changes the
-// count, so nine means each column is as stored; the rowid, an integer,
-// comes first whatever follows. A revoke_pending neither 0 nor 1, which no
+// splitStateRow reads a row of sqliteStateRowsQuery into r, and reports
+// whether it read as the row was stored: integers where the table holds
+// them and exactly five text columns. A text column that holds the
+// separator, or a NULL that concat_ws leaves out, changes the count, so five
+// means each column is as stored. A revoke_pending neither 0 nor 1, which no
 // append writes and which a filter on 1 would pass over, makes the row odd.
-func splitStateRow(joined string, r *stateRow) (rowid int64, ok bool, err error) {
-	first, _, _ := strings.Cut(joined, string(rune(walkSeparator)))
-	if rowid, err = strconv.ParseInt(first, 10, 64); err != nil {
-		return 0, false, fmt.Errorf("reading the current-state rows: rowid %q", first)
-	}
-	var f [9]string
-	for i := range f {
-		j := strings.IndexByte(joined, walkSeparator)
-		if (j < 0) != (i == len(f)-1) {
-			return rowid, false, nil
-		}
-		if j < 0 {
-			f[i] = joined
-		} else {
-			f[i], joined = joined[:j], joined[j+1:]
-		}
-	}
-	var n [4]int64
-	for i := range n {
-		if n[i], err = strconv.ParseInt(f[i], 10, 64); err != nil {
-			return rowid, false, nil
-		}
+func splitStateRow(dest []driver.Value, r *stateRow) bool {
+	seq, ok1 := dest[1].(int64)
+	expires, ok2 := dest[2].(int64)
+	pending, ok3 := dest[3].(int64)
+	joined, ok4 := dest[4].(string)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return false
 	}
 	odd := ""
-	if n[3] != 0 && n[3] != 1 {
+	if pending != 0 && pending != 1 {
 		odd = "revoke_pending"
 	}
-	*r = stateRow{id: f[4], seq: n[1], expires: n[2], cols: stateColumns{principal: f[5], entitlement: f[6],
-		status: f[7], revokePending: n[3] == 1, approvalID: f[8]}, odd: odd}
-	return rowid, true, nil
+	var cols [5]string
+	for i := range cols {
+		j := strings.IndexByte(joined, walkSeparator)
+		if (j < 0) != (i == len(cols)-1) {
+			return false
+		}
+		if j < 0 {
+			cols[i] = joined
+		} else {
+			cols[i], joined = joined[:j], joined[j+1:]
+		}
+	}
+	*r = stateRow{id: cols[0], seq: seq, expires: expires, cols: stateColumns{principal: cols[1], entitlement: cols[2],
+		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd}
+	return true
 }
 
 // schemaProblem reports whether the append-only triggers and the

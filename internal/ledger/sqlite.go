@@ -1004,17 +1004,19 @@ func (t sqliteTx) rowsSQL(ctx context.Context, q string, args []any, fn func(*st
 
 // sqliteStateRowsQuery reads the current-state rows of table as
 // splitStateRow takes them: rowid, seq, expiry, revoke_pending, then the
-// text columns joined by ?1.
+// text columns joined by ?1. They are joined with ||, which makes the whole
+// NULL when one is NULL, and not with concat_ws, which would leave the NULL
+// out: one column's separator could then make up for another's NULL.
 func sqliteStateRowsQuery(table string) string {
-	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, concat_ws(?1, g.id, g.principal, g.entitlement, g.status, g.approval_id) FROM ` +
+	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, g.id || ?1 || g.principal || ?1 || g.entitlement || ?1 || g.status || ?1 || g.approval_id FROM ` +
 		table + ` g`
 }
 
 // splitStateRow reads a row of sqliteStateRowsQuery into r, and reports
 // whether it read as the row was stored: integers where the table holds
 // them and exactly five text columns. A text column that holds the
-// separator, or a NULL that concat_ws leaves out, changes the count, so five
-// means each column is as stored. A revoke_pending neither 0 nor 1, which no
+// separator changes the count, and a NULL makes the joined text NULL, so
+// five means each column is as stored. A revoke_pending neither 0 nor 1, which no
 // append writes and which a filter on 1 would pass over, makes the row odd.
 func splitStateRow(dest []driver.Value, r *stateRow) bool {
 	seq, ok1 := dest[1].(int64)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -125,5 +126,65 @@ func TestSQLiteOpenExisting(t *testing.T) {
 	defer l.Close()
 	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Seq != 1 {
 		t.Fatalf("after reopen: %+v, %v", g, err)
+	}
+}
+
+// rewriteTableSQL sets the definition SQLite keeps for table to def, without
+// touching its rows, as the file's owner can with writable_schema, and has
+// every connection read the schema again.
+func rewriteTableSQL(t testing.TB, db *sql.DB, table, def string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var version int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`PRAGMA writable_schema = ON`,
+		`UPDATE sqlite_master SET sql = ` + sqlQuote(def) + ` WHERE type = 'table' AND name = ` + sqlQuote(table),
+		`PRAGMA schema_version = ` + strconv.FormatInt(version+1, 10),
+		`PRAGMA writable_schema = OFF`,
+	} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// TestSQLiteVerifyRowWithNullAndSeparator: the file's owner gives the
+// grants table a definition without NOT NULL for a moment, stores a row whose
+// principal is NULL and whose entitlement holds the walk's separator between
+// the principal and the entitlement, and puts the definition back word for
+// word. Joined by the separator, the row's columns read as its event gives
+// them; the row itself names no principal, so that a filter on the principal
+// passes over the grant. Verification does not take it for the row appends
+// write.
+func TestSQLiteVerifyRowWithNullAndSeparator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l)
+	db := rawDB(t, path)
+	rewriteTableSQL(t, db, "grants", strings.ReplaceAll(strings.TrimSuffix(sqliteGrantsTable, " STRICT"), " NOT NULL", ""))
+	if _, err := db.ExecContext(ctx, `UPDATE grants SET principal = NULL, entitlement = principal || char(31) || entitlement WHERE id = 'grt_1'`); err != nil {
+		t.Fatal(err)
+	}
+	rewriteTableSQL(t, db, "grants", sqliteGrantsTable)
+	if n, err := l.Grants(ctx, GrantFilter{Principal: "svc-payments-api"}); err != nil || len(n) != 0 {
+		t.Fatalf("Grants by principal = %v, %v; want the grant passed over", n, err)
+	}
+	r, err := l.Verify(ctx)
+	if err == nil && r.OK {
+		t.Fatalf("Verify = %+v: a row without a principal verified", r)
 	}
 }

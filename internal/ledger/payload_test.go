@@ -55,6 +55,11 @@ func TestReadPayload(t *testing.T) {
 		{`{"id":"apr_1","signatures":{"alice":["x"]}}`, `"signatures" is not of the type`},
 		{`{"id":"grt_1","status":true}`, `"status" is not of the type`},
 		{`{"id":"grt_1","justification":{}}`, `"justification" is not of the type`},
+		// Go's decoder matches names as bytes.EqualFold does, for which
+		// U+017F (long s) is an s and U+212A (Kelvin sign) a k.
+		{`{"id":"grt_1","revoKed_at":5}`, `"revoKed_at" is not of the type`},
+		{`{"id":"apr_1","ſigner_keyſ":["x"]}`, `"ſigner_keyſ" is not of the type`},
+		{`{"id":"grt_1","ſtatus":"active"}`, `would read as "status"`},
 	} {
 		if problem := readPayload([]byte(tc.data), &f); !strings.Contains(problem, tc.want) {
 			t.Errorf("readPayload(%s) = %q, want %q", tc.data, problem, tc.want)

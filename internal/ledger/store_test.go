@@ -1521,3 +1521,44 @@ func TestStoresVerifyRowAheadOfItsEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestStoresListingReadsWhatVerificationTakes: the pipeline's role appends
+// a correctly chained event whose payload spells member names with JSON
+// escapes, which Go's decoder and verification read as the names they
+// stand for. The ledger verifies, so the listing of grants (governed
+// grants, the governed_grants data source) must read it too, as Go's
+// decoder does, rather than fail for every grant.
+func TestStoresListingReadsWhatVerificationTakes(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx := context.Background()
+		if _, err := st.l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+			t.Fatal(err)
+		}
+		g, err := st.l.Grant(ctx, "grt_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Status, g.RevokedAt, g.RevocationReason = StatusRevoked, t0.Add(time.Hour), ReasonOutOfBand
+		data, err := json.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = []byte(strings.NewReplacer(`"status"`, `"st\u0061tus"`, `"revocation_reason"`, `"revocation\u005freason"`).Replace(string(data)))
+		if _, err := AppendRawGrant(ctx, st.l.Store(), EventGrantRevoked, t0.Add(time.Hour), g, data, g.Seq); err != nil {
+			t.Fatal(err)
+		}
+		mustVerify(t, st.l)
+		var decoded Grant
+		if err := json.Unmarshal(data, &decoded); err != nil || decoded.Status != StatusRevoked || decoded.RevocationReason != ReasonOutOfBand {
+			t.Fatalf("Go's decoder read %+v, %v", decoded, err)
+		}
+		var listed []Grant
+		if err := st.l.EachListedGrant(ctx, GrantFilter{}, func(g *Grant) error { listed = append(listed, *g); return nil }); err != nil {
+			t.Fatalf("EachListedGrant: %v", err)
+		}
+		if len(listed) != 1 || listed[0].Status != StatusRevoked || listed[0].RevocationReason != ReasonOutOfBand {
+			t.Fatalf("listed %+v, want grt_1 revoked out of band", listed)
+		}
+	})
+}

@@ -878,11 +878,17 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 		return rowsRead, err
 	}
 	for kind, rowids := range others {
-		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
+		q := sqliteStateRowQuery(kindTables[kind])
 		for _, rowid := range rowids {
-			if err := t.rowsSQL(ctx, q, []any{rowid}, func(r *stateRow) { v.row(kind, r) }); err != nil {
+			var r stateRow
+			var declared bool
+			if _, err := t.queryRowArgs(ctx, q, []any{rowid}, append(r.dest(), &declared)...); err != nil {
 				return true, err
 			}
+			if !declared {
+				r.odd = oddType
+			}
+			v.row(kind, &r)
 		}
 	}
 	return true, nil
@@ -890,15 +896,16 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 
 // stateRows reads the current-state rows of both kinds, grants first, through
 // the driver's rows, for a walk (walkEvents). A row whose columns do not
-// split back as they were stored goes to others, by rowid, to be read again
-// on its own through database/sql after the walk.
+// split back as they were stored, or holds a value of another type than its
+// table declares, goes to others, by rowid, to be read again on its own
+// through database/sql after the walk.
 type stateRows struct {
 	q      driver.QueryerContext
 	ctx    context.Context
 	kind   int
 	rows   driver.Rows // of kind; nil before the first read
 	done   bool
-	dest   [5]driver.Value
+	dest   [6]driver.Value
 	others *[2][]int64
 }
 
@@ -1008,27 +1015,46 @@ func (t sqliteTx) rowsSQL(ctx context.Context, q string, args []any, fn func(*st
 // NULL when one is NULL, and not with concat_ws, which would leave the NULL
 // out: one column's separator could then make up for another's NULL.
 func sqliteStateRowsQuery(table string) string {
-	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, g.id || ?1 || g.principal || ?1 || g.entitlement || ?1 || g.status || ?1 || g.approval_id FROM ` +
-		table + ` g`
+	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, g.id || ?1 || g.principal || ?1 || g.entitlement || ?1 || g.status || ?1 || g.approval_id, ` +
+		sqliteDeclaredTypes + ` FROM ` + table + ` g`
+}
+
+// sqliteDeclaredTypes is 1 when every column of the current-state row g
+// holds a value of the type its table declares, as a STRICT table keeps
+// them, and 0 otherwise. A table whose definition was rewritten behind
+// SQLite's back (writable_schema) can hold others, which its filters compare
+// otherwise than the values they read as: a BLOB 'active' is not = 'active',
+// a TEXT expiry is later than every number.
+const sqliteDeclaredTypes = `(typeof(g.id) = 'text' AND typeof(g.seq) = 'integer' AND typeof(g.principal) = 'text' AND
+	typeof(g.entitlement) = 'text' AND typeof(g.status) = 'text' AND typeof(g.expires_unix) = 'integer' AND
+	typeof(g.revoke_pending) = 'integer' AND typeof(g.approval_id) = 'text')`
+
+// sqliteStateRowQuery reads the current-state row of table with rowid ?1
+// for verification, as dialect.stateRowsQuery reads rows, then
+// sqliteDeclaredTypes.
+func sqliteStateRowQuery(table string) string {
+	return strings.Replace(sqliteDialect.stateRowsQuery(table), ` FROM `, `, `+sqliteDeclaredTypes+` FROM `, 1) + ` WHERE g.rowid = ?1`
 }
 
 // splitStateRow reads a row of sqliteStateRowsQuery into r, and reports
-// whether it read as the row was stored: integers where the table holds
-// them and exactly five text columns. A text column that holds the
-// separator changes the count, and a NULL makes the joined text NULL, so
-// five means each column is as stored. A revoke_pending neither 0 nor 1, which no
-// append writes and which a filter on 1 would pass over, makes the row odd.
+// whether it read as the row was stored: every column of its declared
+// type (sqliteDeclaredTypes) and exactly five text columns. A text column
+// that holds the separator changes the count, and a NULL makes the joined
+// text NULL, so five means each column is as stored. A revoke_pending
+// neither 0 nor 1, which no append writes and which a filter on 1 would pass
+// over, makes the row odd.
 func splitStateRow(dest []driver.Value, r *stateRow) bool {
 	seq, ok1 := dest[1].(int64)
 	expires, ok2 := dest[2].(int64)
 	pending, ok3 := dest[3].(int64)
 	joined, ok4 := dest[4].(string)
-	if !ok1 || !ok2 || !ok3 || !ok4 {
+	declared, ok5 := dest[5].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || declared != 1 {
 		return false
 	}
-	odd := ""
+	odd := uint64(0)
 	if pending != 0 && pending != 1 {
-		odd = "revoke_pending"
+		odd = oddRow
 	}
 	var cols [5]string
 	for i := range cols {

@@ -188,3 +188,50 @@ func TestSQLiteVerifyRowWithNullAndSeparator(t *testing.T) {
 		t.Fatalf("Verify = %+v: a row without a principal verified", r)
 	}
 }
+
+// TestSQLiteVerifyRowOfAnotherType: the file's owner gives the grants table a
+// definition without STRICT for a moment, stores a column of a row as a value
+// of another type that reads as the same text or number, and puts the
+// definition back word for word. The table's filters compare such a value
+// otherwise (a BLOB 'active' is not = 'active', a TEXT expiry is later than
+// any number), so that a filter passes over the grant: verification names
+// the row.
+func TestSQLiteVerifyRowOfAnotherType(t *testing.T) {
+	t.Parallel()
+	for _, set := range []string{
+		`status = CAST(status AS BLOB)`,
+		`principal = CAST(principal AS BLOB)`,
+		`expires_unix = CAST(expires_unix AS TEXT)`,
+		`seq = CAST(seq AS TEXT)`,
+		`revoke_pending = CAST(revoke_pending AS TEXT)`,
+	} {
+		t.Run(set, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l, path := openTestLedger(t)
+			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			mustVerify(t, l)
+			db := rawDB(t, path)
+			def := strings.ReplaceAll(strings.TrimSuffix(sqliteGrantsTable, " STRICT"), "INTEGER", "")
+			rewriteTableSQL(t, db, "grants", def)
+			if _, err := db.ExecContext(ctx, `UPDATE grants SET `+set+` WHERE id = 'grt_1'`); err != nil {
+				t.Fatal(err)
+			}
+			rewriteTableSQL(t, db, "grants", sqliteGrantsTable)
+			if strings.HasPrefix(set, "status") {
+				if gs, err := l.Grants(ctx, GrantFilter{Status: StatusActive}); err != nil || len(gs) != 0 {
+					t.Fatalf("Grants by status = %v, %v; want the grant passed over", gs, err)
+				}
+			}
+			r, err := l.Verify(ctx)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if r.OK || r.FirstBad != 1 || !strings.Contains(r.Problem, `grant "grt_1"`) || !strings.Contains(r.Problem, "its column types differ") {
+				t.Fatalf("Verify = %+v, want the row of grt_1 named for its column types", r)
+			}
+		})
+	}
+}

@@ -235,6 +235,7 @@ var sqliteDialect = dialect{
 	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = grants.approval_id AND a.status = %s)`,
 	revokePending:     sqliteRevokePending,
 	expiresStored:     `g.expires_unix`,
+	declaredTypes:     sqliteDeclaredTypes,
 	expiresAgree: func(stored int64, expiresAt time.Time) bool {
 		return stored == expiresAt.Unix()
 	},
@@ -878,17 +879,11 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 		return rowsRead, err
 	}
 	for kind, rowids := range others {
-		q := sqliteStateRowQuery(kindTables[kind])
+		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
 		for _, rowid := range rowids {
-			var r stateRow
-			var declared bool
-			if _, err := t.queryRowArgs(ctx, q, []any{rowid}, append(r.dest(), &declared)...); err != nil {
+			if err := t.rowsSQL(ctx, q, []any{rowid}, func(r *stateRow) { v.row(kind, r) }); err != nil {
 				return true, err
 			}
-			if !declared {
-				r.odd = oddType
-			}
-			v.row(kind, &r)
 		}
 	}
 	return true, nil
@@ -896,9 +891,8 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 
 // stateRows reads the current-state rows of both kinds, grants first, through
 // the driver's rows, for a walk (walkEvents). A row whose columns do not
-// split back as they were stored, or holds a value of another type than its
-// table declares, goes to others, by rowid, to be read again on its own
-// through database/sql after the walk.
+// split back as they were stored goes to others, by rowid, to be read again
+// on its own through database/sql after the walk.
 type stateRows struct {
 	q      driver.QueryerContext
 	ctx    context.Context
@@ -1029,16 +1023,9 @@ const sqliteDeclaredTypes = `(typeof(g.id) = 'text' AND typeof(g.seq) = 'integer
 	typeof(g.entitlement) = 'text' AND typeof(g.status) = 'text' AND typeof(g.expires_unix) = 'integer' AND
 	typeof(g.revoke_pending) = 'integer' AND typeof(g.approval_id) = 'text')`
 
-// sqliteStateRowQuery reads the current-state row of table with rowid ?1
-// for verification, as dialect.stateRowsQuery reads rows, then
-// sqliteDeclaredTypes.
-func sqliteStateRowQuery(table string) string {
-	return strings.Replace(sqliteDialect.stateRowsQuery(table), ` FROM `, `, `+sqliteDeclaredTypes+` FROM `, 1) + ` WHERE g.rowid = ?1`
-}
-
 // splitStateRow reads a row of sqliteStateRowsQuery into r, and reports
-// whether it read as the row was stored: every column of its declared
-// type (sqliteDeclaredTypes) and exactly five text columns. A text column
+// whether it read as the row was stored: integers where the table declares
+// them and exactly five text columns. A text column
 // that holds the separator changes the count, and a NULL makes the joined
 // text NULL, so five means each column is as stored. A revoke_pending
 // neither 0 nor 1, which no append writes and which a filter on 1 would pass
@@ -1049,7 +1036,7 @@ func splitStateRow(dest []driver.Value, r *stateRow) bool {
 	pending, ok3 := dest[3].(int64)
 	joined, ok4 := dest[4].(string)
 	declared, ok5 := dest[5].(int64)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || declared != 1 {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
 		return false
 	}
 	odd := uint64(0)
@@ -1069,7 +1056,7 @@ func splitStateRow(dest []driver.Value, r *stateRow) bool {
 		}
 	}
 	*r = stateRow{id: cols[0], seq: seq, expires: expires, cols: stateColumns{principal: cols[1], entitlement: cols[2],
-		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd}
+		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd, declared: declared == 1}
 	return true
 }
 

@@ -209,6 +209,13 @@ func TestSQLiteVerifyRowOfAnotherType(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			l, path := openTestLedger(t)
+			if _, err := l.IssueGrant(ctx, testGrant("grt_0"), t0); err != nil {
+				t.Fatal(err)
+			}
+			from, err := l.Head(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
 				t.Fatal(err)
 			}
@@ -221,16 +228,22 @@ func TestSQLiteVerifyRowOfAnotherType(t *testing.T) {
 			}
 			rewriteTableSQL(t, db, "grants", sqliteGrantsTable)
 			if strings.HasPrefix(set, "status") {
-				if gs, err := l.Grants(ctx, GrantFilter{Status: StatusActive}); err != nil || len(gs) != 0 {
-					t.Fatalf("Grants by status = %v, %v; want the grant passed over", gs, err)
+				if gs, err := l.Grants(ctx, GrantFilter{Status: StatusActive}); err != nil || len(gs) != 1 || gs[0].ID != "grt_0" {
+					t.Fatalf("Grants by status = %v, %v; want grt_1 passed over", gs, err)
 				}
 			}
-			r, err := l.Verify(ctx)
+			whole, err := l.Verify(ctx)
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if r.OK || r.FirstBad != 1 || !strings.Contains(r.Problem, `grant "grt_1"`) || !strings.Contains(r.Problem, "its column types differ") {
-				t.Fatalf("Verify = %+v, want the row of grt_1 named for its column types", r)
+			since, err := l.VerifySince(ctx, from)
+			if err != nil {
+				t.Fatalf("VerifySince: %v", err)
+			}
+			for _, r := range []Report{whole, since} {
+				if r.OK || r.FirstBad != 2 || !strings.Contains(r.Problem, `grant "grt_1"`) || !strings.Contains(r.Problem, "its column types differ") {
+					t.Fatalf("report = %+v, want the row of grt_1 named for its column types", r)
+				}
 			}
 		})
 	}

@@ -408,12 +408,15 @@ type stateRow struct {
 	// otherwise than the append writes it, 0 for none: the row differs from
 	// its event whatever the event says.
 	odd uint64
+	// declared is whether every column holds a value of the type its table
+	// declares (dialect.declaredTypes); a row otherwise is odd (oddType).
+	declared bool
 }
 
 // dest is where a scan of a stateRowsQuery row goes.
 func (r *stateRow) dest() []any {
 	return []any{&r.id, &r.seq, &r.cols.principal, &r.cols.entitlement, &r.cols.status, &r.expires,
-		&r.cols.revokePending, &r.cols.approvalID}
+		&r.cols.revokePending, &r.cols.approvalID, &r.declared}
 }
 
 // stateOf is what the current-state row of a record must hold, given its
@@ -492,8 +495,11 @@ func (v *verification) row(kind int, r *stateRow) {
 	}
 	if st.rows == 1 {
 		st.row = rowState{seq: r.seq, cols: rowDigest(v.seed, &r.cols), expires: r.expires}
-		if r.odd != 0 {
+		switch {
+		case r.odd != 0:
 			st.row.cols = r.odd
+		case !r.declared:
+			st.row.cols = oddType
 		}
 	}
 }

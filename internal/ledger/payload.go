@@ -290,9 +290,15 @@ var stringStop = func() (stop [256]bool) {
 	return stop
 }()
 
+// maxValueDepth is how deeply a member's value may nest arrays and
+// objects: Go's decoder refuses a document nested more than 10000 deep, and
+// the payload's object is one level of it.
+const maxValueDepth = 10000 - 1
+
 // skipValue returns the index after the JSON value (not a string) that
 // starts at data[i]: an object or array with everything in it, or a
-// literal or number; -1 when it does not end.
+// literal or number; -1 when it does not end, or nests deeper than
+// maxValueDepth.
 func skipValue(data []byte, i int) int {
 	if i >= len(data) {
 		return -1
@@ -319,7 +325,9 @@ func skipValue(data []byte, i int) int {
 			i = end
 			continue
 		case '{', '[':
-			depth++
+			if depth++; depth > maxValueDepth {
+				return -1
+			}
 		case '}', ']':
 			depth--
 			if depth == 0 {

@@ -75,6 +75,16 @@ func TestReadPayload(t *testing.T) {
 			}
 		}
 	}
+	// Go's decoder refuses a document nested more than 10000 deep, the
+	// payload's object included: a member's value may nest 9999 deep.
+	for depth, want := range map[int]string{9999: "", 10000: "not well-formed"} {
+		data := `{"id":"grt_1","x":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+		var g Grant
+		decodes := json.Unmarshal([]byte(data), &g) == nil
+		if problem := readPayload([]byte(data), &f); !strings.Contains(problem, want) || (problem == "") != decodes {
+			t.Errorf("readPayload of a member nested %d deep = %q, want %q (Go's decoder takes it: %v)", depth, problem, want, decodes)
+		}
+	}
 	// What both Go's decoder and readPayload take.
 	for _, data := range []string{
 		`{"id":"grt_1","break_glass":null,"approvers":null,"revoked_at":null,"signatures":null}`,

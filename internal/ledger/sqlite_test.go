@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rawDB opens the ledger file directly, as someone with file access could.
@@ -246,5 +247,50 @@ func TestSQLiteVerifyRowOfAnotherType(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSQLiteVerifyEventWithNullAndSeparator: the file's owner, with the
+// append-only triggers taken away and put back word for word and the events
+// table's definition rewritten for a moment, moves an event's subject into
+// its type behind the walk's separator and leaves the subject NULL. Joined by
+// the separator, the event reads as before, so its hash and every checkpoint
+// still match; read by its subject, as the ledger reads a grant, the
+// revocation is gone and the grant is active again. Verification reports the
+// event as altered.
+func TestSQLiteVerifyEventWithNullAndSeparator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	before := mustVerify(t, l)
+	db := rawDB(t, path)
+	var def string
+	if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	rewriteTableSQL(t, db, "events", strings.ReplaceAll(def, " NOT NULL", ""))
+	for _, stmt := range []string{`DROP TRIGGER events_no_update`,
+		`UPDATE events SET type = type || char(31) || subject, subject = NULL WHERE seq = 2`,
+		sqliteTriggerNoUpdate} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	rewriteTableSQL(t, db, "events", def)
+	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Status != StatusActive {
+		t.Fatalf("Grant = %+v, %v; want the revocation hidden from reads by subject", g, err)
+	}
+	r, err := l.Verify(ctx)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if r.OK || r.FirstBad != 2 || !strings.Contains(r.Problem, "event 2 was altered") {
+		t.Fatalf("Verify = %+v (before: %+v), want event 2 reported as altered", r, before)
 	}
 }

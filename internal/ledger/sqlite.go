@@ -817,14 +817,18 @@ func (t sqliteTx) queryRowArgs(ctx context.Context, q string, args []any, dest .
 // sqliteWalkQuery reads the events in sequence order, their text fields
 // joined in the order walkFields splits them. concat_ws copies each field
 // once, where a chain of || copies what it joined so far at every step. It
-// would leave out a NULL field, which no stored event has (the columns are
-// NOT NULL) but which one forced in anyway could have another field make up
-// for with a separator of its own, so that the event joins as before while
-// reads by its columns find another: a field that is NULL makes the whole
-// NULL instead, and the walk reports the event as altered.
-const sqliteWalkQuery = `SELECT seq, CASE WHEN at IS NULL OR type IS NULL OR subject IS NULL OR prev_hash IS NULL OR hash IS NULL OR
-	recorded_at IS NULL OR actor IS NULL OR run_id IS NULL OR data IS NULL THEN NULL
-	ELSE concat_ws(?1, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data) END
+// would leave out a NULL field, and joins a BLOB as the text it holds. No
+// stored event has either (the table is STRICT, its columns TEXT NOT NULL),
+// but one forced in anyway (a definition rewritten behind SQLite's back)
+// would join as before, its hash and every checkpoint matching, while reads
+// by its columns found another event or none: a NULL made up for by a
+// separator in another field, a BLOB subject that is not = its text. A
+// field that is not TEXT makes the whole NULL instead, and the walk reports
+// the event as altered.
+const sqliteWalkQuery = `SELECT seq, CASE WHEN typeof(at) = 'text' AND typeof(type) = 'text' AND typeof(subject) = 'text' AND
+	typeof(prev_hash) = 'text' AND typeof(hash) = 'text' AND typeof(recorded_at) = 'text' AND typeof(actor) = 'text' AND
+	typeof(run_id) = 'text' AND typeof(data) = 'text'
+	THEN concat_ws(?1, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data) END
 FROM events WHERE seq > ?2 ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk), each

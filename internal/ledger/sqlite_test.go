@@ -250,16 +250,29 @@ func TestSQLiteVerifyRowOfAnotherType(t *testing.T) {
 	}
 }
 
-// TestSQLiteVerifyEventWithNullAndSeparator: the file's owner, with the
+// TestSQLiteVerifyEventReadOtherwise: the file's owner, with the
 // append-only triggers taken away and put back word for word and the events
-// table's definition rewritten for a moment, moves an event's subject into
-// its type behind the walk's separator and leaves the subject NULL. Joined by
+// table's definition rewritten for a moment, stores a revocation's subject
+// so that a read by subject no longer finds it: moved into its type behind
+// the walk's separator with the subject left NULL, or as a BLOB. Joined by
 // the separator, the event reads as before, so its hash and every checkpoint
 // still match; read by its subject, as the ledger reads a grant, the
 // revocation is gone and the grant is active again. Verification reports the
 // event as altered.
-func TestSQLiteVerifyEventWithNullAndSeparator(t *testing.T) {
+func TestSQLiteVerifyEventReadOtherwise(t *testing.T) {
 	t.Parallel()
+	for _, set := range []string{
+		`type = type || char(31) || subject, subject = NULL`,
+		`subject = CAST(subject AS BLOB)`,
+	} {
+		t.Run(set, func(t *testing.T) {
+			t.Parallel()
+			verifyEventReadOtherwise(t, set)
+		})
+	}
+}
+
+func verifyEventReadOtherwise(t *testing.T, set string) {
 	ctx := context.Background()
 	l, path := openTestLedger(t)
 	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
@@ -274,9 +287,9 @@ func TestSQLiteVerifyEventWithNullAndSeparator(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&def); err != nil {
 		t.Fatal(err)
 	}
-	rewriteTableSQL(t, db, "events", strings.ReplaceAll(def, " NOT NULL", ""))
+	rewriteTableSQL(t, db, "events", strings.ReplaceAll(strings.TrimSuffix(def, " STRICT"), " NOT NULL", ""))
 	for _, stmt := range []string{`DROP TRIGGER events_no_update`,
-		`UPDATE events SET type = type || char(31) || subject, subject = NULL WHERE seq = 2`,
+		`UPDATE events SET ` + set + ` WHERE seq = 2`,
 		sqliteTriggerNoUpdate} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)

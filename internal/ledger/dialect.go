@@ -49,6 +49,9 @@ type dialect struct {
 	// expiresAgree reports whether a stored expiry (expiresStored) is the
 	// expiry expiresAt of the payload it was copied from.
 	expiresAgree func(stored int64, expiresAt time.Time) bool
+	// declaredTypes is a condition, true when every column of the
+	// current-state row g holds a value of the type its table declares.
+	declaredTypes string
 	// migrations are the schema's versions, in order: step i brings the
 	// schema to version i+1.
 	migrations [][]string
@@ -188,7 +191,7 @@ func stateEventData(table string) string {
 // the rows name: the walk keeps what each row must hold (verification.stateOf).
 func (d dialect) stateRowsQuery(table string) string {
 	return `SELECT g.id, g.seq, g.principal, g.entitlement, g.status, ` + d.expiresStored +
-		`, g.revoke_pending, g.approval_id FROM ` + table + ` g`
+		`, g.revoke_pending, g.approval_id, ` + d.declaredTypes + ` FROM ` + table + ` g`
 }
 
 // rowQuerier runs a query that returns at most one row in a store's

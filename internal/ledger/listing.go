@@ -40,8 +40,15 @@ func decodeListedGrant(seq int64, data []byte, g *Grant) error {
 			return errListedPayload
 		}
 		key, keyEscaped, end := scanString(data, i)
-		if end < 0 || keyEscaped {
+		if end < 0 {
 			return errListedPayload
+		}
+		if keyEscaped { // a name spelt with escapes, which Go's decoder and verification read unescaped
+			var s string
+			if json.Unmarshal(data[i:end], &s) != nil {
+				return errListedPayload
+			}
+			key = []byte(s)
 		}
 		i = skipSpace(data, end)
 		if i >= len(data) || data[i] != ':' {

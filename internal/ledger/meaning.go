@@ -321,8 +321,11 @@ func (m *meaning) grantDecision(v *verification, seq int64, at, subject, data []
 	f := &m.fields
 	signers := -1
 	if aid := f[fApprovalID]; len(aid) > 0 {
+		// An approval known by its current-state row alone (a store may
+		// hand rows to the walk before their subjects' events) records
+		// nothing before the grant.
 		j, ok := v.subjects[kindApproval].find(aid)
-		if !ok {
+		if !ok || v.subjects[kindApproval].last[j].seq == 0 {
 			m.fail(seq, "issues grant %q under approval %q, which the ledger does not record before it", subject, aid)
 			return
 		}

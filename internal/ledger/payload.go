@@ -290,9 +290,15 @@ var stringStop = func() (stop [256]bool) {
 	return stop
 }()
 
+// maxValueDepth is how deeply a member's value may nest arrays and
+// objects: Go's decoder refuses a document nested more than 10000 deep, and
+// the payload's object is one level of it.
+const maxValueDepth = 10000 - 1
+
 // skipValue returns the index after the JSON value (not a string) that
 // starts at data[i]: an object or array with everything in it, or a
-// literal or number; -1 when it does not end.
+// literal or number; -1 when it does not end, or nests deeper than
+// maxValueDepth.
 func skipValue(data []byte, i int) int {
 	if i >= len(data) {
 		return -1
@@ -319,7 +325,9 @@ func skipValue(data []byte, i int) int {
 			i = end
 			continue
 		case '{', '[':
-			depth++
+			if depth++; depth > maxValueDepth {
+				return -1
+			}
 		case '}', ']':
 			depth--
 			if depth == 0 {
@@ -343,18 +351,31 @@ const (
 )
 
 // memberKind is the kind of the member named key, matched regardless of
-// letter case as Go's decoder matches names.
+// letter case as Go's decoder matches names (bytes.EqualFold), for which
+// U+017F (long s) is an s and U+212A (Kelvin sign) a k: no other letter
+// outside ASCII folds to one in it.
 func memberKind(key []byte) int {
 	var buf [24]byte
-	if len(key) > len(buf) {
-		return memberOther // longer than any name governed writes
-	}
-	lower := buf[:len(key)]
-	for i, c := range key {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	lower := buf[:0]
+	for i := 0; i < len(key); {
+		c := key[i]
+		switch {
+		case c < utf8.RuneSelf:
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			i++
+		case bytes.HasPrefix(key[i:], longS):
+			c, i = 's', i+len(longS)
+		case bytes.HasPrefix(key[i:], kelvinSign):
+			c, i = 'k', i+len(kelvinSign)
+		default:
+			return memberOther
 		}
-		lower[i] = c
+		if len(lower) == len(buf) {
+			return memberOther // longer than any name governed writes
+		}
+		lower = append(lower, c)
 	}
 	switch string(lower) {
 	case "break_glass", "revoke_pending":
@@ -373,6 +394,11 @@ func memberKind(key []byte) int {
 	}
 	return memberOther
 }
+
+var (
+	longS      = []byte("\u017f")
+	kelvinSign = []byte("\u212a")
+)
 
 // memberTypeProblem says whether v, the well-formed value of the member
 // named key, is of a type Go's decoder would refuse for that member: a

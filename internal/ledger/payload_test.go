@@ -55,6 +55,11 @@ func TestReadPayload(t *testing.T) {
 		{`{"id":"apr_1","signatures":{"alice":["x"]}}`, `"signatures" is not of the type`},
 		{`{"id":"grt_1","status":true}`, `"status" is not of the type`},
 		{`{"id":"grt_1","justification":{}}`, `"justification" is not of the type`},
+		// Go's decoder matches names as bytes.EqualFold does, for which
+		// U+017F (long s) is an s and U+212A (Kelvin sign) a k.
+		{`{"id":"grt_1","revoKed_at":5}`, `"revoKed_at" is not of the type`},
+		{`{"id":"apr_1","ſigner_keyſ":["x"]}`, `"ſigner_keyſ" is not of the type`},
+		{`{"id":"grt_1","ſtatus":"active"}`, `would read as "status"`},
 	} {
 		if problem := readPayload([]byte(tc.data), &f); !strings.Contains(problem, tc.want) {
 			t.Errorf("readPayload(%s) = %q, want %q", tc.data, problem, tc.want)
@@ -68,6 +73,16 @@ func TestReadPayload(t *testing.T) {
 			if json.Unmarshal([]byte(tc.data), &g) == nil && json.Unmarshal([]byte(tc.data), &a) == nil {
 				t.Errorf("%s decodes as a grant and an approval, so readPayload should take it", tc.data)
 			}
+		}
+	}
+	// Go's decoder refuses a document nested more than 10000 deep, the
+	// payload's object included: a member's value may nest 9999 deep.
+	for depth, want := range map[int]string{9999: "", 10000: "not well-formed"} {
+		data := `{"id":"grt_1","x":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+		var g Grant
+		decodes := json.Unmarshal([]byte(data), &g) == nil
+		if problem := readPayload([]byte(data), &f); !strings.Contains(problem, want) || (problem == "") != decodes {
+			t.Errorf("readPayload of a member nested %d deep = %q, want %q (Go's decoder takes it: %v)", depth, problem, want, decodes)
 		}
 	}
 	// What both Go's decoder and readPayload take.

@@ -317,6 +317,7 @@ var pgDialect = dialect{
 	revokePending:     pgRevokePending,
 	// In whole microseconds, as PostgreSQL keeps it.
 	expiresStored: `(extract(epoch FROM g.expires_at) * 1000000)::bigint`,
+	declaredTypes: `true`, // a column holds only values of its type
 	expiresAgree: func(stored int64, expiresAt time.Time) bool {
 		// PostgreSQL rounds to the nearest microsecond, ties to even.
 		d := expiresAt.Sub(time.UnixMicro(stored))

@@ -235,6 +235,7 @@ var sqliteDialect = dialect{
 	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = grants.approval_id AND a.status = %s)`,
 	revokePending:     sqliteRevokePending,
 	expiresStored:     `g.expires_unix`,
+	declaredTypes:     sqliteDeclaredTypes,
 	expiresAgree: func(stored int64, expiresAt time.Time) bool {
 		return stored == expiresAt.Unix()
 	},
@@ -817,10 +818,18 @@ func (t sqliteTx) queryRowArgs(ctx context.Context, q string, args []any, dest .
 // sqliteWalkQuery reads the events in sequence order, their text fields
 // joined in the order walkFields splits them. concat_ws copies each field
 // once, where a chain of || copies what it joined so far at every step. It
-// leaves out a NULL field, which no stored event has (the columns are NOT
-// NULL): one that was forced in anyway leaves the event a separator short,
-// and walkFields reports it as altered.
-const sqliteWalkQuery = `SELECT seq, concat_ws(?1, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data)
+// would leave out a NULL field, and joins a BLOB as the text it holds. No
+// stored event has either (the table is STRICT, its columns TEXT NOT NULL),
+// but one forced in anyway (a definition rewritten behind SQLite's back)
+// would join as before, its hash and every checkpoint matching, while reads
+// by its columns found another event or none: a NULL made up for by a
+// separator in another field, a BLOB subject that is not = its text. A
+// field that is not TEXT makes the whole NULL instead, and the walk reports
+// the event as altered.
+const sqliteWalkQuery = `SELECT seq, CASE WHEN typeof(at) = 'text' AND typeof(type) = 'text' AND typeof(subject) = 'text' AND
+	typeof(prev_hash) = 'text' AND typeof(hash) = 'text' AND typeof(recorded_at) = 'text' AND typeof(actor) = 'text' AND
+	typeof(run_id) = 'text' AND typeof(data) = 'text'
+	THEN concat_ws(?1, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data) END
 FROM events WHERE seq > ?2 ORDER BY seq`
 
 // walkEvents walks the log in sequence order (see verification.walk), each
@@ -899,7 +908,7 @@ type stateRows struct {
 	kind   int
 	rows   driver.Rows // of kind; nil before the first read
 	done   bool
-	dest   [5]driver.Value
+	dest   [6]driver.Value
 	others *[2][]int64
 }
 
@@ -1005,29 +1014,43 @@ func (t sqliteTx) rowsSQL(ctx context.Context, q string, args []any, fn func(*st
 
 // sqliteStateRowsQuery reads the current-state rows of table as
 // splitStateRow takes them: rowid, seq, expiry, revoke_pending, then the
-// text columns joined by ?1.
+// text columns joined by ?1. They are joined with ||, which makes the whole
+// NULL when one is NULL, and not with concat_ws, which would leave the NULL
+// out: one column's separator could then make up for another's NULL.
 func sqliteStateRowsQuery(table string) string {
-	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, concat_ws(?1, g.id, g.principal, g.entitlement, g.status, g.approval_id) FROM ` +
-		table + ` g`
+	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, g.id || ?1 || g.principal || ?1 || g.entitlement || ?1 || g.status || ?1 || g.approval_id, ` +
+		sqliteDeclaredTypes + ` FROM ` + table + ` g`
 }
 
+// sqliteDeclaredTypes is 1 when every column of the current-state row g
+// holds a value of the type its table declares, as a STRICT table keeps
+// them, and 0 otherwise. A table whose definition was rewritten behind
+// SQLite's back (writable_schema) can hold others, which its filters compare
+// otherwise than the values they read as: a BLOB 'active' is not = 'active',
+// a TEXT expiry is later than every number.
+const sqliteDeclaredTypes = `(typeof(g.id) = 'text' AND typeof(g.seq) = 'integer' AND typeof(g.principal) = 'text' AND
+	typeof(g.entitlement) = 'text' AND typeof(g.status) = 'text' AND typeof(g.expires_unix) = 'integer' AND
+	typeof(g.revoke_pending) = 'integer' AND typeof(g.approval_id) = 'text')`
+
 // splitStateRow reads a row of sqliteStateRowsQuery into r, and reports
-// whether it read as the row was stored: integers where the table holds
-// them and exactly five text columns. A text column that holds the
-// separator, or a NULL that concat_ws leaves out, changes the count, so five
-// means each column is as stored. A revoke_pending neither 0 nor 1, which no
-// append writes and which a filter on 1 would pass over, makes the row odd.
+// whether it read as the row was stored: integers where the table declares
+// them and exactly five text columns. A text column
+// that holds the separator changes the count, and a NULL makes the joined
+// text NULL, so five means each column is as stored. A revoke_pending
+// neither 0 nor 1, which no append writes and which a filter on 1 would pass
+// over, makes the row odd.
 func splitStateRow(dest []driver.Value, r *stateRow) bool {
 	seq, ok1 := dest[1].(int64)
 	expires, ok2 := dest[2].(int64)
 	pending, ok3 := dest[3].(int64)
 	joined, ok4 := dest[4].(string)
-	if !ok1 || !ok2 || !ok3 || !ok4 {
+	declared, ok5 := dest[5].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
 		return false
 	}
-	odd := ""
+	odd := uint64(0)
 	if pending != 0 && pending != 1 {
-		odd = "revoke_pending"
+		odd = oddRow
 	}
 	var cols [5]string
 	for i := range cols {
@@ -1042,7 +1065,7 @@ func splitStateRow(dest []driver.Value, r *stateRow) bool {
 		}
 	}
 	*r = stateRow{id: cols[0], seq: seq, expires: expires, cols: stateColumns{principal: cols[1], entitlement: cols[2],
-		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd}
+		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd, declared: declared == 1}
 	return true
 }
 

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rawDB opens the ledger file directly, as someone with file access could.
@@ -125,5 +127,183 @@ func TestSQLiteOpenExisting(t *testing.T) {
 	defer l.Close()
 	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Seq != 1 {
 		t.Fatalf("after reopen: %+v, %v", g, err)
+	}
+}
+
+// rewriteTableSQL sets the definition SQLite keeps for table to def, without
+// touching its rows, as the file's owner can with writable_schema, and has
+// every connection read the schema again.
+func rewriteTableSQL(t testing.TB, db *sql.DB, table, def string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var version int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`PRAGMA writable_schema = ON`,
+		`UPDATE sqlite_master SET sql = ` + sqlQuote(def) + ` WHERE type = 'table' AND name = ` + sqlQuote(table),
+		`PRAGMA schema_version = ` + strconv.FormatInt(version+1, 10),
+		`PRAGMA writable_schema = OFF`,
+	} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// TestSQLiteVerifyRowWithNullAndSeparator: the file's owner gives the
+// grants table a definition without NOT NULL for a moment, stores a row whose
+// principal is NULL and whose entitlement holds the walk's separator between
+// the principal and the entitlement, and puts the definition back word for
+// word. Joined by the separator, the row's columns read as its event gives
+// them; the row itself names no principal, so that a filter on the principal
+// passes over the grant. Verification does not take it for the row appends
+// write.
+func TestSQLiteVerifyRowWithNullAndSeparator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l)
+	db := rawDB(t, path)
+	rewriteTableSQL(t, db, "grants", strings.ReplaceAll(strings.TrimSuffix(sqliteGrantsTable, " STRICT"), " NOT NULL", ""))
+	if _, err := db.ExecContext(ctx, `UPDATE grants SET principal = NULL, entitlement = principal || char(31) || entitlement WHERE id = 'grt_1'`); err != nil {
+		t.Fatal(err)
+	}
+	rewriteTableSQL(t, db, "grants", sqliteGrantsTable)
+	if n, err := l.Grants(ctx, GrantFilter{Principal: "svc-payments-api"}); err != nil || len(n) != 0 {
+		t.Fatalf("Grants by principal = %v, %v; want the grant passed over", n, err)
+	}
+	r, err := l.Verify(ctx)
+	if err == nil && r.OK {
+		t.Fatalf("Verify = %+v: a row without a principal verified", r)
+	}
+}
+
+// TestSQLiteVerifyRowOfAnotherType: the file's owner gives the grants table a
+// definition without STRICT for a moment, stores a column of a row as a value
+// of another type that reads as the same text or number, and puts the
+// definition back word for word. The table's filters compare such a value
+// otherwise (a BLOB 'active' is not = 'active', a TEXT expiry is later than
+// any number), so that a filter passes over the grant: verification names
+// the row.
+func TestSQLiteVerifyRowOfAnotherType(t *testing.T) {
+	t.Parallel()
+	for _, set := range []string{
+		`status = CAST(status AS BLOB)`,
+		`principal = CAST(principal AS BLOB)`,
+		`expires_unix = CAST(expires_unix AS TEXT)`,
+		`seq = CAST(seq AS TEXT)`,
+		`revoke_pending = CAST(revoke_pending AS TEXT)`,
+	} {
+		t.Run(set, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l, path := openTestLedger(t)
+			if _, err := l.IssueGrant(ctx, testGrant("grt_0"), t0); err != nil {
+				t.Fatal(err)
+			}
+			from, err := l.Head(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			mustVerify(t, l)
+			db := rawDB(t, path)
+			def := strings.ReplaceAll(strings.TrimSuffix(sqliteGrantsTable, " STRICT"), "INTEGER", "")
+			rewriteTableSQL(t, db, "grants", def)
+			if _, err := db.ExecContext(ctx, `UPDATE grants SET `+set+` WHERE id = 'grt_1'`); err != nil {
+				t.Fatal(err)
+			}
+			rewriteTableSQL(t, db, "grants", sqliteGrantsTable)
+			if strings.HasPrefix(set, "status") {
+				if gs, err := l.Grants(ctx, GrantFilter{Status: StatusActive}); err != nil || len(gs) != 1 || gs[0].ID != "grt_0" {
+					t.Fatalf("Grants by status = %v, %v; want grt_1 passed over", gs, err)
+				}
+			}
+			whole, err := l.Verify(ctx)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			since, err := l.VerifySince(ctx, from)
+			if err != nil {
+				t.Fatalf("VerifySince: %v", err)
+			}
+			for _, r := range []Report{whole, since} {
+				if r.OK || r.FirstBad != 2 || !strings.Contains(r.Problem, `grant "grt_1"`) || !strings.Contains(r.Problem, "its column types differ") {
+					t.Fatalf("report = %+v, want the row of grt_1 named for its column types", r)
+				}
+			}
+		})
+	}
+}
+
+// TestSQLiteVerifyEventReadOtherwise: the file's owner, with the
+// append-only triggers taken away and put back word for word and the events
+// table's definition rewritten for a moment, stores a revocation's subject
+// so that a read by subject no longer finds it: moved into its type behind
+// the walk's separator with the subject left NULL, or as a BLOB. Joined by
+// the separator, the event reads as before, so its hash and every checkpoint
+// still match; read by its subject, as the ledger reads a grant, the
+// revocation is gone and the grant is active again. Verification reports the
+// event as altered.
+func TestSQLiteVerifyEventReadOtherwise(t *testing.T) {
+	t.Parallel()
+	for _, set := range []string{
+		`type = type || char(31) || subject, subject = NULL`,
+		`subject = CAST(subject AS BLOB)`,
+	} {
+		t.Run(set, func(t *testing.T) {
+			t.Parallel()
+			verifyEventReadOtherwise(t, set)
+		})
+	}
+}
+
+func verifyEventReadOtherwise(t *testing.T, set string) {
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	before := mustVerify(t, l)
+	db := rawDB(t, path)
+	var def string
+	if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	rewriteTableSQL(t, db, "events", strings.ReplaceAll(strings.TrimSuffix(def, " STRICT"), " NOT NULL", ""))
+	for _, stmt := range []string{`DROP TRIGGER events_no_update`,
+		`UPDATE events SET ` + set + ` WHERE seq = 2`,
+		sqliteTriggerNoUpdate} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	rewriteTableSQL(t, db, "events", def)
+	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Status != StatusActive {
+		t.Fatalf("Grant = %+v, %v; want the revocation hidden from reads by subject", g, err)
+	}
+	r, err := l.Verify(ctx)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if r.OK || r.FirstBad != 2 || !strings.Contains(r.Problem, "event 2 was altered") {
+		t.Fatalf("Verify = %+v (before: %+v), want event 2 reported as altered", r, before)
 	}
 }

@@ -1504,3 +1504,90 @@ func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// TestStoresVerifyRowAheadOfItsEvents: a store may hand verification the
+// current-state rows while it walks the events (the SQLite store does), so
+// a row can be noted before any event about its subject. The pipeline's role,
+// which may update rows and insert events, renames an approval's row and
+// then appends a grant.issued under the renamed approval: the approval is
+// known by its row alone, which records nothing before the grant, and
+// verification reports the ledger rather than crashing.
+func TestStoresVerifyRowAheadOfItsEvents(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx := context.Background()
+		for i := range walkBatchSize {
+			if _, err := st.l.RecordApproval(ctx, testApproval(fmt.Sprintf("apr_%03d", i)), t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 10 {
+			if _, err := st.l.IssueGrant(ctx, testGrant(fmt.Sprintf("grt_%d", i)), t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustVerify(t, st.l)
+		if err := st.exec(`UPDATE approvals SET id = 'apr_ghost' WHERE id = 'apr_000'`); err != nil {
+			t.Fatal(err)
+		}
+		g := testGrant("grt_evil")
+		g.ApprovalID, g.Status, g.GrantedAt = "apr_ghost", StatusActive, t0
+		data, err := json.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := AppendRawGrant(ctx, st.l.Store(), EventGrantIssued, t0, g, data, 0); err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.l.Verify(ctx)
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		// The renamed row leaves apr_000 without one, which is reported
+		// first.
+		if r.OK || r.FirstBad != 1 || !strings.Contains(r.Problem, `approval "apr_000" has events`) {
+			t.Fatalf("report = %+v, want event 1 named for an approval without its row", r)
+		}
+	})
+}
+
+// TestStoresListingReadsWhatVerificationTakes: the pipeline's role appends
+// a correctly chained event whose payload spells member names with JSON
+// escapes, which Go's decoder and verification read as the names they
+// stand for. The ledger verifies, so the listing of grants (governed
+// grants, the governed_grants data source) must read it too, as Go's
+// decoder does, rather than fail for every grant.
+func TestStoresListingReadsWhatVerificationTakes(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st storeUnderTest) {
+		ctx := context.Background()
+		if _, err := st.l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+			t.Fatal(err)
+		}
+		g, err := st.l.Grant(ctx, "grt_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Status, g.RevokedAt, g.RevocationReason = StatusRevoked, t0.Add(time.Hour), ReasonOutOfBand
+		data, err := json.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = []byte(strings.NewReplacer(`"status"`, `"st\u0061tus"`, `"revocation_reason"`, `"revocation\u005freason"`).Replace(string(data)))
+		if _, err := AppendRawGrant(ctx, st.l.Store(), EventGrantRevoked, t0.Add(time.Hour), g, data, g.Seq); err != nil {
+			t.Fatal(err)
+		}
+		mustVerify(t, st.l)
+		var decoded Grant
+		if err := json.Unmarshal(data, &decoded); err != nil || decoded.Status != StatusRevoked || decoded.RevocationReason != ReasonOutOfBand {
+			t.Fatalf("Go's decoder read %+v, %v", decoded, err)
+		}
+		var listed []Grant
+		if err := st.l.EachListedGrant(ctx, GrantFilter{}, func(g *Grant) error { listed = append(listed, *g); return nil }); err != nil {
+			t.Fatalf("EachListedGrant: %v", err)
+		}
+		if len(listed) != 1 || listed[0].Status != StatusRevoked || listed[0].RevocationReason != ReasonOutOfBand {
+			t.Fatalf("listed %+v, want grt_1 revoked out of band", listed)
+		}
+	})
+}

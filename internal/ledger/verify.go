@@ -99,9 +99,16 @@ type rowState struct {
 	expires int64
 }
 
-// oddRow stands for the filter columns of a row that read otherwise than
-// appends write it: even, so that it equals no digest (columnsDigest).
-const oddRow = 2
+// Stand-ins for the filter columns of a row that read otherwise than
+// appends write it (stateRow.odd): even, so that they equal no digest
+// (columnsDigest).
+const (
+	oddRow  = 2 // a revoke_pending neither 0 nor 1
+	oddType = 4 // a column holding a value of another type than its table declares
+)
+
+// oddColumns is what differs in a row of each stand-in, in nameMismatch's words.
+var oddColumns = map[uint64]string{oddRow: "revoke_pending", oddType: "column types"}
 
 // idBlock is the size in bytes of the blocks that subject ids are kept in.
 const idBlock = 64 << 10
@@ -398,16 +405,19 @@ type stateRow struct {
 	seq     int64
 	cols    stateColumns // expiresAt unset: see expires
 	expires int64
-	// odd names a column the store read otherwise than the append writes it
-	// (a revoke_pending neither 0 nor 1), "" for none: the row differs from
+	// odd is a stand-in (oddRow, oddType) for a row the store read
+	// otherwise than the append writes it, 0 for none: the row differs from
 	// its event whatever the event says.
-	odd string
+	odd uint64
+	// declared is whether every column holds a value of the type its table
+	// declares (dialect.declaredTypes); a row otherwise is odd (oddType).
+	declared bool
 }
 
 // dest is where a scan of a stateRowsQuery row goes.
 func (r *stateRow) dest() []any {
 	return []any{&r.id, &r.seq, &r.cols.principal, &r.cols.entitlement, &r.cols.status, &r.expires,
-		&r.cols.revokePending, &r.cols.approvalID}
+		&r.cols.revokePending, &r.cols.approvalID, &r.declared}
 }
 
 // stateOf is what the current-state row of a record must hold, given its
@@ -471,7 +481,7 @@ type rowMismatch struct {
 	kind int
 	id   string
 	seq  int64
-	odd  bool
+	odd  string
 }
 
 // row notes a current-state row of kind, in any order and at any point of
@@ -486,8 +496,11 @@ func (v *verification) row(kind int, r *stateRow) {
 	}
 	if st.rows == 1 {
 		st.row = rowState{seq: r.seq, cols: rowDigest(v.seed, &r.cols), expires: r.expires}
-		if r.odd != "" {
-			st.row.cols = oddRow
+		switch {
+		case r.odd != 0:
+			st.row.cols = r.odd
+		case !r.declared:
+			st.row.cols = oddType
 		}
 	}
 }
@@ -519,7 +532,7 @@ func (v *verification) checkRows(kind int) {
 			// of meaning report the event, which fails verification.
 		case row.cols != st.cols || st.expires == math.MinInt64 || !v.expiresAgree(row.expires, time.Unix(0, st.expires)):
 			if v.mismatch == nil || st.seq < v.mismatch.seq {
-				v.mismatch = &rowMismatch{kind: kind, id: id, seq: st.seq, odd: row.cols == oddRow}
+				v.mismatch = &rowMismatch{kind: kind, id: id, seq: st.seq, odd: oddColumns[row.cols]}
 			}
 		}
 	}
@@ -532,8 +545,8 @@ func (v *verification) nameMismatch(ctx context.Context, r snapshotReader) error
 	if m == nil {
 		return nil
 	}
-	column := "revoke_pending" // a value no append writes
-	if !m.odd {
+	column := m.odd // a value no append writes
+	if column == "" {
 		d := r.dialect()
 		var row stateRow
 		if _, err := r.queryRowArgs(ctx, d.stateRowsQuery(kindTables[m.kind])+` WHERE g.id = `+d.param(1), []any{m.id}, row.dest()...); err != nil {

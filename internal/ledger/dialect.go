@@ -49,6 +49,11 @@ type dialect struct {
 	// expiresAgree reports whether a stored expiry (expiresStored) is the
 	// expiry expiresAt of the payload it was copied from.
 	expiresAgree func(stored int64, expiresAt time.Time) bool
+	// expiresKey is the stored expiry (expiresStored) an append writes for
+	// expiresAt, which the walk compares a row's with when it notes rows
+	// while it reads the events (verification.rowKey); a row whose expiry
+	// differs is judged again with expiresAgree.
+	expiresKey func(expiresAt time.Time) int64
 	// declaredTypes is a condition, true when every column of the
 	// current-state row g holds a value of the type its table declares.
 	declaredTypes string

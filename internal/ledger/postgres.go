@@ -318,6 +318,7 @@ var pgDialect = dialect{
 	// In whole microseconds, as PostgreSQL keeps it.
 	expiresStored: `(extract(epoch FROM g.expires_at) * 1000000)::bigint`,
 	declaredTypes: `true`, // a column holds only values of its type
+	expiresKey:    func(expiresAt time.Time) int64 { return expiresAt.Round(time.Microsecond).UnixMicro() },
 	expiresAgree: func(stored int64, expiresAt time.Time) bool {
 		// PostgreSQL rounds to the nearest microsecond, ties to even.
 		d := expiresAt.Sub(time.UnixMicro(stored))

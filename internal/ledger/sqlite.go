@@ -236,6 +236,7 @@ var sqliteDialect = dialect{
 	revokePending:     sqliteRevokePending,
 	expiresStored:     `g.expires_unix`,
 	declaredTypes:     sqliteDeclaredTypes,
+	expiresKey:        func(expiresAt time.Time) int64 { return expiresAt.Unix() },
 	expiresAgree: func(stored int64, expiresAt time.Time) bool {
 		return stored == expiresAt.Unix()
 	},
@@ -1027,7 +1028,7 @@ func sqliteStateRowsQuery(table string) string {
 
 // sqliteText is a condition, true when each of columns holds TEXT and
 // NULL when one does not: in SQLite's order of values (NULL, numbers, TEXT,
-// BLOB) the TEXT values are those from '' (the least) up to x'' (the least
+// BLOB) the TEXT values are those from ” (the least) up to x” (the least
 // BLOB). Two comparisons with constants cost SQLite less than typeof, on a
 // path that reads every row.
 func sqliteText(columns ...string) string {

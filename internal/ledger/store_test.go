@@ -1543,10 +1543,12 @@ func TestStoresVerifyRowAheadOfItsEvents(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Verify: %v", err)
 		}
-		// The renamed row leaves apr_000 without one, which is reported
-		// first.
-		if r.OK || r.FirstBad != 1 || !strings.Contains(r.Problem, `approval "apr_000" has events`) {
-			t.Fatalf("report = %+v, want event 1 named for an approval without its row", r)
+		// The renamed row leaves apr_000 without one and names event 1 for
+		// apr_ghost, which has none: two problems at event 1, either of
+		// which may be named first, as the store reads its rows.
+		if r.OK || r.FirstBad != 1 || (!strings.Contains(r.Problem, `approval "apr_000" has events`) &&
+			!strings.Contains(r.Problem, `approval "apr_ghost" has a current-state row (event 1) but no events`)) {
+			t.Fatalf("report = %+v, want event 1 named for the renamed row", r)
 		}
 	})
 }

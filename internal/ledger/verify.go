@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
@@ -82,26 +83,18 @@ type subjectState struct {
 	// math.MinInt64 when it has none that reads.
 	cols    uint64
 	expires int64
-	// row is what the subject's current-state row holds, noted by
-	// verification.row (the first when there are more), and rows how many
-	// rows were found, up to 2.
-	row  rowState
+	// row is the key (rowKey) of the subject's current-state row as the walk
+	// noted it, to be judged once the walk is over, or a stand-in (oddRow,
+	// oddType) for one that read otherwise than appends write it; 0 when
+	// none is noted or it was judged when noted. rows is how many rows were
+	// found, up to 2.
+	row  uint64
 	rows uint8
 }
 
-// rowState is what verification keeps of a current-state row: the event it
-// names, the digest of its filter columns (rowDigest; oddRow for a row that
-// read otherwise than appends write it, stateRow.odd) and its stored expiry
-// as the store keeps it.
-type rowState struct {
-	seq     int64
-	cols    uint64
-	expires int64
-}
-
-// Stand-ins for the filter columns of a row that read otherwise than
-// appends write it (stateRow.odd): even, so that they equal no digest
-// (columnsDigest).
+// Stand-ins for the filter columns, or the key, of a row that read otherwise
+// than appends write it (stateRow.odd): even, so that they equal no digest
+// (columnsDigest) and no key (rowKey).
 const (
 	oddRow  = 2 // a revoke_pending neither 0 nor 1
 	oddType = 4 // a column holding a value of another type than its table declares
@@ -211,6 +204,9 @@ func (x *subjectIndex) grow() {
 type verification struct {
 	chain   *ChainVerifier
 	meaning *meaning
+	// walked is set once the walk of the events is over: rows noted after
+	// it are judged at once (verification.row).
+	walked bool
 	// suffix, when not nil, keeps the events for the checks of meaning,
 	// which run after the walk (verifySuffix).
 	suffix   []suffixEvent
@@ -484,58 +480,120 @@ type rowMismatch struct {
 	odd  string
 }
 
-// row notes a current-state row of kind, in any order and at any point of
-// the walk: checkRows judges the rows once the walk is over and every row is
-// noted. Keeping what a row holds beside what the subject's events give lets
-// a store read the rows while it reads the events, rather than after.
+// row notes a current-state row of kind. Once the walk is over it judges
+// the row at once (judgeRow); during the walk, when a store reads the rows
+// while it reads the events, the subject's last event may be still to come,
+// so it keeps only the row's key (8 bytes a record), for checkRows to compare
+// with what the last event gives once the walk is over.
 func (v *verification) row(kind int, r *stateRow) {
 	x := &v.subjects[kind]
 	st := &x.last[x.index(unsafe.Slice(unsafe.StringData(r.id), len(r.id)))] // only read, or copied by keep
 	if st.rows < 2 {
 		st.rows++
 	}
-	if st.rows == 1 {
-		st.row = rowState{seq: r.seq, cols: rowDigest(v.seed, &r.cols), expires: r.expires}
-		switch {
-		case r.odd != 0:
-			st.row.cols = r.odd
-		case !r.declared:
-			st.row.cols = oddType
-		}
+	if st.rows > 1 {
+		st.row = 0 // more than one: checkRows reports it
+		return
+	}
+	switch {
+	case v.walked:
+		v.judgeRow(kind, st, r)
+	case r.odd != 0:
+		st.row = r.odd
+	case !r.declared:
+		st.row = oddType
+	default:
+		st.row = v.rowKey(r.seq, rowDigest(v.seed, &r.cols), r.expires)
 	}
 }
 
-// checkRows judges the current-state rows of kind that row noted: every
-// subject with events has exactly one, naming its last event, and its filter
+// rowKey is a keyed digest of what a current-state row holds: the event it
+// names, the digest of its filter columns and its expiry as the store keeps
+// it (dialect.expiresKey); odd, so that it equals no stand-in.
+func (v *verification) rowKey(seq int64, cols uint64, expires int64) uint64 {
+	var b [24]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(seq))
+	binary.LittleEndian.PutUint64(b[8:], cols)
+	binary.LittleEndian.PutUint64(b[16:], uint64(expires))
+	return maphash.Bytes(v.seed, b[:]) | 1
+}
+
+// judgeRow judges a current-state row of kind against its subject's state
+// st once the walk is over: it names the subject's last event, and its filter
 // columns are those that event's payload gives (stateColumnsOf), so that no
-// filter can hide a record or show another; no row is about a subject
-// without events.
-func (v *verification) checkRows(kind int) {
-	name, end := kindNames[kind], v.chain.Head().Seq
+// filter can hide a record or show another.
+func (v *verification) judgeRow(kind int, st *subjectState, r *stateRow) {
+	name, id, end := kindNames[kind], st.id, v.chain.Head().Seq
+	switch {
+	case st.seq == 0:
+		v.replayFail(r.seq, fmt.Sprintf("%s %q has a current-state row (event %d) but no events in the log", name, id, r.seq))
+	case r.seq > end:
+		v.replayFail(end+1, fmt.Sprintf("the current state of %s %q refers to event %d, beyond the end of the log (%d): events were removed",
+			name, id, r.seq, end))
+	case r.seq != st.seq:
+		v.replayFail(st.seq, fmt.Sprintf("the current state of %s %q says event %d but its last event is %d", name, id, r.seq, st.seq))
+	case st.cols == 0:
+		// The payload reads otherwise than governed writes it: the checks
+		// of meaning report the event, which fails verification.
+	case r.odd != 0 || !r.declared || rowDigest(v.seed, &r.cols) != st.cols || st.expires == math.MinInt64 ||
+		!v.expiresAgree(r.expires, time.Unix(0, st.expires)):
+		odd := r.odd
+		if odd == 0 && !r.declared {
+			odd = oddType
+		}
+		v.rowMismatch(kind, st, odd)
+	}
+}
+
+// rowMismatch notes that the row of the subject st of kind differs from its
+// last event, odd being its stand-in if it has one: the one with the lowest
+// sequence number is named (nameMismatch).
+func (v *verification) rowMismatch(kind int, st *subjectState, odd uint64) {
+	if v.mismatch == nil || st.seq < v.mismatch.seq {
+		v.mismatch = &rowMismatch{kind: kind, id: st.id, seq: st.seq, odd: oddColumns[odd]}
+	}
+}
+
+// checkRows judges the current-state rows of kind once the walk is over:
+// every subject with events has exactly one row, and one the walk noted has
+// the key its last event gives. A row whose key differs is read again, by
+// its subject's id, and judged as it reads (judgeRow), so that the problem
+// is named; so is one about a subject without events.
+func (v *verification) checkRows(ctx context.Context, r snapshotReader, kind int) error {
+	name, expiresKey := kindNames[kind], r.dialect().expiresKey
+	var again []int
 	for i := range v.subjects[kind].last {
 		st := &v.subjects[kind].last[i]
-		id, row := st.id, &st.row
 		switch {
-		case st.seq == 0:
-			v.replayFail(row.seq, fmt.Sprintf("%s %q has a current-state row (event %d) but no events in the log", name, id, row.seq))
 		case st.rows == 0:
-			v.replayFail(st.seq, fmt.Sprintf("%s %q has events (the last is %d) but no current-state row", name, id, st.seq))
+			v.replayFail(st.seq, fmt.Sprintf("%s %q has events (the last is %d) but no current-state row", name, st.id, st.seq))
 		case st.rows > 1:
-			v.replayFail(st.seq, fmt.Sprintf("%s %q has more than one current-state row", name, id))
-		case row.seq > end:
-			v.replayFail(end+1, fmt.Sprintf("the current state of %s %q refers to event %d, beyond the end of the log (%d): events were removed",
-				name, id, row.seq, end))
-		case row.seq != st.seq:
-			v.replayFail(st.seq, fmt.Sprintf("the current state of %s %q says event %d but its last event is %d", name, id, row.seq, st.seq))
-		case st.cols == 0:
-			// The payload reads otherwise than governed writes it: the checks
-			// of meaning report the event, which fails verification.
-		case row.cols != st.cols || st.expires == math.MinInt64 || !v.expiresAgree(row.expires, time.Unix(0, st.expires)):
-			if v.mismatch == nil || st.seq < v.mismatch.seq {
-				v.mismatch = &rowMismatch{kind: kind, id: id, seq: st.seq, odd: oddColumns[row.cols]}
-			}
+			v.replayFail(st.seq, fmt.Sprintf("%s %q has more than one current-state row", name, st.id))
+		case st.row == 0:
+			// Judged when noted.
+		case st.seq != 0 && (st.row == oddRow || st.row == oddType):
+			v.rowMismatch(kind, st, st.row)
+		case st.seq != 0 && st.cols != 0 && st.expires != math.MinInt64 &&
+			st.row == v.rowKey(st.seq, st.cols, expiresKey(time.Unix(0, st.expires))):
+			// As its last event says.
+		default:
+			again = append(again, i)
 		}
 	}
+	d := r.dialect()
+	q := d.stateRowsQuery(kindTables[kind]) + ` WHERE g.id = ` + d.param(1)
+	for _, i := range again {
+		st := &v.subjects[kind].last[i]
+		var row stateRow
+		found, err := r.queryRowArgs(ctx, q, []any{st.id}, row.dest()...)
+		if err != nil {
+			return err
+		}
+		if found {
+			v.judgeRow(kind, st, &row)
+		}
+	}
+	return nil
 }
 
 // nameMismatch reports the row mismatch found by row, if any, naming the
@@ -805,6 +863,7 @@ func (v *verification) walk(read func(buf []byte) (seq int64, fields, grown []by
 	close(toChain)
 	<-done
 	v.finish(n, chainStop, subjectStop)
+	v.walked = true
 	return err
 }
 
@@ -937,7 +996,9 @@ func verifySnapshot(ctx context.Context, r snapshotReader, judge Judge, from *He
 					return Report{}, err
 				}
 			}
-			v.checkRows(kind)
+			if err := v.checkRows(ctx, r, kind); err != nil {
+				return Report{}, err
+			}
 		}
 		if err := v.nameMismatch(ctx, r); err != nil {
 			return Report{}, err

@@ -118,7 +118,9 @@ func verifySuffix(ctx context.Context, r snapshotReader, judge Judge, from Head,
 					v.row(kind, &row)
 				}
 			}
-			v.checkRows(kind)
+			if err := v.checkRows(ctx, r, kind); err != nil {
+				return Report{}, err
+			}
 		}
 		if err := v.nameMismatch(ctx, r); err != nil {
 			return Report{}, err

@@ -1046,6 +1046,17 @@ var forgedEvent = Event{Seq: 11, At: t0, Type: EventGrantIssued, Subject: "grt_f
 // TestStoresVerifyDetectsTampering: on every store, Verify reports what
 // someone with full access to the database changed behind the store's back,
 // with the first sequence number at fault (0 when the fault is in the schema).
+// sqliteGrantsLoosened redefines the SQLite grants table without its
+// constraints (not STRICT, no NOT NULL, no reference to events), rows kept.
+var sqliteGrantsLoosened = []string{
+	`CREATE TABLE saved AS SELECT * FROM grants`,
+	`DROP TABLE grants`,
+	`CREATE TABLE grants (id TEXT PRIMARY KEY, seq INTEGER, principal TEXT, entitlement TEXT, status TEXT,
+	expires_unix INTEGER, revoke_pending INTEGER, approval_id TEXT)`,
+	`INSERT INTO grants SELECT * FROM saved`,
+	`DROP TABLE saved`,
+}
+
 func TestStoresVerifyDetectsTampering(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -1195,15 +1206,8 @@ VALUES (11, '%s', '%s', '%s', '%s', 'FORGED_PREV', 'FORGED_HASH')`,
 			// again on its own cannot be read.
 			name: "grant row's text columns made NULL",
 			dialectSQL: map[string][]string{
-				"sqlite": {
-					`CREATE TABLE saved AS SELECT * FROM grants`,
-					`DROP TABLE grants`,
-					`CREATE TABLE grants (id TEXT PRIMARY KEY, seq INTEGER, principal TEXT, entitlement TEXT, status TEXT,
-	expires_unix INTEGER, revoke_pending INTEGER, approval_id TEXT)`,
-					`INSERT INTO grants SELECT * FROM saved`,
-					`DROP TABLE saved`,
-					`UPDATE grants SET principal = NULL, entitlement = NULL, status = NULL, approval_id = NULL WHERE id = 'grt_5'`,
-				},
+				"sqlite": append(slices.Clone(sqliteGrantsLoosened),
+					`UPDATE grants SET principal = NULL, entitlement = NULL, status = NULL, approval_id = NULL WHERE id = 'grt_5'`),
 				"postgres": {`ALTER TABLE grants ALTER COLUMN principal DROP NOT NULL`, `UPDATE grants SET principal = NULL WHERE id = 'grt_5'`},
 			},
 			readErr: map[string]string{"sqlite": "NULL", "postgres": "NULL"},
@@ -1251,14 +1255,7 @@ VALUES (11, '%s', '%s', '%s', '%s', 'FORGED_PREV', 'FORGED_HASH')`,
 		{
 			name: "grants table altered",
 			dialectSQL: map[string][]string{
-				"sqlite": {
-					`CREATE TABLE saved AS SELECT * FROM grants`,
-					`DROP TABLE grants`,
-					`CREATE TABLE grants (id TEXT PRIMARY KEY, seq INTEGER, principal TEXT, entitlement TEXT, status TEXT,
-	expires_unix INTEGER, revoke_pending INTEGER, approval_id TEXT)`,
-					`INSERT INTO grants SELECT * FROM saved`,
-					`DROP TABLE saved`,
-				},
+				"sqlite":   sqliteGrantsLoosened,
 				"postgres": {`ALTER TABLE grants DROP CONSTRAINT grants_seq_fkey`},
 			},
 			firstBad: 0, problem: []string{"the definition of the grants table was altered"},

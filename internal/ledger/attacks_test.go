@@ -423,6 +423,15 @@ func TestStoresVerifySince(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 7, `grant "grt_bg" does not match its last event (7): its entitlement differs`},
+		{"the row of a grant touched since given a pending revocation neither 0 nor 1", func(t *testing.T, st ledger.StoreUnderTest, _ *ledger.Ledger) {
+			set := `revoke_pending = 2` // SQLite keeps 0 or 1; PostgreSQL a boolean
+			if st.Name() == "postgres" {
+				set = `revoke_pending = NOT revoke_pending`
+			}
+			if err := st.Exec(`UPDATE grants SET ` + set + ` WHERE id = 'grt_bg'`); err != nil {
+				t.Fatal(err)
+			}
+		}, 7, `grant "grt_bg" does not match its last event (7): its revoke_pending differs`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -413,7 +414,32 @@ type stateRow struct {
 // dest is where a scan of a stateRowsQuery row goes.
 func (r *stateRow) dest() []any {
 	return []any{&r.id, &r.seq, &r.cols.principal, &r.cols.entitlement, &r.cols.status, &r.expires,
-		&r.cols.revokePending, &r.cols.approvalID, &r.declared}
+		pendingColumn{r}, &r.cols.approvalID, &r.declared}
+}
+
+// pendingColumn scans a row's revoke_pending as either store keeps it
+// (PostgreSQL a boolean, SQLite 0 or 1) into its row, and makes a row whose
+// SQLite value is neither 0 nor 1 odd (oddRow), or of another type (oddType),
+// rather than unreadable, so that verification names what differs. It sets
+// odd for every row it scans.
+type pendingColumn struct{ r *stateRow }
+
+func (p pendingColumn) Scan(src any) error {
+	p.r.odd = 0
+	switch v := src.(type) {
+	case bool:
+		p.r.cols.revokePending = v
+	case int64:
+		p.r.cols.revokePending = v == 1
+		if v != 0 && v != 1 {
+			p.r.odd = oddRow
+		}
+	case nil:
+		return errors.New("revoke_pending is NULL")
+	default: // another type than the table declares
+		p.r.odd = oddType
+	}
+	return nil
 }
 
 // stateOf is what the current-state row of a record must hold, given its

@@ -94,3 +94,54 @@ func TestDigestFlagsGivenSha256sumOutput(t *testing.T) {
 		t.Errorf("a usage error left a ledger at %s (%v)", location, err)
 	}
 }
+
+// TestDigestFlagsGivenUnquotedSha256sumOutput: sha256sum's output passed
+// without quotes ($(sha256sum FILE)) leaves the file's name over as an
+// argument; the usage error says so in one line and names the exact value to
+// pass, before the ledger is read. Other leftover arguments keep the plain
+// message.
+func TestDigestFlagsGivenUnquotedSha256sumOutput(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("sha256sum"); err != nil {
+		t.Fatal("sha256sum is not installed")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "access-policy.hcl"), []byte("# policy\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sha256sum", "access-policy.hcl")
+	cmd.Dir = dir
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := strings.Fields(string(b)) // as the shell splits an unquoted $(sha256sum access-policy.hcl)
+	digest := split[0]
+	location := filepath.Join(dir, "governed.db")
+	for _, cmdName := range []string{"verify", "evidence"} {
+		for _, tc := range []struct {
+			args []string
+			flag string
+		}{
+			{append([]string{"--policy-sha256"}, split...), "--policy-sha256"},
+			{append([]string{"-signers-sha256=" + digest}, split[1:]...), "--signers-sha256"},
+		} {
+			code, out, errOut := runCLI(append([]string{cmdName, "--ledger", location}, tc.args...)...)
+			want := "governed " + cmdName + `: unexpected argument "access-policy.hcl" after ` + tc.flag +
+				"'s digest: that is sha256sum's output passed without quotes, which the shell split into the digest " +
+				"and the file's name: pass the digest alone, " +
+				tc.flag + " " + digest + "\n"
+			if code != 2 || out != "" || errOut != want {
+				t.Errorf("%s %q = %d, %q,\n%q;\nwant exit 2 and\n%q", cmdName, tc.args, code, out, errOut, want)
+			}
+		}
+		// A leftover argument after anything else is the plain usage error.
+		code, _, errOut := runCLI(cmdName, "--ledger", location, "extra")
+		if code != 2 || !strings.HasPrefix(errOut, "governed "+cmdName+": unexpected argument \"extra\"\nUsage: ") {
+			t.Errorf("%s extra = %d, %q; want the plain usage error", cmdName, code, errOut)
+		}
+	}
+	if _, err := os.Stat(location); !os.IsNotExist(err) {
+		t.Errorf("a usage error left a ledger at %s (%v)", location, err)
+	}
+}

@@ -53,9 +53,37 @@ func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
 		return code, false
 	}
 	if fs.NArg() > 0 {
+		if hint := unquotedSha256sum(args, fs.NArg()); hint != "" {
+			fmt.Fprintf(c.stderr, "%s: unexpected argument %q %s\n", c.name, fs.Arg(0), hint)
+			return exitUsage, false
+		}
 		return c.usageError(fs, "unexpected argument %q", fs.Arg(0)), false
 	}
 	return 0, true
+}
+
+// unquotedSha256sum says, when the first argument left over (of nargs, at
+// the end of args) follows the value of a digest flag (--policy-sha256,
+// --signers-sha256: one SHA-256 in hex), that sha256sum's output was passed
+// without quotes, so the shell split the file's name off, and what to pass;
+// "" otherwise.
+func unquotedSha256sum(args []string, nargs int) string {
+	i := len(args) - nargs
+	if i < 1 {
+		return ""
+	}
+	name, value := "", strings.ToLower(args[i-1])
+	if n, v, ok := strings.Cut(value, "="); ok && strings.HasPrefix(n, "-") {
+		name, value = n, v
+	} else if i >= 2 {
+		name = args[i-2]
+	}
+	name = "--" + strings.TrimLeft(name, "-")
+	if !strings.HasSuffix(name, "-sha256") || !sha256Hex.MatchString(value) {
+		return ""
+	}
+	return fmt.Sprintf("after %s's digest: that is sha256sum's output passed without quotes, "+
+		"which the shell split into the digest and the file's name: pass the digest alone, %s %s", name, name, value)
 }
 
 // parseFlags parses the subcommand's flags and leaves its arguments to the

@@ -94,7 +94,9 @@ func (r *reconciliationResource) Schema(_ context.Context, _ resource.SchemaRequ
 			"`governed_grant` resource settles it any more: a grant past its expiry whose block was replaced by a " +
 			"`removed` block, whose state was removed with `terraform state rm`, or whose workspace was deleted; a grant " +
 			"under an approval record that was withdrawn; a revocation its target has not carried out yet. It takes no " +
-			"arguments; declare one per configuration that a scheduled apply runs.\n\n" +
+			"arguments; declare it in the configuration that a scheduled apply runs, with the provider configured with " +
+			"every target. It reads every grant of the ledger, whichever configuration or workspace issued it, so one " +
+			"per ledger is enough.\n\n" +
 			"The ledger is read when Terraform refreshes the resource, as every plan does unless `-refresh=false` is " +
 			"given. The plan lists the grants found in `revokes` and warns about each one; the apply revokes exactly " +
 			"those, in the targets this provider is configured with, and records each revocation in the ledger. " +
@@ -102,7 +104,7 @@ func (r *reconciliationResource) Schema(_ context.Context, _ resource.SchemaRequ
 			"The grants are found from the ledger's events (each grant's and approval's last event), never from its " +
 			"current-state tables, which the pipeline's own database role can write: a row edited to say revoked or to " +
 			"move an expiry, or deleted, does not hide a grant from it. Reading every grant's last event takes time in " +
-			"proportion to the grants the ledger ever recorded (a few seconds for a million events), once per plan " +
+			"proportion to the grants the ledger ever recorded (2 to 3 seconds for a million events on SQLite or PostgreSQL; see the performance guide), once per plan " +
 			"(and again in the apply that creates the resource); keep this resource in the configuration of the " +
 			"scheduled job rather than in every workspace.\n\n" +
 			"A grant that a `governed_grant` resource of this configuration manages is that resource's to settle, and " +

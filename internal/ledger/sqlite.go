@@ -1027,10 +1027,11 @@ func sqliteStateRowsQuery(table string) string {
 }
 
 // sqliteText is a condition, true when each of columns holds TEXT and
-// NULL when one does not: in SQLite's order of values (NULL, numbers, TEXT,
-// BLOB) the TEXT values are those from ” (the least) up to x” (the least
-// BLOB). Two comparisons with constants cost SQLite less than typeof, on a
-// path that reads every row.
+// false or NULL when one does not: in SQLite's order of values (NULL,
+// numbers, TEXT, BLOB) the TEXT values are those from the empty text (the
+// least) up to the empty BLOB (the least BLOB), exclusive. Two comparisons
+// with constants cost SQLite less than typeof, on a path that reads every
+// row.
 func sqliteText(columns ...string) string {
 	terms := make([]string, len(columns))
 	for i, c := range columns {
@@ -1051,11 +1052,11 @@ const sqliteDeclaredTypes = `(typeof(g.id) = 'text' AND typeof(g.seq) = 'integer
 
 // splitStateRow reads a row of sqliteStateRowsQuery into r, and reports
 // whether it read as the row was stored: integers where the table declares
-// them and exactly five text columns. A text column
-// that holds the separator changes the count, and a NULL makes the joined
-// text NULL, so five means each column is as stored. A revoke_pending
-// neither 0 nor 1, which no append writes and which a filter on 1 would pass
-// over, makes the row odd.
+// them and exactly five text columns. A text column that holds the separator
+// changes the count, and a NULL makes the joined text NULL, so five means
+// each column is as stored. A revoke_pending neither 0 nor 1, which no append
+// writes and which a filter on 1 would pass over, makes the row odd
+// (oddRow); so does a text column that holds no TEXT (oddType).
 func splitStateRow(dest []driver.Value, r *stateRow) bool {
 	seq, ok1 := dest[1].(int64)
 	expires, ok2 := dest[2].(int64)
@@ -1066,8 +1067,11 @@ func splitStateRow(dest []driver.Value, r *stateRow) bool {
 		return false
 	}
 	odd := uint64(0)
-	if pending != 0 && pending != 1 {
+	switch {
+	case pending != 0 && pending != 1:
 		odd = oddRow
+	case declared != 1:
+		odd = oddType
 	}
 	var cols [5]string
 	for i := range cols {
@@ -1082,7 +1086,7 @@ func splitStateRow(dest []driver.Value, r *stateRow) bool {
 		}
 	}
 	*r = stateRow{id: cols[0], seq: seq, expires: expires, cols: stateColumns{principal: cols[1], entitlement: cols[2],
-		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd, declared: declared == 1}
+		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd}
 	return true
 }
 

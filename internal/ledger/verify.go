@@ -406,15 +406,34 @@ type stateRow struct {
 	// otherwise than the append writes it, 0 for none: the row differs from
 	// its event whatever the event says.
 	odd uint64
-	// declared is whether every column holds a value of the type its table
-	// declares (dialect.declaredTypes); a row otherwise is odd (oddType).
-	declared bool
 }
 
 // dest is where a scan of a stateRowsQuery row goes.
 func (r *stateRow) dest() []any {
 	return []any{&r.id, &r.seq, &r.cols.principal, &r.cols.entitlement, &r.cols.status, &r.expires,
-		pendingColumn{r}, &r.cols.approvalID, &r.declared}
+		pendingColumn{r}, &r.cols.approvalID, declaredColumn{r}}
+}
+
+// declaredColumn scans the last column of a stateRowsQuery row, whether
+// every column holds a value of the type its table declares
+// (dialect.declaredTypes), and makes a row that does not odd (oddType),
+// unless it is odd already. It comes after pendingColumn, which resets odd.
+type declaredColumn struct{ r *stateRow }
+
+func (d declaredColumn) Scan(src any) error {
+	switch v := src.(type) {
+	case bool:
+		if !v && d.r.odd == 0 {
+			d.r.odd = oddType
+		}
+	case int64:
+		if v != 1 && d.r.odd == 0 {
+			d.r.odd = oddType
+		}
+	default:
+		return fmt.Errorf("the check of a row's column types gave %T", src)
+	}
+	return nil
 }
 
 // pendingColumn scans a row's revoke_pending as either store keeps it
@@ -526,8 +545,6 @@ func (v *verification) row(kind int, r *stateRow) {
 		v.judgeRow(kind, st, r)
 	case r.odd != 0:
 		st.row = r.odd
-	case !r.declared:
-		st.row = oddType
 	default:
 		st.row = v.rowKey(r.seq, rowDigest(v.seed, &r.cols), r.expires)
 	}
@@ -561,13 +578,9 @@ func (v *verification) judgeRow(kind int, st *subjectState, r *stateRow) {
 	case st.cols == 0:
 		// The payload reads otherwise than governed writes it: the checks
 		// of meaning report the event, which fails verification.
-	case r.odd != 0 || !r.declared || rowDigest(v.seed, &r.cols) != st.cols || st.expires == math.MinInt64 ||
+	case r.odd != 0 || rowDigest(v.seed, &r.cols) != st.cols || st.expires == math.MinInt64 ||
 		!v.expiresAgree(r.expires, time.Unix(0, st.expires)):
-		odd := r.odd
-		if odd == 0 && !r.declared {
-			odd = oddType
-		}
-		v.rowMismatch(kind, st, odd)
+		v.rowMismatch(kind, st, r.odd)
 	}
 }
 

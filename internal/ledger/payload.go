@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -50,58 +49,73 @@ type payloadFields [numFields][]byte
 
 // member is what readPayload knows of the member named key: its index
 // into a payloadFields (-1 for a member governed writes but verification
-// does not read, -2 for a name governed never writes) and its kind as Grant
-// and Approval declare it. A name governed writes is matched here as
-// written; any other goes to memberKind, which matches regardless of case.
-func member(key []byte) (index, kind int) {
-	switch string(key) {
+// does not read, -2 for a name governed never writes), its kind as Grant and
+// Approval declare it, and, for a name governed never writes that Go's
+// decoder, matching names regardless of case (foldName), would take for one
+// verification reads, that member's index as alias (-1 for none).
+func member(key []byte) (index, kind, alias int) {
+	if i, k, ok := governedMember(key); ok {
+		return i, k, -1
+	}
+	if folded, ok := foldName(key); ok {
+		if i, k, ok := governedMember(folded); ok {
+			return -2, k, i
+		}
+	}
+	return -2, memberOther, -1
+}
+
+// governedMember is the index into a payloadFields (-1 for none) and the
+// kind of the member governed writes under name, false for another name.
+func governedMember(name []byte) (index, kind int, ok bool) {
+	switch string(name) {
 	case "id":
-		return fID, memberString
+		return fID, memberString, true
 	case "status":
-		return fStatus, memberString
+		return fStatus, memberString, true
 	case "approval_id":
-		return fApprovalID, memberString
+		return fApprovalID, memberString, true
 	case "policy_digest":
-		return fPolicyDigest, memberString
+		return fPolicyDigest, memberString, true
 	case "principal":
-		return fPrincipal, memberString
+		return fPrincipal, memberString, true
 	case "entitlement":
-		return fEntitlement, memberString
+		return fEntitlement, memberString, true
 	case "ticket_id":
-		return fTicketID, memberString
+		return fTicketID, memberString, true
 	case "expires_at":
-		return fExpiresAt, memberString
+		return fExpiresAt, memberString, true
 	case "break_glass":
-		return fBreakGlass, memberBool
+		return fBreakGlass, memberBool, true
 	case "revoke_pending":
-		return fRevokePending, memberBool
+		return fRevokePending, memberBool, true
 	case "retired_at":
-		return fRetiredAt, memberTime
+		return fRetiredAt, memberTime, true
 	case "replaces":
-		return fReplaces, memberString
+		return fReplaces, memberString, true
 	case "grant_id":
-		return fGrantID, memberString
+		return fGrantID, memberString, true
 	case "previous_grant_id":
-		return fPreviousGrantID, memberString
+		return fPreviousGrantID, memberString, true
 	case "digest":
-		return fDigest, memberString
+		return fDigest, memberString, true
 	case "approval_evidence":
-		return fEvidence, memberString
+		return fEvidence, memberString, true
 	case "allowed_signers_sha256":
-		return fAllowedSigners, memberString
+		return fAllowedSigners, memberString, true
 	case "revoked_keys_sha256":
-		return fRevokedKeys, memberString
+		return fRevokedKeys, memberString, true
 	case "requester", "justification", "target", "role", "target_server", "ttl", "revocation_reason",
 		"revocation_note", "revoke_error", "revoke_note", "statement":
-		return -1, memberString
+		return -1, memberString, true
 	case "granted_at", "revoked_at", "approved_at", "withdrawn_at":
-		return -1, memberTime
+		return -1, memberTime, true
 	case "approvers":
-		return -1, memberStrings
+		return -1, memberStrings, true
 	case "signatures", "signer_keys":
-		return -1, memberMap
+		return -1, memberMap, true
 	}
-	return -2, memberKind(key)
+	return 0, memberOther, false
 }
 
 // readPayload reads the members of a payload's top-level JSON object that
@@ -168,18 +182,14 @@ func readPayloadTyped(data []byte, out *payloadFields, types bool) string {
 		if !wellFormed(data[start:valEnd], valEscaped) {
 			return "its payload is not well-formed JSON"
 		}
-		k, kind := member(key)
+		k, kind, alias := member(key)
 		if types {
 			if problem := memberTypeProblem(key, kind, data[start:valEnd]); problem != "" {
 				return problem
 			}
 		}
-		if k == -2 {
-			for j, name := range fieldNames {
-				if strings.EqualFold(string(key), name) {
-					return "its payload has a member " + quote(key) + ", which governed never writes and would read as " + quote([]byte(fieldNames[j]))
-				}
-			}
+		if alias >= 0 {
+			return "its payload has a member " + quote(key) + ", which governed never writes and would read as " + quote([]byte(fieldNames[alias]))
 		}
 		if k >= 0 {
 			if seen[k] {
@@ -350,49 +360,35 @@ const (
 	memberMap            // map[string]string
 )
 
-// memberKind is the kind of the member named key, matched regardless of
-// letter case as Go's decoder matches names (bytes.EqualFold), for which
-// U+017F (long s) is an s and U+212A (Kelvin sign) a k: no other letter
-// outside ASCII folds to one in it.
-func memberKind(key []byte) int {
-	var buf [24]byte
-	lower := buf[:0]
-	for i := 0; i < len(key); {
-		c := key[i]
+// foldName is name as Go's decoder matches member names, regardless of
+// case (bytes.EqualFold), for the names governed writes: ASCII letters in
+// lower case, U+017F (long s) as s and U+212A (Kelvin sign) as k, the only
+// letters outside ASCII that fold to one in it. It is false for a name that
+// cannot match one governed writes.
+func foldName(name []byte) ([]byte, bool) {
+	var buf [24]byte // longer than any name governed writes
+	folded := buf[:0]
+	for i := 0; i < len(name); {
+		c := name[i]
 		switch {
 		case c < utf8.RuneSelf:
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
 			i++
-		case bytes.HasPrefix(key[i:], longS):
+		case bytes.HasPrefix(name[i:], longS):
 			c, i = 's', i+len(longS)
-		case bytes.HasPrefix(key[i:], kelvinSign):
+		case bytes.HasPrefix(name[i:], kelvinSign):
 			c, i = 'k', i+len(kelvinSign)
 		default:
-			return memberOther
+			return nil, false
 		}
-		if len(lower) == len(buf) {
-			return memberOther // longer than any name governed writes
+		if len(folded) == len(buf) {
+			return nil, false
 		}
-		lower = append(lower, c)
+		folded = append(folded, c)
 	}
-	switch string(lower) {
-	case "break_glass", "revoke_pending":
-		return memberBool
-	case "granted_at", "revoked_at", "retired_at", "approved_at", "withdrawn_at":
-		return memberTime
-	case "approvers":
-		return memberStrings
-	case "signatures", "signer_keys":
-		return memberMap
-	case "id", "principal", "entitlement", "ticket_id", "requester", "approval_id", "justification", "target", "role",
-		"target_server", "replaces", "ttl", "expires_at", "status", "revocation_reason", "revocation_note",
-		"revoke_error", "revoke_note", "policy_digest", "approval_evidence", "statement", "digest", "grant_id",
-		"previous_grant_id", "allowed_signers_sha256", "revoked_keys_sha256":
-		return memberString
-	}
-	return memberOther
+	return folded, true
 }
 
 var (

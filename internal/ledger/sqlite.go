@@ -848,7 +848,9 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 	err := t.conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
-			return t.walkEventsSQL(ctx, v, after)
+			// database/sql cannot be used on the connection Raw holds: it
+			// would wait on Raw's own lock.
+			return errors.New("the SQLite driver's connection cannot run a query")
 		}
 		events, err := q.QueryContext(ctx, sqliteWalkQuery, []driver.NamedValue{
 			{Ordinal: 1, Value: string(rune(walkSeparator))}, {Ordinal: 2, Value: after}})

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -177,20 +178,15 @@ func BenchmarkVerifyWalk(b *testing.B) {
 	ctx := context.Background()
 	cpu := processCPU()
 	for b.Loop() {
-		conn, err := s.db.Conn(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tx, err := conn.BeginTx(ctx, nil)
+		tx, err := s.begin(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
 			b.Fatal(err)
 		}
 		v := newVerification()
-		if _, err := (sqliteTx{tx: tx, conn: conn}).walkEvents(ctx, v, 0, false); err != nil || v.failed || v.events != benchEvents {
+		if _, err := tx.walkEvents(ctx, v, 0, false); err != nil || v.failed || v.events != benchEvents {
 			b.Fatalf("walk: %v, %+v", err, v.report(Head{}))
 		}
-		tx.Rollback()
-		conn.Close()
+		tx.end()
 	}
 	reportEvents(b, cpu)
 }

@@ -3,10 +3,8 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -14,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -292,6 +289,10 @@ func sqliteDSN(abs string) string {
 	// still take away. It costs one fsync per append (about 0.2 ms here).
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// The ledger file is the insider's to write, triggers and views
+	// included: what they run may call only SQLite's own harmless
+	// functions, not the verification's (sqlite_walk.go).
+	q.Add("_pragma", "trusted_schema(OFF)")
 	q.Set("_txlock", "immediate")
 	return abs + "?" + q.Encode()
 }
@@ -381,11 +382,12 @@ func describeSQLiteError(path string, err error) error {
 // migrate brings the schema to the latest version in one write transaction,
 // which also proves at open that the ledger can be written.
 func (s *SQLiteStore) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	t, err := s.begin(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer t.end()
+	tx := t.tx
 	var tracked int
 	if err := tx.QueryRowContext(ctx,
 		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tracked); err != nil {
@@ -407,7 +409,7 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := sqliteDialect.migrate(ctx, sqliteTx{tx: tx}, s.stamp()); err != nil {
+	if err := sqliteDialect.migrate(ctx, t, s.stamp()); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -773,17 +775,12 @@ func (s *SQLiteStore) Verify(ctx context.Context) (Report, error) { return s.ver
 // verify is Verify with a Judge of the decisions (nil for none), from the
 // trusted event from when it is not nil (VerifySince).
 func (s *SQLiteStore) verify(ctx context.Context, judge Judge, from *Head) (Report, error) {
-	conn, err := s.db.Conn(ctx)
+	tx, err := s.begin(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
-	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return Report{}, describeSQLiteError(s.path, err)
-	}
-	defer tx.Rollback()
-	r, err := verifySnapshot(ctx, sqliteTx{tx: tx, conn: conn}, judge, from)
+	defer tx.end()
+	r, err := verifySnapshot(ctx, tx, judge, from)
 	if err != nil {
 		return Report{}, describeSQLiteError(s.path, err)
 	}
@@ -794,9 +791,30 @@ func (s *SQLiteStore) verify(ctx context.Context, judge Judge, from *Head) (Repo
 // migration (migrationTx) or a verification (snapshotReader).
 type sqliteTx struct {
 	tx *sql.Tx
-	// conn is the connection tx runs on, when the store began tx on a
-	// connection of its own (a verification); nil otherwise.
+	// conn is the connection tx runs on, for a walk (walkEvents).
 	conn *sql.Conn
+}
+
+// begin begins a transaction on a connection of its own, which the walk of
+// a verification reads through below database/sql (walkEvents).
+func (s *SQLiteStore) begin(ctx context.Context, opts *sql.TxOptions) (sqliteTx, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return sqliteTx{}, err
+	}
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		conn.Close()
+		return sqliteTx{}, err
+	}
+	return sqliteTx{tx: tx, conn: conn}, nil
+}
+
+// end rolls back the transaction unless it was committed, and gives its
+// connection back to the pool.
+func (t sqliteTx) end() {
+	t.tx.Rollback()
+	t.conn.Close()
 }
 
 func (t sqliteTx) exec(ctx context.Context, stmt string, args ...any) error {
@@ -814,175 +832,6 @@ func (t sqliteTx) queryRowArgs(ctx context.Context, q string, args []any, dest .
 		return false, nil
 	}
 	return err == nil, err
-}
-
-// sqliteWalkQuery reads the events in sequence order, their text fields
-// joined in the order walkFields splits them. concat_ws copies each field
-// once, where a chain of || copies what it joined so far at every step. It
-// would leave out a NULL field, and joins a BLOB as the text it holds. No
-// stored event has either (the table is STRICT, its columns TEXT NOT NULL),
-// but one forced in anyway (a definition rewritten behind SQLite's back)
-// would join as before, its hash and every checkpoint matching, while reads
-// by its columns found another event or none: a NULL made up for by a
-// separator in another field, a BLOB subject that is not = its text. A
-// field that is not TEXT makes the whole NULL instead, and the walk reports
-// the event as altered.
-var sqliteWalkQuery = `SELECT seq, CASE WHEN ` + sqliteText("at", "type", "subject", "prev_hash", "hash", "recorded_at", "actor", "run_id", "data") + `
-	THEN concat_ws(?1, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data) END
-FROM events WHERE seq > ?2 ORDER BY seq`
-
-// walkEvents walks the log in sequence order (see verification.walk), each
-// event's text fields joined in one column. Within a verification it reads
-// through the driver's own rows, below database/sql: each row's column is
-// then handed to the verifier as the driver read it, without the two copies
-// (into sql.RawBytes, then into the walk's batch) and the per-row locking
-// that database/sql adds, which cost about a quarter of the walk. With rows
-// set, it reads the current-state rows (stateRows) in the same transaction
-// while it reads the events, one statement stepped after the other.
-func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, rows bool) (bool, error) {
-	if t.conn == nil {
-		return false, t.walkEventsSQL(ctx, v, after)
-	}
-	var others [2][]int64 // rowids of the rows read again on their own
-	rowsRead := false
-	err := t.conn.Raw(func(dc any) error {
-		q, ok := dc.(driver.QueryerContext)
-		if !ok {
-			// database/sql cannot be used on the connection Raw holds: it
-			// would wait on Raw's own lock.
-			return errors.New("the SQLite driver's connection cannot run a query")
-		}
-		events, err := q.QueryContext(ctx, sqliteWalkQuery, []driver.NamedValue{
-			{Ordinal: 1, Value: string(rune(walkSeparator))}, {Ordinal: 2, Value: after}})
-		if err != nil {
-			return err
-		}
-		defer events.Close()
-		var feed func() (walkRow, bool, error)
-		if rows {
-			state := stateRows{q: q, ctx: ctx, others: &others}
-			defer state.close()
-			feed, rowsRead = state.next, true
-		}
-		dest := make([]driver.Value, 2)
-		return v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
-			if err := events.Next(dest); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				return 0, nil, buf, false, err
-			}
-			seq, ok1 := dest[0].(int64)
-			joined, ok2 := dest[1].(string)
-			if !ok1 || !ok2 {
-				// A NULL field makes the join NULL; a seq that is not an
-				// integer cannot be stored (STRICT). Either way the event
-				// does not split: report it at its place in the chain.
-				return seq, nil, buf, true, nil
-			}
-			// The driver made the string from a fresh copy of SQLite's
-			// bytes, for this row alone; the verifier only reads them.
-			return seq, unsafe.Slice(unsafe.StringData(joined), len(joined)), buf, true, nil
-		}, feed)
-	})
-	if err != nil || !rowsRead {
-		return rowsRead, err
-	}
-	for kind, rowids := range others {
-		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
-		for _, rowid := range rowids {
-			if err := t.rowsSQL(ctx, q, []any{rowid}, func(r *stateRow) { v.row(kind, r) }); err != nil {
-				return true, err
-			}
-		}
-	}
-	return true, nil
-}
-
-// stateRows reads the current-state rows of both kinds, grants first, through
-// the driver's rows, for a walk (walkEvents). A row whose columns do not
-// split back as they were stored goes to others, by rowid, to be read again
-// on its own through database/sql after the walk.
-type stateRows struct {
-	q      driver.QueryerContext
-	ctx    context.Context
-	kind   int
-	rows   driver.Rows // of kind; nil before the first read
-	done   bool
-	dest   [6]driver.Value
-	others *[2][]int64
-}
-
-func (s *stateRows) next() (walkRow, bool, error) {
-	for !s.done {
-		if s.rows == nil {
-			rows, err := s.q.QueryContext(s.ctx, sqliteStateRowsQuery(kindTables[s.kind]), []driver.NamedValue{
-				{Ordinal: 1, Value: string(rune(walkSeparator))}})
-			if err != nil {
-				return walkRow{}, false, err
-			}
-			s.rows = rows
-		}
-		err := s.rows.Next(s.dest[:])
-		if errors.Is(err, io.EOF) {
-			if err := s.rows.Close(); err != nil {
-				return walkRow{}, false, err
-			}
-			s.rows = nil
-			if s.kind++; s.kind == len(kindTables) {
-				s.done = true
-			}
-			continue
-		}
-		if err != nil {
-			return walkRow{}, false, err
-		}
-		r := walkRow{kind: s.kind}
-		if !splitStateRow(s.dest[:], &r.row) {
-			rowid, _ := s.dest[0].(int64) // the rowid is always an integer
-			s.others[s.kind] = append(s.others[s.kind], rowid)
-			continue
-		}
-		return r, true, nil
-	}
-	return walkRow{}, false, nil
-}
-
-func (s *stateRows) close() {
-	if s.rows != nil {
-		s.rows.Close()
-	}
-}
-
-// walkEventsSQL is walkEvents through database/sql, for a transaction
-// begun without its connection at hand (migrations).
-func (t sqliteTx) walkEventsSQL(ctx context.Context, v *verification, after int64) error {
-	rows, err := t.tx.QueryContext(ctx, sqliteWalkQuery, string(rune(walkSeparator)), after)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-
-	var seq int64
-	var joined sql.RawBytes
-	err = v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
-		if !rows.Next() {
-			return 0, nil, buf, false, nil
-		}
-		if err := rows.Scan(&seq, &joined); err != nil {
-			return 0, nil, buf, false, err
-		}
-		start := len(buf)
-		buf = append(buf, joined...)
-		return seq, buf[start:len(buf):len(buf)], buf, true, nil
-	}, nil)
-	if err == nil {
-		err = rows.Err()
-	}
-	if err != nil {
-		return err
-	}
-	return rows.Close()
 }
 
 func (t sqliteTx) dialect() dialect { return sqliteDialect }
@@ -1013,35 +862,6 @@ func (t sqliteTx) rowsSQL(ctx context.Context, q string, args []any, fn func(*st
 	return scanStateRows(rows, fn)
 }
 
-// sqliteStateRowsQuery reads the current-state rows of table as
-// splitStateRow takes them: rowid, seq, expiry, revoke_pending, then the
-// text columns joined by ?1. They are joined with ||, which makes the whole
-// NULL when one is NULL, and not with concat_ws, which would leave the NULL
-// out: one column's separator could then make up for another's NULL.
-//
-// The last column is 1 when each text column holds TEXT (sqliteText): the
-// driver hands over the integer columns with their types, which
-// splitStateRow checks, so that only the text columns, which || turns into
-// text whatever they hold, are checked in SQL.
-func sqliteStateRowsQuery(table string) string {
-	return `SELECT g.rowid, g.seq, g.expires_unix, g.revoke_pending, g.id || ?1 || g.principal || ?1 || g.entitlement || ?1 || g.status || ?1 || g.approval_id, ` +
-		sqliteText("g.id", "g.principal", "g.entitlement", "g.status", "g.approval_id") + ` FROM ` + table + ` g`
-}
-
-// sqliteText is a condition, true when each of columns holds TEXT and
-// false or NULL when one does not: in SQLite's order of values (NULL,
-// numbers, TEXT, BLOB) the TEXT values are those from the empty text (the
-// least) up to the empty BLOB (the least BLOB), exclusive. Two comparisons
-// with constants cost SQLite less than typeof, on a path that reads every
-// row.
-func sqliteText(columns ...string) string {
-	terms := make([]string, len(columns))
-	for i, c := range columns {
-		terms[i] = `(` + c + ` >= '' AND ` + c + ` < x'')`
-	}
-	return `(` + strings.Join(terms, ` AND `) + `)`
-}
-
 // sqliteDeclaredTypes is 1 when every column of the current-state row g
 // holds a value of the type its table declares, as a STRICT table keeps
 // them, and 0 otherwise. A table whose definition was rewritten behind
@@ -1051,46 +871,6 @@ func sqliteText(columns ...string) string {
 const sqliteDeclaredTypes = `(typeof(g.id) = 'text' AND typeof(g.seq) = 'integer' AND typeof(g.principal) = 'text' AND
 	typeof(g.entitlement) = 'text' AND typeof(g.status) = 'text' AND typeof(g.expires_unix) = 'integer' AND
 	typeof(g.revoke_pending) = 'integer' AND typeof(g.approval_id) = 'text')`
-
-// splitStateRow reads a row of sqliteStateRowsQuery into r, and reports
-// whether it read as the row was stored: integers where the table declares
-// them and exactly five text columns. A text column that holds the separator
-// changes the count, and a NULL makes the joined text NULL, so five means
-// each column is as stored. A revoke_pending neither 0 nor 1, which no append
-// writes and which a filter on 1 would pass over, makes the row odd
-// (oddRow); so does a text column that holds no TEXT (oddType).
-func splitStateRow(dest []driver.Value, r *stateRow) bool {
-	seq, ok1 := dest[1].(int64)
-	expires, ok2 := dest[2].(int64)
-	pending, ok3 := dest[3].(int64)
-	joined, ok4 := dest[4].(string)
-	declared, ok5 := dest[5].(int64)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
-		return false
-	}
-	odd := uint64(0)
-	switch {
-	case pending != 0 && pending != 1:
-		odd = oddRow
-	case declared != 1:
-		odd = oddType
-	}
-	var cols [5]string
-	for i := range cols {
-		j := strings.IndexByte(joined, walkSeparator)
-		if (j < 0) != (i == len(cols)-1) {
-			return false
-		}
-		if j < 0 {
-			cols[i] = joined
-		} else {
-			cols[i], joined = joined[:j], joined[j+1:]
-		}
-	}
-	*r = stateRow{id: cols[0], seq: seq, expires: expires, cols: stateColumns{principal: cols[1], entitlement: cols[2],
-		status: cols[3], revokePending: pending == 1, approvalID: cols[4]}, odd: odd}
-	return true
-}
 
 // schemaProblem reports whether the append-only triggers and the
 // current-state tables are still defined as the migrations left them.

@@ -272,7 +272,28 @@ func TestSQLiteVerifyEventReadOtherwise(t *testing.T) {
 	}
 }
 
+// TestSQLiteVerifyEventFieldOfAnotherType: as above, each of an event's
+// fields in turn is stored as a BLOB that reads as the same text, or one
+// that is empty as NULL. The event hashes as before; verification still
+// reports it as altered, whichever field it is.
+func TestSQLiteVerifyEventFieldOfAnotherType(t *testing.T) {
+	t.Parallel()
+	for _, field := range []string{"at", "type", "subject", "prev_hash", "hash", "recorded_at", "actor", "run_id", "data"} {
+		t.Run(field, func(t *testing.T) {
+			t.Parallel()
+			verifyEventStoredOtherwise(t, field+` = CASE WHEN `+field+` = '' THEN NULL ELSE CAST(`+field+` AS BLOB) END`, false)
+		})
+	}
+}
+
 func verifyEventReadOtherwise(t *testing.T, set string) {
+	verifyEventStoredOtherwise(t, set, true)
+}
+
+// verifyEventStoredOtherwise stores event 2, a revocation, with the change
+// set makes, and checks that verification reports it as altered; hidden is
+// whether the change hides the revocation from reads by subject.
+func verifyEventStoredOtherwise(t *testing.T, set string, hidden bool) {
 	ctx := context.Background()
 	l, path := openTestLedger(t)
 	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
@@ -296,7 +317,7 @@ func verifyEventReadOtherwise(t *testing.T, set string) {
 		}
 	}
 	rewriteTableSQL(t, db, "events", def)
-	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Status != StatusActive {
+	if g, err := l.Grant(ctx, "grt_1"); hidden && (err != nil || g.Status != StatusActive) {
 		t.Fatalf("Grant = %+v, %v; want the revocation hidden from reads by subject", g, err)
 	}
 	r, err := l.Verify(ctx)
@@ -305,5 +326,32 @@ func verifyEventReadOtherwise(t *testing.T, set string) {
 	}
 	if r.OK || r.FirstBad != 2 || !strings.Contains(r.Problem, "event 2 was altered") {
 		t.Fatalf("Verify = %+v (before: %+v), want event 2 reported as altered", r, before)
+	}
+}
+
+// TestSQLiteWalkFunctionsNotFromSchema: the functions a verification's walk
+// reads through write into the walk under way. A trigger stored in the
+// ledger file, the owner's to write, cannot call them: the store's
+// connections trust no function in the schema that SQLite does not mark
+// harmless, so the append the trigger would run inside fails instead.
+func TestSQLiteWalkFunctionsNotFromSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	db := rawDB(t, path)
+	for _, call := range []string{
+		walkEventFunction + `(1, NEW.seq, '', '', '', '', '', '', '', '', '')`,
+		walkRowFunction + `(1, 1, 1, 1, 0, '', '', '', '', '')`,
+	} {
+		if _, err := db.ExecContext(ctx, `DROP TRIGGER IF EXISTS planted`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `CREATE TRIGGER planted AFTER INSERT ON events BEGIN SELECT `+call+`; END`); err != nil {
+			t.Fatal(err)
+		}
+		_, err := l.IssueGrant(ctx, testGrant("grt_1"), t0)
+		if err == nil || !strings.Contains(err.Error(), "unsafe use of") {
+			t.Fatalf("IssueGrant with a trigger calling %s: %v; want SQLite's refusal", call, err)
+		}
 	}
 }

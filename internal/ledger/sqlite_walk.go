@@ -92,11 +92,12 @@ func (s *walkSink) close() { walkSinks.Delete(s.id) }
 
 func walkSinkOf(arg driver.Value) (*walkSink, error) {
 	id, _ := arg.(int64)
-	s, ok := walkSinks.Load(id)
+	v, _ := walkSinks.Load(id)
+	s, ok := v.(*walkSink)
 	if !ok {
 		return nil, errors.New("no verification walk is reading")
 	}
-	return s.(*walkSink), nil
+	return s, nil
 }
 
 // walkEventColumns is governed_walk_event(sink, seq, at, type, subject,

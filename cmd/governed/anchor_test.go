@@ -53,7 +53,7 @@ func TestWitnessTimestampsAnchorTheLedger(t *testing.T) {
 	}
 	code, out, errOut = runCLI("evidence", "--ledger", path, "--format", "json", "--checkpoint", cosigned,
 		"--checkpoint-key", logPub, "--witness-key", wPub)
-	if code > 1 || !strings.Contains(out, "cosigned by witness.example.org; witness witness.example.org saw it at "+at.Format(time.RFC3339)) {
+	if code > 1 || !strings.Contains(out, "cosigned by witness.example.org key hash "+keyHashOf(t, wPub)+"; witness witness.example.org saw it at "+at.Format(time.RFC3339)) {
 		t.Fatalf("evidence = %d, %q, %q", code, out, errOut)
 	}
 

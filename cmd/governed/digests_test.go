@@ -59,11 +59,12 @@ func TestDigestFlagsGivenSha256sumOutput(t *testing.T) {
 			want        string
 		}{
 			{"--signers-sha256", allowed, a, "--signers-sha256: that is sha256sum's output for allowed_signers, not the digest alone: " +
-				"pass --signers-sha256 " + a[0]},
+				"pass --signers-sha256 " + a[0] + ", or the file with --allowed-signers allowed_signers"},
 			{"--signers-sha256", binary, a, "--signers-sha256: that is sha256sum's output for allowed_signers, not the digest alone: " +
-				"pass --signers-sha256 " + a[0]},
+				"pass --signers-sha256 " + a[0] + ", or the file with --allowed-signers allowed_signers"},
 			{"--signers-sha256", both, ar, "--signers-sha256: that is sha256sum's output for allowed_signers and revoked_keys, " +
-				"not the digests alone: pass --signers-sha256 " + ar[0] + "," + ar[1]},
+				"not the digests alone: pass --signers-sha256 " + ar[0] + "," + ar[1] +
+				", or the files with --allowed-signers allowed_signers --revoked-keys revoked_keys"},
 			{"--signers-sha256", ar[0] + " " + ar[1], ar, "--signers-sha256: digests separated by white space: " +
 				"pass --signers-sha256 " + ar[0] + "," + ar[1]},
 			{"--signers-sha256", strings.Join([]string{ar[0], ar[1], a[0]}, ","), nil, "--signers-sha256: 3 digests: " +

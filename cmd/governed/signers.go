@@ -55,6 +55,14 @@ func (f *signersFlags) trust(c *command, fs *flag.FlagSet) (evidence.Trust, int,
 				len(d.digests)), false
 		}
 		if m := d.misread("--signers-sha256"); m != "" {
+			// sha256sum names the allowed_signers file, then the revoked
+			// keys list: the files themselves may be given instead.
+			switch len(d.files) {
+			case 1:
+				m += ", or the file with --allowed-signers " + showName(d.files[0])
+			case 2:
+				m += ", or the files with --allowed-signers " + showName(d.files[0]) + " --revoked-keys " + showName(d.files[1])
+			}
 			return t, c.fail(exitUsage, "--signers-sha256: %s", m), false
 		}
 		f.pins = append(f.pins, strings.Join(d.digests, ","))

@@ -180,7 +180,11 @@ func Prepare(ctx context.Context, l *ledger.Ledger, opts Options, src Source) (*
 					rep.Ledger.CheckpointExtended = false
 					rep.Ledger.CheckpointResult = "the ledger's recording times contradict the checkpoint's witnesses: " + timeProblem
 				} else {
-					rep.Ledger.CheckpointResult += fmt.Sprintf("; cosigned by %s", strings.Join(cosigned.Cosigned, ", "))
+					names := make([]string, len(cosigned.Cosignatures))
+					for i, w := range cosigned.Cosignatures {
+						names[i] = fmt.Sprintf("%s key hash %s", w.Name, w.Hash())
+					}
+					rep.Ledger.CheckpointResult += fmt.Sprintf("; cosigned by %s", strings.Join(names, ", "))
 					for _, a := range cosigned.Anchors(cp) {
 						rep.Ledger.CheckpointResult += fmt.Sprintf("; witness %s saw it at %s", a.Witness, a.Time.Format(time.RFC3339))
 					}

@@ -199,6 +199,9 @@ func walkRowColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Valu
 // driver's own rows, below database/sql, whose per-row locking and scanning
 // cost about a twentieth of the walk.
 func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, rows bool) (bool, error) {
+	if t.conn == nil {
+		return false, errors.New("a walk needs the transaction's own connection (SQLiteStore.begin)")
+	}
 	sink := openWalkSink()
 	defer sink.close()
 	var others [2][]int64 // rowids of the rows read again on their own

@@ -355,3 +355,35 @@ func TestSQLiteWalkFunctionsNotFromSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteWalkSinkNotGuessable: a connection that trusts the schema (as
+// SQLite does unless told otherwise, like rawDB's) lets a view in the ledger
+// file call the walk functions. The sink a walk under way reads into is
+// found by a number the view would have to guess: the numbers near those
+// of the sinks opened before it reach none of them.
+func TestSQLiteWalkSinkNotGuessable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, path := openTestLedger(t)
+	db := rawDB(t, path)
+	before := openWalkSink()
+	before.close()
+	walking := openWalkSink()
+	defer walking.close()
+	for id := before.id - 20; id <= before.id+20; id++ {
+		for _, stmt := range []string{`DROP VIEW IF EXISTS planted`, `CREATE VIEW planted AS SELECT ` + walkEventFunction +
+			`(` + strconv.FormatInt(id, 10) + `, 7, '', '', '', '', '', '', '', '', '') AS seq`} {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seq sql.NullInt64
+		err := db.QueryRowContext(ctx, `SELECT seq FROM planted`).Scan(&seq)
+		if err == nil || !strings.Contains(err.Error(), "no verification walk is reading") {
+			t.Errorf("a view calling %s(%d, …): %v; want no walk reached", walkEventFunction, id, err)
+		}
+	}
+	if walking.seq != 0 || walking.fields != nil {
+		t.Fatalf("the walk's sink was written: seq %d, fields %q", walking.seq, walking.fields)
+	}
+}

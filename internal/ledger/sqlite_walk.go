@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"modernc.org/sqlite"
 )
@@ -77,15 +77,20 @@ type walkSink struct {
 	rowRead bool
 }
 
-var (
-	walkSinks    sync.Map // int64 → *walkSink
-	walkSinkNext atomic.Int64
-)
+var walkSinks sync.Map // int64 → *walkSink
 
+// openWalkSink registers a sink under a random number, not the next of a
+// count: a connection that trusts the schema (SQLite's default; ours do not,
+// but a tool opening the same file in this process may) would let a view in
+// the ledger file call the walk functions, and a count would tell it which
+// numbers a walk under way reads into.
 func openWalkSink() *walkSink {
-	s := &walkSink{id: walkSinkNext.Add(1)}
-	walkSinks.Store(s.id, s)
-	return s
+	for {
+		s := &walkSink{id: rand.Int64()}
+		if _, taken := walkSinks.LoadOrStore(s.id, s); !taken {
+			return s
+		}
+	}
 }
 
 func (s *walkSink) close() { walkSinks.Delete(s.id) }

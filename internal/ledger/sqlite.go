@@ -874,7 +874,22 @@ const sqliteDeclaredTypes = `(typeof(g.id) = 'text' AND typeof(g.seq) = 'integer
 
 // schemaProblem reports whether the append-only triggers and the
 // current-state tables are still defined as the migrations left them.
+//
+// It also reports a file whose text is not UTF-8, the encoding SQLite creates
+// a ledger with. In UTF-16, SQLite turns a high surrogate followed by any
+// unit into the character of a pair, so that text stored otherwise than an
+// append stores it reads as the same characters, the walk's read included,
+// while a comparison with those characters, which compares the stored
+// units, does not match it: a filter on a column would pass over a row that
+// verifies.
 func (t sqliteTx) schemaProblem(ctx context.Context) (string, error) {
+	var encoding string
+	if err := t.tx.QueryRowContext(ctx, `PRAGMA encoding`).Scan(&encoding); err != nil {
+		return "", err
+	}
+	if encoding != "UTF-8" {
+		return fmt.Sprintf("the ledger file stores its text as %s, not UTF-8 as SQLite creates a ledger", encoding), nil
+	}
 	rows, err := t.tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')`)
 	if err != nil {
 		return "", err

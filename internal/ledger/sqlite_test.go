@@ -387,3 +387,128 @@ func TestSQLiteWalkSinkNotGuessable(t *testing.T) {
 		t.Fatalf("the walk's sink was written: seq %d, fields %q", walking.seq, walking.fields)
 	}
 }
+
+// TestSQLiteVerifyUTF16Ledger: the file's owner copies the ledger into a
+// file created with UTF-16 text, which SQLite reads as every other. In it,
+// SQLite turns a high surrogate followed by any other unit into the same
+// character as the pair it starts: a principal stored as 😀 (U+1F600)
+// with its low surrogate's top bits cleared converts to 😀 for a read of
+// the column, the walk's included, while a comparison with 😀 compares the
+// stored units and does not match. A filter on the principal passes over a
+// grant whose row verifies. Verification names the file's text encoding.
+func TestSQLiteVerifyUTF16Ledger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	g := testGrant("grt_1")
+	g.Principal = "svc-\U0001F600"
+	if _, err := l.IssueGrant(ctx, g, t0); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l)
+	l.Close()
+	copied := copyLedgerUTF16(t, path)
+	db := rawDB(t, copied)
+	// svc-😀 in UTF-16LE, its low surrogate DE00 stored as 0200.
+	if _, err := db.ExecContext(ctx, `UPDATE grants SET principal = CAST(x'73007600630`+`02d003dd80002' AS TEXT) WHERE id = 'grt_1'`); err != nil {
+		t.Fatal(err)
+	}
+	var read string
+	if err := db.QueryRowContext(ctx, `SELECT principal FROM grants WHERE id = 'grt_1'`).Scan(&read); err != nil || read != g.Principal {
+		t.Fatalf("principal reads as %q, %v; want %q", read, err, g.Principal)
+	}
+	l, err := Open(ctx, copied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if gs, err := l.Grants(ctx, GrantFilter{Principal: g.Principal}); err != nil || len(gs) != 0 {
+		t.Fatalf("Grants by principal = %v, %v; want the grant passed over", gs, err)
+	}
+	r, err := l.Verify(ctx)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if r.OK || !strings.Contains(r.Problem, "UTF-16le") {
+		t.Fatalf("Verify = %+v; want the file's text encoding named", r)
+	}
+}
+
+// copyLedgerUTF16 copies the ledger at path, object by object and row by
+// row, into a new file whose text is UTF-16LE, and returns its path.
+func copyLedgerUTF16(t *testing.T, path string) string {
+	t.Helper()
+	ctx := context.Background()
+	src := rawDB(t, path)
+	dst := filepath.Join(t.TempDir(), "utf16.db")
+	db := rawDB(t, dst)
+	db.SetMaxOpenConns(1)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`PRAGMA encoding = 'UTF-16le'`)
+	type object struct{ typ, name, sql string }
+	var objects []object
+	rows, err := src.QueryContext(ctx, `SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY type <> 'table', rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var o object
+		if err := rows.Scan(&o.typ, &o.name, &o.sql); err != nil {
+			t.Fatal(err)
+		}
+		objects = append(objects, o)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objects {
+		exec(o.sql)
+		if o.typ != "table" {
+			continue
+		}
+		var cols []string
+		cs, err := src.QueryContext(ctx, `SELECT name FROM pragma_table_xinfo(?) WHERE hidden = 0`, o.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for cs.Next() {
+			var c string
+			if err := cs.Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			cols = append(cols, c)
+		}
+		cs.Close()
+		list := strings.Join(cols, ", ")
+		data, err := src.QueryContext(ctx, `SELECT `+list+` FROM `+o.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pending [][]any
+		for data.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := data.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			pending = append(pending, vals)
+		}
+		data.Close()
+		for _, vals := range pending {
+			exec(`INSERT INTO `+o.name+` (`+list+`) VALUES (`+strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")+`)`, vals...)
+		}
+	}
+	var enc string
+	if err := db.QueryRowContext(ctx, `PRAGMA encoding`).Scan(&enc); err != nil || enc != "UTF-16le" {
+		t.Fatalf("encoding %q, %v", enc, err)
+	}
+	return dst
+}

@@ -135,6 +135,12 @@ func TestSQLiteOpenExisting(t *testing.T) {
 // every connection read the schema again.
 func rewriteTableSQL(t testing.TB, db *sql.DB, table, def string) {
 	t.Helper()
+	rewriteSchemaSQL(t, db, "table", table, def)
+}
+
+// rewriteSchemaSQL is rewriteTableSQL for a schema object of any type.
+func rewriteSchemaSQL(t testing.TB, db *sql.DB, typ, name, def string) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -147,7 +153,7 @@ func rewriteTableSQL(t testing.TB, db *sql.DB, table, def string) {
 	}
 	for _, stmt := range []string{
 		`PRAGMA writable_schema = ON`,
-		`UPDATE sqlite_master SET sql = ` + sqlQuote(def) + ` WHERE type = 'table' AND name = ` + sqlQuote(table),
+		`UPDATE sqlite_master SET sql = ` + sqlQuote(def) + ` WHERE type = ` + sqlQuote(typ) + ` AND name = ` + sqlQuote(name),
 		`PRAGMA schema_version = ` + strconv.FormatInt(version+1, 10),
 		`PRAGMA writable_schema = OFF`,
 	} {
@@ -511,4 +517,68 @@ func copyLedgerUTF16(t *testing.T, path string) string {
 		t.Fatalf("encoding %q, %v", enc, err)
 	}
 	return dst
+}
+
+// TestSQLiteVerifySubjectIndexOtherwise: the file's owner rebuilds the index
+// every read of a record's events goes through under another definition for
+// a moment (one that leaves out a revocation) and gives it its definition
+// back. The events, their chain and the head are untouched, so they verify;
+// read by its subject, as the ledger reads a grant, the revocation is gone and
+// the grant is active again. A whole verification compares the index with the
+// events and names it; one whose definition was left altered, or that was
+// dropped, is named too.
+func TestSQLiteVerifySubjectIndexOtherwise(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		hidden  bool
+		problem string
+	}{
+		{name: "rebuilt without the revocation", hidden: true, problem: "the index events_subject holds other entries than the events (index entries: 1, events: 2)"},
+		{name: "definition left altered", problem: "the definition of the index events_subject was altered"},
+		{name: "dropped", problem: "the index events_subject, through which a record's events are read, is missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l, path := openTestLedger(t)
+			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+				t.Fatal(err)
+			}
+			mustVerify(t, l)
+			db := rawDB(t, path)
+			var revocation int64
+			if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM events WHERE subject = 'grt_1'`).Scan(&revocation); err != nil {
+				t.Fatal(err)
+			}
+			partial := sqliteSubjectIndexSQL + ` WHERE seq <> ` + strconv.FormatInt(revocation, 10)
+			switch tc.name {
+			case "dropped":
+				if _, err := db.ExecContext(ctx, `DROP INDEX events_subject`); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				rewriteSchemaSQL(t, db, "index", "events_subject", partial)
+				if _, err := db.ExecContext(ctx, `REINDEX events_subject`); err != nil {
+					t.Fatal(err)
+				}
+				if tc.hidden {
+					rewriteSchemaSQL(t, db, "index", "events_subject", sqliteSubjectIndexSQL)
+				}
+			}
+			if g, err := l.Grant(ctx, "grt_1"); tc.hidden && (err != nil || g.Status != StatusActive) {
+				t.Fatalf("Grant = %+v, %v; want the revocation hidden from reads by subject", g, err)
+			}
+			r, err := l.Verify(ctx)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if r.OK || !strings.Contains(r.Problem, tc.problem) {
+				t.Fatalf("Verify = %+v, want %q", r, tc.problem)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -34,6 +35,7 @@ import (
 const (
 	walkEventFunction = "governed_walk_event"
 	walkRowFunction   = "governed_walk_row"
+	walkIndexFunction = "governed_walk_index"
 )
 
 func init() {
@@ -43,6 +45,8 @@ func init() {
 		NArgs: 11, VolatileArgs: true, Scalar: walkEventColumns})
 	sqlite.MustRegisterFunction(walkRowFunction, &sqlite.FunctionImpl{
 		NArgs: 10, VolatileArgs: true, Scalar: walkRowColumns})
+	sqlite.MustRegisterFunction(walkIndexFunction, &sqlite.FunctionImpl{
+		NArgs: 3, VolatileArgs: true, Scalar: walkIndexEntry})
 }
 
 // sqliteWalkQuery reads the events after ?2 in sequence order, each through
@@ -56,6 +60,18 @@ func sqliteWalkRowsQuery(table string) string {
 	return `SELECT ` + walkRowFunction +
 		`(?1, rowid, seq, expires_unix, revoke_pending, id, principal, entitlement, status, approval_id) FROM ` + table
 }
+
+// sqliteSubjectIndex is the index every read of one record's events goes
+// through (a grant's state, its revocation), as migration 2 defines it.
+const (
+	sqliteSubjectIndex    = "events_subject"
+	sqliteSubjectIndexSQL = `CREATE INDEX events_subject ON events (subject, seq)`
+)
+
+// sqliteSubjectIndexQuery reads every entry of the subject index, and only
+// the index, through walkIndexEntry into the walk sink ?1.
+const sqliteSubjectIndexQuery = `SELECT ` + walkIndexFunction + `(?1, subject, seq) FROM events INDEXED BY ` +
+	sqliteSubjectIndex
 
 // walkSink is where the walk functions put the event or row SQLite handed
 // them last, for one walk on one connection.
@@ -75,6 +91,31 @@ type walkSink struct {
 	rowid   int64
 	row     stateRow
 	rowRead bool
+
+	// entries and indexed are digests of the (subject, seq) pairs of the
+	// events walked and of the subject index's entries: sums of each pair's
+	// hash under seed, a number the ledger's owner cannot know, and counts.
+	// indexOdd is set by an index entry whose subject is not TEXT.
+	seed             maphash.Seed
+	entries, indexed pairDigest
+	indexOdd         bool
+}
+
+// pairDigest is a digest of a multiset of (subject, seq) pairs that does not
+// depend on their order: the sum of their hashes, and their count.
+type pairDigest struct {
+	sum, count uint64
+}
+
+func (d *pairDigest) add(seed maphash.Seed, subject string, seq int64) {
+	// The subject's keyed hash and the seq go through a bijective mixer
+	// (splitmix64's finaliser) together, so that pairs cannot trade their
+	// seqs without changing the sum.
+	x := maphash.String(seed, subject) + uint64(seq)*0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	d.sum += x ^ x>>31
+	d.count++
 }
 
 var walkSinks sync.Map // int64 → *walkSink
@@ -86,7 +127,7 @@ var walkSinks sync.Map // int64 → *walkSink
 // numbers a walk under way reads into.
 func openWalkSink() *walkSink {
 	for {
-		s := &walkSink{id: rand.Int64()}
+		s := &walkSink{id: rand.Int64(), seed: maphash.MakeSeed()}
 		if _, taken := walkSinks.LoadOrStore(s.id, s); !taken {
 			return s
 		}
@@ -127,7 +168,98 @@ func walkEventColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Va
 		s.buf = append(s.buf, text...)
 	}
 	s.fields = s.buf[start:len(s.buf):len(s.buf)]
+	s.entries.add(s.seed, args[4].(string), s.seq) //nolint:forcetypeassert // a string, checked above
 	return s.seq, nil
+}
+
+// walkIndexEntry is governed_walk_index(sink, subject, seq), for each entry
+// of the subject index: it adds the pair to the sink's digest of the index.
+func walkIndexEntry(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	s, err := walkSinkOf(args[0])
+	if err != nil {
+		return nil, err
+	}
+	subject, ok := args[1].(string)
+	seq, _ := args[2].(int64) // the rowid, always an integer
+	if !ok {
+		s.indexOdd = true
+		return nil, nil
+	}
+	s.indexed.add(s.seed, subject, seq)
+	return nil, nil
+}
+
+// indexScan compares the subject index with the events a whole walk reads:
+// the same (subject, seq) pairs, no more and no fewer. SQLite keeps an index
+// in step with its table, but the ledger file is its owner's to write: an
+// index rebuilt under another definition for a moment (a partial one that
+// leaves out a revocation) and then given its definition back would hide the
+// revocation from every read of the grant, while the events themselves,
+// their chain and every checkpoint still verify. The scan reads one entry
+// with each event the walk reads, so that the reading overlaps the other
+// goroutines' checks, and the rest once the walk is over.
+type indexScan struct {
+	rows    driver.Rows // nil once read to the end
+	dest    [1]driver.Value
+	problem string // the index is missing or its definition altered: nothing is read
+}
+
+func openIndexScan(ctx context.Context, q driver.QueryerContext, sink *walkSink) (*indexScan, error) {
+	rows, err := q.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = '`+sqliteSubjectIndex+`'`, nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &indexScan{}
+	err = rows.Next(s.dest[:])
+	rows.Close()
+	switch {
+	case errors.Is(err, io.EOF):
+		s.problem = "the index " + sqliteSubjectIndex + ", through which a record's events are read, is missing"
+		return s, nil
+	case err != nil:
+		return nil, err
+	}
+	if def, _ := s.dest[0].(string); def != sqliteSubjectIndexSQL {
+		s.problem = "the definition of the index " + sqliteSubjectIndex + " was altered"
+		return s, nil
+	}
+	s.rows, err = q.QueryContext(ctx, sqliteSubjectIndexQuery, []driver.NamedValue{{Ordinal: 1, Value: sink.id}})
+	return s, err
+}
+
+// step reads the next entry, if any, into the sink's digest.
+func (s *indexScan) step() error {
+	if s.rows == nil {
+		return nil
+	}
+	err := s.rows.Next(s.dest[:])
+	if errors.Is(err, io.EOF) {
+		err = s.rows.Close()
+		s.rows = nil
+	}
+	return err
+}
+
+// finish reads the entries left and says what differs from the events the
+// walk read, or "" when nothing does.
+func (s *indexScan) finish(sink *walkSink) (string, error) {
+	for s.rows != nil {
+		if err := s.step(); err != nil {
+			return "", err
+		}
+	}
+	if s.problem == "" && (sink.indexOdd || sink.indexed != sink.entries) {
+		s.problem = fmt.Sprintf("the index %s holds other entries than the events (index entries: %d, events: %d): "+
+			"reads of a record through it would not find the events verified", sqliteSubjectIndex,
+			sink.indexed.count, sink.entries.count)
+	}
+	return s.problem, nil
+}
+
+func (s *indexScan) close() {
+	if s.rows != nil {
+		s.rows.Close()
+	}
 }
 
 // walkRowColumns is governed_walk_row(sink, rowid, seq, expires_unix,
@@ -224,13 +356,20 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 		}
 		defer events.Close()
 		var feed func() (walkRow, bool, error)
+		index := &indexScan{}
 		if rows {
 			state := &stateRows{q: q, ctx: ctx, sink: sink, others: &others}
 			defer state.close()
 			feed = state.next
+			// A whole walk (rows set) reads every event: the index must
+			// hold exactly their pairs.
+			if index, err = openIndexScan(ctx, q, sink); err != nil {
+				return err
+			}
+			defer index.close()
 		}
 		dest := make([]driver.Value, 1)
-		return v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
+		err = v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
 			sink.buf = buf
 			if err := events.Next(dest); err != nil {
 				if errors.Is(err, io.EOF) {
@@ -241,12 +380,23 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 			if seq, _ := dest[0].(int64); seq != sink.seq {
 				return 0, nil, buf, false, fmt.Errorf("the walk read event %d where SQLite returned %v", sink.seq, dest[0])
 			}
+			if err := index.step(); err != nil {
+				return 0, nil, buf, false, err
+			}
 			// A nil fields (a field that holds no TEXT) does not split: the
 			// walk reports the event as altered, at its place in the chain.
 			fields := sink.fields
 			sink.fields = nil
 			return sink.seq, fields, sink.buf, true, nil
 		}, feed)
+		if err != nil || !rows || v.failed {
+			return err
+		}
+		problem, err := index.finish(sink)
+		if problem != "" {
+			v.fail(0, problem)
+		}
+		return err
 	})
 	if err != nil || !rows {
 		return rows, err

@@ -533,8 +533,10 @@ func TestSQLiteVerifySubjectIndexOtherwise(t *testing.T) {
 		name    string
 		hidden  bool
 		problem string
+		since   string // what a verification from before the revocation says; problem when ""
 	}{
-		{name: "rebuilt without the revocation", hidden: true, problem: "the index events_subject holds other entries than the events (index entries: 1, events: 2)"},
+		{name: "rebuilt without the revocation", hidden: true, problem: "the index events_subject holds other entries than the events (index entries: 1, events: 2)",
+			since: "the index events_subject has no entry for event 2: reads of its record would not find it"},
 		{name: "definition left altered", problem: "the definition of the index events_subject was altered"},
 		{name: "dropped", problem: "the index events_subject, through which a record's events are read, is missing"},
 	} {
@@ -543,6 +545,10 @@ func TestSQLiteVerifySubjectIndexOtherwise(t *testing.T) {
 			ctx := context.Background()
 			l, path := openTestLedger(t)
 			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			from, err := l.Head(ctx)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
@@ -578,6 +584,13 @@ func TestSQLiteVerifySubjectIndexOtherwise(t *testing.T) {
 			}
 			if r.OK || !strings.Contains(r.Problem, tc.problem) {
 				t.Fatalf("Verify = %+v, want %q", r, tc.problem)
+			}
+			want := tc.since
+			if want == "" {
+				want = tc.problem
+			}
+			if r, err := l.VerifySince(ctx, from); err != nil || r.OK || !strings.Contains(r.Problem, want) {
+				t.Fatalf("VerifySince = %+v, %v; want %q", r, err, want)
 			}
 		})
 	}

@@ -25,7 +25,9 @@ import (
 // the column in SQL (by subject, by type) would no longer find it: a
 // revocation hidden, a grant active again. SQLite tells the function each
 // value's storage class at no cost, where checking it in SQL took two
-// comparisons per column and about a fifth of the walk.
+// comparisons per column and about a fifth of the walk. A third function
+// (walkIndexEntry) reads the entries of the index through which other reads
+// find a record's events, for a comparison with the events (indexScan).
 //
 // The functions write to the walk's walkSink, found by the number the query
 // binds as its first parameter. They are registered with the driver for the
@@ -99,6 +101,11 @@ type walkSink struct {
 	seed             maphash.Seed
 	entries, indexed pairDigest
 	indexOdd         bool
+
+	// suffix, when set, has the events' subjects and seqs kept in pairs:
+	// a walk of the events since a checkpoint, few (MaxSuffix at most).
+	suffix bool
+	pairs  []indexPair
 }
 
 // pairDigest is a digest of a multiset of (subject, seq) pairs that does not
@@ -168,7 +175,12 @@ func walkEventColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Va
 		s.buf = append(s.buf, text...)
 	}
 	s.fields = s.buf[start:len(s.buf):len(s.buf)]
-	s.entries.add(s.seed, args[4].(string), s.seq) //nolint:forcetypeassert // a string, checked above
+	subject := args[4].(string) //nolint:forcetypeassert // a string, checked above
+	s.entries.add(s.seed, subject, s.seq)
+	if s.suffix {
+		// A copy: the argument is a view of SQLite's memory.
+		s.pairs = append(s.pairs, indexPair{strings.Clone(subject), s.seq})
+	}
 	return s.seq, nil
 }
 
@@ -205,26 +217,77 @@ type indexScan struct {
 }
 
 func openIndexScan(ctx context.Context, q driver.QueryerContext, sink *walkSink) (*indexScan, error) {
-	rows, err := q.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = '`+sqliteSubjectIndex+`'`, nil)
-	if err != nil {
-		return nil, err
-	}
 	s := &indexScan{}
-	err = rows.Next(s.dest[:])
-	rows.Close()
-	switch {
-	case errors.Is(err, io.EOF):
-		s.problem = "the index " + sqliteSubjectIndex + ", through which a record's events are read, is missing"
-		return s, nil
-	case err != nil:
-		return nil, err
-	}
-	if def, _ := s.dest[0].(string); def != sqliteSubjectIndexSQL {
-		s.problem = "the definition of the index " + sqliteSubjectIndex + " was altered"
-		return s, nil
+	problem, err := subjectIndexDefinitionProblem(ctx, q)
+	if err != nil || problem != "" {
+		s.problem = problem
+		return s, err
 	}
 	s.rows, err = q.QueryContext(ctx, sqliteSubjectIndexQuery, []driver.NamedValue{{Ordinal: 1, Value: sink.id}})
 	return s, err
+}
+
+// subjectIndexDefinitionProblem says whether the subject index is missing or
+// defined otherwise than migration 2 left it; "" when neither.
+func subjectIndexDefinitionProblem(ctx context.Context, q driver.QueryerContext) (string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = '`+sqliteSubjectIndex+`'`, nil)
+	if err != nil {
+		return "", err
+	}
+	dest := make([]driver.Value, 1)
+	err = rows.Next(dest)
+	rows.Close()
+	switch {
+	case errors.Is(err, io.EOF):
+		return "the index " + sqliteSubjectIndex + ", through which a record's events are read, is missing", nil
+	case err != nil:
+		return "", err
+	}
+	if def, _ := dest[0].(string); def != sqliteSubjectIndexSQL {
+		return "the definition of the index " + sqliteSubjectIndex + " was altered", nil
+	}
+	return "", nil
+}
+
+// sqliteIndexEntryQuery finds the subject index's entry for one event.
+const sqliteIndexEntryQuery = `SELECT 1 FROM events INDEXED BY ` + sqliteSubjectIndex + ` WHERE subject = ?1 AND seq = ?2`
+
+// suffixIndexProblem checks, after a walk of the events appended since a
+// checkpoint (pairs, their subjects and seqs), that the subject index has an
+// entry for each: reads of a record go through it, and an entry left out
+// would hide the event (a revocation) from them while the walk verified it.
+// A whole verification compares the whole index (indexScan); this costs a
+// lookup for each event since the checkpoint. It returns the problem and the
+// event it names, or "".
+func suffixIndexProblem(ctx context.Context, q driver.QueryerContext, pairs []indexPair) (string, int64, error) {
+	problem, err := subjectIndexDefinitionProblem(ctx, q)
+	if err != nil || problem != "" {
+		return problem, 0, err
+	}
+	dest := make([]driver.Value, 1)
+	for _, p := range pairs {
+		rows, err := q.QueryContext(ctx, sqliteIndexEntryQuery, []driver.NamedValue{
+			{Ordinal: 1, Value: p.subject}, {Ordinal: 2, Value: p.seq}})
+		if err != nil {
+			return "", 0, err
+		}
+		err = rows.Next(dest)
+		rows.Close()
+		switch {
+		case errors.Is(err, io.EOF):
+			return fmt.Sprintf("the index %s has no entry for event %d: reads of its record would not find it",
+				sqliteSubjectIndex, p.seq), p.seq, nil
+		case err != nil:
+			return "", 0, err
+		}
+	}
+	return "", 0, nil
+}
+
+// indexPair is one event's subject and seq.
+type indexPair struct {
+	subject string
+	seq     int64
 }
 
 // step reads the next entry, if any, into the sink's digest.
@@ -341,6 +404,9 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 	}
 	sink := openWalkSink()
 	defer sink.close()
+	// A walk from a checkpoint (after > 0) checks the index for the events
+	// it reads; a whole walk (rows) checks the whole index.
+	sink.suffix = !rows && after > 0
 	var others [2][]int64 // rowids of the rows read again on their own
 	err := t.conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
@@ -389,8 +455,18 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 			sink.fields = nil
 			return sink.seq, fields, sink.buf, true, nil
 		}, feed)
-		if err != nil || !rows || v.failed {
+		if err != nil || v.failed {
 			return err
+		}
+		if sink.suffix {
+			problem, seq, err := suffixIndexProblem(ctx, q, sink.pairs)
+			if problem != "" {
+				v.fail(seq, problem)
+			}
+			return err
+		}
+		if !rows {
+			return nil
 		}
 		problem, err := index.finish(sink)
 		if problem != "" {

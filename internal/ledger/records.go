@@ -245,6 +245,13 @@ func lastRecord[T record](ctx context.Context, read lastEventReader, kind, id st
 	if err != nil {
 		return zero, fmt.Errorf("%s %q: the stored event is not readable: %w", kind, id, err)
 	}
+	if got := recordID(&r); got != id {
+		// Verification holds every event's payload to its subject, so only
+		// an index altered behind the store's back hands over another
+		// record's event: refuse it rather than take one record for another.
+		return zero, fmt.Errorf("%s %q: event %d, read as its last, is about %s %q: the ledger's index of events by "+
+			"subject was altered; run governed verify", kind, id, seq, kind, got)
+	}
 	return r, nil
 }
 

@@ -595,3 +595,39 @@ func TestSQLiteVerifySubjectIndexOtherwise(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLiteReadThroughIndexOfAnotherRecord: the file's owner rebuilds the
+// subject index for a moment so that an entry files grt_1's revocation under
+// another id, then gives the index its definition back. A read of that id
+// finds grt_1's event through the index; it is refused, not taken for a
+// record of that id, and a whole verification names the index.
+func TestSQLiteReadThroughIndexOfAnotherRecord(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	var revocation int64
+	if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM events WHERE subject = 'grt_1'`).Scan(&revocation); err != nil {
+		t.Fatal(err)
+	}
+	rewriteSchemaSQL(t, db, "index", "events_subject", `CREATE INDEX events_subject ON events (CASE WHEN seq = `+
+		strconv.FormatInt(revocation, 10)+` THEN 'grt_2' ELSE subject END, seq)`)
+	if _, err := db.ExecContext(ctx, `REINDEX events_subject`); err != nil {
+		t.Fatal(err)
+	}
+	rewriteSchemaSQL(t, db, "index", "events_subject", sqliteSubjectIndexSQL)
+	_, err := l.Grant(ctx, "grt_2")
+	if err == nil || !strings.Contains(err.Error(), `is about grant "grt_1"`) {
+		t.Fatalf("Grant(grt_2) = %v; want grt_1's event refused", err)
+	}
+	r, err := l.Verify(ctx)
+	if err != nil || r.OK || !strings.Contains(r.Problem, "the index events_subject holds other entries than the events") {
+		t.Fatalf("Verify = %+v, %v; want the index named", r, err)
+	}
+}

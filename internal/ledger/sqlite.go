@@ -103,7 +103,7 @@ var sqliteMigrations = [][]string{
 	{
 		// Reads of one grant or approval come from its last event, the chained
 		// record, rather than from the current-state tables.
-		`CREATE INDEX events_subject ON events (subject, seq)`,
+		sqliteSubjectIndexSQL,
 	},
 	{
 		// The ledger's id: random, made once, never changed. Approval

@@ -32,6 +32,14 @@ type dialect struct {
 	// it matches an identity only when it equals it. The partial index
 	// grants_principal_unfolded is made with the same text.
 	unfolded string
+	// ownEvent is a condition, appended to the reads of a record's last event
+	// (whose parameter 1 is the record's id), that the event's payload names
+	// the record. Those reads go through the events_subject index, which a
+	// SQLite file's owner can rebuild to file another record's event under
+	// the id: its last event would then stand in for the record's, and an
+	// append about it would conflict, so that it could not be revoked.
+	// Empty for PostgreSQL, whose indexes the ledger's roles cannot rebuild.
+	ownEvent string
 	// unindexed is a column's name written so that the planner does not look
 	// it up in an index but only checks it on the rows it reads.
 	unindexed func(column string) string

@@ -141,7 +141,7 @@ func checkRecord(kind, id, status, expiresAt string) error {
 // the event it appends.
 func recordSeqQuery(d dialect, kind string) string {
 	return `SELECT seq FROM events WHERE subject = ` + d.param(1) + ` AND type LIKE '` + kind +
-		`.%' ORDER BY seq DESC LIMIT 1`
+		`.%'` + d.ownEvent + ` ORDER BY seq DESC LIMIT 1`
 }
 
 // decideAppend decides an append from what the store read under its write

@@ -217,7 +217,8 @@ var _ Store = (*SQLiteStore)(nil)
 
 // sqliteDialect is the SQLite side of the SQL the stores share.
 var sqliteDialect = dialect{
-	param: func(int) string { return "?" },
+	param:    func(int) string { return "?" },
+	ownEvent: ` AND json_extract(data, '$.id') = ?1`,
 	expiresBefore: func(bound time.Time) (string, any) {
 		// Whole seconds in SQL; Grants makes the exact comparison on the payload.
 		return "expires_unix <= %s", bound.Unix()
@@ -587,10 +588,12 @@ func (s *SQLiteStore) Approval(ctx context.Context, id string) (Approval, error)
 	return lastRecord[Approval](ctx, s.lastEvent, "approval", id)
 }
 
-// lastEvent is the store's lastEventReader.
+// lastEvent is the store's lastEventReader. It takes only an event whose
+// payload names id (dialect.ownEvent); an index entry left out is for
+// verification to find.
 func (s *SQLiteStore) lastEvent(ctx context.Context, kind, id string) (seq int64, data []byte, found bool, err error) {
 	err = s.queryRow(ctx,
-		`SELECT seq, data FROM events WHERE subject = ? AND type LIKE ? ORDER BY seq DESC LIMIT 1`,
+		`SELECT seq, data FROM events WHERE subject = ? AND type LIKE ?`+sqliteDialect.ownEvent+` ORDER BY seq DESC LIMIT 1`,
 		id, kind+".%").Scan(&seq, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, false, nil

@@ -1017,23 +1017,26 @@ func (t pgTx) walkEvents(ctx context.Context, v *verification, after int64, _ bo
 	}
 	defer rows.Close()
 
-	err = v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
-		if !rows.Next() {
-			return 0, nil, buf, false, nil
-		}
-		vals := rows.RawValues()
-		if len(vals) != 10 || len(vals[0]) != 8 {
-			return 0, nil, buf, false, errors.New("reading the events: unexpected row format")
-		}
-		start := len(buf)
-		for i, f := range vals[1:] {
-			if i > 0 {
-				buf = append(buf, walkSeparator)
+	err = v.walk(func(f *walkFeed) error {
+		for rows.Next() {
+			vals := rows.RawValues()
+			if len(vals) != 10 || len(vals[0]) != 8 {
+				return errors.New("reading the events: unexpected row format")
 			}
-			buf = append(buf, f...)
+			buf := f.buf()
+			start := len(buf)
+			for i, field := range vals[1:] {
+				if i > 0 {
+					buf = append(buf, walkSeparator)
+				}
+				buf = append(buf, field...)
+			}
+			if !f.appended(int64(binary.BigEndian.Uint64(vals[0])), buf, start) {
+				break
+			}
 		}
-		return int64(binary.BigEndian.Uint64(vals[0])), buf[start:len(buf):len(buf)], buf, true, nil
-	}, nil)
+		return nil
+	})
 	// Stopping early leaves rows unread; Close reads past them.
 	rows.Close()
 	if err != nil {

@@ -51,16 +51,23 @@ func init() {
 		NArgs: 3, VolatileArgs: true, Scalar: walkIndexEntry})
 }
 
-// sqliteWalkQuery reads the events after ?2 in sequence order, each through
-// walkEventColumns into the walk sink ?1; its one column is the event's seq.
-const sqliteWalkQuery = `SELECT ` + walkEventFunction +
-	`(?1, seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data) FROM events WHERE seq > ?2 ORDER BY seq`
+// The walk's queries each run as one step: SQLite calls a walk function for
+// every event, row or index entry it reads and returns one row, the count of
+// calls that returned 1, which the walk compares with the calls the function
+// counted. A row per event handed back through the driver cost about a tenth
+// more CPU.
 
-// sqliteWalkRowsQuery reads the current-state rows of table, each through
-// walkRowColumns into the walk sink ?1; its one column is the row's rowid.
+// sqliteWalkQuery reads the events after ?2, in sequence order (the walk
+// function refuses any other), through walkEventColumns into the walk
+// sink ?1.
+const sqliteWalkQuery = `SELECT count(` + walkEventFunction +
+	`(?1, seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data)) FROM events WHERE seq > ?2`
+
+// sqliteWalkRowsQuery reads the current-state rows of table through
+// walkRowColumns into the walk sink ?1.
 func sqliteWalkRowsQuery(table string) string {
-	return `SELECT ` + walkRowFunction +
-		`(?1, rowid, seq, expires_unix, revoke_pending, id, principal, entitlement, status, approval_id) FROM ` + table
+	return `SELECT count(` + walkRowFunction +
+		`(?1, rowid, seq, expires_unix, revoke_pending, id, principal, entitlement, status, approval_id)) FROM ` + table
 }
 
 // sqliteSubjectIndex is the index every read of one record's events goes
@@ -72,27 +79,28 @@ const (
 
 // sqliteSubjectIndexQuery reads every entry of the subject index, and only
 // the index, through walkIndexEntry into the walk sink ?1.
-const sqliteSubjectIndexQuery = `SELECT ` + walkIndexFunction + `(?1, subject, seq) FROM events INDEXED BY ` +
+const sqliteSubjectIndexQuery = `SELECT count(` + walkIndexFunction + `(?1, subject, seq)) FROM events INDEXED BY ` +
 	sqliteSubjectIndex
 
-// walkSink is where the walk functions put the event or row SQLite handed
-// them last, for one walk on one connection.
+// walkSink is where the walk functions put what SQLite hands them, for one
+// walk on one connection.
 type walkSink struct {
 	id int64
 
-	// buf is the walk's batch buffer: an event's fields are appended to it,
-	// joined by walkSeparator, in the order walkFields splits them.
-	buf []byte
-	// seq is the last event's sequence number, and fields its fields in buf;
-	// nil when one of them holds no TEXT.
-	seq    int64
-	fields []byte
+	// feed takes the events and rows read (verification.walk); stopped is
+	// set when it said the walk stopped, which ends the query under way.
+	feed    *walkFeed
+	stopped bool
+	// calls counts the calls of a walk function since the query began.
+	calls int64
 
-	// rowid is the last current-state row's, and row what it holds when
-	// rowRead; otherwise the row is read again on its own (by rowid).
-	rowid   int64
-	row     stateRow
-	rowRead bool
+	// seq is the last event's sequence number (the walk's start before the
+	// first), kind the kind of the rows being read (kindGrant,
+	// kindApproval), and others the rowids of those to be read again on
+	// their own, by kind (walkRowColumns).
+	seq    int64
+	kind   int
+	others [2][]int64
 
 	// entries and indexed are digests of the (subject, seq) pairs of the
 	// events walked and of the subject index's entries: sums of each pair's
@@ -106,6 +114,31 @@ type walkSink struct {
 	// a walk of the events since a checkpoint, few (MaxSuffix at most).
 	suffix bool
 	pairs  []indexPair
+}
+
+// errWalkStopped ends a walk's query when the walk stopped (walkSink.stopped).
+var errWalkStopped = errors.New("the verification walk stopped")
+
+// scan runs one of the walk's queries with the sink as ?1 and args after it,
+// and checks that SQLite counted as many calls of its walk function as the
+// function did. It reports false when the walk stopped.
+func (s *walkSink) scan(ctx context.Context, q driver.QueryerContext, query string, args ...any) (bool, error) {
+	named := []driver.NamedValue{{Ordinal: 1, Value: s.id}}
+	for i, a := range args {
+		named = append(named, driver.NamedValue{Ordinal: i + 2, Value: a})
+	}
+	s.calls = 0
+	dest := make([]driver.Value, 1)
+	found, err := firstRow(q.QueryContext(ctx, query, named))(dest)
+	switch n, _ := dest[0].(int64); {
+	case s.stopped:
+		return false, nil
+	case err != nil:
+		return false, err
+	case !found || n != s.calls:
+		return false, fmt.Errorf("the verification walk was called %d times where SQLite counted %v", s.calls, dest[0])
+	}
+	return true, nil
 }
 
 // pairDigest is a digest of a multiset of (subject, seq) pairs that does not
@@ -147,119 +180,97 @@ func walkSinkOf(arg driver.Value) (*walkSink, error) {
 	id, _ := arg.(int64)
 	v, _ := walkSinks.Load(id)
 	s, ok := v.(*walkSink)
-	if !ok {
+	if !ok || s.feed == nil {
 		return nil, errors.New("no verification walk is reading")
 	}
 	return s, nil
 }
 
 // walkEventColumns is governed_walk_event(sink, seq, at, type, subject,
-// prev_hash, hash, recorded_at, actor, run_id, data). It returns seq.
+// prev_hash, hash, recorded_at, actor, run_id, data): it appends the fields
+// to the walk's batch and hands the event over (walkFeed.appended). An event
+// with a field that holds no TEXT goes over without fields, and the walk
+// reports it as altered, at its place in the chain. It returns 1.
 func walkEventColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	s, err := walkSinkOf(args[0])
 	if err != nil {
 		return nil, err
 	}
-	s.seq, _ = args[1].(int64) // seq is the rowid, always an integer
-	s.fields = nil
-	start := len(s.buf)
+	s.calls++
+	seq, _ := args[1].(int64) // seq is the rowid, always an integer
+	if seq <= s.seq {
+		return nil, fmt.Errorf("the verification walk read event %d after event %d", seq, s.seq)
+	}
+	s.seq = seq
+	buf := s.feed.buf()
+	start := len(buf)
 	for i, arg := range args[2:] {
 		text, ok := arg.(string)
 		if !ok {
-			s.buf = s.buf[:start]
-			return s.seq, nil
+			buf, start = buf[:start], -1
+			break
 		}
 		if i > 0 {
-			s.buf = append(s.buf, walkSeparator)
+			buf = append(buf, walkSeparator)
 		}
-		s.buf = append(s.buf, text...)
+		buf = append(buf, text...)
 	}
-	s.fields = s.buf[start:len(s.buf):len(s.buf)]
-	subject := args[4].(string) //nolint:forcetypeassert // a string, checked above
-	s.entries.add(s.seed, subject, s.seq)
-	if s.suffix {
-		// A copy: the argument is a view of SQLite's memory.
-		s.pairs = append(s.pairs, indexPair{strings.Clone(subject), s.seq})
+	if start >= 0 {
+		subject := args[4].(string) //nolint:forcetypeassert // a string, checked above
+		s.entries.add(s.seed, subject, seq)
+		if s.suffix {
+			// A copy: the argument is a view of SQLite's memory.
+			s.pairs = append(s.pairs, indexPair{strings.Clone(subject), seq})
+		}
 	}
-	return s.seq, nil
+	if !s.feed.appended(seq, buf, start) {
+		s.stopped = true
+		return nil, errWalkStopped
+	}
+	return int64(1), nil
 }
 
 // walkIndexEntry is governed_walk_index(sink, subject, seq), for each entry
 // of the subject index: it adds the pair to the sink's digest of the index.
+// It returns 1.
 func walkIndexEntry(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	s, err := walkSinkOf(args[0])
 	if err != nil {
 		return nil, err
 	}
+	s.calls++
 	subject, ok := args[1].(string)
 	seq, _ := args[2].(int64) // the rowid, always an integer
 	if !ok {
 		s.indexOdd = true
-		return nil, nil
+		return int64(1), nil
 	}
 	s.indexed.add(s.seed, subject, seq)
-	return nil, nil
+	return int64(1), nil
 }
 
-// indexScan compares the subject index with the events a whole walk reads:
+// indexProblem compares the subject index with the events a whole walk read:
 // the same (subject, seq) pairs, no more and no fewer. SQLite keeps an index
 // in step with its table, but the ledger file is its owner's to write: an
 // index rebuilt under another definition for a moment (a partial one that
 // leaves out a revocation) and then given its definition back would hide the
 // revocation from every read of the grant, while the events themselves,
-// their chain and every checkpoint still verify. The scan reads one entry
-// with each event the walk reads, so that the reading overlaps the other
-// goroutines' checks, and the rest once the walk is over.
-type indexScan struct {
-	rows    driver.Rows // nil once read to the end
-	dest    [1]driver.Value
-	problem string // the index is missing or its definition altered: nothing is read
-}
-
-func openIndexScan(ctx context.Context, q driver.QueryerContext, sink *walkSink) (*indexScan, error) {
-	s := &indexScan{}
+// their chain and every checkpoint still verify. It says what differs, or ""
+// when nothing does.
+func (s *walkSink) indexProblem(ctx context.Context, q driver.QueryerContext) (string, error) {
 	problem, err := subjectIndexDefinitionProblem(ctx, q)
 	if err != nil || problem != "" {
-		s.problem = problem
-		return s, err
+		return problem, err
 	}
-	s.rows, err = q.QueryContext(ctx, sqliteSubjectIndexQuery, []driver.NamedValue{{Ordinal: 1, Value: sink.id}})
-	return s, err
-}
-
-// step reads the next entry, if any, into the sink's digest.
-func (s *indexScan) step() error {
-	if s.rows == nil {
-		return nil
+	if _, err := s.scan(ctx, q, sqliteSubjectIndexQuery); err != nil {
+		return "", err
 	}
-	err := s.rows.Next(s.dest[:])
-	if errors.Is(err, io.EOF) {
-		err = s.rows.Close()
-		s.rows = nil
-	}
-	return err
-}
-
-// finish reads the entries left and says what differs from the events the
-// walk read, or "" when nothing does.
-func (s *indexScan) finish(sink *walkSink) (string, error) {
-	for s.rows != nil {
-		if err := s.step(); err != nil {
-			return "", err
-		}
-	}
-	if s.problem == "" && (sink.indexOdd || sink.indexed != sink.entries) {
-		s.problem = fmt.Sprintf("the index %s holds other entries than the events (index entries: %d, events: %d): "+
+	if s.indexOdd || s.indexed != s.entries {
+		return fmt.Sprintf("the index %s holds other entries than the events (index entries: %d, events: %d): "+
 			"reads of a record through it would not find the events verified", sqliteSubjectIndex,
-			sink.indexed.count, sink.entries.count)
+			s.indexed.count, s.entries.count), nil
 	}
-	return s.problem, nil
-}
-
-func (s *indexScan) close() {
-	if s.rows != nil {
-		s.rows.Close()
-	}
+	return "", nil
 }
 
 // subjectIndexDefinitionProblem says whether the subject index is missing or
@@ -350,26 +361,27 @@ type indexPair struct {
 }
 
 // walkRowColumns is governed_walk_row(sink, rowid, seq, expires_unix,
-// revoke_pending, id, principal, entitlement, status, approval_id). It
-// returns rowid. A row whose integer columns do not all hold integers, or
-// whose text columns hold a NULL or a number, is left to be read again on
-// its own, through database/sql and the type checks of
-// dialect.declaredTypes. A revoke_pending neither 0 nor 1, which no append
-// writes and which a filter on 1 would pass over, makes the row odd
-// (oddRow); so, failing that, does a text column that holds a BLOB
-// (oddType).
+// revoke_pending, id, principal, entitlement, status, approval_id): it hands
+// the row over (walkFeed.row). A row whose integer columns do not all hold
+// integers, or whose text columns hold a NULL or a number, is left to be
+// read again on its own (walkSink.others), through database/sql and the
+// type checks of dialect.declaredTypes. A revoke_pending neither 0 nor 1,
+// which no append writes and which a filter on 1 would pass over, makes the
+// row odd (oddRow); so, failing that, does a text column that holds a BLOB
+// (oddType). It returns 1.
 func walkRowColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	s, err := walkSinkOf(args[0])
 	if err != nil {
 		return nil, err
 	}
-	s.rowid, _ = args[1].(int64) // the rowid is always an integer
-	s.rowRead = false
+	s.calls++
+	rowid, _ := args[1].(int64) // the rowid is always an integer
 	seq, ok1 := args[2].(int64)
 	expires, ok2 := args[3].(int64)
 	pending, ok3 := args[4].(int64)
 	if !ok1 || !ok2 || !ok3 {
-		return s.rowid, nil
+		s.others[s.kind] = append(s.others[s.kind], rowid)
+		return int64(1), nil
 	}
 	odd := uint64(0)
 	if pending != 0 && pending != 1 {
@@ -387,7 +399,8 @@ func walkRowColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Valu
 				odd = oddType
 			}
 		default:
-			return s.rowid, nil
+			s.others[s.kind] = append(s.others[s.kind], rowid)
+			return int64(1), nil
 		}
 	}
 	// One copy of the five columns, which the row's strings share.
@@ -410,28 +423,30 @@ func walkRowColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Valu
 		}
 		return all[ends[i-1]:ends[i]]
 	}
-	s.row = stateRow{id: col(0), seq: seq, expires: expires, cols: stateColumns{principal: col(1), entitlement: col(2),
+	row := stateRow{id: col(0), seq: seq, expires: expires, cols: stateColumns{principal: col(1), entitlement: col(2),
 		status: col(3), revokePending: pending == 1, approvalID: col(4)}, odd: odd}
-	s.rowRead = true
-	return s.rowid, nil
+	if !s.feed.row(walkRow{kind: s.kind, row: row}) {
+		s.stopped = true
+		return nil, errWalkStopped
+	}
+	return int64(1), nil
 }
 
 // walkEvents walks the log in sequence order (see verification.walk). With
-// rows set, it reads the current-state rows (stateRows) in the same
-// transaction while it reads the events, one statement stepped after the
-// other, and reports that it did. It steps the statements through the
-// driver's own rows, below database/sql, whose per-row locking and scanning
-// cost about a twentieth of the walk.
+// rows set, it reads the current-state rows (walkRowColumns) in the same
+// transaction after the events and reports that it did, and compares the
+// subject index with the events (indexProblem). It runs the queries through
+// the driver's own connection, below database/sql.
 func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, rows bool) (bool, error) {
 	if t.conn == nil {
 		return false, errors.New("a walk needs the transaction's own connection (SQLiteStore.begin)")
 	}
 	sink := openWalkSink()
 	defer sink.close()
+	sink.seq = after
 	// A walk from a checkpoint (after > 0) checks the index for the events
 	// it reads; a whole walk (rows) checks the whole index.
 	sink.suffix = !rows && after > 0
-	var others [2][]int64 // rowids of the rows read again on their own
 	err := t.conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
@@ -439,69 +454,41 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 			// would wait on Raw's own lock.
 			return errors.New("the SQLite driver's connection cannot run a query")
 		}
-		events, err := q.QueryContext(ctx, sqliteWalkQuery, []driver.NamedValue{
-			{Ordinal: 1, Value: sink.id}, {Ordinal: 2, Value: after}})
-		if err != nil {
-			return err
-		}
-		defer events.Close()
-		var feed func() (walkRow, bool, error)
-		index := &indexScan{}
-		if rows {
-			state := &stateRows{q: q, ctx: ctx, sink: sink, others: &others}
-			defer state.close()
-			feed = state.next
-			// A whole walk (rows set) reads every event: the index must
-			// hold exactly their pairs.
-			if index, err = openIndexScan(ctx, q, sink); err != nil {
+		var indexProblem string
+		err := v.walk(func(f *walkFeed) error {
+			sink.feed = f
+			if more, err := sink.scan(ctx, q, sqliteWalkQuery, after); !more || !rows {
 				return err
 			}
-			defer index.close()
-		}
-		dest := make([]driver.Value, 1)
-		err = v.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
-			sink.buf = buf
-			if err := events.Next(dest); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
+			for kind, table := range kindTables {
+				sink.kind = kind
+				if more, err := sink.scan(ctx, q, sqliteWalkRowsQuery(table)); !more {
+					return err
 				}
-				return 0, nil, buf, false, err
 			}
-			if seq, _ := dest[0].(int64); seq != sink.seq {
-				return 0, nil, buf, false, fmt.Errorf("the walk read event %d where SQLite returned %v", sink.seq, dest[0])
-			}
-			if err := index.step(); err != nil {
-				return 0, nil, buf, false, err
-			}
-			// A nil fields (a field that holds no TEXT) does not split: the
-			// walk reports the event as altered, at its place in the chain.
-			fields := sink.fields
-			sink.fields = nil
-			return sink.seq, fields, sink.buf, true, nil
-		}, feed)
-		if err != nil || v.failed {
+			// Read while the walk's other goroutines check the last batches.
+			var err error
+			indexProblem, err = sink.indexProblem(ctx, q)
 			return err
-		}
-		if sink.suffix {
+		})
+		switch {
+		case err != nil || v.failed:
+			return err
+		case sink.suffix:
 			problem, seq, err := suffixIndexProblem(ctx, q, sink.pairs)
 			if problem != "" {
 				v.fail(seq, problem)
 			}
 			return err
+		case indexProblem != "":
+			v.fail(0, indexProblem)
 		}
-		if !rows {
-			return nil
-		}
-		problem, err := index.finish(sink)
-		if problem != "" {
-			v.fail(0, problem)
-		}
-		return err
+		return nil
 	})
 	if err != nil || !rows {
 		return rows, err
 	}
-	for kind, rowids := range others {
+	for kind, rowids := range sink.others {
 		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
 		for _, rowid := range rowids {
 			if err := t.rowsSQL(ctx, q, []any{rowid}, func(r *stateRow) { v.row(kind, r) }); err != nil {
@@ -510,60 +497,4 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 		}
 	}
 	return true, nil
-}
-
-// stateRows reads the current-state rows of both kinds, grants first, for a
-// walk (walkEvents). A row walkRowColumns did not take goes to others, by
-// rowid, to be read again on its own after the walk.
-type stateRows struct {
-	q      driver.QueryerContext
-	ctx    context.Context
-	sink   *walkSink
-	kind   int
-	rows   driver.Rows // of kind; nil before the first read
-	done   bool
-	dest   [1]driver.Value
-	others *[2][]int64
-}
-
-func (s *stateRows) next() (walkRow, bool, error) {
-	for !s.done {
-		if s.rows == nil {
-			rows, err := s.q.QueryContext(s.ctx, sqliteWalkRowsQuery(kindTables[s.kind]),
-				[]driver.NamedValue{{Ordinal: 1, Value: s.sink.id}})
-			if err != nil {
-				return walkRow{}, false, err
-			}
-			s.rows = rows
-		}
-		err := s.rows.Next(s.dest[:])
-		if errors.Is(err, io.EOF) {
-			if err := s.rows.Close(); err != nil {
-				return walkRow{}, false, err
-			}
-			s.rows = nil
-			if s.kind++; s.kind == len(kindTables) {
-				s.done = true
-			}
-			continue
-		}
-		if err != nil {
-			return walkRow{}, false, err
-		}
-		if rowid, _ := s.dest[0].(int64); rowid != s.sink.rowid {
-			return walkRow{}, false, fmt.Errorf("the walk read row %d where SQLite returned %v", s.sink.rowid, s.dest[0])
-		}
-		if !s.sink.rowRead {
-			s.others[s.kind] = append(s.others[s.kind], s.sink.rowid)
-			continue
-		}
-		return walkRow{kind: s.kind, row: s.sink.row}, true, nil
-	}
-	return walkRow{}, false, nil
-}
-
-func (s *stateRows) close() {
-	if s.rows != nil {
-		s.rows.Close()
-	}
 }

@@ -37,15 +37,14 @@ func TestWalkIsSequential(t *testing.T) {
 		}
 		par := newVerification()
 		par.seed = seq.seed // the same digests, though nothing here compares them
-		i := 0
-		err := par.walk(func(buf []byte) (int64, []byte, []byte, bool, error) {
-			if i == len(events) {
-				return 0, nil, buf, false, nil
+		err := par.walk(func(f *walkFeed) error {
+			for _, e := range events {
+				if !f.event(e.seq, e.fields) {
+					break
+				}
 			}
-			e := events[i]
-			i++
-			return e.seq, e.fields, buf, true, nil
-		}, nil)
+			return nil
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,12 @@ type dialect struct {
 	// append about it would conflict, so that it could not be revoked.
 	// Empty for PostgreSQL, whose indexes the ledger's roles cannot rebuild.
 	ownEvent string
+	// eventsTable is how a query that groups every event names the events
+	// table so that it reads the table itself, whatever the indexes on it
+	// hold: a SQLite file's owner can rebuild an index to leave out a
+	// record's events or file them under another record. Plain "events" for
+	// PostgreSQL, for the reason ownEvent is empty.
+	eventsTable string
 	// unindexed is a column's name written so that the planner does not look
 	// it up in an index but only checks it on the rows it reads.
 	unindexed func(column string) string

@@ -13,15 +13,20 @@ import (
 // file's owner can edit or delete, and a row whose status, expiry or
 // revoke_pending lies, or a row that is gone, hides its grant from every
 // query of the rows. EachLastGrant and EachLastApproval read what the
-// events say instead: the last event of each record, selected with the
-// events_subject index, never a row.
+// events say instead: the last event of each record, never a row, and (in
+// SQLite) grouped by the subjects the events table holds, not those of an
+// index (dialect.eventsTable). Grouped through the events_subject index, the
+// list cost the same (a lookup of each event's type in the table), and an
+// index rebuilt to file a grant's revocation under another grant would have
+// listed the first grant twice and left the second out of every
+// reconciliation.
 
 // lastEventsQuery selects the (subject, seq, payload) of the last event of
 // every record of one kind (its one parameter, "grant.%" or "approval.%"),
 // in no particular order.
 func lastEventsQuery(d dialect) string {
-	return `SELECT e.subject, e.seq, e.data FROM events e WHERE e.seq IN (SELECT max(seq) FROM events WHERE type LIKE ` +
-		d.param(1) + ` GROUP BY subject)`
+	return `SELECT e.subject, e.seq, e.data FROM events e WHERE e.seq IN (SELECT max(seq) FROM ` + d.eventsTable +
+		` WHERE type LIKE ` + d.param(1) + ` GROUP BY subject)`
 }
 
 // lastEventsReader is a store that can read lastEventsQuery: both of this

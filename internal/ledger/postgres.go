@@ -310,7 +310,8 @@ var pgDialect = dialect{
 	},
 	unfolded: pgUnfolded,
 	// PostgreSQL's planner has the statistics to choose.
-	unindexed: func(column string) string { return column },
+	eventsTable: "events",
+	unindexed:   func(column string) string { return column },
 	// The approval's id is compared byte by byte, as the approvals' primary
 	// key sorts it, so that the lookup uses that key.
 	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = grants.approval_id AND a.status = %s)`,

@@ -229,6 +229,7 @@ var sqliteDialect = dialect{
 	},
 	unfolded: sqliteUnfolded,
 	// A unary plus: the same value, but not a column an index can serve.
+	eventsTable:       "events NOT INDEXED",
 	unindexed:         func(column string) string { return "+" + column },
 	approvalWithdrawn: `EXISTS (SELECT 1 FROM approvals a WHERE a.id = grants.approval_id AND a.status = %s)`,
 	revokePending:     sqliteRevokePending,

@@ -3,8 +3,11 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -603,7 +606,9 @@ func TestSQLiteVerifySubjectIndexOtherwise(t *testing.T) {
 // subject index for a moment so that an entry files grt_1's revocation under
 // grt_2, then gives the index its definition back. A read of grt_2 passes
 // over grt_1's event and finds grt_2's own, so that grt_2 can still be
-// revoked; a whole verification names the index.
+// revoked; the list of every grant's last event, which reconciliation
+// revokes from, holds each grant once, as its own events leave it; a whole
+// verification names the index.
 func TestSQLiteReadThroughIndexOfAnotherRecord(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -629,6 +634,16 @@ func TestSQLiteReadThroughIndexOfAnotherRecord(t *testing.T) {
 	rewriteSchemaSQL(t, db, "index", "events_subject", sqliteSubjectIndexSQL)
 	if g, err := l.Grant(ctx, "grt_2"); err != nil || g.ID != "grt_2" || g.Status != StatusActive {
 		t.Fatalf("Grant(grt_2) = %+v, %v; want grt_2's own last event", g, err)
+	}
+	listed := map[string][]string{}
+	if err := l.EachLastGrant(ctx, func(g *Grant, readErr error) error {
+		listed[g.ID] = append(listed[g.ID], fmt.Sprint(g.Status, readErr))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string][]string{"grt_1": {"revoked<nil>"}, "grt_2": {"active<nil>"}}; !maps.EqualFunc(listed, want, slices.Equal) {
+		t.Fatalf("EachLastGrant listed %v; want %v", listed, want)
 	}
 	if _, _, err := l.RevokeGrant(ctx, "grt_2", t0.Add(2*time.Hour), ReasonOutOfBand, "INC-2", nil); err != nil {
 		t.Fatalf("RevokeGrant(grt_2): %v", err)

@@ -65,8 +65,25 @@ END`
 `
 )
 
+// sqliteEventsTable is the definition SQLite keeps of the events table once
+// migrations 1 and 4 made and extended it (ALTER TABLE appends each column
+// to the text). Verification compares it: a definition rewritten behind
+// SQLite's back could give subject a case-blind collation, under which a
+// read of one record also matches events filed under its id in other case,
+// or drop STRICT, under which a value of another type goes in unchecked.
+const sqliteEventsTable = `CREATE TABLE events (
+	seq       INTEGER PRIMARY KEY,
+	at        TEXT NOT NULL,
+	type      TEXT NOT NULL,
+	subject   TEXT NOT NULL,
+	data      TEXT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash      TEXT NOT NULL
+, recorded_at TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL DEFAULT '', run_id TEXT NOT NULL DEFAULT '') STRICT`
+
 // sqliteCheckedSchema maps the names of the checked schema objects to their definitions.
 var sqliteCheckedSchema = map[string]string{
+	"events":           sqliteEventsTable,
 	"events_no_update": sqliteTriggerNoUpdate,
 	"events_no_delete": sqliteTriggerNoDelete,
 	"grants":           sqliteGrantsTable,
@@ -456,7 +473,7 @@ func (s *SQLiteStore) append(ctx context.Context, eventType string, at time.Time
 var sqliteUpsert = map[string]string{}
 
 func init() {
-	for _, table := range []string{"grants", "approvals"} {
+	for _, table := range []string{"events", "grants", "approvals"} {
 		sqliteUpsert[table] = `INSERT INTO ` + table + ` (id, seq, principal, entitlement, status, expires_unix, revoke_pending, approval_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, principal = excluded.principal, entitlement = excluded.entitlement,
@@ -923,7 +940,7 @@ func (t sqliteTx) schemaProblem(ctx context.Context) (string, error) {
 			return "append-only triggers were altered", nil
 		}
 	}
-	for _, table := range []string{"grants", "approvals"} {
+	for _, table := range []string{"events", "grants", "approvals"} {
 		if found[table] != sqliteCheckedSchema[table] {
 			return fmt.Sprintf("the definition of the %s table was altered", table), nil
 		}

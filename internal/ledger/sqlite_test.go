@@ -653,3 +653,32 @@ func TestSQLiteReadThroughIndexOfAnotherRecord(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v; want the index named", r, err)
 	}
 }
+
+// TestSQLiteVerifyEventsTableRedefined: the file's owner rewrites the events
+// table's definition behind SQLite's back, the stored events unchanged: a
+// case-blind collation on subject (a read of grt_1 would also match events
+// filed under GRT_1), or the table no longer STRICT (a value of another type
+// would go in unchecked). Every event still hashes as before; verification
+// names the definition.
+func TestSQLiteVerifyEventsTableRedefined(t *testing.T) {
+	t.Parallel()
+	for name, def := range map[string]string{
+		"case-blind subject": strings.Replace(sqliteEventsTable, "subject   TEXT NOT NULL", "subject   TEXT NOT NULL COLLATE NOCASE", 1),
+		"not STRICT":         strings.TrimSuffix(sqliteEventsTable, " STRICT"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l, path := openTestLedger(t)
+			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			mustVerify(t, l)
+			rewriteSchemaSQL(t, rawDB(t, path), "table", "events", def)
+			r, err := l.Verify(ctx)
+			if err != nil || r.OK || !strings.Contains(r.Problem, "the definition of the events table was altered") {
+				t.Fatalf("Verify = %+v, %v; want the events table's definition named", r, err)
+			}
+		})
+	}
+}

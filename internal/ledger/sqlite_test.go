@@ -638,3 +638,91 @@ func TestSQLiteReadThroughIndexOfAnotherRecord(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v; want the index named", r, err)
 	}
 }
+
+// TestSQLiteVerifyWalkReadsTheTables: the file's owner adds an index on the
+// grants table that holds every column the walk reads, takes it out of the
+// schema for a moment while it edits a revoked grant's row in the table
+// (active, naming the grant's first event), puts it back as it was, and
+// writes sqlite_stat1 so that SQLite reads every row through the index and a
+// principal's rows through the table. A walk that let SQLite choose how to
+// read the rows would read the row as recorded in the index, while every
+// listing of the principal's grants reads the table and finds the grant
+// active. Verification reads the table, and names the row.
+func TestSQLiteVerifyWalkReadsTheTables(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l)
+	db := rawDB(t, path)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exec := func(stmts ...string) {
+		t.Helper()
+		for _, stmt := range stmts {
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+	}
+	// bump has every connection read the schema, and sqlite_stat1, again.
+	bump := func() {
+		t.Helper()
+		var version int64
+		if err := conn.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+			t.Fatal(err)
+		}
+		exec(`PRAGMA writable_schema = ON`, `PRAGMA schema_version = `+strconv.FormatInt(version+1, 10), `PRAGMA writable_schema = OFF`)
+	}
+	var first int64
+	if err := conn.QueryRowContext(ctx, `SELECT min(seq) FROM events WHERE subject = 'grt_1'`).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	exec(`CREATE INDEX grants_all ON grants (approval_id, revoke_pending, expires_unix, seq, status, entitlement, principal, id)`,
+		`ANALYZE`, `DELETE FROM sqlite_stat1 WHERE tbl = 'grants'`,
+		// A large ledger, whose index entries say they are small.
+		`INSERT INTO sqlite_stat1 VALUES ('grants', 'grants_all', '1000000 1000000 1000000 1000 1 1 1 1 1 sz=1'), `+
+			`('grants', 'grants_principal', '1000000 2'), ('grants', 'sqlite_autoindex_grants_1', '1000000 1')`,
+		`CREATE TABLE saved AS SELECT * FROM sqlite_master WHERE name = 'grants_all'`,
+		`PRAGMA writable_schema = ON`, `DELETE FROM sqlite_master WHERE name = 'grants_all'`, `PRAGMA writable_schema = OFF`)
+	bump()
+	exec(`UPDATE grants SET status = 'active', seq = `+strconv.FormatInt(first, 10)+` WHERE id = 'grt_1'`,
+		`PRAGMA writable_schema = ON`, `INSERT INTO sqlite_master SELECT * FROM saved`, `PRAGMA writable_schema = OFF`)
+	bump()
+	exec(`DROP TABLE saved`)
+	var plan string
+	rows, err := conn.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT count(status) FROM grants`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, parent, unused any
+		if err := rows.Scan(&id, &parent, &unused, &plan); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "grants_all") {
+		t.Fatalf("a read of every row: %q; want it through grants_all", plan)
+	}
+	if gs, err := l.Grants(ctx, GrantFilter{Principal: "svc-payments-api"}); err != nil || len(gs) != 1 || gs[0].Status != StatusActive {
+		t.Fatalf("Grants of the principal = %+v, %v; want the revoked grant listed active", gs, err)
+	}
+	r, err := l.Verify(ctx)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if r.OK || !strings.Contains(r.Problem, `grant "grt_1"`) {
+		t.Fatalf("Verify = %+v: a row edited in the table verified", r)
+	}
+}

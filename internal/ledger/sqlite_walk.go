@@ -63,9 +63,12 @@ func init() {
 // An index holding a current-state row as appends wrote it, while the table
 // holds it edited, would verify a row that every listing reads otherwise.
 
-// sqliteWalkQuery reads the events after ?2, in sequence order (the walk
-// function refuses any other), through walkEventColumns into the walk
-// sink ?1.
+// sqliteWalkQuery reads the events after ?2, in the table's order, through
+// walkEventColumns into the walk sink ?1. That is sequence order, the rowid's,
+// unless the table was made again with seq a column of its own: the chain's
+// checks then report the first event out of order (ChainVerifier), as
+// tampering, which an error here would make a failure to read the ledger
+// that stops removals of access too.
 const sqliteWalkQuery = `SELECT count(` + walkEventFunction +
 	`(?1, seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data)) FROM events NOT INDEXED WHERE seq > ?2`
 
@@ -101,11 +104,9 @@ type walkSink struct {
 	// calls counts the calls of a walk function since the query began.
 	calls int64
 
-	// seq is the last event's sequence number (the walk's start before the
-	// first), kind the kind of the rows being read (kindGrant,
-	// kindApproval), and others the rowids of those to be read again on
-	// their own, by kind (walkRowColumns).
-	seq    int64
+	// kind is the kind of the rows being read (kindGrant, kindApproval),
+	// and others the rowids of those to be read again on their own, by
+	// kind (walkRowColumns).
 	kind   int
 	others [2][]int64
 
@@ -204,11 +205,10 @@ func walkEventColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Va
 		return nil, err
 	}
 	s.calls++
-	seq, _ := args[1].(int64) // seq is the rowid, always an integer
-	if seq <= s.seq {
-		return nil, fmt.Errorf("the verification walk read event %d after event %d", seq, s.seq)
-	}
-	s.seq = seq
+	// seq is the rowid, an integer, unless the table was made again: the
+	// chain's checks report a seq of another type, read as 0, or one out of
+	// order.
+	seq, _ := args[1].(int64)
 	buf := s.feed.buf()
 	start := len(buf)
 	for i, arg := range args[2:] {
@@ -450,7 +450,6 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 	}
 	sink := openWalkSink()
 	defer sink.close()
-	sink.seq = after
 	// A walk from a checkpoint (after > 0) checks the index for the events
 	// it reads; a whole walk (rows) checks the whole index.
 	sink.suffix = !rows && after > 0

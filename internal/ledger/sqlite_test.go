@@ -728,11 +728,12 @@ func TestSQLiteVerifyWalkReadsTheTables(t *testing.T) {
 }
 
 // TestSQLiteVerifyEventsStoredOutOfOrder: the file's owner makes the events
-// table again with seq a column of its own rather than the rowid, and stores
-// the same events, or one of them twice, in another order than their
-// sequence numbers. That is tampering, for verification to report with OK
-// false, not a failure to read the ledger: an error stops the provider
-// before it plans anything, revocations included.
+// table again with seq a column of its own rather than the rowid (UNIQUE, so
+// that appends still go through), and stores the same events in another
+// order than their sequence numbers, or one of them twice. That is
+// tampering, for verification to report with OK false, not a failure to
+// read the ledger: an error stops the provider before it plans anything,
+// while a revocation can still be recorded.
 func TestSQLiteVerifyEventsStoredOutOfOrder(t *testing.T) {
 	t.Parallel()
 	for name, fill := range map[string]string{
@@ -762,10 +763,14 @@ func TestSQLiteVerifyEventsStoredOutOfOrder(t *testing.T) {
 			if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&def); err != nil {
 				t.Fatal(err)
 			}
+			seq := "seq INTEGER NOT NULL UNIQUE"
+			if name == "duplicate" {
+				seq = "seq INTEGER NOT NULL"
+			}
 			for _, stmt := range []string{
 				`CREATE TABLE old AS SELECT * FROM events`,
 				`DROP TABLE events`,
-				strings.Replace(def, "seq       INTEGER PRIMARY KEY", "seq INTEGER NOT NULL", 1),
+				strings.Replace(def, "seq       INTEGER PRIMARY KEY", seq, 1),
 				fill,
 				`DROP TABLE old`,
 				sqliteSubjectIndexSQL, sqliteTriggerNoUpdate, sqliteTriggerNoDelete,
@@ -781,6 +786,11 @@ func TestSQLiteVerifyEventsStoredOutOfOrder(t *testing.T) {
 				r, err := r()
 				if err != nil || r.OK || r.FirstBad == 0 {
 					t.Errorf("%s = %+v, %v; want the events reported, without an error", verify, r, err)
+				}
+			}
+			if name != "duplicate" {
+				if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+					t.Fatalf("RevokeGrant: %v; want the revocation recorded", err)
 				}
 			}
 		})

@@ -796,3 +796,42 @@ func TestSQLiteVerifyEventsStoredOutOfOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLiteVerifyStateTableWithoutRowid: the file's owner makes a
+// current-state table again WITHOUT ROWID, with the same columns and rows.
+// Appends, revocations included, still go through; verification reports the
+// table's definition rather than failing with an error, which would stop the
+// provider before it plans anything, revocations included.
+func TestSQLiteVerifyStateTableWithoutRowid(t *testing.T) {
+	t.Parallel()
+	for _, table := range kindTables {
+		t.Run(table, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l, path := openTestLedger(t)
+			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			mustVerify(t, l)
+			db := rawDB(t, path)
+			for _, stmt := range []string{
+				`CREATE TABLE old AS SELECT * FROM ` + table,
+				`DROP TABLE ` + table,
+				`CREATE TABLE ` + table + ` (` + sqliteCurrentStateColumns + `) STRICT, WITHOUT ROWID`,
+				`INSERT INTO ` + table + ` SELECT * FROM old`,
+				`DROP TABLE old`,
+			} {
+				if _, err := db.ExecContext(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			r, err := l.Verify(ctx)
+			if err != nil || r.OK || !strings.Contains(r.Problem, "the definition of the "+table+" table was altered") {
+				t.Fatalf("Verify = %+v, %v; want the table's definition named, without an error", r, err)
+			}
+			if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+				t.Fatalf("RevokeGrant: %v; want the revocation recorded", err)
+			}
+		})
+	}
+}

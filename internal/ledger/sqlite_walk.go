@@ -441,8 +441,9 @@ func walkRowColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Valu
 
 // walkEvents walks the log in sequence order (see verification.walk). With
 // rows set, it reads the current-state rows (walkRowColumns) in the same
-// transaction after the events and reports that it did, and compares the
-// subject index with the events (indexProblem). It runs the queries through
+// transaction after the events and reports that it did, unless a table's
+// definition was altered (stateTablesAsMade), and compares the subject index
+// with the events (indexProblem). It runs the queries through
 // the driver's own connection, below database/sql.
 func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, rows bool) (bool, error) {
 	if t.conn == nil {
@@ -453,6 +454,7 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 	// A walk from a checkpoint (after > 0) checks the index for the events
 	// it reads; a whole walk (rows) checks the whole index.
 	sink.suffix = !rows && after > 0
+	rowsRead := false
 	err := t.conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
@@ -466,11 +468,17 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 			if more, err := sink.scan(ctx, q, sqliteWalkQuery, after); !more || !rows {
 				return err
 			}
-			for kind, table := range kindTables {
-				sink.kind = kind
-				if more, err := sink.scan(ctx, q, sqliteWalkRowsQuery(table)); !more {
-					return err
+			switch asMade, err := stateTablesAsMade(ctx, q); {
+			case err != nil:
+				return err
+			case asMade:
+				for kind, table := range kindTables {
+					sink.kind = kind
+					if more, err := sink.scan(ctx, q, sqliteWalkRowsQuery(table)); !more {
+						return err
+					}
 				}
+				rowsRead = true
 			}
 			// Read while the walk's other goroutines check the last batches.
 			var err error
@@ -491,8 +499,8 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 		}
 		return nil
 	})
-	if err != nil || !rows {
-		return rows, err
+	if err != nil || !rowsRead {
+		return rowsRead, err
 	}
 	for kind, rowids := range sink.others {
 		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
@@ -500,6 +508,28 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 			if err := t.rowsSQL(ctx, q, []any{rowid}, func(r *stateRow) { v.row(kind, r) }); err != nil {
 				return true, err
 			}
+		}
+	}
+	return true, nil
+}
+
+// stateTablesAsMade reports whether the current-state tables are defined as
+// the migrations made them, and so have the rowid the walk reads their rows
+// by (sqliteWalkRowsQuery). A table the ledger's owner made again WITHOUT
+// ROWID still takes appends, revocations included; its rows are left to
+// be read otherwise (snapshotReader.rows), and its definition to
+// schemaProblem to report, where a walk that read its rowid would fail
+// with an error that stops removals of access too.
+func stateTablesAsMade(ctx context.Context, q driver.QueryerContext) (bool, error) {
+	for _, table := range kindTables {
+		dest := make([]driver.Value, 1)
+		found, err := firstRow(q.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1`,
+			[]driver.NamedValue{{Ordinal: 1, Value: table}}))(dest)
+		if err != nil {
+			return false, err
+		}
+		if def, _ := dest[0].(string); !found || def != sqliteCheckedSchema[table] {
+			return false, nil
 		}
 	}
 	return true, nil

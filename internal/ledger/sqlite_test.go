@@ -835,3 +835,53 @@ func TestSQLiteVerifyStateTableWithoutRowid(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLiteVerifyOtherIndexOnEvents: the file's owner adds a second index on
+// the events' subjects and sequence numbers, built for a moment under a
+// definition that leaves out a revocation and then given the plain one, and
+// writes sqlite_stat1 so that SQLite reads a record's events through it
+// rather than through events_subject, the index verification compares with
+// the events. Read by its subject, the revocation is gone and the grant is
+// active again; verification names the index.
+func TestSQLiteVerifyOtherIndexOnEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	from, err := l.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l)
+	db := rawDB(t, path)
+	var revocation int64
+	if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM events WHERE subject = 'grt_1'`).Scan(&revocation); err != nil {
+		t.Fatal(err)
+	}
+	def := `CREATE INDEX events_by_subject ON events (subject, seq)`
+	for _, stmt := range []string{
+		def + ` WHERE seq <> ` + strconv.FormatInt(revocation, 10),
+		`ANALYZE`, `DELETE FROM sqlite_stat1 WHERE tbl = 'events'`,
+		`INSERT INTO sqlite_stat1 VALUES ('events', 'events_by_subject', '1000000 1 1'), ('events', 'events_subject', '1000000 100000 1')`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	rewriteSchemaSQL(t, db, "index", "events_by_subject", def)
+	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Status != StatusActive {
+		t.Fatalf("Grant = %+v, %v; want the revocation hidden from reads by subject", g, err)
+	}
+	const want = "the events table has an index the migrations did not make (events_by_subject)"
+	if r, err := l.Verify(ctx); err != nil || r.OK || !strings.Contains(r.Problem, want) {
+		t.Fatalf("Verify = %+v, %v; want %q", r, err, want)
+	}
+	if r, err := l.VerifySince(ctx, from); err != nil || r.OK || !strings.Contains(r.Problem, want) {
+		t.Fatalf("VerifySince = %+v, %v; want %q", r, err, want)
+	}
+}

@@ -281,7 +281,12 @@ func (s *walkSink) indexProblem(ctx context.Context, q driver.QueryerContext) (s
 }
 
 // subjectIndexDefinitionProblem says whether the subject index is missing or
-// defined otherwise than migration 2 left it; "" when neither.
+// defined otherwise than migration 2 left it, or whether the events table
+// has another index; "" when none of these. Reads of a record go through
+// whichever index SQLite chooses, and sqlite_stat1, the owner's to write,
+// steers the choice: another index on the subjects, built without a
+// revocation, would hide it as the subject index would, without being
+// compared with the events.
 func subjectIndexDefinitionProblem(ctx context.Context, q driver.QueryerContext) (string, error) {
 	dest := make([]driver.Value, 1)
 	found, err := firstRow(q.QueryContext(ctx,
@@ -294,6 +299,15 @@ func subjectIndexDefinitionProblem(ctx context.Context, q driver.QueryerContext)
 	}
 	if def, _ := dest[0].(string); def != sqliteSubjectIndexSQL {
 		return "the definition of the index " + sqliteSubjectIndex + " was altered", nil
+	}
+	found, err = firstRow(q.QueryContext(ctx,
+		`SELECT name FROM pragma_index_list('events') WHERE name <> '`+sqliteSubjectIndex+`' ORDER BY name`, nil))(dest)
+	switch {
+	case err != nil:
+		return "", err
+	case found:
+		return fmt.Sprintf("the events table has an index the migrations did not make (%v): reads of a record "+
+			"could go through it, and it is not compared with the events", dest[0]), nil
 	}
 	return "", nil
 }

@@ -395,8 +395,8 @@ func TestSQLiteWalkSinkNotGuessable(t *testing.T) {
 			t.Errorf("a view calling %s(%d, …): %v; want no walk reached", walkEventFunction, id, err)
 		}
 	}
-	if walking.seq != 0 || walking.calls != 0 {
-		t.Fatalf("the walk's sink was written: seq %d, calls %d", walking.seq, walking.calls)
+	if walking.calls != 0 {
+		t.Fatalf("the walk's sink was written: calls %d", walking.calls)
 	}
 }
 
@@ -680,5 +680,252 @@ func TestSQLiteVerifyEventsTableRedefined(t *testing.T) {
 				t.Fatalf("Verify = %+v, %v; want the events table's definition named", r, err)
 			}
 		})
+	}
+}
+
+// TestSQLiteVerifyWalkReadsTheTables: the file's owner adds an index on the
+// grants table that holds every column the walk reads, takes it out of the
+// schema for a moment while it edits a revoked grant's row in the table
+// (active, naming the grant's first event), puts it back as it was, and
+// writes sqlite_stat1 so that SQLite reads every row through the index and a
+// principal's rows through the table. A walk that let SQLite choose how to
+// read the rows would read the row as recorded in the index, while every
+// listing of the principal's grants reads the table and finds the grant
+// active. Verification reads the table, and names the row.
+func TestSQLiteVerifyWalkReadsTheTables(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l)
+	db := rawDB(t, path)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exec := func(stmts ...string) {
+		t.Helper()
+		for _, stmt := range stmts {
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+	}
+	// bump has every connection read the schema, and sqlite_stat1, again.
+	bump := func() {
+		t.Helper()
+		var version int64
+		if err := conn.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+			t.Fatal(err)
+		}
+		exec(`PRAGMA writable_schema = ON`, `PRAGMA schema_version = `+strconv.FormatInt(version+1, 10), `PRAGMA writable_schema = OFF`)
+	}
+	var first int64
+	if err := conn.QueryRowContext(ctx, `SELECT min(seq) FROM events WHERE subject = 'grt_1'`).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	exec(`CREATE INDEX grants_all ON grants (approval_id, revoke_pending, expires_unix, seq, status, entitlement, principal, id)`,
+		`ANALYZE`, `DELETE FROM sqlite_stat1 WHERE tbl = 'grants'`,
+		// A large ledger, whose index entries say they are small.
+		`INSERT INTO sqlite_stat1 VALUES ('grants', 'grants_all', '1000000 1000000 1000000 1000 1 1 1 1 1 sz=1'), `+
+			`('grants', 'grants_principal', '1000000 2'), ('grants', 'sqlite_autoindex_grants_1', '1000000 1')`,
+		`CREATE TABLE saved AS SELECT * FROM sqlite_master WHERE name = 'grants_all'`,
+		`PRAGMA writable_schema = ON`, `DELETE FROM sqlite_master WHERE name = 'grants_all'`, `PRAGMA writable_schema = OFF`)
+	bump()
+	exec(`UPDATE grants SET status = 'active', seq = `+strconv.FormatInt(first, 10)+` WHERE id = 'grt_1'`,
+		`PRAGMA writable_schema = ON`, `INSERT INTO sqlite_master SELECT * FROM saved`, `PRAGMA writable_schema = OFF`)
+	bump()
+	exec(`DROP TABLE saved`)
+	var plan string
+	rows, err := conn.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT count(status) FROM grants`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, parent, unused any
+		if err := rows.Scan(&id, &parent, &unused, &plan); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "grants_all") {
+		t.Fatalf("a read of every row: %q; want it through grants_all", plan)
+	}
+	if gs, err := l.Grants(ctx, GrantFilter{Principal: "svc-payments-api"}); err != nil || len(gs) != 1 || gs[0].Status != StatusActive {
+		t.Fatalf("Grants of the principal = %+v, %v; want the revoked grant listed active", gs, err)
+	}
+	r, err := l.Verify(ctx)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if r.OK || !strings.Contains(r.Problem, `grant "grt_1"`) {
+		t.Fatalf("Verify = %+v: a row edited in the table verified", r)
+	}
+}
+
+// TestSQLiteVerifyEventsStoredOutOfOrder: the file's owner makes the events
+// table again with seq a column of its own rather than the rowid (UNIQUE, so
+// that appends still go through), and stores the same events in another
+// order than their sequence numbers, or one of them twice. That is
+// tampering, for verification to report with OK false, not a failure to
+// read the ledger: an error stops the provider before it plans anything,
+// while a revocation can still be recorded.
+func TestSQLiteVerifyEventsStoredOutOfOrder(t *testing.T) {
+	t.Parallel()
+	for name, fill := range map[string]string{
+		"reversed":  `INSERT INTO events SELECT * FROM old ORDER BY seq DESC`,
+		"swapped":   `INSERT INTO events SELECT * FROM old ORDER BY seq = 2, seq`,
+		"duplicate": `INSERT INTO events SELECT * FROM old UNION ALL SELECT * FROM old WHERE seq = 2 ORDER BY seq`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l, path := openTestLedger(t)
+			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			from, err := l.Head(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"grt_2", "grt_3"} {
+				if _, err := l.IssueGrant(ctx, testGrant(id), t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mustVerify(t, l)
+			db := rawDB(t, path)
+			var def string
+			if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&def); err != nil {
+				t.Fatal(err)
+			}
+			seq := "seq INTEGER NOT NULL UNIQUE"
+			if name == "duplicate" {
+				seq = "seq INTEGER NOT NULL"
+			}
+			for _, stmt := range []string{
+				`CREATE TABLE old AS SELECT * FROM events`,
+				`DROP TABLE events`,
+				strings.Replace(def, "seq       INTEGER PRIMARY KEY", seq, 1),
+				fill,
+				`DROP TABLE old`,
+				sqliteSubjectIndexSQL, sqliteTriggerNoUpdate, sqliteTriggerNoDelete,
+			} {
+				if _, err := db.ExecContext(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			for verify, r := range map[string]func() (Report, error){
+				"Verify":      func() (Report, error) { return l.Verify(ctx) },
+				"VerifySince": func() (Report, error) { return l.VerifySince(ctx, from) },
+			} {
+				r, err := r()
+				if err != nil || r.OK || r.FirstBad == 0 {
+					t.Errorf("%s = %+v, %v; want the events reported, without an error", verify, r, err)
+				}
+			}
+			if name != "duplicate" {
+				if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+					t.Fatalf("RevokeGrant: %v; want the revocation recorded", err)
+				}
+			}
+		})
+	}
+}
+
+// TestSQLiteVerifyStateTableWithoutRowid: the file's owner makes a
+// current-state table again WITHOUT ROWID, with the same columns and rows.
+// Appends, revocations included, still go through; verification reports the
+// table's definition rather than failing with an error, which would stop the
+// provider before it plans anything, revocations included.
+func TestSQLiteVerifyStateTableWithoutRowid(t *testing.T) {
+	t.Parallel()
+	for _, table := range kindTables {
+		t.Run(table, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			l, path := openTestLedger(t)
+			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+				t.Fatal(err)
+			}
+			mustVerify(t, l)
+			db := rawDB(t, path)
+			for _, stmt := range []string{
+				`CREATE TABLE old AS SELECT * FROM ` + table,
+				`DROP TABLE ` + table,
+				`CREATE TABLE ` + table + ` (` + sqliteCurrentStateColumns + `) STRICT, WITHOUT ROWID`,
+				`INSERT INTO ` + table + ` SELECT * FROM old`,
+				`DROP TABLE old`,
+			} {
+				if _, err := db.ExecContext(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			r, err := l.Verify(ctx)
+			if err != nil || r.OK || !strings.Contains(r.Problem, "the definition of the "+table+" table was altered") {
+				t.Fatalf("Verify = %+v, %v; want the table's definition named, without an error", r, err)
+			}
+			if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+				t.Fatalf("RevokeGrant: %v; want the revocation recorded", err)
+			}
+		})
+	}
+}
+
+// TestSQLiteVerifyOtherIndexOnEvents: the file's owner adds a second index on
+// the events' subjects and sequence numbers, built for a moment under a
+// definition that leaves out a revocation and then given the plain one, and
+// writes sqlite_stat1 so that SQLite reads a record's events through it
+// rather than through events_subject, the index verification compares with
+// the events. Read by its subject, the revocation is gone and the grant is
+// active again; verification names the index.
+func TestSQLiteVerifyOtherIndexOnEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	from, err := l.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l)
+	db := rawDB(t, path)
+	var revocation int64
+	if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM events WHERE subject = 'grt_1'`).Scan(&revocation); err != nil {
+		t.Fatal(err)
+	}
+	def := `CREATE INDEX events_by_subject ON events (subject, seq)`
+	for _, stmt := range []string{
+		def + ` WHERE seq <> ` + strconv.FormatInt(revocation, 10),
+		`ANALYZE`, `DELETE FROM sqlite_stat1 WHERE tbl = 'events'`,
+		`INSERT INTO sqlite_stat1 VALUES ('events', 'events_by_subject', '1000000 1 1'), ('events', 'events_subject', '1000000 100000 1')`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	rewriteSchemaSQL(t, db, "index", "events_by_subject", def)
+	if g, err := l.Grant(ctx, "grt_1"); err != nil || g.Status != StatusActive {
+		t.Fatalf("Grant = %+v, %v; want the revocation hidden from reads by subject", g, err)
+	}
+	const want = "the events table has an index the migrations did not make (events_by_subject)"
+	if r, err := l.Verify(ctx); err != nil || r.OK || !strings.Contains(r.Problem, want) {
+		t.Fatalf("Verify = %+v, %v; want %q", r, err, want)
+	}
+	if r, err := l.VerifySince(ctx, from); err != nil || r.OK || !strings.Contains(r.Problem, want) {
+		t.Fatalf("VerifySince = %+v, %v; want %q", r, err, want)
 	}
 }

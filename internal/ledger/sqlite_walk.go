@@ -57,17 +57,27 @@ func init() {
 // counted. A row per event handed back through the driver cost about a tenth
 // more CPU.
 
-// sqliteWalkQuery reads the events after ?2, in sequence order (the walk
-// function refuses any other), through walkEventColumns into the walk
-// sink ?1.
+// The walk's queries read the tables themselves (NOT INDEXED), never an
+// index that holds the columns they read: the ledger file is its owner's to
+// write, an index too, and so is sqlite_stat1, which steers SQLite's choice.
+// An index holding a current-state row as appends wrote it, while the table
+// holds it edited, would verify a row that every listing reads otherwise.
+
+// sqliteWalkQuery reads the events after ?2, in the table's order, through
+// walkEventColumns into the walk sink ?1. That is sequence order, the rowid's,
+// unless the table was made again with seq a column of its own: the chain's
+// checks then report the first event out of order (ChainVerifier), as
+// tampering, which an error here would make a failure to read the ledger
+// that stops removals of access too.
 const sqliteWalkQuery = `SELECT count(` + walkEventFunction +
-	`(?1, seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data)) FROM events WHERE seq > ?2`
+	`(?1, seq, at, type, subject, prev_hash, hash, recorded_at, actor, run_id, data)) FROM events NOT INDEXED WHERE seq > ?2`
 
 // sqliteWalkRowsQuery reads the current-state rows of table through
 // walkRowColumns into the walk sink ?1.
 func sqliteWalkRowsQuery(table string) string {
 	return `SELECT count(` + walkRowFunction +
-		`(?1, rowid, seq, expires_unix, revoke_pending, id, principal, entitlement, status, approval_id)) FROM ` + table
+		`(?1, rowid, seq, expires_unix, revoke_pending, id, principal, entitlement, status, approval_id)) FROM ` + table +
+		` NOT INDEXED`
 }
 
 // sqliteSubjectIndex is the index every read of one record's events goes
@@ -94,11 +104,9 @@ type walkSink struct {
 	// calls counts the calls of a walk function since the query began.
 	calls int64
 
-	// seq is the last event's sequence number (the walk's start before the
-	// first), kind the kind of the rows being read (kindGrant,
-	// kindApproval), and others the rowids of those to be read again on
-	// their own, by kind (walkRowColumns).
-	seq    int64
+	// kind is the kind of the rows being read (kindGrant, kindApproval),
+	// and others the rowids of those to be read again on their own, by
+	// kind (walkRowColumns).
 	kind   int
 	others [2][]int64
 
@@ -197,11 +205,10 @@ func walkEventColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Va
 		return nil, err
 	}
 	s.calls++
-	seq, _ := args[1].(int64) // seq is the rowid, always an integer
-	if seq <= s.seq {
-		return nil, fmt.Errorf("the verification walk read event %d after event %d", seq, s.seq)
-	}
-	s.seq = seq
+	// seq is the rowid, an integer, unless the table was made again: the
+	// chain's checks report a seq of another type, read as 0, or one out of
+	// order.
+	seq, _ := args[1].(int64)
 	buf := s.feed.buf()
 	start := len(buf)
 	for i, arg := range args[2:] {
@@ -274,7 +281,12 @@ func (s *walkSink) indexProblem(ctx context.Context, q driver.QueryerContext) (s
 }
 
 // subjectIndexDefinitionProblem says whether the subject index is missing or
-// defined otherwise than migration 2 left it; "" when neither.
+// defined otherwise than migration 2 left it, or whether the events table
+// has another index; "" when none of these. Reads of a record go through
+// whichever index SQLite chooses, and sqlite_stat1, the owner's to write,
+// steers the choice: another index on the subjects, built without a
+// revocation, would hide it as the subject index would, without being
+// compared with the events.
 func subjectIndexDefinitionProblem(ctx context.Context, q driver.QueryerContext) (string, error) {
 	dest := make([]driver.Value, 1)
 	found, err := firstRow(q.QueryContext(ctx,
@@ -287,6 +299,15 @@ func subjectIndexDefinitionProblem(ctx context.Context, q driver.QueryerContext)
 	}
 	if def, _ := dest[0].(string); def != sqliteSubjectIndexSQL {
 		return "the definition of the index " + sqliteSubjectIndex + " was altered", nil
+	}
+	found, err = firstRow(q.QueryContext(ctx,
+		`SELECT name FROM pragma_index_list('events') WHERE name <> '`+sqliteSubjectIndex+`' ORDER BY name`, nil))(dest)
+	switch {
+	case err != nil:
+		return "", err
+	case found:
+		return fmt.Sprintf("the events table has an index the migrations did not make (%v): reads of a record "+
+			"could go through it, and it is not compared with the events", dest[0]), nil
 	}
 	return "", nil
 }
@@ -434,8 +455,9 @@ func walkRowColumns(_ *sqlite.FunctionContext, args []driver.Value) (driver.Valu
 
 // walkEvents walks the log in sequence order (see verification.walk). With
 // rows set, it reads the current-state rows (walkRowColumns) in the same
-// transaction after the events and reports that it did, and compares the
-// subject index with the events (indexProblem). It runs the queries through
+// transaction after the events and reports that it did, unless a table's
+// definition was altered (stateTablesAsMade), and compares the subject index
+// with the events (indexProblem). It runs the queries through
 // the driver's own connection, below database/sql.
 func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, rows bool) (bool, error) {
 	if t.conn == nil {
@@ -443,10 +465,10 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 	}
 	sink := openWalkSink()
 	defer sink.close()
-	sink.seq = after
 	// A walk from a checkpoint (after > 0) checks the index for the events
 	// it reads; a whole walk (rows) checks the whole index.
 	sink.suffix = !rows && after > 0
+	rowsRead := false
 	err := t.conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
@@ -460,11 +482,17 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 			if more, err := sink.scan(ctx, q, sqliteWalkQuery, after); !more || !rows {
 				return err
 			}
-			for kind, table := range kindTables {
-				sink.kind = kind
-				if more, err := sink.scan(ctx, q, sqliteWalkRowsQuery(table)); !more {
-					return err
+			switch asMade, err := stateTablesAsMade(ctx, q); {
+			case err != nil:
+				return err
+			case asMade:
+				for kind, table := range kindTables {
+					sink.kind = kind
+					if more, err := sink.scan(ctx, q, sqliteWalkRowsQuery(table)); !more {
+						return err
+					}
 				}
+				rowsRead = true
 			}
 			// Read while the walk's other goroutines check the last batches.
 			var err error
@@ -485,8 +513,8 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 		}
 		return nil
 	})
-	if err != nil || !rows {
-		return rows, err
+	if err != nil || !rowsRead {
+		return rowsRead, err
 	}
 	for kind, rowids := range sink.others {
 		q := sqliteDialect.stateRowsQuery(kindTables[kind]) + ` WHERE g.rowid = ?`
@@ -494,6 +522,28 @@ func (t sqliteTx) walkEvents(ctx context.Context, v *verification, after int64, 
 			if err := t.rowsSQL(ctx, q, []any{rowid}, func(r *stateRow) { v.row(kind, r) }); err != nil {
 				return true, err
 			}
+		}
+	}
+	return true, nil
+}
+
+// stateTablesAsMade reports whether the current-state tables are defined as
+// the migrations made them, and so have the rowid the walk reads their rows
+// by (sqliteWalkRowsQuery). A table the ledger's owner made again WITHOUT
+// ROWID still takes appends, revocations included; its rows are left to
+// be read otherwise (snapshotReader.rows), and its definition to
+// schemaProblem to report, where a walk that read its rowid would fail
+// with an error that stops removals of access too.
+func stateTablesAsMade(ctx context.Context, q driver.QueryerContext) (bool, error) {
+	for _, table := range kindTables {
+		dest := make([]driver.Value, 1)
+		found, err := firstRow(q.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1`,
+			[]driver.NamedValue{{Ordinal: 1, Value: table}}))(dest)
+		if err != nil {
+			return false, err
+		}
+		if def, _ := dest[0].(string); !found || def != sqliteCheckedSchema[table] {
+			return false, nil
 		}
 	}
 	return true, nil

@@ -71,7 +71,12 @@ END`
 // SQLite's back could give subject a case-blind collation, under which a
 // read of one record also matches events filed under its id in other case,
 // or drop STRICT, under which a value of another type goes in unchecked.
-const sqliteEventsTable = `CREATE TABLE events (
+const sqliteEventsTable = sqliteEventsTableV1 +
+	`, recorded_at TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL DEFAULT '', run_id TEXT NOT NULL DEFAULT '') STRICT`
+
+// sqliteEventsTableV1 is the start of migration 1's events table, to the
+// end of its last column.
+const sqliteEventsTableV1 = `CREATE TABLE events (
 	seq       INTEGER PRIMARY KEY,
 	at        TEXT NOT NULL,
 	type      TEXT NOT NULL,
@@ -79,7 +84,7 @@ const sqliteEventsTable = `CREATE TABLE events (
 	data      TEXT NOT NULL,
 	prev_hash TEXT NOT NULL,
 	hash      TEXT NOT NULL
-, recorded_at TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL DEFAULT '', run_id TEXT NOT NULL DEFAULT '') STRICT`
+`
 
 // sqliteCheckedSchema maps the names of the checked schema objects to their definitions.
 var sqliteCheckedSchema = map[string]string{
@@ -94,15 +99,7 @@ var sqliteCheckedSchema = map[string]string{
 // to version i+1. Steps are only ever appended; a released step never changes.
 var sqliteMigrations = [][]string{
 	{
-		`CREATE TABLE events (
-	seq       INTEGER PRIMARY KEY,
-	at        TEXT NOT NULL,
-	type      TEXT NOT NULL,
-	subject   TEXT NOT NULL,
-	data      TEXT NOT NULL,
-	prev_hash TEXT NOT NULL,
-	hash      TEXT NOT NULL
-) STRICT`,
+		sqliteEventsTableV1 + `) STRICT`,
 		sqliteTriggerNoUpdate,
 		sqliteTriggerNoDelete,
 		`CREATE TABLE ledger_head (

@@ -549,23 +549,7 @@ func TestSQLiteVerifySubjectIndexOtherwise(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			l, path := openTestLedger(t)
-			if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
-				t.Fatal(err)
-			}
-			from, err := l.Head(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
-				t.Fatal(err)
-			}
-			mustVerify(t, l)
-			db := rawDB(t, path)
-			var revocation int64
-			if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM events WHERE subject = 'grt_1'`).Scan(&revocation); err != nil {
-				t.Fatal(err)
-			}
+			l, db, from, revocation := revokedGrantLedger(t)
 			partial := sqliteSubjectIndexSQL + ` WHERE seq <> ` + strconv.FormatInt(revocation, 10)
 			switch tc.name {
 			case "dropped":
@@ -890,23 +874,7 @@ func TestSQLiteVerifyStateTableWithoutRowid(t *testing.T) {
 func TestSQLiteVerifyOtherIndexOnEvents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	l, path := openTestLedger(t)
-	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
-		t.Fatal(err)
-	}
-	from, err := l.Head(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
-		t.Fatal(err)
-	}
-	mustVerify(t, l)
-	db := rawDB(t, path)
-	var revocation int64
-	if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM events WHERE subject = 'grt_1'`).Scan(&revocation); err != nil {
-		t.Fatal(err)
-	}
+	l, db, from, revocation := revokedGrantLedger(t)
 	def := `CREATE INDEX events_by_subject ON events (subject, seq)`
 	for _, stmt := range []string{
 		def + ` WHERE seq <> ` + strconv.FormatInt(revocation, 10),
@@ -928,4 +896,30 @@ func TestSQLiteVerifyOtherIndexOnEvents(t *testing.T) {
 	if r, err := l.VerifySince(ctx, from); err != nil || r.OK || !strings.Contains(r.Problem, want) {
 		t.Fatalf("VerifySince = %+v, %v; want %q", r, err, want)
 	}
+}
+
+// revokedGrantLedger is a verified ledger in which grt_1 was issued and then
+// revoked: the ledger, its file opened directly (rawDB), its head before the
+// revocation and the revocation's seq.
+func revokedGrantLedger(t *testing.T) (*Ledger, *sql.DB, Head, int64) {
+	t.Helper()
+	ctx := context.Background()
+	l, path := openTestLedger(t)
+	if _, err := l.IssueGrant(ctx, testGrant("grt_1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	from, err := l.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.RevokeGrant(ctx, "grt_1", t0.Add(time.Hour), ReasonOutOfBand, "INC-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l)
+	db := rawDB(t, path)
+	var revocation int64
+	if err := db.QueryRowContext(ctx, `SELECT max(seq) FROM events WHERE subject = 'grt_1'`).Scan(&revocation); err != nil {
+		t.Fatal(err)
+	}
+	return l, db, from, revocation
 }

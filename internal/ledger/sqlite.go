@@ -470,7 +470,7 @@ func (s *SQLiteStore) append(ctx context.Context, eventType string, at time.Time
 var sqliteUpsert = map[string]string{}
 
 func init() {
-	for _, table := range []string{"events", "grants", "approvals"} {
+	for _, table := range []string{"grants", "approvals"} {
 		sqliteUpsert[table] = `INSERT INTO ` + table + ` (id, seq, principal, entitlement, status, expires_unix, revoke_pending, approval_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, principal = excluded.principal, entitlement = excluded.entitlement,

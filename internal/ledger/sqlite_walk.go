@@ -27,7 +27,7 @@ import (
 // value's storage class at no cost, where checking it in SQL took two
 // comparisons per column and about a quarter of its CPU. A third function
 // (walkIndexEntry) reads the entries of the index through which other reads
-// find a record's events, for a comparison with the events (indexScan).
+// find a record's events, for a comparison with the events (indexProblem).
 //
 // The functions write to the walk's walkSink, found by the number the query
 // binds as its first parameter. They are registered with the driver for the
@@ -319,7 +319,7 @@ const sqliteIndexEntryQuery = `SELECT 1 FROM events INDEXED BY ` + sqliteSubject
 // checkpoint (pairs, their subjects and seqs), that the subject index has an
 // entry for each: reads of a record go through it, and an entry left out
 // would hide the event (a revocation) from them while the walk verified it.
-// A whole verification compares the whole index (indexScan); this costs a
+// A whole verification compares the whole index (indexProblem); this costs a
 // lookup for each event since the checkpoint. It returns the problem and the
 // event it names, or "".
 func suffixIndexProblem(ctx context.Context, q driver.QueryerContext, pairs []indexPair) (string, int64, error) {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -382,6 +383,9 @@ func TestSQLiteWalkSinkNotGuessable(t *testing.T) {
 	before.close()
 	walking := openWalkSink()
 	defer walking.close()
+	// Reading, as a walk's sink is while its queries run: the functions
+	// refuse a sink that is not.
+	walking.feed = &walkFeed{b: &walkBatch{}, stopped: new(atomic.Bool)}
 	for id := before.id - 20; id <= before.id+20; id++ {
 		for _, stmt := range []string{`DROP VIEW IF EXISTS planted`, `CREATE VIEW planted AS SELECT ` + walkEventFunction +
 			`(` + strconv.FormatInt(id, 10) + `, 7, '', '', '', '', '', '', '', '', '') AS seq`} {

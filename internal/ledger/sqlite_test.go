@@ -927,3 +927,33 @@ func revokedGrantLedger(t *testing.T) (*Ledger, *sql.DB, Head, int64) {
 	}
 	return l, db, from, revocation
 }
+
+// TestSQLiteVerifyStopsEarlyWithoutError: an event edited near the start of
+// a ledger far longer than the batches a walk keeps in flight. The walk
+// stops at it while SQLite is still reading events; the query under way is
+// ended, and verification reports the event (not an error, which would stop
+// the provider before it planned revocations too).
+func TestSQLiteVerifyStopsEarlyWithoutError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	if err := writeFixture(path, 8*walkBatchSize*walkBatchesInUse); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	for _, stmt := range []string{`DROP TRIGGER events_no_update`,
+		`UPDATE events SET data = replace(data, 'svc-', 'evil') WHERE seq = 10`, sqliteTriggerNoUpdate} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := OpenExisting(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r, err := l.Verify(ctx)
+	if err != nil || r.OK || r.FirstBad != 10 {
+		t.Fatalf("Verify = %+v, %v; want event 10 reported", r, err)
+	}
+}

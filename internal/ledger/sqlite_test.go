@@ -957,3 +957,26 @@ func TestSQLiteVerifyStopsEarlyWithoutError(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v; want event 10 reported", r, err)
 	}
 }
+
+// TestReadRefusesAnotherRecordsEvent: should a read of a record's last event
+// ever hand over another record's (an index altered in a way the reads'
+// own filter does not catch), the read refuses it rather than take one
+// grant for another.
+func TestReadRefusesAnotherRecordsEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, _ := openTestLedger(t)
+	for _, id := range []string{"grt_1", "grt_2"} {
+		if _, err := l.IssueGrant(ctx, testGrant(id), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := l.s.(*SQLiteStore) //nolint:forcetypeassert // openTestLedger opens SQLite
+	misfiled := func(ctx context.Context, kind, _ string) (int64, []byte, bool, error) {
+		return s.lastEvent(ctx, kind, "grt_2")
+	}
+	if g, err := lastRecord[Grant](ctx, misfiled, "grant", "grt_1"); err == nil ||
+		!strings.Contains(err.Error(), `read as its last, is about grant "grt_2"`) {
+		t.Fatalf("lastRecord(grt_1) through grt_2's event = %+v, %v; want it refused", g, err)
+	}
+}
